@@ -1,0 +1,202 @@
+//! `ScaffoldRequest`: a request to instantiate a Template. Its status is the
+//! checkpoint a restarted operator resumes from.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::schema::{self, NAMESPACE_PATTERN, OBJECT_NAME_PATTERN};
+use super::{Condition, OutputLink, OutputText, SecretRef};
+
+/// A request to instantiate a Template: render it with these parameters,
+/// publish the result, register it and deploy it.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "goldpath.dev",
+    version = "v1alpha1",
+    kind = "ScaffoldRequest",
+    namespaced,
+    shortname = "sr",
+    category = "goldpath",
+    status = "ScaffoldRequestStatus",
+    derive = "PartialEq",
+    doc = "A request to instantiate a Template: its steps run in order, each one's outcome recorded in status.",
+    printcolumn(
+        name = "Template",
+        type_ = "string",
+        json_path = ".spec.templateRef.name"
+    ),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Repository",
+        type_ = "string",
+        json_path = ".status.repository"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaffoldRequestSpec {
+    /// The Template to instantiate.
+    pub template_ref: TemplateRef,
+
+    /// Values for the template's parameters, checked against its JSON Schema.
+    /// Read in the template as `${{ parameters.name }}`.
+    #[serde(default, skip_serializing_if = "is_empty_object")]
+    #[schemars(schema_with = "schema::free_form_object")]
+    pub parameters: Value,
+
+    /// A Secret in the request's namespace whose keys the template reads as
+    /// `${{ secrets.key }}`. Secret values never appear in status, events or logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+
+    /// What deleting this request does to what it created. `Retain` (the
+    /// default) keeps everything; `Delete` removes the Argo CD Application and
+    /// CatalogEntity it created. The repository is never deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+fn is_empty_object(value: &Value) -> bool {
+    value.is_null() || value.as_object().is_some_and(|o| o.is_empty())
+}
+
+/// A reference to a Template.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateRef {
+    /// Name of the Template.
+    #[schemars(regex(pattern = OBJECT_NAME_PATTERN), length(min = 1, max = 253))]
+    pub name: String,
+
+    /// Namespace of the Template; defaults to the request's own. A Template in
+    /// another namespace must grant access to this one in `spec.access`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAMESPACE_PATTERN), length(max = 63))]
+    pub namespace: Option<String>,
+}
+
+/// What deleting a request does to what it created.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DeletionPolicy {
+    /// Keep the Application and CatalogEntity.
+    #[default]
+    Retain,
+    /// Delete the Application and CatalogEntity (never the repository).
+    Delete,
+}
+
+/// Where a request is in its life.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Accepted; no step has started.
+    Pending,
+    /// Steps are running, or waiting to be retried.
+    Running,
+    /// Every step succeeded or was skipped.
+    Succeeded,
+    /// A step failed in a way a retry cannot fix; the message says what to change.
+    Failed,
+}
+
+/// Where a step is in its life.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepPhase {
+    /// Not started.
+    Pending,
+    /// Started, not finished.
+    Running,
+    /// Finished; its output is recorded.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+    /// Not run, because its `if` was falsy.
+    Skipped,
+}
+
+/// The observed state of a ScaffoldRequest.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaffoldRequestStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Where the request is: Pending, Running, Succeeded or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+
+    /// `Ready`, `Reconciling` and `Stalled`, as kstatus reads them, so that
+    /// `kubectl wait --for=condition=Ready` works.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::conditions")]
+    pub conditions: Vec<Condition>,
+
+    /// The Template revision this request renders against, pinned when it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_revision: Option<String>,
+
+    /// URL of the repository the request published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+
+    /// One entry per step, in order: the checkpoint a restarted operator
+    /// resumes from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
+    pub steps: Vec<StepStatus>,
+
+    /// The template's output, rendered once the request succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<RequestOutput>,
+}
+
+/// The rendered output of a request.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestOutput {
+    /// Rendered links.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<OutputLink>,
+
+    /// Rendered text blocks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text: Vec<OutputText>,
+}
+
+/// The outcome of one step.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StepStatus {
+    /// The step's id (or `step-N` for a step without one).
+    pub id: String,
+
+    /// The step's action.
+    pub action: String,
+
+    /// Where the step is.
+    pub phase: StepPhase,
+
+    /// When the step started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+
+    /// When the step finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Time>,
+
+    /// What happened, or what went wrong and what to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+
+    /// The step's output, read by later steps as `steps['id'].output`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form_object")]
+    pub output: Option<Value>,
+}
