@@ -1,5 +1,11 @@
 //! goldpath: the Backstage scaffolder and software catalog as a Kubernetes
 //! operator.
 
+pub mod actions;
 pub mod api;
 pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod git;
+pub mod redact;
+pub mod scaffold;

@@ -1,0 +1,179 @@
+//! `catalog:write`, and turning Backstage entities (catalog-info.yaml) into
+//! CatalogEntities and back, for `catalog:register` and the catalog.
+
+use std::collections::BTreeMap;
+
+use kube::api::ObjectMeta;
+use serde_json::{Value, json};
+
+use super::{ActionError, optional_str};
+use crate::api::{CatalogEntity, CatalogEntitySpec};
+use crate::engine::files::{FileEntry, FileTree};
+use crate::engine::workspace;
+
+/// `catalog:write`: writes `input.entity` as YAML to `input.filePath`
+/// (default `catalog-info.yaml`).
+pub fn write(input: &Value, files: &mut FileTree) -> Result<Value, ActionError> {
+    let path = optional_str(input, "filePath")?.unwrap_or("catalog-info.yaml");
+    let path = workspace::join("", path)
+        .map_err(|e| ActionError::permanent(format!("input.filePath: {e}")))?;
+    let entity = input
+        .get("entity")
+        .filter(|e| e.is_object())
+        .ok_or_else(|| {
+            ActionError::permanent("input.entity is required: the entity to write, as an object")
+        })?;
+    let yaml = serde_yaml_ng::to_string(entity)
+        .map_err(|e| ActionError::permanent(format!("input.entity: {e}")))?;
+    files.insert(path, FileEntry::text(yaml));
+    Ok(json!({}))
+}
+
+/// Turns one Backstage entity into a CatalogEntity in `namespace`:
+/// `metadata.title`, `description`, `tags` and `links` move into `spec`,
+/// `kind` into `spec.kind`; names, labels and annotations stay metadata.
+pub fn from_backstage(entity: &Value, namespace: &str) -> Result<CatalogEntity, String> {
+    let metadata = entity
+        .get("metadata")
+        .and_then(Value::as_object)
+        .ok_or("the entity has no metadata")?;
+    let name = metadata
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("the entity has no metadata.name")?;
+    let kind = entity
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or("the entity has no kind")?;
+    let mut spec = entity
+        .get("spec")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    spec.insert("kind".into(), Value::String(kind.to_string()));
+    for key in ["title", "description", "tags", "links"] {
+        if let Some(value) = metadata.get(key) {
+            spec.insert(key.into(), value.clone());
+        }
+    }
+    let spec: CatalogEntitySpec =
+        serde_json::from_value(Value::Object(spec)).map_err(|e| format!("{kind} {name}: {e}"))?;
+    let strings = |key: &str| -> Result<Option<BTreeMap<String, String>>, String> {
+        metadata
+            .get(key)
+            .map(|v| serde_json::from_value(v.clone()).map_err(|e| format!("metadata.{key}: {e}")))
+            .transpose()
+    };
+    Ok(CatalogEntity {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            labels: strings("labels")?,
+            annotations: strings("annotations")?,
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
+    })
+}
+
+/// The entity's full reference, `kind:namespace/name`, lowercase kind as
+/// Backstage writes it.
+pub fn entity_ref(entity: &CatalogEntity) -> String {
+    let kind = serde_json::to_value(entity.spec.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_lowercase))
+        .unwrap_or_default();
+    format!(
+        "{kind}:{}/{}",
+        entity.metadata.namespace.as_deref().unwrap_or("default"),
+        entity.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Annotations Backstage reads to link an entity to where it came from.
+pub const SOURCE_LOCATION: &str = "backstage.io/source-location";
+/// The template an entity was made from.
+pub const SOURCE_TEMPLATE: &str = "backstage.io/source-template";
+/// The Argo CD Application whose status rolls up into the entity.
+pub const ARGOCD_APP_NAME: &str = "argocd/app-name";
+
+/// An entity as `catalog:register` registers it: annotated with its source
+/// repository, the template that made it and its Argo CD Application, and
+/// linked to the repository, so its page and its status roll-up work without
+/// anyone editing it.
+pub fn registered(
+    mut entity: CatalogEntity,
+    contents_url: &str,
+    template_ref: &str,
+    application: Option<&str>,
+) -> CatalogEntity {
+    let annotations = entity
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
+    annotations.insert(
+        SOURCE_LOCATION.into(),
+        format!("url:{}/", contents_url.trim_end_matches('/')),
+    );
+    annotations.insert(SOURCE_TEMPLATE.into(), template_ref.to_string());
+    if let Some(application) = application {
+        annotations
+            .entry(ARGOCD_APP_NAME.into())
+            .or_insert_with(|| application.to_string());
+    }
+    if !entity
+        .spec
+        .links
+        .iter()
+        .any(|link| link.url == contents_url)
+    {
+        entity.spec.links.push(crate::api::EntityLink {
+            url: contents_url.to_string(),
+            title: Some("Repository".into()),
+            icon: Some("github".into()),
+            type_: Some("repository".into()),
+        });
+    }
+    entity
+}
+
+/// The entity in Backstage's own format, as catalog-info.yaml holds it.
+pub fn to_backstage(entity: &CatalogEntity) -> Value {
+    let mut spec = serde_json::to_value(&entity.spec).unwrap_or_default();
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("name".into(), json!(entity.metadata.name));
+    metadata.insert(
+        "namespace".into(),
+        json!(entity.metadata.namespace.as_deref().unwrap_or("default")),
+    );
+    let kind = spec
+        .as_object_mut()
+        .and_then(|s| s.remove("kind"))
+        .unwrap_or_default();
+    if let Some(fields) = spec.as_object_mut() {
+        for key in ["title", "description", "tags", "links"] {
+            if let Some(value) = fields.remove(key) {
+                metadata.insert(key.into(), value);
+            }
+        }
+    }
+    if let Some(labels) = &entity.metadata.labels {
+        metadata.insert("labels".into(), json!(labels));
+    }
+    if let Some(annotations) = &entity.metadata.annotations {
+        metadata.insert("annotations".into(), json!(annotations));
+    }
+    let mut out = json!({
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": kind,
+        "metadata": metadata,
+        "spec": spec,
+    });
+    if let Some(status) = &entity.status
+        && !status.relations.is_empty()
+    {
+        out["relations"] = json!(status.relations);
+    }
+    out
+}

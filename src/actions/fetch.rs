@@ -1,0 +1,133 @@
+//! `fetch:template`, `fetch:template:file`, `fetch:plain`, `fetch:plain:file`:
+//! copy files from the template's source into the workspace, rendered or not.
+
+use minijinja::Value as Context;
+use minijinja::value::Serde;
+use serde_json::Value;
+
+use super::{ActionContext, ActionError, optional_bool, optional_str, required_str, string_list};
+use crate::engine::expression::{Syntax, Whitespace};
+use crate::engine::files::FileTree;
+use crate::engine::skeleton::{self, SkeletonOptions};
+use crate::engine::workspace::{self, subtree};
+
+/// `fetch:template` (a directory) and `fetch:template:file` (one file).
+pub fn template(
+    input: &Value,
+    context: &mut ActionContext,
+    workspace: &mut FileTree,
+    single_file: bool,
+) -> Result<Value, ActionError> {
+    let (source, target) = locate(input, context, single_file)?;
+    let cookiecutter = optional_bool(input, "cookiecutterCompat")?.unwrap_or(false);
+    let whitespace = Whitespace {
+        trim_blocks: optional_bool(input, "trimBlocks")?.unwrap_or(false),
+        lstrip_blocks: optional_bool(input, "lstripBlocks")?.unwrap_or(false),
+    };
+    let values = input
+        .get("values")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let (syntax, name) = if cookiecutter {
+        (Syntax::Cookiecutter, "cookiecutter")
+    } else {
+        (Syntax::Backstage, "values")
+    };
+    let renderer = context.renderer.for_files(syntax, whitespace);
+    let render_context = Context::from_pairs([(name, Context::from(Serde(&values)))]);
+    let mut raw = string_list(input, "copyWithoutTemplating")?;
+    raw.extend(string_list(input, "copyWithoutRender")?);
+    let extension = match input.get("templateFileExtension") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+        Some(Value::Bool(true)) => Some(".njk".to_string()),
+        Some(Value::String(ext)) if !ext.is_empty() => Some(if ext.starts_with('.') {
+            ext.clone()
+        } else {
+            format!(".{ext}")
+        }),
+        Some(_) => {
+            return Err(ActionError::permanent(
+                "input.templateFileExtension must be true, false or an extension such as .njk",
+            ));
+        }
+    };
+    let options = SkeletonOptions {
+        renderer: &renderer,
+        context: &render_context,
+        copy_without_templating: &raw,
+        template_file_extension: extension.as_deref(),
+        render: true,
+        replace: optional_bool(input, "replace")?.unwrap_or(false),
+    };
+    skeleton::render_into(&source, &target, &options, workspace)
+        .map_err(|e| ActionError::permanent(e.to_string()))?;
+    Ok(Value::Object(Default::default()))
+}
+
+/// `fetch:plain` (a directory) and `fetch:plain:file` (one file).
+pub fn plain(
+    input: &Value,
+    context: &mut ActionContext,
+    workspace: &mut FileTree,
+    single_file: bool,
+) -> Result<Value, ActionError> {
+    let (source, target) = locate(input, context, single_file)?;
+    let options = SkeletonOptions {
+        renderer: context.renderer,
+        context: &Context::UNDEFINED,
+        copy_without_templating: &[],
+        template_file_extension: None,
+        render: false,
+        replace: optional_bool(input, "replace")?.unwrap_or(false),
+    };
+    skeleton::render_into(&source, &target, &options, workspace)
+        .map_err(|e| ActionError::permanent(e.to_string()))?;
+    Ok(Value::Object(Default::default()))
+}
+
+/// The files `input.url` names in the template's source, keyed for
+/// rendering into the workspace directory the second value names.
+fn locate(
+    input: &Value,
+    context: &ActionContext,
+    single_file: bool,
+) -> Result<(FileTree, String), ActionError> {
+    let url = required_str(input, "url")?;
+    if url.contains("://") {
+        return Err(ActionError::permanent(format!(
+            "input.url {url:?}: fetching from a URL is not supported; put the files in the template's source and use a relative path such as ./skeleton"
+        )));
+    }
+    let location =
+        workspace::join("", url).map_err(|e| ActionError::permanent(format!("input.url: {e}")))?;
+    let target = optional_str(input, "targetPath")?;
+    if single_file {
+        let Some(entry) = context.template_files.get(&location) else {
+            return Err(ActionError::permanent(format!(
+                "input.url {url:?}: the template has no file {location}"
+            )));
+        };
+        let target = target.ok_or_else(|| {
+            ActionError::permanent("input.targetPath is required: the path of the file to write")
+        })?;
+        let target = workspace::join("", target)
+            .map_err(|e| ActionError::permanent(format!("input.targetPath: {e}")))?;
+        let (dir, name) = match target.rsplit_once('/') {
+            Some((dir, name)) => (dir.to_string(), name.to_string()),
+            None => (String::new(), target.clone()),
+        };
+        if name.is_empty() {
+            return Err(ActionError::permanent("input.targetPath must name a file"));
+        }
+        return Ok((FileTree::from([(name, entry.clone())]), dir));
+    }
+    let files = subtree(context.template_files, &location);
+    if files.is_empty() {
+        return Err(ActionError::permanent(format!(
+            "input.url {url:?}: the template has no files under {location:?}"
+        )));
+    }
+    let target = workspace::join("", target.unwrap_or("./"))
+        .map_err(|e| ActionError::permanent(format!("input.targetPath: {e}")))?;
+    Ok((files, target))
+}

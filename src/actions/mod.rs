@@ -1,0 +1,199 @@
+//! The actions a step runs, by their Backstage names and with Backstage's
+//! input and output names. Actions that only change the workspace are run
+//! here; actions with an effect outside it (publishing, registering,
+//! applying) are described here and carried out by an [`Effects`]
+//! implementation: the cluster's, or the local one of `goldpath scaffold`.
+
+pub mod argocd;
+pub mod catalog;
+mod fetch;
+mod fs;
+pub mod publish;
+
+use serde_json::Value;
+
+use crate::engine::expression::Renderer;
+use crate::engine::files::FileTree;
+
+/// Whether an action stays inside the workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Reads the template's files and changes only the workspace: pure, and
+    /// safe to run again when a request resumes.
+    Workspace,
+    /// Acts on the world outside: git servers, the cluster, the catalog.
+    World,
+}
+
+/// Every action goldpath knows.
+pub const ACTIONS: &[(&str, Reach)] = &[
+    ("fetch:template", Reach::Workspace),
+    ("fetch:template:file", Reach::Workspace),
+    ("fetch:plain", Reach::Workspace),
+    ("fetch:plain:file", Reach::Workspace),
+    ("fs:delete", Reach::Workspace),
+    ("fs:rename", Reach::Workspace),
+    ("debug:log", Reach::Workspace),
+    ("catalog:write", Reach::Workspace),
+    ("publish:github", Reach::World),
+    ("publish:gitlab", Reach::World),
+    ("publish:gitea", Reach::World),
+    ("publish:git", Reach::World),
+    ("argocd:create-resources", Reach::World),
+    ("catalog:register", Reach::World),
+    ("catalog:fetch", Reach::World),
+    ("kubernetes:apply", Reach::World),
+];
+
+/// How far an action reaches, or `None` for an action goldpath does not know.
+pub fn reach(action: &str) -> Option<Reach> {
+    ACTIONS
+        .iter()
+        .find(|(name, _)| *name == action)
+        .map(|(_, reach)| *reach)
+}
+
+/// Why an action failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ActionError {
+    /// What went wrong and what to change.
+    pub message: String,
+    /// Whether trying again later may succeed (a server down), rather than
+    /// needing a change to the template or request.
+    pub transient: bool,
+}
+
+impl ActionError {
+    /// A failure that needs a change to the template or request.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        ActionError {
+            message: message.into(),
+            transient: false,
+        }
+    }
+
+    /// A failure that may pass if tried again later.
+    pub fn transient(message: impl Into<String>) -> Self {
+        ActionError {
+            message: message.into(),
+            transient: true,
+        }
+    }
+}
+
+/// What an action sees besides its input.
+pub struct ActionContext<'a> {
+    /// The template's own files (inline or from its git source).
+    pub template_files: &'a FileTree,
+    /// Renders skeleton files with the request's limits and deadline.
+    pub renderer: &'a Renderer,
+    /// Lines the action logs (shown by the CLI, recorded in Events).
+    pub log: &'a mut Vec<String>,
+}
+
+/// Runs an action that stays inside the workspace; returns its output.
+pub fn run_in_workspace(
+    action: &str,
+    input: &Value,
+    context: &mut ActionContext,
+    workspace: &mut FileTree,
+) -> Result<Value, ActionError> {
+    match action {
+        "fetch:template" => fetch::template(input, context, workspace, false),
+        "fetch:template:file" => fetch::template(input, context, workspace, true),
+        "fetch:plain" => fetch::plain(input, context, workspace, false),
+        "fetch:plain:file" => fetch::plain(input, context, workspace, true),
+        "fs:delete" => fs::delete(input, workspace),
+        "fs:rename" => fs::rename(input, workspace),
+        "debug:log" => fs::debug_log(input, context, workspace),
+        "catalog:write" => catalog::write(input, workspace),
+        other => Err(ActionError::permanent(format!(
+            "{other} is not an action that runs in the workspace"
+        ))),
+    }
+}
+
+/// Carries out the actions that reach outside the workspace.
+pub trait Effects {
+    /// Runs `action` with its rendered `input` on the finished `workspace`
+    /// and returns its output, under Backstage's output names.
+    fn run(
+        &mut self,
+        step: &StepInfo,
+        input: &Value,
+        workspace: &FileTree,
+    ) -> Result<Value, ActionError>;
+}
+
+/// The step an effect runs for.
+#[derive(Debug, Clone)]
+pub struct StepInfo {
+    /// The step's id.
+    pub id: String,
+    /// The step's action.
+    pub action: String,
+}
+
+/// Reads an optional string input.
+pub(crate) fn optional_str<'a>(
+    input: &'a Value,
+    key: &str,
+) -> Result<Option<&'a str>, ActionError> {
+    match input.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(ActionError::permanent(format!(
+            "input.{key} must be a string, not {}",
+            kind_of(other)
+        ))),
+    }
+}
+
+/// Reads a required string input.
+pub(crate) fn required_str<'a>(input: &'a Value, key: &str) -> Result<&'a str, ActionError> {
+    optional_str(input, key)?
+        .ok_or_else(|| ActionError::permanent(format!("input.{key} is required")))
+}
+
+/// Reads an optional boolean input.
+pub(crate) fn optional_bool(input: &Value, key: &str) -> Result<Option<bool>, ActionError> {
+    match input.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(ActionError::permanent(format!(
+            "input.{key} must be true or false, not {}",
+            kind_of(other)
+        ))),
+    }
+}
+
+/// Reads an optional list of strings.
+pub(crate) fn string_list(input: &Value, key: &str) -> Result<Vec<String>, ActionError> {
+    match input.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str().map(str::to_string).ok_or_else(|| {
+                    ActionError::permanent(format!("input.{key} must be a list of strings"))
+                })
+            })
+            .collect(),
+        Some(other) => Err(ActionError::permanent(format!(
+            "input.{key} must be a list of strings, not {}",
+            kind_of(other)
+        ))),
+    }
+}
+
+pub(crate) fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}

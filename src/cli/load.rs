@@ -1,0 +1,134 @@
+//! Reading what the user points the CLI at: a template (goldpath's or a
+//! Backstage template.yaml) with its files, and parameter values.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::api::{Template, TemplateSpec};
+use crate::engine::files::{self, FileEntry, FileTree};
+
+/// A template read from disk, with the files its steps fetch from.
+pub struct LoadedTemplate {
+    /// The template's name.
+    pub name: String,
+    /// Its spec.
+    pub spec: TemplateSpec,
+    /// Its files: `spec.source.inline`, its git source, or the directory
+    /// beside the file.
+    pub files: FileTree,
+}
+
+/// Reads a goldpath Template or a Backstage `scaffolder.backstage.io/v1beta3`
+/// template.yaml (whose `./skeleton` is next to it).
+pub fn template(path: &Path, git_cache: &Path) -> anyhow::Result<LoadedTemplate> {
+    let document = yaml_file(path)?;
+    let api_version = document
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = document
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if kind != "Template" {
+        bail!("{}: kind is {kind:?}; expected a Template", path.display());
+    }
+    let template = match api_version {
+        "goldpath.dev/v1alpha1" => serde_json::from_value::<Template>(document)
+            .with_context(|| format!("{}: not a valid goldpath Template", path.display()))?,
+        "scaffolder.backstage.io/v1beta3" => from_backstage(document)
+            .with_context(|| format!("{}: not a valid Backstage template", path.display()))?,
+        other => bail!(
+            "{}: apiVersion {other:?} is neither goldpath.dev/v1alpha1 nor scaffolder.backstage.io/v1beta3",
+            path.display()
+        ),
+    };
+    let name = template.metadata.name.clone().unwrap_or_default();
+    let source = template.spec.source.as_ref();
+    let files = match (
+        source.and_then(|s| s.inline.as_ref()),
+        source.and_then(|s| s.git.as_ref()),
+    ) {
+        (Some(inline), _) => inline
+            .iter()
+            .map(|(path, contents)| {
+                (
+                    path.trim_start_matches("./").to_string(),
+                    FileEntry::text(contents.as_bytes()),
+                )
+            })
+            .collect(),
+        (None, Some(git)) => {
+            let commit = crate::git::resolve(&git.url, git.ref_.as_deref(), None)
+                .with_context(|| format!("{}: spec.source.git", path.display()))?;
+            crate::git::read_tree(&git.url, &commit, git.path.as_deref(), None, git_cache)
+                .with_context(|| format!("{}: spec.source.git", path.display()))?
+        }
+        (None, None) => {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            files::read_dir(&dir)
+                .with_context(|| format!("reading the template's files in {}", dir.display()))?
+        }
+    };
+    Ok(LoadedTemplate {
+        name,
+        spec: template.spec,
+        files,
+    })
+}
+
+/// A Backstage template becomes a goldpath Template: `metadata.title`,
+/// `description` and `tags` move into `spec`.
+fn from_backstage(mut document: Value) -> anyhow::Result<Template> {
+    let metadata = document.get("metadata").cloned().unwrap_or_default();
+    if let Some(spec) = document.get_mut("spec").and_then(Value::as_object_mut) {
+        for key in ["title", "description", "tags"] {
+            if let Some(value) = metadata.get(key) {
+                spec.entry(key).or_insert_with(|| value.clone());
+            }
+        }
+    }
+    document["apiVersion"] = Value::String("goldpath.dev/v1alpha1".into());
+    if let Some(metadata) = document.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in ["title", "description", "tags", "links"] {
+            metadata.remove(key);
+        }
+    }
+    Ok(serde_json::from_value(document)?)
+}
+
+/// Parameter values: a YAML or JSON object, or a ScaffoldRequest whose
+/// `spec.parameters` are taken.
+pub fn values(path: Option<&Path>) -> anyhow::Result<Value> {
+    let Some(path) = path else {
+        return Ok(Value::Object(Default::default()));
+    };
+    let document = yaml_file(path)?;
+    let values = if document.get("kind").and_then(Value::as_str) == Some("ScaffoldRequest") {
+        document
+            .pointer("/spec/parameters")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Default::default()))
+    } else {
+        document
+    };
+    if !values.is_object() {
+        bail!(
+            "{}: expected an object of parameter values (or a ScaffoldRequest)",
+            path.display()
+        );
+    }
+    Ok(values)
+}
+
+fn yaml_file(path: &Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_yaml_ng::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: invalid YAML: {e}", path.display()))
+}

@@ -1,0 +1,249 @@
+//! The effects of `goldpath scaffold`: what the cluster would do, done on
+//! this machine. Publish steps push to bare repositories under a directory
+//! (any `repoUrl` host maps there); the Argo CD Application, CatalogEntities
+//! and manifests the cluster would apply are written as YAML files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::actions::argocd;
+use crate::actions::catalog::{self, entity_ref};
+use crate::actions::publish::Publish;
+use crate::actions::{ActionError, Effects, StepInfo, optional_str};
+use crate::api::CatalogEntity;
+use crate::config::{Config, GitHost};
+use crate::engine::files::{FileEntry, FileTree};
+use crate::git;
+
+/// Carries out a request's outside effects on local directories.
+pub struct LocalEffects {
+    config: Config,
+    cluster: PathBuf,
+    template: String,
+    request: String,
+    /// What each publish step pushed, by its contents URL, for
+    /// `catalog:register` to read catalog-info.yaml from.
+    published: BTreeMap<String, FileTree>,
+    applications: Vec<String>,
+    entities: Vec<CatalogEntity>,
+    /// Files written, for the summary.
+    pub written: Vec<PathBuf>,
+}
+
+impl LocalEffects {
+    /// Effects that push under `repos` and write cluster objects to `cluster`.
+    pub fn new(repos: &Path, cluster: &Path, template: &str, request: &str) -> Self {
+        let url = format!("file://{}/{{host}}/{{owner}}/{{repo}}.git", repos.display());
+        let config = Config {
+            git_hosts: vec![GitHost {
+                host: "*".into(),
+                url,
+                contents_url: None,
+                credentials_secret: None,
+            }],
+            ..Config::default()
+        };
+        LocalEffects {
+            config,
+            cluster: cluster.to_path_buf(),
+            template: template.to_string(),
+            request: request.to_string(),
+            published: BTreeMap::new(),
+            applications: Vec::new(),
+            entities: Vec::new(),
+            written: Vec::new(),
+        }
+    }
+
+    fn write_object(&mut self, object: &Value) -> Result<(), ActionError> {
+        let kind = object["kind"].as_str().unwrap_or("object").to_lowercase();
+        let name = object["metadata"]["name"].as_str().unwrap_or("unnamed");
+        let path = self.cluster.join(format!("{kind}-{name}.yaml"));
+        let yaml =
+            serde_yaml_ng::to_string(object).map_err(|e| ActionError::permanent(e.to_string()))?;
+        std::fs::create_dir_all(&self.cluster)
+            .and_then(|_| std::fs::write(&path, yaml))
+            .map_err(|e| ActionError::permanent(format!("writing {}: {e}", path.display())))?;
+        self.written.push(path);
+        Ok(())
+    }
+
+    fn publish(&mut self, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
+        let publish = Publish::resolve(input, &self.config, workspace)?;
+        let path = publish
+            .route
+            .remote_url
+            .trim_start_matches("file://")
+            .to_string();
+        if !Path::new(&path).exists() {
+            // HEAD names the branch published, so a plain `git clone` checks it out.
+            git2::Repository::init_opts(
+                &path,
+                git2::RepositoryInitOptions::new()
+                    .bare(true)
+                    .initial_head(&publish.branch),
+            )
+            .map_err(|e| {
+                ActionError::permanent(format!("creating the repository {path}: {}", e.message()))
+            })?;
+        }
+        let identity = git::GitIdentity {
+            author_name: self.config.git_author.name.clone(),
+            author_email: self.config.git_author.email.clone(),
+        };
+        let published = git::publish(&git::PublishRequest {
+            remote_url: &publish.route.remote_url,
+            branch: &publish.branch,
+            files: &publish.files,
+            message: &publish.message,
+            identity: &identity,
+            credentials: None,
+        })
+        .map_err(|e| ActionError {
+            message: e.to_string(),
+            transient: e.is_transient(),
+        })?;
+        self.published
+            .insert(publish.route.contents_url.clone(), publish.files.clone());
+        Ok(publish.output(&published.commit))
+    }
+
+    fn register(&mut self, input: &Value) -> Result<Value, ActionError> {
+        let url = match optional_str(input, "catalogInfoUrl")? {
+            Some(url) => url.to_string(),
+            None => {
+                let contents = optional_str(input, "repoContentsUrl")?.ok_or_else(|| {
+                    ActionError::permanent(
+                        "input.repoContentsUrl (or input.catalogInfoUrl) is required",
+                    )
+                })?;
+                let path = optional_str(input, "catalogInfoPath")?.unwrap_or("/catalog-info.yaml");
+                format!(
+                    "{}/{}",
+                    contents.trim_end_matches('/'),
+                    path.trim_start_matches('/')
+                )
+            }
+        };
+        let Some((contents_url, files)) = self
+            .published
+            .iter()
+            .find(|(prefix, _)| url.starts_with(prefix.as_str()))
+        else {
+            return Err(ActionError::permanent(format!(
+                "{url} is not in a repository this scaffold published"
+            )));
+        };
+        let path = url[contents_url.len()..].trim_start_matches('/');
+        let Some(FileEntry::File { contents, .. }) = files.get(path) else {
+            return Err(ActionError::permanent(format!(
+                "{url}: the published repository has no file {path}"
+            )));
+        };
+        let contents_url = contents_url.clone();
+        let text = String::from_utf8_lossy(contents).into_owned();
+        let mut first_ref = None;
+        for document in serde_yaml_ng::Deserializer::from_str(&text) {
+            let document: Value = serde::Deserialize::deserialize(document)
+                .map_err(|e| ActionError::permanent(format!("{path}: invalid YAML: {e}")))?;
+            let entity = catalog::from_backstage(&document, "default")
+                .map_err(|e| ActionError::permanent(format!("{path}: {e}")))?;
+            let entity = catalog::registered(
+                entity,
+                &contents_url,
+                &self.template,
+                self.applications.first().map(String::as_str),
+            );
+            first_ref.get_or_insert_with(|| entity_ref(&entity));
+            let object =
+                serde_json::to_value(&entity).map_err(|e| ActionError::permanent(e.to_string()))?;
+            self.write_object(&object)?;
+            self.entities.push(entity);
+        }
+        let entity_ref =
+            first_ref.ok_or_else(|| ActionError::permanent(format!("{path} holds no entity")))?;
+        Ok(json!({ "entityRef": entity_ref, "catalogInfoUrl": url }))
+    }
+
+    fn fetch_entity(&self, input: &Value) -> Result<Value, ActionError> {
+        let wanted = crate::engine::filters::EntityRef::parse(
+            crate::actions::required_str(input, "entityRef")?,
+            optional_str(input, "defaultKind")?.or(Some("Component")),
+            optional_str(input, "defaultNamespace")?,
+        )
+        .map_err(ActionError::permanent)?
+        .to_string();
+        match self.entities.iter().find(|e| entity_ref(e) == wanted) {
+            Some(entity) => Ok(json!({ "entity": catalog::to_backstage(entity) })),
+            None if crate::actions::optional_bool(input, "optional")?.unwrap_or(false) => {
+                Ok(json!({}))
+            }
+            None => Err(ActionError::permanent(format!(
+                "no entity {wanted} in the catalog"
+            ))),
+        }
+    }
+}
+
+impl Effects for LocalEffects {
+    fn run(
+        &mut self,
+        step: &StepInfo,
+        input: &Value,
+        workspace: &FileTree,
+    ) -> Result<Value, ActionError> {
+        match step.action.as_str() {
+            "publish:github" | "publish:gitlab" | "publish:gitea" | "publish:git" => {
+                self.publish(input, workspace)
+            }
+            "argocd:create-resources" => {
+                let application = argocd::application(input, &self.config.argocd, &self.request)?;
+                self.write_object(&application)?;
+                self.applications.push(
+                    application["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+                Ok(argocd::output(&application))
+            }
+            "catalog:register" => self.register(input),
+            "catalog:fetch" => self.fetch_entity(input),
+            "kubernetes:apply" => {
+                let manifest = match input.get("manifest") {
+                    Some(Value::String(text)) => serde_yaml_ng::from_str(text).map_err(|e| {
+                        ActionError::permanent(format!("input.manifest: invalid YAML: {e}"))
+                    })?,
+                    Some(object @ Value::Object(_)) => object.clone(),
+                    _ => {
+                        return Err(ActionError::permanent(
+                            "input.manifest is required: a Kubernetes object",
+                        ));
+                    }
+                };
+                self.write_object(&manifest)?;
+                Ok(json!({}))
+            }
+            other => Err(ActionError::permanent(format!(
+                "{other} has no local effect"
+            ))),
+        }
+    }
+}
+
+/// The effects of `goldpath render`: none. Steps that reach outside the
+/// workspace are shown with their rendered input, not run.
+pub struct PlannedEffects;
+
+impl Effects for PlannedEffects {
+    fn run(&mut self, _: &StepInfo, _: &Value, _: &FileTree) -> Result<Value, ActionError> {
+        Ok(json!({}))
+    }
+}
+
+/// The directory a request's repositories go to by default.
+pub fn default_repos(out: &Path) -> PathBuf {
+    out.join("repos")
+}

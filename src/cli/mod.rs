@@ -1,0 +1,256 @@
+//! The `goldpath` command line.
+
+mod load;
+mod local;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+use crate::actions::{self, Effects, Reach};
+use crate::api::StepPhase;
+use crate::engine::expression::{Limits, Renderer};
+use crate::engine::files;
+use crate::engine::parameters::ParameterSchema;
+use crate::engine::validate;
+use crate::scaffold::{Request, Scaffold, StepOutcome};
+
+/// goldpath: golden-path templates, self-service requests and the software
+/// catalog as Kubernetes resources.
+#[derive(Parser, Debug)]
+#[command(name = "goldpath", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print goldpath's CustomResourceDefinitions as one YAML stream.
+    Crds,
+    /// Render a template without side effects: validate it and the values,
+    /// write the rendered files, and print every step with its rendered input.
+    Render(RenderArgs),
+    /// Run a template's steps on this machine: publish to local bare
+    /// repositories and write the objects the cluster would apply as YAML.
+    Scaffold(ScaffoldArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// A goldpath Template, or a Backstage template.yaml (its ./skeleton next to it).
+    pub template: PathBuf,
+    /// Parameter values: a YAML or JSON object, or a ScaffoldRequest.
+    #[arg(long)]
+    pub values: Option<PathBuf>,
+    /// Where to write the rendered files.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ScaffoldArgs {
+    /// A goldpath Template, or a Backstage template.yaml (its ./skeleton next to it).
+    pub template: PathBuf,
+    /// Parameter values: a YAML or JSON object, or a ScaffoldRequest.
+    #[arg(long)]
+    pub values: Option<PathBuf>,
+    /// Where to write the rendered files (`workspace/`) and the cluster's
+    /// objects (`cluster/`).
+    #[arg(long, default_value = "scaffold")]
+    pub out: PathBuf,
+    /// Where publish steps push: `host?owner=o&repo=r` becomes the bare
+    /// repository DIR/host/o/r.git. Defaults to OUT/repos.
+    #[arg(long)]
+    pub repos: Option<PathBuf>,
+}
+
+/// Runs the command line; the binary's `main` is only this.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Crds => stdout.write_all(crate::api::crds_yaml()?.as_bytes())?,
+        Command::Render(args) => {
+            let template = load_template(&args.template)?;
+            let report = scaffold(
+                &template,
+                args.values.as_deref(),
+                &mut local::PlannedEffects,
+            )?;
+            write_workspace(&report.workspace, &args.out)?;
+            print_steps(&mut stdout, &report, true)?;
+            writeln!(
+                stdout,
+                "wrote {} files to {}",
+                report.workspace.len(),
+                args.out.display()
+            )?;
+            report.result?;
+        }
+        Command::Scaffold(args) => {
+            let repos = args
+                .repos
+                .clone()
+                .unwrap_or_else(|| local::default_repos(&args.out));
+            let repos = absolute(&repos)?;
+            let template = load_template(&args.template)?;
+            let template_ref = format!("template:default/{}", template.name);
+            let request = format!(
+                "default.{}",
+                template_stem(&args.values.clone().unwrap_or_default())
+            );
+            let mut effects = local::LocalEffects::new(
+                &repos,
+                &args.out.join("cluster"),
+                &template_ref,
+                &request,
+            );
+            let report = scaffold(&template, args.values.as_deref(), &mut effects)?;
+            write_workspace(&report.workspace, &args.out.join("workspace"))?;
+            print_steps(&mut stdout, &report, false)?;
+            for path in &effects.written {
+                writeln!(stdout, "wrote {}", path.display())?;
+            }
+            report.result?;
+            for link in &report.links {
+                writeln!(stdout, "{link}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a run did.
+struct Report {
+    steps: Vec<StepOutcome>,
+    workspace: files::FileTree,
+    links: Vec<String>,
+    result: anyhow::Result<()>,
+}
+
+/// Reads a template and checks it, naming every problem.
+fn load_template(path: &Path) -> anyhow::Result<load::LoadedTemplate> {
+    let cache = std::env::temp_dir().join("goldpath-template-cache");
+    let template = load::template(path, &cache)?;
+    let problems = validate::problems(
+        &template.spec,
+        &template.files,
+        &Renderer::new(Limits::default()),
+    );
+    if !problems.is_empty() {
+        bail!(
+            "{} is not a valid template:\n  {}",
+            path.display(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(template)
+}
+
+/// Validates the values and runs every step, stopping at the first failure.
+fn scaffold(
+    template: &load::LoadedTemplate,
+    values: Option<&Path>,
+    effects: &mut dyn Effects,
+) -> anyhow::Result<Report> {
+    let limits = Limits::default();
+    let values = load::values(values)?;
+    let schema = ParameterSchema::new(template.spec.parameters.as_ref())?;
+    let parameters = schema.validate(&values).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "the parameter values do not fit the template:\n  {}",
+            lines.join("\n  ")
+        )
+    })?;
+    let request = Request {
+        template: &template.spec,
+        template_files: &template.files,
+        parameters,
+        secrets: Default::default(),
+        user: Value::Null,
+    };
+    let mut run = Scaffold::new(request, limits);
+    let mut steps = Vec::new();
+    let mut result = Ok(());
+    for index in 0..template.spec.steps.len() {
+        let outcome = run.run_step(index, effects);
+        let failed = outcome.phase == StepPhase::Failed;
+        if failed {
+            result = Err(anyhow::anyhow!(
+                "{}",
+                outcome.message.clone().unwrap_or_default()
+            ));
+        }
+        steps.push(outcome);
+        if failed {
+            break;
+        }
+    }
+    let mut links = Vec::new();
+    if result.is_ok() {
+        let output = run.output()?;
+        for link in output.links {
+            let target = link.url.or(link.entity_ref).unwrap_or_default();
+            links.push(format!(
+                "{}: {target}",
+                link.title.unwrap_or_else(|| "link".into())
+            ));
+        }
+    }
+    Ok(Report {
+        steps,
+        workspace: run.workspace().clone(),
+        links,
+        result,
+    })
+}
+
+fn print_steps(out: &mut impl Write, report: &Report, planned: bool) -> anyhow::Result<()> {
+    for (i, step) in report.steps.iter().enumerate() {
+        let not_run = planned
+            && actions::reach(&step.action) == Some(Reach::World)
+            && step.phase == StepPhase::Succeeded;
+        let state = match step.phase {
+            _ if not_run => "not run: reaches outside the workspace".to_string(),
+            StepPhase::Succeeded => "done".to_string(),
+            StepPhase::Skipped => "skipped".to_string(),
+            _ => "failed".to_string(),
+        };
+        writeln!(out, "{:>2}. {} ({}): {state}", i + 1, step.id, step.action)?;
+        if planned
+            && let Some(input) = step
+                .input
+                .as_ref()
+                .filter(|i| i.as_object().is_none_or(|o| !o.is_empty()))
+        {
+            for line in serde_yaml_ng::to_string(input)?.lines() {
+                writeln!(out, "      {line}")?;
+            }
+        }
+        for line in &step.log {
+            writeln!(out, "      | {line}")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_workspace(workspace: &files::FileTree, dir: &Path) -> anyhow::Result<()> {
+    files::write_dir(workspace, dir)
+        .with_context(|| format!("writing the rendered files to {}", dir.display()))
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+    path.canonicalize()
+        .with_context(|| format!("resolving {}", path.display()))
+}
+
+fn template_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

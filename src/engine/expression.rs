@@ -1,0 +1,371 @@
+//! Backstage's `${{ }}` expressions on minijinja: rendering step inputs,
+//! conditions and skeleton files exactly as Backstage's nunjucks setup does,
+//! within limits a hostile template cannot get past.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+
+use super::filters;
+
+/// Bounds on rendering, so a template cannot hang or exhaust the operator.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Instructions one render may execute (loops, filters, lookups).
+    pub fuel: u64,
+    /// Bytes one render may produce.
+    pub max_render_bytes: usize,
+    /// Bytes all files of a workspace may hold together.
+    pub max_workspace_bytes: usize,
+    /// Wall-clock time for rendering a whole request.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: 2_000_000,
+            max_render_bytes: 16 << 20,
+            max_workspace_bytes: 256 << 20,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Which delimiters a text uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Syntax {
+    /// Backstage: `${{ value }}`, `{% block %}`, `{# comment #}`.
+    #[default]
+    Backstage,
+    /// cookiecutter: `{{ cookiecutter.value }}`.
+    Cookiecutter,
+}
+
+/// How skeleton files treat whitespace around `{% %}` blocks (nunjucks'
+/// `trimBlocks` and `lstripBlocks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Whitespace {
+    /// Remove the first newline after a block tag.
+    pub trim_blocks: bool,
+    /// Strip spaces and tabs before a block tag at the start of a line.
+    pub lstrip_blocks: bool,
+}
+
+/// What went wrong while rendering, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderError {
+    /// The file, step input or field being rendered.
+    pub location: String,
+    /// The line within it, when known.
+    pub line: Option<usize>,
+    /// What is wrong, in words a template author acts on.
+    pub message: String,
+    /// Whether a limit stopped the render, rather than the template's content.
+    pub limit: bool,
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}, line {line}: {}", self.location, self.message),
+            None => write!(f, "{}: {}", self.location, self.message),
+        }
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+/// Renders Backstage templates. Cheap to clone; clones share the deadline.
+#[derive(Clone)]
+pub struct Renderer {
+    env: Arc<Environment<'static>>,
+    syntax: Syntax,
+    limits: Limits,
+    deadline: Instant,
+}
+
+impl Renderer {
+    /// A renderer for step inputs and output, whose deadline starts now.
+    pub fn new(limits: Limits) -> Renderer {
+        Renderer {
+            env: Arc::new(environment(
+                Syntax::Backstage,
+                Whitespace::default(),
+                limits,
+            )),
+            syntax: Syntax::Backstage,
+            limits,
+            deadline: Instant::now() + limits.timeout,
+        }
+    }
+
+    /// A renderer for skeleton files with the given syntax and whitespace
+    /// handling, sharing this one's limits and deadline.
+    pub fn for_files(&self, syntax: Syntax, whitespace: Whitespace) -> Renderer {
+        Renderer {
+            env: Arc::new(environment(syntax, whitespace, self.limits)),
+            syntax,
+            ..self.clone()
+        }
+    }
+
+    /// The limits this renderer enforces.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Checks that `source` parses, without rendering it.
+    pub fn check(&self, location: &str, source: &str) -> Result<(), RenderError> {
+        self.env
+            .template_from_named_str(location, source)
+            .map(|_| ())
+            .map_err(|e| self.error(location, &e))
+    }
+
+    /// Renders a text (a skeleton file, a file name, a mixed string).
+    pub fn render_text(
+        &self,
+        location: &str,
+        source: &str,
+        context: &Value,
+    ) -> Result<String, RenderError> {
+        if !source.contains(self.variable_start())
+            && !source.contains("{%")
+            && !source.contains("{#")
+        {
+            return Ok(source.to_string());
+        }
+        let template = self
+            .env
+            .template_from_named_str(location, source)
+            .map_err(|e| self.error(location, &e))?;
+        let mut out = BoundedOutput {
+            bytes: Vec::new(),
+            limit: self.limits.max_render_bytes,
+            deadline: self.deadline,
+            stopped: None,
+        };
+        match template.render_captured_to(context.clone(), &mut out) {
+            Ok(_) => String::from_utf8(out.bytes).map_err(|_| RenderError {
+                location: location.to_string(),
+                line: None,
+                message: "rendered to bytes that are not UTF-8".into(),
+                limit: false,
+            }),
+            Err(error) => Err(match out.stopped {
+                Some(stop) => self.limit_error(location, stop),
+                None => self.error(location, &error),
+            }),
+        }
+    }
+
+    /// Renders every string inside a JSON value, as Backstage renders step
+    /// inputs: a string that is one whole `${{ expression }}` keeps the
+    /// expression's type (number, list, object); any other string renders to
+    /// a string. A value that renders to nothing (undefined or `""`) is
+    /// `None`, and an object drops such keys, as JSON serialisation of
+    /// JavaScript's `undefined` does.
+    pub fn render_value(
+        &self,
+        location: &str,
+        value: &serde_json::Value,
+        context: &Value,
+    ) -> Result<Option<serde_json::Value>, RenderError> {
+        use serde_json::Value as Json;
+        Ok(match value {
+            Json::String(text) => self.render_string(location, text, context)?,
+            Json::Array(items) => {
+                let mut rendered = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    rendered.push(
+                        self.render_value(&format!("{location}[{i}]"), item, context)?
+                            .unwrap_or(Json::Null),
+                    );
+                }
+                Some(Json::Array(rendered))
+            }
+            Json::Object(fields) => {
+                let mut rendered = serde_json::Map::new();
+                for (key, field) in fields {
+                    if let Some(field) =
+                        self.render_value(&format!("{location}.{key}"), field, context)?
+                    {
+                        rendered.insert(key.clone(), field);
+                    }
+                }
+                Some(Json::Object(rendered))
+            }
+            other => Some(other.clone()),
+        })
+    }
+
+    fn render_string(
+        &self,
+        location: &str,
+        text: &str,
+        context: &Value,
+    ) -> Result<Option<serde_json::Value>, RenderError> {
+        if let Some(expression) = whole_expression(text) {
+            let compiled = self
+                .env
+                .compile_expression(expression)
+                .map_err(|e| self.error(location, &e))?;
+            let value = compiled
+                .eval(context)
+                .map_err(|e| self.error(location, &e))?;
+            if value.is_undefined() {
+                return Ok(None);
+            }
+            let json = serde_json::to_value(&value).map_err(|e| RenderError {
+                location: location.to_string(),
+                line: None,
+                message: format!("the value cannot be represented as JSON: {e}"),
+                limit: false,
+            })?;
+            return Ok(match json {
+                serde_json::Value::String(s) if s.is_empty() => None,
+                json => Some(json),
+            });
+        }
+        let rendered = self.render_text(location, text, context)?;
+        Ok((!rendered.is_empty()).then_some(serde_json::Value::String(rendered)))
+    }
+
+    fn variable_start(&self) -> &'static str {
+        match self.syntax {
+            Syntax::Backstage => "${{",
+            Syntax::Cookiecutter => "{{",
+        }
+    }
+
+    fn error(&self, location: &str, error: &minijinja::Error) -> RenderError {
+        if error.kind() == ErrorKind::OutOfFuel {
+            return self.limit_error(location, Stop::Fuel);
+        }
+        let mut message = error
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| error.kind().to_string());
+        if error.detail().is_some() && !matches!(error.kind(), ErrorKind::InvalidOperation) {
+            message = format!("{}: {message}", error.kind());
+        }
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        RenderError {
+            location: location.to_string(),
+            line: error.line(),
+            message,
+            limit: false,
+        }
+    }
+
+    fn limit_error(&self, location: &str, stop: Stop) -> RenderError {
+        let message = match stop {
+            Stop::Fuel => format!(
+                "rendering stopped after {} instructions; a loop in the template runs too long",
+                self.limits.fuel
+            ),
+            Stop::Size => format!(
+                "rendering stopped at {} bytes of output; the template produces too much",
+                self.limits.max_render_bytes
+            ),
+            Stop::Time => format!(
+                "rendering stopped after {:?}; the template takes too long",
+                self.limits.timeout
+            ),
+        };
+        RenderError {
+            location: location.to_string(),
+            line: None,
+            message,
+            limit: true,
+        }
+    }
+}
+
+/// Backstage's truthiness for `if`: false, null, undefined, `""`, 0, NaN and
+/// an empty list are false; everything else is true.
+pub fn is_truthy(value: Option<&serde_json::Value>) -> bool {
+    use serde_json::Value as Json;
+    match value {
+        None | Some(Json::Null) => false,
+        Some(Json::Bool(b)) => *b,
+        Some(Json::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Some(Json::String(s)) => !s.is_empty(),
+        Some(Json::Array(items)) => !items.is_empty(),
+        Some(Json::Object(_)) => true,
+    }
+}
+
+/// The expression inside a string that is exactly one `${{ ... }}`.
+fn whole_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("${{")?.strip_suffix("}}")?;
+    (!inner.contains("${{") && !inner.contains("}}")).then_some(inner.trim())
+}
+
+fn environment(syntax: Syntax, whitespace: Whitespace, limits: Limits) -> Environment<'static> {
+    let mut env = Environment::new();
+    let mut config = SyntaxConfig::builder();
+    if syntax == Syntax::Backstage {
+        config.variable_delimiters("${{", "}}");
+    }
+    config
+        .trim_blocks(whitespace.trim_blocks)
+        .lstrip_blocks(whitespace.lstrip_blocks)
+        .keep_trailing_newline(true);
+    // Only the delimiters above are configurable, and they are valid.
+    if let Ok(config) = config.build() {
+        env.set_syntax(config);
+    }
+    // nunjucks prints undefined as "" and lets lookups on it chain.
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.set_fuel(Some(limits.fuel));
+    env.set_recursion_limit(64);
+    // Templates cannot load other templates: no loader is set, so
+    // `include`/`import`/`extends` find nothing.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    filters::register(&mut env);
+    env
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    Fuel,
+    Size,
+    Time,
+}
+
+/// Collects rendered output, refusing more than the limit or past the deadline.
+struct BoundedOutput {
+    bytes: Vec<u8>,
+    limit: usize,
+    deadline: Instant,
+    stopped: Option<Stop>,
+}
+
+impl Write for BoundedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.limit {
+            self.stopped = Some(Stop::Size);
+            return Err(std::io::Error::other("output limit"));
+        }
+        if Instant::now() > self.deadline {
+            self.stopped = Some(Stop::Time);
+            return Err(std::io::Error::other("time limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

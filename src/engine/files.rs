@@ -1,0 +1,124 @@
+//! A tree of files held in memory: a template's source files (inline or
+//! fetched from git) and what rendering makes of them.
+
+use std::collections::BTreeMap;
+
+/// One file of a tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileEntry {
+    /// A regular file and whether it is executable.
+    File { contents: Vec<u8>, executable: bool },
+    /// A symbolic link and its target, kept as written.
+    Symlink { target: String },
+}
+
+/// Files by path relative to the tree's root, `/`-separated, without a
+/// leading `./` or `/`. Directories are implied by their files.
+pub type FileTree = BTreeMap<String, FileEntry>;
+
+impl FileEntry {
+    /// A regular, non-executable file.
+    pub fn text(contents: impl Into<Vec<u8>>) -> Self {
+        FileEntry::File {
+            contents: contents.into(),
+            executable: false,
+        }
+    }
+}
+
+/// Reads a directory from disk into a tree, keeping executable bits and
+/// symlinks (not followed). `.git` directories are left out.
+pub fn read_dir(root: &std::path::Path) -> std::io::Result<FileTree> {
+    let mut tree = FileTree::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let file_type = entry.file_type()?;
+            if file_type.is_dir() {
+                if entry.file_name() != ".git" {
+                    pending.push(path);
+                }
+                continue;
+            }
+            let relative = path
+                .strip_prefix(root)
+                .map_err(std::io::Error::other)?
+                .to_string_lossy()
+                .replace('\\', "/");
+            let file = if file_type.is_symlink() {
+                FileEntry::Symlink {
+                    target: std::fs::read_link(&path)?.to_string_lossy().into_owned(),
+                }
+            } else {
+                FileEntry::File {
+                    contents: std::fs::read(&path)?,
+                    executable: is_executable(&entry.metadata()?),
+                }
+            };
+            tree.insert(relative, file);
+        }
+    }
+    Ok(tree)
+}
+
+/// Writes a tree into a directory on disk, creating it; existing files of
+/// the same names are replaced.
+pub fn write_dir(tree: &FileTree, root: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(root)?;
+    for (relative, entry) in tree {
+        let path = root.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if std::fs::symlink_metadata(&path).is_ok() {
+            std::fs::remove_file(&path)?;
+        }
+        match entry {
+            FileEntry::File {
+                contents,
+                executable,
+            } => {
+                std::fs::write(&path, contents)?;
+                if *executable {
+                    set_executable(&path)?;
+                }
+            }
+            FileEntry::Symlink { target } => symlink(target, &path)?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn is_executable(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &std::fs::Metadata) -> bool {
+    false
+}
+
+#[cfg(unix)]
+fn set_executable(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
+#[cfg(not(unix))]
+fn set_executable(_: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn symlink(target: &str, path: &std::path::Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, path)
+}
+
+#[cfg(not(unix))]
+fn symlink(target: &str, path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::write(path, target)
+}

@@ -1,0 +1,368 @@
+//! Backstage's template filters (`parseRepoUrl`, `parseEntityRef`, `pick`,
+//! `projectSlug`) and the nunjucks built-ins real templates use whose names
+//! or behaviour differ from minijinja's.
+
+use std::collections::BTreeMap;
+
+use minijinja::value::{Serde, Value, ValueKind};
+use minijinja::{Environment, Error, ErrorKind, State};
+
+/// Adds every filter a Backstage template may call to `env`.
+pub fn register(env: &mut Environment<'_>) {
+    env.add_filter("parseRepoUrl", parse_repo_url);
+    env.add_filter("parseEntityRef", parse_entity_ref);
+    env.add_filter("pick", pick);
+    env.add_filter("projectSlug", project_slug);
+    // nunjucks' names and semantics.
+    env.add_filter("dump", dump);
+    env.add_filter("jsonify", dump);
+    env.add_filter("truncate", truncate);
+    env.add_filter("wordcount", wordcount);
+    env.add_filter("center", center);
+    env.add_filter("striptags", striptags);
+    env.add_filter("nl2br", nl2br);
+    env.add_filter("default", nunjucks_default);
+    env.add_filter("d", nunjucks_default);
+    env.set_unknown_method_callback(js_method);
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message.into())
+}
+
+/// The parts of a Backstage `repoUrl` such as
+/// `github.com?owner=acme&repo=payments`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RepoUrl {
+    /// The git host, e.g. `github.com`.
+    pub host: String,
+    /// `owner` query parameter.
+    pub owner: Option<String>,
+    /// `repo` query parameter.
+    pub repo: Option<String>,
+    /// `organization` query parameter (Azure DevOps, Gitea).
+    pub organization: Option<String>,
+    /// `workspace` query parameter (Bitbucket).
+    pub workspace: Option<String>,
+    /// `project` query parameter (Bitbucket, Azure DevOps).
+    pub project: Option<String>,
+}
+
+impl RepoUrl {
+    /// Parses `host?owner=o&repo=r`, as Backstage's `parseRepoUrl` does.
+    pub fn parse(repo_url: &str) -> Result<RepoUrl, String> {
+        let url = url::Url::parse(&format!("https://{repo_url}")).map_err(|e| {
+            format!("invalid repoUrl {repo_url:?}: {e}; expected host?owner=owner&repo=repo")
+        })?;
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
+            format!("invalid repoUrl {repo_url:?}: no host; expected host?owner=owner&repo=repo")
+        })?;
+        let mut parsed = RepoUrl {
+            host: match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            },
+            ..RepoUrl::default()
+        };
+        for (key, value) in url.query_pairs() {
+            let value = Some(value.into_owned()).filter(|v| !v.is_empty());
+            match key.as_ref() {
+                "owner" => parsed.owner = value,
+                "repo" => parsed.repo = value,
+                "organization" => parsed.organization = value,
+                "workspace" => parsed.workspace = value,
+                "project" => parsed.project = value,
+                _ => {}
+            }
+        }
+        if parsed.repo.is_none() {
+            return Err(format!(
+                "invalid repoUrl {repo_url:?}: missing repo; expected host?owner=owner&repo=repo"
+            ));
+        }
+        Ok(parsed)
+    }
+
+    /// `owner/repo`, Backstage's project slug.
+    pub fn slug(&self) -> String {
+        let owner = self
+            .owner
+            .as_deref()
+            .or(self.organization.as_deref())
+            .or(self.workspace.as_deref());
+        match owner {
+            Some(owner) => format!("{owner}/{}", self.repo.as_deref().unwrap_or_default()),
+            None => self.repo.clone().unwrap_or_default(),
+        }
+    }
+}
+
+fn parse_repo_url(repo_url: &str) -> Result<Value, Error> {
+    let parsed = RepoUrl::parse(repo_url).map_err(invalid)?;
+    let mut map = BTreeMap::new();
+    map.insert("host", Value::from(parsed.host));
+    for (key, value) in [
+        ("owner", parsed.owner),
+        ("repo", parsed.repo),
+        ("organization", parsed.organization),
+        ("workspace", parsed.workspace),
+        ("project", parsed.project),
+    ] {
+        if let Some(value) = value {
+            map.insert(key, Value::from(value));
+        }
+    }
+    Ok(Value::from(Serde(&map)))
+}
+
+fn project_slug(repo_url: &str) -> Result<String, Error> {
+    Ok(RepoUrl::parse(repo_url).map_err(invalid)?.slug())
+}
+
+/// A parsed entity reference, `[kind:][namespace/]name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityRef {
+    /// The entity's kind, as written or defaulted.
+    pub kind: String,
+    /// The entity's namespace, `default` when not given.
+    pub namespace: String,
+    /// The entity's name.
+    pub name: String,
+}
+
+impl EntityRef {
+    /// Parses a reference as Backstage's `parseEntityRef` does.
+    pub fn parse(
+        reference: &str,
+        default_kind: Option<&str>,
+        default_namespace: Option<&str>,
+    ) -> Result<EntityRef, String> {
+        let (kind, rest) = match reference.split_once(':') {
+            Some((kind, rest)) => (Some(kind), rest),
+            None => (None, reference),
+        };
+        let (namespace, name) = match rest.split_once('/') {
+            Some((namespace, name)) => (Some(namespace), name),
+            None => (None, rest),
+        };
+        let kind = kind.or(default_kind).filter(|k| !k.is_empty()).ok_or_else(|| {
+            format!("entity reference {reference:?} has no kind; write kind:namespace/name or give a defaultKind")
+        })?;
+        if name.is_empty() || name.contains([':', '/']) {
+            return Err(format!(
+                "entity reference {reference:?} is not of the form [kind:][namespace/]name"
+            ));
+        }
+        let namespace = namespace.or(default_namespace).unwrap_or("default");
+        if namespace.is_empty() {
+            return Err(format!(
+                "entity reference {reference:?} has an empty namespace"
+            ));
+        }
+        Ok(EntityRef {
+            kind: kind.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for EntityRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}/{}",
+            self.kind.to_lowercase(),
+            self.namespace,
+            self.name
+        )
+    }
+}
+
+fn parse_entity_ref(reference: &str, options: Option<Value>) -> Result<Value, Error> {
+    let option = |key: &str| -> Option<String> {
+        options
+            .as_ref()
+            .and_then(|o| o.get_attr(key).ok())
+            .filter(|v| !v.is_undefined() && !v.is_none())
+            .map(|v| v.to_string())
+    };
+    let (kind, namespace) = (option("defaultKind"), option("defaultNamespace"));
+    let parsed =
+        EntityRef::parse(reference, kind.as_deref(), namespace.as_deref()).map_err(invalid)?;
+    Ok(Value::from_pairs([
+        ("kind", parsed.kind),
+        ("namespace", parsed.namespace),
+        ("name", parsed.name),
+    ]))
+}
+
+fn pick(object: Value, key: &str) -> Result<Value, Error> {
+    object.get_attr(key)
+}
+
+/// nunjucks `dump`: JSON, with an optional indent.
+fn dump(value: Value, indent: Option<usize>) -> Result<Value, Error> {
+    let json = match indent {
+        Some(n) if n > 0 => {
+            let mut out = Vec::new();
+            let spaces = vec![b' '; n];
+            let formatter = serde_json::ser::PrettyFormatter::with_indent(&spaces);
+            let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+            serde::Serialize::serialize(&value, &mut serializer)
+                .map_err(|e| invalid(e.to_string()))?;
+            String::from_utf8(out).map_err(|e| invalid(e.to_string()))?
+        }
+        _ => serde_json::to_string(&value).map_err(|e| invalid(e.to_string()))?,
+    };
+    // Already JSON: must not be escaped again.
+    Ok(Value::from_safe_string(json))
+}
+
+/// nunjucks `truncate(length=255, killwords=false, end='...')`.
+fn truncate(
+    value: &str,
+    length: Option<usize>,
+    killwords: Option<bool>,
+    end: Option<&str>,
+) -> String {
+    let length = length.unwrap_or(255);
+    let end = end.unwrap_or("...");
+    if value.chars().count() <= length {
+        return value.to_string();
+    }
+    let cut: String = value.chars().take(length).collect();
+    let cut = if killwords.unwrap_or(false) {
+        cut
+    } else {
+        match cut.rfind(' ') {
+            Some(space) => cut[..space].to_string(),
+            None => cut,
+        }
+    };
+    format!("{cut}{end}")
+}
+
+fn wordcount(value: &str) -> usize {
+    value.split_whitespace().count()
+}
+
+fn center(value: &str, width: Option<usize>) -> String {
+    let width = width.unwrap_or(80);
+    let len = value.chars().count();
+    if len >= width {
+        return value.to_string();
+    }
+    let left = (width - len) / 2;
+    let right = width - len - left;
+    format!("{}{value}{}", " ".repeat(left), " ".repeat(right))
+}
+
+fn striptags(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut in_tag = false;
+    for c in value.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn nl2br(value: &str) -> Value {
+    Value::from_safe_string(value.replace("\r\n", "<br />\n").replace('\n', "<br />\n"))
+}
+
+/// nunjucks `default(value, default, boolean)`: with `boolean` true, any
+/// falsy value is replaced, not only an undefined one.
+fn nunjucks_default(value: Value, default: Option<Value>, boolean: Option<bool>) -> Value {
+    let replace = value.is_undefined() || (boolean.unwrap_or(false) && !value.is_true());
+    if replace {
+        default.unwrap_or_else(|| Value::from(""))
+    } else {
+        value
+    }
+}
+
+/// The JavaScript string and array methods nunjucks templates call, e.g.
+/// `parameters.name.toUpperCase()` or `parameters.tags.includes('java')`.
+fn js_method(_: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
+    let arg = |i: usize| args.get(i).map(|v| v.to_string()).unwrap_or_default();
+    let index = |i: usize| args.get(i).and_then(|v| i64::try_from(v.clone()).ok());
+    if let Some(s) = value.as_str() {
+        let chars: Vec<char> = s.chars().collect();
+        let slice = |start: Option<i64>, end: Option<i64>| -> String {
+            let len = chars.len() as i64;
+            let clamp = |i: i64| if i < 0 { (len + i).max(0) } else { i.min(len) } as usize;
+            let (from, to) = (clamp(start.unwrap_or(0)), clamp(end.unwrap_or(len)));
+            if from >= to {
+                String::new()
+            } else {
+                chars[from..to].iter().collect()
+            }
+        };
+        return Ok(match method {
+            "toUpperCase" => Value::from(s.to_uppercase()),
+            "toLowerCase" => Value::from(s.to_lowercase()),
+            "trim" => Value::from(s.trim()),
+            "trimStart" => Value::from(s.trim_start()),
+            "trimEnd" => Value::from(s.trim_end()),
+            "startsWith" => Value::from(s.starts_with(&arg(0))),
+            "endsWith" => Value::from(s.ends_with(&arg(0))),
+            "includes" => Value::from(s.contains(&arg(0))),
+            "indexOf" => Value::from(
+                s.find(&arg(0))
+                    .map(|b| s[..b].chars().count() as i64)
+                    .unwrap_or(-1),
+            ),
+            "split" => Value::from(s.split(&arg(0)).map(str::to_string).collect::<Vec<_>>()),
+            "replace" => Value::from(s.replacen(&arg(0), &arg(1), 1)),
+            "replaceAll" => Value::from(s.replace(&arg(0), &arg(1))),
+            "slice" => Value::from(slice(index(0), index(1))),
+            "substring" => Value::from(slice(
+                index(0).map(|i| i.max(0)),
+                index(1).map(|i| i.max(0)),
+            )),
+            "concat" => Value::from(format!(
+                "{s}{}",
+                args.iter().map(|a| a.to_string()).collect::<String>()
+            )),
+            "toString" => Value::from(s),
+            _ => return Err(Error::from(ErrorKind::UnknownMethod)),
+        });
+    }
+    if value.kind() == ValueKind::Seq {
+        let items: Vec<Value> = value.try_iter()?.collect();
+        return Ok(match method {
+            "includes" => Value::from(args.first().is_some_and(|needle| items.contains(needle))),
+            "indexOf" => Value::from(
+                args.first()
+                    .and_then(|needle| items.iter().position(|i| i == needle))
+                    .map(|p| p as i64)
+                    .unwrap_or(-1),
+            ),
+            "join" => Value::from(
+                items
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(args.first().and_then(Value::as_str).unwrap_or(",")),
+            ),
+            "concat" => {
+                let mut all = items;
+                for arg in args {
+                    match arg.kind() {
+                        ValueKind::Seq => all.extend(arg.try_iter()?),
+                        _ => all.push(arg.clone()),
+                    }
+                }
+                Value::from(all)
+            }
+            _ => return Err(Error::from(ErrorKind::UnknownMethod)),
+        });
+    }
+    Err(Error::from(ErrorKind::UnknownMethod))
+}

@@ -1,0 +1,11 @@
+//! The template engine: turns a Template and parameter values into a
+//! workspace of files and a record of the steps run. Everything here is pure
+//! or touches only the workspace directory it is given.
+
+pub mod expression;
+pub mod files;
+pub mod filters;
+pub mod parameters;
+pub mod skeleton;
+pub mod validate;
+pub mod workspace;

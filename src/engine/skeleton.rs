@@ -1,0 +1,167 @@
+//! Rendering a skeleton into the workspace, as Backstage's `fetch:template`
+//! and `fetch:plain` do: file and directory names rendered (a name that
+//! renders empty drops the file), contents rendered unless binary or listed
+//! in `copyWithoutTemplating`, symlinks and modes kept.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use minijinja::Value;
+
+use super::expression::{RenderError, Renderer};
+use super::files::{FileEntry, FileTree};
+use super::workspace;
+
+/// What can go wrong while rendering a skeleton.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkeletonError {
+    /// A name or a file did not render.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// A rendered path would leave the workspace.
+    #[error("{file}: the rendered path {rendered:?} leaves the workspace")]
+    Escapes { file: String, rendered: String },
+    /// A `copyWithoutTemplating` pattern is not a valid glob.
+    #[error("copyWithoutTemplating: {0}")]
+    Glob(String),
+    /// The workspace would grow past its limit.
+    #[error("{file}: the workspace would exceed {limit} bytes; the template produces too much")]
+    TooLarge { file: String, limit: usize },
+}
+
+/// How a skeleton's files are rendered.
+pub struct SkeletonOptions<'a> {
+    /// The renderer, set up with the step's syntax and whitespace options.
+    pub renderer: &'a Renderer,
+    /// The context names and contents see: `values` (or `cookiecutter`).
+    pub context: &'a Value,
+    /// Globs of files whose names are rendered but contents copied as they are.
+    pub copy_without_templating: &'a [String],
+    /// When set, only files ending in this extension are rendered, and lose it.
+    pub template_file_extension: Option<&'a str>,
+    /// Render names and contents at all (`fetch:plain` does not).
+    pub render: bool,
+    /// Overwrite files already in the workspace instead of keeping them.
+    pub replace: bool,
+}
+
+/// Renders `skeleton` (paths relative to the skeleton's root) into
+/// `workspace` below `target` (a workspace-relative directory).
+pub fn render_into(
+    skeleton: &FileTree,
+    target: &str,
+    options: &SkeletonOptions,
+    workspace: &mut FileTree,
+) -> Result<(), SkeletonError> {
+    let raw = globs(options.copy_without_templating)?;
+    let limit = options.renderer.limits().max_workspace_bytes;
+    let mut size = workspace::size(workspace);
+    for (path, entry) in skeleton {
+        let templated_by_extension = options
+            .template_file_extension
+            .map(|ext| path.ends_with(ext));
+        let name = match templated_by_extension {
+            Some(true) => &path[..path.len() - options.template_file_extension.map_or(0, str::len)],
+            _ => path.as_str(),
+        };
+        let Some(rendered) = render_path(name, path, options)? else {
+            continue;
+        };
+        let destination =
+            workspace::join(target, &rendered).map_err(|_| SkeletonError::Escapes {
+                file: path.clone(),
+                rendered: rendered.clone(),
+            })?;
+        if !options.replace && workspace.contains_key(&destination) {
+            continue;
+        }
+        let render_contents =
+            options.render && templated_by_extension.unwrap_or(true) && !matches_raw(&raw, path);
+        let output = match entry {
+            FileEntry::File {
+                contents,
+                executable,
+            } if render_contents => match std::str::from_utf8(contents) {
+                Ok(text) if !text.contains('\0') => FileEntry::File {
+                    contents: options
+                        .renderer
+                        .render_text(path, text, options.context)?
+                        .into_bytes(),
+                    executable: *executable,
+                },
+                _ => entry.clone(),
+            },
+            _ => entry.clone(),
+        };
+        size += workspace::size(&FileTree::from([(String::new(), output.clone())]));
+        if size > limit {
+            return Err(SkeletonError::TooLarge {
+                file: path.clone(),
+                limit,
+            });
+        }
+        workspace.insert(destination, output);
+    }
+    Ok(())
+}
+
+/// Renders each segment of a path. `None` when a segment renders empty: the
+/// conditional-file idiom. A segment may render to several (`a/b`), never to
+/// an absolute path or one that climbs out.
+fn render_path(
+    name: &str,
+    original: &str,
+    options: &SkeletonOptions,
+) -> Result<Option<String>, SkeletonError> {
+    if !options.render {
+        return Ok(Some(name.to_string()));
+    }
+    let mut segments = Vec::new();
+    for segment in name.split('/') {
+        let rendered = options.renderer.render_text(
+            &format!("{original} (name)"),
+            segment,
+            options.context,
+        )?;
+        if rendered.is_empty() {
+            return Ok(None);
+        }
+        if rendered.starts_with('/') || rendered.split('/').any(|s| s == "..") {
+            return Err(SkeletonError::Escapes {
+                file: original.to_string(),
+                rendered,
+            });
+        }
+        segments.push(rendered);
+    }
+    Ok(Some(segments.join("/")))
+}
+
+fn globs(patterns: &[String]) -> Result<GlobSet, SkeletonError> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let pattern = pattern.trim_start_matches("./");
+        let glob =
+            Glob::new(pattern).map_err(|e| SkeletonError::Glob(format!("{pattern:?}: {e}")))?;
+        builder.add(glob);
+    }
+    builder
+        .build()
+        .map_err(|e| SkeletonError::Glob(e.to_string()))
+}
+
+/// A file matches when it or any directory above it matches, as globby's
+/// directory expansion does in Backstage.
+fn matches_raw(raw: &GlobSet, path: &str) -> bool {
+    if raw.is_empty() {
+        return false;
+    }
+    let mut prefix = path;
+    loop {
+        if raw.is_match(prefix) {
+            return true;
+        }
+        match prefix.rfind('/') {
+            Some(slash) => prefix = &prefix[..slash],
+            None => return false,
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Checking a template before any request uses it: known actions, unique
+//! step ids, a valid parameter schema, and expressions and skeleton files
+//! that parse. Every problem names the step, field, file and line.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::expression::{Renderer, Syntax, Whitespace};
+use super::files::{FileEntry, FileTree};
+use super::parameters::ParameterSchema;
+use super::workspace;
+use crate::actions;
+use crate::api::TemplateSpec;
+
+/// Every problem found in `template`, with `files` as its source; empty when
+/// the template is sound.
+pub fn problems(template: &TemplateSpec, files: &FileTree, renderer: &Renderer) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(error) = ParameterSchema::new(template.parameters.as_ref()) {
+        problems.push(error.to_string());
+    }
+    let mut ids = BTreeSet::new();
+    for (index, step) in template.steps.iter().enumerate() {
+        let id = crate::scaffold::step_id(template, index);
+        let label = format!("step {id}");
+        if !ids.insert(id.clone()) {
+            problems.push(format!(
+                "{label}: the id {id:?} is used by an earlier step; step ids must be unique"
+            ));
+        }
+        if actions::reach(&step.action).is_none() {
+            problems.push(format!(
+                "{label}: unknown action {:?}; goldpath knows {}",
+                step.action,
+                known_actions()
+            ));
+        }
+        for (field, value) in [
+            ("input", &step.input),
+            ("if", &step.if_),
+            ("each", &step.each),
+        ] {
+            if let Some(value) = value {
+                check_expressions(&format!("{label}: {field}"), value, renderer, &mut problems);
+            }
+        }
+        if step.action.starts_with("fetch:template") {
+            check_skeleton(&label, step.input.as_ref(), files, renderer, &mut problems);
+        }
+    }
+    if let Some(output) = &template.output {
+        for (i, link) in output.links.iter().enumerate() {
+            for (field, text) in [
+                ("title", &link.title),
+                ("url", &link.url),
+                ("entityRef", &link.entity_ref),
+            ] {
+                if let Some(text) = text {
+                    check_expressions(
+                        &format!("output.links[{i}].{field}"),
+                        &Value::String(text.clone()),
+                        renderer,
+                        &mut problems,
+                    );
+                }
+            }
+        }
+        for (i, block) in output.text.iter().enumerate() {
+            if let Some(content) = &block.content {
+                check_expressions(
+                    &format!("output.text[{i}].content"),
+                    &Value::String(content.clone()),
+                    renderer,
+                    &mut problems,
+                );
+            }
+        }
+    }
+    problems
+}
+
+fn known_actions() -> String {
+    actions::ACTIONS
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_expressions(
+    location: &str,
+    value: &Value,
+    renderer: &Renderer,
+    problems: &mut Vec<String>,
+) {
+    match value {
+        Value::String(text) => {
+            if let Err(error) = renderer.check(location, text) {
+                problems.push(error.to_string());
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_expressions(&format!("{location}[{i}]"), item, renderer, problems);
+            }
+        }
+        Value::Object(fields) => {
+            for (key, field) in fields {
+                check_expressions(&format!("{location}.{key}"), field, renderer, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Parses every text file of a `fetch:template` step's skeleton, when its
+/// `url` is literal (an expression is only known per request).
+fn check_skeleton(
+    label: &str,
+    input: Option<&Value>,
+    files: &FileTree,
+    renderer: &Renderer,
+    problems: &mut Vec<String>,
+) {
+    let Some(input) = input else { return };
+    let Some(url) = input
+        .get("url")
+        .and_then(Value::as_str)
+        .filter(|u| !u.contains("${{") && !u.contains("://"))
+    else {
+        return;
+    };
+    let Ok(location) = workspace::join("", url) else {
+        problems.push(format!(
+            "{label}: input.url {url:?} leaves the template's files"
+        ));
+        return;
+    };
+    let skeleton = workspace::subtree(files, &location);
+    if skeleton.is_empty() {
+        problems.push(format!(
+            "{label}: input.url {url:?}: the template has no files under {location:?}"
+        ));
+        return;
+    }
+    let flag = |key: &str| input.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let syntax = if flag("cookiecutterCompat") {
+        Syntax::Cookiecutter
+    } else {
+        Syntax::Backstage
+    };
+    let whitespace = Whitespace {
+        trim_blocks: flag("trimBlocks"),
+        lstrip_blocks: flag("lstripBlocks"),
+    };
+    let file_renderer = renderer.for_files(syntax, whitespace);
+    let extension = match input.get("templateFileExtension") {
+        Some(Value::Bool(true)) => Some(".njk".to_string()),
+        Some(Value::String(ext)) => Some(if ext.starts_with('.') {
+            ext.clone()
+        } else {
+            format!(".{ext}")
+        }),
+        _ => None,
+    };
+    for (path, entry) in &skeleton {
+        let shown = if location.is_empty() {
+            path.clone()
+        } else {
+            format!("{location}/{path}")
+        };
+        if let Err(error) = file_renderer.check(&format!("{shown} (name)"), path) {
+            problems.push(format!("{label}: {error}"));
+        }
+        if extension.as_deref().is_some_and(|ext| !path.ends_with(ext)) {
+            continue;
+        }
+        if let FileEntry::File { contents, .. } = entry
+            && let Ok(text) = std::str::from_utf8(contents)
+            && let Err(error) = file_renderer.check(&shown, text)
+        {
+            problems.push(format!("{label}: {error}"));
+        }
+    }
+}

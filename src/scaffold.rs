@@ -1,0 +1,322 @@
+//! Running a template's steps for one request: each step's `if` decides
+//! whether it runs, `each` repeats it, its input is rendered with the
+//! parameters and earlier steps' outputs, and its action runs. Steps run one
+//! at a time so a caller can record each outcome before the next starts.
+
+use std::collections::BTreeMap;
+
+use minijinja::Value as Context;
+use minijinja::value::Serde;
+use serde_json::{Map, Value, json};
+
+use crate::actions::{self, ActionContext, ActionError, Effects, Reach, StepInfo};
+use crate::api::{OutputLink, OutputText, RequestOutput, StepPhase, TemplateSpec};
+use crate::engine::expression::{Limits, RenderError, Renderer, is_truthy};
+use crate::engine::files::FileTree;
+use crate::redact::Secrets;
+
+/// Everything one request renders with.
+pub struct Request<'a> {
+    /// The template's spec.
+    pub template: &'a TemplateSpec,
+    /// The template's files.
+    pub template_files: &'a FileTree,
+    /// Parameter values, validated and with defaults applied.
+    pub parameters: Value,
+    /// `${{ secrets.* }}`: values never shown anywhere.
+    pub secrets: BTreeMap<String, String>,
+    /// `${{ user.* }}`: `{ref, entity}` of who asked, when known.
+    pub user: Value,
+}
+
+/// What happened to one step.
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    /// The step's id (`step-N` when it has none).
+    pub id: String,
+    /// The step's action.
+    pub action: String,
+    /// Succeeded, Failed or Skipped.
+    pub phase: StepPhase,
+    /// The rendered input, secrets masked; `None` when the step was skipped
+    /// or its input did not render.
+    pub input: Option<Value>,
+    /// The step's output, secrets masked.
+    pub output: Value,
+    /// Why it was skipped or failed.
+    pub message: Option<String>,
+    /// What the action logged, secrets masked.
+    pub log: Vec<String>,
+    /// Whether a failure may pass when tried again.
+    pub transient: bool,
+}
+
+/// A request's run: its workspace and the outputs of the steps so far.
+pub struct Scaffold<'a> {
+    request: Request<'a>,
+    renderer: Renderer,
+    secrets: Secrets,
+    workspace: FileTree,
+    outputs: Map<String, Value>,
+}
+
+/// The id a step goes by: its own, or `step-N` (from 1) when it has none.
+pub fn step_id(template: &TemplateSpec, index: usize) -> String {
+    template
+        .steps
+        .get(index)
+        .and_then(|s| s.id.clone())
+        .unwrap_or_else(|| format!("step-{}", index + 1))
+}
+
+impl<'a> Scaffold<'a> {
+    /// Starts a run; the rendering deadline starts now.
+    pub fn new(request: Request<'a>, limits: Limits) -> Self {
+        let secrets = Secrets::new(request.secrets.values().cloned());
+        Scaffold {
+            request,
+            renderer: Renderer::new(limits),
+            secrets,
+            workspace: FileTree::new(),
+            outputs: Map::new(),
+        }
+    }
+
+    /// The workspace as the steps so far left it.
+    pub fn workspace(&self) -> &FileTree {
+        &self.workspace
+    }
+
+    /// The request's secrets, for masking what callers show.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// Records the output of a step that already ran, e.g. before the
+    /// operator restarted, so later steps read it without running it again.
+    pub fn restore(&mut self, index: usize, output: Value) {
+        self.outputs.insert(
+            step_id(self.request.template, index),
+            json!({ "output": output }),
+        );
+    }
+
+    /// Runs step `index`; effects outside the workspace go to `effects`.
+    pub fn run_step(&mut self, index: usize, effects: &mut dyn Effects) -> StepOutcome {
+        let template = self.request.template;
+        let id = step_id(template, index);
+        let mut outcome = StepOutcome {
+            id: id.clone(),
+            action: String::new(),
+            phase: StepPhase::Failed,
+            input: None,
+            output: json!({}),
+            message: None,
+            log: Vec::new(),
+            transient: false,
+        };
+        let Some(step) = template.steps.get(index) else {
+            outcome.message = Some(format!("the template has no step {}", index + 1));
+            return outcome;
+        };
+        outcome.action = step.action.clone();
+        let mut log = Vec::new();
+        match self.execute(index, &id, &mut log, &mut outcome, effects) {
+            Ok(Some(output)) => {
+                outcome.phase = StepPhase::Succeeded;
+                outcome.output = self.secrets.redact_value(&output);
+                self.outputs.insert(id, json!({ "output": output }));
+            }
+            Ok(None) => {
+                outcome.phase = StepPhase::Skipped;
+                outcome.message = Some("skipped: its `if` is false".into());
+                self.outputs.insert(id, json!({ "output": {} }));
+            }
+            Err(error) => {
+                outcome.transient = error.transient;
+                outcome.message = Some(
+                    self.secrets
+                        .redact(&format!("step {id} ({}): {}", step.action, error.message)),
+                );
+            }
+        }
+        outcome.log = log.iter().map(|line| self.secrets.redact(line)).collect();
+        outcome
+    }
+
+    fn execute(
+        &mut self,
+        index: usize,
+        id: &str,
+        log: &mut Vec<String>,
+        outcome: &mut StepOutcome,
+        effects: &mut dyn Effects,
+    ) -> Result<Option<Value>, ActionError> {
+        let step = &self.request.template.steps[index];
+        let reach = actions::reach(&step.action)
+            .ok_or_else(|| ActionError::permanent(format!("unknown action {:?}", step.action)))?;
+        let context = self.context(None);
+        if let Some(condition) = &step.if_ {
+            let rendered = self
+                .renderer
+                .render_value(&format!("steps[{id}].if"), condition, &context)
+                .map_err(render_failed)?;
+            if !is_truthy(rendered.as_ref()) {
+                return Ok(None);
+            }
+        }
+        let iterations: Vec<Option<Value>> = match &step.each {
+            None => vec![None],
+            Some(each) => {
+                let rendered = self
+                    .renderer
+                    .render_value(&format!("steps[{id}].each"), each, &context)
+                    .map_err(render_failed)?;
+                match rendered {
+                    Some(Value::Array(items)) => items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(key, value)| Some(json!({"key": key, "value": value})))
+                        .collect(),
+                    Some(Value::Object(fields)) => fields
+                        .into_iter()
+                        .map(|(key, value)| Some(json!({"key": key, "value": value})))
+                        .collect(),
+                    None => Vec::new(),
+                    Some(other) => {
+                        return Err(ActionError::permanent(format!(
+                            "`each` must be a list or an object, not {}",
+                            actions::kind_of(&other)
+                        )));
+                    }
+                }
+            }
+        };
+        let mut combined = Map::new();
+        let mut inputs = Vec::new();
+        for each in iterations {
+            let repeated = each.is_some();
+            let context = self.context(each.as_ref());
+            let input = step.input.clone().unwrap_or_else(|| json!({}));
+            let input = self
+                .renderer
+                .render_value(&format!("steps[{id}].input"), &input, &context)
+                .map_err(render_failed)?
+                .unwrap_or_else(|| json!({}));
+            inputs.push(self.secrets.redact_value(&input));
+            let output = match reach {
+                Reach::Workspace => {
+                    let mut action_context = ActionContext {
+                        template_files: self.request.template_files,
+                        renderer: &self.renderer,
+                        log,
+                    };
+                    actions::run_in_workspace(
+                        &step.action,
+                        &input,
+                        &mut action_context,
+                        &mut self.workspace,
+                    )?
+                }
+                Reach::World => {
+                    let info = StepInfo {
+                        id: id.to_string(),
+                        action: step.action.clone(),
+                    };
+                    effects.run(&info, &input, &self.workspace)?
+                }
+            };
+            // Backstage gathers a repeated step's outputs into lists.
+            if let Value::Object(fields) = output {
+                for (key, value) in fields {
+                    if repeated {
+                        let list = combined.entry(key).or_insert_with(|| json!([]));
+                        if let Value::Array(items) = list {
+                            items.push(value);
+                        }
+                    } else {
+                        combined.insert(key, value);
+                    }
+                }
+            }
+        }
+        outcome.input = Some(if step.each.is_some() {
+            Value::Array(inputs)
+        } else {
+            inputs.pop().unwrap_or_default()
+        });
+        Ok(Some(Value::Object(combined)))
+    }
+
+    fn context(&self, each: Option<&Value>) -> Context {
+        let mut context = json!({
+            "parameters": self.request.parameters,
+            "steps": self.outputs,
+            "secrets": self.request.secrets,
+            "user": self.request.user,
+        });
+        if let (Some(each), Value::Object(fields)) = (each, &mut context) {
+            fields.insert("each".into(), each.clone());
+        }
+        Context::from(Serde(context))
+    }
+
+    /// The template's `output`, rendered with every step's output; links
+    /// whose `if` is false, or that render to nothing, are left out.
+    pub fn output(&self) -> Result<RequestOutput, RenderError> {
+        let Some(output) = &self.request.template.output else {
+            return Ok(RequestOutput::default());
+        };
+        let context = self.context(None);
+        let render =
+            |location: String, value: Option<&String>| -> Result<Option<String>, RenderError> {
+                let Some(value) = value else { return Ok(None) };
+                Ok(self
+                    .renderer
+                    .render_value(&location, &Value::String(value.clone()), &context)?
+                    .map(|v| {
+                        self.secrets
+                            .redact(&v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                    }))
+            };
+        let mut links = Vec::new();
+        for (i, link) in output.links.iter().enumerate() {
+            if let Some(condition) = &link.if_
+                && !is_truthy(
+                    self.renderer
+                        .render_value(&format!("output.links[{i}].if"), condition, &context)?
+                        .as_ref(),
+                )
+            {
+                continue;
+            }
+            let rendered = OutputLink {
+                title: render(format!("output.links[{i}].title"), link.title.as_ref())?,
+                url: render(format!("output.links[{i}].url"), link.url.as_ref())?,
+                entity_ref: render(
+                    format!("output.links[{i}].entityRef"),
+                    link.entity_ref.as_ref(),
+                )?,
+                icon: link.icon.clone(),
+                if_: None,
+            };
+            if rendered.url.is_some() || rendered.entity_ref.is_some() {
+                links.push(rendered);
+            }
+        }
+        let mut text = Vec::new();
+        for (i, block) in output.text.iter().enumerate() {
+            text.push(OutputText {
+                title: render(format!("output.text[{i}].title"), block.title.as_ref())?,
+                content: render(format!("output.text[{i}].content"), block.content.as_ref())?,
+                icon: block.icon.clone(),
+                default: block.default,
+            });
+        }
+        Ok(RequestOutput { links, text })
+    }
+}
+
+fn render_failed(error: RenderError) -> ActionError {
+    ActionError::permanent(error.to_string())
+}
