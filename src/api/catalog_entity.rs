@@ -136,11 +136,9 @@ pub struct CatalogEntitySpec {
     #[schemars(schema_with = "schema::entity_refs")]
     pub consumes_apis: Vec<String>,
 
-    /// The API's definition (OpenAPI, AsyncAPI, GraphQL, gRPC ...): the text
-    /// itself, or a Backstage placeholder such as `$text: ./openapi.yaml`.
+    /// The API's definition: its OpenAPI, AsyncAPI, GraphQL or gRPC text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
-    pub definition: Option<Value>,
+    pub definition: Option<String>,
 
     /// The Group this Group belongs to (kind defaults to Group).
     #[serde(default, skip_serializing_if = "Option::is_none")]

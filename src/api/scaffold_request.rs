@@ -163,10 +163,12 @@ pub struct ScaffoldRequestStatus {
 pub struct RequestOutput {
     /// Rendered links.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
     pub links: Vec<OutputLink>,
 
     /// Rendered text blocks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
     pub text: Vec<OutputText>,
 }
 

@@ -73,9 +73,7 @@ pub struct TemplateSpec {
     /// The steps run, in order, for every request of this template.
     #[x_kube(validation = Rule::new(
         "self.all(s, !has(s.id) || self.filter(t, has(t.id) && t.id == s.id).size() == 1)"
-    ).message(Message::Expression(
-        "'step ids must be unique; repeated: ' + self.filter(s, has(s.id) && self.filter(t, has(t.id) && t.id == s.id).size() > 1).map(s, s.id)[0]".into()
-    )).reason(Reason::FieldValueDuplicate))]
+    ).message("step ids must be unique"))]
     #[schemars(length(max = 100))]
     pub steps: Vec<Step>,
 
@@ -140,10 +138,12 @@ pub struct Step {
 pub struct TemplateOutput {
     /// Links, e.g. to the new repository or its catalog entry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
     pub links: Vec<OutputLink>,
 
     /// Text blocks (Markdown), e.g. next steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
     pub text: Vec<OutputText>,
 
     /// Other output keys of older Backstage templates, kept as written.
