@@ -271,7 +271,7 @@ pub enum GitError {
     },
     /// The server could not be reached or failed (network, DNS, timeout,
     /// HTTP 5xx).
-    #[error("could not reach {url}: {detail}; this is retried")]
+    #[error("could not reach {url}: {detail}; a later attempt may succeed")]
     Unavailable {
         /// The URL, redacted.
         url: String,
@@ -324,36 +324,36 @@ pub fn redact_url(url: &str) -> String {
     };
     let authority_start = scheme_end + 3;
     let rest = &url[authority_start..];
-    // The userinfo ends at the last '@' before the query or fragment...
-    let before_query = rest.find(['?', '#']).map_or(rest, |end| &rest[..end]);
-    let Some(at) = before_query.rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &before_query[..at];
-    let first_segment = userinfo.split('/').next().unwrap_or(userinfo);
-    let redacted = if !userinfo.contains('/') {
-        match userinfo.find(':') {
+    let authority = rest.find(['/', '?', '#']).map_or(rest, |end| &rest[..end]);
+    if let Some(at) = authority.rfind('@') {
+        let userinfo = &authority[..at];
+        let redacted = match userinfo.find(':') {
             Some(colon) => format!("{}:***", &userinfo[..colon]),
             None => "***".to_owned(),
-        }
-    } else {
-        // ...unless a '/' comes first: then the '@' is in the path
-        // (`https://host/a@b`), or the password holds an unescaped '/'
-        // (`https://user:pa/ss@host`), which is told apart by a ':' that is
-        // not a port.
-        match first_segment.find(':') {
-            Some(colon)
-                if !first_segment[colon + 1..].is_empty()
-                    && !first_segment[colon + 1..]
-                        .bytes()
-                        .all(|b| b.is_ascii_digit()) =>
-            {
-                format!("{}:***", &first_segment[..colon])
-            }
-            _ => return url.to_owned(),
-        }
+        };
+        return format!("{}{}{}", &url[..authority_start], redacted, &rest[at..]);
+    }
+    // No '@' in the authority, but a later one may end a password holding
+    // an unescaped '/', '?' or '#' (`https://user:pa/ss@host`): the tell is
+    // a ':' in the authority that does not start a port. Otherwise the '@'
+    // belongs to the path or query (`https://host/a@b`).
+    let Some(at) = rest.rfind('@') else {
+        return url.to_owned();
     };
-    format!("{}{}{}", &url[..authority_start], redacted, &rest[at..])
+    match authority.find(':') {
+        Some(colon)
+            if !authority.starts_with('[')
+                && !authority[colon + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!(
+                "{}{}:***{}",
+                &url[..authority_start],
+                &authority[..colon],
+                &rest[at..]
+            )
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Publish `files` as the first commit of a branch, or confirm that the
@@ -379,6 +379,16 @@ pub fn publish(request: &PublishRequest<'_>) -> Result<Published, GitError> {
             reason: "not a valid git branch name".to_owned(),
         });
     }
+    // Checked before any network traffic: a bad identity is a configuration
+    // error, whatever the remote holds.
+    let identity = request.identity;
+    let signature = Signature::now(&identity.author_name, &identity.author_email).map_err(|e| {
+        GitError::InvalidIdentity {
+            name: identity.author_name.clone(),
+            email: identity.author_email.clone(),
+            detail: e.message().to_owned(),
+        }
+    })?;
     remote.check_local()?;
 
     let scratch = tempfile::Builder::new()
@@ -418,15 +428,6 @@ pub fn publish(request: &PublishRequest<'_>) -> Result<Published, GitError> {
             }
         }
         Err(e) if e.code() == ErrorCode::NotFound => {
-            let identity = request.identity;
-            let signature =
-                Signature::now(&identity.author_name, &identity.author_email).map_err(|e| {
-                    GitError::InvalidIdentity {
-                        name: identity.author_name.clone(),
-                        email: identity.author_email.clone(),
-                        detail: e.message().to_owned(),
-                    }
-                })?;
             let tree = repo.find_tree(tree_id).map_err(local)?;
             let commit = repo
                 .commit(
@@ -1081,8 +1082,9 @@ impl RemoteSpec {
             };
         }
         if self.local_path.is_some()
-            && matches!(error.code(), ErrorCode::NotFound)
-            && matches!(error.class(), ErrorClass::Repository | ErrorClass::Os)
+            && error.class() == ErrorClass::Repository
+            && (error.code() == ErrorCode::NotFound
+                || error.message().contains("could not find repository"))
         {
             return GitError::RepositoryNotFound { url, detail };
         }
@@ -1716,6 +1718,54 @@ mod tests {
     }
 
     #[test]
+    fn a_branch_created_by_someone_else_meanwhile_is_a_transient_conflict() {
+        // The moment between publish's fetch and its push: the scratch
+        // repository's commit meets a branch it has never seen.
+        let dir = TempDir::new().expect("tempdir");
+        let (remote, url) = bare_remote(&dir, "remote.git");
+        let theirs = publish_files(&url, &sample_files()).expect("their publish");
+        let scratch = TempDir::new().expect("scratch");
+        let repo = Repository::init_bare(scratch.path()).expect("scratch repo");
+        seed(&repo, &template_files(), None, "main");
+        let spec = RemoteSpec::parse(&url, None).expect("spec");
+
+        let error = spec
+            .push(&repo, "refs/heads/main", "main")
+            .expect_err("must not overwrite");
+        assert!(matches!(error, GitError::Conflict { .. }), "{error:?}");
+        assert!(error.is_transient());
+        assert_eq!(
+            tip(&remote, "main").map(|o| o.to_string()),
+            Some(theirs.commit)
+        );
+    }
+
+    #[test]
+    fn concurrent_reads_share_one_cache() {
+        let dir = TempDir::new().expect("tempdir");
+        let (remote, url) = bare_remote(&dir, "templates.git");
+        let files = template_files();
+        let commit = {
+            let repo = Repository::open_bare(&remote).expect("open");
+            seed(&repo, &files, None, "main").to_string()
+        };
+        let cache = TempDir::new().expect("cache");
+        std::thread::scope(|scope| {
+            let readers: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| read_tree(&url, &commit, None, None, cache.path())))
+                .collect();
+            for reader in readers {
+                assert_eq!(reader.join().expect("thread").expect("read"), files);
+            }
+        });
+        let entries: Vec<_> = std::fs::read_dir(cache.path())
+            .expect("cache dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+    }
+
+    #[test]
     fn an_empty_file_tree_publishes_an_empty_commit() {
         let dir = TempDir::new().expect("tempdir");
         let (remote, url) = bare_remote(&dir, "remote.git");
@@ -1796,6 +1846,10 @@ mod tests {
         std::fs::create_dir(&plain).expect("mkdir");
         let error = publish_files(plain.to_str().expect("utf-8"), &sample_files())
             .expect_err("not a repository");
+        assert!(
+            matches!(error, GitError::RepositoryNotFound { .. }),
+            "{error:?}"
+        );
         assert!(!error.is_transient(), "{error:?}");
     }
 
@@ -2067,6 +2121,11 @@ mod tests {
             ("https://host/org/repo@v1", "https://host/org/repo@v1"),
             ("https://host:8443/a@b", "https://host:8443/a@b"),
             ("https://host/x?email=a@b", "https://host/x?email=a@b"),
+            ("https://user:pass@host/a@b", "https://user:***@host/a@b"),
+            ("https://user:pa?ss@host/x", "https://user:***@host/x"),
+            ("https://user:@host/x", "https://user:***@host/x"),
+            ("https://[::1]:8443/a@b", "https://[::1]:8443/a@b"),
+            ("not a url user:pass@host", "not a url user:pass@host"),
             ("file:///srv/git/repo.git", "file:///srv/git/repo.git"),
             ("/srv/git/repo.git", "/srv/git/repo.git"),
             ("", ""),

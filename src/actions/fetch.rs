@@ -18,7 +18,7 @@ pub fn template(
     workspace: &mut FileTree,
     single_file: bool,
 ) -> Result<Value, ActionError> {
-    let (source, target) = locate(input, context, single_file)?;
+    let (source, target, origin) = locate(input, context, single_file)?;
     let cookiecutter = optional_bool(input, "cookiecutterCompat")?.unwrap_or(false);
     let whitespace = Whitespace {
         trim_blocks: optional_bool(input, "trimBlocks")?.unwrap_or(false),
@@ -58,6 +58,7 @@ pub fn template(
         template_file_extension: extension.as_deref(),
         render: true,
         replace: optional_bool(input, "replace")?.unwrap_or(false),
+        origin: &origin,
     };
     skeleton::render_into(&source, &target, &options, workspace)
         .map_err(|e| ActionError::permanent(e.to_string()))?;
@@ -71,7 +72,7 @@ pub fn plain(
     workspace: &mut FileTree,
     single_file: bool,
 ) -> Result<Value, ActionError> {
-    let (source, target) = locate(input, context, single_file)?;
+    let (source, target, origin) = locate(input, context, single_file)?;
     let options = SkeletonOptions {
         renderer: context.renderer,
         context: &Context::UNDEFINED,
@@ -79,19 +80,20 @@ pub fn plain(
         template_file_extension: None,
         render: false,
         replace: optional_bool(input, "replace")?.unwrap_or(false),
+        origin: &origin,
     };
     skeleton::render_into(&source, &target, &options, workspace)
         .map_err(|e| ActionError::permanent(e.to_string()))?;
     Ok(Value::Object(Default::default()))
 }
 
-/// The files `input.url` names in the template's source, keyed for
-/// rendering into the workspace directory the second value names.
+/// The files `input.url` names in the template's source, the workspace
+/// directory they go to, and where they lie among the template's files.
 fn locate(
     input: &Value,
     context: &ActionContext,
     single_file: bool,
-) -> Result<(FileTree, String), ActionError> {
+) -> Result<(FileTree, String, String), ActionError> {
     let url = required_str(input, "url")?;
     if url.contains("://") {
         return Err(ActionError::permanent(format!(
@@ -119,7 +121,10 @@ fn locate(
         if name.is_empty() {
             return Err(ActionError::permanent("input.targetPath must name a file"));
         }
-        return Ok((FileTree::from([(name, entry.clone())]), dir));
+        let origin = location
+            .rsplit_once('/')
+            .map_or(String::new(), |(parent, _)| parent.to_string());
+        return Ok((FileTree::from([(name, entry.clone())]), dir, origin));
     }
     let files = subtree(context.template_files, &location);
     if files.is_empty() {
@@ -129,5 +134,5 @@ fn locate(
     }
     let target = workspace::join("", target.unwrap_or("./"))
         .map_err(|e| ActionError::permanent(format!("input.targetPath: {e}")))?;
-    Ok((files, target))
+    Ok((files, target, location))
 }

@@ -24,6 +24,14 @@ impl FileEntry {
             executable: false,
         }
     }
+
+    /// Bytes the entry holds: a file's contents, a symlink's target.
+    pub fn size(&self) -> usize {
+        match self {
+            FileEntry::File { contents, .. } => contents.len(),
+            FileEntry::Symlink { target } => target.len(),
+        }
+    }
 }
 
 /// Reads a directory from disk into a tree, keeping executable bits and

@@ -231,15 +231,17 @@ fn truncate(
     if value.chars().count() <= length {
         return value.to_string();
     }
-    let cut: String = value.chars().take(length).collect();
+    let chars: Vec<char> = value.chars().collect();
     let cut = if killwords.unwrap_or(false) {
-        cut
+        length
     } else {
-        match cut.rfind(' ') {
-            Some(space) => cut[..space].to_string(),
-            None => cut,
-        }
+        // nunjucks cuts at the last space at or before `length`.
+        chars[..=length]
+            .iter()
+            .rposition(|c| *c == ' ')
+            .unwrap_or(length)
     };
+    let cut: String = chars[..cut].iter().collect();
     format!("{cut}{end}")
 }
 

@@ -41,6 +41,9 @@ pub struct SkeletonOptions<'a> {
     pub render: bool,
     /// Overwrite files already in the workspace instead of keeping them.
     pub replace: bool,
+    /// Where the skeleton lies among the template's files (e.g. `skeleton`),
+    /// so that errors name files as the template's author knows them.
+    pub origin: &'a str,
 }
 
 /// Renders `skeleton` (paths relative to the skeleton's root) into
@@ -55,6 +58,11 @@ pub fn render_into(
     let limit = options.renderer.limits().max_workspace_bytes;
     let mut size = workspace::size(workspace);
     for (path, entry) in skeleton {
+        let shown = if options.origin.is_empty() {
+            path.clone()
+        } else {
+            format!("{}/{path}", options.origin)
+        };
         let templated_by_extension = options
             .template_file_extension
             .map(|ext| path.ends_with(ext));
@@ -62,12 +70,12 @@ pub fn render_into(
             Some(true) => &path[..path.len() - options.template_file_extension.map_or(0, str::len)],
             _ => path.as_str(),
         };
-        let Some(rendered) = render_path(name, path, options)? else {
+        let Some(rendered) = render_path(name, &shown, options)? else {
             continue;
         };
         let destination =
             workspace::join(target, &rendered).map_err(|_| SkeletonError::Escapes {
-                file: path.clone(),
+                file: shown.clone(),
                 rendered: rendered.clone(),
             })?;
         if !options.replace && workspace.contains_key(&destination) {
@@ -83,7 +91,7 @@ pub fn render_into(
                 Ok(text) if !text.contains('\0') => FileEntry::File {
                     contents: options
                         .renderer
-                        .render_text(path, text, options.context)?
+                        .render_text(&shown, text, options.context)?
                         .into_bytes(),
                     executable: *executable,
                 },
@@ -91,12 +99,9 @@ pub fn render_into(
             },
             _ => entry.clone(),
         };
-        size += workspace::size(&FileTree::from([(String::new(), output.clone())]));
+        size += output.size();
         if size > limit {
-            return Err(SkeletonError::TooLarge {
-                file: path.clone(),
-                limit,
-            });
+            return Err(SkeletonError::TooLarge { file: shown, limit });
         }
         workspace.insert(destination, output);
     }

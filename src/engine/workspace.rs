@@ -73,13 +73,7 @@ pub fn subtree(files: &FileTree, dir: &str) -> FileTree {
 
 /// The total size of a tree's file contents.
 pub fn size(files: &FileTree) -> usize {
-    files
-        .values()
-        .map(|entry| match entry {
-            FileEntry::File { contents, .. } => contents.len(),
-            FileEntry::Symlink { target } => target.len(),
-        })
-        .sum()
+    files.values().map(FileEntry::size).sum()
 }
 
 #[cfg(test)]

@@ -1,0 +1,248 @@
+//! `goldpath render` and `goldpath scaffold` on bad input: each exits
+//! non-zero with a message that says what to fix and where.
+
+// Tests report failures by panicking.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+/// Writes a Backstage template (and its files) into a temporary directory.
+fn template_dir(template: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("template.yaml"), template).unwrap();
+    for (path, contents) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+    dir
+}
+
+/// Runs `goldpath render` and returns (success, stderr).
+fn render(template: &Path, values: Option<&str>) -> (bool, String) {
+    let out = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_goldpath"));
+    command
+        .arg("render")
+        .arg(template)
+        .arg("--out")
+        .arg(out.path().join("out"));
+    if let Some(values) = values {
+        let path = out.path().join("values.yaml");
+        std::fs::write(&path, values).unwrap();
+        command.arg("--values").arg(path);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn expect_error(template: &Path, values: Option<&str>, expected: &[&str]) {
+    let (ok, stderr) = render(template, values);
+    assert!(!ok, "expected a failure, got success");
+    for part in expected {
+        assert!(
+            stderr.contains(part),
+            "stderr should mention {part:?}:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+const HEAD: &str = "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: t\nspec:\n  type: service\n";
+
+#[test]
+fn a_missing_template_file() {
+    expect_error(
+        Path::new("/nonexistent/template.yaml"),
+        None,
+        &["cannot read /nonexistent/template.yaml"],
+    );
+}
+
+#[test]
+fn invalid_yaml_names_the_file_and_line() {
+    let dir = template_dir("kind: Template\n  bad: [", &[]);
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &["template.yaml: invalid YAML", "line"],
+    );
+}
+
+#[test]
+fn parameters_failing_the_schema_name_each_field() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  parameters:\n    required: [name]\n    properties:\n      name: {{ type: string, pattern: '^[a-z]+$' }}\n      size: {{ type: string, enum: [s, m] }}\n  steps: []\n"
+        ),
+        &[],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        Some("size: xl\n"),
+        &[
+            "parameters.name: is required",
+            "parameters.size: must be one of: s, m",
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_action_is_named_with_its_step() {
+    let dir = template_dir(
+        &format!("{HEAD}  steps:\n    - id: deploy\n      action: deploy:magic\n"),
+        &[],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &["step deploy: unknown action \"deploy:magic\""],
+    );
+}
+
+#[test]
+fn a_syntax_error_in_a_skeleton_file_names_the_file_and_line() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n"
+        ),
+        &[(
+            "skeleton/README.md",
+            "# title\n\n{% if values.x %}\nnever closed\n",
+        )],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &["step fetch", "skeleton/README.md", "line"],
+    );
+}
+
+#[test]
+fn a_syntax_error_in_a_step_input_names_the_step_and_field() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: log\n      action: debug:log\n      input:\n        message: ${{{{ parameters.name | }}}}\n"
+        ),
+        &[],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &["step log: input.message"],
+    );
+}
+
+#[test]
+fn a_rendered_path_that_leaves_the_workspace_is_refused() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n        values:\n          dir: ../../etc\n"
+        ),
+        &[("skeleton/${{ values.dir }}/passwd", "x")],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &["skeleton/${{ values.dir }}/passwd", "leaves the workspace"],
+    );
+}
+
+#[test]
+fn a_target_path_that_leaves_the_workspace_is_refused() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:plain\n      input:\n        url: ./skeleton\n        targetPath: /etc\n"
+        ),
+        &[("skeleton/a.txt", "x")],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &["input.targetPath", "absolute"],
+    );
+}
+
+#[test]
+fn a_template_that_loops_too_long_runs_out_of_fuel() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n"
+        ),
+        &[(
+            "skeleton/big.txt",
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        )],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &["skeleton/big.txt", "rendering stopped after", "loop"],
+    );
+}
+
+#[test]
+fn a_template_that_produces_too_much_is_stopped() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n"
+        ),
+        &[(
+            "skeleton/big.txt",
+            "{% for i in range(1000) %}${{ 'x' * 100000 }}{% endfor %}",
+        )],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &["skeleton/big.txt", "bytes of output"],
+    );
+}
+
+#[test]
+fn templates_cannot_include_other_files() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n"
+        ),
+        &[("skeleton/a.txt", "{% include '/etc/passwd' %}")],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &["skeleton/a.txt", "/etc/passwd"],
+    );
+}
+
+#[test]
+fn a_request_file_supplies_its_parameters() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  parameters:\n    required: [name]\n    properties:\n      name: {{ type: string }}\n  steps:\n    - id: write\n      action: catalog:write\n      input:\n        entity:\n          name: ${{{{ parameters.name }}}}\n"
+        ),
+        &[],
+    );
+    let request = "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata:\n  name: r\nspec:\n  templateRef:\n    name: t\n  parameters:\n    name: from-request\n";
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(out.path().join("request.yaml"), request).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_goldpath"))
+        .arg("render")
+        .arg(dir.path().join("template.yaml"))
+        .arg("--values")
+        .arg(out.path().join("request.yaml"))
+        .arg("--out")
+        .arg(out.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let written = std::fs::read_to_string(out.path().join("out/catalog-info.yaml")).unwrap();
+    assert_eq!(written, "name: from-request\n");
+}
