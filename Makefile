@@ -1,17 +1,21 @@
 # The commands the README names. `make test` is what CI runs.
-.PHONY: test setup lint unit crds
+.PHONY: test setup lint unit e2e crds
 
-test: setup lint unit
+test: setup lint unit e2e
 
 setup:
 	hack/setup
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets --locked -- -D warnings
+	cargo clippy --all-targets --all-features --locked -- -D warnings
 
 unit:
 	cargo test --locked
+
+# Against a real control plane and git server on loopback (e2e/up).
+e2e:
+	e2e/test
 
 # Regenerates crds/ from the Rust types; `make unit` fails when they differ.
 crds:

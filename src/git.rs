@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
 
 use git2::{
-    AutotagOption, Cred, CredentialType, Direction, ErrorClass, ErrorCode, FetchOptions, Oid,
-    ProxyOptions, PushOptions, RemoteCallbacks, Repository, Signature, Tree,
+    AutotagOption, Cred, CredentialType, Direction, ErrorClass, ErrorCode, FetchOptions, Oid, ProxyOptions,
+    PushOptions, RemoteCallbacks, Repository, Signature, Tree,
 };
 use sha2::{Digest, Sha256};
 
@@ -164,9 +164,7 @@ pub enum GitError {
         reason: String,
     },
     /// The commit author cannot be used by git.
-    #[error(
-        "invalid commit author {name:?} <{email}>: {detail}; configure a non-empty name and email"
-    )]
+    #[error("invalid commit author {name:?} <{email}>: {detail}; configure a non-empty name and email")]
     InvalidIdentity {
         /// Author name.
         name: String,
@@ -342,8 +340,7 @@ pub fn redact_url(url: &str) -> String {
     };
     match authority.find(':') {
         Some(colon)
-            if !authority.starts_with('[')
-                && !authority[colon + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+            if !authority.starts_with('[') && !authority[colon + 1..].bytes().all(|b| b.is_ascii_digit()) =>
         {
             format!(
                 "{}{}:***{}",
@@ -404,11 +401,16 @@ pub fn publish(request: &PublishRequest<'_>) -> Result<Published, GitError> {
 
     // A private ref name, so the fetched tip cannot collide with anything.
     let remote_tip_ref = "refs/goldpath/remote-tip";
-    remote.fetch(
+    match remote.fetch(
         &repo,
         &[format!("+{branch_ref}:{remote_tip_ref}")],
         remote.is_http(),
-    )?;
+    ) {
+        // Servers such as Soft Serve create a repository on its first push
+        // and answer 404 until then: there is no branch yet.
+        Err(GitError::RepositoryNotFound { .. }) if remote.is_http() => {}
+        other => other?,
+    }
     match repo.find_reference(remote_tip_ref) {
         Ok(reference) => {
             let tip = reference.peel_to_commit().map_err(local)?;
@@ -442,10 +444,7 @@ pub fn publish(request: &PublishRequest<'_>) -> Result<Published, GitError> {
             remote.push(&repo, &branch_ref, branch)?;
             let commit = commit.to_string();
             tracing::info!(url = %remote.display, branch, commit, "pushed a new branch");
-            Ok(Published {
-                commit,
-                pushed: true,
-            })
+            Ok(Published { commit, pushed: true })
         }
         Err(e) => Err(local(e)),
     }
@@ -555,12 +554,7 @@ pub fn read_tree(
     result
 }
 
-fn read_commit(
-    repo: &Repository,
-    oid: Oid,
-    subdir: &str,
-    display_url: &str,
-) -> Result<FileTree, GitError> {
+fn read_commit(repo: &Repository, oid: Oid, subdir: &str, display_url: &str) -> Result<FileTree, GitError> {
     let local = |e: git2::Error| local_error(repo.path(), &e);
     let commit = repo.find_commit(oid).map_err(local)?;
     let root = commit.tree().map_err(local)?;
@@ -619,12 +613,11 @@ fn collect_tree(
             }
             MODE_SYMLINK => {
                 let blob = repo.find_blob(entry.id()).map_err(local)?;
-                let target = String::from_utf8(blob.content().to_vec()).map_err(|_| {
-                    GitError::InvalidPath {
+                let target =
+                    String::from_utf8(blob.content().to_vec()).map_err(|_| GitError::InvalidPath {
                         path: path.clone(),
                         reason: "the symlink's target is not valid UTF-8".to_owned(),
-                    }
-                })?;
+                    })?;
                 files.insert(path, FileEntry::Symlink { target });
             }
             MODE_SUBMODULE => {
@@ -656,9 +649,7 @@ fn configure_libgit2() {
         // module and calls this first; `Once` makes them wait until the
         // write is done, so no read races it.
         unsafe {
-            if let Err(e) =
-                git2::opts::set_server_connect_timeout_in_milliseconds(CONNECT_TIMEOUT_MS)
-            {
+            if let Err(e) = git2::opts::set_server_connect_timeout_in_milliseconds(CONNECT_TIMEOUT_MS) {
                 tracing::warn!(error = %e, "cannot set the git connect timeout");
             }
             if let Err(e) = git2::opts::set_server_timeout_in_milliseconds(IO_TIMEOUT_MS) {
@@ -776,20 +767,11 @@ fn build_tree(repo: &Repository, files: &FileTree) -> Result<Oid, GitError> {
     for (path, entry) in files {
         let components = split_tree_path(path)?;
         let (oid, mode) = match entry {
-            FileEntry::File {
-                contents,
-                executable,
-            } => (
+            FileEntry::File { contents, executable } => (
                 repo.blob(contents).map_err(local)?,
-                if *executable {
-                    MODE_EXECUTABLE
-                } else {
-                    MODE_FILE
-                },
+                if *executable { MODE_EXECUTABLE } else { MODE_FILE },
             ),
-            FileEntry::Symlink { target } => {
-                (repo.blob(target.as_bytes()).map_err(local)?, MODE_SYMLINK)
-            }
+            FileEntry::Symlink { target } => (repo.blob(target.as_bytes()).map_err(local)?, MODE_SYMLINK),
         };
         insert_node(&mut root, path, &components, Node::Leaf { oid, mode })?;
     }
@@ -978,8 +960,7 @@ impl RemoteSpec {
                     spec.secrets.push(password.to_owned());
                     spec.secrets.push(decoded.clone());
                     if spec.credentials.is_none() {
-                        spec.credentials =
-                            Some(Credentials::new(percent_decode(parsed.username()), decoded));
+                        spec.credentials = Some(Credentials::new(percent_decode(parsed.username()), decoded));
                     }
                 }
                 let mut for_libgit2 = parsed.clone();
@@ -1053,9 +1034,7 @@ impl RemoteSpec {
         if error.code() == ErrorCode::Certificate {
             return GitError::Remote {
                 url,
-                detail: format!(
-                    "the server's TLS certificate is not trusted ({detail}); install its CA"
-                ),
+                detail: format!("the server's TLS certificate is not trusted ({detail}); install its CA"),
             };
         }
         if let Some(status) = http_status(error.message()) {
@@ -1083,8 +1062,7 @@ impl RemoteSpec {
         }
         if self.local_path.is_some()
             && error.class() == ErrorClass::Repository
-            && (error.code() == ErrorCode::NotFound
-                || error.message().contains("could not find repository"))
+            && (error.code() == ErrorCode::NotFound || error.message().contains("could not find repository"))
         {
             return GitError::RepositoryNotFound { url, detail };
         }
@@ -1165,9 +1143,7 @@ impl RemoteSpec {
             true
         });
         let mut options = PushOptions::new();
-        options
-            .remote_callbacks(callbacks)
-            .proxy_options(proxy_options());
+        options.remote_callbacks(callbacks).proxy_options(proxy_options());
         let mut remote = repo
             .remote_anonymous(&self.url)
             .map_err(|e| self.remote_error(&e, &auth))?;
@@ -1223,18 +1199,12 @@ impl RemoteSpec {
 
     fn list_refs(&self) -> Result<Vec<AdvertisedRef>, GitError> {
         let auth = AuthState::new(self.credentials.as_ref(), false);
-        let mut remote = git2::Remote::create_detached(self.url.as_str())
-            .map_err(|e| self.remote_error(&e, &auth))?;
+        let mut remote =
+            git2::Remote::create_detached(self.url.as_str()).map_err(|e| self.remote_error(&e, &auth))?;
         let connection = remote
-            .connect_auth(
-                Direction::Fetch,
-                Some(auth.callbacks()),
-                Some(proxy_options()),
-            )
+            .connect_auth(Direction::Fetch, Some(auth.callbacks()), Some(proxy_options()))
             .map_err(|e| self.remote_error(&e, &auth))?;
-        let heads = connection
-            .list()
-            .map_err(|e| self.remote_error(&e, &auth))?;
+        let heads = connection.list().map_err(|e| self.remote_error(&e, &auth))?;
         Ok(heads
             .iter()
             .map(|head| AdvertisedRef {
@@ -1251,9 +1221,7 @@ impl RemoteSpec {
         // Tag objects are not commits: only peeled values count.
         let tips: HashSet<Oid> = refs
             .iter()
-            .filter(|r| {
-                r.name.ends_with("^{}") || !names.contains(format!("{}^{{}}", r.name).as_str())
-            })
+            .filter(|r| r.name.ends_with("^{}") || !names.contains(format!("{}^{{}}", r.name).as_str()))
             .map(|r| r.oid)
             .filter(|oid| oid.to_string().starts_with(prefix))
             .collect();
@@ -1264,8 +1232,7 @@ impl RemoteSpec {
         }
         let ambiguous = |reference: &str| GitError::InvalidReference {
             reference: reference.to_owned(),
-            reason: "the abbreviated commit id matches several objects; give more characters"
-                .to_owned(),
+            reason: "the abbreviated commit id matches several objects; give more characters".to_owned(),
         };
         if tips.len() > 1 {
             return Err(ambiguous(prefix));
@@ -1277,8 +1244,7 @@ impl RemoteSpec {
                 path: std::env::temp_dir().display().to_string(),
                 detail: format!("cannot create a scratch repository: {e}"),
             })?;
-        let repo =
-            Repository::init_bare(scratch.path()).map_err(|e| local_error(scratch.path(), &e))?;
+        let repo = Repository::init_bare(scratch.path()).map_err(|e| local_error(scratch.path(), &e))?;
         self.fetch(
             &repo,
             &[
@@ -1294,17 +1260,14 @@ impl RemoteSpec {
                 return Err(GitError::ReferenceNotFound {
                     url: self.display.clone(),
                     reference: prefix.to_owned(),
-                    detail: "no branch, tag or commit reachable from them has that name or id"
-                        .to_owned(),
+                    detail: "no branch, tag or commit reachable from them has that name or id".to_owned(),
                 });
             }
         };
-        let commit = object
-            .peel_to_commit()
-            .map_err(|_| GitError::InvalidReference {
-                reference: prefix.to_owned(),
-                reason: "the object is not a commit".to_owned(),
-            })?;
+        let commit = object.peel_to_commit().map_err(|_| GitError::InvalidReference {
+            reference: prefix.to_owned(),
+            reason: "the object is not a commit".to_owned(),
+        })?;
         Ok(commit.id().to_string())
     }
 }
@@ -1332,8 +1295,7 @@ impl<'a> AuthState<'a> {
         callbacks.credentials(move |_url, username_from_url, allowed| {
             let calls = self.calls.get() + 1;
             self.calls.set(calls);
-            let refuse =
-                |message: &str| Err(git2::Error::new(ErrorCode::Auth, ErrorClass::Http, message));
+            let refuse = |message: &str| Err(git2::Error::new(ErrorCode::Auth, ErrorClass::Http, message));
             if calls > 1 {
                 return refuse("the server rejected the credentials");
             }
@@ -1468,20 +1430,13 @@ mod tests {
     fn bare_remote(dir: &TempDir, name: &str) -> (PathBuf, String) {
         let path = dir.path().join(name);
         Repository::init_bare(&path).expect("init remote");
-        let url = url::Url::from_file_path(&path)
-            .expect("file url")
-            .to_string();
+        let url = url::Url::from_file_path(&path).expect("file url").to_string();
         (path, url)
     }
 
     fn publish_files(url: &str, files: &FileTree) -> Result<Published, GitError> {
         let identity = identity();
-        publish(&PublishRequest::new(
-            url,
-            files,
-            "Initial commit",
-            &identity,
-        ))
+        publish(&PublishRequest::new(url, files, "Initial commit", &identity))
     }
 
     fn tip(remote: &Path, branch: &str) -> Option<Oid> {
@@ -1492,8 +1447,7 @@ mod tests {
     fn commit_count(remote: &Path, branch: &str) -> usize {
         let repo = Repository::open_bare(remote).expect("open remote");
         let mut walk = repo.revwalk().expect("revwalk");
-        walk.push_ref(&format!("refs/heads/{branch}"))
-            .expect("push ref");
+        walk.push_ref(&format!("refs/heads/{branch}")).expect("push ref");
         walk.count()
     }
 
@@ -1534,10 +1488,7 @@ mod tests {
 
     fn template_files() -> FileTree {
         let mut files = FileTree::new();
-        files.insert(
-            "template.yaml".to_owned(),
-            FileEntry::text("kind: Template\n"),
-        );
+        files.insert("template.yaml".to_owned(), FileEntry::text("kind: Template\n"));
         files.insert(
             "skeleton/README.md".to_owned(),
             FileEntry::text("# ${{ values.name }}\n"),
@@ -1587,10 +1538,7 @@ mod tests {
         assert_eq!(commit.id().to_string(), published.commit);
         assert_eq!(commit.parent_count(), 0, "a root commit");
         assert_eq!(commit.author().name().ok(), Some("goldpath"));
-        assert_eq!(
-            commit.committer().email().ok(),
-            Some("goldpath@example.com")
-        );
+        assert_eq!(commit.committer().email().ok(), Some("goldpath@example.com"));
         assert_eq!(commit.message().ok(), Some("Initial commit\n"));
 
         let tree = commit.tree().expect("tree");
@@ -1691,10 +1639,7 @@ mod tests {
 
         // Only the executable bit differs: still different content.
         let mut mode_only = sample_files();
-        mode_only.insert(
-            "bin/run.sh".to_owned(),
-            FileEntry::text("#!/bin/sh\necho run\n"),
-        );
+        mode_only.insert("bin/run.sh".to_owned(), FileEntry::text("#!/bin/sh\necho run\n"));
         assert!(matches!(
             publish_files(&url, &mode_only),
             Err(GitError::DifferentContent { .. })
@@ -1734,10 +1679,7 @@ mod tests {
             .expect_err("must not overwrite");
         assert!(matches!(error, GitError::Conflict { .. }), "{error:?}");
         assert!(error.is_transient());
-        assert_eq!(
-            tip(&remote, "main").map(|o| o.to_string()),
-            Some(theirs.commit)
-        );
+        assert_eq!(tip(&remote, "main").map(|o| o.to_string()), Some(theirs.commit));
     }
 
     #[test]
@@ -1834,22 +1776,16 @@ mod tests {
         let missing = dir.path().join("nope.git");
         let url = url::Url::from_file_path(&missing).expect("url").to_string();
         let error = publish_files(&url, &sample_files()).expect_err("missing");
-        assert!(
-            matches!(error, GitError::RepositoryNotFound { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, GitError::RepositoryNotFound { .. }), "{error:?}");
         assert!(!error.is_transient());
         assert!(error.to_string().contains("nope.git"), "{error}");
 
         // A directory that is not a repository.
         let plain = dir.path().join("plain");
         std::fs::create_dir(&plain).expect("mkdir");
-        let error = publish_files(plain.to_str().expect("utf-8"), &sample_files())
-            .expect_err("not a repository");
-        assert!(
-            matches!(error, GitError::RepositoryNotFound { .. }),
-            "{error:?}"
-        );
+        let error =
+            publish_files(plain.to_str().expect("utf-8"), &sample_files()).expect_err("not a repository");
+        assert!(matches!(error, GitError::RepositoryNotFound { .. }), "{error:?}");
         assert!(!error.is_transient(), "{error:?}");
     }
 
@@ -1866,8 +1802,7 @@ mod tests {
         assert!(matches!(error, GitError::Unavailable { .. }), "{error:?}");
         assert!(error.is_transient());
 
-        let error =
-            resolve("https://nohost.invalid/org/repo.git", None, None).expect_err("no such host");
+        let error = resolve("https://nohost.invalid/org/repo.git", None, None).expect_err("no such host");
         assert!(matches!(error, GitError::Unavailable { .. }), "{error:?}");
         assert!(error.is_transient());
         assert!(error.to_string().contains("nohost.invalid"), "{error}");
@@ -1884,10 +1819,7 @@ mod tests {
             "https://user:pa ss@exa mple.com/x",
         ] {
             let error = resolve(url, None, None).expect_err(url);
-            assert!(
-                matches!(error, GitError::InvalidUrl { .. }),
-                "{url}: {error:?}"
-            );
+            assert!(matches!(error, GitError::InvalidUrl { .. }), "{url}: {error:?}");
             assert!(!error.is_transient());
         }
         let error = resolve("ssh://git@github.com/org/repo.git", None, None).expect_err("ssh");
@@ -1956,17 +1888,11 @@ mod tests {
         assert_eq!(resolved(Some(&old[..10])).expect("old short"), old);
 
         let error = resolved(Some("nope")).expect_err("missing");
-        assert!(
-            matches!(error, GitError::ReferenceNotFound { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, GitError::ReferenceNotFound { .. }), "{error:?}");
         assert!(!error.is_transient());
         assert!(error.to_string().contains("nope"), "{error}");
         let error = resolved(Some("deadbeefdeadbeef")).expect_err("unknown id");
-        assert!(
-            matches!(error, GitError::ReferenceNotFound { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, GitError::ReferenceNotFound { .. }), "{error:?}");
     }
 
     #[test]
@@ -1974,10 +1900,7 @@ mod tests {
         let dir = TempDir::new().expect("tempdir");
         let (_, url) = bare_remote(&dir, "empty.git");
         let error = resolve(&url, None, None).expect_err("empty");
-        assert!(
-            matches!(error, GitError::ReferenceNotFound { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, GitError::ReferenceNotFound { .. }), "{error:?}");
         assert!(error.to_string().contains("empty"), "{error}");
     }
 
@@ -1994,8 +1917,7 @@ mod tests {
         };
         let cache = TempDir::new().expect("cache");
 
-        let skeleton =
-            read_tree(&url, &commit, Some("skeleton"), None, cache.path()).expect("read");
+        let skeleton = read_tree(&url, &commit, Some("skeleton"), None, cache.path()).expect("read");
         assert_eq!(skeleton, skeleton_of(&files));
         assert_eq!(
             skeleton.get("scripts/build.sh"),
@@ -2016,8 +1938,7 @@ mod tests {
         // The remote is gone: the cache alone serves the commit.
         std::fs::remove_dir_all(&remote).expect("delete remote");
         for spelling in ["./skeleton/", "/skeleton", "skeleton"] {
-            let again =
-                read_tree(&url, &commit, Some(spelling), None, cache.path()).expect(spelling);
+            let again = read_tree(&url, &commit, Some(spelling), None, cache.path()).expect(spelling);
             assert_eq!(again, skeleton, "{spelling}");
         }
     }
@@ -2050,16 +1971,15 @@ mod tests {
         };
         let cache = TempDir::new().expect("cache");
 
-        let error = read_tree(&url, &commit, Some("skeletons/web"), None, cache.path())
-            .expect_err("missing path");
+        let error =
+            read_tree(&url, &commit, Some("skeletons/web"), None, cache.path()).expect_err("missing path");
         assert!(matches!(error, GitError::PathNotFound { .. }), "{error:?}");
         assert!(!error.is_transient());
         let message = error.to_string();
         assert!(message.contains("skeletons/web"), "{message}");
         assert!(message.contains(&commit), "{message}");
 
-        let error = read_tree(&url, &commit, Some("template.yaml"), None, cache.path())
-            .expect_err("a file");
+        let error = read_tree(&url, &commit, Some("template.yaml"), None, cache.path()).expect_err("a file");
         assert!(matches!(error, GitError::NotADirectory { .. }), "{error:?}");
 
         let error = read_tree(&url, &commit, Some("../x"), None, cache.path()).expect_err("escape");
@@ -2067,17 +1987,11 @@ mod tests {
 
         let unknown = "0123456789abcdef0123456789abcdef01234567";
         let error = read_tree(&url, unknown, None, None, cache.path()).expect_err("unknown commit");
-        assert!(
-            matches!(error, GitError::CommitNotFound { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, GitError::CommitNotFound { .. }), "{error:?}");
         assert!(!error.is_transient());
 
         let error = read_tree(&url, &commit[..12], None, None, cache.path()).expect_err("short id");
-        assert!(
-            matches!(error, GitError::InvalidReference { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, GitError::InvalidReference { .. }), "{error:?}");
     }
 
     // ---- secrets ----
@@ -2102,21 +2016,12 @@ mod tests {
                 "https://user:pass@host/org/repo.git",
                 "https://user:***@host/org/repo.git",
             ),
-            (
-                "https://user:pass@host:8443/x",
-                "https://user:***@host:8443/x",
-            ),
-            (
-                "http://user:p%40ss@host/x?y=1#z",
-                "http://user:***@host/x?y=1#z",
-            ),
+            ("https://user:pass@host:8443/x", "https://user:***@host:8443/x"),
+            ("http://user:p%40ss@host/x?y=1#z", "http://user:***@host/x?y=1#z"),
             ("https://user:pa:ss@host", "https://user:***@host"),
             ("https://user:p@ss@host/x", "https://user:***@host/x"),
             ("https://user:pa/ss@host/x", "https://user:***@host/x"),
-            (
-                "https://ghp_token@github.com/o/r",
-                "https://***@github.com/o/r",
-            ),
+            ("https://ghp_token@github.com/o/r", "https://***@github.com/o/r"),
             ("https://github.com/o/r", "https://github.com/o/r"),
             ("https://host/org/repo@v1", "https://host/org/repo@v1"),
             ("https://host:8443/a@b", "https://host:8443/a@b"),
@@ -2289,9 +2194,7 @@ mod tests {
             let method = parts.next().unwrap_or("GET").to_owned();
             let target = parts.next().unwrap_or("/").to_owned();
             let (status, extra, content) = match behaviour {
-                Behaviour::Status(status) => {
-                    (format!("{status} Status"), String::new(), Vec::new())
-                }
+                Behaviour::Status(status) => (format!("{status} Status"), String::new(), Vec::new()),
                 Behaviour::Backend { root, credentials } => {
                     let authorized = credentials.as_ref().is_none_or(|(user, password)| {
                         headers.get("authorization") == Some(&basic(user, password))
@@ -2443,10 +2346,7 @@ mod tests {
         let other = template_files();
         request.files = &other;
         let error = publish(&request).expect_err("different");
-        assert!(
-            matches!(error, GitError::DifferentContent { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, GitError::DifferentContent { .. }), "{error:?}");
         assert_eq!(
             tip(&remote, "main").map(|o| o.to_string()),
             Some(first.commit.clone())
@@ -2466,10 +2366,7 @@ mod tests {
         );
         let error = publish_files(&with_password, &other).expect_err("different");
         let message = error.to_string();
-        assert!(
-            matches!(error, GitError::DifferentContent { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, GitError::DifferentContent { .. }), "{error:?}");
         assert!(message.contains("alice:***@127.0.0.1"), "{message}");
         assert!(!message.contains(PASSWORD), "{message}");
 
@@ -2478,14 +2375,8 @@ mod tests {
         let resolved = resolve(&url, Some("main"), Some(&credentials)).expect("resolve");
         assert_eq!(resolved, first.commit);
         let cache = TempDir::new().expect("cache");
-        let read = read_tree(
-            &url,
-            &resolved,
-            Some("bin"),
-            Some(&credentials),
-            cache.path(),
-        )
-        .expect("read_tree");
+        let read =
+            read_tree(&url, &resolved, Some("bin"), Some(&credentials), cache.path()).expect("read_tree");
         assert_eq!(
             read.get("run.sh"),
             Some(&FileEntry::File {
@@ -2542,25 +2433,15 @@ mod tests {
 
     #[test]
     fn http_statuses_map_to_transient_or_permanent() {
-        for (status, transient) in [
-            (503, true),
-            (500, true),
-            (429, true),
-            (404, false),
-            (403, false),
-        ] {
+        for (status, transient) in [(503, true), (500, true), (429, true), (404, false), (403, false)] {
             let server = HttpServer::start(Behaviour::Status(status));
             let url = format!("{}/svc.git", server.base);
             let error = resolve(&url, None, None).expect_err("status");
             assert_eq!(error.is_transient(), transient, "{status}: {error:?}");
         }
         let server = HttpServer::start(Behaviour::Status(404));
-        let error =
-            publish_files(&format!("{}/svc.git", server.base), &sample_files()).expect_err("404");
-        assert!(
-            matches!(error, GitError::RepositoryNotFound { .. }),
-            "{error:?}"
-        );
+        let error = publish_files(&format!("{}/svc.git", server.base), &sample_files()).expect_err("404");
+        assert!(matches!(error, GitError::RepositoryNotFound { .. }), "{error:?}");
     }
 
     #[test]
@@ -2568,11 +2449,7 @@ mod tests {
         let root = TempDir::new().expect("root");
         let remote = http_remote(&root, "svc.git");
         let hook = remote.join("hooks/pre-receive");
-        std::fs::write(
-            &hook,
-            "#!/bin/sh\necho 'branch creation is frozen' >&2\nexit 1\n",
-        )
-        .expect("hook");
+        std::fs::write(&hook, "#!/bin/sh\necho 'branch creation is frozen' >&2\nexit 1\n").expect("hook");
         std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let server = HttpServer::start(Behaviour::Backend {
             root: root.path().to_path_buf(),

@@ -36,9 +36,7 @@ impl Secrets {
         }
         match value {
             Value::String(s) => Value::String(self.redact(s)),
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|v| self.redact_value(v)).collect())
-            }
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.redact_value(v)).collect()),
             Value::Object(fields) => Value::Object(
                 fields
                     .iter()
@@ -56,17 +54,12 @@ mod tests {
 
     #[test]
     fn masks_every_occurrence_in_text_and_values() {
-        let secrets = Secrets::new([
-            "s3cr3t-token".to_string(),
-            "s3cr3t".to_string(),
-            "ab".to_string(),
-        ]);
+        let secrets = Secrets::new(["s3cr3t-token".to_string(), "s3cr3t".to_string(), "ab".to_string()]);
         assert_eq!(
             secrets.redact("token=s3cr3t-token, short=s3cr3t, ab"),
             "token=***, short=***, ab"
         );
-        let value =
-            serde_json::json!({"url": "https://x:s3cr3t@host", "list": ["s3cr3t-token", 3]});
+        let value = serde_json::json!({"url": "https://x:s3cr3t@host", "list": ["s3cr3t-token", 3]});
         assert_eq!(
             secrets.redact_value(&value),
             serde_json::json!({"url": "https://x:***@host", "list": ["***", 3]})

@@ -95,10 +95,8 @@ impl<'a> Scaffold<'a> {
     /// Records the output of a step that already ran, e.g. before the
     /// operator restarted, so later steps read it without running it again.
     pub fn restore(&mut self, index: usize, output: Value) {
-        self.outputs.insert(
-            step_id(self.request.template, index),
-            json!({ "output": output }),
-        );
+        self.outputs
+            .insert(step_id(self.request.template, index), json!({ "output": output }));
     }
 
     /// Runs step `index`; effects outside the workspace go to `effects`.
@@ -211,12 +209,7 @@ impl<'a> Scaffold<'a> {
                         renderer: &self.renderer,
                         log,
                     };
-                    actions::run_in_workspace(
-                        &step.action,
-                        &input,
-                        &mut action_context,
-                        &mut self.workspace,
-                    )?
+                    actions::run_in_workspace(&step.action, &input, &mut action_context, &mut self.workspace)?
                 }
                 Reach::World => {
                     let info = StepInfo {
@@ -268,17 +261,16 @@ impl<'a> Scaffold<'a> {
             return Ok(RequestOutput::default());
         };
         let context = self.context(None);
-        let render =
-            |location: String, value: Option<&String>| -> Result<Option<String>, RenderError> {
-                let Some(value) = value else { return Ok(None) };
-                Ok(self
-                    .renderer
-                    .render_value(&location, &Value::String(value.clone()), &context)?
-                    .map(|v| {
-                        self.secrets
-                            .redact(&v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                    }))
-            };
+        let render = |location: String, value: Option<&String>| -> Result<Option<String>, RenderError> {
+            let Some(value) = value else { return Ok(None) };
+            Ok(self
+                .renderer
+                .render_value(&location, &Value::String(value.clone()), &context)?
+                .map(|v| {
+                    self.secrets
+                        .redact(&v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                }))
+        };
         let mut links = Vec::new();
         for (i, link) in output.links.iter().enumerate() {
             if let Some(condition) = &link.if_
@@ -293,10 +285,7 @@ impl<'a> Scaffold<'a> {
             let rendered = OutputLink {
                 title: render(format!("output.links[{i}].title"), link.title.as_ref())?,
                 url: render(format!("output.links[{i}].url"), link.url.as_ref())?,
-                entity_ref: render(
-                    format!("output.links[{i}].entityRef"),
-                    link.entity_ref.as_ref(),
-                )?,
+                entity_ref: render(format!("output.links[{i}].entityRef"), link.entity_ref.as_ref())?,
                 icon: link.icon.clone(),
                 if_: None,
             };

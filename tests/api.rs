@@ -27,8 +27,7 @@ fn documents_in(dir: &str) -> Vec<(String, Value)> {
     files
         .iter()
         .flat_map(|path| {
-            let text =
-                std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -72,8 +71,7 @@ fn schema_errors(object: &Value) -> Vec<String> {
         })
         .map(Value::Object)
         .unwrap_or_default();
-    let validator =
-        jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{kind} schema: {e}"));
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{kind} schema: {e}"));
     let mut errors: Vec<String> = validator
         .iter_errors(&body)
         .map(|e| {
@@ -115,11 +113,7 @@ fn assert_contains(file: &str, path: &str, typed: &Value, written: &Value) {
                 assert_contains(file, &format!("{path}[{i}]"), t, w);
             }
         }
-        _ => pretty_assertions::assert_eq!(
-            typed,
-            written,
-            "{file}: {path} did not survive the Rust types"
-        ),
+        _ => pretty_assertions::assert_eq!(typed, written, "{file}: {path} did not survive the Rust types"),
     }
 }
 
@@ -150,20 +144,13 @@ fn crds_are_named_and_grouped_for_kubectl() {
         names,
         vec![
             ("Template", "Namespaced", Some(&vec!["tmpl".to_string()])),
-            (
-                "ScaffoldRequest",
-                "Namespaced",
-                Some(&vec!["sr".to_string()])
-            ),
+            ("ScaffoldRequest", "Namespaced", Some(&vec!["sr".to_string()])),
             ("CatalogEntity", "Namespaced", Some(&vec!["ce".to_string()])),
         ]
     );
     for crd in &crds {
         assert_eq!(crd.spec.group, api::GROUP);
-        assert_eq!(
-            crd.spec.names.categories,
-            Some(vec!["goldpath".to_string()])
-        );
+        assert_eq!(crd.spec.names.categories, Some(vec!["goldpath".to_string()]));
         let version = &crd.spec.versions[0];
         assert_eq!(version.name, "v1alpha1");
         assert!(
@@ -228,8 +215,7 @@ fn every_property_is_documented_and_typed_or_deliberately_free_form() {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             assert!(!description.trim().is_empty(), "{path} has no description");
-            let preserves =
-                property.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+            let preserves = property.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
             if preserves {
                 assert!(
                     free_form.contains(&path),
@@ -261,12 +247,7 @@ fn every_sample_parses_into_the_types_and_passes_the_schema() {
             Some("ScaffoldRequest") => round_trip::<ScaffoldRequest>(file, object),
             Some("CatalogEntity") => {
                 round_trip::<CatalogEntity>(file, object);
-                kinds.push(
-                    object["spec"]["kind"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
+                kinds.push(object["spec"]["kind"].as_str().unwrap_or_default().to_string());
             }
             other => panic!("{file}: unexpected kind {other:?}"),
         }

@@ -44,10 +44,7 @@ fn expect_error(template: &Path, values: Option<&str>, expected: &[&str]) {
     let (ok, stderr) = render(template, values);
     assert!(!ok, "expected a failure, got success");
     for part in expected {
-        assert!(
-            stderr.contains(part),
-            "stderr should mention {part:?}:\n{stderr}"
-        );
+        assert!(stderr.contains(part), "stderr should mention {part:?}:\n{stderr}");
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
@@ -245,4 +242,28 @@ fn a_request_file_supplies_its_parameters() {
     );
     let written = std::fs::read_to_string(out.path().join("out/catalog-info.yaml")).unwrap();
     assert_eq!(written, "name: from-request\n");
+}
+
+#[test]
+fn secrets_are_usable_and_never_printed() {
+    let dir = template_dir(
+        &format!("{HEAD}  steps:\n    - id: log\n      action: debug:log\n      input:\n        message: \"token is ${{{{ secrets.token }}}}\"\n    - id: publish\n      action: publish:github\n      input:\n        repoUrl: github.com?owner=o&repo=r\n        token: ${{{{ secrets.token }}}}\n"),
+        &[],
+    );
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(out.path().join("secrets.yaml"), "token: hunter2-very-secret\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
+        .arg("render")
+        .arg(dir.path().join("template.yaml"))
+        .arg("--secrets")
+        .arg(out.path().join("secrets.yaml"))
+        .arg("--out")
+        .arg(out.path().join("out"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("| token is ***"), "{stdout}");
+    assert!(stdout.contains("token: '***'") || stdout.contains("token: \"***\""), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
 }

@@ -48,10 +48,7 @@ fn scaffold(case: &str) -> FileTree {
         let tree = files::read_dir(&out.path().join(part)).unwrap_or_default();
         for (path, entry) in tree {
             let entry = match entry {
-                FileEntry::File {
-                    contents,
-                    executable,
-                } => match String::from_utf8(contents) {
+                FileEntry::File { contents, executable } => match String::from_utf8(contents) {
                     Ok(text) => FileEntry::File {
                         contents: placeholder(&text).into_bytes(),
                         executable,
@@ -81,18 +78,10 @@ fn check(case: &str) {
         files::write_dir(&produced, &expected_dir).unwrap();
         return;
     }
-    let expected = files::read_dir(&expected_dir).unwrap_or_else(|e| {
-        panic!(
-            "{case}: no expected tree in {} ({e})",
-            expected_dir.display()
-        )
-    });
+    let expected = files::read_dir(&expected_dir)
+        .unwrap_or_else(|e| panic!("{case}: no expected tree in {} ({e})", expected_dir.display()));
     let names = |tree: &FileTree| tree.keys().cloned().collect::<Vec<_>>();
-    pretty_assertions::assert_eq!(
-        names(&produced),
-        names(&expected),
-        "{case}: the files differ"
-    );
+    pretty_assertions::assert_eq!(names(&produced), names(&expected), "{case}: the files differ");
     for (path, entry) in &expected {
         let got = &produced[path];
         match (got, entry) {

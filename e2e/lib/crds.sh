@@ -66,6 +66,13 @@ install_crds() {
 	local files
 	mapfile -t files < <(upstream_crd_files)
 	apply_crds upstream "${files[@]}"
+	install_own_crds
+}
+
+# install_own_crds: goldpath's CRDs change with the code, so a running
+# environment gets them again on every `up`.
+install_own_crds() {
+	local files
 	mapfile -t files < <(own_crd_files)
 	apply_crds goldpath "${files[@]}"
 }

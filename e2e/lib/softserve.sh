@@ -48,7 +48,7 @@ soft_ssh() {
 		127.0.0.1 "$@" </dev/null
 }
 
-softserve_http_ready() { curl -fsS "http://127.0.0.1:$SOFT_HTTP_PORT/readyz"; }
+softserve_http_ready() { curl -fsS -o /dev/null "http://127.0.0.1:$SOFT_HTTP_PORT/readyz"; }
 
 wait_softserve() {
 	wait_for softserve 60 "Soft Serve HTTP on 127.0.0.1:$SOFT_HTTP_PORT" softserve_http_ready

@@ -15,16 +15,13 @@ use crate::engine::workspace;
 /// (default `catalog-info.yaml`).
 pub fn write(input: &Value, files: &mut FileTree) -> Result<Value, ActionError> {
     let path = optional_str(input, "filePath")?.unwrap_or("catalog-info.yaml");
-    let path = workspace::join("", path)
-        .map_err(|e| ActionError::permanent(format!("input.filePath: {e}")))?;
-    let entity = input
-        .get("entity")
-        .filter(|e| e.is_object())
-        .ok_or_else(|| {
-            ActionError::permanent("input.entity is required: the entity to write, as an object")
-        })?;
-    let yaml = serde_yaml_ng::to_string(entity)
-        .map_err(|e| ActionError::permanent(format!("input.entity: {e}")))?;
+    let path =
+        workspace::join("", path).map_err(|e| ActionError::permanent(format!("input.filePath: {e}")))?;
+    let entity = input.get("entity").filter(|e| e.is_object()).ok_or_else(|| {
+        ActionError::permanent("input.entity is required: the entity to write, as an object")
+    })?;
+    let yaml =
+        serde_yaml_ng::to_string(entity).map_err(|e| ActionError::permanent(format!("input.entity: {e}")))?;
     files.insert(path, FileEntry::text(yaml));
     Ok(json!({}))
 }
@@ -108,10 +105,7 @@ pub fn registered(
     template_ref: &str,
     application: Option<&str>,
 ) -> CatalogEntity {
-    let annotations = entity
-        .metadata
-        .annotations
-        .get_or_insert_with(BTreeMap::new);
+    let annotations = entity.metadata.annotations.get_or_insert_with(BTreeMap::new);
     annotations.insert(
         SOURCE_LOCATION.into(),
         format!("url:{}/", contents_url.trim_end_matches('/')),
@@ -122,12 +116,7 @@ pub fn registered(
             .entry(ARGOCD_APP_NAME.into())
             .or_insert_with(|| application.to_string());
     }
-    if !entity
-        .spec
-        .links
-        .iter()
-        .any(|link| link.url == contents_url)
-    {
+    if !entity.spec.links.iter().any(|link| link.url == contents_url) {
         entity.spec.links.push(crate::api::EntityLink {
             url: contents_url.to_string(),
             title: Some("Repository".into()),

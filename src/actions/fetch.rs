@@ -100,8 +100,7 @@ fn locate(
             "input.url {url:?}: fetching from a URL is not supported; put the files in the template's source and use a relative path such as ./skeleton"
         )));
     }
-    let location =
-        workspace::join("", url).map_err(|e| ActionError::permanent(format!("input.url: {e}")))?;
+    let location = workspace::join("", url).map_err(|e| ActionError::permanent(format!("input.url: {e}")))?;
     let target = optional_str(input, "targetPath")?;
     if single_file {
         let Some(entry) = context.template_files.get(&location) else {

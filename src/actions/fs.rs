@@ -16,8 +16,8 @@ pub fn delete(input: &Value, workspace: &mut FileTree) -> Result<Value, ActionEr
         ));
     }
     for pattern in patterns {
-        let normalised = workspace::join("", &pattern)
-            .map_err(|e| ActionError::permanent(format!("input.files: {e}")))?;
+        let normalised =
+            workspace::join("", &pattern).map_err(|e| ActionError::permanent(format!("input.files: {e}")))?;
         let glob = Glob::new(&normalised)
             .map_err(|e| {
                 ActionError::permanent(format!("input.files: {pattern:?} is not a valid glob: {e}"))
@@ -37,9 +37,10 @@ pub fn rename(input: &Value, workspace: &mut FileTree) -> Result<Value, ActionEr
     };
     for (i, item) in moves.iter().enumerate() {
         let field = |key: &str| -> Result<String, ActionError> {
-            let value = item.get(key).and_then(Value::as_str).ok_or_else(|| {
-                ActionError::permanent(format!("input.files[{i}].{key} is required"))
-            })?;
+            let value = item
+                .get(key)
+                .and_then(Value::as_str)
+                .ok_or_else(|| ActionError::permanent(format!("input.files[{i}].{key} is required")))?;
             workspace::join("", value)
                 .map_err(|e| ActionError::permanent(format!("input.files[{i}].{key}: {e}")))
         };
@@ -63,9 +64,7 @@ pub fn rename(input: &Value, workspace: &mut FileTree) -> Result<Value, ActionEr
             })
             .collect();
         if !overwrite
-            && let Some((_, taken)) = destinations
-                .iter()
-                .find(|(_, dest)| workspace.contains_key(dest))
+            && let Some((_, taken)) = destinations.iter().find(|(_, dest)| workspace.contains_key(dest))
         {
             return Err(ActionError::permanent(format!(
                 "input.files[{i}]: {taken} already exists; set overwrite: true to replace it"
@@ -105,9 +104,7 @@ pub fn debug_log(
                 (FileEntry::File { contents, .. }, true) => context
                     .log
                     .push(format!("{path}:\n{}", String::from_utf8_lossy(contents))),
-                (FileEntry::Symlink { target }, _) => {
-                    context.log.push(format!("{path} -> {target}"))
-                }
+                (FileEntry::Symlink { target }, _) => context.log.push(format!("{path} -> {target}")),
                 _ => context.log.push(path.clone()),
             }
         }

@@ -118,12 +118,7 @@ pub fn run_in_workspace(
 pub trait Effects {
     /// Runs `action` with its rendered `input` on the finished `workspace`
     /// and returns its output, under Backstage's output names.
-    fn run(
-        &mut self,
-        step: &StepInfo,
-        input: &Value,
-        workspace: &FileTree,
-    ) -> Result<Value, ActionError>;
+    fn run(&mut self, step: &StepInfo, input: &Value, workspace: &FileTree) -> Result<Value, ActionError>;
 }
 
 /// The step an effect runs for.
@@ -136,10 +131,7 @@ pub struct StepInfo {
 }
 
 /// Reads an optional string input.
-pub(crate) fn optional_str<'a>(
-    input: &'a Value,
-    key: &str,
-) -> Result<Option<&'a str>, ActionError> {
+pub(crate) fn optional_str<'a>(input: &'a Value, key: &str) -> Result<Option<&'a str>, ActionError> {
     match input.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -152,8 +144,7 @@ pub(crate) fn optional_str<'a>(
 
 /// Reads a required string input.
 pub(crate) fn required_str<'a>(input: &'a Value, key: &str) -> Result<&'a str, ActionError> {
-    optional_str(input, key)?
-        .ok_or_else(|| ActionError::permanent(format!("input.{key} is required")))
+    optional_str(input, key)?.ok_or_else(|| ActionError::permanent(format!("input.{key} is required")))
 }
 
 /// Reads an optional boolean input.
@@ -175,9 +166,9 @@ pub(crate) fn string_list(input: &Value, key: &str) -> Result<Vec<String>, Actio
         Some(Value::Array(items)) => items
             .iter()
             .map(|item| {
-                item.as_str().map(str::to_string).ok_or_else(|| {
-                    ActionError::permanent(format!("input.{key} must be a list of strings"))
-                })
+                item.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| ActionError::permanent(format!("input.{key} must be a list of strings")))
             })
             .collect(),
         Some(other) => Err(ActionError::permanent(format!(

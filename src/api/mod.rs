@@ -14,17 +14,17 @@ mod shared;
 mod template;
 
 pub use catalog_entity::{
-    CatalogEntity, CatalogEntitySpec, CatalogEntityStatus, EntityKind, EntityLink, EntityProfile,
-    Health, Relation, RelationType, SourceHealth, SourceStatus,
+    CatalogEntity, CatalogEntitySpec, CatalogEntityStatus, EntityKind, EntityLink, EntityProfile, Health,
+    Relation, RelationType, SourceHealth, SourceStatus,
 };
 pub use scaffold_request::{
-    DeletionPolicy, Phase, RequestOutput, ScaffoldRequest, ScaffoldRequestSpec,
-    ScaffoldRequestStatus, StepPhase, StepStatus, TemplateRef,
+    DeletionPolicy, Phase, RequestOutput, ScaffoldRequest, ScaffoldRequestSpec, ScaffoldRequestStatus,
+    StepPhase, StepStatus, TemplateRef,
 };
 pub use shared::{Condition, SecretRef};
 pub use template::{
-    GitSource, OutputLink, OutputText, Step, Template, TemplateAccess, TemplateOutput,
-    TemplateSource, TemplateSpec, TemplateStatus,
+    GitSource, OutputLink, OutputText, Step, Template, TemplateAccess, TemplateOutput, TemplateSource,
+    TemplateSpec, TemplateStatus,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -35,11 +35,7 @@ pub const GROUP: &str = "goldpath.dev";
 
 /// Every goldpath CRD, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![
-        Template::crd(),
-        ScaffoldRequest::crd(),
-        CatalogEntity::crd(),
-    ]
+    vec![Template::crd(), ScaffoldRequest::crd(), CatalogEntity::crd()]
 }
 
 /// Every goldpath CRD as one multi-document YAML stream, as `goldpath crds`

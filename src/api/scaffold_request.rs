@@ -23,22 +23,10 @@ use super::{Condition, OutputLink, OutputText, SecretRef};
     status = "ScaffoldRequestStatus",
     derive = "PartialEq",
     doc = "A request to instantiate a Template: its steps run in order, each one's outcome recorded in status.",
-    printcolumn(
-        name = "Template",
-        type_ = "string",
-        json_path = ".spec.templateRef.name"
-    ),
+    printcolumn(name = "Template", type_ = "string", json_path = ".spec.templateRef.name"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(
-        name = "Repository",
-        type_ = "string",
-        json_path = ".status.repository"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Repository", type_ = "string", json_path = ".status.repository"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ScaffoldRequestSpec {

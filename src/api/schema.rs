@@ -14,8 +14,7 @@ pub const ENTITY_REF_PATTERN: &str =
 pub const TAG_PATTERN: &str = r"^[a-z0-9:+#]+(-[a-z0-9:+#]+)*$";
 
 /// A Kubernetes object name (DNS-1123 subdomain).
-pub const OBJECT_NAME_PATTERN: &str =
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+pub const OBJECT_NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
 /// A Kubernetes namespace name (DNS-1123 label).
 pub const NAMESPACE_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";

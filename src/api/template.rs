@@ -31,11 +31,7 @@ use super::{Condition, SecretRef};
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
     printcolumn(name = "Revision", type_ = "string", json_path = ".status.revision"),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateSpec {
@@ -109,10 +105,7 @@ pub struct Step {
 
     /// The action to run, by its Backstage name, e.g. `fetch:template`,
     /// `publish:github`, `catalog:register`.
-    #[schemars(
-        regex(pattern = r"^[A-Za-z0-9]+([-:_.][A-Za-z0-9]+)*$"),
-        length(max = 128)
-    )]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9]+([-:_.][A-Za-z0-9]+)*$"), length(max = 128))]
     pub action: String,
 
     /// The action's input. String values may hold `${{ }}` expressions.

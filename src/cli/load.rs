@@ -1,6 +1,7 @@
 //! Reading what the user points the CLI at: a template (goldpath's or a
 //! Backstage template.yaml) with its files, and parameter values.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -28,10 +29,7 @@ pub fn template(path: &Path, git_cache: &Path) -> anyhow::Result<LoadedTemplate>
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let kind = document
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let kind = document.get("kind").and_then(Value::as_str).unwrap_or_default();
     if kind != "Template" {
         bail!("{}: kind is {kind:?}; expected a Template", path.display());
     }
@@ -126,9 +124,20 @@ pub fn values(path: Option<&Path>) -> anyhow::Result<Value> {
     Ok(values)
 }
 
+/// Secret values for `${{ secrets.* }}`: a YAML object of strings.
+pub fn secrets(path: Option<&Path>) -> anyhow::Result<BTreeMap<String, String>> {
+    let Some(path) = path else {
+        return Ok(BTreeMap::new());
+    };
+    serde_json::from_value(yaml_file(path)?).map_err(|_| {
+        anyhow::anyhow!(
+            "{}: expected an object of secret names to string values",
+            path.display()
+        )
+    })
+}
+
 fn yaml_file(path: &Path) -> anyhow::Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_yaml_ng::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: invalid YAML: {e}", path.display()))
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("{}: invalid YAML: {e}", path.display()))
 }

@@ -61,8 +61,7 @@ impl LocalEffects {
         let kind = object["kind"].as_str().unwrap_or("object").to_lowercase();
         let name = object["metadata"]["name"].as_str().unwrap_or("unnamed");
         let path = self.cluster.join(format!("{kind}-{name}.yaml"));
-        let yaml =
-            serde_yaml_ng::to_string(object).map_err(|e| ActionError::permanent(e.to_string()))?;
+        let yaml = serde_yaml_ng::to_string(object).map_err(|e| ActionError::permanent(e.to_string()))?;
         std::fs::create_dir_all(&self.cluster)
             .and_then(|_| std::fs::write(&path, yaml))
             .map_err(|e| ActionError::permanent(format!("writing {}: {e}", path.display())))?;
@@ -72,11 +71,7 @@ impl LocalEffects {
 
     fn publish(&mut self, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
         let publish = Publish::resolve(input, &self.config, workspace)?;
-        let path = publish
-            .route
-            .remote_url
-            .trim_start_matches("file://")
-            .to_string();
+        let path = publish.route.remote_url.trim_start_matches("file://").to_string();
         if !Path::new(&path).exists() {
             // HEAD names the branch published, so a plain `git clone` checks it out.
             git2::Repository::init_opts(
@@ -115,9 +110,7 @@ impl LocalEffects {
             Some(url) => url.to_string(),
             None => {
                 let contents = optional_str(input, "repoContentsUrl")?.ok_or_else(|| {
-                    ActionError::permanent(
-                        "input.repoContentsUrl (or input.catalogInfoUrl) is required",
-                    )
+                    ActionError::permanent("input.repoContentsUrl (or input.catalogInfoUrl) is required")
                 })?;
                 let path = optional_str(input, "catalogInfoPath")?.unwrap_or("/catalog-info.yaml");
                 format!(
@@ -157,8 +150,7 @@ impl LocalEffects {
                 self.applications.first().map(String::as_str),
             );
             first_ref.get_or_insert_with(|| entity_ref(&entity));
-            let object =
-                serde_json::to_value(&entity).map_err(|e| ActionError::permanent(e.to_string()))?;
+            let object = serde_json::to_value(&entity).map_err(|e| ActionError::permanent(e.to_string()))?;
             self.write_object(&object)?;
             self.entities.push(entity);
         }
@@ -177,9 +169,7 @@ impl LocalEffects {
         .to_string();
         match self.entities.iter().find(|e| entity_ref(e) == wanted) {
             Some(entity) => Ok(json!({ "entity": catalog::to_backstage(entity) })),
-            None if crate::actions::optional_bool(input, "optional")?.unwrap_or(false) => {
-                Ok(json!({}))
-            }
+            None if crate::actions::optional_bool(input, "optional")?.unwrap_or(false) => Ok(json!({})),
             None => Err(ActionError::permanent(format!(
                 "no entity {wanted} in the catalog"
             ))),
@@ -188,12 +178,7 @@ impl LocalEffects {
 }
 
 impl Effects for LocalEffects {
-    fn run(
-        &mut self,
-        step: &StepInfo,
-        input: &Value,
-        workspace: &FileTree,
-    ) -> Result<Value, ActionError> {
+    fn run(&mut self, step: &StepInfo, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
         match step.action.as_str() {
             "publish:github" | "publish:gitlab" | "publish:gitea" | "publish:git" => {
                 self.publish(input, workspace)
@@ -213,9 +198,8 @@ impl Effects for LocalEffects {
             "catalog:fetch" => self.fetch_entity(input),
             "kubernetes:apply" => {
                 let manifest = match input.get("manifest") {
-                    Some(Value::String(text)) => serde_yaml_ng::from_str(text).map_err(|e| {
-                        ActionError::permanent(format!("input.manifest: invalid YAML: {e}"))
-                    })?,
+                    Some(Value::String(text)) => serde_yaml_ng::from_str(text)
+                        .map_err(|e| ActionError::permanent(format!("input.manifest: invalid YAML: {e}")))?,
                     Some(object @ Value::Object(_)) => object.clone(),
                     _ => {
                         return Err(ActionError::permanent(
@@ -226,9 +210,7 @@ impl Effects for LocalEffects {
                 self.write_object(&manifest)?;
                 Ok(json!({}))
             }
-            other => Err(ActionError::permanent(format!(
-                "{other} has no local effect"
-            ))),
+            other => Err(ActionError::permanent(format!("{other} has no local effect"))),
         }
     }
 }

@@ -3,6 +3,7 @@
 mod load;
 mod local;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -49,6 +50,10 @@ pub struct RenderArgs {
     /// Where to write the rendered files.
     #[arg(long)]
     pub out: PathBuf,
+    /// Values for `${{ secrets.* }}`: a YAML object of strings. They are
+    /// masked in everything printed.
+    #[arg(long)]
+    pub secrets: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -66,6 +71,10 @@ pub struct ScaffoldArgs {
     /// repository DIR/host/o/r.git. Defaults to OUT/repos.
     #[arg(long)]
     pub repos: Option<PathBuf>,
+    /// Values for `${{ secrets.* }}`: a YAML object of strings. They are
+    /// masked in everything printed.
+    #[arg(long)]
+    pub secrets: Option<PathBuf>,
 }
 
 /// Runs the command line; the binary's `main` is only this.
@@ -75,9 +84,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crds => stdout.write_all(crate::api::crds_yaml()?.as_bytes())?,
         Command::Render(args) => {
             let template = load_template(&args.template)?;
+            let secrets = load::secrets(args.secrets.as_deref())?;
             let report = scaffold(
                 &template,
                 args.values.as_deref(),
+                secrets,
                 &mut local::PlannedEffects,
             )?;
             write_workspace(&report.workspace, &args.out)?;
@@ -102,13 +113,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 "default.{}",
                 template_stem(&args.values.clone().unwrap_or_default())
             );
-            let mut effects = local::LocalEffects::new(
-                &repos,
-                &args.out.join("cluster"),
-                &template_ref,
-                &request,
-            );
-            let report = scaffold(&template, args.values.as_deref(), &mut effects)?;
+            let mut effects =
+                local::LocalEffects::new(&repos, &args.out.join("cluster"), &template_ref, &request);
+            let secrets = load::secrets(args.secrets.as_deref())?;
+            let report = scaffold(&template, args.values.as_deref(), secrets, &mut effects)?;
             write_workspace(&report.workspace, &args.out.join("workspace"))?;
             print_steps(&mut stdout, &report, false)?;
             for path in &effects.written {
@@ -135,11 +143,7 @@ struct Report {
 fn load_template(path: &Path) -> anyhow::Result<load::LoadedTemplate> {
     let cache = std::env::temp_dir().join("goldpath-template-cache");
     let template = load::template(path, &cache)?;
-    let problems = validate::problems(
-        &template.spec,
-        &template.files,
-        &Renderer::new(Limits::default()),
-    );
+    let problems = validate::problems(&template.spec, &template.files, &Renderer::new(Limits::default()));
     if !problems.is_empty() {
         bail!(
             "{} is not a valid template:\n  {}",
@@ -154,6 +158,7 @@ fn load_template(path: &Path) -> anyhow::Result<load::LoadedTemplate> {
 fn scaffold(
     template: &load::LoadedTemplate,
     values: Option<&Path>,
+    secrets: BTreeMap<String, String>,
     effects: &mut dyn Effects,
 ) -> anyhow::Result<Report> {
     let limits = Limits::default();
@@ -170,7 +175,7 @@ fn scaffold(
         template: &template.spec,
         template_files: &template.files,
         parameters,
-        secrets: Default::default(),
+        secrets,
         user: Value::Null,
     };
     let mut run = Scaffold::new(request, limits);
@@ -180,10 +185,7 @@ fn scaffold(
         let outcome = run.run_step(index, effects);
         let failed = outcome.phase == StepPhase::Failed;
         if failed {
-            result = Err(anyhow::anyhow!(
-                "{}",
-                outcome.message.clone().unwrap_or_default()
-            ));
+            result = Err(anyhow::anyhow!("{}", outcome.message.clone().unwrap_or_default()));
         }
         steps.push(outcome);
         if failed {

@@ -93,11 +93,7 @@ impl Renderer {
     /// A renderer for step inputs and output, whose deadline starts now.
     pub fn new(limits: Limits) -> Renderer {
         Renderer {
-            env: Arc::new(environment(
-                Syntax::Backstage,
-                Whitespace::default(),
-                limits,
-            )),
+            env: Arc::new(environment(Syntax::Backstage, Whitespace::default(), limits)),
             syntax: Syntax::Backstage,
             limits,
             deadline: Instant::now() + limits.timeout,
@@ -128,16 +124,8 @@ impl Renderer {
     }
 
     /// Renders a text (a skeleton file, a file name, a mixed string).
-    pub fn render_text(
-        &self,
-        location: &str,
-        source: &str,
-        context: &Value,
-    ) -> Result<String, RenderError> {
-        if !source.contains(self.variable_start())
-            && !source.contains("{%")
-            && !source.contains("{#")
-        {
+    pub fn render_text(&self, location: &str, source: &str, context: &Value) -> Result<String, RenderError> {
+        if !source.contains(self.variable_start()) && !source.contains("{%") && !source.contains("{#") {
             return Ok(source.to_string());
         }
         let template = self
@@ -192,9 +180,7 @@ impl Renderer {
             Json::Object(fields) => {
                 let mut rendered = serde_json::Map::new();
                 for (key, field) in fields {
-                    if let Some(field) =
-                        self.render_value(&format!("{location}.{key}"), field, context)?
-                    {
+                    if let Some(field) = self.render_value(&format!("{location}.{key}"), field, context)? {
                         rendered.insert(key.clone(), field);
                     }
                 }
@@ -215,9 +201,7 @@ impl Renderer {
                 .env
                 .compile_expression(expression)
                 .map_err(|e| self.error(location, &e))?;
-            let value = compiled
-                .eval(context)
-                .map_err(|e| self.error(location, &e))?;
+            let value = compiled.eval(context).map_err(|e| self.error(location, &e))?;
             if value.is_undefined() {
                 return Ok(None);
             }

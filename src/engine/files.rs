@@ -84,10 +84,7 @@ pub fn write_dir(tree: &FileTree, root: &std::path::Path) -> std::io::Result<()>
             std::fs::remove_file(&path)?;
         }
         match entry {
-            FileEntry::File {
-                contents,
-                executable,
-            } => {
+            FileEntry::File { contents, executable } => {
                 std::fs::write(&path, contents)?;
                 if *executable {
                     set_executable(&path)?;

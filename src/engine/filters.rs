@@ -51,9 +51,8 @@ pub struct RepoUrl {
 impl RepoUrl {
     /// Parses `host?owner=o&repo=r`, as Backstage's `parseRepoUrl` does.
     pub fn parse(repo_url: &str) -> Result<RepoUrl, String> {
-        let url = url::Url::parse(&format!("https://{repo_url}")).map_err(|e| {
-            format!("invalid repoUrl {repo_url:?}: {e}; expected host?owner=owner&repo=repo")
-        })?;
+        let url = url::Url::parse(&format!("https://{repo_url}"))
+            .map_err(|e| format!("invalid repoUrl {repo_url:?}: {e}; expected host?owner=owner&repo=repo"))?;
         let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
             format!("invalid repoUrl {repo_url:?}: no host; expected host?owner=owner&repo=repo")
         })?;
@@ -146,7 +145,9 @@ impl EntityRef {
             None => (None, rest),
         };
         let kind = kind.or(default_kind).filter(|k| !k.is_empty()).ok_or_else(|| {
-            format!("entity reference {reference:?} has no kind; write kind:namespace/name or give a defaultKind")
+            format!(
+                "entity reference {reference:?} has no kind; write kind:namespace/name or give a defaultKind"
+            )
         })?;
         if name.is_empty() || name.contains([':', '/']) {
             return Err(format!(
@@ -155,9 +156,7 @@ impl EntityRef {
         }
         let namespace = namespace.or(default_namespace).unwrap_or("default");
         if namespace.is_empty() {
-            return Err(format!(
-                "entity reference {reference:?} has an empty namespace"
-            ));
+            return Err(format!("entity reference {reference:?} has an empty namespace"));
         }
         Ok(EntityRef {
             kind: kind.to_string(),
@@ -169,13 +168,7 @@ impl EntityRef {
 
 impl std::fmt::Display for EntityRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}/{}",
-            self.kind.to_lowercase(),
-            self.namespace,
-            self.name
-        )
+        write!(f, "{}:{}/{}", self.kind.to_lowercase(), self.namespace, self.name)
     }
 }
 
@@ -188,8 +181,7 @@ fn parse_entity_ref(reference: &str, options: Option<Value>) -> Result<Value, Er
             .map(|v| v.to_string())
     };
     let (kind, namespace) = (option("defaultKind"), option("defaultNamespace"));
-    let parsed =
-        EntityRef::parse(reference, kind.as_deref(), namespace.as_deref()).map_err(invalid)?;
+    let parsed = EntityRef::parse(reference, kind.as_deref(), namespace.as_deref()).map_err(invalid)?;
     Ok(Value::from_pairs([
         ("kind", parsed.kind),
         ("namespace", parsed.namespace),
@@ -209,8 +201,7 @@ fn dump(value: Value, indent: Option<usize>) -> Result<Value, Error> {
             let spaces = vec![b' '; n];
             let formatter = serde_json::ser::PrettyFormatter::with_indent(&spaces);
             let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-            serde::Serialize::serialize(&value, &mut serializer)
-                .map_err(|e| invalid(e.to_string()))?;
+            serde::Serialize::serialize(&value, &mut serializer).map_err(|e| invalid(e.to_string()))?;
             String::from_utf8(out).map_err(|e| invalid(e.to_string()))?
         }
         _ => serde_json::to_string(&value).map_err(|e| invalid(e.to_string()))?,
@@ -220,12 +211,7 @@ fn dump(value: Value, indent: Option<usize>) -> Result<Value, Error> {
 }
 
 /// nunjucks `truncate(length=255, killwords=false, end='...')`.
-fn truncate(
-    value: &str,
-    length: Option<usize>,
-    killwords: Option<bool>,
-    end: Option<&str>,
-) -> String {
+fn truncate(value: &str, length: Option<usize>, killwords: Option<bool>, end: Option<&str>) -> String {
     let length = length.unwrap_or(255);
     let end = end.unwrap_or("...");
     if value.chars().count() <= length {
@@ -236,10 +222,7 @@ fn truncate(
         length
     } else {
         // nunjucks cuts at the last space at or before `length`.
-        chars[..=length]
-            .iter()
-            .rposition(|c| *c == ' ')
-            .unwrap_or(length)
+        chars[..=length].iter().rposition(|c| *c == ' ').unwrap_or(length)
     };
     let cut: String = chars[..cut].iter().collect();
     format!("{cut}{end}")
@@ -324,10 +307,7 @@ fn js_method(_: &mut State, value: &Value, method: &str, args: &[Value]) -> Resu
             "replace" => Value::from(s.replacen(&arg(0), &arg(1), 1)),
             "replaceAll" => Value::from(s.replace(&arg(0), &arg(1))),
             "slice" => Value::from(slice(index(0), index(1))),
-            "substring" => Value::from(slice(
-                index(0).map(|i| i.max(0)),
-                index(1).map(|i| i.max(0)),
-            )),
+            "substring" => Value::from(slice(index(0).map(|i| i.max(0)), index(1).map(|i| i.max(0)))),
             "concat" => Value::from(format!(
                 "{s}{}",
                 args.iter().map(|a| a.to_string()).collect::<String>()

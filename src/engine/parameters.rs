@@ -160,8 +160,7 @@ impl ParameterSchema {
         if errors.is_empty() {
             return Ok(values);
         }
-        errors
-            .sort_by(|a, b| (&a.field, &a.rule, &a.message).cmp(&(&b.field, &b.rule, &b.message)));
+        errors.sort_by(|a, b| (&a.field, &a.rule, &a.message).cmp(&(&b.field, &b.rule, &b.message)));
         // Pages are validated separately, so a rule two pages share fails on
         // both; the user needs to hear about it once.
         errors.dedup();
@@ -268,15 +267,8 @@ impl Page {
         if let Some(Value::Object(dependencies)) = keywords.get("dependencies") {
             for (key, dependency) in dependencies {
                 if dependency.is_object() && value.get(key).is_some() {
-                    let dependency_pointer =
-                        format!("{pointer}/dependencies/{}", escape_pointer(key));
-                    self.apply_defaults(
-                        &dependency_pointer,
-                        dependency,
-                        value,
-                        Some(key),
-                        depth + 1,
-                    );
+                    let dependency_pointer = format!("{pointer}/dependencies/{}", escape_pointer(key));
+                    self.apply_defaults(&dependency_pointer, dependency, value, Some(key), depth + 1);
                 }
             }
         }
@@ -289,8 +281,7 @@ impl Page {
                     }
                 }
                 Some(Value::Array(item_schemas)) => {
-                    for (index, (item_schema, item)) in
-                        item_schemas.iter().zip(items.iter_mut()).enumerate()
+                    for (index, (item_schema, item)) in item_schemas.iter().zip(items.iter_mut()).enumerate()
                     {
                         let item_pointer = format!("{pointer}/items/{index}");
                         self.apply_defaults(&item_pointer, item_schema, item, None, depth + 1);
@@ -435,8 +426,7 @@ impl Page {
                 .iter()
                 .map(|property| (join_field(&field, property), "is not allowed".to_owned()))
                 .collect(),
-            ValidationErrorKind::OneOfNotValid { context }
-            | ValidationErrorKind::AnyOf { context } => {
+            ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => {
                 let discriminator = dependency_key(error.schema_path().as_str());
                 let candidates: Vec<&Vec<ValidationError<'static>>> = context
                     .iter()
@@ -569,10 +559,7 @@ fn ruled_out(errors: &[ValidationError<'_>], base: &str, discriminator: Option<&
             Some(key) => path == format!("{base}/{}", escape_pointer(key)),
             None => match error.kind() {
                 ValidationErrorKind::Enum { .. } | ValidationErrorKind::Constant { .. } => {
-                    path == base
-                        || path
-                            .rsplit_once('/')
-                            .is_some_and(|(parent, _)| parent == base)
+                    path == base || path.rsplit_once('/').is_some_and(|(parent, _)| parent == base)
                 }
                 ValidationErrorKind::Type { .. } => path == base,
                 _ => false,
@@ -670,9 +657,7 @@ fn describe(kind: &ValidationErrorKind) -> String {
         ValidationErrorKind::OneOfNotValid { .. } => {
             "must match exactly one of the allowed options".to_owned()
         }
-        ValidationErrorKind::AnyOf { .. } => {
-            "must match at least one of the allowed options".to_owned()
-        }
+        ValidationErrorKind::AnyOf { .. } => "must match at least one of the allowed options".to_owned(),
         ValidationErrorKind::Not { .. }
         | ValidationErrorKind::FalseSchema
         | ValidationErrorKind::AdditionalProperties { .. }
@@ -725,8 +710,7 @@ fn type_names(kind: &TypeKind) -> String {
         TypeKind::Multiple(set) => set.iter().map(|single| single.as_str()).collect(),
     };
     // `null` reads best last: "a string or null".
-    let (mut names, nulls): (Vec<&str>, Vec<&str>) =
-        names.into_iter().partition(|name| *name != "null");
+    let (mut names, nulls): (Vec<&str>, Vec<&str>) = names.into_iter().partition(|name| *name != "null");
     names.extend(nulls);
     let names: Vec<String> = names
         .into_iter()
@@ -850,13 +834,7 @@ mod tests {
     fn expected(errors: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
         errors
             .iter()
-            .map(|(field, rule, message)| {
-                (
-                    (*field).to_owned(),
-                    (*rule).to_owned(),
-                    (*message).to_owned(),
-                )
-            })
+            .map(|(field, rule, message)| ((*field).to_owned(), (*rule).to_owned(), (*message).to_owned()))
             .collect()
     }
 
@@ -962,10 +940,7 @@ mod tests {
             "required": ["name"],
             "properties": {"name": {"type": "string", "pattern": "^[a-z]+$"}}
         }));
-        assert_eq!(
-            valid(&schema, json!({"name": "svc"})),
-            json!({"name": "svc"})
-        );
+        assert_eq!(valid(&schema, json!({"name": "svc"})), json!({"name": "svc"}));
         assert_eq!(
             invalid(&schema, json!({})),
             expected(&[("name", "required", "is required")])
@@ -1289,10 +1264,7 @@ mod tests {
             json!({"database": "mysql"})
         );
         assert_eq!(
-            valid(
-                &schema,
-                json!({"database": "postgresql", "dbSize": "large"})
-            ),
+            valid(&schema, json!({"database": "postgresql", "dbSize": "large"})),
             json!({"database": "postgresql", "dbSize": "large"})
         );
         assert_eq!(
@@ -1315,11 +1287,7 @@ mod tests {
                     "oneOf",
                     "must match exactly one of the allowed options; option 1: database must be one of: postgresql, dbSize is required; option 2: database must be one of: mysql, none"
                 ),
-                (
-                    "database",
-                    "enum",
-                    "must be one of: postgresql, mysql, none"
-                ),
+                ("database", "enum", "must be one of: postgresql, mysql, none"),
             ])
         );
     }
@@ -1521,10 +1489,7 @@ mod tests {
                 "opts": {"type": "object", "default": {"ui:theme": "dark"}, "required": ["ui:theme"]}
             }
         }));
-        assert_eq!(
-            valid(&schema, json!({})),
-            json!({"opts": {"ui:theme": "dark"}})
-        );
+        assert_eq!(valid(&schema, json!({})), json!({"opts": {"ui:theme": "dark"}}));
     }
 
     #[test]
@@ -1582,11 +1547,10 @@ mod tests {
             }
         }));
         let secret = "hunter2-secret";
-        let errors =
-            match schema.validate(&json!({"password": secret, "token": secret, "key": secret})) {
-                Ok(values) => panic!("should be invalid: {values}"),
-                Err(errors) => errors,
-            };
+        let errors = match schema.validate(&json!({"password": secret, "token": secret, "key": secret})) {
+            Ok(values) => panic!("should be invalid: {values}"),
+            Err(errors) => errors,
+        };
         assert_eq!(errors.len(), 4);
         for error in errors {
             assert!(!error.to_string().contains(secret), "{error}");
@@ -1618,9 +1582,7 @@ mod tests {
             "parameters page 2 (Database): properties.database.enum: must be an array"
         );
         assert_eq!(
-            schema_error(
-                json!([{"properties": {"name": {"type": "string", "pattern": "^([a-z"}}}])
-            ),
+            schema_error(json!([{"properties": {"name": {"type": "string", "pattern": "^([a-z"}}}])),
             "parameters page 1: properties.name.pattern: is not a valid regular expression"
         );
         assert_eq!(

@@ -63,9 +63,7 @@ pub fn render_into(
         } else {
             format!("{}/{path}", options.origin)
         };
-        let templated_by_extension = options
-            .template_file_extension
-            .map(|ext| path.ends_with(ext));
+        let templated_by_extension = options.template_file_extension.map(|ext| path.ends_with(ext));
         let name = match templated_by_extension {
             Some(true) => &path[..path.len() - options.template_file_extension.map_or(0, str::len)],
             _ => path.as_str(),
@@ -73,30 +71,28 @@ pub fn render_into(
         let Some(rendered) = render_path(name, &shown, options)? else {
             continue;
         };
-        let destination =
-            workspace::join(target, &rendered).map_err(|_| SkeletonError::Escapes {
-                file: shown.clone(),
-                rendered: rendered.clone(),
-            })?;
+        let destination = workspace::join(target, &rendered).map_err(|_| SkeletonError::Escapes {
+            file: shown.clone(),
+            rendered: rendered.clone(),
+        })?;
         if !options.replace && workspace.contains_key(&destination) {
             continue;
         }
         let render_contents =
             options.render && templated_by_extension.unwrap_or(true) && !matches_raw(&raw, path);
         let output = match entry {
-            FileEntry::File {
-                contents,
-                executable,
-            } if render_contents => match std::str::from_utf8(contents) {
-                Ok(text) if !text.contains('\0') => FileEntry::File {
-                    contents: options
-                        .renderer
-                        .render_text(&shown, text, options.context)?
-                        .into_bytes(),
-                    executable: *executable,
-                },
-                _ => entry.clone(),
-            },
+            FileEntry::File { contents, executable } if render_contents => {
+                match std::str::from_utf8(contents) {
+                    Ok(text) if !text.contains('\0') => FileEntry::File {
+                        contents: options
+                            .renderer
+                            .render_text(&shown, text, options.context)?
+                            .into_bytes(),
+                        executable: *executable,
+                    },
+                    _ => entry.clone(),
+                }
+            }
             _ => entry.clone(),
         };
         size += output.size();
@@ -121,11 +117,10 @@ fn render_path(
     }
     let mut segments = Vec::new();
     for segment in name.split('/') {
-        let rendered = options.renderer.render_text(
-            &format!("{original} (name)"),
-            segment,
-            options.context,
-        )?;
+        let rendered =
+            options
+                .renderer
+                .render_text(&format!("{original} (name)"), segment, options.context)?;
         if rendered.is_empty() {
             return Ok(None);
         }
@@ -144,13 +139,10 @@ fn globs(patterns: &[String]) -> Result<GlobSet, SkeletonError> {
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
         let pattern = pattern.trim_start_matches("./");
-        let glob =
-            Glob::new(pattern).map_err(|e| SkeletonError::Glob(format!("{pattern:?}: {e}")))?;
+        let glob = Glob::new(pattern).map_err(|e| SkeletonError::Glob(format!("{pattern:?}: {e}")))?;
         builder.add(glob);
     }
-    builder
-        .build()
-        .map_err(|e| SkeletonError::Glob(e.to_string()))
+    builder.build().map_err(|e| SkeletonError::Glob(e.to_string()))
 }
 
 /// A file matches when it or any directory above it matches, as globby's

@@ -36,11 +36,7 @@ pub fn problems(template: &TemplateSpec, files: &FileTree, renderer: &Renderer) 
                 known_actions()
             ));
         }
-        for (field, value) in [
-            ("input", &step.input),
-            ("if", &step.if_),
-            ("each", &step.each),
-        ] {
+        for (field, value) in [("input", &step.input), ("if", &step.if_), ("each", &step.each)] {
             if let Some(value) = value {
                 check_expressions(&format!("{label}: {field}"), value, renderer, &mut problems);
             }
@@ -88,12 +84,7 @@ fn known_actions() -> String {
         .join(", ")
 }
 
-fn check_expressions(
-    location: &str,
-    value: &Value,
-    renderer: &Renderer,
-    problems: &mut Vec<String>,
-) {
+fn check_expressions(location: &str, value: &Value, renderer: &Renderer, problems: &mut Vec<String>) {
     match value {
         Value::String(text) => {
             if let Err(error) = renderer.check(location, text) {
@@ -132,9 +123,7 @@ fn check_skeleton(
         return;
     };
     let Ok(location) = workspace::join("", url) else {
-        problems.push(format!(
-            "{label}: input.url {url:?} leaves the template's files"
-        ));
+        problems.push(format!("{label}: input.url {url:?} leaves the template's files"));
         return;
     };
     let skeleton = workspace::subtree(files, &location);

@@ -43,11 +43,7 @@ fn has_drive(path: &str) -> bool {
 
 /// Whether `path` is `dir` or lies below it (`dir` empty means the root).
 pub fn is_within(path: &str, dir: &str) -> bool {
-    dir.is_empty()
-        || path == dir
-        || path
-            .strip_prefix(dir)
-            .is_some_and(|rest| rest.starts_with('/'))
+    dir.is_empty() || path == dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The files below `dir`, with paths relative to `dir`. A `dir` naming a

@@ -1,0 +1,9 @@
+//! End-to-end tests against a real control plane and git server on
+//! loopback (`e2e/up`). Run with `make e2e`, or
+//! `cargo test --features e2e --test e2e`.
+
+// Tests report failures by panicking.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod control_plane;
+mod harness;
