@@ -247,7 +247,9 @@ fn a_request_file_supplies_its_parameters() {
 #[test]
 fn secrets_are_usable_and_never_printed() {
     let dir = template_dir(
-        &format!("{HEAD}  steps:\n    - id: log\n      action: debug:log\n      input:\n        message: \"token is ${{{{ secrets.token }}}}\"\n    - id: publish\n      action: publish:github\n      input:\n        repoUrl: github.com?owner=o&repo=r\n        token: ${{{{ secrets.token }}}}\n"),
+        &format!(
+            "{HEAD}  steps:\n    - id: log\n      action: debug:log\n      input:\n        message: \"token is ${{{{ secrets.token }}}}\"\n    - id: publish\n      action: publish:github\n      input:\n        repoUrl: github.com?owner=o&repo=r\n        token: ${{{{ secrets.token }}}}\n"
+        ),
         &[],
     );
     let out = tempfile::tempdir().unwrap();
@@ -262,8 +264,43 @@ fn secrets_are_usable_and_never_printed() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(stdout.contains("| token is ***"), "{stdout}");
-    assert!(stdout.contains("token: '***'") || stdout.contains("token: \"***\""), "{stdout}");
+    assert!(
+        stdout.contains("token: '***'") || stdout.contains("token: \"***\""),
+        "{stdout}"
+    );
     assert!(!stdout.contains("hunter2"), "{stdout}");
+}
+
+#[test]
+fn files_copied_without_templating_are_not_parsed() {
+    let workflow = "on: push\njobs:\n  build:\n    if: ${{ github.event_name == 'push' && github.ref == 'refs/heads/main' }}\n";
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n        copyWithoutTemplating: [.github/workflows/*]\n"
+        ),
+        &[("skeleton/.github/workflows/ci.yaml", workflow)],
+    );
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
+        .arg("render")
+        .arg(dir.path().join("template.yaml"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join(".github/workflows/ci.yaml")).unwrap(),
+        workflow
+    );
 }

@@ -54,7 +54,7 @@ pub fn render_into(
     options: &SkeletonOptions,
     workspace: &mut FileTree,
 ) -> Result<(), SkeletonError> {
-    let raw = globs(options.copy_without_templating)?;
+    let raw = RawFiles::new(options.copy_without_templating)?;
     let limit = options.renderer.limits().max_workspace_bytes;
     let mut size = workspace::size(workspace);
     for (path, entry) in skeleton {
@@ -78,8 +78,7 @@ pub fn render_into(
         if !options.replace && workspace.contains_key(&destination) {
             continue;
         }
-        let render_contents =
-            options.render && templated_by_extension.unwrap_or(true) && !matches_raw(&raw, path);
+        let render_contents = options.render && templated_by_extension.unwrap_or(true) && !raw.matches(path);
         let output = match entry {
             FileEntry::File { contents, executable } if render_contents => {
                 match std::str::from_utf8(contents) {
@@ -135,30 +134,40 @@ fn render_path(
     Ok(Some(segments.join("/")))
 }
 
-fn globs(patterns: &[String]) -> Result<GlobSet, SkeletonError> {
-    let mut builder = GlobSetBuilder::new();
-    for pattern in patterns {
-        let pattern = pattern.trim_start_matches("./");
-        let glob = Glob::new(pattern).map_err(|e| SkeletonError::Glob(format!("{pattern:?}: {e}")))?;
-        builder.add(glob);
-    }
-    builder.build().map_err(|e| SkeletonError::Glob(e.to_string()))
-}
+/// The files `copyWithoutTemplating` names: their names are rendered, their
+/// contents copied as they are.
+pub struct RawFiles(GlobSet);
 
-/// A file matches when it or any directory above it matches, as globby's
-/// directory expansion does in Backstage.
-fn matches_raw(raw: &GlobSet, path: &str) -> bool {
-    if raw.is_empty() {
-        return false;
-    }
-    let mut prefix = path;
-    loop {
-        if raw.is_match(prefix) {
-            return true;
+impl RawFiles {
+    /// Compiles the step's globs (relative to the skeleton's root).
+    pub fn new(patterns: &[String]) -> Result<RawFiles, SkeletonError> {
+        let mut builder = GlobSetBuilder::new();
+        for pattern in patterns {
+            let pattern = pattern.trim_start_matches("./");
+            let glob = Glob::new(pattern).map_err(|e| SkeletonError::Glob(format!("{pattern:?}: {e}")))?;
+            builder.add(glob);
         }
-        match prefix.rfind('/') {
-            Some(slash) => prefix = &prefix[..slash],
-            None => return false,
+        builder
+            .build()
+            .map(RawFiles)
+            .map_err(|e| SkeletonError::Glob(e.to_string()))
+    }
+
+    /// Whether `path` or a directory above it matches, as globby's directory
+    /// expansion does in Backstage.
+    pub fn matches(&self, path: &str) -> bool {
+        if self.0.is_empty() {
+            return false;
+        }
+        let mut prefix = path;
+        loop {
+            if self.0.is_match(prefix) {
+                return true;
+            }
+            match prefix.rfind('/') {
+                Some(slash) => prefix = &prefix[..slash],
+                None => return false,
+            }
         }
     }
 }

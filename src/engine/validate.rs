@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::expression::{Renderer, Syntax, Whitespace};
 use super::files::{FileEntry, FileTree};
 use super::parameters::ParameterSchema;
+use super::skeleton::RawFiles;
 use super::workspace;
 use crate::actions;
 use crate::api::TemplateSpec;
@@ -153,6 +154,19 @@ fn check_skeleton(
         }),
         _ => None,
     };
+    let raw: Vec<String> = ["copyWithoutTemplating", "copyWithoutRender"]
+        .iter()
+        .filter_map(|key| input.get(*key).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let raw = match RawFiles::new(&raw) {
+        Ok(raw) => raw,
+        Err(error) => {
+            problems.push(format!("{label}: input.{error}"));
+            return;
+        }
+    };
     for (path, entry) in &skeleton {
         let shown = if location.is_empty() {
             path.clone()
@@ -162,7 +176,7 @@ fn check_skeleton(
         if let Err(error) = file_renderer.check(&format!("{shown} (name)"), path) {
             problems.push(format!("{label}: {error}"));
         }
-        if extension.as_deref().is_some_and(|ext| !path.ends_with(ext)) {
+        if raw.matches(path) || extension.as_deref().is_some_and(|ext| !path.ends_with(ext)) {
             continue;
         }
         if let FileEntry::File { contents, .. } = entry
