@@ -1,5 +1,5 @@
 # The commands the README names. `make test` is what CI runs.
-.PHONY: test setup lint unit e2e crds
+.PHONY: test setup lint unit e2e crds bench
 
 test: setup lint unit e2e
 
@@ -20,3 +20,7 @@ e2e:
 # Regenerates crds/ from the Rust types; `make unit` fails when they differ.
 crds:
 	cargo run --quiet -- crds > crds/goldpath.yaml
+
+# Figures, not tests: goldpath against cookiecutter and copier (bench/README.md).
+bench:
+	bench/run

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::actions::{self, ActionContext, ActionError, Effects, Reach, StepInfo};
 use crate::api::{OutputLink, OutputText, RequestOutput, StepPhase, TemplateSpec};
-use crate::engine::expression::{Limits, RenderError, Renderer, is_truthy};
+use crate::engine::expression::{RenderError, Renderer, is_truthy};
 use crate::engine::files::FileTree;
 use crate::redact::Secrets;
 
@@ -70,12 +70,12 @@ pub fn step_id(template: &TemplateSpec, index: usize) -> String {
 }
 
 impl<'a> Scaffold<'a> {
-    /// Starts a run; the rendering deadline starts now.
-    pub fn new(request: Request<'a>, limits: Limits) -> Self {
+    /// Starts a run that renders with `renderer` (its limits and deadline).
+    pub fn new(request: Request<'a>, renderer: Renderer) -> Self {
         let secrets = Secrets::new(request.secrets.values().cloned());
         Scaffold {
             request,
-            renderer: Renderer::new(limits),
+            renderer,
             secrets,
             workspace: FileTree::new(),
             outputs: Map::new(),

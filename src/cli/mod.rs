@@ -108,7 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_else(|| local::default_repos(&args.out));
             let repos = absolute(&repos)?;
             let template = load_template(&args.template)?;
-            let template_ref = format!("template:default/{}", template.name);
+            let template_ref = format!("template:default/{}", template.loaded.name);
             let request = format!(
                 "default.{}",
                 template_stem(&args.values.clone().unwrap_or_default())
@@ -139,32 +139,43 @@ struct Report {
     result: anyhow::Result<()>,
 }
 
+/// A template read from disk and checked, with its compiled parameter
+/// schema and a renderer that already holds its compiled skeleton files.
+struct CheckedTemplate {
+    loaded: load::LoadedTemplate,
+    schema: ParameterSchema,
+    renderer: Renderer,
+}
+
 /// Reads a template and checks it, naming every problem.
-fn load_template(path: &Path) -> anyhow::Result<load::LoadedTemplate> {
+fn load_template(path: &Path) -> anyhow::Result<CheckedTemplate> {
     let cache = std::env::temp_dir().join("goldpath-template-cache");
-    let template = load::template(path, &cache)?;
-    let problems = validate::problems(&template.spec, &template.files, &Renderer::new(Limits::default()));
-    if !problems.is_empty() {
-        bail!(
+    let loaded = load::template(path, &cache)?;
+    let renderer = Renderer::new(Limits::default());
+    match validate::check(&loaded.spec, &loaded.files, &renderer) {
+        Ok(schema) => Ok(CheckedTemplate {
+            loaded,
+            schema,
+            renderer,
+        }),
+        Err(problems) => bail!(
             "{} is not a valid template:\n  {}",
             path.display(),
             problems.join("\n  ")
-        );
+        ),
     }
-    Ok(template)
 }
 
 /// Validates the values and runs every step, stopping at the first failure.
 fn scaffold(
-    template: &load::LoadedTemplate,
+    checked: &CheckedTemplate,
     values: Option<&Path>,
     secrets: BTreeMap<String, String>,
     effects: &mut dyn Effects,
 ) -> anyhow::Result<Report> {
-    let limits = Limits::default();
+    let template = &checked.loaded;
     let values = load::values(values)?;
-    let schema = ParameterSchema::new(template.spec.parameters.as_ref())?;
-    let parameters = schema.validate(&values).map_err(|errors| {
+    let parameters = checked.schema.validate(&values).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::anyhow!(
             "the parameter values do not fit the template:\n  {}",
@@ -178,7 +189,7 @@ fn scaffold(
         secrets,
         user: Value::Null,
     };
-    let mut run = Scaffold::new(request, limits);
+    let mut run = Scaffold::new(request, checked.renderer.clone());
     let mut steps = Vec::new();
     let mut result = Ok(());
     for index in 0..template.spec.steps.len() {

@@ -2,9 +2,10 @@
 //! conditions and skeleton files exactly as Backstage's nunjucks setup does,
 //! within limits a hostile template cannot get past.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use minijinja::syntax::SyntaxConfig;
@@ -37,7 +38,7 @@ impl Default for Limits {
 }
 
 /// Which delimiters a text uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Syntax {
     /// Backstage: `${{ value }}`, `{% block %}`, `{# comment #}`.
     #[default]
@@ -48,7 +49,7 @@ pub enum Syntax {
 
 /// How skeleton files treat whitespace around `{% %}` blocks (nunjucks'
 /// `trimBlocks` and `lstripBlocks`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Whitespace {
     /// Remove the first newline after a block tag.
     pub trim_blocks: bool,
@@ -80,31 +81,48 @@ impl fmt::Display for RenderError {
 
 impl std::error::Error for RenderError {}
 
-/// Renders Backstage templates. Cheap to clone; clones share the deadline.
+/// Renders Backstage templates. Cheap to clone; clones share the deadline
+/// and the templates compiled so far.
 #[derive(Clone)]
 pub struct Renderer {
-    env: Arc<Environment<'static>>,
+    env: Arc<Mutex<Environment<'static>>>,
     syntax: Syntax,
+    /// Every environment of this request, by syntax and whitespace, so a file
+    /// checked before the steps run is not compiled again when rendered.
+    environments: Arc<Mutex<Environments>>,
     limits: Limits,
     deadline: Instant,
 }
 
+type Environments = HashMap<(Syntax, Whitespace), Arc<Mutex<Environment<'static>>>>;
+
 impl Renderer {
     /// A renderer for step inputs and output, whose deadline starts now.
     pub fn new(limits: Limits) -> Renderer {
+        let env = Arc::new(Mutex::new(environment(
+            Syntax::Backstage,
+            Whitespace::default(),
+            limits,
+        )));
+        let environments = HashMap::from([((Syntax::Backstage, Whitespace::default()), env.clone())]);
         Renderer {
-            env: Arc::new(environment(Syntax::Backstage, Whitespace::default(), limits)),
+            env,
             syntax: Syntax::Backstage,
+            environments: Arc::new(Mutex::new(environments)),
             limits,
             deadline: Instant::now() + limits.timeout,
         }
     }
 
     /// A renderer for skeleton files with the given syntax and whitespace
-    /// handling, sharing this one's limits and deadline.
+    /// handling, sharing this one's limits, deadline and compiled templates.
     pub fn for_files(&self, syntax: Syntax, whitespace: Whitespace) -> Renderer {
+        let env = lock(&self.environments)
+            .entry((syntax, whitespace))
+            .or_insert_with(|| Arc::new(Mutex::new(environment(syntax, whitespace, self.limits))))
+            .clone();
         Renderer {
-            env: Arc::new(environment(syntax, whitespace, self.limits)),
+            env,
             syntax,
             ..self.clone()
         }
@@ -115,23 +133,23 @@ impl Renderer {
         self.limits
     }
 
-    /// Checks that `source` parses, without rendering it.
+    /// Checks that `source` parses, without rendering it. The compiled
+    /// template is kept for rendering the same text under the same name.
     pub fn check(&self, location: &str, source: &str) -> Result<(), RenderError> {
-        self.env
-            .template_from_named_str(location, source)
-            .map(|_| ())
-            .map_err(|e| self.error(location, &e))
+        if self.is_literal(source) {
+            return Ok(());
+        }
+        self.compiled(&mut lock(&self.env), location, source)
     }
 
     /// Renders a text (a skeleton file, a file name, a mixed string).
     pub fn render_text(&self, location: &str, source: &str, context: &Value) -> Result<String, RenderError> {
-        if !source.contains(self.variable_start()) && !source.contains("{%") && !source.contains("{#") {
+        if self.is_literal(source) {
             return Ok(source.to_string());
         }
-        let template = self
-            .env
-            .template_from_named_str(location, source)
-            .map_err(|e| self.error(location, &e))?;
+        let mut env = lock(&self.env);
+        self.compiled(&mut env, location, source)?;
+        let template = env.get_template(location).map_err(|e| self.error(location, &e))?;
         let mut out = BoundedOutput {
             bytes: Vec::new(),
             limit: self.limits.max_render_bytes,
@@ -150,6 +168,25 @@ impl Renderer {
                 None => self.error(location, &error),
             }),
         }
+    }
+
+    /// Text without any tag renders to itself.
+    fn is_literal(&self, source: &str) -> bool {
+        !source.contains(self.variable_start()) && !source.contains("{%") && !source.contains("{#")
+    }
+
+    /// Makes sure `env` holds `source` compiled under the name `location`.
+    fn compiled(
+        &self,
+        env: &mut Environment<'static>,
+        location: &str,
+        source: &str,
+    ) -> Result<(), RenderError> {
+        if env.get_template(location).is_ok_and(|t| t.source() == source) {
+            return Ok(());
+        }
+        env.add_template_owned(location.to_string(), source.to_string())
+            .map_err(|e| self.error(location, &e))
     }
 
     /// Renders every string inside a JSON value, as Backstage renders step
@@ -197,8 +234,8 @@ impl Renderer {
         context: &Value,
     ) -> Result<Option<serde_json::Value>, RenderError> {
         if let Some(expression) = whole_expression(text) {
-            let compiled = self
-                .env
+            let env = lock(&self.env);
+            let compiled = env
                 .compile_expression(expression)
                 .map_err(|e| self.error(location, &e))?;
             let value = compiled.eval(context).map_err(|e| self.error(location, &e))?;
@@ -295,6 +332,12 @@ fn whole_expression(text: &str) -> Option<&str> {
     (!inner.contains("${{") && !inner.contains("}}")).then_some(inner.trim())
 }
 
+/// A poisoned lock only means another render panicked; the environment
+/// itself is still sound.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn environment(syntax: Syntax, whitespace: Whitespace, limits: Limits) -> Environment<'static> {
     let mut env = Environment::new();
     let mut config = SyntaxConfig::builder();
@@ -327,6 +370,8 @@ enum Stop {
     Time,
 }
 
+const CLOCK_CHECK_BYTES: usize = 64 << 10;
+
 /// Collects rendered output, refusing more than the limit or past the deadline.
 struct BoundedOutput {
     bytes: Vec<u8>,
@@ -341,7 +386,11 @@ impl Write for BoundedOutput {
             self.stopped = Some(Stop::Size);
             return Err(std::io::Error::other("output limit"));
         }
-        if Instant::now() > self.deadline {
+        // Reading the clock on every small write would cost more than the
+        // writes; once per 64 KiB of output bounds a render just as well.
+        let crossed =
+            self.bytes.len() / CLOCK_CHECK_BYTES != (self.bytes.len() + buf.len()) / CLOCK_CHECK_BYTES;
+        if (crossed || self.bytes.is_empty()) && Instant::now() > self.deadline {
             self.stopped = Some(Stop::Time);
             return Err(std::io::Error::other("time limit"));
         }

@@ -17,10 +17,23 @@ use crate::api::TemplateSpec;
 /// Every problem found in `template`, with `files` as its source; empty when
 /// the template is sound.
 pub fn problems(template: &TemplateSpec, files: &FileTree, renderer: &Renderer) -> Vec<String> {
-    let mut problems = Vec::new();
-    if let Err(error) = ParameterSchema::new(template.parameters.as_ref()) {
-        problems.push(error.to_string());
+    match check(template, files, renderer) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems,
     }
+}
+
+/// Checks `template` and returns its compiled parameter schema, or every
+/// problem found. Skeleton files checked here stay compiled in `renderer`.
+pub fn check(
+    template: &TemplateSpec,
+    files: &FileTree,
+    renderer: &Renderer,
+) -> Result<ParameterSchema, Vec<String>> {
+    let mut problems = Vec::new();
+    let schema = ParameterSchema::new(template.parameters.as_ref())
+        .map_err(|e| problems.push(e.to_string()))
+        .ok();
     let mut ids = BTreeSet::new();
     for (index, step) in template.steps.iter().enumerate() {
         let id = crate::scaffold::step_id(template, index);
@@ -74,7 +87,10 @@ pub fn problems(template: &TemplateSpec, files: &FileTree, renderer: &Renderer) 
             }
         }
     }
-    problems
+    match schema {
+        Some(schema) if problems.is_empty() => Ok(schema),
+        _ => Err(problems),
+    }
 }
 
 fn known_actions() -> String {
