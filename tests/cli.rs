@@ -19,8 +19,17 @@ fn template_dir(template: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-/// Runs `goldpath render` and returns (success, stderr).
-fn render(template: &Path, values: Option<&str>) -> (bool, String) {
+/// What one `goldpath render` did; `out` holds the rendered files.
+struct Rendered {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+    out: tempfile::TempDir,
+}
+
+/// Runs `goldpath render`, writing each `(flag, contents)` input (values,
+/// secrets) to a file first.
+fn render_with(template: &Path, inputs: &[(&str, &str)]) -> Rendered {
     let out = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_goldpath"));
     command
@@ -28,16 +37,27 @@ fn render(template: &Path, values: Option<&str>) -> (bool, String) {
         .arg(template)
         .arg("--out")
         .arg(out.path().join("out"));
-    if let Some(values) = values {
-        let path = out.path().join("values.yaml");
-        std::fs::write(&path, values).unwrap();
-        command.arg("--values").arg(path);
+    for (flag, contents) in inputs {
+        let path = out.path().join(format!("{}.yaml", flag.trim_start_matches('-')));
+        std::fs::write(&path, contents).unwrap();
+        command.arg(flag).arg(path);
     }
     let output = command.output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    Rendered {
+        ok: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        out,
+    }
+}
+
+/// Runs `goldpath render` and returns (success, stderr).
+fn render(template: &Path, values: Option<&str>) -> (bool, String) {
+    let rendered = render_with(
+        template,
+        &values.map(|v| ("--values", v)).into_iter().collect::<Vec<_>>(),
+    );
+    (rendered.ok, rendered.stderr)
 }
 
 fn expect_error(template: &Path, values: Option<&str>, expected: &[&str]) {
@@ -224,23 +244,9 @@ fn a_request_file_supplies_its_parameters() {
         &[],
     );
     let request = "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata:\n  name: r\nspec:\n  templateRef:\n    name: t\n  parameters:\n    name: from-request\n";
-    let out = tempfile::tempdir().unwrap();
-    std::fs::write(out.path().join("request.yaml"), request).unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_goldpath"))
-        .arg("render")
-        .arg(dir.path().join("template.yaml"))
-        .arg("--values")
-        .arg(out.path().join("request.yaml"))
-        .arg("--out")
-        .arg(out.path().join("out"))
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    let written = std::fs::read_to_string(out.path().join("out/catalog-info.yaml")).unwrap();
+    let rendered = render_with(&dir.path().join("template.yaml"), &[("--values", request)]);
+    assert!(rendered.ok, "{}", rendered.stderr);
+    let written = std::fs::read_to_string(rendered.out.path().join("out/catalog-info.yaml")).unwrap();
     assert_eq!(written, "name: from-request\n");
 }
 
@@ -252,23 +258,12 @@ fn secrets_are_usable_and_never_printed() {
         ),
         &[],
     );
-    let out = tempfile::tempdir().unwrap();
-    std::fs::write(out.path().join("secrets.yaml"), "token: hunter2-very-secret\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
-        .arg("render")
-        .arg(dir.path().join("template.yaml"))
-        .arg("--secrets")
-        .arg(out.path().join("secrets.yaml"))
-        .arg("--out")
-        .arg(out.path().join("out"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let rendered = render_with(
+        &dir.path().join("template.yaml"),
+        &[("--secrets", "token: hunter2-very-secret\n")],
     );
+    let stdout = &rendered.stdout;
+    assert!(rendered.ok, "{}", rendered.stderr);
     assert!(stdout.contains("| token is ***"), "{stdout}");
     assert!(
         stdout.contains("token: '***'") || stdout.contains("token: \"***\""),
@@ -286,21 +281,8 @@ fn files_copied_without_templating_are_not_parsed() {
         ),
         &[("skeleton/.github/workflows/ci.yaml", workflow)],
     );
-    let out = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
-        .arg("render")
-        .arg(dir.path().join("template.yaml"))
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        std::fs::read_to_string(out.path().join(".github/workflows/ci.yaml")).unwrap(),
-        workflow
-    );
+    let rendered = render_with(&dir.path().join("template.yaml"), &[]);
+    assert!(rendered.ok, "{}", rendered.stderr);
+    let copied = std::fs::read_to_string(rendered.out.path().join("out/.github/workflows/ci.yaml")).unwrap();
+    assert_eq!(copied, workflow);
 }
