@@ -286,3 +286,28 @@ fn files_copied_without_templating_are_not_parsed() {
     let copied = std::fs::read_to_string(rendered.out.path().join("out/.github/workflows/ci.yaml")).unwrap();
     assert_eq!(copied, workflow);
 }
+
+#[test]
+fn the_user_is_who_the_command_line_names() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: write\n      action: catalog:write\n      input:\n        entity:\n          ref: ${{{{ user.ref }}}}\n          name: ${{{{ user.entity.metadata.name }}}}\n"
+        ),
+        &[],
+    );
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
+        .args(["render", "--user", "jane"])
+        .arg(dir.path().join("template.yaml"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let written = std::fs::read_to_string(out.path().join("catalog-info.yaml")).unwrap();
+    assert_eq!(written, "ref: user:default/jane\nname: jane\n");
+}

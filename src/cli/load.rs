@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::api::{Template, TemplateSpec};
 use crate::engine::files::{self, FileEntry, FileTree};
+use crate::engine::filters::EntityRef;
 
 /// A template read from disk, with the files its steps fetch from.
 pub struct LoadedTemplate {
@@ -100,9 +101,47 @@ fn from_backstage(mut document: Value) -> anyhow::Result<Template> {
     Ok(serde_json::from_value(document)?)
 }
 
+/// What a request brings besides the template.
+pub struct Inputs {
+    /// Parameter values.
+    pub values: Value,
+    /// Secret values.
+    pub secrets: BTreeMap<String, String>,
+    /// `{ref, entity}` of who asks, or null.
+    pub user: Value,
+}
+
+/// Reads the values and secrets files and the user reference.
+pub fn inputs(
+    values_file: Option<&Path>,
+    secrets_file: Option<&Path>,
+    user: Option<&str>,
+) -> anyhow::Result<Inputs> {
+    let user = match user {
+        None => Value::Null,
+        Some(reference) => {
+            let parsed = EntityRef::parse(reference, Some("user"), None)
+                .map_err(|e| anyhow::anyhow!("--user: {e}"))?;
+            serde_json::json!({
+                "ref": parsed.to_string(),
+                "entity": {
+                    "apiVersion": "backstage.io/v1alpha1",
+                    "kind": "User",
+                    "metadata": { "name": parsed.name, "namespace": parsed.namespace },
+                },
+            })
+        }
+    };
+    Ok(Inputs {
+        values: values(values_file)?,
+        secrets: secrets(secrets_file)?,
+        user,
+    })
+}
+
 /// Parameter values: a YAML or JSON object, or a ScaffoldRequest whose
 /// `spec.parameters` are taken.
-pub fn values(path: Option<&Path>) -> anyhow::Result<Value> {
+fn values(path: Option<&Path>) -> anyhow::Result<Value> {
     let Some(path) = path else {
         return Ok(Value::Object(Default::default()));
     };
@@ -125,7 +164,7 @@ pub fn values(path: Option<&Path>) -> anyhow::Result<Value> {
 }
 
 /// Secret values for `${{ secrets.* }}`: a YAML object of strings.
-pub fn secrets(path: Option<&Path>) -> anyhow::Result<BTreeMap<String, String>> {
+fn secrets(path: Option<&Path>) -> anyhow::Result<BTreeMap<String, String>> {
     let Some(path) = path else {
         return Ok(BTreeMap::new());
     };

@@ -3,13 +3,11 @@
 mod load;
 mod local;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use serde_json::Value;
 
 use crate::actions::{self, Effects, Reach};
 use crate::api::StepPhase;
@@ -54,6 +52,10 @@ pub struct RenderArgs {
     /// masked in everything printed.
     #[arg(long)]
     pub secrets: Option<PathBuf>,
+    /// Who asks, as an entity reference (`user:default/jane`), for
+    /// `${{ user.ref }}` and `${{ user.entity }}`.
+    #[arg(long)]
+    pub user: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -75,6 +77,10 @@ pub struct ScaffoldArgs {
     /// masked in everything printed.
     #[arg(long)]
     pub secrets: Option<PathBuf>,
+    /// Who asks, as an entity reference (`user:default/jane`), for
+    /// `${{ user.ref }}` and `${{ user.entity }}`.
+    #[arg(long)]
+    pub user: Option<String>,
 }
 
 /// Runs the command line; the binary's `main` is only this.
@@ -84,13 +90,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crds => stdout.write_all(crate::api::crds_yaml()?.as_bytes())?,
         Command::Render(args) => {
             let template = load_template(&args.template)?;
-            let secrets = load::secrets(args.secrets.as_deref())?;
-            let report = scaffold(
-                &template,
+            let inputs = load::inputs(
                 args.values.as_deref(),
-                secrets,
-                &mut local::PlannedEffects,
+                args.secrets.as_deref(),
+                args.user.as_deref(),
             )?;
+            let report = scaffold(&template, inputs, &mut local::PlannedEffects)?;
             write_workspace(&report.workspace, &args.out)?;
             print_steps(&mut stdout, &report, true)?;
             writeln!(
@@ -115,8 +120,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let mut effects =
                 local::LocalEffects::new(&repos, &args.out.join("cluster"), &template_ref, &request);
-            let secrets = load::secrets(args.secrets.as_deref())?;
-            let report = scaffold(&template, args.values.as_deref(), secrets, &mut effects)?;
+            let inputs = load::inputs(
+                args.values.as_deref(),
+                args.secrets.as_deref(),
+                args.user.as_deref(),
+            )?;
+            let report = scaffold(&template, inputs, &mut effects)?;
             write_workspace(&report.workspace, &args.out.join("workspace"))?;
             print_steps(&mut stdout, &report, false)?;
             for path in &effects.written {
@@ -169,13 +178,11 @@ fn load_template(path: &Path) -> anyhow::Result<CheckedTemplate> {
 /// Validates the values and runs every step, stopping at the first failure.
 fn scaffold(
     checked: &CheckedTemplate,
-    values: Option<&Path>,
-    secrets: BTreeMap<String, String>,
+    inputs: load::Inputs,
     effects: &mut dyn Effects,
 ) -> anyhow::Result<Report> {
     let template = &checked.loaded;
-    let values = load::values(values)?;
-    let parameters = checked.schema.validate(&values).map_err(|errors| {
+    let parameters = checked.schema.validate(&inputs.values).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::anyhow!(
             "the parameter values do not fit the template:\n  {}",
@@ -186,8 +193,8 @@ fn scaffold(
         template: &template.spec,
         template_files: &template.files,
         parameters,
-        secrets,
-        user: Value::Null,
+        secrets: inputs.secrets,
+        user: inputs.user,
     };
     let mut run = Scaffold::new(request, checked.renderer.clone());
     let mut steps = Vec::new();

@@ -402,3 +402,114 @@ impl Write for BoundedOutput {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn context() -> Value {
+        Value::from(minijinja::value::Serde(json!({
+            "parameters": { "replicas": 3, "tags": ["a", "b"], "name": "svc", "empty": "" },
+        })))
+    }
+
+    #[test]
+    fn a_whole_expression_keeps_its_type_and_mixed_text_is_a_string() {
+        let renderer = Renderer::new(Limits::default());
+        let render = |v: serde_json::Value| renderer.render_value("input", &v, &context()).unwrap();
+        assert_eq!(render(json!("${{ parameters.replicas }}")), Some(json!(3)));
+        assert_eq!(render(json!(" ${{ parameters.tags }} ")), Some(json!(["a", "b"])));
+        assert_eq!(
+            render(json!("${{ parameters.replicas }} replicas")),
+            Some(json!("3 replicas"))
+        );
+        assert_eq!(render(json!("${{ parameters.missing }}")), None);
+        assert_eq!(render(json!("${{ parameters.empty }}")), None);
+        assert_eq!(
+            render(json!({ "keep": "${{ parameters.name }}", "drop": "${{ parameters.missing }}", "n": 1 })),
+            Some(json!({ "keep": "svc", "n": 1 }))
+        );
+    }
+
+    #[test]
+    fn truthiness_is_backstages() {
+        for falsy in [
+            json!(false),
+            json!(null),
+            json!(""),
+            json!(0),
+            json!(0.0),
+            json!([]),
+        ] {
+            assert!(!is_truthy(Some(&falsy)), "{falsy} should be false");
+        }
+        assert!(!is_truthy(None));
+        for truthy in [json!(true), json!("no"), json!(1), json!([0]), json!({})] {
+            assert!(is_truthy(Some(&truthy)), "{truthy} should be true");
+        }
+    }
+
+    #[test]
+    fn each_limit_stops_the_render_with_its_own_message() {
+        let context = context();
+        let tight = Limits {
+            fuel: 1_000,
+            max_render_bytes: 100,
+            timeout: Duration::ZERO,
+            ..Limits::default()
+        };
+        let err = |limits: Limits, source: &str| {
+            Renderer::new(limits)
+                .render_text("f.txt", source, &context)
+                .unwrap_err()
+        };
+
+        let fuel = err(
+            Limits {
+                timeout: Duration::from_secs(30),
+                ..tight
+            },
+            "{% for i in range(10000) %}{% endfor %}",
+        );
+        assert!(fuel.limit && fuel.message.contains("instructions"), "{fuel}");
+        let size = err(
+            Limits {
+                timeout: Duration::from_secs(30),
+                ..tight
+            },
+            "${{ 'x' * 1000 }}",
+        );
+        assert!(size.limit && size.message.contains("bytes of output"), "{size}");
+        let time = err(tight, "${{ 'x' }}");
+        assert!(time.limit && time.message.contains("takes too long"), "{time}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_location_and_line() {
+        let renderer = Renderer::new(Limits::default());
+        let error = renderer
+            .check("skeleton/README.md", "line one\n{% if x %}\nno end\n")
+            .unwrap_err();
+        assert_eq!(error.location, "skeleton/README.md");
+        assert!(error.line.is_some_and(|line| line >= 2), "{error}");
+        assert!(!error.limit);
+    }
+
+    #[test]
+    fn a_checked_template_renders_without_compiling_again() {
+        let renderer = Renderer::new(Limits::default()).for_files(Syntax::Backstage, Whitespace::default());
+        renderer.check("a.txt", "${{ values.x }}").unwrap();
+        let again = renderer.for_files(Syntax::Backstage, Whitespace::default());
+        let context = Value::from(minijinja::value::Serde(json!({ "values": { "x": "yes" } })));
+        assert_eq!(
+            again.render_text("a.txt", "${{ values.x }}", &context).unwrap(),
+            "yes"
+        );
+        // The same name with other text is compiled anew, not confused.
+        assert_eq!(
+            again.render_text("a.txt", "${{ values.x }}!", &context).unwrap(),
+            "yes!"
+        );
+    }
+}

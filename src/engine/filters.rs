@@ -348,3 +348,81 @@ fn js_method(_: &mut State, value: &Value, method: &str, args: &[Value]) -> Resu
     }
     Err(Error::from(ErrorKind::UnknownMethod))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_urls_parse_as_backstage_parses_them() {
+        let parsed = RepoUrl::parse("github.com?owner=acme&repo=payments").unwrap();
+        assert_eq!(parsed.host, "github.com");
+        assert_eq!(
+            (parsed.owner.as_deref(), parsed.repo.as_deref()),
+            (Some("acme"), Some("payments"))
+        );
+        assert_eq!(parsed.slug(), "acme/payments");
+        let bitbucket = RepoUrl::parse("bitbucket.org?workspace=w&project=p&repo=r").unwrap();
+        assert_eq!(
+            (bitbucket.workspace.as_deref(), bitbucket.project.as_deref()),
+            (Some("w"), Some("p"))
+        );
+        assert_eq!(bitbucket.slug(), "w/r");
+        assert_eq!(
+            RepoUrl::parse("git.internal:8443?owner=o&repo=r").unwrap().host,
+            "git.internal:8443"
+        );
+        assert!(
+            RepoUrl::parse("github.com?owner=acme")
+                .unwrap_err()
+                .contains("missing repo")
+        );
+    }
+
+    #[test]
+    fn entity_refs_take_defaults_and_refuse_what_is_not_a_ref() {
+        let full = EntityRef::parse("Component:team-a/payments", None, None).unwrap();
+        assert_eq!(
+            (full.kind.as_str(), full.namespace.as_str(), full.name.as_str()),
+            ("Component", "team-a", "payments")
+        );
+        assert_eq!(full.to_string(), "component:team-a/payments");
+        let bare = EntityRef::parse("jane", Some("user"), Some("people")).unwrap();
+        assert_eq!(bare.to_string(), "user:people/jane");
+        assert_eq!(
+            EntityRef::parse("group:platform", None, None).unwrap().namespace,
+            "default"
+        );
+        assert!(
+            EntityRef::parse("jane", None, None)
+                .unwrap_err()
+                .contains("no kind")
+        );
+        assert!(EntityRef::parse("a:b/c/d", None, None).is_err());
+    }
+
+    #[test]
+    fn nunjucks_filters_behave_as_nunjucks() {
+        assert_eq!(
+            truncate("a long description of the service", Some(12), None, None),
+            "a long..."
+        );
+        assert_eq!(truncate("short", Some(12), None, None), "short");
+        assert_eq!(truncate("abcdefghij", Some(4), Some(true), Some("~")), "abcd~");
+        assert_eq!(wordcount("one two  three"), 3);
+        assert_eq!(center("ab", Some(6)), "  ab  ");
+        assert_eq!(striptags("<p>Hello <b>you</b></p>"), "Hello you");
+        assert_eq!(
+            nunjucks_default(Value::from(""), Some(Value::from("x")), Some(true)),
+            Value::from("x")
+        );
+        assert_eq!(
+            nunjucks_default(Value::from(""), Some(Value::from("x")), None),
+            Value::from("")
+        );
+        assert_eq!(
+            nunjucks_default(Value::UNDEFINED, Some(Value::from("x")), None),
+            Value::from("x")
+        );
+    }
+}
