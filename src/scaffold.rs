@@ -119,7 +119,7 @@ impl<'a> Scaffold<'a> {
         };
         outcome.action = step.action.clone();
         let mut log = Vec::new();
-        match self.execute(index, &id, &mut log, &mut outcome, effects) {
+        match self.execute(index, &id, &mut log, &mut outcome.input, effects) {
             Ok(Some(output)) => {
                 outcome.phase = StepPhase::Succeeded;
                 outcome.output = self.secrets.redact_value(&output);
@@ -147,7 +147,7 @@ impl<'a> Scaffold<'a> {
         index: usize,
         id: &str,
         log: &mut Vec<String>,
-        outcome: &mut StepOutcome,
+        rendered_input: &mut Option<Value>,
         effects: &mut dyn Effects,
     ) -> Result<Option<Value>, ActionError> {
         let step = &self.request.template.steps[index];
@@ -233,7 +233,7 @@ impl<'a> Scaffold<'a> {
                 }
             }
         }
-        outcome.input = Some(if step.each.is_some() {
+        *rendered_input = Some(if step.each.is_some() {
             Value::Array(inputs)
         } else {
             inputs.pop().unwrap_or_default()

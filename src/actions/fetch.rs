@@ -19,43 +19,22 @@ pub fn template(
     single_file: bool,
 ) -> Result<Value, ActionError> {
     let (source, target, origin) = locate(input, context, single_file)?;
-    let cookiecutter = optional_bool(input, "cookiecutterCompat")?.unwrap_or(false);
-    let whitespace = Whitespace {
-        trim_blocks: optional_bool(input, "trimBlocks")?.unwrap_or(false),
-        lstrip_blocks: optional_bool(input, "lstripBlocks")?.unwrap_or(false),
-    };
+    let how = TemplateInput::read(input)?;
     let values = input
         .get("values")
         .cloned()
         .unwrap_or_else(|| Value::Object(Default::default()));
-    let (syntax, name) = if cookiecutter {
-        (Syntax::Cookiecutter, "cookiecutter")
-    } else {
-        (Syntax::Backstage, "values")
+    let name = match how.syntax {
+        Syntax::Cookiecutter => "cookiecutter",
+        Syntax::Backstage => "values",
     };
-    let renderer = context.renderer.for_files(syntax, whitespace);
+    let renderer = context.renderer.for_files(how.syntax, how.whitespace);
     let render_context = Context::from_pairs([(name, Context::from(Serde(&values)))]);
-    let mut raw = string_list(input, "copyWithoutTemplating")?;
-    raw.extend(string_list(input, "copyWithoutRender")?);
-    let extension = match input.get("templateFileExtension") {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => None,
-        Some(Value::Bool(true)) => Some(".njk".to_string()),
-        Some(Value::String(ext)) if !ext.is_empty() => Some(if ext.starts_with('.') {
-            ext.clone()
-        } else {
-            format!(".{ext}")
-        }),
-        Some(_) => {
-            return Err(ActionError::permanent(
-                "input.templateFileExtension must be true, false or an extension such as .njk",
-            ));
-        }
-    };
     let options = SkeletonOptions {
         renderer: &renderer,
         context: &render_context,
-        copy_without_templating: &raw,
-        template_file_extension: extension.as_deref(),
+        copy_without_templating: &how.copy_without_templating,
+        template_file_extension: how.template_file_extension.as_deref(),
         render: true,
         replace: optional_bool(input, "replace")?.unwrap_or(false),
         origin: &origin,
@@ -63,6 +42,55 @@ pub fn template(
     skeleton::render_into(&source, &target, &options, workspace)
         .map_err(|e| ActionError::permanent(e.to_string()))?;
     Ok(Value::Object(Default::default()))
+}
+
+/// How a `fetch:template` step renders its files, as its input says.
+pub struct TemplateInput {
+    /// `${{ }}`, or `{{ }}` with `cookiecutterCompat`.
+    pub syntax: Syntax,
+    /// `trimBlocks` and `lstripBlocks`.
+    pub whitespace: Whitespace,
+    /// `copyWithoutTemplating` and the older `copyWithoutRender`.
+    pub copy_without_templating: Vec<String>,
+    /// `templateFileExtension`: `.njk` for `true`, or the extension given.
+    pub template_file_extension: Option<String>,
+}
+
+impl TemplateInput {
+    /// Reads the step's rendering options from its (rendered) input.
+    pub fn read(input: &Value) -> Result<TemplateInput, ActionError> {
+        let flag =
+            |key: &str| -> Result<bool, ActionError> { Ok(optional_bool(input, key)?.unwrap_or(false)) };
+        let mut copy_without_templating = string_list(input, "copyWithoutTemplating")?;
+        copy_without_templating.extend(string_list(input, "copyWithoutRender")?);
+        let template_file_extension = match input.get("templateFileExtension") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+            Some(Value::Bool(true)) => Some(".njk".to_string()),
+            Some(Value::String(ext)) if !ext.is_empty() => Some(if ext.starts_with('.') {
+                ext.clone()
+            } else {
+                format!(".{ext}")
+            }),
+            Some(_) => {
+                return Err(ActionError::permanent(
+                    "input.templateFileExtension must be true, false or an extension such as .njk",
+                ));
+            }
+        };
+        Ok(TemplateInput {
+            syntax: if flag("cookiecutterCompat")? {
+                Syntax::Cookiecutter
+            } else {
+                Syntax::Backstage
+            },
+            whitespace: Whitespace {
+                trim_blocks: flag("trimBlocks")?,
+                lstrip_blocks: flag("lstripBlocks")?,
+            },
+            copy_without_templating,
+            template_file_extension,
+        })
+    }
 }
 
 /// `fetch:plain` (a directory) and `fetch:plain:file` (one file).

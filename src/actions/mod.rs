@@ -6,7 +6,7 @@
 
 pub mod argocd;
 pub mod catalog;
-mod fetch;
+pub mod fetch;
 mod fs;
 pub mod publish;
 

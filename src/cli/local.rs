@@ -224,8 +224,3 @@ impl Effects for PlannedEffects {
         Ok(json!({}))
     }
 }
-
-/// The directory a request's repositories go to by default.
-pub fn default_repos(out: &Path) -> PathBuf {
-    out.join("repos")
-}

@@ -107,10 +107,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             report.result?;
         }
         Command::Scaffold(args) => {
-            let repos = args
-                .repos
-                .clone()
-                .unwrap_or_else(|| local::default_repos(&args.out));
+            let repos = args.repos.clone().unwrap_or_else(|| args.out.join("repos"));
             let repos = absolute(&repos)?;
             let template = load_template(&args.template)?;
             let template_ref = format!("template:default/{}", template.loaded.name);

@@ -6,22 +6,14 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::expression::{Renderer, Syntax, Whitespace};
+use super::expression::Renderer;
 use super::files::{FileEntry, FileTree};
 use super::parameters::ParameterSchema;
 use super::skeleton::RawFiles;
 use super::workspace;
 use crate::actions;
+use crate::actions::fetch::TemplateInput;
 use crate::api::TemplateSpec;
-
-/// Every problem found in `template`, with `files` as its source; empty when
-/// the template is sound.
-pub fn problems(template: &TemplateSpec, files: &FileTree, renderer: &Renderer) -> Vec<String> {
-    match check(template, files, renderer) {
-        Ok(_) => Vec::new(),
-        Err(problems) => problems,
-    }
-}
 
 /// Checks `template` and returns its compiled parameter schema, or every
 /// problem found. Skeleton files checked here stay compiled in `renderer`.
@@ -150,33 +142,13 @@ fn check_skeleton(
         ));
         return;
     }
-    let flag = |key: &str| input.get(key).and_then(Value::as_bool).unwrap_or(false);
-    let syntax = if flag("cookiecutterCompat") {
-        Syntax::Cookiecutter
-    } else {
-        Syntax::Backstage
+    // Options still holding an expression are only known per request.
+    let Ok(how) = TemplateInput::read(input) else {
+        return;
     };
-    let whitespace = Whitespace {
-        trim_blocks: flag("trimBlocks"),
-        lstrip_blocks: flag("lstripBlocks"),
-    };
-    let file_renderer = renderer.for_files(syntax, whitespace);
-    let extension = match input.get("templateFileExtension") {
-        Some(Value::Bool(true)) => Some(".njk".to_string()),
-        Some(Value::String(ext)) => Some(if ext.starts_with('.') {
-            ext.clone()
-        } else {
-            format!(".{ext}")
-        }),
-        _ => None,
-    };
-    let raw: Vec<String> = ["copyWithoutTemplating", "copyWithoutRender"]
-        .iter()
-        .filter_map(|key| input.get(*key).and_then(Value::as_array))
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    let raw = match RawFiles::new(&raw) {
+    let file_renderer = renderer.for_files(how.syntax, how.whitespace);
+    let extension = how.template_file_extension;
+    let raw = match RawFiles::new(&how.copy_without_templating) {
         Ok(raw) => raw,
         Err(error) => {
             problems.push(format!("{label}: input.{error}"));
