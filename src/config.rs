@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::filters::RepoUrl;
 
 /// The whole configuration.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Config {
     /// Where each git host's repositories live. A `repoUrl` whose host is
@@ -20,6 +20,61 @@ pub struct Config {
     /// How Argo CD Applications are made.
     #[serde(default)]
     pub argocd: ArgoCd,
+    /// What `kubernetes:apply` may write. Nothing unless listed.
+    #[serde(default)]
+    pub kubernetes_apply: KubernetesApply,
+    /// How many requests run their steps at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u16,
+    /// How often, in seconds, a Template that follows a branch or tag is
+    /// resolved again to pick up new commits.
+    #[serde(default = "default_template_refresh")]
+    pub template_refresh_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            git_hosts: Vec::new(),
+            git_author: GitAuthor::default(),
+            argocd: ArgoCd::default(),
+            kubernetes_apply: KubernetesApply::default(),
+            concurrency: default_concurrency(),
+            template_refresh_seconds: default_template_refresh(),
+        }
+    }
+}
+
+fn default_concurrency() -> u16 {
+    8
+}
+
+fn default_template_refresh() -> u64 {
+    300
+}
+
+/// What `kubernetes:apply` may write.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubernetesApply {
+    /// The kinds steps may apply, and where.
+    #[serde(default)]
+    pub allow: Vec<ApplyRule>,
+}
+
+/// One kind `kubernetes:apply` may write, and in which namespaces.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApplyRule {
+    /// API group of the kind; empty for the core group.
+    #[serde(default)]
+    pub api_group: String,
+    /// The kind, e.g. `ConfigMap`, or `*` for every kind of the group.
+    pub kind: String,
+    /// Namespaces it may be written to; `*` for any. Without any, only the
+    /// request's own namespace. Cluster-scoped objects are never applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
 }
 
 /// One git host a `repoUrl` may name.
@@ -84,6 +139,22 @@ impl Default for ArgoCd {
     }
 }
 
+impl KubernetesApply {
+    /// Whether a step of a request in `request_namespace` may apply a
+    /// `group`/`kind` object to `namespace`.
+    pub fn allows(&self, group: &str, kind: &str, namespace: &str, request_namespace: &str) -> bool {
+        self.allow.iter().any(|rule| {
+            rule.api_group == group
+                && (rule.kind == "*" || rule.kind == kind)
+                && if rule.namespaces.is_empty() {
+                    namespace == request_namespace
+                } else {
+                    rule.namespaces.iter().any(|n| n == "*" || n == namespace)
+                }
+        })
+    }
+}
+
 /// Where one repository is published.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RepositoryRoute {
@@ -96,6 +167,18 @@ pub struct RepositoryRoute {
 }
 
 impl Config {
+    /// Reads a configuration file (YAML).
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the configuration {}: {e}", path.display()))?;
+        let config: Config = serde_yaml_ng::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not a valid goldpath configuration: {e}", path.display()))?;
+        if config.concurrency == 0 {
+            anyhow::bail!("{}: concurrency must be at least 1", path.display());
+        }
+        Ok(config)
+    }
+
     /// Where `repo` on `branch` is published.
     pub fn route(&self, repo: &RepoUrl, branch: &str) -> RepositoryRoute {
         let host = self
@@ -162,5 +245,33 @@ mod tests {
             config.route(&other, "trunk").contents_url,
             "https://gitlab.com/team/bucket/blob/trunk"
         );
+    }
+
+    #[test]
+    fn kubernetes_apply_allows_only_listed_kinds_and_namespaces() {
+        let apply: KubernetesApply = serde_yaml_ng::from_str(
+            "allow:\n- {kind: ConfigMap}\n- {apiGroup: apps, kind: Deployment, namespaces: [shared]}\n- {apiGroup: s3.services.k8s.aws, kind: '*', namespaces: ['*']}\n",
+        )
+        .unwrap();
+        assert!(apply.allows("", "ConfigMap", "team", "team"));
+        assert!(!apply.allows("", "ConfigMap", "other", "team"));
+        assert!(!apply.allows("", "Secret", "team", "team"));
+        assert!(apply.allows("apps", "Deployment", "shared", "team"));
+        assert!(!apply.allows("apps", "Deployment", "team", "team"));
+        assert!(apply.allows("s3.services.k8s.aws", "Bucket", "anywhere", "team"));
+        assert!(!KubernetesApply::default().allows("", "ConfigMap", "team", "team"));
+    }
+
+    #[test]
+    fn a_configuration_file_with_an_unknown_key_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "gitHosts: []\nargoCD: {}\n").unwrap();
+        let error = Config::load(&path).unwrap_err().to_string();
+        assert!(error.contains("argoCD"), "{error}");
+        std::fs::write(&path, "concurrency: 4\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.concurrency, 4);
+        assert_eq!(config.argocd.namespace, "argocd");
     }
 }

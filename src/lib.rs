@@ -5,6 +5,7 @@ pub mod actions;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod controller;
 pub mod engine;
 pub mod git;
 pub mod redact;

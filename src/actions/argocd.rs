@@ -7,13 +7,8 @@ use serde_json::{Value, json};
 use super::{ActionError, optional_str, required_str};
 use crate::config::ArgoCd;
 
-/// Label on every Application goldpath makes, naming the request that made it
-/// as `<namespace>.<name>`.
-pub const REQUEST_LABEL: &str = "goldpath.dev/scaffold-request";
-
-/// Builds the Application a step asks for. `request` is the request's
-/// `<namespace>.<name>`.
-pub fn application(input: &Value, settings: &ArgoCd, request: &str) -> Result<Value, ActionError> {
+/// Builds the Application a step asks for.
+pub fn application(input: &Value, settings: &ArgoCd) -> Result<Value, ActionError> {
     let name = required_str(input, "appName")?;
     let destination_namespace = required_str(input, "namespace")?;
     let repo_url = required_str(input, "repoUrl")?;
@@ -30,7 +25,7 @@ pub fn application(input: &Value, settings: &ArgoCd, request: &str) -> Result<Va
         "metadata": {
             "name": name,
             "namespace": settings.namespace,
-            "labels": { "backstage-name": label, REQUEST_LABEL: request },
+            "labels": { "backstage-name": label },
             "annotations": annotations,
         },
         "spec": {

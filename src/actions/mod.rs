@@ -15,6 +15,20 @@ use serde_json::Value;
 use crate::engine::expression::Renderer;
 use crate::engine::files::FileTree;
 
+/// Label on every object a request created in the cluster: the request's UID.
+pub const REQUEST_UID_LABEL: &str = "goldpath.dev/scaffold-request-uid";
+/// Annotation on every object a request created: `<namespace>/<name>` of the request.
+pub const REQUEST_ANNOTATION: &str = "goldpath.dev/scaffold-request";
+
+/// Ties `object` to the request that creates it: the annotation always, the
+/// label when the request has a UID (in the cluster).
+pub fn mark(object: &mut Value, request: &str, uid: Option<&str>) {
+    if let Some(uid) = uid {
+        object["metadata"]["labels"][REQUEST_UID_LABEL] = Value::String(uid.to_string());
+    }
+    object["metadata"]["annotations"][REQUEST_ANNOTATION] = Value::String(request.to_string());
+}
+
 /// Whether an action stays inside the workspace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reach {

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::api::{Template, TemplateSpec};
-use crate::engine::files::{self, FileEntry, FileTree};
+use crate::engine::files::{self, FileTree};
 use crate::engine::filters::EntityRef;
 
 /// A template read from disk, with the files its steps fetch from.
@@ -50,15 +50,7 @@ pub fn template(path: &Path, git_cache: &Path) -> anyhow::Result<LoadedTemplate>
         source.and_then(|s| s.inline.as_ref()),
         source.and_then(|s| s.git.as_ref()),
     ) {
-        (Some(inline), _) => inline
-            .iter()
-            .map(|(path, contents)| {
-                (
-                    path.trim_start_matches("./").to_string(),
-                    FileEntry::text(contents.as_bytes()),
-                )
-            })
-            .collect(),
+        (Some(inline), _) => files::from_inline(inline),
         (None, Some(git)) => {
             let commit = crate::git::resolve(&git.url, git.ref_.as_deref(), None)
                 .with_context(|| format!("{}: spec.source.git", path.display()))?;

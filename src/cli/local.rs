@@ -184,7 +184,8 @@ impl Effects for LocalEffects {
                 self.publish(input, workspace)
             }
             "argocd:create-resources" => {
-                let application = argocd::application(input, &self.config.argocd, &self.request)?;
+                let mut application = argocd::application(input, &self.config.argocd)?;
+                crate::actions::mark(&mut application, &self.request, None);
                 self.write_object(&application)?;
                 self.applications.push(
                     application["metadata"]["name"]

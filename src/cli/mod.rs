@@ -36,6 +36,30 @@ pub enum Command {
     /// Run a template's steps on this machine: publish to local bare
     /// repositories and write the objects the cluster would apply as YAML.
     Scaffold(ScaffoldArgs),
+    /// Run the controllers against the cluster of the kubeconfig (or the
+    /// one goldpath runs in) until SIGTERM.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The operator's configuration (YAML): git hosts, Argo CD, what
+    /// `kubernetes:apply` may write. Without it, the defaults.
+    #[arg(long, env = "GOLDPATH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The operator's namespace, where git credentials Secrets are read.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "goldpath-system")]
+    pub namespace: String,
+    /// Where template repositories are cached.
+    #[arg(long, env = "GOLDPATH_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Watch only this namespace's Templates and ScaffoldRequests; all
+    /// namespaces without it.
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Write logs as JSON lines instead of text.
+    #[arg(long)]
+    pub log_json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -88,6 +112,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Crds => stdout.write_all(crate::api::crds_yaml()?.as_bytes())?,
+        Command::Run(args) => run_operator(args)?,
         Command::Render(args) => {
             let template = load_template(&args.template)?;
             let inputs = load::inputs(
@@ -112,7 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let template = load_template(&args.template)?;
             let template_ref = format!("template:default/{}", template.loaded.name);
             let request = format!(
-                "default.{}",
+                "default/{}",
                 template_stem(&args.values.clone().unwrap_or_default())
             );
             let mut effects =
@@ -135,6 +160,42 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `goldpath run`: logging, the cluster client, then the controllers.
+fn run_operator(args: RunArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if args.log_json {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.init();
+    }
+    let config = match &args.config {
+        Some(path) => crate::config::Config::load(path)?,
+        None => crate::config::Config::default(),
+    };
+    let options = crate::controller::RunOptions {
+        namespace: args.namespace,
+        git_cache: args
+            .cache_dir
+            .unwrap_or_else(|| std::env::temp_dir().join("goldpath-git-cache")),
+        instance: std::env::var("POD_NAME").ok(),
+        watch_namespace: args.watch_namespace.filter(|n| !n.is_empty()),
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(async {
+            let client = kube::Client::try_default()
+                .await
+                .context("connecting to the cluster (KUBECONFIG or in-cluster config)")?;
+            crate::controller::run(client, config, options).await
+        })
 }
 
 /// What a run did.

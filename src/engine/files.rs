@@ -34,6 +34,46 @@ impl FileEntry {
     }
 }
 
+/// A template's inline files (`spec.source.inline`) as a tree; a leading
+/// `./` on a path is dropped.
+pub fn from_inline(inline: &BTreeMap<String, String>) -> FileTree {
+    inline
+        .iter()
+        .map(|(path, contents)| {
+            (
+                path.trim_start_matches("./").to_string(),
+                FileEntry::text(contents.as_bytes()),
+            )
+        })
+        .collect()
+}
+
+/// A digest of a tree's paths, kinds and contents, `sha256:<hex>`: the
+/// revision of an inline template.
+pub fn digest(tree: &FileTree) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (path, entry) in tree {
+        let (kind, bytes): (&[u8], &[u8]) = match entry {
+            FileEntry::File {
+                contents,
+                executable: false,
+            } => (b"f", contents),
+            FileEntry::File {
+                contents,
+                executable: true,
+            } => (b"x", contents),
+            FileEntry::Symlink { target } => (b"l", target.as_bytes()),
+        };
+        for part in [path.as_bytes(), kind, bytes] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+    }
+    let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 /// Reads a directory from disk into a tree, keeping executable bits and
 /// symlinks (not followed). `.git` directories are left out.
 pub fn read_dir(root: &std::path::Path) -> std::io::Result<FileTree> {

@@ -161,3 +161,265 @@ pub fn unique() -> String {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A `goldpath run` process watching one test's namespace, configured to
+/// publish `github.com` repositories to the git server (through `git_url`)
+/// and to make Argo CD Applications in that namespace. Stopped (SIGTERM)
+/// when dropped; its log is printed when the test fails.
+pub struct Operator {
+    child: Option<std::process::Child>,
+    namespace: String,
+    config: PathBuf,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Operator {
+    /// Starts an operator for `namespace` that pushes to the git server.
+    pub fn start(namespace: &Namespace) -> Operator {
+        Operator::start_with(namespace, &cluster().git_url, "")
+    }
+
+    /// Starts an operator that reaches the git server at `git_url`, with
+    /// `extra` appended to its configuration file.
+    pub fn start_with(namespace: &Namespace, git_url: &str, extra: &str) -> Operator {
+        let cluster = cluster();
+        cluster.install_stand_in_crds();
+        let secret = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: git-push, namespace: {}}}\nstringData: {{username: {}, password: {}}}\n",
+            namespace.name, cluster.git_username, cluster.git_token
+        );
+        let applied = cluster.kubectl(&["apply", "-f", "-"], Some(&secret));
+        assert!(applied.status.success(), "creating the git credentials Secret");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = dir.path().join("config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "gitHosts:\n  - host: github.com\n    url: \"{git_url}/{{owner}}-{{repo}}.git\"\n    credentialsSecret: git-push\n\
+                 argocd: {{namespace: {ns}, defaultProject: default, destinationServer: https://kubernetes.default.svc}}\n\
+                 kubernetesApply:\n  allow:\n    - {{apiGroup: tekton.dev, kind: Pipeline}}\n{extra}",
+                ns = namespace.name
+            ),
+        )
+        .expect("writing the operator configuration");
+        let mut operator = Operator {
+            child: None,
+            namespace: namespace.name.clone(),
+            log: dir.path().join("operator.log"),
+            config,
+            _dir: dir,
+        };
+        operator.spawn();
+        operator
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("opening the operator log");
+        let child = Command::new(env!("CARGO_BIN_EXE_goldpath"))
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .args([
+                "--namespace",
+                &self.namespace,
+                "--watch-namespace",
+                &self.namespace,
+            ])
+            .arg("--cache-dir")
+            .arg(self._dir.path().join("cache"))
+            .env("KUBECONFIG", cluster().state.join("kubeconfig"))
+            .env("RUST_LOG", "info,kube=warn")
+            .env("NO_COLOR", "1")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("starting goldpath run");
+        self.child = Some(child);
+    }
+
+    /// Kills the process with SIGKILL, as a node failure would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again after [`Operator::kill`].
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Stops the process with SIGTERM and returns how it exited.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
+    /// Everything the operator logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.terminate();
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "--- operator log ({}), last 60 lines ---\n{}",
+                self.namespace,
+                lines[lines.len().saturating_sub(60)..].join("\n")
+            );
+        }
+    }
+}
+
+impl Cluster {
+    /// CRDs of kinds the samples write whose projects' modules the proxy
+    /// does not serve (Tekton's Pipeline): schemaless stand-ins, so a
+    /// `kubernetes:apply` step has a kind to write.
+    pub fn install_stand_in_crds(&self) {
+        static DONE: OnceLock<()> = OnceLock::new();
+        DONE.get_or_init(|| {
+            let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
+                metadata: {name: pipelines.tekton.dev}\n\
+                spec:\n  group: tekton.dev\n  names: {kind: Pipeline, plural: pipelines, singular: pipeline}\n  scope: Namespaced\n\
+                \x20 versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n";
+            let applied = self.kubectl(&["apply", "--server-side", "-f", "-"], Some(crd));
+            assert!(
+                applied.status.success(),
+                "installing the Pipeline stand-in: {}",
+                String::from_utf8_lossy(&applied.stderr)
+            );
+            self.kubectl_ok(&["wait", "--for=condition=Established", "crd/pipelines.tekton.dev"]);
+        });
+    }
+
+    /// Runs `git` with the push user's credentials on every URL of the git server.
+    pub fn git(&self, args: &[&str], dir: Option<&Path>) -> Output {
+        let authority = self.git_url.trim_start_matches("http://");
+        let mut command = Command::new("git");
+        command
+            .args([
+                "-c",
+                &format!(
+                    "url.http://{}:{}@{authority}/.insteadOf={}/",
+                    self.git_username, self.git_token, self.git_url
+                ),
+            ])
+            .args([
+                "-c",
+                "user.name=e2e",
+                "-c",
+                "user.email=e2e@localhost",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0");
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        command.output().expect("running git")
+    }
+
+    /// Clones branch `main` of `repository` (its name on the git server) into `into`.
+    pub fn clone_repository(&self, repository: &str, into: &Path) {
+        let url = format!("{}/{repository}.git", self.git_url);
+        let output = self.git(
+            &[
+                "clone",
+                "--quiet",
+                "--branch",
+                "main",
+                &url,
+                &into.to_string_lossy(),
+            ],
+            None,
+        );
+        assert!(
+            output.status.success(),
+            "git clone {url}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The commits on branch `main` of `repository`, newest first.
+    pub fn commits(&self, repository: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        self.clone_repository(repository, &dir.path().join("r"));
+        let output = self.git(&["rev-list", "HEAD"], Some(&dir.path().join("r")));
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// A port that refuses connections until opened, then forwards them to a
+/// server: a git server that is down for a while.
+pub struct Gate {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    port: u16,
+    target: String,
+}
+
+impl Gate {
+    /// A closed gate in front of `target` (`http://host:port`).
+    pub fn closed(target: &str) -> Gate {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("address").port();
+        drop(listener);
+        Gate {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            target: target.trim_start_matches("http://").to_string(),
+        }
+    }
+
+    /// Starts forwarding, for the rest of the test process.
+    pub fn open(&self) {
+        let listener =
+            std::net::TcpListener::bind(("127.0.0.1", self.port)).expect("reopening the gate's port");
+        let target = self.target.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (
+                        client.try_clone().expect("socket"),
+                        server.try_clone().expect("socket"),
+                    ),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+    }
+}

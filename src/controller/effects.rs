@@ -1,0 +1,436 @@
+//! The effects of a request's steps in the cluster: publishing to git
+//! servers, the Argo CD Application, registering and fetching catalog
+//! entities, and applying manifests. Every effect is idempotent, so a step
+//! that runs again after a crash finds its work done and reports it.
+
+use std::collections::BTreeMap;
+
+use kube::api::{Patch, PatchParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::discovery::{self, Scope};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+use tokio::runtime::Handle;
+
+use super::template::{SourceError, credentials};
+use super::{Context, FIELD_MANAGER, is_transient};
+use crate::actions::catalog::{self, entity_ref};
+use crate::actions::publish::Publish;
+use crate::actions::{
+    self, ActionError, Effects, REQUEST_ANNOTATION, REQUEST_UID_LABEL, StepInfo, argocd, optional_bool,
+    optional_str, string_list,
+};
+use crate::api::{CatalogEntity, ScaffoldRequest};
+use crate::engine::files::{FileEntry, FileTree};
+use crate::engine::filters::EntityRef;
+use crate::git;
+
+/// A repository a step of this request published.
+struct Published {
+    remote_url: String,
+    commit: String,
+    /// What was pushed, when it was pushed by this run (not restored).
+    files: Option<FileTree>,
+}
+
+/// Carries out a request's effects against the cluster and git servers.
+pub struct ClusterEffects<'a> {
+    context: &'a Context,
+    handle: Handle,
+    namespace: String,
+    uid: String,
+    request_name: String,
+    template_ref: String,
+    /// Repositories published so far, by their contents URL.
+    published: BTreeMap<String, Published>,
+    /// Applications created so far.
+    applications: Vec<String>,
+}
+
+impl<'a> ClusterEffects<'a> {
+    /// Effects for `request`, made from `template_ref`; async calls run on `handle`.
+    pub fn new(context: &'a Context, request: &ScaffoldRequest, template_ref: &str, handle: Handle) -> Self {
+        ClusterEffects {
+            context,
+            handle,
+            namespace: request.namespace().unwrap_or_default(),
+            uid: request.uid().unwrap_or_default(),
+            request_name: request.name_any(),
+            template_ref: template_ref.to_string(),
+            published: BTreeMap::new(),
+            applications: Vec::new(),
+        }
+    }
+
+    /// Learns from the output of a step that finished before a restart.
+    pub fn restore(&mut self, action: &str, output: &Value) {
+        let text = |key: &str| output.get(key).and_then(Value::as_str).map(str::to_string);
+        if action.starts_with("publish:")
+            && let (Some(contents), Some(remote_url), Some(commit)) =
+                (text("repoContentsUrl"), text("remoteUrl"), text("commitHash"))
+        {
+            self.published.insert(
+                contents,
+                Published {
+                    remote_url,
+                    commit,
+                    files: None,
+                },
+            );
+        }
+        if action == "argocd:create-resources"
+            && let Some(name) = text("appName")
+        {
+            self.applications.push(name);
+        }
+    }
+
+    /// Server-side applies `object` unless it exists and another request (or
+    /// someone else) made it.
+    fn apply(&self, api: &Api<DynamicObject>, what: &str, mut object: Value) -> Result<(), ActionError> {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let request = format!("{}/{}", self.namespace, self.request_name);
+        actions::mark(&mut object, &request, Some(&self.uid));
+        self.handle.block_on(async {
+            let existing = api
+                .get_opt(&name)
+                .await
+                .map_err(|e| api_failure(&format!("reading {what}"), e))?;
+            if let Some(existing) = existing
+                && existing.labels().get(REQUEST_UID_LABEL) != Some(&self.uid)
+            {
+                let owner = existing
+                    .annotations()
+                    .get(REQUEST_ANNOTATION)
+                    .map_or("not by a goldpath request".to_string(), |r| {
+                        format!("by request {r}")
+                    });
+                return Err(ActionError::permanent(format!(
+                    "{what} already exists and was made {owner}; it is left untouched"
+                )));
+            }
+            let object: DynamicObject =
+                serde_json::from_value(object).map_err(|e| ActionError::permanent(format!("{what}: {e}")))?;
+            api.patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .map_err(|e| api_failure(&format!("applying {what}"), e))?;
+            Ok(())
+        })
+    }
+
+    fn publish(&mut self, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
+        let publish = Publish::resolve(input, &self.context.config, workspace)?;
+        let credentials = match &publish.route.credentials_secret {
+            None => None,
+            Some(secret) => Some(
+                self.handle
+                    .block_on(credentials(self.context, &self.context.namespace, secret))
+                    .map_err(|e| match e {
+                        // An operator misconfiguration: retried, so fixing the
+                        // Secret lets waiting requests go on.
+                        SourceError::Invalid(m) | SourceError::Unavailable(m) => {
+                            ActionError::transient(format!("git credentials: {m}"))
+                        }
+                    })?,
+            ),
+        };
+        let identity = git::GitIdentity {
+            author_name: self.context.config.git_author.name.clone(),
+            author_email: self.context.config.git_author.email.clone(),
+        };
+        let published = git::publish(&git::PublishRequest {
+            remote_url: &publish.route.remote_url,
+            branch: &publish.branch,
+            files: &publish.files,
+            message: &publish.message,
+            identity: &identity,
+            credentials: credentials.as_ref(),
+        })
+        .map_err(|e| ActionError {
+            message: e.to_string(),
+            transient: e.is_transient(),
+        })?;
+        self.published.insert(
+            publish.route.contents_url.clone(),
+            Published {
+                remote_url: publish.route.remote_url.clone(),
+                commit: published.commit.clone(),
+                files: Some(publish.files.clone()),
+            },
+        );
+        Ok(publish.output(&published.commit))
+    }
+
+    fn application(&mut self, input: &Value) -> Result<Value, ActionError> {
+        let application = argocd::application(input, &self.context.config.argocd)?;
+        let name = application["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.context.client.clone(),
+            &self.context.config.argocd.namespace,
+            &ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application")),
+        );
+        let what = format!(
+            "Argo CD Application {}/{name}",
+            self.context.config.argocd.namespace
+        );
+        self.apply(&api, &what, application.clone())?;
+        self.applications.push(name);
+        Ok(argocd::output(&application))
+    }
+
+    /// The text of `url`, a file in a repository this request published.
+    fn published_file(&self, url: &str) -> Result<(String, String), ActionError> {
+        let Some((contents_url, repository)) = self
+            .published
+            .iter()
+            .find(|(prefix, _)| url.starts_with(prefix.as_str()))
+        else {
+            return Err(ActionError::permanent(format!(
+                "{url} is not in a repository this request published"
+            )));
+        };
+        let path = url[contents_url.len()..].trim_start_matches('/').to_string();
+        let read;
+        let files = match &repository.files {
+            Some(files) => files,
+            None => {
+                // Published before a restart: read it back from the server.
+                read = self.read_published(repository, &path)?;
+                &read
+            }
+        };
+        match files.get(&path) {
+            Some(FileEntry::File { contents, .. }) => Ok((
+                contents_url.clone(),
+                String::from_utf8_lossy(contents).into_owned(),
+            )),
+            _ => Err(ActionError::permanent(format!(
+                "{url}: the published repository has no file {path}"
+            ))),
+        }
+    }
+
+    fn read_published(&self, repository: &Published, path: &str) -> Result<FileTree, ActionError> {
+        let credentials = self
+            .context
+            .config
+            .git_hosts
+            .iter()
+            .find_map(|host| host.credentials_secret.clone())
+            .map(|secret| {
+                self.handle
+                    .block_on(credentials(self.context, &self.context.namespace, &secret))
+            })
+            .transpose()
+            .map_err(|e| ActionError::transient(format!("git credentials: {}", e.message())))?;
+        let parent = path.rsplit_once('/').map(|(dir, _)| dir.to_string());
+        let files = git::read_tree(
+            &repository.remote_url,
+            &repository.commit,
+            parent.as_deref(),
+            credentials.as_ref(),
+            &self.context.git_cache,
+        )
+        .map_err(|e| ActionError {
+            message: e.to_string(),
+            transient: e.is_transient(),
+        })?;
+        Ok(match parent {
+            None => files,
+            Some(dir) => files
+                .into_iter()
+                .map(|(p, e)| (format!("{dir}/{p}"), e))
+                .collect(),
+        })
+    }
+
+    fn register(&mut self, input: &Value) -> Result<Value, ActionError> {
+        let url = match optional_str(input, "catalogInfoUrl")? {
+            Some(url) => url.to_string(),
+            None => {
+                let contents = optional_str(input, "repoContentsUrl")?.ok_or_else(|| {
+                    ActionError::permanent("input.repoContentsUrl (or input.catalogInfoUrl) is required")
+                })?;
+                let path = optional_str(input, "catalogInfoPath")?.unwrap_or("/catalog-info.yaml");
+                format!(
+                    "{}/{}",
+                    contents.trim_end_matches('/'),
+                    path.trim_start_matches('/')
+                )
+            }
+        };
+        let (contents_url, text) = self.published_file(&url)?;
+        let dynamic: Api<DynamicObject> = Api::namespaced_with(
+            self.context.client.clone(),
+            &self.namespace,
+            &ApiResource::erase::<CatalogEntity>(&()),
+        );
+        let mut first_ref = None;
+        for document in serde_yaml_ng::Deserializer::from_str(&text) {
+            let document: Value = serde::Deserialize::deserialize(document)
+                .map_err(|e| ActionError::permanent(format!("{url}: invalid YAML: {e}")))?;
+            if document.is_null() {
+                continue;
+            }
+            let entity = catalog::from_backstage(&document, &self.namespace)
+                .map_err(|e| ActionError::permanent(format!("{url}: {e}")))?;
+            let entity = catalog::registered(
+                entity,
+                &contents_url,
+                &self.template_ref,
+                self.applications.first().map(String::as_str),
+            );
+            let reference = entity_ref(&entity);
+            let mut object =
+                serde_json::to_value(&entity).map_err(|e| ActionError::permanent(e.to_string()))?;
+            object["apiVersion"] = json!("goldpath.dev/v1alpha1");
+            object["kind"] = json!("CatalogEntity");
+            if let Some(fields) = object.as_object_mut() {
+                fields.remove("status");
+            }
+            self.apply(&dynamic, &format!("CatalogEntity {reference}"), object)?;
+            first_ref.get_or_insert(reference);
+        }
+        let entity_ref = first_ref.ok_or_else(|| ActionError::permanent(format!("{url} holds no entity")))?;
+        Ok(json!({ "entityRef": entity_ref, "catalogInfoUrl": url }))
+    }
+
+    fn fetch_entities(&self, input: &Value) -> Result<Value, ActionError> {
+        let default_kind = optional_str(input, "defaultKind")?.or(Some("Component"));
+        let default_namespace = optional_str(input, "defaultNamespace")?.unwrap_or(&self.namespace);
+        let optional = optional_bool(input, "optional")?.unwrap_or(false);
+        let fetch = |text: &str| -> Result<Option<Value>, ActionError> {
+            let wanted = EntityRef::parse(text, default_kind, Some(default_namespace))
+                .map_err(|e| ActionError::permanent(format!("{text:?}: {e}")))?;
+            let api = Api::<CatalogEntity>::namespaced(self.context.client.clone(), &wanted.namespace);
+            let found = self
+                .handle
+                .block_on(api.get_opt(&wanted.name))
+                .map_err(|e| api_failure(&format!("reading {wanted}"), e))?
+                .filter(|entity| entity_ref(entity).eq_ignore_ascii_case(&wanted.to_string()));
+            match found {
+                Some(entity) => Ok(Some(catalog::to_backstage(&entity))),
+                None if optional => Ok(None),
+                None => Err(ActionError::permanent(format!(
+                    "no entity {wanted} in the catalog"
+                ))),
+            }
+        };
+        if let Some(reference) = optional_str(input, "entityRef")? {
+            return Ok(match fetch(reference)? {
+                Some(entity) => json!({ "entity": entity }),
+                None => json!({}),
+            });
+        }
+        let references = string_list(input, "entityRefs")?;
+        if references.is_empty() {
+            return Err(ActionError::permanent(
+                "input.entityRef or input.entityRefs is required",
+            ));
+        }
+        let entities = references
+            .iter()
+            .map(|r| fetch(r).map(|e| e.unwrap_or(Value::Null)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(json!({ "entities": entities }))
+    }
+
+    fn kubernetes_apply(&self, input: &Value) -> Result<Value, ActionError> {
+        let mut manifest = match input.get("manifest") {
+            Some(Value::String(text)) => serde_yaml_ng::from_str::<Value>(text)
+                .map_err(|e| ActionError::permanent(format!("input.manifest: invalid YAML: {e}")))?,
+            Some(object @ Value::Object(_)) => object.clone(),
+            _ => {
+                return Err(ActionError::permanent(
+                    "input.manifest is required: a Kubernetes object, as YAML or an object",
+                ));
+            }
+        };
+        let api_version = manifest["apiVersion"].as_str().unwrap_or_default().to_string();
+        let kind = manifest["kind"].as_str().unwrap_or_default().to_string();
+        let name = manifest["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if api_version.is_empty() || kind.is_empty() || name.is_empty() {
+            return Err(ActionError::permanent(
+                "input.manifest needs apiVersion, kind and metadata.name",
+            ));
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
+        let gvk = GroupVersionKind::gvk(group, version, &kind);
+        let (resource, capabilities) = self
+            .handle
+            .block_on(discovery::pinned_kind(&self.context.client, &gvk))
+            .map_err(|e| api_failure(&format!("input.manifest: finding {api_version} {kind}"), e))?;
+        if capabilities.scope == Scope::Cluster {
+            return Err(ActionError::permanent(format!(
+                "input.manifest: {kind} is cluster-scoped; kubernetes:apply only writes namespaced objects"
+            )));
+        }
+        let namespace = manifest["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or(&self.namespace)
+            .to_string();
+        let rules = &self.context.config.kubernetes_apply;
+        if !rules.allows(group, &kind, &namespace, &self.namespace) {
+            return Err(ActionError::permanent(format!(
+                "kubernetes:apply may not write {kind}{} in namespace {namespace}: the operator's \
+                 configuration (kubernetesApply.allow) does not allow it",
+                if group.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{group}")
+                }
+            )));
+        }
+        manifest["metadata"]["namespace"] = json!(namespace);
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.context.client.clone(), &namespace, &resource);
+        self.apply(&api, &format!("{kind} {namespace}/{name}"), manifest)?;
+        Ok(json!({}))
+    }
+}
+
+impl Effects for ClusterEffects<'_> {
+    fn run(&mut self, step: &StepInfo, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
+        match step.action.as_str() {
+            "publish:github" | "publish:gitlab" | "publish:gitea" | "publish:git" => {
+                self.publish(input, workspace)
+            }
+            "argocd:create-resources" => self.application(input),
+            "catalog:register" => self.register(input),
+            "catalog:fetch" => self.fetch_entities(input),
+            "kubernetes:apply" => self.kubernetes_apply(input),
+            other => Err(ActionError::permanent(format!(
+                "{other} has no effect in the cluster"
+            ))),
+        }
+    }
+}
+
+/// An API call's failure as a step's: retried when the server could not be
+/// reached or was busy, not when it refused.
+fn api_failure(what: &str, error: kube::Error) -> ActionError {
+    let message = match &error {
+        kube::Error::Api(status) if status.code == 404 => {
+            format!("{what}: the cluster has no such resource; is its CustomResourceDefinition installed?")
+        }
+        kube::Error::Api(status) => format!("{what}: {}", status.message),
+        other => format!("{what}: {other}"),
+    };
+    ActionError {
+        transient: is_transient(&error),
+        message,
+    }
+}

@@ -1,0 +1,337 @@
+//! The Template controller: resolves a template's files (inline, or a git
+//! ref pinned to a commit), checks the template, and reports `Ready` with
+//! the revision requests render against, or `Stalled` naming what to fix.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use tracing::info;
+
+use super::conditions::{State, set_state};
+use super::{Context, Error, kube_error};
+use crate::api::{Template, TemplateSpec, TemplateStatus};
+use crate::engine::expression::{Limits, Renderer};
+use crate::engine::files::{self, FileTree};
+use crate::engine::parameters::ParameterSchema;
+use crate::engine::validate;
+use crate::git;
+
+/// A checked template at one revision: what requests render with.
+pub struct Prepared {
+    /// The template's spec at the generation checked.
+    pub spec: TemplateSpec,
+    /// Its files at `revision`.
+    pub files: FileTree,
+    /// Its compiled parameter schema.
+    pub schema: ParameterSchema,
+    /// The commit (git) or digest (inline) of its files.
+    pub revision: String,
+}
+
+/// Checked templates by UID, generation and revision, so requests do not
+/// fetch or compile a template again.
+#[derive(Default)]
+pub struct Cache {
+    entries: Mutex<HashMap<(String, i64, String), Arc<Prepared>>>,
+}
+
+/// How many checked templates are kept.
+const CACHE_LIMIT: usize = 256;
+
+impl Cache {
+    fn get(&self, key: &(String, i64, String)) -> Option<Arc<Prepared>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    fn insert(&self, key: (String, i64, String), prepared: Arc<Prepared>) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= CACHE_LIMIT {
+            entries.clear();
+        }
+        entries.insert(key, prepared);
+    }
+}
+
+/// Why a template's files could not be had.
+#[derive(Debug)]
+pub enum SourceError {
+    /// The git server or API server could not be reached; try again later.
+    Unavailable(String),
+    /// The source is wrong: a bad URL or ref, missing credentials.
+    Invalid(String),
+}
+
+impl SourceError {
+    /// The message, whichever kind.
+    pub fn message(&self) -> &str {
+        match self {
+            SourceError::Unavailable(m) | SourceError::Invalid(m) => m,
+        }
+    }
+}
+
+/// Reads a template's files: its inline files, or its git source at
+/// `revision` (a commit; `None` resolves the ref). Returns the revision read.
+async fn read_files(
+    context: &Context,
+    template: &Template,
+    revision: Option<&str>,
+) -> Result<(String, FileTree), SourceError> {
+    let source = template.spec.source.as_ref();
+    if let Some(git_source) = source.and_then(|s| s.git.clone()) {
+        let credentials = match &git_source.secret_ref {
+            None => None,
+            Some(secret) => Some(
+                credentials(context, &template.namespace().unwrap_or_default(), &secret.name)
+                    .await
+                    .map_err(|e| match e {
+                        SourceError::Invalid(m) => {
+                            SourceError::Invalid(format!("spec.source.git.secretRef: {m}"))
+                        }
+                        other => other,
+                    })?,
+            ),
+        };
+        let revision = revision.map(str::to_string);
+        let cache = context.git_cache.clone();
+        return tokio::task::spawn_blocking(move || {
+            let commit = match revision {
+                Some(commit) => commit,
+                None => git::resolve(&git_source.url, git_source.ref_.as_deref(), credentials.as_ref())
+                    .map_err(|e| git_failure("spec.source.git", &e))?,
+            };
+            let files = git::read_tree(
+                &git_source.url,
+                &commit,
+                git_source.path.as_deref(),
+                credentials.as_ref(),
+                &cache,
+            )
+            .map_err(|e| git_failure("spec.source.git", &e))?;
+            Ok((commit, files))
+        })
+        .await
+        .map_err(|e| SourceError::Unavailable(format!("reading the template's files: {e}")))?;
+    }
+    let files = source
+        .and_then(|s| s.inline.as_ref())
+        .map(files::from_inline)
+        .unwrap_or_default();
+    let digest = files::digest(&files);
+    match revision {
+        Some(pinned) if pinned != digest => Err(SourceError::Invalid(format!(
+            "the template's inline files changed from revision {pinned} to {digest}; inline files are \
+             not kept at earlier revisions"
+        ))),
+        _ => Ok((digest, files)),
+    }
+}
+
+fn git_failure(field: &str, error: &git::GitError) -> SourceError {
+    let message = format!("{field}: {error}");
+    if error.is_transient() {
+        SourceError::Unavailable(message)
+    } else {
+        SourceError::Invalid(message)
+    }
+}
+
+/// Reads `username` and `password` from a Secret.
+pub async fn credentials(
+    context: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<git::Credentials, SourceError> {
+    let secret = Api::<Secret>::namespaced(context.client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(|e| SourceError::Unavailable(format!("reading Secret {namespace}/{name}: {e}")))?
+        .ok_or_else(|| SourceError::Invalid(format!("Secret {namespace}/{name} does not exist")))?;
+    let value = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+            .ok_or_else(|| SourceError::Invalid(format!("Secret {namespace}/{name} has no key {key:?}")))
+    };
+    Ok(git::Credentials::new(value("username")?, value("password")?))
+}
+
+/// The template checked at `revision` (its status revision when `None`),
+/// from the cache or read and checked now. `Err(problems)` when invalid.
+pub async fn prepared(
+    context: &Context,
+    template: &Template,
+    revision: Option<&str>,
+) -> Result<Result<Arc<Prepared>, Vec<String>>, SourceError> {
+    let uid = template.uid().unwrap_or_default();
+    let generation = template.metadata.generation.unwrap_or_default();
+    if let Some(revision) = revision
+        && let Some(found) = context
+            .templates
+            .get(&(uid.clone(), generation, revision.to_string()))
+    {
+        return Ok(Ok(found));
+    }
+    let (revision, files) = read_files(context, template, revision).await?;
+    let key = (uid, generation, revision.clone());
+    if let Some(found) = context.templates.get(&key) {
+        return Ok(Ok(found));
+    }
+    let spec = template.spec.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let renderer = Renderer::new(Limits::default());
+        validate::check(&spec, &files, &renderer).map(|schema| Prepared {
+            spec,
+            files,
+            schema,
+            revision,
+        })
+    })
+    .await
+    .map_err(|e| SourceError::Unavailable(format!("checking the template: {e}")))?;
+    Ok(checked.map(|prepared| {
+        let prepared = Arc::new(prepared);
+        context.templates.insert(key, prepared.clone());
+        prepared
+    }))
+}
+
+/// Reconciles one Template.
+pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result<Action, Error> {
+    let key = super::key(template.as_ref());
+    let generation = template.metadata.generation;
+    let old = template.status.clone().unwrap_or_default();
+    let mut status = TemplateStatus {
+        observed_generation: generation,
+        conditions: old.conditions.clone(),
+        revision: old.revision.clone(),
+    };
+    let follows_ref = template
+        .spec
+        .source
+        .as_ref()
+        .and_then(|s| s.git.as_ref())
+        .is_some_and(|g| !is_commit_id(g.ref_.as_deref().unwrap_or("")));
+    let refresh = Duration::from_secs(context.config.template_refresh_seconds.max(1));
+    let action = match prepared(&context, &template, None).await {
+        Ok(Ok(prepared)) => {
+            context.succeeded(&key);
+            status.revision = Some(prepared.revision.clone());
+            set_state(
+                &mut status.conditions,
+                State::Ready,
+                "Valid",
+                format!("revision {} is valid", prepared.revision),
+                generation,
+            );
+            if follows_ref {
+                Action::requeue(refresh)
+            } else {
+                Action::await_change()
+            }
+        }
+        Ok(Err(problems)) => {
+            context.succeeded(&key);
+            set_state(
+                &mut status.conditions,
+                State::Stalled,
+                "Invalid",
+                problems.join("; "),
+                generation,
+            );
+            if follows_ref {
+                Action::requeue(refresh)
+            } else {
+                Action::await_change()
+            }
+        }
+        Err(SourceError::Invalid(message)) => {
+            context.succeeded(&key);
+            set_state(
+                &mut status.conditions,
+                State::Stalled,
+                "SourceInvalid",
+                message,
+                generation,
+            );
+            if follows_ref {
+                Action::requeue(refresh)
+            } else {
+                Action::await_change()
+            }
+        }
+        Err(SourceError::Unavailable(message)) => {
+            let delay = context.backoff(&key);
+            set_state(
+                &mut status.conditions,
+                State::Reconciling,
+                "SourceUnavailable",
+                format!("{message}; trying again in {}s", delay.as_secs()),
+                generation,
+            );
+            Action::requeue(delay)
+        }
+    };
+    if template.status.as_ref() != Some(&status) {
+        let changed_state = old
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| &c.reason)
+            != status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .map(|c| &c.reason);
+        Api::<Template>::namespaced(context.client.clone(), &template.namespace().unwrap_or_default())
+            .patch_status(
+                &template.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
+            .await
+            .map_err(kube_error(format!("writing the status of {key}")))?;
+        if changed_state && let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready") {
+            info!(template = %key, reason = %ready.reason, "template checked");
+            let type_ = if ready.status == "True" {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            };
+            context
+                .event(
+                    template.as_ref(),
+                    type_,
+                    &ready.reason,
+                    "Check",
+                    ready.message.clone(),
+                )
+                .await;
+        }
+    }
+    Ok(action)
+}
+
+/// A failed reconcile (the API server) is tried again with backoff.
+pub fn error_policy(template: Arc<Template>, error: &Error, context: Arc<Context>) -> Action {
+    let key = super::key(template.as_ref());
+    tracing::warn!(template = %key, %error, "reconcile failed");
+    Action::requeue(context.backoff(&key))
+}
+
+fn is_commit_id(reference: &str) -> bool {
+    reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit())
+}

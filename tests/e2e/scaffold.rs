@@ -1,0 +1,709 @@
+//! The Template and ScaffoldRequest controllers, run as `goldpath run`
+//! against the real control plane and git server.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Gate, Namespace, Operator, cluster, unique, wait_for};
+
+/// A small service template: an inline skeleton published to
+/// `github.com?owner=e2e&repo=<name>`, an Argo CD Application and a
+/// catalog entry. `extra` is appended to its `spec` (steps replaced when it
+/// holds `steps:`).
+fn template(name: &str) -> String {
+    r#"apiVersion: goldpath.dev/v1alpha1
+kind: Template
+metadata: {name: NAME}
+spec:
+  type: service
+  owner: group:platform
+  parameters:
+    - required: [name, owner]
+      properties:
+        name: {type: string, pattern: "^[a-z][a-z0-9-]*$", maxLength: 40}
+        owner: {type: string}
+        replicas: {type: integer, minimum: 1, default: 2}
+  steps:
+    - id: fetch
+      action: fetch:template
+      input:
+        url: ./skeleton
+        values: {name: "${{ parameters.name }}", owner: "${{ parameters.owner }}", replicas: "${{ parameters.replicas }}"}
+    - id: publish
+      action: publish:github
+      input: {repoUrl: "github.com?owner=e2e&repo=${{ parameters.name }}"}
+    - id: deploy
+      action: argocd:create-resources
+      input:
+        appName: "${{ parameters.name }}"
+        namespace: "${{ parameters.name }}"
+        repoUrl: "${{ steps.publish.output.remoteUrl }}"
+        path: deploy
+    - id: register
+      action: catalog:register
+      input: {repoContentsUrl: "${{ steps.publish.output.repoContentsUrl }}", catalogInfoPath: /catalog-info.yaml}
+  output:
+    links:
+      - {title: Repository, url: "${{ steps.publish.output.remoteUrl }}"}
+      - {title: Catalog, icon: catalog, entityRef: "${{ steps.register.output.entityRef }}"}
+  source:
+    inline:
+      skeleton/catalog-info.yaml: |
+        apiVersion: backstage.io/v1alpha1
+        kind: Component
+        metadata:
+          name: ${{ values.name }}
+        spec:
+          type: service
+          lifecycle: experimental
+          owner: ${{ values.owner }}
+      skeleton/README.md: |
+        # ${{ values.name }}
+      skeleton/deploy/replicas.txt: "${{ values.replicas }}"
+"#
+    .replace("NAME", name)
+}
+
+fn request(name: &str, template: &str, service: &str) -> String {
+    format!(
+        "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {{name: {name}}}\n\
+         spec:\n  templateRef: {{name: {template}}}\n  parameters: {{name: {service}, owner: group:team-a}}\n"
+    )
+}
+
+fn apply(namespace: &Namespace, yaml: &str) {
+    let output = cluster().kubectl(&["apply", "-n", &namespace.name, "-f", "-"], Some(yaml));
+    assert!(
+        output.status.success(),
+        "kubectl apply: {}\n{yaml}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn get(namespace: &Namespace, resource: &str) -> Value {
+    let text = cluster().kubectl_ok(&["get", "-n", &namespace.name, resource, "-o", "json"]);
+    serde_json::from_str(&text).unwrap()
+}
+
+fn condition(object: &Value, type_: &str) -> Option<(String, String, String)> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_string(),
+                c["reason"].as_str().unwrap_or_default().to_string(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+}
+
+/// Waits until `resource` has condition `type_` True with `reason`; returns the object.
+fn wait_condition(
+    namespace: &Namespace,
+    resource: &str,
+    type_: &str,
+    reason: &str,
+    limit: Duration,
+) -> Value {
+    wait_for(&format!("{resource} {type_}=True ({reason})"), limit, || {
+        let object = get(namespace, resource);
+        match condition(&object, type_) {
+            Some((status, r, _)) if status == "True" && r == reason => Some(object),
+            _ => None,
+        }
+    })
+}
+
+fn phase(object: &Value) -> &str {
+    object["status"]["phase"].as_str().unwrap_or_default()
+}
+
+fn wait_phase(namespace: &Namespace, resource: &str, wanted: &str, limit: Duration) -> Value {
+    wait_for(&format!("{resource} to be {wanted}"), limit, || {
+        let object = get(namespace, resource);
+        (phase(&object) == wanted).then_some(object)
+    })
+}
+
+fn events(namespace: &Namespace) -> String {
+    cluster().kubectl_ok(&["get", "events", "-n", &namespace.name, "-o", "json"])
+}
+
+#[test]
+fn the_sample_request_becomes_a_repository_an_application_and_an_entity() {
+    let cluster = cluster();
+    let namespace = Namespace::new("sample");
+    let _operator = Operator::start(&namespace);
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples");
+    for file in [
+        "template-spring-boot-microservice.yaml",
+        "scaffoldrequest-spring-boot-microservice.yaml",
+    ] {
+        apply(&namespace, &std::fs::read_to_string(samples.join(file)).unwrap());
+    }
+    // kstatus-compatible: kubectl wait works on the Ready condition.
+    cluster.kubectl_ok(&[
+        "wait",
+        "-n",
+        &namespace.name,
+        "--for=condition=Ready",
+        "--timeout=90s",
+        "scaffoldrequest/payment-service",
+    ]);
+    let request = get(&namespace, "scaffoldrequest/payment-service");
+    assert_eq!(phase(&request), "Succeeded");
+    let steps = request["status"]["steps"].as_array().unwrap();
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| s["phase"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["Succeeded"; 5]
+    );
+    for step in steps {
+        assert!(
+            step["startedAt"].is_string() && step["completedAt"].is_string(),
+            "{step}"
+        );
+    }
+    let remote = format!("{}/myorg-payment-service.git", cluster.git_url);
+    assert_eq!(request["status"]["repository"], remote.as_str());
+    assert!(
+        request["status"]["templateRevision"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+
+    // The repository holds the rendered skeleton.
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("clone");
+    cluster.clone_repository("myorg-payment-service", &clone);
+    let catalog_info = std::fs::read_to_string(clone.join("catalog-info.yaml")).unwrap();
+    assert!(catalog_info.contains("name: payment-service"), "{catalog_info}");
+    assert!(
+        catalog_info.contains("owner: group:team-payments"),
+        "{catalog_info}"
+    );
+    assert!(!catalog_info.contains("${{"), "{catalog_info}");
+
+    // The Application points at it, labelled with the request.
+    let application = get(&namespace, "applications.argoproj.io/payment-service");
+    assert_eq!(application["spec"]["source"]["repoURL"], remote.as_str());
+    assert_eq!(application["spec"]["source"]["path"], "deploy");
+    assert_eq!(
+        application["metadata"]["labels"]["goldpath.dev/scaffold-request-uid"],
+        request["metadata"]["uid"]
+    );
+
+    // The Pipeline the template applies exists.
+    get(&namespace, "pipelines.tekton.dev/payment-service-pipeline");
+
+    // The entity is registered with its owner, links and annotations.
+    let entity = get(&namespace, "catalogentity/payment-service");
+    assert_eq!(entity["spec"]["kind"], "Component");
+    assert_eq!(entity["spec"]["owner"], "group:team-payments");
+    let annotations = &entity["metadata"]["annotations"];
+    assert_eq!(annotations["argocd/app-name"], "payment-service");
+    assert_eq!(
+        annotations["backstage.io/source-template"],
+        format!("template:{}/spring-boot-microservice", namespace.name)
+    );
+    assert!(
+        annotations["backstage.io/source-location"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("url:{}/myorg-payment-service", cluster.git_url))
+    );
+
+    // Output links are rendered in status.
+    let links = request["status"]["output"]["links"].as_array().unwrap();
+    assert!(links.iter().any(|l| l["url"] == remote.as_str()), "{links:?}");
+    assert!(
+        links
+            .iter()
+            .any(|l| l["entityRef"] == format!("component:{}/payment-service", namespace.name)),
+        "{links:?}"
+    );
+
+    // An Event for each step's start and success.
+    let events = events(&namespace);
+    for step in [
+        "fetch-template",
+        "create-repo",
+        "create-pipeline",
+        "deploy",
+        "register",
+    ] {
+        for reason in ["StepStarted", "StepSucceeded"] {
+            assert!(
+                events.contains(&format!("\"Step {step}\"")) && events.contains(reason),
+                "no {reason} Event for {step}"
+            );
+        }
+    }
+}
+
+#[test]
+fn killed_at_random_moments_the_operator_finishes_every_request_exactly_once() {
+    let cluster = cluster();
+    let namespace = Namespace::new("crash");
+    apply(&namespace, &template("svc"));
+    let run = unique();
+    let names: Vec<String> = (0..50).map(|i| format!("c{run}-{i}")).collect();
+    let requests: String = names
+        .iter()
+        .map(|name| format!("---\n{}", request(name, "svc", name)))
+        .collect();
+    let mut operator = Operator::start(&namespace);
+    apply(&namespace, &requests);
+
+    // Kill the operator (SIGKILL) every 0.4-2 s and start it again, until
+    // every request has succeeded.
+    let mut seed = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    let mut kills = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let list = get(&namespace, "scaffoldrequests");
+        let items = list["items"].as_array().unwrap();
+        let succeeded = items.iter().filter(|r| phase(r) == "Succeeded").count();
+        let failed: Vec<&Value> = items.iter().filter(|r| phase(r) == "Failed").collect();
+        assert!(failed.is_empty(), "requests failed: {failed:#?}");
+        if succeeded == names.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {succeeded} of {} requests succeeded after {kills} kills",
+            names.len()
+        );
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(400 + seed % 1600));
+        if kills < 25 {
+            operator.restart();
+            kills += 1;
+        }
+    }
+    assert!(kills >= 5, "the operator was killed only {kills} times");
+
+    // Exactly one repository with one commit, one Application and one
+    // CatalogEntity per request.
+    let applications = get(&namespace, "applications.argoproj.io");
+    let entities = get(&namespace, "catalogentities");
+    let count = |list: &Value, name: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["metadata"]["name"] == name)
+            .count()
+    };
+    assert_eq!(applications["items"].as_array().unwrap().len(), names.len());
+    assert_eq!(entities["items"].as_array().unwrap().len(), names.len());
+    for name in &names {
+        assert_eq!(count(&applications, name), 1, "Applications named {name}");
+        assert_eq!(count(&entities, name), 1, "CatalogEntities named {name}");
+        let commits = cluster.commits(&format!("e2e-{name}"));
+        assert_eq!(commits.len(), 1, "commits in e2e-{name}: {commits:?}");
+        let request = get(&namespace, &format!("scaffoldrequest/{name}"));
+        assert_eq!(
+            request["status"]["steps"][1]["output"]["commitHash"],
+            commits[0].as_str(),
+            "{name} reports the commit the repository holds"
+        );
+    }
+}
+
+#[test]
+fn a_request_waits_for_its_template_and_says_what_is_wrong() {
+    let namespace = Namespace::new("template");
+    let other = Namespace::new("other");
+    let _operator = Operator::start(&namespace);
+    let service = format!("w{}", unique());
+
+    // An unknown template: the request says so, and starts once it exists.
+    apply(&namespace, &request("early", "later", &service));
+    let early = wait_condition(
+        &namespace,
+        "scaffoldrequest/early",
+        "Stalled",
+        "TemplateNotFound",
+        Duration::from_secs(30),
+    );
+    let (_, _, message) = condition(&early, "Stalled").unwrap();
+    assert!(
+        message.contains("spec.templateRef") && message.contains("later"),
+        "{message}"
+    );
+    apply(&namespace, &template("later"));
+    wait_phase(
+        &namespace,
+        "scaffoldrequest/early",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+
+    // A template in a namespace that does not grant access.
+    apply(&other, &template("private"));
+    apply(
+        &namespace,
+        &format!(
+            "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {{name: denied}}\n\
+             spec:\n  templateRef: {{name: private, namespace: {}}}\n  parameters: {{name: x, owner: y}}\n",
+            other.name
+        ),
+    );
+    let denied = wait_condition(
+        &namespace,
+        "scaffoldrequest/denied",
+        "Stalled",
+        "AccessDenied",
+        Duration::from_secs(30),
+    );
+    let (_, _, message) = condition(&denied, "Stalled").unwrap();
+    assert!(
+        message.contains(&namespace.name) && message.contains("spec.access.namespaces"),
+        "{message}"
+    );
+
+    // A template with a syntax error: the template names the step and line;
+    // its requests wait for it to be fixed.
+    let broken = template("broken").replace(
+        "skeleton/README.md: |\n        # ${{ values.name }}",
+        "skeleton/README.md: |\n        # title\n        ${{ values.name | }}",
+    );
+    apply(&namespace, &broken);
+    let checked = wait_condition(
+        &namespace,
+        "template/broken",
+        "Stalled",
+        "Invalid",
+        Duration::from_secs(30),
+    );
+    let (_, _, message) = condition(&checked, "Stalled").unwrap();
+    assert!(
+        message.contains("step fetch") && message.contains("README.md") && message.contains("line 2"),
+        "{message}"
+    );
+    assert_eq!(condition(&checked, "Ready").unwrap().0, "False");
+    apply(
+        &namespace,
+        &request("waiting", "broken", &format!("b{}", unique())),
+    );
+    let waiting = wait_condition(
+        &namespace,
+        "scaffoldrequest/waiting",
+        "Stalled",
+        "TemplateInvalid",
+        Duration::from_secs(30),
+    );
+    assert_eq!(phase(&waiting), "Pending");
+    assert!(waiting["status"]["steps"].is_null(), "no step ran: {waiting}");
+}
+
+#[test]
+fn parameters_that_fail_the_schema_fail_the_request_naming_each_field() {
+    let namespace = Namespace::new("params");
+    let _operator = Operator::start(&namespace);
+    apply(&namespace, &template("svc"));
+    apply(
+        &namespace,
+        "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {name: bad}\n\
+         spec:\n  templateRef: {name: svc}\n  parameters: {name: Not_Valid, replicas: 0}\n",
+    );
+    let failed = wait_phase(
+        &namespace,
+        "scaffoldrequest/bad",
+        "Failed",
+        Duration::from_secs(30),
+    );
+    let (status, reason, message) = condition(&failed, "Stalled").unwrap();
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "InvalidParameters"));
+    for field in [
+        "spec.parameters.name",
+        "spec.parameters.owner",
+        "spec.parameters.replicas",
+    ] {
+        assert!(message.contains(field), "{field} not named: {message}");
+    }
+    assert!(
+        !message.contains("Not_Valid"),
+        "the message repeats the value: {message}"
+    );
+    let events = events(&namespace);
+    assert!(events.contains("InvalidParameters"), "no Event");
+}
+
+#[test]
+fn a_request_waits_while_the_git_server_is_down_and_then_completes() {
+    let cluster = cluster();
+    let namespace = Namespace::new("gitdown");
+    let gate = Gate::closed(&cluster.git_url);
+    let _operator = Operator::start_with(&namespace, &gate.url, "");
+    apply(&namespace, &template("svc"));
+    let service = format!("g{}", unique());
+    apply(&namespace, &request("waits", "svc", &service));
+    let retrying = wait_condition(
+        &namespace,
+        "scaffoldrequest/waits",
+        "Reconciling",
+        "Retrying",
+        Duration::from_secs(30),
+    );
+    assert_eq!(phase(&retrying), "Running");
+    assert_eq!(retrying["status"]["steps"][1]["phase"], "Pending");
+    let message = retrying["status"]["steps"][1]["message"].as_str().unwrap();
+    assert!(message.contains("trying again"), "{message}");
+    std::thread::sleep(Duration::from_secs(3));
+    gate.open();
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/waits",
+        "Succeeded",
+        Duration::from_secs(90),
+    );
+    assert_eq!(cluster.commits(&format!("e2e-{service}")).len(), 1);
+    assert_eq!(condition(&done, "Ready").unwrap().0, "True");
+}
+
+#[test]
+fn a_repository_that_holds_different_content_is_refused_and_left_untouched() {
+    let cluster = cluster();
+    let namespace = Namespace::new("taken");
+    let service = format!("t{}", unique());
+    // Someone else's repository, already there.
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("README.md"), "not goldpath's\n").unwrap();
+    for args in [
+        vec!["init", "--quiet"],
+        vec!["add", "."],
+        vec!["commit", "--quiet", "-m", "theirs"],
+    ] {
+        assert!(cluster.git(&args, Some(&work)).status.success(), "git {args:?}");
+    }
+    let remote = format!("{}/e2e-{service}.git", cluster.git_url);
+    let pushed = cluster.git(&["push", "--quiet", &remote, "HEAD:main"], Some(&work));
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let before = cluster.commits(&format!("e2e-{service}"));
+
+    let _operator = Operator::start(&namespace);
+    apply(&namespace, &template("svc"));
+    apply(&namespace, &request("collides", "svc", &service));
+    let failed = wait_phase(
+        &namespace,
+        "scaffoldrequest/collides",
+        "Failed",
+        Duration::from_secs(60),
+    );
+    let step = &failed["status"]["steps"][1];
+    assert_eq!(step["phase"], "Failed");
+    let message = step["message"].as_str().unwrap();
+    assert!(message.contains("step publish (publish:github)"), "{message}");
+    assert_eq!(condition(&failed, "Stalled").unwrap().1, "StepFailed");
+    assert_eq!(
+        cluster.commits(&format!("e2e-{service}")),
+        before,
+        "the repository changed"
+    );
+    // Not retried: the failure stays, with no Application made.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(phase(&get(&namespace, "scaffoldrequest/collides")), "Failed");
+    let applications = get(&namespace, "applications.argoproj.io");
+    assert!(applications["items"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_secret_value_appears_nowhere_it_must_not() {
+    let namespace = Namespace::new("secret");
+    let operator = Operator::start(&namespace);
+    let secret_value = format!("tok-{}-{}", unique(), unique());
+    apply(
+        &namespace,
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: creds}}\nstringData: {{token: {secret_value}}}\n"
+        ),
+    );
+    let service = format!("s{}", unique());
+    let leaky = template("leaky")
+        .replace(
+            "  output:\n    links:\n",
+            "    - id: log\n      action: debug:log\n      input: {message: \"token is ${{ secrets.token }}\"}\n  output:\n    links:\n      - {title: Dashboard, url: \"https://dash.example/?t=${{ secrets.token }}\"}\n",
+        )
+        .replace(
+            "skeleton/README.md: |\n        # ${{ values.name }}",
+            "skeleton/README.md: |\n        # ${{ values.name }}\n        ${{ values.token }}",
+        )
+        .replace(
+            "values: {name: \"${{ parameters.name }}\",",
+            "values: {token: \"${{ secrets.token }}\", name: \"${{ parameters.name }}\",",
+        );
+    apply(&namespace, &leaky);
+    apply(
+        &namespace,
+        &format!(
+            "{}  secretRef: {{name: creds}}\n",
+            request("uses-secret", "leaky", &service)
+        ),
+    );
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/uses-secret",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+    let status = done["status"].to_string();
+    assert!(
+        !status.contains(&secret_value),
+        "the secret is in status: {status}"
+    );
+    assert!(status.contains("https://dash.example/?t=***"), "{status}");
+    assert!(
+        status.contains("token is ***"),
+        "the log line is not in status: {status}"
+    );
+    let events = events(&namespace);
+    assert!(!events.contains(&secret_value), "the secret is in an Event");
+    let everything = cluster().kubectl_ok(&[
+        "get",
+        "-n",
+        &namespace.name,
+        "goldpath,applications.argoproj.io",
+        "-o",
+        "yaml",
+    ]);
+    assert!(!everything.contains(&secret_value), "the secret is in an object");
+    let log = operator.log();
+    assert!(
+        log.contains("uses-secret"),
+        "the operator logged nothing about the request"
+    );
+    assert!(
+        !log.contains(&secret_value),
+        "the secret is in the operator's log"
+    );
+}
+
+#[test]
+fn deleting_a_request_removes_what_it_made_only_when_asked() {
+    let cluster = cluster();
+    let namespace = Namespace::new("delete");
+    let _operator = Operator::start(&namespace);
+    apply(&namespace, &template("svc"));
+    let kept = format!("k{}", unique());
+    let removed = format!("r{}", unique());
+    apply(&namespace, &request("keep", "svc", &kept));
+    apply(
+        &namespace,
+        &format!("{}  deletionPolicy: Delete\n", request("remove", "svc", &removed)),
+    );
+    wait_phase(
+        &namespace,
+        "scaffoldrequest/keep",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/remove",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        done["metadata"]["finalizers"],
+        serde_json::json!(["goldpath.dev/cleanup"])
+    );
+    cluster.kubectl_ok(&[
+        "delete",
+        "-n",
+        &namespace.name,
+        "scaffoldrequest/keep",
+        "scaffoldrequest/remove",
+        "--timeout=60s",
+    ]);
+    let names = |resource: &str| -> BTreeSet<String> {
+        get(&namespace, resource)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("applications.argoproj.io"), BTreeSet::from([kept.clone()]));
+    assert_eq!(names("catalogentities"), BTreeSet::from([kept.clone()]));
+    // Repositories are never deleted.
+    assert_eq!(cluster.commits(&format!("e2e-{kept}")).len(), 1);
+    assert_eq!(cluster.commits(&format!("e2e-{removed}")).len(), 1);
+}
+
+#[test]
+fn a_spec_change_after_success_is_reported_and_not_run_again() {
+    let namespace = Namespace::new("change");
+    let _operator = Operator::start(&namespace);
+    apply(&namespace, &template("svc"));
+    let service = format!("u{}", unique());
+    apply(&namespace, &request("once", "svc", &service));
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/once",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+    let commit = done["status"]["steps"][1]["output"]["commitHash"].clone();
+    apply(
+        &namespace,
+        &request("once", "svc", &service).replace("owner: group:team-a", "owner: group:team-b"),
+    );
+    let changed = wait_condition(
+        &namespace,
+        "scaffoldrequest/once",
+        "SpecChanged",
+        "NotRerun",
+        Duration::from_secs(30),
+    );
+    assert_eq!(phase(&changed), "Succeeded");
+    assert_eq!(changed["status"]["observedGeneration"], 2);
+    assert_eq!(changed["status"]["steps"][1]["output"]["commitHash"], commit);
+    assert_eq!(condition(&changed, "Ready").unwrap().0, "True");
+    let entity = get(&namespace, &format!("catalogentity/{service}"));
+    assert_eq!(entity["spec"]["owner"], "group:team-a", "the request ran again");
+}
+
+#[test]
+fn kubernetes_apply_refuses_what_the_configuration_does_not_allow() {
+    let namespace = Namespace::new("apply");
+    let _operator = Operator::start(&namespace);
+    let applies = template("applies").replace(
+        "  output:\n",
+        "    - id: secret\n      action: kubernetes:apply\n      input:\n        manifest: |\n          apiVersion: v1\n          kind: Secret\n          metadata: {name: planted}\n          stringData: {a: b}\n  output:\n",
+    );
+    apply(&namespace, &applies);
+    apply(
+        &namespace,
+        &request("plants", "applies", &format!("p{}", unique())),
+    );
+    let failed = wait_phase(
+        &namespace,
+        "scaffoldrequest/plants",
+        "Failed",
+        Duration::from_secs(60),
+    );
+    let message = failed["status"]["steps"][4]["message"].as_str().unwrap();
+    assert!(
+        message.contains("may not write Secret") && message.contains("kubernetesApply.allow"),
+        "{message}"
+    );
+    let secrets = cluster().kubectl(&["get", "-n", &namespace.name, "secret/planted"], None);
+    assert!(!secrets.status.success(), "the Secret was written");
+}
