@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod api;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod controller;

@@ -74,17 +74,13 @@ pub fn from_backstage(entity: &Value, namespace: &str) -> Result<CatalogEntity, 
     })
 }
 
-/// The entity's full reference, `kind:namespace/name`, lowercase kind as
+/// The entity's full reference, `kind:namespace/name`, lowercase as
 /// Backstage writes it.
 pub fn entity_ref(entity: &CatalogEntity) -> String {
-    let kind = serde_json::to_value(entity.spec.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_lowercase))
-        .unwrap_or_default();
-    format!(
-        "{kind}:{}/{}",
+    crate::catalog::relations::entity_ref(
+        entity.spec.kind,
         entity.metadata.namespace.as_deref().unwrap_or("default"),
-        entity.metadata.name.as_deref().unwrap_or_default()
+        entity.metadata.name.as_deref().unwrap_or_default(),
     )
 }
 

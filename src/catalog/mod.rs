@@ -1,0 +1,19 @@
+//! The catalog's pure logic: what a CatalogEntity's status says, computed
+//! from its spec and from the objects that roll up into it. No I/O here; the
+//! CatalogEntity controller reads objects, calls these functions and writes
+//! what they return.
+//!
+//! - [`rollup`]: normalizing Argo CD, ACK and KubeVela objects to kstatus
+//!   (`Current | InProgress | Failed | Unknown | NotFound`), aggregating them
+//!   into the entity's health, the progress deadline, and the
+//!   `Ready`/`Reconciling`/`Stalled` conditions.
+//! - [`relations`]: the relations Backstage derives from an entity's spec,
+//!   and an incremental graph that answers every entity's relations in both
+//!   directions and which entities a change touches.
+//! - [`validation`]: Backstage's rules for names, tags, labels, annotations,
+//!   required fields per kind and entity references, as problems that name
+//!   the field.
+
+pub mod relations;
+pub mod rollup;
+pub mod validation;
