@@ -1,5 +1,5 @@
 # The commands the README names. `make test` is what CI runs.
-.PHONY: test setup lint unit e2e crds bench
+.PHONY: test setup lint unit e2e crds bench bench-drain
 
 test: setup lint unit e2e
 
@@ -24,3 +24,7 @@ crds:
 # Figures, not tests: goldpath against cookiecutter and copier (bench/README.md).
 bench:
 	bench/run
+
+# Figures: 1,000 ScaffoldRequests drained on the e2e control plane (bench/README.md).
+bench-drain:
+	bench/drain

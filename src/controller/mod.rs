@@ -13,8 +13,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ObjectMeta, PostParams};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -38,16 +42,18 @@ pub struct Context {
     pub namespace: String,
     /// Where fetched template repositories are cached.
     pub git_cache: PathBuf,
-    recorder: Recorder,
+    /// This process's name in Events.
+    instance: String,
     templates: template::Cache,
     retries: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
-    /// Publishes an Event about `object`; a failure to publish is logged, not
-    /// returned, since Events are best effort.
-    /// Events with the same `reason` and `action` about one object are
-    /// counted as a series of one Event, so `action` tells them apart.
+    /// Publishes an Event about `object`; `action` says which part of the
+    /// work it is about (e.g. `Step publish`). A failure to publish is
+    /// logged, not returned: Events are best effort. Events are written
+    /// directly, not kept to be counted as series, so the operator's memory
+    /// does not grow with the requests it has run.
     async fn event<K: Resource<DynamicType = ()>>(
         &self,
         object: &K,
@@ -56,14 +62,36 @@ impl Context {
         action: &str,
         note: String,
     ) {
+        let regarding = object.object_ref(&());
+        let now = Timestamp::now();
+        let namespace = regarding.namespace.clone().unwrap_or_else(|| "default".into());
         let event = Event {
-            type_,
-            reason: reason.to_string(),
+            metadata: ObjectMeta {
+                name: Some(format!(
+                    "{}.{:x}",
+                    regarding.name.as_deref().unwrap_or("goldpath"),
+                    now.as_nanosecond()
+                )),
+                namespace: Some(namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            action: Some(truncate(action.to_string(), 128)),
+            reason: Some(reason.to_string()),
             note: Some(truncate(note, 1000)),
-            action: truncate(action.to_string(), 128),
-            secondary: None,
+            type_: Some(match type_ {
+                EventType::Normal => "Normal".into(),
+                EventType::Warning => "Warning".into(),
+            }),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(regarding),
+            reporting_controller: Some("goldpath".into()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Event::default()
         };
-        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+        if let Err(error) = Api::<Event>::namespaced(self.client.clone(), &namespace)
+            .create(&PostParams::default(), &event)
+            .await
+        {
             warn!(%error, reason, "could not publish an Event");
         }
     }
@@ -145,18 +173,11 @@ pub struct RunOptions {
 /// finish and it returns.
 pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow::Result<()> {
     let watch_namespace = options.watch_namespace.clone();
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "goldpath".into(),
-            instance: options.instance,
-        },
-    );
     let context = Arc::new(Context {
         client: client.clone(),
         namespace: options.namespace,
         git_cache: options.git_cache,
-        recorder,
+        instance: options.instance.unwrap_or_else(|| "goldpath".into()),
         templates: template::Cache::default(),
         retries: Mutex::default(),
         config,
@@ -238,4 +259,33 @@ fn key<K: Resource<DynamicType = ()>>(object: &K) -> String {
         object.namespace().unwrap_or_default(),
         object.name_any()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_event_notes_are_cut_at_a_character_boundary() {
+        assert_eq!(truncate("short".into(), 10), "short");
+        let cut = truncate("ééééé".into(), 6);
+        assert_eq!(cut, "é...");
+        assert!(cut.len() <= 6);
+    }
+
+    #[test]
+    fn only_what_may_pass_later_is_transient() {
+        let api = |code| {
+            kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..kube::core::Status::default()
+            }))
+        };
+        for code in [409, 429, 500, 503] {
+            assert!(is_transient(&api(code)), "{code}");
+        }
+        for code in [400, 403, 404, 422] {
+            assert!(!is_transient(&api(code)), "{code}");
+        }
+    }
 }

@@ -808,3 +808,49 @@ pub fn error_policy(request: Arc<ScaffoldRequest>, error: &Error, context: Arc<C
     tracing::warn!(request = %key, %error, "reconcile failed");
     Action::requeue(context.backoff(&key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(generation: i64, status: Option<ScaffoldRequestStatus>) -> ScaffoldRequest {
+        let mut request: ScaffoldRequest = serde_json::from_value(json!({
+            "apiVersion": "goldpath.dev/v1alpha1",
+            "kind": "ScaffoldRequest",
+            "metadata": {
+                "name": "r", "namespace": "team", "generation": generation,
+                "annotations": { REQUESTED_BY: "jane" },
+            },
+            "spec": { "templateRef": { "name": "t" } },
+        }))
+        .unwrap();
+        request.status = status;
+        request
+    }
+
+    #[test]
+    fn a_request_is_finished_only_for_the_spec_it_ran() {
+        let done = |phase| {
+            Some(ScaffoldRequestStatus {
+                phase: Some(phase),
+                observed_generation: Some(1),
+                ..ScaffoldRequestStatus::default()
+            })
+        };
+        assert!(finished(&request(1, done(Phase::Succeeded))));
+        assert!(finished(&request(1, done(Phase::Failed))));
+        assert!(!finished(&request(2, done(Phase::Failed))));
+        assert!(!finished(&request(1, done(Phase::Running))));
+        assert!(!finished(&request(1, None)));
+    }
+
+    #[test]
+    fn the_user_is_read_from_the_requested_by_annotation() {
+        let user = user(&request(1, None));
+        assert_eq!(user["ref"], "user:default/jane");
+        assert_eq!(user["entity"]["metadata"]["name"], "jane");
+        let mut anonymous = request(1, None);
+        anonymous.metadata.annotations = None;
+        assert_eq!(super::user(&anonymous), Value::Null);
+    }
+}
