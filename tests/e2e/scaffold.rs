@@ -707,3 +707,80 @@ fn kubernetes_apply_refuses_what_the_configuration_does_not_allow() {
     let secrets = cluster().kubectl(&["get", "-n", &namespace.name, "secret/planted"], None);
     assert!(!secrets.status.success(), "the Secret was written");
 }
+
+#[test]
+fn a_template_from_git_is_pinned_to_a_commit_and_follows_its_branch() {
+    let cluster = cluster();
+    let namespace = Namespace::new("gitsource");
+    let repository = format!("e2e-template-{}", unique());
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(work.join("golden/skeleton")).unwrap();
+    let remote = format!("{}/{repository}.git", cluster.git_url);
+    let commit = |version: &str| {
+        std::fs::write(
+            work.join("golden/skeleton/README.md"),
+            format!("# ${{{{ values.name }}}} {version}\n"),
+        )
+        .unwrap();
+        for args in [
+            vec!["add", "."],
+            vec!["commit", "--quiet", "-m", version],
+            vec!["push", "--quiet", &remote, "HEAD:main"],
+        ] {
+            let output = cluster.git(&args, Some(&work));
+            assert!(
+                output.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        String::from_utf8(cluster.git(&["rev-parse", "HEAD"], Some(&work)).stdout)
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert!(cluster.git(&["init", "--quiet"], Some(&work)).status.success());
+    let first = commit("v1");
+    let _operator = Operator::start_with(&namespace, &cluster.git_url, "templateRefreshSeconds: 1\n");
+    let from_git = format!(
+        "apiVersion: goldpath.dev/v1alpha1\nkind: Template\nmetadata: {{name: from-git}}\n\
+         spec:\n  type: service\n  steps:\n\
+         \x20   - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton, values: {{name: \"${{{{ parameters.name }}}}\"}}}}\n\
+         \x20   - id: publish\n      action: publish:github\n      input: {{repoUrl: \"github.com?owner=e2e&repo=${{{{ parameters.name }}}}\"}}\n\
+         \x20 source:\n    git: {{url: \"{remote}\", ref: main, path: golden, secretRef: {{name: git-push}}}}\n"
+    );
+    apply(&namespace, &from_git);
+    let ready = wait_condition(
+        &namespace,
+        "template/from-git",
+        "Ready",
+        "Valid",
+        Duration::from_secs(30),
+    );
+    assert_eq!(ready["status"]["revision"], first.as_str());
+
+    let service = format!("f{}", unique());
+    apply(&namespace, &request("uses-git", "from-git", &service));
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/uses-git",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+    assert_eq!(done["status"]["templateRevision"], first.as_str());
+    let clone = dir.path().join("clone");
+    cluster.clone_repository(&format!("e2e-{service}"), &clone);
+    assert_eq!(
+        std::fs::read_to_string(clone.join("README.md")).unwrap(),
+        format!("# {service} v1\n")
+    );
+
+    // A new commit on the branch is picked up on the next refresh.
+    let second = commit("v2");
+    wait_for(
+        "the template to follow its branch",
+        Duration::from_secs(30),
+        || (get(&namespace, "template/from-git")["status"]["revision"] == second.as_str()).then_some(()),
+    );
+}
