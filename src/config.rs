@@ -198,6 +198,19 @@ impl Config {
             credentials_secret: host.and_then(|h| h.credentials_secret.clone()),
         }
     }
+
+    /// The credentials Secret of the git host whose URL pattern `remote_url`
+    /// was made from, e.g. to read back a repository published earlier.
+    pub fn credentials_for(&self, remote_url: &str) -> Option<&str> {
+        self.git_hosts
+            .iter()
+            .filter(|host| {
+                let fixed = host.url.split('{').next().unwrap_or_default();
+                !fixed.is_empty() && remote_url.starts_with(fixed)
+            })
+            .max_by_key(|host| host.url.split('{').next().unwrap_or_default().len())
+            .and_then(|host| host.credentials_secret.as_deref())
+    }
 }
 
 fn fill(pattern: &str, repo: &RepoUrl, branch: &str) -> String {
@@ -245,6 +258,32 @@ mod tests {
             config.route(&other, "trunk").contents_url,
             "https://gitlab.com/team/bucket/blob/trunk"
         );
+    }
+
+    #[test]
+    fn a_published_url_finds_the_credentials_of_the_host_it_came_from() {
+        let host = |url: &str, secret: &str| GitHost {
+            host: "github.com".into(),
+            url: url.into(),
+            contents_url: None,
+            credentials_secret: Some(secret.into()),
+        };
+        let config = Config {
+            git_hosts: vec![
+                host("http://git.internal/{owner}/{repo}.git", "internal"),
+                host("http://git.internal/mirror/{owner}-{repo}.git", "mirror"),
+            ],
+            ..Config::default()
+        };
+        assert_eq!(
+            config.credentials_for("http://git.internal/acme/app.git"),
+            Some("internal")
+        );
+        assert_eq!(
+            config.credentials_for("http://git.internal/mirror/acme-app.git"),
+            Some("mirror")
+        );
+        assert_eq!(config.credentials_for("https://elsewhere/acme/app.git"), None);
     }
 
     #[test]

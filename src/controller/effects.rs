@@ -224,12 +224,10 @@ impl<'a> ClusterEffects<'a> {
         let credentials = self
             .context
             .config
-            .git_hosts
-            .iter()
-            .find_map(|host| host.credentials_secret.clone())
+            .credentials_for(&repository.remote_url)
             .map(|secret| {
                 self.handle
-                    .block_on(credentials(self.context, &self.context.namespace, &secret))
+                    .block_on(credentials(self.context, &self.context.namespace, secret))
             })
             .transpose()
             .map_err(|e| ActionError::transient(format!("git credentials: {}", e.message())))?;
