@@ -137,7 +137,7 @@ fn events(namespace: &Namespace) -> String {
 fn the_sample_request_becomes_a_repository_an_application_and_an_entity() {
     let cluster = cluster();
     let namespace = Namespace::new("sample");
-    let _operator = Operator::start(&namespace);
+    let mut operator = Operator::start(&namespace);
     let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples");
     for file in [
         "template-spring-boot-microservice.yaml",
@@ -231,7 +231,18 @@ fn the_sample_request_becomes_a_repository_an_application_and_an_entity() {
     );
 
     // An Event for each step's start and success.
-    let events = events(&namespace);
+    let events: Value = serde_json::from_str(&events(&namespace)).unwrap();
+    let seen: BTreeSet<(String, String)> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_string(),
+                e["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
     for step in [
         "fetch-template",
         "create-repo",
@@ -241,11 +252,16 @@ fn the_sample_request_becomes_a_repository_an_application_and_an_entity() {
     ] {
         for reason in ["StepStarted", "StepSucceeded"] {
             assert!(
-                events.contains(&format!("\"Step {step}\"")) && events.contains(reason),
-                "no {reason} Event for {step}"
+                seen.contains(&(format!("Step {step}"), reason.to_string())),
+                "no {reason} Event for {step}: {seen:?}"
             );
         }
     }
+
+    // SIGTERM stops it cleanly.
+    let exit = operator.terminate().expect("the operator was running");
+    assert!(exit.success(), "goldpath run exited with {exit}");
+    assert!(operator.log().contains("goldpath stopped"), "{}", operator.log());
 }
 
 #[test]
