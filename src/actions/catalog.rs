@@ -26,6 +26,23 @@ pub fn write(input: &Value, files: &mut FileTree) -> Result<Value, ActionError> 
     Ok(json!({}))
 }
 
+/// The catalog-info file `catalog:register` registers: `catalogInfoUrl`, or
+/// `catalogInfoPath` (default `/catalog-info.yaml`) under `repoContentsUrl`.
+pub fn catalog_info_url(input: &Value) -> Result<String, ActionError> {
+    if let Some(url) = optional_str(input, "catalogInfoUrl")? {
+        return Ok(url.to_string());
+    }
+    let contents = optional_str(input, "repoContentsUrl")?.ok_or_else(|| {
+        ActionError::permanent("input.repoContentsUrl (or input.catalogInfoUrl) is required")
+    })?;
+    let path = optional_str(input, "catalogInfoPath")?.unwrap_or("/catalog-info.yaml");
+    Ok(format!(
+        "{}/{}",
+        contents.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    ))
+}
+
 /// Turns one Backstage entity into a CatalogEntity in `namespace`:
 /// `metadata.title`, `description`, `tags` and `links` move into `spec`,
 /// `kind` into `spec.kind`; names, labels and annotations stay metadata.

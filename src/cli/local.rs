@@ -106,20 +106,7 @@ impl LocalEffects {
     }
 
     fn register(&mut self, input: &Value) -> Result<Value, ActionError> {
-        let url = match optional_str(input, "catalogInfoUrl")? {
-            Some(url) => url.to_string(),
-            None => {
-                let contents = optional_str(input, "repoContentsUrl")?.ok_or_else(|| {
-                    ActionError::permanent("input.repoContentsUrl (or input.catalogInfoUrl) is required")
-                })?;
-                let path = optional_str(input, "catalogInfoPath")?.unwrap_or("/catalog-info.yaml");
-                format!(
-                    "{}/{}",
-                    contents.trim_end_matches('/'),
-                    path.trim_start_matches('/')
-                )
-            }
-        };
+        let url = catalog::catalog_info_url(input)?;
         let Some((contents_url, files)) = self
             .published
             .iter()
