@@ -43,6 +43,50 @@ pub fn catalog_info_url(input: &Value) -> Result<String, ActionError> {
     ))
 }
 
+/// Which of the repositories a run published (keyed by contents URL) holds
+/// `url`, and the file's path within it.
+pub fn locate<'a, T>(
+    published: &'a BTreeMap<String, T>,
+    url: &str,
+) -> Result<(&'a String, &'a T, String), ActionError> {
+    published
+        .iter()
+        .find(|(prefix, _)| url.starts_with(prefix.as_str()))
+        .map(|(contents_url, repository)| {
+            let path = url[contents_url.len()..].trim_start_matches('/').to_string();
+            (contents_url, repository, path)
+        })
+        .ok_or_else(|| ActionError::permanent(format!("{url} is not in a repository this request published")))
+}
+
+/// The entities of catalog-info file `url` (its `text`), as
+/// `catalog:register` registers them: in `namespace`, annotated with the
+/// repository at `contents_url`, the template and the Application.
+pub fn to_register(
+    text: &str,
+    url: &str,
+    namespace: &str,
+    contents_url: &str,
+    template_ref: &str,
+    application: Option<&str>,
+) -> Result<Vec<CatalogEntity>, ActionError> {
+    let mut entities = Vec::new();
+    for document in serde_yaml_ng::Deserializer::from_str(text) {
+        let document: Value = serde::Deserialize::deserialize(document)
+            .map_err(|e| ActionError::permanent(format!("{url}: invalid YAML: {e}")))?;
+        if document.is_null() {
+            continue;
+        }
+        let entity = from_backstage(&document, namespace)
+            .map_err(|e| ActionError::permanent(format!("{url}: {e}")))?;
+        entities.push(registered(entity, contents_url, template_ref, application));
+    }
+    if entities.is_empty() {
+        return Err(ActionError::permanent(format!("{url} holds no entity")));
+    }
+    Ok(entities)
+}
+
 /// Turns one Backstage entity into a CatalogEntity in `namespace`:
 /// `metadata.title`, `description`, `tags` and `links` move into `spec`,
 /// `kind` into `spec.kind`; names, labels and annotations stay metadata.

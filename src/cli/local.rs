@@ -107,42 +107,26 @@ impl LocalEffects {
 
     fn register(&mut self, input: &Value) -> Result<Value, ActionError> {
         let url = catalog::catalog_info_url(input)?;
-        let Some((contents_url, files)) = self
-            .published
-            .iter()
-            .find(|(prefix, _)| url.starts_with(prefix.as_str()))
-        else {
-            return Err(ActionError::permanent(format!(
-                "{url} is not in a repository this scaffold published"
-            )));
-        };
-        let path = url[contents_url.len()..].trim_start_matches('/');
-        let Some(FileEntry::File { contents, .. }) = files.get(path) else {
+        let (contents_url, files, path) = catalog::locate(&self.published, &url)?;
+        let Some(FileEntry::File { contents, .. }) = files.get(&path) else {
             return Err(ActionError::permanent(format!(
                 "{url}: the published repository has no file {path}"
             )));
         };
-        let contents_url = contents_url.clone();
-        let text = String::from_utf8_lossy(contents).into_owned();
-        let mut first_ref = None;
-        for document in serde_yaml_ng::Deserializer::from_str(&text) {
-            let document: Value = serde::Deserialize::deserialize(document)
-                .map_err(|e| ActionError::permanent(format!("{path}: invalid YAML: {e}")))?;
-            let entity = catalog::from_backstage(&document, "default")
-                .map_err(|e| ActionError::permanent(format!("{path}: {e}")))?;
-            let entity = catalog::registered(
-                entity,
-                &contents_url,
-                &self.template,
-                self.applications.first().map(String::as_str),
-            );
-            first_ref.get_or_insert_with(|| entity_ref(&entity));
+        let entities = catalog::to_register(
+            &String::from_utf8_lossy(contents),
+            &url,
+            "default",
+            contents_url,
+            &self.template,
+            self.applications.first().map(String::as_str),
+        )?;
+        let entity_ref = entity_ref(&entities[0]);
+        for entity in entities {
             let object = serde_json::to_value(&entity).map_err(|e| ActionError::permanent(e.to_string()))?;
             self.write_object(&object)?;
             self.entities.push(entity);
         }
-        let entity_ref =
-            first_ref.ok_or_else(|| ActionError::permanent(format!("{path} holds no entity")))?;
         Ok(json!({ "entityRef": entity_ref, "catalogInfoUrl": url }))
     }
 

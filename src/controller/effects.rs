@@ -190,16 +190,7 @@ impl<'a> ClusterEffects<'a> {
 
     /// The text of `url`, a file in a repository this request published.
     fn published_file(&self, url: &str) -> Result<(String, String), ActionError> {
-        let Some((contents_url, repository)) = self
-            .published
-            .iter()
-            .find(|(prefix, _)| url.starts_with(prefix.as_str()))
-        else {
-            return Err(ActionError::permanent(format!(
-                "{url} is not in a repository this request published"
-            )));
-        };
-        let path = url[contents_url.len()..].trim_start_matches('/').to_string();
+        let (contents_url, repository, path) = catalog::locate(&self.published, url)?;
         let read;
         let files = match &repository.files {
             Some(files) => files,
@@ -260,21 +251,16 @@ impl<'a> ClusterEffects<'a> {
             &self.namespace,
             &ApiResource::erase::<CatalogEntity>(&()),
         );
-        let mut first_ref = None;
-        for document in serde_yaml_ng::Deserializer::from_str(&text) {
-            let document: Value = serde::Deserialize::deserialize(document)
-                .map_err(|e| ActionError::permanent(format!("{url}: invalid YAML: {e}")))?;
-            if document.is_null() {
-                continue;
-            }
-            let entity = catalog::from_backstage(&document, &self.namespace)
-                .map_err(|e| ActionError::permanent(format!("{url}: {e}")))?;
-            let entity = catalog::registered(
-                entity,
-                &contents_url,
-                &self.template_ref,
-                self.applications.first().map(String::as_str),
-            );
+        let entities = catalog::to_register(
+            &text,
+            &url,
+            &self.namespace,
+            &contents_url,
+            &self.template_ref,
+            self.applications.first().map(String::as_str),
+        )?;
+        let first_ref = entity_ref(&entities[0]);
+        for entity in entities {
             let reference = entity_ref(&entity);
             let mut object =
                 serde_json::to_value(&entity).map_err(|e| ActionError::permanent(e.to_string()))?;
@@ -284,10 +270,8 @@ impl<'a> ClusterEffects<'a> {
                 fields.remove("status");
             }
             self.apply(&dynamic, &format!("CatalogEntity {reference}"), object)?;
-            first_ref.get_or_insert(reference);
         }
-        let entity_ref = first_ref.ok_or_else(|| ActionError::permanent(format!("{url} holds no entity")))?;
-        Ok(json!({ "entityRef": entity_ref, "catalogInfoUrl": url }))
+        Ok(json!({ "entityRef": first_ref, "catalogInfoUrl": url }))
     }
 
     fn fetch_entities(&self, input: &Value) -> Result<Value, ActionError> {
