@@ -1,7 +1,7 @@
 # The commands the README names. `make test` is what CI runs.
-.PHONY: test setup lint unit e2e crds bench bench-drain
+.PHONY: test setup lint unit e2e static crds bench bench-drain
 
-test: setup lint unit e2e
+test: setup lint unit e2e static
 
 setup:
 	hack/setup
@@ -13,13 +13,20 @@ lint:
 unit:
 	cargo test --locked
 
-# Against a real control plane and git server on loopback (e2e/up).
+# Against a real control plane and git server on loopback (e2e/up): the
+# Helm chart (hack/chart-check), then the end-to-end tests.
 e2e:
 	e2e/test
 
-# Regenerates crds/ from the Rust types; `make unit` fails when they differ.
+# The static binary the Dockerfile's image holds, built the same way.
+static:
+	hack/build-static
+
+# Regenerates crds/ and the chart's copy from the Rust types; `make unit`
+# fails when they differ.
 crds:
 	cargo run --quiet -- crds > crds/goldpath.yaml
+	cp crds/goldpath.yaml charts/goldpath/crds/goldpath.yaml
 
 # Figures, not tests: goldpath against cookiecutter and copier (bench/README.md).
 bench:
