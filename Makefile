@@ -1,5 +1,5 @@
 # The commands the README names. `make test` is what CI runs.
-.PHONY: test setup lint unit e2e static crds bench bench-drain
+.PHONY: test setup lint unit e2e static crds bench bench-drain bench-catalog
 
 test: setup lint unit e2e static
 
@@ -35,3 +35,7 @@ bench:
 # Figures: 1,000 ScaffoldRequests drained on the e2e control plane (bench/README.md).
 bench-drain:
 	bench/drain
+
+# Figures: a 10,000-entity catalog on the e2e control plane (bench/README.md).
+bench-catalog:
+	bench/catalog

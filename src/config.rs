@@ -30,6 +30,31 @@ pub struct Config {
     /// resolved again to pick up new commits.
     #[serde(default = "default_template_refresh")]
     pub template_refresh_seconds: u64,
+    /// How the catalog rolls up status.
+    #[serde(default)]
+    pub catalog: CatalogConfig,
+}
+
+/// How the catalog rolls up status.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// How long, in seconds, an object may stay in progress (or missing)
+    /// before the entity it rolls up into is `Stalled`.
+    #[serde(default = "default_progress_deadline")]
+    pub progress_deadline_seconds: u64,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            progress_deadline_seconds: default_progress_deadline(),
+        }
+    }
+}
+
+fn default_progress_deadline() -> u64 {
+    600
 }
 
 impl Default for Config {
@@ -41,6 +66,7 @@ impl Default for Config {
             kubernetes_apply: KubernetesApply::default(),
             concurrency: default_concurrency(),
             template_refresh_seconds: default_template_refresh(),
+            catalog: CatalogConfig::default(),
         }
     }
 }
@@ -100,7 +126,7 @@ pub struct GitHost {
 
 /// Commit author.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct GitAuthor {
     /// Author name.
     pub name: String,
@@ -119,7 +145,7 @@ impl Default for GitAuthor {
 
 /// Argo CD settings.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ArgoCd {
     /// Namespace Argo CD watches for Applications.
     pub namespace: String,
@@ -312,5 +338,28 @@ mod tests {
         let config = Config::load(&path).unwrap();
         assert_eq!(config.concurrency, 4);
         assert_eq!(config.argocd.namespace, "argocd");
+        assert_eq!(config.catalog.progress_deadline_seconds, 600);
+    }
+
+    #[test]
+    fn a_section_given_in_part_keeps_the_defaults_of_the_rest() {
+        let config: Config = serde_yaml_ng::from_str(
+            "argocd: {namespace: apps}
+gitAuthor: {name: bot}
+catalog: {}
+",
+        )
+        .unwrap();
+        assert_eq!(config.argocd.namespace, "apps");
+        assert_eq!(
+            config.argocd,
+            ArgoCd {
+                namespace: "apps".into(),
+                ..ArgoCd::default()
+            }
+        );
+        assert_eq!(config.git_author.name, "bot");
+        assert_eq!(config.git_author.email, GitAuthor::default().email);
+        assert_eq!(config.catalog, CatalogConfig::default());
     }
 }

@@ -11,3 +11,4 @@ pub mod engine;
 pub mod git;
 pub mod redact;
 pub mod scaffold;
+pub mod telemetry;

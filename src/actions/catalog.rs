@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use kube::api::ObjectMeta;
 use serde_json::{Value, json};
 
 use super::{ActionError, optional_str};
-use crate::api::{CatalogEntity, CatalogEntitySpec};
+use crate::api::CatalogEntity;
 use crate::engine::files::{FileEntry, FileTree};
 use crate::engine::workspace;
 
@@ -77,7 +76,7 @@ pub fn to_register(
         if document.is_null() {
             continue;
         }
-        let entity = from_backstage(&document, namespace)
+        let entity = crate::catalog::backstage::from_backstage(&document, namespace)
             .map_err(|e| ActionError::permanent(format!("{url}: {e}")))?;
         entities.push(registered(entity, contents_url, template_ref, application));
     }
@@ -85,54 +84,6 @@ pub fn to_register(
         return Err(ActionError::permanent(format!("{url} holds no entity")));
     }
     Ok(entities)
-}
-
-/// Turns one Backstage entity into a CatalogEntity in `namespace`:
-/// `metadata.title`, `description`, `tags` and `links` move into `spec`,
-/// `kind` into `spec.kind`; names, labels and annotations stay metadata.
-pub fn from_backstage(entity: &Value, namespace: &str) -> Result<CatalogEntity, String> {
-    let metadata = entity
-        .get("metadata")
-        .and_then(Value::as_object)
-        .ok_or("the entity has no metadata")?;
-    let name = metadata
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or("the entity has no metadata.name")?;
-    let kind = entity
-        .get("kind")
-        .and_then(Value::as_str)
-        .ok_or("the entity has no kind")?;
-    let mut spec = entity
-        .get("spec")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    spec.insert("kind".into(), Value::String(kind.to_string()));
-    for key in ["title", "description", "tags", "links"] {
-        if let Some(value) = metadata.get(key) {
-            spec.insert(key.into(), value.clone());
-        }
-    }
-    let spec: CatalogEntitySpec =
-        serde_json::from_value(Value::Object(spec)).map_err(|e| format!("{kind} {name}: {e}"))?;
-    let strings = |key: &str| -> Result<Option<BTreeMap<String, String>>, String> {
-        metadata
-            .get(key)
-            .map(|v| serde_json::from_value(v.clone()).map_err(|e| format!("metadata.{key}: {e}")))
-            .transpose()
-    };
-    Ok(CatalogEntity {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: Some(namespace.to_string()),
-            labels: strings("labels")?,
-            annotations: strings("annotations")?,
-            ..ObjectMeta::default()
-        },
-        spec,
-        status: None,
-    })
 }
 
 /// The entity's full reference, `kind:namespace/name`, lowercase as
@@ -150,7 +101,7 @@ pub const SOURCE_LOCATION: &str = "backstage.io/source-location";
 /// The template an entity was made from.
 pub const SOURCE_TEMPLATE: &str = "backstage.io/source-template";
 /// The Argo CD Application whose status rolls up into the entity.
-pub const ARGOCD_APP_NAME: &str = "argocd/app-name";
+pub use crate::catalog::lookup::ARGOCD_APP_NAME;
 
 /// An entity as `catalog:register` registers it: annotated with its source
 /// repository, the template that made it and its Argo CD Application, and
@@ -182,44 +133,4 @@ pub fn registered(
         });
     }
     entity
-}
-
-/// The entity in Backstage's own format, as catalog-info.yaml holds it.
-pub fn to_backstage(entity: &CatalogEntity) -> Value {
-    let mut spec = serde_json::to_value(&entity.spec).unwrap_or_default();
-    let mut metadata = serde_json::Map::new();
-    metadata.insert("name".into(), json!(entity.metadata.name));
-    metadata.insert(
-        "namespace".into(),
-        json!(entity.metadata.namespace.as_deref().unwrap_or("default")),
-    );
-    let kind = spec
-        .as_object_mut()
-        .and_then(|s| s.remove("kind"))
-        .unwrap_or_default();
-    if let Some(fields) = spec.as_object_mut() {
-        for key in ["title", "description", "tags", "links"] {
-            if let Some(value) = fields.remove(key) {
-                metadata.insert(key.into(), value);
-            }
-        }
-    }
-    if let Some(labels) = &entity.metadata.labels {
-        metadata.insert("labels".into(), json!(labels));
-    }
-    if let Some(annotations) = &entity.metadata.annotations {
-        metadata.insert("annotations".into(), json!(annotations));
-    }
-    let mut out = json!({
-        "apiVersion": "backstage.io/v1alpha1",
-        "kind": kind,
-        "metadata": metadata,
-        "spec": spec,
-    });
-    if let Some(status) = &entity.status
-        && !status.relations.is_empty()
-    {
-        out["relations"] = json!(status.relations);
-    }
-    out
 }

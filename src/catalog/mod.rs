@@ -13,7 +13,17 @@
 //! - [`validation`]: Backstage's rules for names, tags, labels, annotations,
 //!   required fields per kind and entity references, as problems that name
 //!   the field.
+//! - [`lookup`] and [`selector`]: which objects roll up into an entity, by
+//!   Backstage's annotations and label selectors.
+//! - [`status`]: the whole status of an entity from what was observed.
+//! - [`backstage`]: Backstage's entity format, both ways.
+//! - [`figures`]: counts a platform team reports (kinds, ownership, docs).
 
+pub mod backstage;
+pub mod figures;
+pub mod lookup;
 pub mod relations;
 pub mod rollup;
+pub mod selector;
+pub mod status;
 pub mod validation;

@@ -139,7 +139,7 @@ impl LocalEffects {
         .map_err(ActionError::permanent)?
         .to_string();
         match self.entities.iter().find(|e| entity_ref(e) == wanted) {
-            Some(entity) => Ok(json!({ "entity": catalog::to_backstage(entity) })),
+            Some(entity) => Ok(json!({ "entity": crate::catalog::backstage::to_backstage(entity) })),
             None if crate::actions::optional_bool(input, "optional")?.unwrap_or(false) => Ok(json!({})),
             None => Err(ActionError::permanent(format!(
                 "no entity {wanted} in the catalog"

@@ -1,5 +1,6 @@
 //! The `goldpath` command line.
 
+mod catalog;
 mod load;
 mod local;
 
@@ -36,6 +37,8 @@ pub enum Command {
     /// Run a template's steps on this machine: publish to local bare
     /// repositories and write the objects the cluster would apply as YAML.
     Scaffold(ScaffoldArgs),
+    /// Backstage catalog-info.yaml to CatalogEntities and back.
+    Catalog(catalog::CatalogArgs),
     /// Run the controllers against the cluster of the kubeconfig (or the
     /// one goldpath runs in) until SIGTERM.
     Run(RunArgs),
@@ -58,8 +61,23 @@ pub struct RunArgs {
     #[arg(long, env = "WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
     /// Write logs as JSON lines instead of text.
-    #[arg(long)]
+    #[arg(long, env = "GOLDPATH_LOG_JSON")]
     pub log_json: bool,
+    /// Where to serve `/metrics`, `/healthz`, `/readyz` and `/catalog.yaml`;
+    /// `off` to serve nothing.
+    #[arg(long, env = "GOLDPATH_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: String,
+    /// Elect a leader among replicas with a Lease in `--namespace`; only
+    /// the leader reconciles.
+    #[arg(long, env = "GOLDPATH_LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// The leader election Lease's name.
+    #[arg(long, default_value = "goldpath")]
+    pub lease_name: String,
+    /// Seconds a leader's Lease stays held without renewal; another replica
+    /// takes over within this time after the leader dies.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -113,6 +131,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Crds => stdout.write_all(crate::api::crds_yaml()?.as_bytes())?,
         Command::Run(args) => run_operator(args)?,
+        Command::Catalog(args) => catalog::run(args, &mut stdout)?,
         Command::Render(args) => {
             let template = load_template(&args.template)?;
             let inputs = load::inputs(
@@ -178,14 +197,30 @@ fn run_operator(args: RunArgs) -> anyhow::Result<()> {
         Some(path) => crate::config::Config::load(path)?,
         None => crate::config::Config::default(),
     };
-    let options = crate::controller::RunOptions {
-        namespace: args.namespace,
-        git_cache: args
-            .cache_dir
-            .unwrap_or_else(|| std::env::temp_dir().join("goldpath-git-cache")),
-        instance: std::env::var("POD_NAME").ok(),
-        watch_namespace: args.watch_namespace.filter(|n| !n.is_empty()),
-    };
+    let options =
+        crate::controller::RunOptions {
+            namespace: args.namespace.clone(),
+            git_cache: args
+                .cache_dir
+                .unwrap_or_else(|| std::env::temp_dir().join("goldpath-git-cache")),
+            instance: std::env::var("POD_NAME").ok(),
+            watch_namespace: args.watch_namespace.filter(|n| !n.is_empty()),
+            http_address: match args.http_addr.as_str() {
+                "off" | "" => None,
+                address => Some(address.parse().with_context(|| {
+                    format!("--http-addr {address:?} is not an address like 0.0.0.0:8080")
+                })?),
+            },
+            lease: args.leader_elect.then(|| crate::controller::LeaseOptions {
+                name: args.lease_name.clone(),
+                namespace: args.namespace.clone(),
+                identity: std::env::var("POD_NAME")
+                    .ok()
+                    .filter(|name| !name.is_empty())
+                    .unwrap_or_else(|| format!("goldpath-{}", std::process::id())),
+                duration: std::time::Duration::from_secs(args.lease_duration.max(3)),
+            }),
+        };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -145,6 +145,7 @@ impl<'a> ClusterEffects<'a> {
             author_name: self.context.config.git_author.name.clone(),
             author_email: self.context.config.git_author.email.clone(),
         };
+        let started = std::time::Instant::now();
         let published = git::publish(&git::PublishRequest {
             remote_url: &publish.route.remote_url,
             branch: &publish.branch,
@@ -157,6 +158,10 @@ impl<'a> ClusterEffects<'a> {
             message: e.to_string(),
             transient: e.is_transient(),
         })?;
+        self.context
+            .metrics
+            .git_push_duration
+            .observe(started.elapsed().as_secs_f64());
         self.published.insert(
             publish.route.contents_url.clone(),
             Published {
@@ -288,7 +293,7 @@ impl<'a> ClusterEffects<'a> {
                 .map_err(|e| api_failure(&format!("reading {wanted}"), e))?
                 .filter(|entity| entity_ref(entity).eq_ignore_ascii_case(&wanted.to_string()));
             match found {
-                Some(entity) => Ok(Some(catalog::to_backstage(&entity))),
+                Some(entity) => Ok(Some(crate::catalog::backstage::to_backstage(&entity))),
                 None if optional => Ok(None),
                 None => Err(ActionError::permanent(format!(
                     "no entity {wanted} in the catalog"

@@ -2,8 +2,10 @@
 //! checked, ScaffoldRequests run their steps. Each reconciles from the
 //! object's status, so an operator that restarts picks up where it stopped.
 
+mod catalog;
 mod conditions;
 mod effects;
+mod leader;
 mod request;
 mod template;
 
@@ -12,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
@@ -27,7 +29,11 @@ use tracing::{info, warn};
 use crate::api::{ScaffoldRequest, Template};
 use crate::config::Config;
 
+pub use catalog::Catalog;
 pub use conditions::set_condition;
+pub use leader::{Leadership, LeaseOptions};
+
+use crate::telemetry::{Metrics, Telemetry};
 
 /// Field manager of everything goldpath writes with server-side apply.
 pub const FIELD_MANAGER: &str = "goldpath";
@@ -44,6 +50,10 @@ pub struct Context {
     pub git_cache: PathBuf,
     /// This process's name in Events.
     instance: String,
+    /// Whether this replica may reconcile.
+    leadership: Leadership,
+    /// What the operator counts.
+    pub metrics: Arc<Metrics>,
     templates: template::Cache,
     retries: Mutex<HashMap<String, u32>>,
 }
@@ -167,39 +177,92 @@ pub struct RunOptions {
     pub instance: Option<String>,
     /// Watch only this namespace; `None` watches all.
     pub watch_namespace: Option<String>,
+    /// Where to serve `/metrics`, `/healthz`, `/readyz` and `/catalog.yaml`.
+    pub http_address: Option<std::net::SocketAddr>,
+    /// Elect a leader with this Lease; `None` reconciles without election.
+    pub lease: Option<LeaseOptions>,
 }
 
 /// Runs the controllers until SIGTERM or SIGINT; then in-flight reconciles
-/// finish and it returns.
+/// finish and it returns. With a Lease, every replica watches and serves the
+/// catalog and only the leader reconciles; losing the Lease ends the run
+/// with an error.
 pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow::Result<()> {
     let watch_namespace = options.watch_namespace.clone();
+    let shutdown = shutdown_signal();
+    let metrics = Arc::new(Metrics::default());
+    // The Lease is released only once the controllers have stopped, so no
+    // other replica starts on what this one is still finishing.
+    let (stopped, controllers_stopped) = tokio::sync::oneshot::channel::<()>();
+    let controllers_stopped = async move {
+        let _ = controllers_stopped.await;
+    };
+    let (leadership, election) = match options.lease {
+        Some(lease) => {
+            let (leadership, election) = leader::elect(client.clone(), lease, controllers_stopped);
+            (leadership, election.boxed())
+        }
+        None => (Leadership::always(), controllers_stopped.map(Ok).boxed()),
+    };
+    let concurrency = config.concurrency;
+    let (catalog, catalog_controller) = catalog::catalog(
+        client.clone(),
+        catalog::CatalogOptions {
+            watch_namespace: watch_namespace.clone(),
+            argocd_namespace: config.argocd.namespace.clone(),
+            deadline: Duration::from_secs(config.catalog.progress_deadline_seconds),
+            concurrency,
+        },
+        metrics.clone(),
+        leadership.clone(),
+        shutdown.clone(),
+    );
+    let server = match options.http_address {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot serve HTTP on {address}: {e}"))?;
+            let telemetry = Arc::new(Telemetry::new(&metrics, catalog.clone()));
+            Some(tokio::spawn(crate::telemetry::serve(listener, telemetry)))
+        }
+        None => None,
+    };
     let context = Arc::new(Context {
         client: client.clone(),
         namespace: options.namespace,
         git_cache: options.git_cache,
         instance: options.instance.unwrap_or_else(|| "goldpath".into()),
+        leadership,
+        metrics: metrics.clone(),
         templates: template::Cache::default(),
         retries: Mutex::default(),
         config,
     });
-    let shutdown = shutdown_signal();
-    let (templates, requests) = match &options.watch_namespace {
+    let (templates, requests) = match &watch_namespace {
         Some(namespace) => (
             Api::<Template>::namespaced(client.clone(), namespace),
             Api::<ScaffoldRequest>::namespaced(client.clone(), namespace),
         ),
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
-    let concurrency = context.config.concurrency;
 
+    let template_metrics = metrics.clone();
     let template_controller = Controller::new(templates.clone(), watcher::Config::default().any_semantic())
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown.clone())
-        .run(template::reconcile, template::error_policy, context.clone())
-        .for_each(|result| async move { log_result("Template", result) });
+        .run(
+            |template, context| instrumented("Template", template, context, template::reconcile),
+            template::error_policy,
+            context.clone(),
+        )
+        .for_each(move |result| {
+            log_result("Template", &template_metrics, result);
+            std::future::ready(())
+        });
 
     let request_controller = Controller::new(requests, watcher::Config::default().any_semantic());
     let store = request_controller.store();
+    let request_metrics = metrics.clone();
     let request_controller = request_controller
         .watches(
             templates,
@@ -207,20 +270,84 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
             move |template| request::waiting_on(&store, &template),
         )
         .with_config(controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(request::reconcile, request::error_policy, context)
-        .for_each(|result| async move { log_result("ScaffoldRequest", result) });
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            |request, context| instrumented("ScaffoldRequest", request, context, request::reconcile),
+            request::error_policy,
+            context,
+        )
+        .for_each(move |result| {
+            log_result("ScaffoldRequest", &request_metrics, result);
+            std::future::ready(())
+        });
 
     info!(
         namespace = watch_namespace.as_deref().unwrap_or("(all)"),
         "goldpath is running"
     );
-    tokio::join!(template_controller, request_controller);
-    info!("goldpath stopped");
-    Ok(())
+    let controllers = async {
+        tokio::join!(template_controller, request_controller, catalog_controller);
+        let _ = stopped.send(());
+    };
+    // The election ends early only when leadership is lost; otherwise it
+    // ends after the controllers, releasing the Lease.
+    tokio::pin!(election);
+    let outcome = tokio::select! {
+        () = controllers => election.await,
+        lost = &mut election => lost,
+    };
+    if let Some(server) = server {
+        server.abort();
+    }
+    match &outcome {
+        Ok(()) => info!("goldpath stopped"),
+        Err(error) => warn!(%error, "goldpath stopped"),
+    }
+    outcome
 }
 
-fn log_result<K: Resource, E: std::fmt::Display>(kind: &str, result: Result<(ObjectRef<K>, Action), E>) {
+/// Runs `reconcile` in a `reconcile` span naming the controller and the
+/// object, when this replica leads. A replica that does not waits until it
+/// does and then asks for the object again, so it acts on the newest
+/// version rather than the one it was handed while it waited.
+async fn instrumented<K, C, F, Fut, E>(
+    controller: &'static str,
+    object: Arc<K>,
+    context: Arc<C>,
+    reconcile: F,
+) -> Result<Action, E>
+where
+    K: Resource<DynamicType = ()>,
+    C: Leads,
+    F: FnOnce(Arc<K>, Arc<C>) -> Fut,
+    Fut: std::future::Future<Output = Result<Action, E>>,
+{
+    use tracing::Instrument;
+    if !context.leadership().is_leader() {
+        context.leadership().wait().await;
+        return Ok(Action::requeue(Duration::from_millis(10)));
+    }
+    let span = tracing::info_span!("reconcile", controller, object = %key(object.as_ref()));
+    reconcile(object, context).instrument(span).await
+}
+
+/// A controller context that knows whether this replica leads.
+trait Leads {
+    fn leadership(&self) -> &Leadership;
+}
+
+impl Leads for Context {
+    fn leadership(&self) -> &Leadership {
+        &self.leadership
+    }
+}
+
+fn log_result<K: Resource, E: std::fmt::Display>(
+    kind: &str,
+    metrics: &Metrics,
+    result: Result<(ObjectRef<K>, Action), E>,
+) {
+    metrics.reconciled(kind, result.is_err());
     if let Err(error) = result {
         warn!(kind, %error, "reconcile failed");
     }
@@ -228,7 +355,6 @@ fn log_result<K: Resource, E: std::fmt::Display>(kind: &str, result: Result<(Obj
 
 /// Resolves on SIGTERM or SIGINT.
 fn shutdown_signal() -> futures::future::Shared<futures::future::BoxFuture<'static, ()>> {
-    use futures::FutureExt;
     async {
         let terminate = async {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

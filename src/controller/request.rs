@@ -32,6 +32,7 @@ use crate::api::{
 use crate::engine::expression::{Limits, Renderer};
 use crate::engine::filters::EntityRef;
 use crate::scaffold::{self, Scaffold};
+use crate::telemetry::{ActionLabels, RequestLabels};
 
 /// Finalizer that removes what a request with `deletionPolicy: Delete` created.
 pub const FINALIZER: &str = "goldpath.dev/cleanup";
@@ -255,6 +256,7 @@ impl Run {
         let outcome = self.run_steps(prepared, parameters, secrets, &template).await?;
         Ok(match outcome {
             Outcome::Succeeded | Outcome::Failed => {
+                self.finished();
                 self.context.succeeded(&self.key);
                 Action::await_change()
             }
@@ -405,8 +407,36 @@ impl Run {
         );
         self.write().await?;
         self.event(EventType::Warning, reason, message).await;
+        self.finished();
         self.context.succeeded(&self.key);
         Ok(Action::await_change())
+    }
+
+    /// Counts the request, now Succeeded or Failed, by template and
+    /// outcome, and the time since it was created.
+    fn finished(&self) {
+        let metrics = &self.context.metrics;
+        let template = &self.request.spec.template_ref;
+        let namespace = template
+            .namespace
+            .clone()
+            .or_else(|| self.request.namespace())
+            .unwrap_or_default();
+        let outcome = match self.status.phase {
+            Some(Phase::Succeeded) => "Succeeded",
+            _ => "Failed",
+        };
+        metrics
+            .scaffold_requests
+            .get_or_create(&RequestLabels {
+                template: format!("{namespace}/{}", template.name),
+                outcome: outcome.into(),
+            })
+            .inc();
+        if let Some(created) = &self.request.metadata.creation_timestamp {
+            let elapsed = Timestamp::now().duration_since(created.0);
+            metrics.scaffold_duration.observe(elapsed.as_secs_f64().max(0.0));
+        }
     }
 
     async fn write(&self) -> Result<(), Error> {
@@ -521,7 +551,17 @@ impl Steps<'_> {
             }
             // A finished workspace step runs again to rebuild the workspace;
             // it is pure, so it does what it did before.
+            let started = std::time::Instant::now();
             let outcome = run.run_step(index, &mut effects);
+            if !done {
+                self.context
+                    .metrics
+                    .step_duration
+                    .get_or_create(&ActionLabels {
+                        action: step.action.clone(),
+                    })
+                    .observe(started.elapsed().as_secs_f64());
+            }
             let entry = &mut status.steps[index];
             let label = format!("step {} ({})", entry.id, entry.action);
             match outcome.phase {

@@ -98,6 +98,7 @@ impl Cluster {
 pub struct Namespace {
     /// The namespace's name.
     pub name: String,
+    identity: OnceLock<(tempfile::TempDir, PathBuf)>,
 }
 
 impl Namespace {
@@ -105,7 +106,22 @@ impl Namespace {
     pub fn new(prefix: &str) -> Namespace {
         let name = format!("e2e-{prefix}-{}", unique());
         cluster().kubectl_ok(&["create", "namespace", &name]);
-        Namespace { name }
+        Namespace {
+            name,
+            identity: OnceLock::new(),
+        }
+    }
+
+    /// A kubeconfig with a token of the ServiceAccount the Helm chart makes
+    /// when installed into this namespace, bound to the RBAC the chart
+    /// renders (tests/e2e/chart-values.yaml; cluster-wide, as by default,
+    /// since tests reach Templates in other namespaces): what operators in
+    /// the tests run as.
+    pub fn chart_identity(&self) -> &Path {
+        &self
+            .identity
+            .get_or_init(|| cluster().chart_identity(&self.name))
+            .1
     }
 }
 
@@ -129,6 +145,79 @@ impl Drop for Namespace {
             );
         }
         let _ = cluster.kubectl(&["delete", "namespace", &self.name, "--wait=false"], None);
+        if self.identity.get().is_some() {
+            let _ = cluster.kubectl(
+                &[
+                    "delete",
+                    "clusterrole,clusterrolebinding",
+                    "-l",
+                    &format!("app.kubernetes.io/instance={}", self.name),
+                    "--wait=false",
+                ],
+                None,
+            );
+        }
+    }
+}
+
+impl Cluster {
+    /// Renders the chart's ServiceAccount and RBAC for an operator serving
+    /// `namespace` (release name: the namespace), applies them, and writes a
+    /// kubeconfig with a token for the ServiceAccount.
+    fn chart_identity(&self, namespace: &str) -> (tempfile::TempDir, PathBuf) {
+        let root = repo_root();
+        let rendered = Command::new(self.state.join("bin/helm"))
+            .args(["template", namespace])
+            .arg(root.join("charts/goldpath"))
+            .args(["--namespace", namespace, "-f"])
+            .arg(root.join("tests/e2e/chart-values.yaml"))
+            .args([
+                "--set",
+                &format!("config.argocd.namespace={namespace}"),
+                "--show-only",
+                "templates/serviceaccount.yaml",
+                "--show-only",
+                "templates/rbac.yaml",
+            ])
+            .output()
+            .expect("running helm (e2e/up links it into e2e/.state/bin)");
+        assert!(
+            rendered.status.success(),
+            "helm template: {}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
+        let rendered = String::from_utf8(rendered.stdout).expect("helm prints YAML");
+        let applied = self.kubectl(&["apply", "-f", "-"], Some(&rendered));
+        assert!(
+            applied.status.success(),
+            "applying the chart's RBAC: {}",
+            String::from_utf8_lossy(&applied.stderr)
+        );
+        let account = rendered
+            .split("\n---")
+            .find(|document| document.contains("kind: ServiceAccount"))
+            .and_then(|document| {
+                let value: serde_json::Value = serde_yaml_ng::from_str(document).ok()?;
+                Some(value["metadata"]["name"].as_str()?.to_string())
+            })
+            .expect("the chart renders a ServiceAccount");
+        let token = self.kubectl_ok(&["create", "token", &account, "-n", namespace, "--duration=6h"]);
+        let admin: serde_json::Value = serde_yaml_ng::from_str(
+            &std::fs::read_to_string(self.state.join("kubeconfig")).expect("reading the kubeconfig"),
+        )
+        .expect("the kubeconfig is YAML");
+        let config = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "e2e", "cluster": admin["clusters"][0]["cluster"].clone()}],
+            "users": [{"name": account, "user": {"token": token.trim()}}],
+            "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": account}}],
+            "current-context": "e2e",
+        });
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(&path, serde_json::to_string(&config).expect("JSON")).expect("writing the kubeconfig");
+        (dir, path)
     }
 }
 
@@ -164,12 +253,17 @@ pub fn unique() -> String {
 
 /// A `goldpath run` process watching one test's namespace, configured to
 /// publish `github.com` repositories to the git server (through `git_url`)
-/// and to make Argo CD Applications in that namespace. Stopped (SIGTERM)
+/// and to make Argo CD Applications in that namespace, running as the Helm
+/// chart's ServiceAccount ([`Namespace::chart_identity`]). Stopped (SIGTERM)
 /// when dropped; its log is printed when the test fails.
 pub struct Operator {
     child: Option<std::process::Child>,
     namespace: String,
+    /// Where it serves `/metrics`, `/healthz`, `/readyz` and `/catalog.yaml`.
+    pub http_port: u16,
+    args: Vec<String>,
     config: PathBuf,
+    kubeconfig: PathBuf,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -183,6 +277,11 @@ impl Operator {
     /// Starts an operator that reaches the git server at `git_url`, with
     /// `extra` appended to its configuration file.
     pub fn start_with(namespace: &Namespace, git_url: &str, extra: &str) -> Operator {
+        Operator::start_with_args(namespace, git_url, extra, &[])
+    }
+
+    /// Like [`Operator::start_with`], with more command-line arguments.
+    pub fn start_with_args(namespace: &Namespace, git_url: &str, extra: &str, args: &[&str]) -> Operator {
         let cluster = cluster();
         cluster.install_stand_in_crds();
         let secret = format!(
@@ -206,6 +305,9 @@ impl Operator {
         let mut operator = Operator {
             child: None,
             namespace: namespace.name.clone(),
+            http_port: free_port(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            kubeconfig: namespace.chart_identity().to_path_buf(),
             log: dir.path().join("operator.log"),
             config,
             _dir: dir,
@@ -231,7 +333,9 @@ impl Operator {
             ])
             .arg("--cache-dir")
             .arg(self._dir.path().join("cache"))
-            .env("KUBECONFIG", cluster().state.join("kubeconfig"))
+            .arg(format!("--http-addr=127.0.0.1:{}", self.http_port))
+            .args(&self.args)
+            .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
             .env("NO_COLOR", "1")
             .stdout(log.try_clone().expect("log"))
@@ -276,6 +380,46 @@ impl Operator {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// GETs `path` from the operator's HTTP endpoint: the status code and
+    /// body, or `None` while nothing listens.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, body.to_string()))
+    }
+
+    /// Waits until `/readyz` answers 200: every catalog watch has listed.
+    pub fn wait_ready(&self) {
+        wait_for("the operator's /readyz", Duration::from_secs(60), || {
+            self.get("/readyz").filter(|(status, _)| *status == 200)
+        });
+    }
+
+    /// The value of the sample `series` (a name with its labels, as
+    /// `/metrics` prints it), or `None` when it is not there.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let (status, body) = self.get("/metrics")?;
+        assert_eq!(status, 200, "/metrics: {body}");
+        body.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("address").port()
 }
 
 impl Drop for Operator {

@@ -5,6 +5,8 @@
 // Tests report failures by panicking.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod catalog;
 mod control_plane;
 mod harness;
+mod operations;
 mod scaffold;

@@ -12,7 +12,7 @@ use crate::harness::{Gate, Namespace, Operator, cluster, unique, wait_for};
 /// `github.com?owner=e2e&repo=<name>`, an Argo CD Application and a
 /// catalog entry. `extra` is appended to its `spec` (steps replaced when it
 /// holds `steps:`).
-fn template(name: &str) -> String {
+pub(crate) fn template(name: &str) -> String {
     r#"apiVersion: goldpath.dev/v1alpha1
 kind: Template
 metadata: {name: NAME}
@@ -66,14 +66,14 @@ spec:
     .replace("NAME", name)
 }
 
-fn request(name: &str, template: &str, service: &str) -> String {
+pub(crate) fn request(name: &str, template: &str, service: &str) -> String {
     format!(
         "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {{name: {name}}}\n\
          spec:\n  templateRef: {{name: {template}}}\n  parameters: {{name: {service}, owner: group:team-a}}\n"
     )
 }
 
-fn apply(namespace: &Namespace, yaml: &str) {
+pub(crate) fn apply(namespace: &Namespace, yaml: &str) {
     let output = cluster().kubectl(&["apply", "-n", &namespace.name, "-f", "-"], Some(yaml));
     assert!(
         output.status.success(),
@@ -82,7 +82,7 @@ fn apply(namespace: &Namespace, yaml: &str) {
     );
 }
 
-fn get(namespace: &Namespace, resource: &str) -> Value {
+pub(crate) fn get(namespace: &Namespace, resource: &str) -> Value {
     let text = cluster().kubectl_ok(&["get", "-n", &namespace.name, resource, "-o", "json"]);
     serde_json::from_str(&text).unwrap()
 }
@@ -118,7 +118,7 @@ fn wait_condition(
     })
 }
 
-fn phase(object: &Value) -> &str {
+pub(crate) fn phase(object: &Value) -> &str {
     object["status"]["phase"].as_str().unwrap_or_default()
 }
 
@@ -257,6 +257,49 @@ fn the_sample_request_becomes_a_repository_an_application_and_an_entity() {
             );
         }
     }
+
+    // What it did is in its metrics, in OpenMetrics text.
+    let (status, metrics) = operator.get("/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(metrics.ends_with("# EOF\n"), "OpenMetrics text ends with # EOF");
+    let value = |series: &str| {
+        operator
+            .metric(series)
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    let n = &namespace.name;
+    assert_eq!(
+        value(&format!(
+            r#"goldpath_scaffold_requests_total{{template="{n}/spring-boot-microservice",outcome="Succeeded"}}"#
+        )),
+        1.0
+    );
+    assert_eq!(value("goldpath_scaffold_duration_seconds_count"), 1.0);
+    let took = value("goldpath_scaffold_duration_seconds_sum");
+    assert!(took > 0.0 && took < 90.0, "scaffolding took {took} s");
+    for action in [
+        "fetch:template",
+        "publish:github",
+        "kubernetes:apply",
+        "argocd:create-resources",
+        "catalog:register",
+    ] {
+        assert!(
+            value(&format!(
+                r#"goldpath_step_duration_seconds_count{{action="{action}"}}"#
+            )) >= 1.0,
+            "{action}"
+        );
+    }
+    assert_eq!(value("goldpath_git_push_duration_seconds_count"), 1.0);
+    assert!(value(r#"goldpath_reconciles_total{controller="ScaffoldRequest"}"#) >= 2.0);
+    assert!(value(r#"goldpath_reconciles_total{controller="Template"}"#) >= 1.0);
+    assert_eq!(
+        value(r#"goldpath_catalog_entities{kind="Component",lifecycle="experimental",health="InProgress"}"#),
+        1.0
+    );
+    assert_eq!(operator.get("/healthz").unwrap().0, 200);
+    assert_eq!(operator.get("/readyz").unwrap().0, 200);
 
     // SIGTERM stops it cleanly.
     let exit = operator.terminate().expect("the operator was running");

@@ -1,0 +1,218 @@
+//! Backstage's entity format (catalog-info.yaml) and CatalogEntities, both
+//! ways. `metadata.name`, `labels` and `annotations` are the object's own
+//! metadata; `metadata.title`, `description`, `tags` and `links` and the
+//! entity's `kind` live in `spec`; every other spec field is kept as
+//! written. Export adds the relations from status, as Backstage's catalog
+//! API serves them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kube::api::ObjectMeta;
+use serde_json::{Value, json};
+
+use crate::api::{CatalogEntity, CatalogEntitySpec, EntityKind};
+
+/// The apiVersion Backstage's built-in kinds are written with.
+pub const API_VERSION: &str = "backstage.io/v1alpha1";
+
+/// Metadata fields Backstage fills in itself; they are not the entity's.
+const GENERATED_METADATA: [&str; 3] = ["uid", "etag", "generation"];
+
+/// Metadata fields that have a place in a CatalogEntity.
+const KEPT_METADATA: [&str; 8] = [
+    "name",
+    "namespace",
+    "labels",
+    "annotations",
+    "title",
+    "description",
+    "tags",
+    "links",
+];
+/// Turns one Backstage entity into a CatalogEntity in `namespace`:
+/// `metadata.title`, `description`, `tags` and `links` move into `spec`,
+/// `kind` into `spec.kind`; names, labels and annotations stay metadata.
+pub fn from_backstage(entity: &Value, namespace: &str) -> Result<CatalogEntity, String> {
+    let metadata = entity
+        .get("metadata")
+        .and_then(Value::as_object)
+        .ok_or("the entity has no metadata")?;
+    let name = metadata
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("the entity has no metadata.name")?;
+    let kind = entity
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or("the entity has no kind")?;
+    let mut spec = entity
+        .get("spec")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    spec.insert("kind".into(), Value::String(kind.to_string()));
+    for key in ["title", "description", "tags", "links"] {
+        if let Some(value) = metadata.get(key) {
+            spec.insert(key.into(), value.clone());
+        }
+    }
+    let spec: CatalogEntitySpec =
+        serde_json::from_value(Value::Object(spec)).map_err(|e| format!("{kind} {name}: {e}"))?;
+    let strings = |key: &str| -> Result<Option<BTreeMap<String, String>>, String> {
+        metadata
+            .get(key)
+            .map(|v| serde_json::from_value(v.clone()).map_err(|e| format!("metadata.{key}: {e}")))
+            .transpose()
+    };
+    Ok(CatalogEntity {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            labels: strings("labels")?,
+            annotations: strings("annotations")?,
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
+    })
+}
+
+/// The entity in Backstage's own format, as catalog-info.yaml holds it.
+pub fn to_backstage(entity: &CatalogEntity) -> Value {
+    let mut spec = serde_json::to_value(&entity.spec).unwrap_or_default();
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("name".into(), json!(entity.metadata.name));
+    metadata.insert(
+        "namespace".into(),
+        json!(entity.metadata.namespace.as_deref().unwrap_or("default")),
+    );
+    let kind = spec
+        .as_object_mut()
+        .and_then(|s| s.remove("kind"))
+        .unwrap_or_default();
+    if let Some(fields) = spec.as_object_mut() {
+        for key in ["title", "description", "tags", "links"] {
+            if let Some(value) = fields.remove(key) {
+                metadata.insert(key.into(), value);
+            }
+        }
+    }
+    if let Some(labels) = &entity.metadata.labels {
+        metadata.insert("labels".into(), json!(labels));
+    }
+    if let Some(annotations) = &entity.metadata.annotations {
+        metadata.insert("annotations".into(), json!(annotations));
+    }
+    // Backstage requires these lists even when empty.
+    let required = match entity.spec.kind {
+        EntityKind::Group => Some("children"),
+        EntityKind::User => Some("memberOf"),
+        _ => None,
+    };
+    if let (Some(field), Some(fields)) = (required, spec.as_object_mut()) {
+        fields.entry(field).or_insert_with(|| json!([]));
+    }
+    let mut out = json!({
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": metadata,
+        "spec": spec,
+    });
+    if let Some(status) = &entity.status
+        && !status.relations.is_empty()
+    {
+        out["relations"] = json!(status.relations);
+    }
+    out
+}
+
+/// One document of a catalog-info file that could not be imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportError {
+    /// Which document, counting from 1.
+    pub document: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// What importing a catalog-info file gave.
+#[derive(Debug, Default)]
+pub struct Imported {
+    /// The entities, in file order.
+    pub entities: Vec<CatalogEntity>,
+    /// Metadata fields that have no place in a CatalogEntity and were left
+    /// out, as `document N: metadata.field`.
+    pub dropped: Vec<String>,
+}
+
+/// Reads every document of a catalog-info file (multi-document YAML) as a
+/// CatalogEntity. Each goes to `namespace` when given, else to its own
+/// `metadata.namespace`, else to `default`. Documents that are empty are
+/// skipped; `Location` entities (which only point at other files) are
+/// refused, naming the document.
+pub fn import(text: &str, namespace: Option<&str>) -> Result<Imported, Vec<ImportError>> {
+    use serde::Deserialize;
+    let mut imported = Imported::default();
+    let mut errors = Vec::new();
+    for (i, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let number = i + 1;
+        let fail = |message: String| ImportError {
+            document: number,
+            message,
+        };
+        let value = match Value::deserialize(document) {
+            Ok(Value::Null) => continue,
+            Ok(value) => value,
+            Err(error) => {
+                errors.push(fail(format!("not YAML: {error}")));
+                continue;
+            }
+        };
+        let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if kind == "Location" {
+            errors.push(fail(
+                "a Location points at other files; import those files instead".into(),
+            ));
+            continue;
+        }
+        let metadata = value.get("metadata").and_then(Value::as_object);
+        for key in metadata.into_iter().flat_map(|m| m.keys()) {
+            if !KEPT_METADATA.contains(&key.as_str()) && !GENERATED_METADATA.contains(&key.as_str()) {
+                imported
+                    .dropped
+                    .push(format!("document {number}: metadata.{key}"));
+            }
+        }
+        let own = metadata.and_then(|m| m.get("namespace")).and_then(Value::as_str);
+        let target = namespace.or(own).unwrap_or("default");
+        match from_backstage(&value, target) {
+            Ok(entity) => imported.entities.push(entity),
+            Err(message) => errors.push(fail(message)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(imported)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Every entity as a Backstage entity with its relations, one YAML document
+/// each, sorted by namespace, kind and name.
+pub fn export(entities: &[Arc<CatalogEntity>]) -> Result<String, serde_yaml_ng::Error> {
+    let mut sorted: Vec<&CatalogEntity> = entities.iter().map(Arc::as_ref).collect();
+    sorted.sort_by_cached_key(|e| {
+        (
+            e.metadata.namespace.clone(),
+            super::relations::kind_name(e.spec.kind),
+            e.metadata.name.clone(),
+        )
+    });
+    let mut out = String::new();
+    for entity in sorted {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml_ng::to_string(&to_backstage(entity))?);
+    }
+    Ok(out)
+}

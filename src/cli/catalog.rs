@@ -1,0 +1,150 @@
+//! `goldpath catalog import` and `goldpath catalog export`: Backstage's
+//! catalog-info.yaml in, CatalogEntities out, and back.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
+
+use crate::api::CatalogEntity;
+use crate::catalog::backstage;
+use crate::controller::FIELD_MANAGER;
+
+#[derive(clap::Args, Debug)]
+pub struct CatalogArgs {
+    #[command(subcommand)]
+    pub command: CatalogCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum CatalogCommand {
+    /// Turn Backstage catalog-info.yaml files (multi-document) into
+    /// CatalogEntities: print them as YAML, or apply them with `--apply`.
+    Import(ImportArgs),
+    /// Print every CatalogEntity of the cluster as a Backstage entity, with
+    /// its relations, one YAML document each.
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// catalog-info.yaml files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Put every entity in this namespace; without it, each entity's own
+    /// `metadata.namespace`, else `default`.
+    #[arg(long, short)]
+    pub namespace: Option<String>,
+    /// Server-side apply the entities to the cluster of the kubeconfig
+    /// instead of printing them.
+    #[arg(long)]
+    pub apply: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Only this namespace's entities; all namespaces without it.
+    #[arg(long, short)]
+    pub namespace: Option<String>,
+}
+
+/// Runs `goldpath catalog ...`.
+pub fn run(args: CatalogArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    match args.command {
+        CatalogCommand::Import(args) => import(args, out),
+        CatalogCommand::Export(args) => {
+            let entities = block_on(async move {
+                let client = client().await?;
+                let api: Api<CatalogEntity> = match &args.namespace {
+                    Some(namespace) => Api::namespaced(client, namespace),
+                    None => Api::all(client),
+                };
+                api.list(&ListParams::default())
+                    .await
+                    .context("listing CatalogEntities")
+            })?;
+            let entities: Vec<_> = entities.items.into_iter().map(std::sync::Arc::new).collect();
+            out.write_all(backstage::export(&entities)?.as_bytes())?;
+            Ok(())
+        }
+    }
+}
+
+fn import(args: ImportArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut entities = Vec::new();
+    let mut problems = Vec::new();
+    for file in &args.files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        match backstage::import(&text, args.namespace.as_deref()) {
+            Ok(imported) => {
+                for dropped in imported.dropped {
+                    eprintln!(
+                        "{}: {dropped} has no place in a CatalogEntity; left out",
+                        file.display()
+                    );
+                }
+                entities.extend(imported.entities);
+            }
+            Err(errors) => problems.extend(
+                errors
+                    .into_iter()
+                    .map(|e| format!("{} document {}: {}", file.display(), e.document, e.message)),
+            ),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("nothing imported:\n  {}", problems.join("\n  "));
+    }
+    if !args.apply {
+        for entity in &entities {
+            let mut value = serde_json::to_value(entity)?;
+            if let Some(object) = value.as_object_mut() {
+                object.remove("status");
+            }
+            writeln!(out, "---")?;
+            out.write_all(serde_yaml_ng::to_string(&value)?.as_bytes())?;
+        }
+        return Ok(());
+    }
+    let applied = block_on(async move {
+        let client = client().await?;
+        let mut applied = Vec::new();
+        for entity in &entities {
+            let namespace = entity.namespace().unwrap_or_default();
+            let api: Api<CatalogEntity> = Api::namespaced(client.clone(), &namespace);
+            let mut value = serde_json::to_value(entity)?;
+            if let Some(object) = value.as_object_mut() {
+                object.remove("status");
+            }
+            api.patch(
+                &entity.name_any(),
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Apply(&value),
+            )
+            .await
+            .with_context(|| format!("applying CatalogEntity {namespace}/{}", entity.name_any()))?;
+            applied.push(format!("catalogentity {namespace}/{} applied", entity.name_any()));
+        }
+        Ok::<_, anyhow::Error>(applied)
+    })?;
+    for line in applied {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+async fn client() -> anyhow::Result<Client> {
+    Client::try_default()
+        .await
+        .context("connecting to the cluster (KUBECONFIG or in-cluster config)")
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(future)
+}

@@ -1,0 +1,933 @@
+//! The CatalogEntity controller: relations kept in an incremental graph and
+//! the status of Argo CD Applications, ACK resources and KubeVela
+//! Applications rolled up into each entity, all driven by watches.
+//!
+//! - One watch on CatalogEntities feeds both the controller's store and the
+//!   [`Index`]: every change updates the relation graph at once and queues
+//!   the other entities whose relations it changed.
+//! - One watch on CustomResourceDefinitions finds the kinds that roll up
+//!   (Argo CD's and KubeVela's Applications, every kind of a group ending in
+//!   `.services.k8s.aws`), including ones installed later, and starts a watch
+//!   on each; a watch stops when its CRD is deleted. Each source watch keeps
+//!   only what the roll-up needs (labels and the normalized status) and
+//!   queues the entities an object's change concerns.
+//! - Reconciling an entity computes its status from the index
+//!   ([`crate::catalog::status::status`]) and writes it only when it differs
+//!   from what is there, so a resync of an unchanged catalog writes nothing.
+//!   No entity is reconciled before every watch has listed its objects once,
+//!   so startup does not write half-known relations.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use super::{Error, FIELD_MANAGER, Leadership, is_transient, kube_error};
+use crate::api::{CatalogEntity, CatalogEntityStatus};
+use crate::catalog::figures::{Figures, figures};
+use crate::catalog::lookup::{KUBERNETES_ID, Lookup};
+use crate::catalog::relations::{self, Graph};
+use crate::catalog::rollup::{self, Normalized, SourceRef};
+use crate::catalog::status::{self, Observed};
+use crate::catalog::validation;
+use crate::telemetry::Metrics;
+
+/// The kinds whose objects roll up into entities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Family {
+    /// Argo CD `argoproj.io` Application: found by `argocd/app-name`.
+    ArgoCd,
+    /// Any kind of an ACK `*.services.k8s.aws` group: found by label.
+    Ack,
+    /// KubeVela `core.oam.dev` Application: found by label.
+    KubeVela,
+}
+
+impl Family {
+    /// The family of a CRD's kind, if it rolls up.
+    fn of(group: &str, kind: &str) -> Option<Family> {
+        match (group, kind) {
+            ("argoproj.io", "Application") => Some(Family::ArgoCd),
+            ("core.oam.dev", "Application") => Some(Family::KubeVela),
+            (group, _) if group.ends_with(".services.k8s.aws") => Some(Family::Ack),
+            _ => None,
+        }
+    }
+
+    fn normalize(self, object: &serde_json::Value) -> Normalized {
+        match self {
+            Family::ArgoCd => rollup::argocd(object),
+            Family::Ack => rollup::ack(object),
+            Family::KubeVela => rollup::kubevela(object),
+        }
+    }
+}
+
+/// What the index keeps of a source object.
+#[derive(Debug, Clone, PartialEq)]
+struct Source {
+    family: Family,
+    labels: BTreeMap<String, String>,
+    normalized: Normalized,
+}
+
+/// What the index keeps of an entity.
+#[derive(Debug, Clone)]
+struct Known {
+    entity_ref: String,
+    lookup: Lookup,
+}
+
+/// Entities, their relations and lookups, and the source objects, with the
+/// reverse maps that answer "which entities does this object concern".
+#[derive(Debug, Default)]
+struct Index {
+    graph: Graph,
+    entities: HashMap<ObjectRef<CatalogEntity>, Known>,
+    /// Entities by the Argo CD Application `(namespace, name)` they name.
+    by_application: HashMap<(String, String), HashSet<ObjectRef<CatalogEntity>>>,
+    /// Entities by `backstage.io/kubernetes-id`.
+    by_id: HashMap<String, HashSet<ObjectRef<CatalogEntity>>>,
+    /// Entities with a label selector; each is checked against a changed object.
+    with_selector: HashSet<ObjectRef<CatalogEntity>>,
+    sources: HashMap<SourceRef, Source>,
+    /// Argo CD Applications by `(namespace, name)`.
+    applications: HashMap<(String, String), SourceRef>,
+    /// Labelled sources by the value of their `backstage.io/kubernetes-id`.
+    sources_by_id: HashMap<String, BTreeSet<SourceRef>>,
+}
+
+fn application_key(source: &SourceRef) -> (String, String) {
+    (source.namespace.clone().unwrap_or_default(), source.name.clone())
+}
+
+fn entity_object(entity_ref: &str) -> Option<ObjectRef<CatalogEntity>> {
+    let (_, rest) = entity_ref.split_once(':')?;
+    let (namespace, name) = rest.split_once('/')?;
+    Some(ObjectRef::new(name).within(namespace))
+}
+
+impl Index {
+    /// Records an entity; returns the other entities to look at again.
+    fn entity_applied(&mut self, entity: &CatalogEntity, argocd_namespace: &str) -> BTreeSet<String> {
+        let object = ObjectRef::from_obj(entity);
+        let namespace = entity.namespace().unwrap_or_default();
+        let entity_ref = relations::entity_ref(entity.spec.kind, &namespace, &entity.name_any());
+        let outgoing = relations::outgoing(&namespace, &entity.spec);
+        let lookup = Lookup::of(entity.annotations(), argocd_namespace);
+        let mut touched = self.forget_entity(&object, Some(&entity_ref));
+        touched.extend(self.graph.upsert(&entity_ref, outgoing.relations));
+        if let Some(application) = &lookup.application {
+            self.by_application
+                .entry(application.clone())
+                .or_default()
+                .insert(object.clone());
+        }
+        if let Some(id) = &lookup.kubernetes_id {
+            self.by_id.entry(id.clone()).or_default().insert(object.clone());
+        }
+        if lookup.selector.is_some() {
+            self.with_selector.insert(object.clone());
+        }
+        touched.remove(&entity_ref);
+        self.entities.insert(object, Known { entity_ref, lookup });
+        touched
+    }
+
+    /// Drops an entity's lookups, and from the graph unless it stays there
+    /// as `keep`; returns the entities the removal touched.
+    fn forget_entity(&mut self, object: &ObjectRef<CatalogEntity>, keep: Option<&str>) -> BTreeSet<String> {
+        let Some(known) = self.entities.remove(object) else {
+            return BTreeSet::new();
+        };
+        if let Some(application) = &known.lookup.application
+            && let Some(set) = self.by_application.get_mut(application)
+        {
+            set.remove(object);
+            if set.is_empty() {
+                self.by_application.remove(application);
+            }
+        }
+        if let Some(id) = &known.lookup.kubernetes_id
+            && let Some(set) = self.by_id.get_mut(id)
+        {
+            set.remove(object);
+            if set.is_empty() {
+                self.by_id.remove(id);
+            }
+        }
+        self.with_selector.remove(object);
+        if keep == Some(known.entity_ref.as_str()) {
+            BTreeSet::new()
+        } else {
+            self.graph.remove(&known.entity_ref)
+        }
+    }
+
+    /// Records a source object; returns the entities it concerns, before or
+    /// after, when what the roll-up reads of it changed.
+    fn source_applied(&mut self, source: SourceRef, new: Source) -> HashSet<ObjectRef<CatalogEntity>> {
+        let old = self.sources.get(&source).cloned();
+        if old.as_ref() == Some(&new) {
+            return HashSet::new();
+        }
+        let mut concerned = old
+            .as_ref()
+            .map(|old| self.concerned(&source, old))
+            .unwrap_or_default();
+        concerned.extend(self.concerned(&source, &new));
+        self.unindex_source(&source, old.as_ref());
+        if new.family == Family::ArgoCd {
+            self.applications.insert(application_key(&source), source.clone());
+        } else if let Some(id) = new.labels.get(KUBERNETES_ID) {
+            self.sources_by_id
+                .entry(id.clone())
+                .or_default()
+                .insert(source.clone());
+        }
+        self.sources.insert(source, new);
+        concerned
+    }
+
+    /// Forgets a source object; returns the entities it concerned.
+    fn source_deleted(&mut self, source: &SourceRef) -> HashSet<ObjectRef<CatalogEntity>> {
+        let Some(old) = self.sources.remove(source) else {
+            return HashSet::new();
+        };
+        self.unindex_source(source, Some(&old));
+        self.concerned(source, &old)
+    }
+
+    fn unindex_source(&mut self, source: &SourceRef, old: Option<&Source>) {
+        if old.is_some_and(|old| old.family == Family::ArgoCd) {
+            self.applications.remove(&application_key(source));
+        }
+        if let Some(id) = old.and_then(|old| old.labels.get(KUBERNETES_ID))
+            && let Some(set) = self.sources_by_id.get_mut(id)
+        {
+            set.remove(source);
+            if set.is_empty() {
+                self.sources_by_id.remove(id);
+            }
+        }
+    }
+
+    /// The entities an object with these labels concerns.
+    fn concerned(&self, source: &SourceRef, object: &Source) -> HashSet<ObjectRef<CatalogEntity>> {
+        let mut concerned = HashSet::new();
+        if object.family == Family::ArgoCd {
+            let key = application_key(source);
+            concerned.extend(self.by_application.get(&key).into_iter().flatten().cloned());
+            return concerned;
+        }
+        if let Some(id) = object.labels.get(KUBERNETES_ID) {
+            concerned.extend(self.by_id.get(id).into_iter().flatten().cloned());
+        }
+        concerned.extend(
+            self.with_selector
+                .iter()
+                .filter(|entity| {
+                    self.entities
+                        .get(*entity)
+                        .is_some_and(|known| known.lookup.selects(&object.labels))
+                })
+                .cloned(),
+        );
+        concerned
+    }
+
+    /// Everything the status of `entity` is computed from.
+    fn observe(&self, entity: &CatalogEntity, argocd_namespace: &str) -> Observed {
+        let namespace = entity.namespace().unwrap_or_default();
+        let entity_ref = relations::entity_ref(entity.spec.kind, &namespace, &entity.name_any());
+        let lookup = Lookup::of(entity.annotations(), argocd_namespace);
+        let mut sources = Vec::new();
+        if let Some(application) = &lookup.application {
+            let (namespace, name) = application;
+            let found = self
+                .applications
+                .get(application)
+                .and_then(|source| Some((source, self.sources.get(source)?)));
+            sources.push(match found {
+                Some((source, object)) => (source.clone(), object.normalized.clone()),
+                None => {
+                    let source = SourceRef::new("argoproj.io/v1alpha1", "Application", namespace, name);
+                    let normalized = rollup::not_found(&source);
+                    (source, normalized)
+                }
+            });
+        }
+        let mut labelled: BTreeSet<&SourceRef> = BTreeSet::new();
+        if let Some(id) = &lookup.kubernetes_id {
+            labelled.extend(self.sources_by_id.get(id).into_iter().flatten());
+        }
+        if lookup.selector.is_some() {
+            labelled.extend(
+                self.sources
+                    .iter()
+                    .filter(|(_, object)| object.family != Family::ArgoCd && lookup.selects(&object.labels))
+                    .map(|(source, _)| source),
+            );
+        }
+        for source in labelled {
+            if let Some(object) = self.sources.get(source)
+                && object.family != Family::ArgoCd
+            {
+                sources.push((source.clone(), object.normalized.clone()));
+            }
+        }
+        let mut problems = validation::validate(entity);
+        problems.extend(lookup.problems);
+        Observed {
+            relations: self.graph.relations(&entity_ref),
+            unresolved: self.graph.unresolved(&entity_ref),
+            sources,
+            problems,
+        }
+    }
+}
+
+/// The live catalog: what the HTTP endpoint, the metrics and the controller
+/// read.
+pub struct Catalog {
+    index: Mutex<Index>,
+    store: Store<CatalogEntity>,
+    queue: mpsc::UnboundedSender<ObjectRef<CatalogEntity>>,
+    /// How many watches have not listed their objects yet.
+    unlisted: watch::Sender<usize>,
+    argocd_namespace: String,
+    deadline: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl Catalog {
+    fn index(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every entity, as the watch last saw it.
+    pub fn entities(&self) -> Vec<Arc<CatalogEntity>> {
+        self.store.state()
+    }
+
+    /// Whether every watch has listed its objects, so statuses are complete.
+    pub fn is_synced(&self) -> bool {
+        *self.unlisted.borrow() == 0
+    }
+
+    /// The catalog's figures for the metrics.
+    pub fn figures(&self) -> Figures {
+        let entities = self.store.state();
+        let index = self.index();
+        figures(entities.iter().map(Arc::as_ref), |entity_ref| {
+            index.graph.contains(entity_ref)
+        })
+    }
+
+    fn enqueue(&self, objects: impl IntoIterator<Item = ObjectRef<CatalogEntity>>) {
+        for object in objects {
+            // The receiver lives as long as the controller; after it stops
+            // nothing needs reconciling.
+            let _ = self.queue.send(object);
+        }
+    }
+
+    fn enqueue_refs(&self, entity_refs: BTreeSet<String>) {
+        self.enqueue(entity_refs.iter().filter_map(|r| entity_object(r)));
+    }
+
+    fn listed(&self) {
+        self.unlisted.send_modify(|n| *n = n.saturating_sub(1));
+    }
+
+    fn unlisted(&self) {
+        self.unlisted.send_modify(|n| *n += 1);
+    }
+
+    async fn wait_synced(&self) {
+        let mut unlisted = self.unlisted.subscribe();
+        // Err only when the sender is gone, which is never while `self` lives.
+        let _ = unlisted.wait_for(|n| *n == 0).await;
+    }
+}
+
+/// Options of the catalog controller.
+pub struct CatalogOptions {
+    /// Watch only this namespace; `None` watches all.
+    pub watch_namespace: Option<String>,
+    /// Where Argo CD Applications are, when `argocd/app-namespace` is not set.
+    pub argocd_namespace: String,
+    /// How long a source may stay in progress before the entity is Stalled.
+    pub deadline: Duration,
+    /// How many entities are reconciled at once.
+    pub concurrency: u16,
+}
+
+/// The catalog and the future that runs its controller until `shutdown`.
+pub fn catalog(
+    client: Client,
+    options: CatalogOptions,
+    metrics: Arc<Metrics>,
+    leadership: Leadership,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> (Arc<Catalog>, impl Future<Output = ()>) {
+    let (reader, writer) = reflector::store();
+    let (queue, mut queued) = mpsc::unbounded_channel();
+    let catalog = Arc::new(Catalog {
+        index: Mutex::default(),
+        store: reader.clone(),
+        queue,
+        // The entity watch and the CRD watch.
+        unlisted: watch::Sender::new(2),
+        argocd_namespace: options.argocd_namespace.clone(),
+        deadline: options.deadline,
+        metrics,
+    });
+
+    let entities: Api<CatalogEntity> = match &options.watch_namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let indexing = catalog.clone();
+    let mut listing = HashSet::new();
+    let entity_events = watcher(entities, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(|entity: &mut CatalogEntity| entity.managed_fields_mut().clear())
+        .map_ok(move |event| {
+            indexing.entity_event(&event, &mut listing);
+            event
+        });
+    let entity_stream = reflector::reflector(writer, entity_events).applied_objects();
+
+    let sources = tokio::spawn(discover_sources(
+        client.clone(),
+        catalog.clone(),
+        options.watch_namespace,
+    ));
+    let context = Arc::new(Reconciler {
+        client,
+        catalog: catalog.clone(),
+        leadership,
+    });
+    let metrics = catalog.metrics.clone();
+    let controller = Controller::for_stream(entity_stream, reader)
+        .reconcile_on(futures::stream::poll_fn(move |cx| queued.poll_recv(cx)))
+        .with_config(controller::Config::default().concurrency(options.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |entity, context| super::instrumented("CatalogEntity", entity, context, reconcile),
+            error_policy,
+            context,
+        )
+        .for_each(move |result| {
+            super::log_result("CatalogEntity", &metrics, result);
+            std::future::ready(())
+        });
+    let run = async move {
+        controller.await;
+        sources.abort();
+    };
+    (catalog, run)
+}
+
+impl Catalog {
+    /// Keeps the index in step with the entity watch. A relist (after a
+    /// watch expired) is followed by removing the entities it no longer saw.
+    fn entity_event(
+        &self,
+        event: &watcher::Event<CatalogEntity>,
+        listing: &mut HashSet<ObjectRef<CatalogEntity>>,
+    ) {
+        let touched = {
+            let mut index = self.index();
+            match event {
+                watcher::Event::Apply(entity) => index.entity_applied(entity, &self.argocd_namespace),
+                watcher::Event::Delete(entity) => index.forget_entity(&ObjectRef::from_obj(entity), None),
+                watcher::Event::Init => {
+                    listing.clear();
+                    BTreeSet::new()
+                }
+                watcher::Event::InitApply(entity) => {
+                    listing.insert(ObjectRef::from_obj(entity));
+                    index.entity_applied(entity, &self.argocd_namespace)
+                }
+                watcher::Event::InitDone => {
+                    let gone: Vec<ObjectRef<CatalogEntity>> = index
+                        .entities
+                        .keys()
+                        .filter(|object| !listing.contains(*object))
+                        .cloned()
+                        .collect();
+                    let mut touched = BTreeSet::new();
+                    for object in gone {
+                        touched.extend(index.forget_entity(&object, None));
+                    }
+                    touched
+                }
+            }
+        };
+        self.enqueue_refs(touched);
+        if matches!(event, watcher::Event::InitDone) && !self.is_synced() {
+            self.listed_once("CatalogEntity");
+        }
+    }
+
+    fn listed_once(&self, what: &str) {
+        debug!(what, "listed");
+        self.listed();
+    }
+}
+
+/// Watches CRDs and keeps one source watch per kind that rolls up.
+async fn discover_sources(client: Client, catalog: Arc<Catalog>, namespace: Option<String>) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut watches: HashMap<(String, String), tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut listed = false;
+    let mut last_error = None;
+    let mut events = watcher(crds, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        let event = match event {
+            Ok(event) => {
+                last_error = None;
+                event
+            }
+            Err(error) => {
+                let message = error.to_string();
+                if last_error.as_ref() != Some(&message) {
+                    warn!(error = %message, "cannot watch CustomResourceDefinitions; sources are not rolled up");
+                    last_error = Some(message);
+                }
+                if !listed {
+                    listed = true;
+                    catalog.listed_once("CustomResourceDefinition");
+                }
+                continue;
+            }
+        };
+        match event {
+            watcher::Event::Apply(crd) | watcher::Event::InitApply(crd) => {
+                let Some((family, resource)) = source_kind(&crd) else {
+                    continue;
+                };
+                let key = (resource.group.clone(), resource.kind.clone());
+                if watches.get(&key).is_some_and(|task| !task.is_finished()) {
+                    continue;
+                }
+                info!(group = %resource.group, kind = %resource.kind, "rolling up");
+                if !listed {
+                    catalog.unlisted();
+                }
+                let api = match (&namespace, family) {
+                    (Some(_), Family::ArgoCd) => {
+                        Api::namespaced_with(client.clone(), &catalog.argocd_namespace, &resource)
+                    }
+                    (Some(namespace), _) => Api::namespaced_with(client.clone(), namespace, &resource),
+                    (None, _) => Api::all_with(client.clone(), &resource),
+                };
+                let task = tokio::spawn(watch_sources(api, family, resource, catalog.clone(), !listed));
+                watches.insert(key, task);
+            }
+            watcher::Event::Delete(crd) => {
+                if let Some((_, resource)) = source_kind(&crd)
+                    && let Some(task) = watches.remove(&(resource.group.clone(), resource.kind.clone()))
+                {
+                    info!(group = %resource.group, kind = %resource.kind, "no longer rolling up: CRD deleted");
+                    task.abort();
+                    catalog.forget_kind(&resource.api_version, &resource.kind);
+                }
+            }
+            watcher::Event::Init => {}
+            watcher::Event::InitDone => {
+                if !listed {
+                    listed = true;
+                    catalog.listed_once("CustomResourceDefinition");
+                }
+            }
+        }
+    }
+}
+
+/// The family and served version of a CRD whose objects roll up, once it
+/// is established.
+fn source_kind(crd: &CustomResourceDefinition) -> Option<(Family, ApiResource)> {
+    let spec = &crd.spec;
+    let family = Family::of(&spec.group, &spec.names.kind)?;
+    let established = crd
+        .status
+        .as_ref()
+        .and_then(|status| status.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+        });
+    if !established {
+        return None;
+    }
+    let version = spec
+        .versions
+        .iter()
+        .filter(|v| v.served)
+        .max_by_key(|v| v.storage)?;
+    Some((
+        family,
+        ApiResource {
+            group: spec.group.clone(),
+            version: version.name.clone(),
+            api_version: format!("{}/{}", spec.group, version.name),
+            kind: spec.names.kind.clone(),
+            plural: spec.names.plural.clone(),
+        },
+    ))
+}
+
+impl Catalog {
+    fn source_event(
+        &self,
+        family: Family,
+        resource: &ApiResource,
+        event: watcher::Event<DynamicObject>,
+        listing: &mut HashSet<SourceRef>,
+    ) {
+        let reference = |object: &DynamicObject| SourceRef {
+            api_version: resource.api_version.clone(),
+            kind: resource.kind.clone(),
+            namespace: object.namespace(),
+            name: object.name_any(),
+        };
+        let record = |object: DynamicObject| {
+            let source = reference(&object);
+            let labels = object.labels().clone();
+            let normalized = family.normalize(&serde_json::to_value(&object).unwrap_or_default());
+            (
+                source,
+                Source {
+                    family,
+                    labels,
+                    normalized,
+                },
+            )
+        };
+        let concerned = {
+            match event {
+                watcher::Event::Apply(object) => {
+                    let (source, row) = record(object);
+                    self.index().source_applied(source, row)
+                }
+                watcher::Event::InitApply(object) => {
+                    let (source, row) = record(object);
+                    listing.insert(source.clone());
+                    self.index().source_applied(source, row)
+                }
+                watcher::Event::Delete(object) => self.index().source_deleted(&reference(&object)),
+                watcher::Event::Init => {
+                    listing.clear();
+                    HashSet::new()
+                }
+                watcher::Event::InitDone => {
+                    let mut index = self.index();
+                    let gone: Vec<SourceRef> = index
+                        .sources
+                        .keys()
+                        .filter(|s| s.api_version == resource.api_version && s.kind == resource.kind)
+                        .filter(|s| !listing.contains(*s))
+                        .cloned()
+                        .collect();
+                    let mut concerned = HashSet::new();
+                    for source in gone {
+                        concerned.extend(index.source_deleted(&source));
+                    }
+                    concerned
+                }
+            }
+        };
+        self.enqueue(concerned);
+    }
+
+    /// Forgets every object of a kind whose CRD was deleted.
+    fn forget_kind(&self, api_version: &str, kind: &str) {
+        let concerned = {
+            let mut index = self.index();
+            let gone: Vec<SourceRef> = index
+                .sources
+                .keys()
+                .filter(|s| s.api_version == api_version && s.kind == kind)
+                .cloned()
+                .collect();
+            let mut concerned = HashSet::new();
+            for source in gone {
+                concerned.extend(index.source_deleted(&source));
+            }
+            concerned
+        };
+        self.enqueue(concerned);
+    }
+}
+
+/// Follows one kind's objects into the index. `initial` says whether the
+/// catalog waits for this watch's first list before it reconciles.
+async fn watch_sources(
+    api: Api<DynamicObject>,
+    family: Family,
+    resource: ApiResource,
+    catalog: Arc<Catalog>,
+    initial: bool,
+) {
+    let mut waiting = initial;
+    let mut listing = HashSet::new();
+    // The watch retries with backoff; the same error is logged once.
+    let mut last_error = None;
+    let mut events = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(event) => {
+                last_error = None;
+                let done = matches!(event, watcher::Event::InitDone);
+                catalog.source_event(family, &resource, event, &mut listing);
+                if done && waiting {
+                    waiting = false;
+                    catalog.listed_once(&resource.kind);
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                if last_error.as_ref() != Some(&message) {
+                    warn!(kind = %resource.kind, group = %resource.group, error = %message,
+                        "cannot watch a source kind; retrying with backoff");
+                    last_error = Some(message);
+                }
+                if waiting {
+                    waiting = false;
+                    catalog.listed_once(&resource.kind);
+                }
+            }
+        }
+    }
+}
+
+struct Reconciler {
+    client: Client,
+    catalog: Arc<Catalog>,
+    leadership: Leadership,
+}
+
+impl super::Leads for Reconciler {
+    fn leadership(&self) -> &Leadership {
+        &self.leadership
+    }
+}
+
+async fn reconcile(entity: Arc<CatalogEntity>, context: Arc<Reconciler>) -> Result<Action, Error> {
+    let catalog = &context.catalog;
+    catalog.wait_synced().await;
+    let observed = catalog.index().observe(&entity, &catalog.argocd_namespace);
+    let now = Timestamp::now();
+    let status = status::status(&entity, observed, now, catalog.deadline);
+    if entity.status.as_ref() != Some(&status) {
+        write_status(&context.client, &entity, &status).await?;
+        catalog.metrics.catalog_status_writes.inc();
+    }
+    Ok(match status::next_deadline(&status, now, catalog.deadline) {
+        Some(wait) => Action::requeue(wait),
+        None => Action::await_change(),
+    })
+}
+
+async fn write_status(
+    client: &Client,
+    entity: &CatalogEntity,
+    status: &CatalogEntityStatus,
+) -> Result<(), Error> {
+    let api: Api<CatalogEntity> = Api::namespaced(client.clone(), &entity.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": CatalogEntity::api_version(&()),
+        "kind": CatalogEntity::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &entity.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(drop)
+    .map_err(kube_error(format!(
+        "writing the status of {}",
+        super::key(entity)
+    )))
+}
+
+fn error_policy(entity: Arc<CatalogEntity>, error: &Error, _: Arc<Reconciler>) -> Action {
+    let transient = match error {
+        Error::Kube { source, .. } => is_transient(source),
+        Error::Worker(_) => true,
+    };
+    if !transient {
+        // Not found: the entity was deleted while its status was computed.
+        debug!(entity = %super::key(entity.as_ref()), %error, "status not written");
+        return Action::await_change();
+    }
+    Action::requeue(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{CatalogEntitySpec, RelationType};
+    use kube::api::ObjectMeta;
+
+    fn entity(name: &str, spec: serde_json::Value, annotations: &[(&str, &str)]) -> CatalogEntity {
+        let spec: CatalogEntitySpec = serde_json::from_value(spec).unwrap();
+        CatalogEntity {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("default".into()),
+                annotations: Some(
+                    annotations
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                ..ObjectMeta::default()
+            },
+            spec,
+            status: None,
+        }
+    }
+
+    fn component(name: &str, annotations: &[(&str, &str)]) -> CatalogEntity {
+        entity(
+            name,
+            json!({"kind": "Component", "type": "service", "lifecycle": "production", "owner": "team-a"}),
+            annotations,
+        )
+    }
+
+    fn bucket(name: &str, id: &str) -> (SourceRef, Source) {
+        (
+            SourceRef::new("s3.services.k8s.aws/v1alpha1", "Bucket", "default", name),
+            Source {
+                family: Family::Ack,
+                labels: [(KUBERNETES_ID.to_string(), id.to_string())].into(),
+                normalized: Normalized::new(crate::api::SourceHealth::Current, "Ready", ""),
+            },
+        )
+    }
+
+    #[test]
+    fn an_owner_appearing_queues_its_owned_entities() {
+        let mut index = Index::default();
+        assert!(index.entity_applied(&component("web", &[]), "argocd").is_empty());
+        let team = entity("team-a", json!({"kind": "Group", "type": "team"}), &[]);
+        let touched = index.entity_applied(&team, "argocd");
+        assert_eq!(touched, BTreeSet::from(["component:default/web".to_string()]));
+        let observed = index.observe(&component("web", &[]), "argocd");
+        assert!(observed.unresolved.is_empty());
+        assert!(
+            observed
+                .relations
+                .iter()
+                .any(|r| r.type_ == RelationType::OwnedBy)
+        );
+        // Applying the same entity again touches nothing.
+        assert!(index.entity_applied(&team, "argocd").is_empty());
+        let touched = index.forget_entity(&ObjectRef::from_obj(&team), None);
+        assert_eq!(touched, BTreeSet::from(["component:default/web".to_string()]));
+    }
+
+    #[test]
+    fn sources_concern_the_entities_that_name_them() {
+        let mut index = Index::default();
+        let web = component(
+            "web",
+            &[("backstage.io/kubernetes-id", "web"), ("argocd/app-name", "web")],
+        );
+        let other = component("other", &[("backstage.io/kubernetes-label-selector", "team=a")]);
+        index.entity_applied(&web, "argocd");
+        index.entity_applied(&other, "argocd");
+
+        let (source, object) = bucket("assets", "web");
+        assert_eq!(
+            index.source_applied(source.clone(), object.clone()),
+            HashSet::from([ObjectRef::from_obj(&web)])
+        );
+        assert!(
+            index.source_applied(source.clone(), object.clone()).is_empty(),
+            "unchanged"
+        );
+
+        // Relabelled to the other entity's selector: both are concerned.
+        let mut moved = object.clone();
+        moved.labels = [("team".to_string(), "a".to_string())].into();
+        assert_eq!(
+            index.source_applied(source.clone(), moved),
+            HashSet::from([ObjectRef::from_obj(&web), ObjectRef::from_obj(&other)])
+        );
+        let observed = index.observe(&other, "argocd");
+        assert_eq!(observed.sources.len(), 1);
+        let observed = index.observe(&web, "argocd");
+        assert_eq!(observed.sources.len(), 1, "only the Application, not found");
+        assert_eq!(observed.sources[0].1.status, crate::api::SourceHealth::NotFound);
+
+        assert_eq!(
+            index.source_deleted(&source),
+            HashSet::from([ObjectRef::from_obj(&other)])
+        );
+        assert!(index.observe(&other, "argocd").sources.is_empty());
+    }
+
+    #[test]
+    fn an_argocd_application_is_found_by_name_and_namespace() {
+        let mut index = Index::default();
+        let web = component(
+            "web",
+            &[("argocd/app-name", "web"), ("argocd/app-namespace", "apps")],
+        );
+        index.entity_applied(&web, "argocd");
+        let source = SourceRef::new("argoproj.io/v1alpha1", "Application", "apps", "web");
+        let object = Source {
+            family: Family::ArgoCd,
+            labels: BTreeMap::new(),
+            normalized: Normalized::new(crate::api::SourceHealth::Failed, "Degraded", "down"),
+        };
+        let elsewhere = SourceRef::new("argoproj.io/v1alpha1", "Application", "argocd", "web");
+        assert!(index.source_applied(elsewhere, object.clone()).is_empty());
+        assert_eq!(
+            index.source_applied(source, object),
+            HashSet::from([ObjectRef::from_obj(&web)])
+        );
+        let observed = index.observe(&web, "argocd");
+        assert_eq!(observed.sources[0].1.status, crate::api::SourceHealth::Failed);
+        assert_eq!(observed.sources[0].0.namespace.as_deref(), Some("apps"));
+    }
+
+    #[test]
+    fn a_kind_change_moves_the_entity_in_the_graph() {
+        let mut index = Index::default();
+        index.entity_applied(&component("web", &[]), "argocd");
+        let team = entity("team-a", json!({"kind": "Group", "type": "team"}), &[]);
+        index.entity_applied(&team, "argocd");
+        // team-a becomes a User: the component's owner (a Group) no longer resolves.
+        let user = entity("team-a", json!({"kind": "User"}), &[]);
+        let touched = index.entity_applied(&user, "argocd");
+        assert_eq!(touched, BTreeSet::from(["component:default/web".to_string()]));
+        assert!(index.graph.contains("user:default/team-a"));
+        assert!(!index.graph.contains("group:default/team-a"));
+    }
+}
