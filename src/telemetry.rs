@@ -18,7 +18,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
@@ -229,7 +229,9 @@ pub async fn serve(listener: TcpListener, telemetry: Arc<Telemetry>) {
                 let response = telemetry.respond(&request);
                 async move { Ok::<_, Infallible>(response) }
             });
+            // The timer turns on hyper's limit on reading a request's headers.
             if let Err(error) = http1::Builder::new()
+                .timer(TokioTimer::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {

@@ -156,6 +156,16 @@ fn export_carries_relations_in_both_directions() {
 }
 
 #[test]
+fn export_leaves_out_what_kubectl_apply_keeps() {
+    let mut entity = imported().remove(0);
+    let annotations = entity.metadata.annotations.get_or_insert_default();
+    annotations.insert(backstage::LAST_APPLIED.into(), "{\"apiVersion\": \"...\"}".into());
+    let exported = backstage::to_backstage(&entity);
+    let original = &documents(&std::fs::read_to_string(CORPUS).unwrap())[0];
+    assert_eq!(&exported, original);
+}
+
+#[test]
 fn import_names_the_document_it_cannot_take() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("catalog-info.yaml");

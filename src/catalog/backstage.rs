@@ -16,6 +16,10 @@ use crate::api::{CatalogEntity, CatalogEntitySpec, EntityKind};
 /// The apiVersion Backstage's built-in kinds are written with.
 pub const API_VERSION: &str = "backstage.io/v1alpha1";
 
+/// The annotation `kubectl apply` keeps its last input in: the object's,
+/// not the entity's.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// Metadata fields Backstage fills in itself; they are not the entity's.
 const GENERATED_METADATA: [&str; 3] = ["uid", "etag", "generation"];
 
@@ -102,7 +106,13 @@ pub fn to_backstage(entity: &CatalogEntity) -> Value {
         metadata.insert("labels".into(), json!(labels));
     }
     if let Some(annotations) = &entity.metadata.annotations {
-        metadata.insert("annotations".into(), json!(annotations));
+        let annotations: BTreeMap<&String, &String> = annotations
+            .iter()
+            .filter(|(key, _)| key.as_str() != LAST_APPLIED)
+            .collect();
+        if !annotations.is_empty() {
+            metadata.insert("annotations".into(), json!(annotations));
+        }
     }
     // Backstage requires these lists even when empty.
     let required = match entity.spec.kind {

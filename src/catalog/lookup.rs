@@ -7,8 +7,10 @@
 //! - `backstage.io/kubernetes-label-selector`: every ACK resource and
 //!   KubeVela Application the selector matches.
 //!
-//! Objects found by label have no row until one exists; when one is deleted,
-//! its row goes with it.
+//! Objects found by label are looked for in the entity's own namespace only,
+//! so an entity cannot show another team's objects by naming their labels.
+//! They have no row until one exists; when one is deleted, its row goes
+//! with it.
 
 use std::collections::BTreeMap;
 

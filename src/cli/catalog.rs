@@ -10,7 +10,6 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::api::CatalogEntity;
 use crate::catalog::backstage;
-use crate::controller::FIELD_MANAGER;
 
 #[derive(clap::Args, Debug)]
 pub struct CatalogArgs {
@@ -134,6 +133,11 @@ fn import(args: ImportArgs, out: &mut impl Write) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The field manager of what `import --apply` writes: its own, so that an
+/// import over an entity a request registered leaves the operator's fields
+/// (its request labels) alone.
+const FIELD_MANAGER: &str = "goldpath-import";
 
 async fn client() -> anyhow::Result<Client> {
     Client::try_default()

@@ -74,8 +74,8 @@ pub struct RunArgs {
     /// The leader election Lease's name.
     #[arg(long, default_value = "goldpath")]
     pub lease_name: String,
-    /// Seconds a leader's Lease stays held without renewal; another replica
-    /// takes over within this time after the leader dies.
+    /// Seconds a leader's Lease stays held without renewal (3 to 3600);
+    /// another replica takes over within this time after the leader dies.
     #[arg(long, default_value_t = 15)]
     pub lease_duration: u64,
 }
@@ -214,23 +214,42 @@ fn run_operator(args: RunArgs) -> anyhow::Result<()> {
             lease: args.leader_elect.then(|| crate::controller::LeaseOptions {
                 name: args.lease_name.clone(),
                 namespace: args.namespace.clone(),
-                identity: std::env::var("POD_NAME")
-                    .ok()
-                    .filter(|name| !name.is_empty())
-                    .unwrap_or_else(|| format!("goldpath-{}", std::process::id())),
-                duration: std::time::Duration::from_secs(args.lease_duration.max(3)),
+                identity: identity(),
+                duration: std::time::Duration::from_secs(args.lease_duration.clamp(3, 3600)),
             }),
         };
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?
-        .block_on(async {
-            let client = kube::Client::try_default()
-                .await
-                .context("connecting to the cluster (KUBECONFIG or in-cluster config)")?;
-            crate::controller::run(client, config, options).await
-        })
+        .context("starting the async runtime")?;
+    let outcome = runtime.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the cluster (KUBECONFIG or in-cluster config)")?;
+        crate::controller::run(client, config, options).await
+    });
+    if outcome.is_err() {
+        // A replica that lost the Lease must not finish steps it started:
+        // the new leader may run them again.
+        runtime.shutdown_timeout(std::time::Duration::ZERO);
+    }
+    outcome
+}
+
+/// Who this replica is in leader election: the pod's name, else the host's
+/// with the process id and start time, so two processes never share one.
+fn identity() -> String {
+    if let Some(pod) = std::env::var("POD_NAME").ok().filter(|name| !name.is_empty()) {
+        return pod;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "goldpath".into());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() % 1_000_000_000)
+        .unwrap_or_default();
+    format!("{host}-{}-{started:09}", std::process::id())
 }
 
 /// What a run did.

@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -98,15 +99,25 @@ struct Index {
     entities: HashMap<ObjectRef<CatalogEntity>, Known>,
     /// Entities by the Argo CD Application `(namespace, name)` they name.
     by_application: HashMap<(String, String), HashSet<ObjectRef<CatalogEntity>>>,
-    /// Entities by `backstage.io/kubernetes-id`.
-    by_id: HashMap<String, HashSet<ObjectRef<CatalogEntity>>>,
+    /// Entities by namespace and `backstage.io/kubernetes-id`.
+    by_id: HashMap<(String, String), HashSet<ObjectRef<CatalogEntity>>>,
     /// Entities with a label selector; each is checked against a changed object.
     with_selector: HashSet<ObjectRef<CatalogEntity>>,
     sources: HashMap<SourceRef, Source>,
     /// Argo CD Applications by `(namespace, name)`.
     applications: HashMap<(String, String), SourceRef>,
-    /// Labelled sources by the value of their `backstage.io/kubernetes-id`.
-    sources_by_id: HashMap<String, BTreeSet<SourceRef>>,
+    /// Labelled sources by namespace and the value of their
+    /// `backstage.io/kubernetes-id`.
+    sources_by_id: HashMap<(String, String), BTreeSet<SourceRef>>,
+}
+
+/// How many objects found by label roll up into one entity at most, so a
+/// broad selector cannot grow a status past what the API server stores.
+const MAX_LABELLED: usize = 100;
+
+/// A labelled object's key: its namespace and its `backstage.io/kubernetes-id`.
+fn labelled_key(source: &SourceRef, id: &str) -> (String, String) {
+    (source.namespace.clone().unwrap_or_default(), id.to_string())
 }
 
 fn application_key(source: &SourceRef) -> (String, String) {
@@ -136,7 +147,10 @@ impl Index {
                 .insert(object.clone());
         }
         if let Some(id) = &lookup.kubernetes_id {
-            self.by_id.entry(id.clone()).or_default().insert(object.clone());
+            self.by_id
+                .entry((namespace.clone(), id.clone()))
+                .or_default()
+                .insert(object.clone());
         }
         if lookup.selector.is_some() {
             self.with_selector.insert(object.clone());
@@ -160,12 +174,13 @@ impl Index {
                 self.by_application.remove(application);
             }
         }
-        if let Some(id) = &known.lookup.kubernetes_id
-            && let Some(set) = self.by_id.get_mut(id)
-        {
-            set.remove(object);
-            if set.is_empty() {
-                self.by_id.remove(id);
+        if let Some(id) = &known.lookup.kubernetes_id {
+            let key = (object.namespace.clone().unwrap_or_default(), id.clone());
+            if let Some(set) = self.by_id.get_mut(&key) {
+                set.remove(object);
+                if set.is_empty() {
+                    self.by_id.remove(&key);
+                }
             }
         }
         self.with_selector.remove(object);
@@ -193,7 +208,7 @@ impl Index {
             self.applications.insert(application_key(&source), source.clone());
         } else if let Some(id) = new.labels.get(KUBERNETES_ID) {
             self.sources_by_id
-                .entry(id.clone())
+                .entry(labelled_key(&source, id))
                 .or_default()
                 .insert(source.clone());
         }
@@ -214,12 +229,13 @@ impl Index {
         if old.is_some_and(|old| old.family == Family::ArgoCd) {
             self.applications.remove(&application_key(source));
         }
-        if let Some(id) = old.and_then(|old| old.labels.get(KUBERNETES_ID))
-            && let Some(set) = self.sources_by_id.get_mut(id)
-        {
-            set.remove(source);
-            if set.is_empty() {
-                self.sources_by_id.remove(id);
+        if let Some(id) = old.and_then(|old| old.labels.get(KUBERNETES_ID)) {
+            let key = labelled_key(source, id);
+            if let Some(set) = self.sources_by_id.get_mut(&key) {
+                set.remove(source);
+                if set.is_empty() {
+                    self.sources_by_id.remove(&key);
+                }
             }
         }
     }
@@ -233,11 +249,13 @@ impl Index {
             return concerned;
         }
         if let Some(id) = object.labels.get(KUBERNETES_ID) {
-            concerned.extend(self.by_id.get(id).into_iter().flatten().cloned());
+            let entities = self.by_id.get(&labelled_key(source, id));
+            concerned.extend(entities.into_iter().flatten().cloned());
         }
         concerned.extend(
             self.with_selector
                 .iter()
+                .filter(|entity| entity.namespace == source.namespace)
                 .filter(|entity| {
                     self.entities
                         .get(*entity)
@@ -269,27 +287,44 @@ impl Index {
                 }
             });
         }
+        // Objects found by label: in the entity's own namespace only, so an
+        // entity cannot show another team's objects by naming their labels.
         let mut labelled: BTreeSet<&SourceRef> = BTreeSet::new();
         if let Some(id) = &lookup.kubernetes_id {
-            labelled.extend(self.sources_by_id.get(id).into_iter().flatten());
+            let key = (namespace.clone(), id.clone());
+            labelled.extend(self.sources_by_id.get(&key).into_iter().flatten());
         }
         if lookup.selector.is_some() {
             labelled.extend(
                 self.sources
                     .iter()
-                    .filter(|(_, object)| object.family != Family::ArgoCd && lookup.selects(&object.labels))
+                    .filter(|(source, object)| {
+                        object.family != Family::ArgoCd
+                            && source.namespace.as_deref() == Some(namespace.as_str())
+                            && lookup.selects(&object.labels)
+                    })
                     .map(|(source, _)| source),
             );
         }
-        for source in labelled {
+        let mut problems = validation::validate(entity);
+        problems.extend(lookup.problems);
+        if labelled.len() > MAX_LABELLED {
+            problems.push(validation::Problem {
+                field: "metadata.annotations".into(),
+                message: format!(
+                    "{} objects carry its {KUBERNETES_ID} label or match its label selector; \
+                     the first {MAX_LABELLED} by apiVersion, kind and name roll up",
+                    labelled.len()
+                ),
+            });
+        }
+        for source in labelled.into_iter().take(MAX_LABELLED) {
             if let Some(object) = self.sources.get(source)
                 && object.family != Family::ArgoCd
             {
                 sources.push((source.clone(), object.normalized.clone()));
             }
         }
-        let mut problems = validation::validate(entity);
-        problems.extend(lookup.problems);
         Observed {
             relations: self.graph.relations(&entity_ref),
             unresolved: self.graph.unresolved(&entity_ref),
@@ -307,6 +342,8 @@ pub struct Catalog {
     queue: mpsc::UnboundedSender<ObjectRef<CatalogEntity>>,
     /// How many watches have not listed their objects yet.
     unlisted: watch::Sender<usize>,
+    /// Whether the entity watch has listed once.
+    entities_listed: AtomicBool,
     argocd_namespace: String,
     deadline: Duration,
     metrics: Arc<Metrics>,
@@ -391,6 +428,7 @@ pub fn catalog(
         queue,
         // The entity watch and the CRD watch.
         unlisted: watch::Sender::new(2),
+        entities_listed: AtomicBool::new(false),
         argocd_namespace: options.argocd_namespace.clone(),
         deadline: options.deadline,
         metrics,
@@ -404,7 +442,13 @@ pub fn catalog(
     let mut listing = HashSet::new();
     let entity_events = watcher(entities, watcher::Config::default().any_semantic())
         .default_backoff()
-        .modify(|entity: &mut CatalogEntity| entity.managed_fields_mut().clear())
+        // Kept for every entity: what neither status nor export reads goes.
+        .modify(|entity: &mut CatalogEntity| {
+            entity.managed_fields_mut().clear();
+            entity
+                .annotations_mut()
+                .remove(crate::catalog::backstage::LAST_APPLIED);
+        })
         .map_ok(move |event| {
             indexing.entity_event(&event, &mut listing);
             event
@@ -474,12 +518,13 @@ impl Catalog {
                     for object in gone {
                         touched.extend(index.forget_entity(&object, None));
                     }
+                    listing.clear();
                     touched
                 }
             }
         };
         self.enqueue_refs(touched);
-        if matches!(event, watcher::Event::InitDone) && !self.is_synced() {
+        if matches!(event, watcher::Event::InitDone) && !self.entities_listed.swap(true, Ordering::SeqCst) {
             self.listed_once("CatalogEntity");
         }
     }
@@ -490,10 +535,20 @@ impl Catalog {
     }
 }
 
-/// Watches CRDs and keeps one source watch per kind that rolls up.
+/// A running watch on one kind's objects.
+struct SourceWatch {
+    resource: ApiResource,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Watches CRDs and keeps one source watch per kind that rolls up: started
+/// when its CRD is established, restarted when the served version changes,
+/// stopped (and its objects forgotten) when the CRD goes, also when it went
+/// while this watch was down (the relist no longer lists it).
 async fn discover_sources(client: Client, catalog: Arc<Catalog>, namespace: Option<String>) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let mut watches: HashMap<(String, String), tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut watches: HashMap<(String, String), SourceWatch> = HashMap::new();
+    let mut listing: HashSet<(String, String)> = HashSet::new();
     let mut listed = false;
     let mut last_error = None;
     let mut events = watcher(crds, watcher::Config::default().any_semantic())
@@ -524,10 +579,18 @@ async fn discover_sources(client: Client, catalog: Arc<Catalog>, namespace: Opti
                     continue;
                 };
                 let key = (resource.group.clone(), resource.kind.clone());
-                if watches.get(&key).is_some_and(|task| !task.is_finished()) {
-                    continue;
+                listing.insert(key.clone());
+                match watches.get(&key) {
+                    Some(watch)
+                        if watch.resource.api_version == resource.api_version
+                            && !watch.task.is_finished() =>
+                    {
+                        continue;
+                    }
+                    Some(_) => stop_watch(&mut watches, &key, &catalog).await,
+                    None => {}
                 }
-                info!(group = %resource.group, kind = %resource.kind, "rolling up");
+                info!(group = %resource.group, kind = %resource.kind, version = %resource.version, "rolling up");
                 if !listed {
                     catalog.unlisted();
                 }
@@ -538,26 +601,54 @@ async fn discover_sources(client: Client, catalog: Arc<Catalog>, namespace: Opti
                     (Some(namespace), _) => Api::namespaced_with(client.clone(), namespace, &resource),
                     (None, _) => Api::all_with(client.clone(), &resource),
                 };
-                let task = tokio::spawn(watch_sources(api, family, resource, catalog.clone(), !listed));
-                watches.insert(key, task);
+                let task = tokio::spawn(watch_sources(
+                    api,
+                    family,
+                    resource.clone(),
+                    catalog.clone(),
+                    !listed,
+                ));
+                watches.insert(key, SourceWatch { resource, task });
             }
             watcher::Event::Delete(crd) => {
-                if let Some((_, resource)) = source_kind(&crd)
-                    && let Some(task) = watches.remove(&(resource.group.clone(), resource.kind.clone()))
-                {
-                    info!(group = %resource.group, kind = %resource.kind, "no longer rolling up: CRD deleted");
-                    task.abort();
-                    catalog.forget_kind(&resource.api_version, &resource.kind);
+                let key = (crd.spec.group.clone(), crd.spec.names.kind.clone());
+                if watches.contains_key(&key) {
+                    info!(group = %key.0, kind = %key.1, "no longer rolling up: CRD deleted");
+                    stop_watch(&mut watches, &key, &catalog).await;
                 }
             }
-            watcher::Event::Init => {}
+            watcher::Event::Init => listing.clear(),
             watcher::Event::InitDone => {
+                let gone: Vec<(String, String)> = watches
+                    .keys()
+                    .filter(|key| !listing.contains(*key))
+                    .cloned()
+                    .collect();
+                for key in gone {
+                    info!(group = %key.0, kind = %key.1, "no longer rolling up: CRD gone");
+                    stop_watch(&mut watches, &key, &catalog).await;
+                }
+                listing.clear();
                 if !listed {
                     listed = true;
                     catalog.listed_once("CustomResourceDefinition");
                 }
             }
         }
+    }
+}
+
+/// Stops a kind's watch, waits for it to end, and forgets its objects.
+async fn stop_watch(
+    watches: &mut HashMap<(String, String), SourceWatch>,
+    key: &(String, String),
+    catalog: &Catalog,
+) {
+    if let Some(watch) = watches.remove(key) {
+        watch.task.abort();
+        // Ended, so no event of it lands after its objects are forgotten.
+        let _ = watch.task.await;
+        catalog.forget_kind(&watch.resource.api_version, &watch.resource.kind);
     }
 }
 
@@ -651,6 +742,7 @@ impl Catalog {
                     for source in gone {
                         concerned.extend(index.source_deleted(&source));
                     }
+                    listing.clear();
                     concerned
                 }
             }
@@ -678,8 +770,32 @@ impl Catalog {
     }
 }
 
+/// Counts a watch's first list as done when it is, or when the watch ends
+/// (stopped, or its task aborted) before it could list.
+struct FirstList {
+    catalog: Arc<Catalog>,
+    what: String,
+    waiting: bool,
+}
+
+impl FirstList {
+    fn done(&mut self) {
+        if std::mem::take(&mut self.waiting) {
+            self.catalog.listed_once(&self.what);
+        }
+    }
+}
+
+impl Drop for FirstList {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
 /// Follows one kind's objects into the index. `initial` says whether the
-/// catalog waits for this watch's first list before it reconciles.
+/// catalog waits for this watch's first list before it reconciles; a watch
+/// that cannot list (forbidden, say) stops the wait too, so the rest of the
+/// catalog is not held up.
 async fn watch_sources(
     api: Api<DynamicObject>,
     family: Family,
@@ -687,7 +803,11 @@ async fn watch_sources(
     catalog: Arc<Catalog>,
     initial: bool,
 ) {
-    let mut waiting = initial;
+    let mut first = FirstList {
+        catalog: catalog.clone(),
+        what: resource.kind.clone(),
+        waiting: initial,
+    };
     let mut listing = HashSet::new();
     // The watch retries with backoff; the same error is logged once.
     let mut last_error = None;
@@ -700,9 +820,8 @@ async fn watch_sources(
                 last_error = None;
                 let done = matches!(event, watcher::Event::InitDone);
                 catalog.source_event(family, &resource, event, &mut listing);
-                if done && waiting {
-                    waiting = false;
-                    catalog.listed_once(&resource.kind);
+                if done {
+                    first.done();
                 }
             }
             Err(error) => {
@@ -712,10 +831,7 @@ async fn watch_sources(
                         "cannot watch a source kind; retrying with backoff");
                     last_error = Some(message);
                 }
-                if waiting {
-                    waiting = false;
-                    catalog.listed_once(&resource.kind);
-                }
+                first.done();
             }
         }
     }
@@ -890,6 +1006,38 @@ mod tests {
             HashSet::from([ObjectRef::from_obj(&other)])
         );
         assert!(index.observe(&other, "argocd").sources.is_empty());
+    }
+
+    #[test]
+    fn labelled_objects_roll_up_only_within_the_entitys_namespace() {
+        let mut index = Index::default();
+        let web = component("web", &[("backstage.io/kubernetes-id", "web")]);
+        index.entity_applied(&web, "argocd");
+        let (mut source, object) = bucket("elsewhere", "web");
+        source.namespace = Some("other-team".into());
+        assert!(index.source_applied(source, object).is_empty());
+        assert!(index.observe(&web, "argocd").sources.is_empty());
+    }
+
+    #[test]
+    fn a_selector_matching_too_many_objects_is_capped_and_said() {
+        let mut index = Index::default();
+        let web = component("web", &[("backstage.io/kubernetes-label-selector", "!legacy")]);
+        index.entity_applied(&web, "argocd");
+        for i in 0..MAX_LABELLED + 5 {
+            let (source, object) = bucket(&format!("b{i:03}"), "any");
+            index.source_applied(source, object);
+        }
+        let observed = index.observe(&web, "argocd");
+        assert_eq!(observed.sources.len(), MAX_LABELLED);
+        assert!(
+            observed
+                .problems
+                .iter()
+                .any(|p| p.message.starts_with("105 objects carry")),
+            "{:?}",
+            observed.problems
+        );
     }
 
     #[test]

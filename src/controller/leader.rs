@@ -34,39 +34,53 @@ pub struct LeaseOptions {
     pub duration: Duration,
 }
 
+/// A future every waiter can share: the process is stopping.
+pub type Stopping = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
+
 /// Whether this replica may reconcile.
-#[derive(Debug, Clone)]
-pub struct Leadership(watch::Receiver<bool>);
+#[derive(Clone)]
+pub struct Leadership {
+    leading: watch::Receiver<bool>,
+    stopping: Stopping,
+}
 
 impl Leadership {
     /// Always the leader: one replica without election.
-    pub fn always() -> Leadership {
-        let (sender, receiver) = watch::channel(true);
+    pub fn always(stopping: Stopping) -> Leadership {
+        let (sender, leading) = watch::channel(true);
         // A receiver whose sender is gone keeps its last value.
         drop(sender);
-        Leadership(receiver)
+        Leadership { leading, stopping }
     }
 
-    /// Waits until this replica leads.
-    pub async fn wait(&self) {
-        let mut receiver = self.0.clone();
-        // Err only when the election ended; then the process is stopping.
-        let _ = receiver.wait_for(|leading| *leading).await;
+    /// Waits until this replica leads (`true`), or the process is stopping
+    /// first (`false`), so a replica that never led stops at once.
+    pub async fn wait(&self) -> bool {
+        let mut leading = self.leading.clone();
+        tokio::select! {
+            // Err only when the election ended; then the process is stopping.
+            led = leading.wait_for(|leading| *leading) => led.is_ok(),
+            () = self.stopping.clone() => false,
+        }
     }
 
     /// Whether this replica leads now.
     pub fn is_leader(&self) -> bool {
-        *self.0.borrow()
+        *self.leading.borrow()
     }
 }
 
-/// Takes part in the election until `shutdown` resolves; then releases the
-/// Lease if held. Returns the leadership to wait on and the election, which
-/// ends with an error when leadership is lost.
+/// Takes part in the election until `release` resolves; then releases the
+/// Lease if held. Returns the leadership to wait on (which gives up when
+/// `stopping` resolves) and the election, which ends with an error when
+/// leadership is lost. Each call to the API server is given at most a third
+/// of the Lease's duration, so a server that does not answer cannot keep
+/// this replica leading after another one may have taken over.
 pub fn elect(
     client: Client,
     options: LeaseOptions,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    stopping: Stopping,
+    release: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> (
     Leadership,
     impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -81,9 +95,16 @@ pub fn elect(
             renewed: None,
         };
         let retry = state.options.duration / 5;
-        tokio::pin!(shutdown);
+        let patience = state.options.duration / 3;
+        tokio::pin!(release);
         loop {
-            let leading = state.round().await;
+            let leading = match tokio::time::timeout(patience, state.round()).await {
+                Ok(leading) => leading,
+                Err(_) => {
+                    warn!("the API server did not answer about the leader Lease in time");
+                    false
+                }
+            };
             if *sender.borrow() && !leading {
                 let lost = state
                     .renewed
@@ -101,16 +122,22 @@ pub fn elect(
                 sender.send_replace(true);
             }
             tokio::select! {
-                () = &mut shutdown => break,
+                () = &mut release => break,
                 () = tokio::time::sleep(retry) => {}
             }
         }
-        if *sender.borrow() {
-            state.release().await;
+        if *sender.borrow() && tokio::time::timeout(patience, state.release()).await.is_err() {
+            warn!("the API server did not answer in time; the Lease expires by itself");
         }
         Ok(())
     };
-    (Leadership(receiver), election)
+    (
+        Leadership {
+            leading: receiver,
+            stopping,
+        },
+        election,
+    )
 }
 
 struct Election {
@@ -166,19 +193,22 @@ impl Election {
         };
         if !mine {
             spec.acquire_time = Some(now);
-            spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+            spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0).saturating_add(1));
         }
         let updated = Lease {
             metadata: lease.metadata,
             spec: Some(spec),
         };
+        // Counted from before the request: the Lease may be taken over a
+        // duration after the server stored it, not after the answer came.
+        let attempt = Instant::now();
         match self
             .api
             .replace(&self.options.name, &PostParams::default(), &updated)
             .await
         {
             Ok(_) => {
-                self.renewed = Some(Instant::now());
+                self.renewed = Some(attempt);
                 true
             }
             Err(error) => {
@@ -205,9 +235,10 @@ impl Election {
                 ..LeaseSpec::default()
             }),
         };
+        let attempt = Instant::now();
         match self.api.create(&PostParams::default(), &lease).await {
             Ok(_) => {
-                self.renewed = Some(Instant::now());
+                self.renewed = Some(attempt);
                 true
             }
             Err(error) => {

@@ -199,10 +199,14 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
     };
     let (leadership, election) = match options.lease {
         Some(lease) => {
-            let (leadership, election) = leader::elect(client.clone(), lease, controllers_stopped);
+            let (leadership, election) =
+                leader::elect(client.clone(), lease, shutdown.clone(), controllers_stopped);
             (leadership, election.boxed())
         }
-        None => (Leadership::always(), controllers_stopped.map(Ok).boxed()),
+        None => (
+            Leadership::always(shutdown.clone()),
+            controllers_stopped.map(Ok).boxed(),
+        ),
     };
     let concurrency = config.concurrency;
     let (catalog, catalog_controller) = catalog::catalog(
@@ -324,8 +328,12 @@ where
 {
     use tracing::Instrument;
     if !context.leadership().is_leader() {
-        context.leadership().wait().await;
-        return Ok(Action::requeue(Duration::from_millis(10)));
+        return Ok(if context.leadership().wait().await {
+            Action::requeue(Duration::from_millis(10))
+        } else {
+            // Stopping before ever leading: nothing to finish.
+            Action::await_change()
+        });
     }
     let span = tracing::info_span!("reconcile", controller, object = %key(object.as_ref()));
     reconcile(object, context).instrument(span).await
@@ -342,19 +350,29 @@ impl Leads for Context {
     }
 }
 
-fn log_result<K: Resource, E: std::fmt::Display>(
+/// Counts and logs what a controller reports: a reconcile that ran, or
+/// failed, or trouble of the controller's own (a watch that fails, an
+/// object gone before its turn), which is logged and not counted.
+fn log_result<K: Resource, E: std::error::Error + 'static>(
     kind: &str,
     metrics: &Metrics,
-    result: Result<(ObjectRef<K>, Action), E>,
+    result: Result<(ObjectRef<K>, Action), controller::Error<E, watcher::Error>>,
 ) {
-    metrics.reconciled(kind, result.is_err());
-    if let Err(error) = result {
-        warn!(kind, %error, "reconcile failed");
+    match result {
+        Ok(_) => metrics.reconciled(kind, false),
+        Err(controller::Error::ReconcilerFailed(error, object)) => {
+            metrics.reconciled(kind, true);
+            warn!(kind, object = %object, %error, "reconcile failed");
+        }
+        Err(controller::Error::ObjectNotFound(object)) => {
+            tracing::debug!(kind, object = %object, "gone before its reconcile");
+        }
+        Err(error) => warn!(kind, %error, "the controller could not watch or queue"),
     }
 }
 
 /// Resolves on SIGTERM or SIGINT.
-fn shutdown_signal() -> futures::future::Shared<futures::future::BoxFuture<'static, ()>> {
+fn shutdown_signal() -> leader::Stopping {
     async {
         let terminate = async {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

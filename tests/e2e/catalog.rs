@@ -549,6 +549,11 @@ fn relations_are_kept_in_status_written_only_when_changed_and_exported() {
         "ownedBy",
         format!("group:{n}/ghost-team")
     ));
+    assert_eq!(
+        operator.metric(r#"goldpath_catalog_entities_unowned{kind="Resource",reason="unresolved"}"#),
+        Some(1.0),
+        "db's owner does not resolve yet"
+    );
     // An annotation that cannot be read is a condition naming it.
     let cache = get(n, "catalogentity", "cache").unwrap()["status"].clone();
     let valid = condition(&cache, "Valid").unwrap();
@@ -622,10 +627,14 @@ fn relations_are_kept_in_status_written_only_when_changed_and_exported() {
         operator.metric(r#"goldpath_catalog_entities_documented{kind="Component"}"#),
         Some(1.0)
     );
-    assert_eq!(
-        operator.metric(r#"goldpath_catalog_entities_unowned{kind="Resource",reason="unresolved"}"#),
-        None,
-        "every owner resolves"
+    let (_, metrics) = operator.get("/metrics").unwrap();
+    assert!(
+        metrics.contains("# TYPE goldpath_catalog_entities_unowned gauge"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("goldpath_catalog_entities_unowned{"),
+        "every owner resolves now:\n{metrics}"
     );
     assert!(
         operator

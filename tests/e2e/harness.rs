@@ -407,9 +407,10 @@ impl Operator {
     }
 
     /// The value of the sample `series` (a name with its labels, as
-    /// `/metrics` prints it), or `None` when it is not there.
+    /// `/metrics` prints it), or `None` when it is not there. Fails the test
+    /// when `/metrics` cannot be read.
     pub fn metric(&self, series: &str) -> Option<f64> {
-        let (status, body) = self.get("/metrics")?;
+        let (status, body) = self.get("/metrics").expect("reading the operator's /metrics");
         assert_eq!(status, 200, "/metrics: {body}");
         body.lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
