@@ -505,7 +505,10 @@ impl Catalog {
                 }
                 watcher::Event::InitApply(entity) => {
                     listing.insert(ObjectRef::from_obj(entity));
-                    index.entity_applied(entity, &self.argocd_namespace)
+                    // Every listed entity is reconciled anyway; only those
+                    // the list no longer holds need queueing (InitDone).
+                    index.entity_applied(entity, &self.argocd_namespace);
+                    BTreeSet::new()
                 }
                 watcher::Event::InitDone => {
                     let gone: Vec<ObjectRef<CatalogEntity>> = index

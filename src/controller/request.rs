@@ -472,7 +472,10 @@ impl Run {
         let api = self.api.clone();
         let context = self.context.clone();
         let key = self.key.clone();
+        // The steps log in this reconcile's span, on the blocking thread too.
+        let span = tracing::Span::current();
         let (status, outcome) = tokio::task::spawn_blocking(move || {
+            let _span = span.enter();
             let steps = Steps {
                 handle: &handle,
                 context: &context,

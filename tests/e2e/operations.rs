@@ -34,7 +34,7 @@ fn reconciles(operator: &Operator) -> f64 {
 #[test]
 fn two_replicas_reconcile_one_at_a_time_and_the_other_takes_over() {
     let namespace = Namespace::new("leader");
-    let args = ["--leader-elect", "--lease-duration=6"];
+    let args = ["--leader-elect", "--lease-duration=6", "--log-json"];
     let git = &cluster().git_url;
     let first = Operator::start_with_args(&namespace, git, "", &args);
     let leader = wait_for("a leader", Duration::from_secs(30), || holder(&namespace));
@@ -61,6 +61,21 @@ fn two_replicas_reconcile_one_at_a_time_and_the_other_takes_over() {
     assert!(reconciles(&first) > 0.0, "the leader reconciles");
     assert_eq!(reconciles(&second), 0.0, "the other replica does not");
     assert_eq!(holder(&namespace).as_deref(), Some(leader.as_str()));
+
+    // Its logs are JSON lines, each reconcile in a span naming the object.
+    let log = first.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|line| line["span"]["name"] == "reconcile"
+            && line["span"]["controller"] == "ScaffoldRequest"
+            && line["span"]["object"]
+                .as_str()
+                .is_some_and(|o| o.starts_with(&format!("ScaffoldRequest {}/", namespace.name)))),
+        "no line logged in a reconcile span:\n{log}"
+    );
 
     // The leader dies without releasing the Lease.
     let mut first = first;
