@@ -98,10 +98,7 @@ fn import(args: ImportArgs, out: &mut impl Write) -> anyhow::Result<()> {
     }
     if !args.apply {
         for entity in &entities {
-            let mut value = serde_json::to_value(entity)?;
-            if let Some(object) = value.as_object_mut() {
-                object.remove("status");
-            }
+            let value = manifest(entity)?;
             writeln!(out, "---")?;
             out.write_all(serde_yaml_ng::to_string(&value)?.as_bytes())?;
         }
@@ -113,10 +110,7 @@ fn import(args: ImportArgs, out: &mut impl Write) -> anyhow::Result<()> {
         for entity in &entities {
             let namespace = entity.namespace().unwrap_or_default();
             let api: Api<CatalogEntity> = Api::namespaced(client.clone(), &namespace);
-            let mut value = serde_json::to_value(entity)?;
-            if let Some(object) = value.as_object_mut() {
-                object.remove("status");
-            }
+            let value = manifest(entity)?;
             api.patch(
                 &entity.name_any(),
                 &PatchParams::apply(FIELD_MANAGER),
@@ -138,6 +132,15 @@ fn import(args: ImportArgs, out: &mut impl Write) -> anyhow::Result<()> {
 /// import over an entity a request registered leaves the operator's fields
 /// (its request labels) alone.
 const FIELD_MANAGER: &str = "goldpath-import";
+
+/// The entity as a manifest: what it declares, no status.
+fn manifest(entity: &CatalogEntity) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(entity)?;
+    if let Some(object) = value.as_object_mut() {
+        object.remove("status");
+    }
+    Ok(value)
+}
 
 async fn client() -> anyhow::Result<Client> {
     Client::try_default()

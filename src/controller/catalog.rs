@@ -216,6 +216,17 @@ impl Index {
         concerned
     }
 
+    /// Forgets every source object `gone` selects; returns the entities
+    /// they concerned.
+    fn forget_sources(&mut self, gone: impl Fn(&SourceRef) -> bool) -> HashSet<ObjectRef<CatalogEntity>> {
+        let gone: Vec<SourceRef> = self.sources.keys().filter(|s| gone(s)).cloned().collect();
+        let mut concerned = HashSet::new();
+        for source in gone {
+            concerned.extend(self.source_deleted(&source));
+        }
+        concerned
+    }
+
     /// Forgets a source object; returns the entities it concerned.
     fn source_deleted(&mut self, source: &SourceRef) -> HashSet<ObjectRef<CatalogEntity>> {
         let Some(old) = self.sources.remove(source) else {
@@ -270,7 +281,15 @@ impl Index {
     fn observe(&self, entity: &CatalogEntity, argocd_namespace: &str) -> Observed {
         let namespace = entity.namespace().unwrap_or_default();
         let entity_ref = relations::entity_ref(entity.spec.kind, &namespace, &entity.name_any());
-        let lookup = Lookup::of(entity.annotations(), argocd_namespace);
+        // The lookup the entity's watch event parsed, when the index has it.
+        let parsed;
+        let lookup = match self.entities.get(&ObjectRef::from_obj(entity)) {
+            Some(known) => &known.lookup,
+            None => {
+                parsed = Lookup::of(entity.annotations(), argocd_namespace);
+                &parsed
+            }
+        };
         let mut sources = Vec::new();
         if let Some(application) = &lookup.application {
             let (namespace, name) = application;
@@ -307,7 +326,7 @@ impl Index {
             );
         }
         let mut problems = validation::validate(entity);
-        problems.extend(lookup.problems);
+        problems.extend(lookup.problems.iter().cloned());
         if labelled.len() > MAX_LABELLED {
             problems.push(validation::Problem {
                 field: "metadata.annotations".into(),
@@ -383,10 +402,6 @@ impl Catalog {
 
     fn enqueue_refs(&self, entity_refs: BTreeSet<String>) {
         self.enqueue(entity_refs.iter().filter_map(|r| entity_object(r)));
-    }
-
-    fn listed(&self) {
-        self.unlisted.send_modify(|n| *n = n.saturating_sub(1));
     }
 
     fn unlisted(&self) {
@@ -532,9 +547,10 @@ impl Catalog {
         }
     }
 
+    /// A watch whose first list the catalog waited for has listed.
     fn listed_once(&self, what: &str) {
         debug!(what, "listed");
-        self.listed();
+        self.unlisted.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -733,18 +749,11 @@ impl Catalog {
                     HashSet::new()
                 }
                 watcher::Event::InitDone => {
-                    let mut index = self.index();
-                    let gone: Vec<SourceRef> = index
-                        .sources
-                        .keys()
-                        .filter(|s| s.api_version == resource.api_version && s.kind == resource.kind)
-                        .filter(|s| !listing.contains(*s))
-                        .cloned()
-                        .collect();
-                    let mut concerned = HashSet::new();
-                    for source in gone {
-                        concerned.extend(index.source_deleted(&source));
-                    }
+                    let concerned = self.index().forget_sources(|s| {
+                        s.api_version == resource.api_version
+                            && s.kind == resource.kind
+                            && !listing.contains(s)
+                    });
                     listing.clear();
                     concerned
                 }
@@ -755,20 +764,9 @@ impl Catalog {
 
     /// Forgets every object of a kind whose CRD was deleted.
     fn forget_kind(&self, api_version: &str, kind: &str) {
-        let concerned = {
-            let mut index = self.index();
-            let gone: Vec<SourceRef> = index
-                .sources
-                .keys()
-                .filter(|s| s.api_version == api_version && s.kind == kind)
-                .cloned()
-                .collect();
-            let mut concerned = HashSet::new();
-            for source in gone {
-                concerned.extend(index.source_deleted(&source));
-            }
-            concerned
-        };
+        let concerned = self
+            .index()
+            .forget_sources(|s| s.api_version == api_version && s.kind == kind);
         self.enqueue(concerned);
     }
 }
