@@ -256,6 +256,20 @@ pub enum GitError {
         /// What the server or libgit2 said.
         detail: String,
     },
+    /// The server could not take the lock on the branch: another push to it
+    /// is under way, or a git process that died on the server left its lock
+    /// file behind. A retry pushes again.
+    #[error(
+        "{url} could not lock {reference} ({detail}); another push to it may be under way, or a git process that died on the server left its lock file behind, which the server's administrator removes"
+    )]
+    RefLocked {
+        /// The URL, redacted.
+        url: String,
+        /// The ref that could not be locked.
+        reference: String,
+        /// What the server said.
+        detail: String,
+    },
     /// The server refused the push for a reason of its own (a hook, branch
     /// protection, permissions).
     #[error("{url} rejected the push to {reference}: {reason}")]
@@ -302,7 +316,10 @@ impl GitError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            GitError::Unavailable { .. } | GitError::Conflict { .. } | GitError::Local { .. }
+            GitError::Unavailable { .. }
+                | GitError::Conflict { .. }
+                | GitError::RefLocked { .. }
+                | GitError::Local { .. }
         )
     }
 }
@@ -1231,16 +1248,29 @@ impl RemoteSpec {
         let output = server_output.into_inner();
         let output = output.trim();
         let status = self.scrub(&status);
+        // Git reports a lock it cannot take as the ref's status (older
+        // servers) or on its error stream, with the status "failed to update
+        // ref".
+        let locked = std::iter::once(status.as_str())
+            .chain(output.lines())
+            .map(str::trim)
+            .find(|line| {
+                let line = line.to_ascii_lowercase();
+                ["cannot lock ref", "unable to lock", "failed to lock"]
+                    .iter()
+                    .any(|s| line.contains(s))
+            });
+        if let Some(line) = locked {
+            return Err(GitError::RefLocked {
+                url: self.display.clone(),
+                reference,
+                detail: self.scrub(line.trim_start_matches("error: ")),
+            });
+        }
         let lowered = status.to_ascii_lowercase();
-        let raced = [
-            "fetch first",
-            "non-fast-forward",
-            "stale",
-            "lock",
-            "already exists",
-        ]
-        .iter()
-        .any(|s| lowered.contains(s));
+        let raced = ["fetch first", "non-fast-forward", "stale", "already exists"]
+            .iter()
+            .any(|s| lowered.contains(s));
         if raced {
             return Err(GitError::Conflict {
                 url: self.display.clone(),
@@ -2527,5 +2557,34 @@ mod tests {
         assert!(message.contains("hook declined"), "{message}");
         assert!(message.contains("branch creation is frozen"), "{message}");
         assert_eq!(tip(&remote, "main"), None);
+    }
+
+    #[test]
+    fn a_lock_left_on_the_server_is_waited_out() {
+        let root = TempDir::new().expect("root");
+        let remote = http_remote(&root, "svc.git");
+        // What a receive-pack killed while updating the branch leaves.
+        let lock = remote.join("refs/heads/main.lock");
+        std::fs::create_dir_all(remote.join("refs/heads")).expect("refs/heads");
+        std::fs::write(&lock, "").expect("lock");
+        let server = HttpServer::start(Behaviour::Backend {
+            root: root.path().to_path_buf(),
+            credentials: None,
+        });
+        let url = format!("{}/svc.git", server.base);
+        let error = publish_files(&url, &sample_files()).expect_err("locked");
+        assert!(matches!(error, GitError::RefLocked { .. }), "{error:?}");
+        assert!(error.is_transient());
+        let message = error.to_string();
+        assert!(message.contains("could not lock refs/heads/main"), "{message}");
+        assert!(message.contains("main.lock"), "{message}");
+        assert_eq!(tip(&remote, "main"), None);
+
+        std::fs::remove_file(&lock).expect("unlock");
+        let published = publish_files(&url, &sample_files()).expect("published");
+        assert_eq!(
+            tip(&remote, "main").map(|id| id.to_string()),
+            Some(published.commit)
+        );
     }
 }

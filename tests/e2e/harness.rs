@@ -26,6 +26,7 @@ fn repo_root() -> &'static Path {
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
+        remember_failures();
         let up = Command::new(repo_root().join("e2e/up"))
             .output()
             .expect("running e2e/up");
@@ -125,6 +126,28 @@ impl Namespace {
     }
 }
 
+std::thread_local! {
+    /// What the test running on this thread failed with, once it has.
+    static FAILURE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps each failing test's panic message and location, so the dump that
+/// follows can end with it: long dumps push it out of a log's tail.
+fn remember_failures() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let location = info.location().map(|l| format!(" at {l}")).unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        FAILURE.with(|failure| *failure.borrow_mut() = Some(format!("{message}{location}")));
+        report(info);
+    }));
+}
+
 impl Drop for Namespace {
     fn drop(&mut self) {
         let cluster = cluster();
@@ -143,6 +166,9 @@ impl Drop for Namespace {
                 String::from_utf8_lossy(&objects.stdout),
                 String::from_utf8_lossy(&events.stdout)
             );
+            if let Some(failure) = FAILURE.with(|failure| failure.borrow().clone()) {
+                eprintln!("--- the test failed (namespace {}) ---\n{failure}", self.name);
+            }
         }
         let _ = cluster.kubectl(&["delete", "namespace", &self.name, "--wait=false"], None);
         if self.identity.get().is_some() {
@@ -506,6 +532,30 @@ impl Cluster {
             "git clone {url}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+
+    /// Where the git server keeps `repository` on disk.
+    pub fn git_server_repository(&self, repository: &str) -> PathBuf {
+        self.state
+            .join("softserve/repos")
+            .join(format!("{repository}.git"))
+    }
+
+    /// Removes the lock file of `reference` in `repository` on the git
+    /// server if it is older than 5 s, which a live git process never holds
+    /// it for: what the server's administrator does about a lock a git
+    /// process that died there left behind.
+    pub fn remove_stale_lock(&self, repository: &str, reference: &str) {
+        let lock = self
+            .git_server_repository(repository)
+            .join(format!("{reference}.lock"));
+        let stale = std::fs::metadata(&lock)
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| modified.elapsed().unwrap_or_default() > Duration::from_secs(5));
+        if stale {
+            std::fs::remove_file(&lock).unwrap_or_else(|e| panic!("removing {}: {e}", lock.display()));
+            eprintln!("removed the stale lock {}", lock.display());
+        }
     }
 
     /// The commits on branch `main` of `repository`, newest first.

@@ -323,6 +323,11 @@ fn killed_at_random_moments_the_operator_finishes_every_request_exactly_once() {
 
     // Kill the operator (SIGKILL) every 0.4-2 s and start it again, until
     // every request has succeeded.
+    //
+    // The git server kills its receive-pack when the client goes away; one
+    // killed while holding the branch's lock leaves the lock file behind, and
+    // the request waits, saying so. Once the killing stops, the test removes
+    // such locks, as the server's administrator would.
     let mut seed = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
     let mut kills = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(300);
@@ -347,6 +352,15 @@ fn killed_at_random_moments_the_operator_finishes_every_request_exactly_once() {
         if kills < 25 {
             operator.restart();
             kills += 1;
+        } else {
+            for request in items {
+                let waits_for_lock = condition(request, "Reconciling")
+                    .is_some_and(|(_, _, message)| message.contains("could not lock refs/heads/main"));
+                if waits_for_lock {
+                    let name = request["metadata"]["name"].as_str().unwrap();
+                    cluster.remove_stale_lock(&format!("e2e-{name}"), "refs/heads/main");
+                }
+            }
         }
     }
     assert!(kills >= 5, "the operator was killed only {kills} times");
@@ -581,6 +595,66 @@ fn a_repository_that_holds_different_content_is_refused_and_left_untouched() {
     assert_eq!(phase(&get(&namespace, "scaffoldrequest/collides")), "Failed");
     let applications = get(&namespace, "applications.argoproj.io");
     assert!(applications["items"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_branch_lock_the_git_server_left_behind_is_waited_out() {
+    let cluster = cluster();
+    let namespace = Namespace::new("locked");
+    let service = format!("l{}", unique());
+    let repository = format!("e2e-{service}");
+    // The repository exists with another branch, and its main is locked, as
+    // a receive-pack killed while updating it leaves it.
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    for args in [
+        vec!["init", "--quiet"],
+        vec!["commit", "--quiet", "--allow-empty", "-m", "other"],
+    ] {
+        assert!(cluster.git(&args, Some(&work)).status.success(), "git {args:?}");
+    }
+    let remote = format!("{}/{repository}.git", cluster.git_url);
+    let pushed = cluster.git(&["push", "--quiet", &remote, "HEAD:other"], Some(&work));
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let lock = cluster
+        .git_server_repository(&repository)
+        .join("refs/heads/main.lock");
+    let file = std::fs::File::create(&lock).unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+        .unwrap();
+
+    let _operator = Operator::start(&namespace);
+    apply(&namespace, &template("svc"));
+    apply(&namespace, &request("locked", "svc", &service));
+    let waiting = wait_condition(
+        &namespace,
+        "scaffoldrequest/locked",
+        "Reconciling",
+        "Retrying",
+        Duration::from_secs(60),
+    );
+    let (_, _, message) = condition(&waiting, "Reconciling").unwrap();
+    assert!(
+        message.contains("could not lock refs/heads/main") && message.contains("main.lock"),
+        "{message}"
+    );
+    assert_eq!(phase(&waiting), "Running");
+    assert_eq!(waiting["status"]["steps"][1]["phase"], "Pending");
+
+    cluster.remove_stale_lock(&repository, "refs/heads/main");
+    assert!(!lock.exists(), "the lock is still there");
+    wait_phase(
+        &namespace,
+        "scaffoldrequest/locked",
+        "Succeeded",
+        Duration::from_secs(90),
+    );
+    assert_eq!(cluster.commits(&repository).len(), 1);
 }
 
 #[test]
