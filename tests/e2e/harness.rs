@@ -534,6 +534,31 @@ impl Cluster {
         );
     }
 
+    /// Pushes one commit holding `files` (path, text) to `branch` of
+    /// `repository` on the git server, as someone other than goldpath.
+    pub fn push_commit(&self, repository: &str, branch: &str, files: &[(&str, &str)]) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let work = dir.path();
+        for (path, text) in files {
+            std::fs::write(work.join(path), text).expect("writing a file to commit");
+        }
+        let remote = format!("{}/{repository}.git", self.git_url);
+        let refspec = format!("HEAD:{branch}");
+        for args in [
+            vec!["init", "--quiet"],
+            vec!["add", "."],
+            vec!["commit", "--quiet", "--allow-empty", "-m", "theirs"],
+            vec!["push", "--quiet", &remote, &refspec],
+        ] {
+            let output = self.git(&args, Some(work));
+            assert!(
+                output.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+
     /// Where the git server keeps `repository` on disk.
     pub fn git_server_repository(&self, repository: &str) -> PathBuf {
         self.state

@@ -551,23 +551,10 @@ fn a_repository_that_holds_different_content_is_refused_and_left_untouched() {
     let namespace = Namespace::new("taken");
     let service = format!("t{}", unique());
     // Someone else's repository, already there.
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::write(work.join("README.md"), "not goldpath's\n").unwrap();
-    for args in [
-        vec!["init", "--quiet"],
-        vec!["add", "."],
-        vec!["commit", "--quiet", "-m", "theirs"],
-    ] {
-        assert!(cluster.git(&args, Some(&work)).status.success(), "git {args:?}");
-    }
-    let remote = format!("{}/e2e-{service}.git", cluster.git_url);
-    let pushed = cluster.git(&["push", "--quiet", &remote, "HEAD:main"], Some(&work));
-    assert!(
-        pushed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pushed.stderr)
+    cluster.push_commit(
+        &format!("e2e-{service}"),
+        "main",
+        &[("README.md", "not goldpath's\n")],
     );
     let before = cluster.commits(&format!("e2e-{service}"));
 
@@ -605,22 +592,7 @@ fn a_branch_lock_the_git_server_left_behind_is_waited_out() {
     let repository = format!("e2e-{service}");
     // The repository exists with another branch, and its main is locked, as
     // a receive-pack killed while updating it leaves it.
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    for args in [
-        vec!["init", "--quiet"],
-        vec!["commit", "--quiet", "--allow-empty", "-m", "other"],
-    ] {
-        assert!(cluster.git(&args, Some(&work)).status.success(), "git {args:?}");
-    }
-    let remote = format!("{}/{repository}.git", cluster.git_url);
-    let pushed = cluster.git(&["push", "--quiet", &remote, "HEAD:other"], Some(&work));
-    assert!(
-        pushed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pushed.stderr)
-    );
+    cluster.push_commit(&repository, "other", &[]);
     let lock = cluster
         .git_server_repository(&repository)
         .join("refs/heads/main.lock");
