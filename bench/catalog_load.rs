@@ -23,15 +23,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, TryStreamExt};
 use goldpath::api::{CatalogEntity, CatalogEntityStatus, Relation, RelationType};
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-/// Requests in flight at once.
-const CONCURRENCY: usize = 32;
+#[path = "parallel.rs"]
+mod parallel;
+use parallel::in_parallel;
+
 const GROUPS: usize = 100;
 const SYSTEMS: usize = 50;
 /// Components with a Bucket each, for `propagate`.
@@ -124,19 +126,6 @@ async fn main() -> anyhow::Result<()> {
             "usage: catalog-load create|converge|ceiling NAMESPACE COUNT | propagate NAMESPACE CHANGES"
         ),
     }
-    Ok(())
-}
-
-async fn in_parallel<F, Fut>(count: usize, job: F) -> anyhow::Result<()>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    stream::iter(0..count)
-        .map(job)
-        .buffer_unordered(CONCURRENCY)
-        .try_collect::<Vec<()>>()
-        .await?;
     Ok(())
 }
 

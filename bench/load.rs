@@ -12,14 +12,14 @@
 
 use std::time::Instant;
 
-use futures::{StreamExt, stream};
 use goldpath::api::ScaffoldRequest;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
-/// Requests in flight at once.
-const CONCURRENCY: usize = 32;
+#[path = "parallel.rs"]
+mod parallel;
+use parallel::in_parallel;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -29,14 +29,14 @@ async fn main() -> anyhow::Result<()> {
         ["create", namespace, count, template, prefix] => {
             let api = Api::<ScaffoldRequest>::namespaced(client, namespace);
             let start = Instant::now();
-            run(count.parse()?, |i| create(&api, prefix, i, template)).await?;
+            in_parallel(count.parse()?, |i| create(&api, prefix, i, template)).await?;
             println!("{:.3}", start.elapsed().as_secs_f64());
         }
         ["ceiling", namespace, count, prefix] => {
             let api = Api::<ScaffoldRequest>::namespaced(client, namespace);
             let start = Instant::now();
             let api = &api;
-            run(count.parse()?, |i| async move {
+            in_parallel(count.parse()?, |i| async move {
                 create(api, prefix, i, "ceiling").await?;
                 patch_status(api, &format!("{prefix}-{i}")).await
             })
@@ -48,19 +48,6 @@ async fn main() -> anyhow::Result<()> {
         ),
     }
     Ok(())
-}
-
-async fn run<F, Fut>(count: usize, job: F) -> anyhow::Result<()>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let results: Vec<anyhow::Result<()>> = stream::iter(0..count)
-        .map(job)
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    results.into_iter().collect()
 }
 
 async fn create(
