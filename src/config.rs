@@ -1,6 +1,9 @@
 //! Operator configuration: where repositories are published, how Argo CD
-//! Applications are made, and what `kubernetes:apply` may write. Read from
-//! a YAML file by `goldpath run`; built in code by `goldpath scaffold`.
+//! Applications are made, what `kubernetes:apply` may write, where Template
+//! sources may come from, and what each namespace (tenant) may name. Read
+//! from a YAML file by `goldpath run`; built in code by `goldpath scaffold`.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +14,7 @@ use crate::engine::filters::RepoUrl;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Config {
     /// Where each git host's repositories live. A `repoUrl` whose host is
-    /// not listed goes to `https://<host>/<owner>/<repo>.git`.
+    /// not listed (and no `*` entry) is refused: nothing is published there.
     #[serde(default)]
     pub git_hosts: Vec<GitHost>,
     /// Who commits what goldpath publishes.
@@ -33,6 +36,73 @@ pub struct Config {
     /// How the catalog rolls up status.
     #[serde(default)]
     pub catalog: CatalogConfig,
+    /// What each namespace may name: the owners it publishes under.
+    #[serde(default)]
+    pub tenancy: Tenancy,
+    /// Where Templates' git sources may come from in the cluster.
+    #[serde(default)]
+    pub template_sources: TemplateSources,
+}
+
+/// Per-namespace rules: defaults for every namespace, and overrides by
+/// namespace name whose keys replace the defaults' whole. `{namespace}` in
+/// any value stands for the request's namespace.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tenancy {
+    /// Owners (organisations, groups, users) a namespace may publish under;
+    /// a trailing `*` matches any name that starts with what precedes it.
+    #[serde(default = "default_publish_owners")]
+    pub publish_owners: Vec<String>,
+    /// Overrides for single namespaces.
+    #[serde(default)]
+    pub namespaces: BTreeMap<String, TenantOverrides>,
+}
+
+impl Default for Tenancy {
+    fn default() -> Self {
+        Tenancy {
+            publish_owners: default_publish_owners(),
+            namespaces: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_publish_owners() -> Vec<String> {
+    vec!["{namespace}".into()]
+}
+
+/// What one namespace has instead of the defaults; an absent key keeps them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantOverrides {
+    /// Replaces `tenancy.publishOwners` for this namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_owners: Option<Vec<String>>,
+}
+
+/// The rules of one namespace, resolved: overrides applied and
+/// `{namespace}` filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantRules {
+    /// The namespace they are for.
+    pub namespace: String,
+    /// Owner patterns it may publish under.
+    pub publish_owners: Vec<String>,
+}
+
+/// Where a Template's git source may be fetched from in the cluster.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TemplateSources {
+    /// Hosts, as `host` or `host:port`, that `spec.source.git.url` may name.
+    /// None by default: only inline Templates.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Also allow plain `http://` to those hosts (a git server without TLS
+    /// on a trusted network); `https://` only otherwise.
+    #[serde(default)]
+    pub allow_http: bool,
 }
 
 /// How the catalog rolls up status.
@@ -67,6 +137,8 @@ impl Default for Config {
             concurrency: default_concurrency(),
             template_refresh_seconds: default_template_refresh(),
             catalog: CatalogConfig::default(),
+            tenancy: Tenancy::default(),
+            template_sources: TemplateSources::default(),
         }
     }
 }
@@ -205,24 +277,40 @@ impl Config {
         Ok(config)
     }
 
-    /// Where `repo` on `branch` is published.
-    pub fn route(&self, repo: &RepoUrl, branch: &str) -> RepositoryRoute {
+    /// The rules of `namespace`: its overrides over the defaults, with
+    /// `{namespace}` filled in.
+    pub fn tenant(&self, namespace: &str) -> TenantRules {
+        let overrides = self.tenancy.namespaces.get(namespace);
+        let publish_owners = overrides
+            .and_then(|o| o.publish_owners.as_ref())
+            .unwrap_or(&self.tenancy.publish_owners)
+            .iter()
+            .map(|owner| owner.replace("{namespace}", namespace))
+            .collect();
+        TenantRules {
+            namespace: namespace.to_string(),
+            publish_owners,
+        }
+    }
+
+    /// Where `repo` on `branch` is published, or `None` when its host is
+    /// not one the configuration lists (and there is no `*` entry).
+    pub fn route(&self, repo: &RepoUrl, branch: &str) -> Option<RepositoryRoute> {
         let host = self
             .git_hosts
             .iter()
             .find(|h| h.host.eq_ignore_ascii_case(&repo.host))
-            .or_else(|| self.git_hosts.iter().find(|h| h.host == "*"));
-        let url_pattern = host.map_or("https://{host}/{owner}/{repo}.git", |h| h.url.as_str());
-        let remote_url = fill(url_pattern, repo, branch);
-        let contents_url = match host.and_then(|h| h.contents_url.as_deref()) {
+            .or_else(|| self.git_hosts.iter().find(|h| h.host == "*"))?;
+        let remote_url = fill(&host.url, repo, branch);
+        let contents_url = match host.contents_url.as_deref() {
             Some(pattern) => fill(pattern, repo, branch),
             None => format!("{}/blob/{branch}", remote_url.trim_end_matches(".git")),
         };
-        RepositoryRoute {
+        Some(RepositoryRoute {
             remote_url,
             contents_url,
-            credentials_secret: host.and_then(|h| h.credentials_secret.clone()),
-        }
+            credentials_secret: host.credentials_secret.clone(),
+        })
     }
 
     /// The credentials Secret of the git host whose URL pattern `remote_url`
@@ -269,21 +357,46 @@ mod tests {
         let repo = RepoUrl::parse("github.com?owner=acme&repo=payments").unwrap();
         assert_eq!(
             config.route(&repo, "main"),
-            RepositoryRoute {
+            Some(RepositoryRoute {
                 remote_url: "http://127.0.0.1:9000/acme-payments.git".into(),
                 contents_url: "http://127.0.0.1:9000/acme-payments/blob/main".into(),
                 credentials_secret: Some("git-push".into()),
-            }
+            })
         );
         let other = RepoUrl::parse("gitlab.com?owner=team&repo=bucket").unwrap();
+        assert_eq!(config.route(&other, "trunk"), None);
+        let any = Config {
+            git_hosts: vec![GitHost {
+                host: "*".into(),
+                url: "https://{host}/{owner}/{repo}.git".into(),
+                contents_url: None,
+                credentials_secret: None,
+            }],
+            ..Config::default()
+        };
+        let route = any.route(&other, "trunk").unwrap();
+        assert_eq!(route.remote_url, "https://gitlab.com/team/bucket.git");
+        assert_eq!(route.contents_url, "https://gitlab.com/team/bucket/blob/trunk");
+    }
+
+    #[test]
+    fn a_namespace_gets_its_overrides_over_the_defaults_with_its_name_filled_in() {
+        let config: Config = serde_yaml_ng::from_str(
+            "tenancy:\n  publishOwners: ['{namespace}', 'shared-{namespace}-*']\n  namespaces:\n    team-a: {publishOwners: [acme-payments]}\n    team-c: {}\n",
+        )
+        .unwrap();
         assert_eq!(
-            config.route(&other, "trunk").remote_url,
-            "https://gitlab.com/team/bucket.git"
+            config.tenant("team-b").publish_owners,
+            ["team-b", "shared-team-b-*"]
         );
+        assert_eq!(config.tenant("team-a").publish_owners, ["acme-payments"]);
         assert_eq!(
-            config.route(&other, "trunk").contents_url,
-            "https://gitlab.com/team/bucket/blob/trunk"
+            config.tenant("team-c").publish_owners,
+            ["team-c", "shared-team-c-*"]
         );
+        assert_eq!(Config::default().tenant("x").publish_owners, ["x"]);
+        let unknown = serde_yaml_ng::from_str::<Config>("tenancy: {namespaces: {a: {owners: [x]}}}\n");
+        assert!(unknown.unwrap_err().to_string().contains("owners"));
     }
 
     #[test]

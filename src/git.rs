@@ -100,6 +100,11 @@ pub struct PublishRequest<'a> {
     /// Credentials for an HTTP(S) remote; `None` for anonymous access or
     /// when the URL carries them.
     pub credentials: Option<&'a Credentials>,
+    /// Who publishes (a request's UID): recorded as a trailer of the commit,
+    /// and then the push goes only to a repository without branches or one
+    /// whose commits carry the same trailer, never into someone else's.
+    /// `None` publishes anywhere (the CLI's own local repositories).
+    pub marker: Option<&'a str>,
 }
 
 impl<'a> PublishRequest<'a> {
@@ -117,6 +122,7 @@ impl<'a> PublishRequest<'a> {
             message,
             identity,
             credentials: None,
+            marker: None,
         }
     }
 }
@@ -281,6 +287,17 @@ pub enum GitError {
         /// The server's reason and messages.
         reason: String,
     },
+    /// The repository holds branches that the publisher (a request) did not
+    /// push: goldpath never adds a branch to someone else's repository.
+    #[error(
+        "{url} already holds {what} that this request did not publish; goldpath publishes only to a new repository or one this request created: choose another repository name"
+    )]
+    NotCreatedByRequest {
+        /// The URL, redacted.
+        url: String,
+        /// What was found: the branch, or other branches.
+        what: String,
+    },
     /// The server could not be reached or failed (network, DNS, timeout,
     /// HTTP 5xx).
     #[error("could not reach {url}: {detail}; a later attempt may succeed")]
@@ -435,6 +452,9 @@ pub fn publish(request: &PublishRequest<'_>) -> Result<Published, GitError> {
         Ok(reference) => {
             let tip = reference.peel_to_commit().map_err(local)?;
             let commit = tip.id().to_string();
+            check_marker(&tip, request.marker, &remote.display, || {
+                format!("the branch {branch}")
+            })?;
             if tip.tree_id() == tree_id {
                 tracing::info!(url = %remote.display, branch, commit, "branch already holds these files; nothing to push");
                 Ok(Published {
@@ -450,13 +470,16 @@ pub fn publish(request: &PublishRequest<'_>) -> Result<Published, GitError> {
             }
         }
         Err(e) if e.code() == ErrorCode::NotFound => {
+            if let Some(marker) = request.marker {
+                remote.check_other_branches(&repo, marker)?;
+            }
             let tree = repo.find_tree(tree_id).map_err(local)?;
             let commit = repo
                 .commit(
                     Some(&branch_ref),
                     &signature,
                     &signature,
-                    &commit_message(request.message),
+                    &commit_message_marked(request.message, request.marker),
                     &tree,
                     &[],
                 )
@@ -490,6 +513,9 @@ fn publish_in_place(
         Ok(reference) => {
             let tip = reference.peel_to_commit().map_err(local)?;
             let commit = tip.id().to_string();
+            check_marker(&tip, request.marker, &remote.display, || {
+                format!("the branch {}", request.branch)
+            })?;
             if tip.tree_id() == tree_id {
                 Ok(Published {
                     commit,
@@ -504,8 +530,20 @@ fn publish_in_place(
             }
         }
         Err(e) if e.code() == ErrorCode::NotFound => {
+            if let Some(marker) = request.marker {
+                let head = repo
+                    .head()
+                    .ok()
+                    .and_then(|head| head.peel_to_commit().ok())
+                    .or_else(|| first_branch_tip(&repo));
+                if let Some(tip) = head {
+                    check_marker(&tip, Some(marker), &remote.display, || {
+                        "other branches".to_owned()
+                    })?;
+                }
+            }
             let tree = repo.find_tree(tree_id).map_err(local)?;
-            let message = commit_message(request.message);
+            let message = commit_message_marked(request.message, request.marker);
             // Creating the branch fails if another writer created it first:
             // nothing is ever overwritten.
             let commit = repo
@@ -599,9 +637,13 @@ pub fn read_tree(
     let _guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
     let repo = open_cache(cache_dir, &repo_dir)?;
 
+    remote.check_local()?;
     if find_commit(&repo, oid).is_none() {
-        remote.check_local()?;
         remote.fetch_commit(&repo, oid)?;
+    } else {
+        // The cache is shared by every reader naming this URL: a commit in
+        // it is served only once these credentials have proven access.
+        remote.list_refs()?;
     }
     let Some(found) = find_commit(&repo, oid) else {
         return Err(GitError::CommitNotFound {
@@ -744,6 +786,46 @@ fn local_error(path: &Path, error: &git2::Error) -> GitError {
         path: path.display().to_string(),
         detail: error.message().to_owned(),
     }
+}
+
+/// The trailer that names who published a commit.
+const MARKER_TRAILER: &str = "Goldpath-Request";
+
+/// The commit message, with the publisher's trailer when there is one.
+fn commit_message_marked(message: &str, marker: Option<&str>) -> String {
+    let message = commit_message(message);
+    match marker {
+        Some(marker) => format!("{message}\n{MARKER_TRAILER}: {marker}\n"),
+        None => message,
+    }
+}
+
+/// Refuses `tip` unless it carries `marker`'s trailer (when there is a marker).
+fn check_marker(
+    tip: &git2::Commit<'_>,
+    marker: Option<&str>,
+    display_url: &str,
+    what: impl FnOnce() -> String,
+) -> Result<(), GitError> {
+    let Some(marker) = marker else { return Ok(()) };
+    let trailer = format!("{MARKER_TRAILER}: {marker}");
+    let message = String::from_utf8_lossy(tip.message_bytes());
+    if message.lines().any(|line| line.trim_end() == trailer) {
+        Ok(())
+    } else {
+        Err(GitError::NotCreatedByRequest {
+            url: display_url.to_owned(),
+            what: what(),
+        })
+    }
+}
+
+/// The tip of some branch of a local repository whose HEAD names none.
+fn first_branch_tip(repo: &Repository) -> Option<git2::Commit<'_>> {
+    let mut branches = repo.branches(Some(git2::BranchType::Local)).ok()?;
+    branches
+        .find_map(|branch| branch.ok())
+        .and_then(|(branch, _)| branch.get().peel_to_commit().ok())
 }
 
 /// git adds a final newline to messages; tools that print them expect it.
@@ -1288,6 +1370,33 @@ impl RemoteSpec {
             reference,
             reason,
         })
+    }
+
+    /// Before a new branch is pushed with `marker`: refuses a repository
+    /// that has branches unless the one its HEAD names (or its first) was
+    /// published with the same marker. A repository the server does not
+    /// have yet has none.
+    fn check_other_branches(&self, repo: &Repository, marker: &str) -> Result<(), GitError> {
+        let refs = match self.list_refs() {
+            Err(GitError::RepositoryNotFound { .. }) => return Ok(()),
+            other => other?,
+        };
+        let head = peeled(&refs, "HEAD");
+        let mut heads = refs.iter().filter(|r| r.name.starts_with("refs/heads/"));
+        let Some(first) = heads.next() else {
+            return Ok(());
+        };
+        let probe = std::iter::once(first)
+            .chain(heads)
+            .find(|r| Some(r.oid) == head)
+            .unwrap_or(first);
+        let probe_ref = "refs/goldpath/probe";
+        self.fetch(repo, &[format!("+{}:{probe_ref}", probe.name)], true)?;
+        let tip = repo
+            .find_reference(probe_ref)
+            .and_then(|r| r.peel_to_commit())
+            .map_err(|e| local_error(repo.path(), &e))?;
+        check_marker(&tip, Some(marker), &self.display, || "other branches".to_owned())
     }
 
     fn list_refs(&self) -> Result<Vec<AdvertisedRef>, GitError> {
@@ -2028,12 +2137,123 @@ mod tests {
         let whole = read_tree(&url, &commit, None, None, cache.path()).expect("root");
         assert_eq!(whole, files);
 
-        // The remote is gone: the cache alone serves the commit.
-        std::fs::remove_dir_all(&remote).expect("delete remote");
         for spelling in ["./skeleton/", "/skeleton", "skeleton"] {
             let again = read_tree(&url, &commit, Some(spelling), None, cache.path()).expect(spelling);
             assert_eq!(again, skeleton, "{spelling}");
         }
+
+        // The cached commit is served only to a reader that can still
+        // reach the repository: with the remote gone, nothing is read.
+        std::fs::remove_dir_all(&remote).expect("delete remote");
+        let error = read_tree(&url, &commit, Some("skeleton"), None, cache.path()).expect_err("gone");
+        assert!(matches!(error, GitError::RepositoryNotFound { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn a_cached_commit_is_served_only_after_the_readers_credentials_prove_access() {
+        let root = TempDir::new().expect("root");
+        let remote = http_remote(&root, "private.git");
+        let commit = {
+            let repo = Repository::open_bare(&remote).expect("open");
+            seed(&repo, &template_files(), None, "main").to_string()
+        };
+        let server = protected_server(&root);
+        let url = format!("{}/private.git", server.base);
+        let cache = TempDir::new().expect("cache");
+        let owner = alice();
+        let read =
+            read_tree(&url, &commit, Some("skeleton"), Some(&owner), cache.path()).expect("owner reads");
+        assert!(!read.is_empty());
+
+        // Another reader names the same URL and commit: the commit is in the
+        // shared cache, but without (or with wrong) credentials no byte of it
+        // is returned.
+        let before = server.authorizations().len();
+        let error = read_tree(&url, &commit, Some("skeleton"), None, cache.path()).expect_err("anonymous");
+        assert!(
+            matches!(error, GitError::AuthenticationFailed { .. }),
+            "{error:?}"
+        );
+        let wrong = Credentials::new("mallory", "guessed-password");
+        let error = read_tree(&url, &commit, None, Some(&wrong), cache.path()).expect_err("wrong");
+        assert!(
+            matches!(error, GitError::AuthenticationFailed { .. }),
+            "{error:?}"
+        );
+        assert!(
+            server.authorizations().len() > before,
+            "the server was asked each time"
+        );
+        let again =
+            read_tree(&url, &commit, Some("skeleton"), Some(&owner), cache.path()).expect("owner again");
+        assert_eq!(again, read);
+    }
+
+    #[test]
+    fn a_marked_publish_goes_only_to_a_new_repository_or_one_it_created() {
+        let root = TempDir::new().expect("root");
+        let ours = http_remote(&root, "ours.git");
+        let theirs = http_remote(&root, "theirs.git");
+        {
+            let repo = Repository::open_bare(&theirs).expect("open");
+            seed(&repo, &template_files(), None, "main");
+        }
+        let server = protected_server(&root);
+        let identity = identity();
+        let credentials = alice();
+        let files = sample_files();
+        let publish_as = |url: &str, branch: &str, marker: &str| {
+            let mut request = PublishRequest::new(url, &files, "Initial commit", &identity);
+            request.credentials = Some(&credentials);
+            request.branch = branch;
+            request.marker = Some(marker);
+            publish(&request)
+        };
+        let ours_url = format!("{}/ours.git", server.base);
+        let first = publish_as(&ours_url, "main", "uid-a").expect("a new repository");
+        assert!(first.pushed);
+        let message = git(&["log", "-1", "--format=%B", "main"], &ours);
+        assert!(message.contains("Goldpath-Request: uid-a"), "{message}");
+        assert!(!publish_as(&ours_url, "main", "uid-a").expect("again").pushed);
+        publish_as(&ours_url, "docs", "uid-a").expect("another branch of its own repository");
+
+        // Another request: neither the existing branch nor a new one.
+        let error = publish_as(&ours_url, "main", "uid-b").expect_err("someone else's branch");
+        assert!(matches!(error, GitError::NotCreatedByRequest { .. }), "{error:?}");
+        assert!(error.to_string().contains("the branch main"), "{error}");
+        let error = publish_as(&ours_url, "release", "uid-b").expect_err("a new branch");
+        assert!(error.to_string().contains("other branches"), "{error}");
+        assert!(!error.is_transient());
+        assert_eq!(tip(&ours, "release"), None);
+
+        // A repository someone made without goldpath.
+        let theirs_url = format!("{}/theirs.git", server.base);
+        let before = tip(&theirs, "main");
+        let error = publish_as(&theirs_url, "release", "uid-a").expect_err("their repository");
+        assert!(matches!(error, GitError::NotCreatedByRequest { .. }), "{error:?}");
+        assert_eq!(tip(&theirs, "release"), None);
+        assert_eq!(tip(&theirs, "main"), before);
+    }
+
+    #[test]
+    fn a_marked_publish_to_a_local_repository_keeps_to_its_own_too() {
+        let dir = TempDir::new().expect("tempdir");
+        let (remote, url) = bare_remote(&dir, "local.git");
+        let identity = identity();
+        let files = sample_files();
+        let publish_as = |branch: &str, marker: &str| {
+            let mut request = PublishRequest::new(&url, &files, "m", &identity);
+            request.branch = branch;
+            request.marker = Some(marker);
+            publish(&request)
+        };
+        publish_as("main", "uid-a").expect("new");
+        publish_as("docs", "uid-a").expect("its own");
+        for (branch, what) in [("main", "the branch main"), ("release", "other branches")] {
+            let error = publish_as(branch, "uid-b").expect_err("not its own");
+            assert!(error.to_string().contains(what), "{error}");
+        }
+        assert_eq!(tip(&remote, "release"), None);
     }
 
     #[test]

@@ -12,3 +12,4 @@ pub mod git;
 pub mod redact;
 pub mod scaffold;
 pub mod telemetry;
+pub mod tenancy;

@@ -13,7 +13,7 @@ use crate::actions::catalog::{self, entity_ref};
 use crate::actions::publish::Publish;
 use crate::actions::{ActionError, Effects, StepInfo, optional_str};
 use crate::api::CatalogEntity;
-use crate::config::{Config, GitHost};
+use crate::config::{Config, GitHost, Tenancy};
 use crate::engine::files::{FileEntry, FileTree};
 use crate::git;
 
@@ -43,6 +43,12 @@ impl LocalEffects {
                 contents_url: None,
                 credentials_secret: None,
             }],
+            // On this machine every host is a local directory and every
+            // owner the user's own: no tenants to keep apart.
+            tenancy: Tenancy {
+                publish_owners: vec!["*".into()],
+                ..Tenancy::default()
+            },
             ..Config::default()
         };
         LocalEffects {
@@ -69,8 +75,14 @@ impl LocalEffects {
         Ok(())
     }
 
-    fn publish(&mut self, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
-        let publish = Publish::resolve(input, &self.config, workspace)?;
+    fn publish(&mut self, action: &str, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
+        let publish = Publish::resolve(
+            action,
+            input,
+            &self.config,
+            &self.config.tenant("default"),
+            workspace,
+        )?;
         let path = publish.route.remote_url.trim_start_matches("file://").to_string();
         if !Path::new(&path).exists() {
             // HEAD names the branch published, so a plain `git clone` checks it out.
@@ -95,6 +107,8 @@ impl LocalEffects {
             message: &publish.message,
             identity: &identity,
             credentials: None,
+            // The repositories are this machine's own, made for this run.
+            marker: None,
         })
         .map_err(|e| ActionError {
             message: e.to_string(),
@@ -152,7 +166,7 @@ impl Effects for LocalEffects {
     fn run(&mut self, step: &StepInfo, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
         match step.action.as_str() {
             "publish:github" | "publish:gitlab" | "publish:gitea" | "publish:git" => {
-                self.publish(input, workspace)
+                self.publish(&step.action, input, workspace)
             }
             "argocd:create-resources" => {
                 let mut application = argocd::application(input, &self.config.argocd)?;

@@ -125,8 +125,9 @@ impl<'a> ClusterEffects<'a> {
         })
     }
 
-    fn publish(&mut self, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
-        let publish = Publish::resolve(input, &self.context.config, workspace)?;
+    fn publish(&mut self, action: &str, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
+        let config = &self.context.config;
+        let publish = Publish::resolve(action, input, config, &config.tenant(&self.namespace), workspace)?;
         let credentials = match &publish.route.credentials_secret {
             None => None,
             Some(secret) => Some(
@@ -153,6 +154,7 @@ impl<'a> ClusterEffects<'a> {
             message: &publish.message,
             identity: &identity,
             credentials: credentials.as_ref(),
+            marker: Some(&self.uid),
         })
         .map_err(|e| ActionError {
             message: e.to_string(),
@@ -380,7 +382,7 @@ impl Effects for ClusterEffects<'_> {
     fn run(&mut self, step: &StepInfo, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
         match step.action.as_str() {
             "publish:github" | "publish:gitlab" | "publish:gitea" | "publish:git" => {
-                self.publish(input, workspace)
+                self.publish(&step.action, input, workspace)
             }
             "argocd:create-resources" => self.application(input),
             "catalog:register" => self.register(input),

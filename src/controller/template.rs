@@ -22,6 +22,7 @@ use crate::engine::files::{self, FileTree};
 use crate::engine::parameters::ParameterSchema;
 use crate::engine::validate;
 use crate::git;
+use crate::tenancy;
 
 /// A checked template at one revision: what requests render with.
 pub struct Prepared {
@@ -90,6 +91,8 @@ async fn read_files(
 ) -> Result<(String, FileTree), SourceError> {
     let source = template.spec.source.as_ref();
     if let Some(git_source) = source.and_then(|s| s.git.clone()) {
+        tenancy::check_template_source(&context.config.template_sources, &git_source.url)
+            .map_err(SourceError::Invalid)?;
         let credentials = match &git_source.secret_ref {
             None => None,
             Some(secret) => Some(

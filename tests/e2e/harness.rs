@@ -318,12 +318,25 @@ impl Operator {
         assert!(applied.status.success(), "creating the git credentials Secret");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = dir.path().join("config.yaml");
+        // Tests that are not about tenancy publish under any owner and read
+        // git-sourced Templates from the git server (plain http on loopback);
+        // `extra` replaces either section by naming it.
+        let mut sections = String::new();
+        if !extra.contains("tenancy:") {
+            sections.push_str("tenancy: {publishOwners: [\"*\"]}\n");
+        }
+        if !extra.contains("templateSources:") {
+            let authority = cluster.git_url.trim_start_matches("http://");
+            sections.push_str(&format!(
+                "templateSources: {{hosts: [\"{authority}\"], allowHttp: true}}\n"
+            ));
+        }
         std::fs::write(
             &config,
             format!(
                 "gitHosts:\n  - host: github.com\n    url: \"{git_url}/{{owner}}-{{repo}}.git\"\n    credentialsSecret: git-push\n\
                  argocd: {{namespace: {ns}, defaultProject: default, destinationServer: https://kubernetes.default.svc}}\n\
-                 kubernetesApply:\n  allow:\n    - {{apiGroup: tekton.dev, kind: Pipeline}}\n{extra}",
+                 kubernetesApply:\n  allow:\n    - {{apiGroup: tekton.dev, kind: Pipeline}}\n{sections}{extra}",
                 ns = namespace.name
             ),
         )
