@@ -12,12 +12,31 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// Secrets from their values. Values shorter than 3 characters are not
-    /// masked, since masking them would mangle ordinary text.
+    /// Secrets from their values. Each is masked as given, trimmed (a
+    /// Secret's value often ends in a newline, and `| trim` takes it off),
+    /// and, in case one still reaches a shown place transformed, upper- and
+    /// lower-cased, reversed and URL-encoded. Values shorter than 3
+    /// characters are not masked, since masking them would mangle ordinary
+    /// text.
     pub fn new<I: IntoIterator<Item = String>>(values: I) -> Self {
-        let mut values: Vec<String> = values.into_iter().filter(|v| v.len() >= 3).collect();
+        let mut values: Vec<String> = values
+            .into_iter()
+            .flat_map(|value| {
+                let trimmed = value.trim().to_string();
+                [
+                    trimmed.to_uppercase(),
+                    trimmed.to_lowercase(),
+                    trimmed.chars().rev().collect(),
+                    url::form_urlencoded::byte_serialize(trimmed.as_bytes()).collect(),
+                    urlencoding_path(&trimmed),
+                    trimmed,
+                    value,
+                ]
+            })
+            .filter(|v| v.len() >= 3)
+            .collect();
         // The longest first, so a secret containing another is masked whole.
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
         Secrets { values }
     }
@@ -48,6 +67,25 @@ impl Secrets {
     }
 }
 
+/// Percent-encoding as JavaScript's `encodeURIComponent` (and minijinja's
+/// `urlencode`) does it: space as `%20`, not `+`.
+fn urlencoding_path(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric()
+            || matches!(
+                byte,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            )
+        {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +102,22 @@ mod tests {
             secrets.redact_value(&value),
             serde_json::json!({"url": "https://x:***@host", "list": ["***", 3]})
         );
+    }
+
+    #[test]
+    fn masks_the_trimmed_and_transformed_forms_too() {
+        let secrets = Secrets::new(["Tok/en 42+x\n".to_string()]);
+        for shown in [
+            "Tok/en 42+x\n",
+            "Tok/en 42+x",
+            "TOK/EN 42+X",
+            "tok/en 42+x",
+            "x+24 ne/koT",
+            "Tok%2Fen+42%2Bx",
+            "Tok%2Fen%2042%2Bx",
+        ] {
+            let text = format!("before {shown} after");
+            assert_eq!(secrets.redact(&text), "before *** after", "{shown:?}");
+        }
     }
 }

@@ -251,10 +251,10 @@ fn a_request_file_supplies_its_parameters() {
 }
 
 #[test]
-fn secrets_are_usable_and_never_printed() {
+fn secrets_are_usable_in_secret_inputs_and_never_printed() {
     let dir = template_dir(
         &format!(
-            "{HEAD}  steps:\n    - id: log\n      action: debug:log\n      input:\n        message: \"token is ${{{{ secrets.token }}}}\"\n    - id: publish\n      action: publish:github\n      input:\n        repoUrl: github.com?owner=o&repo=r\n        token: ${{{{ secrets.token }}}}\n"
+            "{HEAD}  steps:\n    - id: publish\n      action: publish:github\n      input:\n        repoUrl: github.com?owner=o&repo=r\n        token: ${{{{ secrets.token }}}}\n"
         ),
         &[],
     );
@@ -264,12 +264,78 @@ fn secrets_are_usable_and_never_printed() {
     );
     let stdout = &rendered.stdout;
     assert!(rendered.ok, "{}", rendered.stderr);
-    assert!(stdout.contains("| token is ***"), "{stdout}");
     assert!(
         stdout.contains("token: '***'") || stdout.contains("token: \"***\""),
         "{stdout}"
     );
     assert!(!stdout.contains("hunter2"), "{stdout}");
+}
+
+#[test]
+fn a_secret_anywhere_but_a_secret_input_is_refused_naming_step_and_field() {
+    let log = |input: &str| format!("{HEAD}  steps:\n    - id: log\n      action: debug:log\n{input}");
+    // (template, skeleton files, what the error names)
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            log("      input:\n        message: \"${{ secrets.token | upper }}\"\n"),
+            vec![],
+            vec![
+                "step log: input.message: uses ${{ secrets }}",
+                "debug:log has no secret inputs",
+            ],
+        ),
+        (
+            log("      input:\n        message: \"{% for c in secrets.token %}{{ c }}{% endfor %}\"\n"),
+            vec![],
+            vec!["step log: input.message"],
+        ),
+        (
+            log("      if: \"${{ secrets.token == 'x' }}\"\n      input: {message: hi}\n"),
+            vec![],
+            vec!["step log: if: uses ${{ secrets }}", "a step's if is never secret"],
+        ),
+        (
+            log("      input:\n        message: \"${{ debug() }}\"\n"),
+            vec![],
+            vec!["step log: input.message: debug() prints every value"],
+        ),
+        (
+            format!(
+                "{HEAD}  steps:\n    - id: publish\n      action: publish:github\n      input:\n        repoUrl: \"github.com?owner=o&repo=${{{{ secrets.token }}}}\"\n"
+            ),
+            vec![],
+            vec![
+                "step publish: input.repoUrl",
+                "publish:github declares secret only input.token",
+            ],
+        ),
+        (
+            format!(
+                "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n        values: {{t: \"${{{{ secrets.token | trim }}}}\"}}\n"
+            ),
+            vec![("skeleton/README.md", "${{ values.t }}\n")],
+            vec!["step fetch: input.values.t: uses ${{ secrets }}"],
+        ),
+        (
+            format!(
+                "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n"
+            ),
+            vec![("skeleton/notes.txt", "${{ secrets.token }}\n")],
+            vec!["step fetch: skeleton/notes.txt: skeleton files see only values"],
+        ),
+        (
+            format!(
+                "{HEAD}  steps: []\n  output:\n    links:\n      - {{title: x, url: \"https://x/?t=${{{{ secrets.token | urlencode }}}}\"}}\n"
+            ),
+            vec![],
+            vec!["output.links[0].url: uses ${{ secrets }}"],
+        ),
+    ];
+    for (template, files, expected) in cases {
+        let dir = template_dir(&template, &files);
+        expect_error(&dir.path().join("template.yaml"), None, &expected);
+    }
 }
 
 #[test]

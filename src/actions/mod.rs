@@ -39,32 +39,59 @@ pub enum Reach {
     World,
 }
 
-/// Every action goldpath knows.
-pub const ACTIONS: &[(&str, Reach)] = &[
-    ("fetch:template", Reach::Workspace),
-    ("fetch:template:file", Reach::Workspace),
-    ("fetch:plain", Reach::Workspace),
-    ("fetch:plain:file", Reach::Workspace),
-    ("fs:delete", Reach::Workspace),
-    ("fs:rename", Reach::Workspace),
-    ("debug:log", Reach::Workspace),
-    ("catalog:write", Reach::Workspace),
-    ("publish:github", Reach::World),
-    ("publish:gitlab", Reach::World),
-    ("publish:gitea", Reach::World),
-    ("publish:git", Reach::World),
-    ("argocd:create-resources", Reach::World),
-    ("catalog:register", Reach::World),
-    ("catalog:fetch", Reach::World),
-    ("kubernetes:apply", Reach::World),
+/// One action goldpath knows: its name, how far it reaches, and which of
+/// its inputs are secret.
+#[derive(Clone, Copy, Debug)]
+pub struct Action {
+    /// The Backstage name, e.g. `publish:github`.
+    pub name: &'static str,
+    /// Whether it stays inside the workspace.
+    pub reach: Reach,
+    /// The inputs that may hold `${{ secrets.* }}`: ones the action uses as
+    /// credentials and never shows. A secret anywhere else (another input,
+    /// `if`, `each`, the output) is refused when the Template is checked,
+    /// since any other place can end up in status, Events, logs or files.
+    pub secret_inputs: &'static [&'static str],
+}
+
+const fn action(name: &'static str, reach: Reach, secret_inputs: &'static [&'static str]) -> Action {
+    Action {
+        name,
+        reach,
+        secret_inputs,
+    }
+}
+
+/// Every action goldpath knows. Backstage's `token` inputs are the secret
+/// ones: goldpath pushes and fetches with the operator's configured
+/// credentials, so it accepts them and sends them nowhere.
+pub const ACTIONS: &[Action] = &[
+    action("fetch:template", Reach::Workspace, &["token"]),
+    action("fetch:template:file", Reach::Workspace, &["token"]),
+    action("fetch:plain", Reach::Workspace, &["token"]),
+    action("fetch:plain:file", Reach::Workspace, &["token"]),
+    action("fs:delete", Reach::Workspace, &[]),
+    action("fs:rename", Reach::Workspace, &[]),
+    action("debug:log", Reach::Workspace, &[]),
+    action("catalog:write", Reach::Workspace, &[]),
+    action("publish:github", Reach::World, &["token"]),
+    action("publish:gitlab", Reach::World, &["token"]),
+    action("publish:gitea", Reach::World, &["token"]),
+    action("publish:git", Reach::World, &["token"]),
+    action("argocd:create-resources", Reach::World, &[]),
+    action("catalog:register", Reach::World, &[]),
+    action("catalog:fetch", Reach::World, &[]),
+    action("kubernetes:apply", Reach::World, &[]),
 ];
+
+/// The action named `name`, or `None` for one goldpath does not know.
+pub fn find(name: &str) -> Option<&'static Action> {
+    ACTIONS.iter().find(|action| action.name == name)
+}
 
 /// How far an action reaches, or `None` for an action goldpath does not know.
 pub fn reach(action: &str) -> Option<Reach> {
-    ACTIONS
-        .iter()
-        .find(|(name, _)| *name == action)
-        .map(|(_, reach)| *reach)
+    find(action).map(|action| action.reach)
 }
 
 /// Why an action failed.

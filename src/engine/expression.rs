@@ -2,7 +2,7 @@
 //! conditions and skeleton files exactly as Backstage's nunjucks setup does,
 //! within limits a hostile template cannot get past.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -140,6 +140,19 @@ impl Renderer {
             return Ok(());
         }
         self.compiled(&mut lock(&self.env), location, source)
+    }
+
+    /// Checks that `source` parses, like [`Renderer::check`], and returns
+    /// the names it reads from its context: variables such as `secrets`,
+    /// and global functions such as `debug`.
+    pub fn references(&self, location: &str, source: &str) -> Result<BTreeSet<String>, RenderError> {
+        if self.is_literal(source) {
+            return Ok(BTreeSet::new());
+        }
+        let mut env = lock(&self.env);
+        self.compiled(&mut env, location, source)?;
+        let template = env.get_template(location).map_err(|e| self.error(location, &e))?;
+        Ok(template.undeclared_variables(false).into_iter().collect())
     }
 
     /// Renders a text (a skeleton file, a file name, a mixed string).

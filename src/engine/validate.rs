@@ -35,16 +35,57 @@ pub fn check(
                 "{label}: the id {id:?} is used by an earlier step; step ids must be unique"
             ));
         }
-        if actions::reach(&step.action).is_none() {
+        let action = actions::find(&step.action);
+        if action.is_none() {
             problems.push(format!(
                 "{label}: unknown action {:?}; goldpath knows {}",
                 step.action,
                 known_actions()
             ));
         }
-        for (field, value) in [("input", &step.input), ("if", &step.if_), ("each", &step.each)] {
+        let secret_inputs = action.map_or(&[][..], |a| a.secret_inputs);
+        let secret_rule = || match secret_inputs {
+            [] => format!("{} has no secret inputs", step.action),
+            names => format!(
+                "{} declares secret only input.{}",
+                step.action,
+                names.join(", input.")
+            ),
+        };
+        match &step.input {
+            Some(Value::Object(fields)) => {
+                for (key, field) in fields {
+                    let secrets = if secret_inputs.contains(&key.as_str()) {
+                        Secrets::Allowed
+                    } else {
+                        Secrets::Refused(secret_rule())
+                    };
+                    let location = format!("{label}: input.{key}");
+                    check_expressions(&location, field, renderer, &secrets, &mut problems);
+                }
+            }
+            Some(other) => {
+                let secrets = Secrets::Refused(secret_rule());
+                check_expressions(
+                    &format!("{label}: input"),
+                    other,
+                    renderer,
+                    &secrets,
+                    &mut problems,
+                );
+            }
+            None => {}
+        }
+        for (field, value) in [("if", &step.if_), ("each", &step.each)] {
             if let Some(value) = value {
-                check_expressions(&format!("{label}: {field}"), value, renderer, &mut problems);
+                let secrets = Secrets::Refused(format!("a step's {field} is never secret"));
+                check_expressions(
+                    &format!("{label}: {field}"),
+                    value,
+                    renderer,
+                    &secrets,
+                    &mut problems,
+                );
             }
         }
         if step.action.starts_with("fetch:template") {
@@ -52,6 +93,8 @@ pub fn check(
         }
     }
     if let Some(output) = &template.output {
+        let output_secrets =
+            Secrets::Refused("the output is shown to anyone who can read the request".into());
         for (i, link) in output.links.iter().enumerate() {
             for (field, text) in [
                 ("title", &link.title),
@@ -63,6 +106,7 @@ pub fn check(
                         &format!("output.links[{i}].{field}"),
                         &Value::String(text.clone()),
                         renderer,
+                        &output_secrets,
                         &mut problems,
                     );
                 }
@@ -74,6 +118,7 @@ pub fn check(
                     &format!("output.text[{i}].content"),
                     &Value::String(content.clone()),
                     renderer,
+                    &output_secrets,
                     &mut problems,
                 );
             }
@@ -88,26 +133,52 @@ pub fn check(
 fn known_actions() -> String {
     actions::ACTIONS
         .iter()
-        .map(|(name, _)| *name)
+        .map(|action| action.name)
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-fn check_expressions(location: &str, value: &Value, renderer: &Renderer, problems: &mut Vec<String>) {
+/// Whether an expression may read `${{ secrets }}`, and if not, why.
+enum Secrets {
+    Allowed,
+    Refused(String),
+}
+
+fn check_expressions(
+    location: &str,
+    value: &Value,
+    renderer: &Renderer,
+    secrets: &Secrets,
+    problems: &mut Vec<String>,
+) {
     match value {
-        Value::String(text) => {
-            if let Err(error) = renderer.check(location, text) {
-                problems.push(error.to_string());
+        Value::String(text) => match renderer.references(location, text) {
+            Err(error) => problems.push(error.to_string()),
+            Ok(names) => {
+                if let Secrets::Refused(why) = secrets
+                    && names.contains("secrets")
+                {
+                    problems.push(format!(
+                        "{location}: uses ${{{{ secrets }}}}, which may appear only in an action's secret \
+                         inputs ({why})"
+                    ));
+                }
+                // debug() prints the whole context, every secret included.
+                if names.contains("debug") {
+                    problems.push(format!(
+                        "{location}: debug() prints every value, secrets included; it is not allowed"
+                    ));
+                }
             }
-        }
+        },
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                check_expressions(&format!("{location}[{i}]"), item, renderer, problems);
+                check_expressions(&format!("{location}[{i}]"), item, renderer, secrets, problems);
             }
         }
         Value::Object(fields) => {
             for (key, field) in fields {
-                check_expressions(&format!("{location}.{key}"), field, renderer, problems);
+                check_expressions(&format!("{location}.{key}"), field, renderer, secrets, problems);
             }
         }
         _ => {}
@@ -169,9 +240,15 @@ fn check_skeleton(
         }
         if let FileEntry::File { contents, .. } = entry
             && let Ok(text) = std::str::from_utf8(contents)
-            && let Err(error) = file_renderer.check(&shown, text)
         {
-            problems.push(format!("{label}: {error}"));
+            match file_renderer.references(&shown, text) {
+                Err(error) => problems.push(format!("{label}: {error}")),
+                Ok(names) if names.contains("secrets") || names.contains("debug") => problems.push(format!(
+                    "{label}: {shown}: skeleton files see only values, and secrets may appear only in an \
+                     action's secret inputs; rendered files end up in a repository"
+                )),
+                Ok(_) => {}
+            }
         }
     }
 }
