@@ -455,6 +455,22 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_configuration_lets_the_sample_requests_publish_and_no_one_else() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/goldpath.yaml");
+        let config = Config::load(&path).unwrap();
+        let sample = RepoUrl::parse("github.com?owner=myorg&repo=payment-service").unwrap();
+        assert!(config.route(&sample, "main").is_some());
+        config.tenant("default").check_owner(&sample).unwrap();
+        assert!(config.tenant("team-b").check_owner(&sample).is_err());
+        config
+            .tenant("team-b")
+            .check_owner(&RepoUrl::parse("github.com?owner=team-b&repo=x").unwrap())
+            .unwrap();
+        let elsewhere = RepoUrl::parse("internal.example?owner=myorg&repo=x").unwrap();
+        assert!(config.route(&elsewhere, "main").is_none());
+    }
+
+    #[test]
     fn a_section_given_in_part_keeps_the_defaults_of_the_rest() {
         let config: Config = serde_yaml_ng::from_str(
             "argocd: {namespace: apps}

@@ -289,6 +289,8 @@ pub struct Operator {
     pub http_port: u16,
     args: Vec<String>,
     config: PathBuf,
+    /// Where it caches template repositories.
+    pub cache: PathBuf,
     kubeconfig: PathBuf,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -308,6 +310,13 @@ impl Operator {
 
     /// Like [`Operator::start_with`], with more command-line arguments.
     pub fn start_with_args(namespace: &Namespace, git_url: &str, extra: &str, args: &[&str]) -> Operator {
+        let mut operator = Operator::configure(namespace, git_url, extra, args);
+        operator.spawn();
+        operator
+    }
+
+    /// Writes the configuration and credentials; the process is not started.
+    fn configure(namespace: &Namespace, git_url: &str, extra: &str, args: &[&str]) -> Operator {
         let cluster = cluster();
         cluster.install_stand_in_crds();
         let secret = format!(
@@ -341,16 +350,24 @@ impl Operator {
             ),
         )
         .expect("writing the operator configuration");
-        let mut operator = Operator {
+        Operator {
             child: None,
             namespace: namespace.name.clone(),
             http_port: free_port(),
             args: args.iter().map(|a| a.to_string()).collect(),
             kubeconfig: namespace.chart_identity().to_path_buf(),
             log: dir.path().join("operator.log"),
+            cache: dir.path().join("cache"),
             config,
             _dir: dir,
-        };
+        }
+    }
+
+    /// Like [`Operator::start_with`], with its template cache in `cache`
+    /// (another operator's), as one operator serving both namespaces has.
+    pub fn start_sharing_cache(namespace: &Namespace, extra: &str, cache: &Path) -> Operator {
+        let mut operator = Operator::configure(namespace, &cluster().git_url, extra, &[]);
+        operator.cache = cache.to_path_buf();
         operator.spawn();
         operator
     }
@@ -371,7 +388,7 @@ impl Operator {
                 &self.namespace,
             ])
             .arg("--cache-dir")
-            .arg(self._dir.path().join("cache"))
+            .arg(&self.cache)
             .arg(format!("--http-addr=127.0.0.1:{}", self.http_port))
             .args(&self.args)
             .env("KUBECONFIG", &self.kubeconfig)

@@ -10,3 +10,4 @@ mod control_plane;
 mod harness;
 mod operations;
 mod scaffold;
+mod tenancy;

@@ -87,7 +87,7 @@ pub(crate) fn get(namespace: &Namespace, resource: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn condition(object: &Value, type_: &str) -> Option<(String, String, String)> {
+pub(crate) fn condition(object: &Value, type_: &str) -> Option<(String, String, String)> {
     object["status"]["conditions"]
         .as_array()?
         .iter()
@@ -102,7 +102,7 @@ fn condition(object: &Value, type_: &str) -> Option<(String, String, String)> {
 }
 
 /// Waits until `resource` has condition `type_` True with `reason`; returns the object.
-fn wait_condition(
+pub(crate) fn wait_condition(
     namespace: &Namespace,
     resource: &str,
     type_: &str,
@@ -122,14 +122,14 @@ pub(crate) fn phase(object: &Value) -> &str {
     object["status"]["phase"].as_str().unwrap_or_default()
 }
 
-fn wait_phase(namespace: &Namespace, resource: &str, wanted: &str, limit: Duration) -> Value {
+pub(crate) fn wait_phase(namespace: &Namespace, resource: &str, wanted: &str, limit: Duration) -> Value {
     wait_for(&format!("{resource} to be {wanted}"), limit, || {
         let object = get(namespace, resource);
         (phase(&object) == wanted).then_some(object)
     })
 }
 
-fn events(namespace: &Namespace) -> String {
+pub(crate) fn events(namespace: &Namespace) -> String {
     cluster().kubectl_ok(&["get", "events", "-n", &namespace.name, "-o", "json"])
 }
 
