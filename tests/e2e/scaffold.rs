@@ -590,9 +590,25 @@ fn a_branch_lock_the_git_server_left_behind_is_waited_out() {
     let namespace = Namespace::new("locked");
     let service = format!("l{}", unique());
     let repository = format!("e2e-{service}");
-    // The repository exists with another branch, and its main is locked, as
-    // a receive-pack killed while updating it leaves it.
+    // The repository exists without branches (goldpath publishes only to
+    // such a repository or one of its own), and its main is locked, as a
+    // receive-pack killed while updating it leaves it.
     cluster.push_commit(&repository, "other", &[]);
+    let on_server = cluster.git_server_repository(&repository);
+    let deleted = cluster.git(
+        &[
+            &format!("--git-dir={}", on_server.display()),
+            "update-ref",
+            "-d",
+            "refs/heads/other",
+        ],
+        None,
+    );
+    assert!(
+        deleted.status.success(),
+        "deleting the branch: {}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
     let lock = cluster
         .git_server_repository(&repository)
         .join("refs/heads/main.lock");
