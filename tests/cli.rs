@@ -377,3 +377,30 @@ fn the_user_is_who_the_command_line_names() {
     let written = std::fs::read_to_string(out.path().join("catalog-info.yaml")).unwrap();
     assert_eq!(written, "ref: user:default/jane\nname: jane\n");
 }
+
+#[test]
+fn scaffold_refuses_a_repo_url_whose_names_would_leave_the_repositories_directory() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n    - id: publish\n      action: publish:github\n      input:\n        repoUrl: \"github.com?owner=%2E%2E&repo=escaped\"\n"
+        ),
+        &[("skeleton/README.md", "# hi\n")],
+    );
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
+        .arg("scaffold")
+        .arg(dir.path().join("template.yaml"))
+        .arg("--out")
+        .arg(out.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("step publish") && stderr.contains("owner \"..\" is not a valid name"),
+        "{stderr}"
+    );
+    // `repos/github.com/../escaped.git` would have been `repos/escaped.git`.
+    assert!(!out.path().join("out/repos/escaped.git").exists());
+    assert!(!out.path().join("out/repos/github.com/escaped.git").exists());
+}
