@@ -42,6 +42,9 @@ pub struct Config {
     /// Where Templates' git sources may come from in the cluster.
     #[serde(default)]
     pub template_sources: TemplateSources,
+    /// How much of a Template's git source is read.
+    #[serde(default)]
+    pub template_source_limits: TemplateSourceLimits,
 }
 
 /// Per-namespace rules: defaults for every namespace, and overrides by
@@ -105,6 +108,31 @@ pub struct TemplateSources {
     pub allow_http: bool,
 }
 
+/// How much of a Template's git source is read. A tree past any of these is
+/// refused before it is expanded, so a repository whose trees share
+/// subtrees cannot expand into more paths than the operator can hold.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TemplateSourceLimits {
+    /// How deeply directories may nest below the source's path.
+    pub max_depth: usize,
+    /// How many files and directories the source may hold, counted as
+    /// paths (a subtree used twice counts twice).
+    pub max_files: usize,
+    /// How many bytes the files (and symlink targets) may hold in all.
+    pub max_bytes: u64,
+}
+
+impl Default for TemplateSourceLimits {
+    fn default() -> Self {
+        TemplateSourceLimits {
+            max_depth: 32,
+            max_files: 10_000,
+            max_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
 /// How the catalog rolls up status.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -139,6 +167,7 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             tenancy: Tenancy::default(),
             template_sources: TemplateSources::default(),
+            template_source_limits: TemplateSourceLimits::default(),
         }
     }
 }
@@ -476,6 +505,7 @@ mod tests {
             "argocd: {namespace: apps}
 gitAuthor: {name: bot}
 catalog: {}
+templateSourceLimits: {maxFiles: 50}
 ",
         )
         .unwrap();
@@ -490,5 +520,12 @@ catalog: {}
         assert_eq!(config.git_author.name, "bot");
         assert_eq!(config.git_author.email, GitAuthor::default().email);
         assert_eq!(config.catalog, CatalogConfig::default());
+        assert_eq!(
+            config.template_source_limits,
+            TemplateSourceLimits {
+                max_files: 50,
+                ..TemplateSourceLimits::default()
+            }
+        );
     }
 }

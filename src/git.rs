@@ -20,10 +20,11 @@ use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
 
 use git2::{
     AutotagOption, Cred, CredentialType, Direction, ErrorClass, ErrorCode, FetchOptions, Oid, ProxyOptions,
-    PushOptions, RemoteCallbacks, Repository, Signature, Tree,
+    PushOptions, RemoteCallbacks, Repository, Signature,
 };
 use sha2::{Digest, Sha256};
 
+use crate::config::TemplateSourceLimits;
 use crate::engine::files::{FileEntry, FileTree};
 
 /// The branch a request publishes to when its template does not name one.
@@ -297,6 +298,18 @@ pub enum GitError {
         url: String,
         /// What was found: the branch, or other branches.
         what: String,
+    },
+    /// The files to read are more than the operator's limits allow.
+    #[error("{path} in commit {commit} of {url}: the source holds {limit}")]
+    TooLarge {
+        /// The URL, redacted.
+        url: String,
+        /// The commit id.
+        commit: String,
+        /// Where the limit was passed, relative to the source's path.
+        path: String,
+        /// Which limit, and the configuration key that sets it.
+        limit: String,
     },
     /// The server could not be reached or failed (network, DNS, timeout,
     /// HTTP 5xx).
@@ -615,7 +628,8 @@ pub fn resolve(
 /// Read the files under `path` (`None` or empty: the whole tree) of
 /// `commit` (a full commit id, as [`resolve`] returns) of a remote, with
 /// paths relative to `path`, executable bits and symlinks kept. Submodules
-/// are left out.
+/// are left out. A tree past `limits` is refused with
+/// [`GitError::TooLarge`] naming the limit and the path where it was passed.
 ///
 /// Objects are cached in a bare repository under `cache_dir`, one per
 /// remote; a commit already there is read without touching the network, so
@@ -626,6 +640,7 @@ pub fn read_tree(
     path: Option<&str>,
     credentials: Option<&Credentials>,
     cache_dir: &Path,
+    limits: &TemplateSourceLimits,
 ) -> Result<FileTree, GitError> {
     configure_libgit2();
     let remote = RemoteSpec::parse(url, credentials)?;
@@ -661,7 +676,7 @@ pub fn read_tree(
     )
     .map_err(|e| local_error(&repo_dir, &e))?;
 
-    let result = read_commit(&repo, found, &subdir, &remote.display);
+    let result = read_commit(&repo, found, &subdir, &remote.display, limits);
     if let Err(GitError::Local { .. }) = &result {
         // A damaged cache would fail the same way forever; dropping it makes
         // the retry fetch afresh.
@@ -673,7 +688,13 @@ pub fn read_tree(
     result
 }
 
-fn read_commit(repo: &Repository, oid: Oid, subdir: &str, display_url: &str) -> Result<FileTree, GitError> {
+fn read_commit(
+    repo: &Repository,
+    oid: Oid,
+    subdir: &str,
+    display_url: &str,
+    limits: &TemplateSourceLimits,
+) -> Result<FileTree, GitError> {
     let local = |e: git2::Error| local_error(repo.path(), &e);
     let commit = repo.find_commit(oid).map_err(local)?;
     let root = commit.tree().map_err(local)?;
@@ -700,63 +721,125 @@ fn read_commit(repo: &Repository, oid: Oid, subdir: &str, display_url: &str) -> 
         }
         repo.find_tree(entry.id()).map_err(local)?
     };
-    let mut files = FileTree::new();
-    collect_tree(repo, &tree, "", &mut files)?;
-    Ok(files)
+    let over = |path: &str, limit: String| GitError::TooLarge {
+        url: display_url.to_owned(),
+        commit: oid.to_string(),
+        path: shorten_path(path),
+        limit,
+    };
+    collect_tree(repo, tree.id(), limits, over)
 }
 
+/// Reads every file under `root`. The walk is iterative (a stack of
+/// directories still to read) and each limit is checked before what it
+/// limits is read: a directory's depth before it is opened, the count before
+/// a path is added, a blob's size (from the object's header) before its
+/// contents are inflated. Trees that share subtrees therefore cost at most
+/// `max_files` steps however many paths they would expand to.
 fn collect_tree(
     repo: &Repository,
-    tree: &Tree<'_>,
-    prefix: &str,
-    files: &mut FileTree,
-) -> Result<(), GitError> {
+    root: Oid,
+    limits: &TemplateSourceLimits,
+    over: impl Fn(&str, String) -> GitError,
+) -> Result<FileTree, GitError> {
     let local = |e: git2::Error| local_error(repo.path(), &e);
-    for entry in tree.iter() {
-        let name = String::from_utf8_lossy(entry.name_bytes());
-        let path = if prefix.is_empty() {
-            name.into_owned()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        if std::str::from_utf8(entry.name_bytes()).is_err() {
-            return Err(GitError::InvalidPath {
-                path,
-                reason: "the file name is not valid UTF-8".to_owned(),
-            });
-        }
-        match entry.filemode() {
-            MODE_TREE => {
-                let subtree = repo.find_tree(entry.id()).map_err(local)?;
-                collect_tree(repo, &subtree, &path, files)?;
+    let odb = repo.odb().map_err(local)?;
+    let mut files = FileTree::new();
+    let mut paths = 0usize;
+    let mut bytes = 0u64;
+    // (tree, its path, its depth below the root)
+    let mut pending = vec![(root, String::new(), 0usize)];
+    while let Some((tree_id, prefix, depth)) = pending.pop() {
+        let tree = repo.find_tree(tree_id).map_err(local)?;
+        for entry in tree.iter() {
+            let name = String::from_utf8_lossy(entry.name_bytes());
+            let path = if prefix.is_empty() {
+                name.into_owned()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if std::str::from_utf8(entry.name_bytes()).is_err() {
+                return Err(GitError::InvalidPath {
+                    path,
+                    reason: "the file name is not valid UTF-8".to_owned(),
+                });
             }
-            MODE_SYMLINK => {
-                let blob = repo.find_blob(entry.id()).map_err(local)?;
+            paths += 1;
+            if paths > limits.max_files {
+                return Err(over(
+                    &path,
+                    format!(
+                        "more than {} files and directories (templateSourceLimits.maxFiles)",
+                        limits.max_files
+                    ),
+                ));
+            }
+            let mode = entry.filemode();
+            if mode == MODE_TREE {
+                if depth + 1 > limits.max_depth {
+                    return Err(over(
+                        &path,
+                        format!(
+                            "directories nested more than {} deep (templateSourceLimits.maxDepth)",
+                            limits.max_depth
+                        ),
+                    ));
+                }
+                pending.push((entry.id(), path, depth + 1));
+                continue;
+            }
+            if mode == MODE_SUBMODULE {
+                // A submodule is a pointer into another repository; there
+                // are no files here to render.
+                tracing::debug!(path, "leaving out a submodule");
+                continue;
+            }
+            let (size, _) = odb.read_header(entry.id()).map_err(local)?;
+            bytes = bytes.saturating_add(size as u64);
+            if bytes > limits.max_bytes {
+                return Err(over(
+                    &path,
+                    format!(
+                        "more than {} bytes of files (templateSourceLimits.maxBytes)",
+                        limits.max_bytes
+                    ),
+                ));
+            }
+            let blob = repo.find_blob(entry.id()).map_err(local)?;
+            let file = if mode == MODE_SYMLINK {
                 let target =
                     String::from_utf8(blob.content().to_vec()).map_err(|_| GitError::InvalidPath {
                         path: path.clone(),
                         reason: "the symlink's target is not valid UTF-8".to_owned(),
                     })?;
-                files.insert(path, FileEntry::Symlink { target });
-            }
-            MODE_SUBMODULE => {
-                // A submodule is a pointer into another repository; there
-                // are no files here to render.
-                tracing::debug!(path, "leaving out a submodule");
-            }
-            mode => {
-                let blob = repo.find_blob(entry.id()).map_err(local)?;
-                files.insert(
-                    path,
-                    FileEntry::File {
-                        contents: blob.content().to_vec(),
-                        executable: mode & 0o111 != 0,
-                    },
-                );
-            }
+                FileEntry::Symlink { target }
+            } else {
+                FileEntry::File {
+                    contents: blob.content().to_vec(),
+                    executable: mode & 0o111 != 0,
+                }
+            };
+            files.insert(path, file);
         }
     }
-    Ok(())
+    Ok(files)
+}
+
+/// A path for a message: a path nested thousands deep is cut in the middle.
+fn shorten_path(path: &str) -> String {
+    const KEEP: usize = 80;
+    if path.len() <= 2 * KEEP + 3 {
+        return path.to_owned();
+    }
+    let mut head = KEEP;
+    while !path.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = path.len() - KEEP;
+    while !path.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{}...{}", &path[..head], &path[tail..])
 }
 
 /// Sets process-wide libgit2 options before the first git operation.
@@ -1752,7 +1835,15 @@ mod tests {
 
         // Reading it back yields exactly what was published.
         let cache = TempDir::new().expect("cache");
-        let read = read_tree(&url, &published.commit, None, None, cache.path()).expect("read");
+        let read = read_tree(
+            &url,
+            &published.commit,
+            None,
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect("read");
         assert_eq!(read, files);
 
         // And git itself agrees: well-formed objects, and a checkout with
@@ -1896,7 +1987,18 @@ mod tests {
         let cache = TempDir::new().expect("cache");
         std::thread::scope(|scope| {
             let readers: Vec<_> = (0..4)
-                .map(|_| scope.spawn(|| read_tree(&url, &commit, None, None, cache.path())))
+                .map(|_| {
+                    scope.spawn(|| {
+                        read_tree(
+                            &url,
+                            &commit,
+                            None,
+                            None,
+                            cache.path(),
+                            &TemplateSourceLimits::default(),
+                        )
+                    })
+                })
                 .collect();
             for reader in readers {
                 assert_eq!(reader.join().expect("thread").expect("read"), files);
@@ -2119,7 +2221,15 @@ mod tests {
         };
         let cache = TempDir::new().expect("cache");
 
-        let skeleton = read_tree(&url, &commit, Some("skeleton"), None, cache.path()).expect("read");
+        let skeleton = read_tree(
+            &url,
+            &commit,
+            Some("skeleton"),
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect("read");
         assert_eq!(skeleton, skeleton_of(&files));
         assert_eq!(
             skeleton.get("scripts/build.sh"),
@@ -2134,18 +2244,42 @@ mod tests {
                 target: "README.md".to_owned()
             })
         );
-        let whole = read_tree(&url, &commit, None, None, cache.path()).expect("root");
+        let whole = read_tree(
+            &url,
+            &commit,
+            None,
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect("root");
         assert_eq!(whole, files);
 
         for spelling in ["./skeleton/", "/skeleton", "skeleton"] {
-            let again = read_tree(&url, &commit, Some(spelling), None, cache.path()).expect(spelling);
+            let again = read_tree(
+                &url,
+                &commit,
+                Some(spelling),
+                None,
+                cache.path(),
+                &TemplateSourceLimits::default(),
+            )
+            .expect(spelling);
             assert_eq!(again, skeleton, "{spelling}");
         }
 
         // The cached commit is served only to a reader that can still
         // reach the repository: with the remote gone, nothing is read.
         std::fs::remove_dir_all(&remote).expect("delete remote");
-        let error = read_tree(&url, &commit, Some("skeleton"), None, cache.path()).expect_err("gone");
+        let error = read_tree(
+            &url,
+            &commit,
+            Some("skeleton"),
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect_err("gone");
         assert!(matches!(error, GitError::RepositoryNotFound { .. }), "{error:?}");
     }
 
@@ -2161,21 +2295,44 @@ mod tests {
         let url = format!("{}/private.git", server.base);
         let cache = TempDir::new().expect("cache");
         let owner = alice();
-        let read =
-            read_tree(&url, &commit, Some("skeleton"), Some(&owner), cache.path()).expect("owner reads");
+        let read = read_tree(
+            &url,
+            &commit,
+            Some("skeleton"),
+            Some(&owner),
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect("owner reads");
         assert!(!read.is_empty());
 
         // Another reader names the same URL and commit: the commit is in the
         // shared cache, but without (or with wrong) credentials no byte of it
         // is returned.
         let before = server.authorizations().len();
-        let error = read_tree(&url, &commit, Some("skeleton"), None, cache.path()).expect_err("anonymous");
+        let error = read_tree(
+            &url,
+            &commit,
+            Some("skeleton"),
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect_err("anonymous");
         assert!(
             matches!(error, GitError::AuthenticationFailed { .. }),
             "{error:?}"
         );
         let wrong = Credentials::new("mallory", "guessed-password");
-        let error = read_tree(&url, &commit, None, Some(&wrong), cache.path()).expect_err("wrong");
+        let error = read_tree(
+            &url,
+            &commit,
+            None,
+            Some(&wrong),
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect_err("wrong");
         assert!(
             matches!(error, GitError::AuthenticationFailed { .. }),
             "{error:?}"
@@ -2184,8 +2341,15 @@ mod tests {
             server.authorizations().len() > before,
             "the server was asked each time"
         );
-        let again =
-            read_tree(&url, &commit, Some("skeleton"), Some(&owner), cache.path()).expect("owner again");
+        let again = read_tree(
+            &url,
+            &commit,
+            Some("skeleton"),
+            Some(&owner),
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect("owner again");
         assert_eq!(again, read);
     }
 
@@ -2268,9 +2432,25 @@ mod tests {
         let new = seed(&repo, &newer, Some(old), "main");
         let cache = TempDir::new().expect("cache");
 
-        let read_new = read_tree(&url, &new.to_string(), None, None, cache.path()).expect("new");
+        let read_new = read_tree(
+            &url,
+            &new.to_string(),
+            None,
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect("new");
         assert_eq!(read_new, newer);
-        let read_old = read_tree(&url, &old.to_string(), None, None, cache.path()).expect("old");
+        let read_old = read_tree(
+            &url,
+            &old.to_string(),
+            None,
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect("old");
         assert_eq!(read_old, files);
     }
 
@@ -2284,30 +2464,253 @@ mod tests {
         };
         let cache = TempDir::new().expect("cache");
 
-        let error =
-            read_tree(&url, &commit, Some("skeletons/web"), None, cache.path()).expect_err("missing path");
+        let error = read_tree(
+            &url,
+            &commit,
+            Some("skeletons/web"),
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect_err("missing path");
         assert!(matches!(error, GitError::PathNotFound { .. }), "{error:?}");
         assert!(!error.is_transient());
         let message = error.to_string();
         assert!(message.contains("skeletons/web"), "{message}");
         assert!(message.contains(&commit), "{message}");
 
-        let error = read_tree(&url, &commit, Some("template.yaml"), None, cache.path()).expect_err("a file");
+        let error = read_tree(
+            &url,
+            &commit,
+            Some("template.yaml"),
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect_err("a file");
         assert!(matches!(error, GitError::NotADirectory { .. }), "{error:?}");
 
-        let error = read_tree(&url, &commit, Some("../x"), None, cache.path()).expect_err("escape");
+        let error = read_tree(
+            &url,
+            &commit,
+            Some("../x"),
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect_err("escape");
         assert!(matches!(error, GitError::InvalidPath { .. }), "{error:?}");
 
         let unknown = "0123456789abcdef0123456789abcdef01234567";
-        let error = read_tree(&url, unknown, None, None, cache.path()).expect_err("unknown commit");
+        let error = read_tree(
+            &url,
+            unknown,
+            None,
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect_err("unknown commit");
         assert!(matches!(error, GitError::CommitNotFound { .. }), "{error:?}");
         assert!(!error.is_transient());
 
-        let error = read_tree(&url, &commit[..12], None, None, cache.path()).expect_err("short id");
+        let error = read_tree(
+            &url,
+            &commit[..12],
+            None,
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect_err("short id");
         assert!(matches!(error, GitError::InvalidReference { .. }), "{error:?}");
     }
 
     // ---- secrets ----
+
+    /// Commits `root` (a tree id) as the branch `branch` of the bare
+    /// repository.
+    fn commit_tree(repo: &Repository, root: Oid, branch: &str) -> String {
+        let tree = repo.find_tree(root).expect("tree");
+        let signature = Signature::now("t", "t@example.com").expect("signature");
+        let commit = repo
+            .commit(None, &signature, &signature, "m", &tree, &[])
+            .expect("commit");
+        repo.reference(&format!("refs/heads/{branch}"), commit, true, "test")
+            .expect("branch");
+        commit.to_string()
+    }
+
+    /// A tree holding `entries` names, every one the same subtree `child`.
+    fn fan_out(repo: &Repository, child: Oid, entries: usize) -> Oid {
+        let mut builder = repo.treebuilder(None).expect("builder");
+        for name in 0..entries {
+            builder
+                .insert(name.to_string(), child, MODE_TREE)
+                .expect("insert");
+        }
+        builder.write().expect("write tree")
+    }
+
+    fn file_tree(repo: &Repository, files: &[(&str, &[u8])]) -> Oid {
+        let mut builder = repo.treebuilder(None).expect("builder");
+        for (name, contents) in files {
+            let blob = repo.blob(contents).expect("blob");
+            builder.insert(name, blob, MODE_FILE).expect("insert");
+        }
+        builder.write().expect("write tree")
+    }
+
+    fn too_large(error: GitError) -> (String, String) {
+        match error {
+            GitError::TooLarge { path, limit, .. } => (path, limit),
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn thousands_of_nested_directories_are_refused_at_the_depth_limit() {
+        let dir = TempDir::new().expect("tempdir");
+        let (remote, url) = bare_remote(&dir, "deep.git");
+        let commit = {
+            let repo = Repository::open_bare(&remote).expect("open");
+            let mut tree = file_tree(&repo, &[("README.md", b"deep\n")]);
+            for _ in 0..5000 {
+                tree = fan_out(&repo, tree, 1);
+            }
+            commit_tree(&repo, tree, "main")
+        };
+        let cache = TempDir::new().expect("cache");
+        let limits = TemplateSourceLimits::default();
+        let error = read_tree(&url, &commit, None, None, cache.path(), &limits).expect_err("too deep");
+        let message = error.to_string();
+        let (path, limit) = too_large(error);
+        assert_eq!(
+            path,
+            vec!["0"; 33].join("/"),
+            "the first directory past the limit"
+        );
+        assert!(
+            limit.contains("nested more than 32 deep (templateSourceLimits.maxDepth)"),
+            "{limit}"
+        );
+        assert!(message.contains(&commit), "{message}");
+        assert!(
+            !error_is_transient(&url, &commit, &cache),
+            "a limit is not retried"
+        );
+
+        // The same tree read from inside passes once the rest fits.
+        let inside = vec!["0"; 4990].join("/");
+        let files = read_tree(&url, &commit, Some(&inside), None, cache.path(), &limits).expect("inside");
+        assert_eq!(files.len(), 1);
+        assert!(files.contains_key(&format!("{}/README.md", ["0"; 10].join("/"))));
+    }
+
+    fn error_is_transient(url: &str, commit: &str, cache: &TempDir) -> bool {
+        read_tree(
+            url,
+            commit,
+            None,
+            None,
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect_err("refused")
+        .is_transient()
+    }
+
+    #[test]
+    fn a_tree_of_shared_subtrees_is_refused_before_it_expands() {
+        let dir = TempDir::new().expect("tempdir");
+        let (remote, url) = bare_remote(&dir, "bomb.git");
+        // Nine levels of ten names for one subtree: 10^9 files from eleven
+        // objects.
+        let commit = {
+            let repo = Repository::open_bare(&remote).expect("open");
+            let mut tree = file_tree(&repo, &[("f", b"x")]);
+            for _ in 0..9 {
+                tree = fan_out(&repo, tree, 10);
+            }
+            commit_tree(&repo, tree, "main")
+        };
+        let cache = TempDir::new().expect("cache");
+        let limits = TemplateSourceLimits {
+            max_files: 5_000,
+            ..TemplateSourceLimits::default()
+        };
+        let error = read_tree(&url, &commit, None, None, cache.path(), &limits).expect_err("bomb");
+        let (path, limit) = too_large(error);
+        assert_eq!(
+            limit,
+            "more than 5000 files and directories (templateSourceLimits.maxFiles)"
+        );
+        assert!(path.starts_with("9/"), "{path}");
+
+        // Empty directories count too: 10^9 of them hold no file at all.
+        let empty = {
+            let repo = Repository::open_bare(&remote).expect("open");
+            let mut tree = repo.treebuilder(None).expect("builder").write().expect("empty");
+            for _ in 0..9 {
+                tree = fan_out(&repo, tree, 10);
+            }
+            commit_tree(&repo, tree, "empty")
+        };
+        let error = read_tree(&url, &empty, None, None, cache.path(), &limits).expect_err("empty bomb");
+        assert!(too_large(error).1.contains("maxFiles"));
+    }
+
+    #[test]
+    fn the_byte_limit_is_checked_before_a_blob_is_read() {
+        let dir = TempDir::new().expect("tempdir");
+        let (remote, url) = bare_remote(&dir, "big.git");
+        let commit = {
+            let repo = Repository::open_bare(&remote).expect("open");
+            let tree = file_tree(
+                &repo,
+                &[("a", &[b'a'; 1000]), ("b", &[b'b'; 1000]), ("c", &[b'c'; 1])],
+            );
+            commit_tree(&repo, tree, "main")
+        };
+        let cache = TempDir::new().expect("cache");
+        let exact = TemplateSourceLimits {
+            max_depth: 0,
+            max_files: 3,
+            max_bytes: 2001,
+        };
+        let files = read_tree(&url, &commit, None, None, cache.path(), &exact).expect("at the limits");
+        assert_eq!(files.len(), 3);
+
+        let smaller = TemplateSourceLimits {
+            max_bytes: 1500,
+            ..exact
+        };
+        let (path, limit) =
+            too_large(read_tree(&url, &commit, None, None, cache.path(), &smaller).expect_err("bytes"));
+        assert_eq!(path, "b");
+        assert_eq!(
+            limit,
+            "more than 1500 bytes of files (templateSourceLimits.maxBytes)"
+        );
+
+        let fewer = TemplateSourceLimits {
+            max_files: 2,
+            ..exact
+        };
+        let (path, _) =
+            too_large(read_tree(&url, &commit, None, None, cache.path(), &fewer).expect_err("files"));
+        assert_eq!(path, "c");
+    }
+
+    #[test]
+    fn long_paths_are_cut_in_the_middle_for_messages() {
+        let path = vec!["directory"; 100].join("/");
+        let short = shorten_path(&path);
+        assert!(short.len() < 170, "{}", short.len());
+        assert!(short.starts_with("directory/directory/") && short.ends_with("/directory"));
+        assert!(short.contains("..."));
+        assert_eq!(shorten_path("a/b"), "a/b");
+    }
 
     #[test]
     fn credentials_debug_hides_the_password() {
@@ -2688,8 +3091,15 @@ mod tests {
         let resolved = resolve(&url, Some("main"), Some(&credentials)).expect("resolve");
         assert_eq!(resolved, first.commit);
         let cache = TempDir::new().expect("cache");
-        let read =
-            read_tree(&url, &resolved, Some("bin"), Some(&credentials), cache.path()).expect("read_tree");
+        let read = read_tree(
+            &url,
+            &resolved,
+            Some("bin"),
+            Some(&credentials),
+            cache.path(),
+            &TemplateSourceLimits::default(),
+        )
+        .expect("read_tree");
         assert_eq!(
             read.get("run.sh"),
             Some(&FileEntry::File {

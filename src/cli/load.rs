@@ -54,8 +54,15 @@ pub fn template(path: &Path, git_cache: &Path) -> anyhow::Result<LoadedTemplate>
         (None, Some(git)) => {
             let commit = crate::git::resolve(&git.url, git.ref_.as_deref(), None)
                 .with_context(|| format!("{}: spec.source.git", path.display()))?;
-            crate::git::read_tree(&git.url, &commit, git.path.as_deref(), None, git_cache)
-                .with_context(|| format!("{}: spec.source.git", path.display()))?
+            crate::git::read_tree(
+                &git.url,
+                &commit,
+                git.path.as_deref(),
+                None,
+                git_cache,
+                &crate::config::TemplateSourceLimits::default(),
+            )
+            .with_context(|| format!("{}: spec.source.git", path.display()))?
         }
         (None, None) => {
             let dir = match path.parent() {

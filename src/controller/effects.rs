@@ -136,7 +136,7 @@ impl<'a> ClusterEffects<'a> {
                     .map_err(|e| match e {
                         // An operator misconfiguration: retried, so fixing the
                         // Secret lets waiting requests go on.
-                        SourceError::Invalid(m) | SourceError::Unavailable(m) => {
+                        SourceError::Invalid(m) | SourceError::Unavailable(m) | SourceError::TooLarge(m) => {
                             ActionError::transient(format!("git credentials: {m}"))
                         }
                     })?,
@@ -236,6 +236,7 @@ impl<'a> ClusterEffects<'a> {
             parent.as_deref(),
             credentials.as_ref(),
             &self.context.git_cache,
+            &self.context.config.template_source_limits,
         )
         .map_err(|e| ActionError {
             message: e.to_string(),

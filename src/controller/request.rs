@@ -178,7 +178,7 @@ impl Run {
                         )
                         .await;
                 }
-                Err(SourceError::Invalid(message)) => {
+                Err(SourceError::Invalid(message) | SourceError::TooLarge(message)) => {
                     return self
                         .wait(
                             State::Stalled,

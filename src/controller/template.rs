@@ -71,13 +71,15 @@ pub enum SourceError {
     Unavailable(String),
     /// The source is wrong: a bad URL or ref, missing credentials.
     Invalid(String),
+    /// The source holds more than the operator's limits allow.
+    TooLarge(String),
 }
 
 impl SourceError {
     /// The message, whichever kind.
     pub fn message(&self) -> &str {
         match self {
-            SourceError::Unavailable(m) | SourceError::Invalid(m) => m,
+            SourceError::Unavailable(m) | SourceError::Invalid(m) | SourceError::TooLarge(m) => m,
         }
     }
 }
@@ -108,6 +110,7 @@ async fn read_files(
         };
         let revision = revision.map(str::to_string);
         let cache = context.git_cache.clone();
+        let limits = context.config.template_source_limits;
         return tokio::task::spawn_blocking(move || {
             let commit = match revision {
                 Some(commit) => commit,
@@ -120,6 +123,7 @@ async fn read_files(
                 git_source.path.as_deref(),
                 credentials.as_ref(),
                 &cache,
+                &limits,
             )
             .map_err(|e| git_failure("spec.source.git", &e))?;
             Ok((commit, files))
@@ -143,7 +147,9 @@ async fn read_files(
 
 fn git_failure(field: &str, error: &git::GitError) -> SourceError {
     let message = format!("{field}: {error}");
-    if error.is_transient() {
+    if matches!(error, git::GitError::TooLarge { .. }) {
+        SourceError::TooLarge(message)
+    } else if error.is_transient() {
         SourceError::Unavailable(message)
     } else {
         SourceError::Invalid(message)
@@ -261,13 +267,17 @@ pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result
                 Action::await_change()
             }
         }
-        Err(SourceError::Invalid(message)) => {
+        Err(error @ (SourceError::Invalid(_) | SourceError::TooLarge(_))) => {
             context.succeeded(&key);
+            let reason = match error {
+                SourceError::TooLarge(_) => "SourceTooLarge",
+                _ => "SourceInvalid",
+            };
             set_state(
                 &mut status.conditions,
                 State::Stalled,
-                "SourceInvalid",
-                message,
+                reason,
+                error.message(),
                 generation,
             );
             if follows_ref {
