@@ -15,7 +15,7 @@ use super::Condition;
 use super::schema::{self, ENTITY_REF_PATTERN};
 
 /// A catalog entity: a Component, API, Resource, System, Domain, Group or User.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "goldpath.dev",
     version = "v1alpha1",
@@ -166,9 +166,12 @@ pub struct CatalogEntitySpec {
 }
 
 /// A catalog entity kind.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default,
+)]
 pub enum EntityKind {
     /// A piece of software: a service, website, library.
+    #[default]
     Component,
     /// An interface a Component provides or consumes.
     #[serde(rename = "API")]

@@ -12,7 +12,7 @@ use super::{Condition, OutputLink, OutputText, SecretRef};
 
 /// A request to instantiate a Template: render it with these parameters,
 /// publish the result, register it and deploy it.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "goldpath.dev",
     version = "v1alpha1",

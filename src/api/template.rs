@@ -13,7 +13,7 @@ use super::{Condition, SecretRef};
 
 /// A golden path: the parameters a user fills in, the steps that turn them
 /// into a new repository, and the files those steps render.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "goldpath.dev",
     version = "v1alpha1",

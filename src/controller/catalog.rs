@@ -35,6 +35,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
+use super::guard::{self, Reporter};
 use super::{Error, FIELD_MANAGER, Leadership, is_transient, kube_error};
 use crate::api::{CatalogEntity, CatalogEntityStatus};
 use crate::catalog::figures::{Figures, figures};
@@ -433,6 +434,7 @@ pub fn catalog(
     options: CatalogOptions,
     metrics: Arc<Metrics>,
     leadership: Leadership,
+    reporter: Arc<Reporter>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> (Arc<Catalog>, impl Future<Output = ()>) {
     let (reader, writer) = reflector::store();
@@ -449,14 +451,12 @@ pub fn catalog(
         metrics,
     });
 
-    let entities: Api<CatalogEntity> = match &options.watch_namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    };
+    let entities = super::guarded_api::<CatalogEntity>(&client, options.watch_namespace.as_deref());
     let indexing = catalog.clone();
     let mut listing = HashSet::new();
-    let entity_events = watcher(entities, watcher::Config::default().any_semantic())
-        .default_backoff()
+    // An entity that cannot be decoded is reported on itself and left out
+    // of the catalog; the rest of the catalog goes on.
+    let entity_events = guard::watch(entities, watcher::Config::default().any_semantic(), reporter)
         // Kept for every entity: what neither status nor export reads goes.
         .modify(|entity: &mut CatalogEntity| {
             entity.managed_fields_mut().clear();

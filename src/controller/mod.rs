@@ -5,6 +5,7 @@
 mod catalog;
 mod conditions;
 mod effects;
+mod guard;
 mod leader;
 mod request;
 mod template;
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
@@ -22,7 +24,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
@@ -60,10 +62,7 @@ pub struct Context {
 
 impl Context {
     /// Publishes an Event about `object`; `action` says which part of the
-    /// work it is about (e.g. `Step publish`). A failure to publish is
-    /// logged, not returned: Events are best effort. Events are written
-    /// directly, not kept to be counted as series, so the operator's memory
-    /// does not grow with the requests it has run.
+    /// work it is about (e.g. `Step publish`). See [`publish_event`].
     async fn event<K: Resource<DynamicType = ()>>(
         &self,
         object: &K,
@@ -72,38 +71,16 @@ impl Context {
         action: &str,
         note: String,
     ) {
-        let regarding = object.object_ref(&());
-        let now = Timestamp::now();
-        let namespace = regarding.namespace.clone().unwrap_or_else(|| "default".into());
-        let event = Event {
-            metadata: ObjectMeta {
-                name: Some(format!(
-                    "{}.{:x}",
-                    regarding.name.as_deref().unwrap_or("goldpath"),
-                    now.as_nanosecond()
-                )),
-                namespace: Some(namespace.clone()),
-                ..ObjectMeta::default()
-            },
-            action: Some(truncate(action.to_string(), 128)),
-            reason: Some(reason.to_string()),
-            note: Some(truncate(note, 1000)),
-            type_: Some(match type_ {
-                EventType::Normal => "Normal".into(),
-                EventType::Warning => "Warning".into(),
-            }),
-            event_time: Some(MicroTime(now)),
-            regarding: Some(regarding),
-            reporting_controller: Some("goldpath".into()),
-            reporting_instance: Some(self.instance.clone()),
-            ..Event::default()
-        };
-        if let Err(error) = Api::<Event>::namespaced(self.client.clone(), &namespace)
-            .create(&PostParams::default(), &event)
-            .await
-        {
-            warn!(%error, reason, "could not publish an Event");
-        }
+        publish_event(
+            &self.client,
+            &self.instance,
+            object.object_ref(&()),
+            type_,
+            reason,
+            action,
+            note,
+        )
+        .await;
     }
 
     /// The delay before the next attempt at `key` after a transient
@@ -120,6 +97,52 @@ impl Context {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(key);
+    }
+}
+
+/// Publishes an Event about the object `regarding`. A failure to publish
+/// is logged, not returned: Events are best effort. Events are written
+/// directly, not kept to be counted as series, so the operator's memory
+/// does not grow with the requests it has run.
+async fn publish_event(
+    client: &Client,
+    instance: &str,
+    regarding: ObjectReference,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let now = Timestamp::now();
+    let namespace = regarding.namespace.clone().unwrap_or_else(|| "default".into());
+    let event = Event {
+        metadata: ObjectMeta {
+            name: Some(format!(
+                "{}.{:x}",
+                regarding.name.as_deref().unwrap_or("goldpath"),
+                now.as_nanosecond()
+            )),
+            namespace: Some(namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        action: Some(truncate(action.to_string(), 128)),
+        reason: Some(reason.to_string()),
+        note: Some(truncate(note, 1000)),
+        type_: Some(match type_ {
+            EventType::Normal => "Normal".into(),
+            EventType::Warning => "Warning".into(),
+        }),
+        event_time: Some(MicroTime(now)),
+        regarding: Some(regarding),
+        reporting_controller: Some("goldpath".into()),
+        reporting_instance: Some(instance.to_owned()),
+        ..Event::default()
+    };
+    if let Err(error) = Api::<Event>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &event)
+        .await
+    {
+        warn!(%error, reason, "could not publish an Event");
     }
 }
 
@@ -209,6 +232,8 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         ),
     };
     let concurrency = config.concurrency;
+    let instance = options.instance.unwrap_or_else(|| "goldpath".into());
+    let reporter = guard::Reporter::new(client.clone(), instance.clone(), leadership.clone());
     let (catalog, catalog_controller) = catalog::catalog(
         client.clone(),
         catalog::CatalogOptions {
@@ -219,6 +244,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         },
         metrics.clone(),
         leadership.clone(),
+        reporter.clone(),
         shutdown.clone(),
     );
     let server = match options.http_address {
@@ -235,23 +261,25 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         client: client.clone(),
         namespace: options.namespace,
         git_cache: options.git_cache,
-        instance: options.instance.unwrap_or_else(|| "goldpath".into()),
+        instance,
         leadership,
         metrics: metrics.clone(),
         templates: template::Cache::default(),
         retries: Mutex::default(),
         config,
     });
-    let (templates, requests) = match &watch_namespace {
-        Some(namespace) => (
-            Api::<Template>::namespaced(client.clone(), namespace),
-            Api::<ScaffoldRequest>::namespaced(client.clone(), namespace),
+    let (template_store, template_writer) = reflector::store();
+    let template_trigger = reflector::reflector(
+        template_writer,
+        guard::watch(
+            guarded_api::<Template>(&client, watch_namespace.as_deref()),
+            watcher::Config::default().any_semantic(),
+            reporter.clone(),
         ),
-        None => (Api::all(client.clone()), Api::all(client.clone())),
-    };
-
+    )
+    .applied_objects();
     let template_metrics = metrics.clone();
-    let template_controller = Controller::new(templates.clone(), watcher::Config::default().any_semantic())
+    let template_controller = Controller::for_stream(template_trigger, template_store)
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown.clone())
         .run(
@@ -264,15 +292,30 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
             std::future::ready(())
         });
 
-    let request_controller = Controller::new(requests, watcher::Config::default().any_semantic());
-    let store = request_controller.store();
-    let request_metrics = metrics.clone();
-    let request_controller = request_controller
-        .watches(
-            templates,
+    let (request_store, request_writer) = reflector::store();
+    let request_trigger = reflector::reflector(
+        request_writer,
+        guard::watch(
+            guarded_api::<ScaffoldRequest>(&client, watch_namespace.as_deref()),
             watcher::Config::default().any_semantic(),
-            move |template| request::waiting_on(&store, &template),
-        )
+            reporter.clone(),
+        ),
+    )
+    .applied_objects();
+    let store = request_store.clone();
+    // A Template's status (checked, Ready) is what waiting requests wait
+    // for, so every change of a Template wakes them.
+    let template_changes = guard::watch(
+        guarded_api::<Template>(&client, watch_namespace.as_deref()),
+        watcher::Config::default().any_semantic(),
+        reporter,
+    )
+    .applied_objects();
+    let request_metrics = metrics.clone();
+    let request_controller = Controller::for_stream(request_trigger, request_store)
+        .watches_stream(template_changes, move |template| {
+            request::waiting_on(&store, &template)
+        })
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown.clone())
         .run(
@@ -308,6 +351,18 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         Err(error) => warn!(%error, "goldpath stopped"),
     }
     outcome
+}
+
+/// The objects of kind `K` goldpath watches (in `namespace`, or all), each
+/// decoded on its own (see [`guard`]).
+fn guarded_api<K>(client: &Client, namespace: Option<&str>) -> Api<guard::Guarded<K>>
+where
+    K: guard::Stand,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
 }
 
 /// Runs `reconcile` in a `reconcile` span naming the controller and the

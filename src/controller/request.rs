@@ -22,6 +22,7 @@ use tracing::info;
 
 use super::conditions::{State, set_condition, set_state};
 use super::effects::ClusterEffects;
+use super::guard::Guarded;
 use super::template::{Prepared, SourceError, prepared};
 use super::{Context, Error, kube_error};
 use crate::actions::{self, REQUEST_UID_LABEL, Reach};
@@ -81,11 +82,13 @@ pub async fn reconcile(cached: Arc<ScaffoldRequest>, context: Arc<Context>) -> R
         return Ok(Action::await_change());
     }
     // The cache can lag behind this controller's own status writes: act on
-    // the status as the API server has it, or a step could run twice.
-    let Some(request) = api
-        .get_opt(&cached.name_any())
-        .await
-        .map_err(kube_error(format!("reading {}", super::key(cached.as_ref()))))?
+    // the status as the API server has it, or a step could run twice. One
+    // that can no longer be read is reported by the watch.
+    let Some(Guarded(Ok(request))) =
+        Api::<Guarded<ScaffoldRequest>>::namespaced(context.client.clone(), &namespace)
+            .get_opt(&cached.name_any())
+            .await
+            .map_err(kube_error(format!("reading {}", super::key(cached.as_ref()))))?
     else {
         return Ok(Action::await_change());
     };
@@ -273,13 +276,29 @@ impl Run {
             .namespace
             .clone()
             .unwrap_or_else(|| own_namespace.clone());
-        let found = Api::<Template>::namespaced(self.context.client.clone(), &namespace)
+        let found = Api::<Guarded<Template>>::namespaced(self.context.client.clone(), &namespace)
             .get_opt(&reference.name)
             .await
             .map_err(kube_error(format!(
                 "reading Template {namespace}/{}",
                 reference.name
             )))?;
+        let found = match found {
+            Some(Guarded(Err(bad))) => {
+                self.wait(
+                    State::Stalled,
+                    "TemplateUndecodable",
+                    format!(
+                        "spec.templateRef: Template {namespace}/{} cannot be read: {}",
+                        reference.name, bad.problem
+                    ),
+                )
+                .await?;
+                return Ok(None);
+            }
+            Some(Guarded(Ok(template))) => Some(template),
+            None => None,
+        };
         let Some(template) = found else {
             self.wait(
                 State::Stalled,

@@ -9,5 +9,6 @@ mod catalog;
 mod control_plane;
 mod harness;
 mod operations;
+mod robustness;
 mod scaffold;
 mod tenancy;

@@ -1,0 +1,175 @@
+//! What one tenant's bad input must not do to the operator: stop a watch
+//! for everyone, spin on a host that is down, or exhaust it with a template
+//! source.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Namespace, Operator, cluster, unique, wait_for};
+use crate::scaffold::{apply, condition, get, request, template, wait_phase};
+
+/// `{"a":{"a":...1}}`, `levels` objects deep.
+fn nested(levels: usize) -> Value {
+    let mut value = json!(1);
+    for _ in 0..levels {
+        value = json!({ "a": value });
+    }
+    value
+}
+
+fn create(namespace: &Namespace, object: &Value) {
+    let output = cluster().kubectl(
+        &["create", "-n", &namespace.name, "-f", "-"],
+        Some(&object.to_string()),
+    );
+    assert!(
+        output.status.success(),
+        "kubectl create: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The Events about `kind/name` with `reason`.
+fn events_about(namespace: &Namespace, kind: &str, name: &str, reason: &str) -> Vec<Value> {
+    let text = cluster().kubectl_ok(&["get", "events.events.k8s.io", "-n", &namespace.name, "-o", "json"]);
+    let list: Value = serde_json::from_str(&text).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["regarding"]["kind"] == kind && e["regarding"]["name"] == name && e["reason"] == reason)
+        .cloned()
+        .collect()
+}
+
+/// A ScaffoldRequest, a Template and a CatalogEntity, each with a value 200
+/// levels deep where its kind accepts free-form values.
+fn poisoned(suffix: &str) -> [(String, &'static str, Value); 3] {
+    let deep = nested(200);
+    [
+        (
+            format!("scaffoldrequest/deep-request{suffix}"),
+            "ScaffoldRequest",
+            json!({
+                "apiVersion": "goldpath.dev/v1alpha1", "kind": "ScaffoldRequest",
+                "metadata": {"name": format!("deep-request{suffix}")},
+                "spec": {"templateRef": {"name": "svc"}, "parameters": {"name": "x", "deep": deep}},
+            }),
+        ),
+        (
+            format!("template/deep-template{suffix}"),
+            "Template",
+            json!({
+                "apiVersion": "goldpath.dev/v1alpha1", "kind": "Template",
+                "metadata": {"name": format!("deep-template{suffix}")},
+                "spec": {"type": "service", "steps": [
+                    {"id": "log", "action": "debug:log", "input": {"message": "hi", "deep": deep}},
+                ]},
+            }),
+        ),
+        (
+            format!("catalogentity/deep-entity{suffix}"),
+            "CatalogEntity",
+            json!({
+                "apiVersion": "goldpath.dev/v1alpha1", "kind": "CatalogEntity",
+                "metadata": {"name": format!("deep-entity{suffix}")},
+                "spec": {"kind": "System", "owner": "group:platform", "deep": deep},
+            }),
+        ),
+    ]
+}
+
+/// The status of `resource`, read alone: the whole object is too deep for
+/// serde_json, as it is for the operator.
+fn status_of(namespace: &Namespace, resource: &str) -> Value {
+    let text = cluster().kubectl_ok(&["get", "-n", &namespace.name, resource, "-o", "jsonpath={.status}"]);
+    json!({ "status": serde_json::from_str::<Value>(&text).unwrap_or(Value::Null) })
+}
+
+fn assert_reported(namespace: &Namespace, resource: &str, kind: &str) {
+    let object = wait_for(
+        &format!("{resource} Stalled=True (Undecodable)"),
+        Duration::from_secs(30),
+        || {
+            let object = status_of(namespace, resource);
+            let stalled = condition(&object, "Stalled");
+            stalled
+                .is_some_and(|(status, reason, _)| status == "True" && reason == "Undecodable")
+                .then_some(object)
+        },
+    );
+    let (_, _, message) = condition(&object, "Stalled").unwrap();
+    assert!(
+        message.contains("is nested more than 64 levels deep"),
+        "{resource}: {message}"
+    );
+    let name = resource.split_once('/').unwrap().1;
+    let events = wait_for(
+        &format!("an Event about {resource}"),
+        Duration::from_secs(30),
+        || Some(events_about(namespace, kind, name, "Undecodable")).filter(|e| !e.is_empty()),
+    );
+    assert_eq!(events.len(), 1, "{resource}: reported once: {events:?}");
+    assert_eq!(events[0]["type"], "Warning");
+}
+
+#[test]
+fn objects_nested_200_deep_are_reported_on_themselves_while_the_rest_goes_on() {
+    let cluster = cluster();
+    let namespace = Namespace::new("poison");
+    // In the operator's first lists...
+    for (_, _, object) in poisoned("") {
+        create(&namespace, &object);
+    }
+    let mut operator = Operator::start(&namespace);
+    operator.wait_ready();
+    // ...and in its watches.
+    for (_, _, object) in poisoned("-later") {
+        create(&namespace, &object);
+    }
+
+    apply(&namespace, &template("svc"));
+    let service = format!("p{}", unique());
+    apply(&namespace, &request("good", "svc", &service));
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/good",
+        "Succeeded",
+        Duration::from_secs(90),
+    );
+    assert_eq!(condition(&done, "Ready").unwrap().0, "True");
+    assert_eq!(cluster.commits(&format!("e2e-{service}")).len(), 1);
+    // The entity the request registered is in the catalog.
+    wait_for("the registered entity's status", Duration::from_secs(30), || {
+        get(&namespace, &format!("catalogentity/{service}"))["status"]["health"]
+            .as_str()
+            .map(drop)
+    });
+
+    for (resource, kind, _) in poisoned("").into_iter().chain(poisoned("-later")) {
+        assert_reported(&namespace, &resource, kind);
+    }
+    let (status, _) = operator.get("/readyz").expect("/readyz");
+    assert_eq!(status, 200);
+    let (_, catalog) = operator.get("/catalog.yaml").expect("/catalog.yaml");
+    assert!(catalog.contains(&service), "{catalog}");
+    assert!(!catalog.contains("deep-entity"), "{catalog}");
+
+    let started = Instant::now();
+    let exit = operator.terminate().expect("the operator was running");
+    assert!(exit.success(), "SIGTERM: {exit:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = operator.log();
+    assert!(!log.contains("could not watch"), "a watch failed:\n{log}");
+    // Each object is logged once per generation, not on every relist.
+    assert_eq!(
+        log.matches("skipping an object goldpath cannot read").count(),
+        6,
+        "{log}"
+    );
+}
