@@ -404,6 +404,11 @@ fn api_failure(what: &str, error: kube::Error) -> ActionError {
             format!("{what}: the cluster has no such resource; is its CustomResourceDefinition installed?")
         }
         kube::Error::Api(status) => format!("{what}: {}", status.message),
+        kube::Error::Discovery(error) => {
+            format!(
+                "{what}: the cluster does not serve it ({error}); is its CustomResourceDefinition installed?"
+            )
+        }
         other => format!("{what}: {other}"),
     };
     ActionError {

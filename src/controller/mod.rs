@@ -24,7 +24,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::{PredicateConfig, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
@@ -185,7 +185,9 @@ fn kube_error(context: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
 pub fn is_transient(error: &kube::Error) -> bool {
     match error {
         kube::Error::Api(status) => matches!(status.code, 409 | 429) || status.code >= 500,
-        kube::Error::SerdeError(_) | kube::Error::BuildRequest(_) => false,
+        // Discovery that does not find a group, version or kind answers
+        // what the cluster serves; retrying asks the same question again.
+        kube::Error::SerdeError(_) | kube::Error::BuildRequest(_) | kube::Error::Discovery(_) => false,
         _ => true,
     }
 }
@@ -268,6 +270,10 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         retries: Mutex::default(),
         config,
     });
+    // Each controller is woken by a change of its objects' spec (their
+    // generation), not by the status it writes itself: otherwise each
+    // status write would wake it at once and override the backoff of a
+    // failed attempt.
     let (template_store, template_writer) = reflector::store();
     let template_trigger = reflector::reflector(
         template_writer,
@@ -277,7 +283,8 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
             reporter.clone(),
         ),
     )
-    .applied_objects();
+    .applied_objects()
+    .predicate_filter(predicates::generation, PredicateConfig::default());
     let template_metrics = metrics.clone();
     let template_controller = Controller::for_stream(template_trigger, template_store)
         .with_config(controller::Config::default().concurrency(concurrency))
@@ -301,7 +308,8 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
             reporter.clone(),
         ),
     )
-    .applied_objects();
+    .applied_objects()
+    .predicate_filter(predicates::generation, PredicateConfig::default());
     let store = request_store.clone();
     // A Template's status (checked, Ready) is what waiting requests wait
     // for, so every change of a Template wakes them.
@@ -483,8 +491,10 @@ mod tests {
         for code in [409, 429, 500, 503] {
             assert!(is_transient(&api(code)), "{code}");
         }
-        for code in [400, 403, 404, 422] {
+        for code in [400, 401, 403, 404, 422] {
             assert!(!is_transient(&api(code)), "{code}");
         }
+        let missing = kube::Error::Discovery(kube::error::DiscoveryError::MissingKind("Widget".into()));
+        assert!(!is_transient(&missing));
     }
 }

@@ -557,8 +557,11 @@ impl Steps<'_> {
             }
             if !done {
                 let entry = &mut status.steps[index];
+                // A retried step keeps when it first started, and its start
+                // is announced once, not on every attempt.
+                let first_attempt = entry.started_at.is_none();
                 entry.phase = StepPhase::Running;
-                entry.started_at = Some(now());
+                entry.started_at.get_or_insert_with(now);
                 entry.message = None;
                 let message = format!("step {} ({})", entry.id, entry.action);
                 set_state(
@@ -569,7 +572,9 @@ impl Steps<'_> {
                     generation,
                 );
                 self.write(status)?;
-                self.event(EventType::Normal, "StepStarted", &id, message);
+                if first_attempt {
+                    self.event(EventType::Normal, "StepStarted", &id, message);
+                }
             }
             // A finished workspace step runs again to rebuild the workspace;
             // it is pure, so it does what it did before.

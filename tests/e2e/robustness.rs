@@ -2,6 +2,9 @@
 //! for everyone, spin on a host that is down, or exhaust it with a template
 //! source.
 
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -171,5 +174,57 @@ fn objects_nested_200_deep_are_reported_on_themselves_while_the_rest_goes_on() {
         log.matches("skipping an object goldpath cannot read").count(),
         6,
         "{log}"
+    );
+}
+
+/// A port that accepts every connection and closes it at once, counting
+/// them: a git host that is down.
+fn refusing_host() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    std::thread::spawn(move || {
+        for connection in listener.incoming() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(connection);
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn an_unreachable_git_host_is_tried_at_most_seven_times_a_minute() {
+    let namespace = Namespace::new("backoff");
+    let (url, connections) = refusing_host();
+    let _operator = Operator::start_with(&namespace, &url, "");
+    apply(&namespace, &template("svc"));
+    apply(&namespace, &request("waits", "svc", &format!("b{}", unique())));
+    wait_for("the first attempt", Duration::from_secs(60), || {
+        (connections.load(Ordering::SeqCst) > 0).then_some(())
+    });
+    let first = Instant::now();
+    // 1 s doubling: attempts at 0, 1, 3, 7, 15 and 31 s, the next at 63 s.
+    std::thread::sleep(Duration::from_secs(60).saturating_sub(first.elapsed()));
+    let attempts = connections.load(Ordering::SeqCst);
+    let retries = events_about(&namespace, "ScaffoldRequest", "waits", "StepRetrying");
+    let starts = events_about(&namespace, "ScaffoldRequest", "waits", "StepStarted");
+    let request = get(&namespace, "scaffoldrequest/waits");
+    assert!(
+        (5..=7).contains(&attempts),
+        "{attempts} connections in 60 s; status: {}",
+        request["status"]
+    );
+    assert!(
+        (5..=7).contains(&retries.len()),
+        "{} StepRetrying Events in 60 s",
+        retries.len()
+    );
+    assert_eq!(starts.len(), 2, "each step's start is announced once");
+    assert_eq!(request["status"]["phase"], "Running");
+    let message = request["status"]["steps"][1]["message"].as_str().unwrap();
+    assert!(
+        message.contains("trying again in 32s") || message.contains("trying again in 16s"),
+        "{message}"
     );
 }
