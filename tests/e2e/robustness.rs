@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::{Namespace, Operator, cluster, unique, wait_for};
-use crate::scaffold::{apply, condition, get, request, template, wait_phase};
+use crate::scaffold::{apply, condition, get, request, template, wait_condition, wait_phase};
 
 /// `{"a":{"a":...1}}`, `levels` objects deep.
 fn nested(levels: usize) -> Value {
@@ -227,4 +227,57 @@ fn an_unreachable_git_host_is_tried_at_most_seven_times_a_minute() {
         message.contains("trying again in 32s") || message.contains("trying again in 16s"),
         "{message}"
     );
+}
+
+#[test]
+fn a_template_source_past_the_configured_limits_is_stalled_naming_the_limit() {
+    let cluster = cluster();
+    let namespace = Namespace::new("srclimit");
+    let repository = format!("e2e-deep-{}", unique());
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let deep = work.join("golden/skeleton/a/b/c/d");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("README.md"), "deep\n").unwrap();
+    let remote = format!("{}/{repository}.git", cluster.git_url);
+    for args in [
+        vec!["init", "--quiet"],
+        vec!["add", "."],
+        vec!["commit", "--quiet", "-m", "deep"],
+        vec!["push", "--quiet", &remote, "HEAD:main"],
+    ] {
+        let output = cluster.git(&args, Some(work));
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let _operator = Operator::start_with(
+        &namespace,
+        &cluster.git_url,
+        "templateSourceLimits: {maxDepth: 4}\n",
+    );
+    let from_git = format!(
+        "apiVersion: goldpath.dev/v1alpha1\nkind: Template\nmetadata: {{name: deep}}\n\
+         spec:\n  type: service\n  steps:\n\
+         \x20   - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n\
+         \x20 source:\n    git: {{url: \"{remote}\", ref: main, path: golden, secretRef: {{name: git-push}}}}\n"
+    );
+    apply(&namespace, &from_git);
+    let stalled = wait_condition(
+        &namespace,
+        "template/deep",
+        "Stalled",
+        "SourceTooLarge",
+        Duration::from_secs(60),
+    );
+    let (_, _, message) = condition(&stalled, "Stalled").unwrap();
+    assert!(
+        message.contains("skeleton/a/b/c/d in commit")
+            && message.contains("directories nested more than 4 deep (templateSourceLimits.maxDepth)"),
+        "{message}"
+    );
+    let events = events_about(&namespace, "Template", "deep", "SourceTooLarge");
+    assert_eq!(events.len(), 1, "{events:?}");
 }
