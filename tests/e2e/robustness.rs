@@ -210,6 +210,10 @@ fn an_unreachable_git_host_is_tried_at_most_seven_times_a_minute() {
     let retries = events_about(&namespace, "ScaffoldRequest", "waits", "StepRetrying");
     let starts = events_about(&namespace, "ScaffoldRequest", "waits", "StepStarted");
     let request = get(&namespace, "scaffoldrequest/waits");
+    eprintln!(
+        "a git host down for 60 s: {attempts} connections, {} StepRetrying Events",
+        retries.len()
+    );
     assert!(
         (5..=7).contains(&attempts),
         "{attempts} connections in 60 s; status: {}",
@@ -280,4 +284,44 @@ fn a_template_source_past_the_configured_limits_is_stalled_naming_the_limit() {
     );
     let events = events_about(&namespace, "Template", "deep", "SourceTooLarge");
     assert_eq!(events.len(), 1, "{events:?}");
+}
+
+#[test]
+fn a_kind_the_cluster_does_not_serve_fails_the_step_once() {
+    let namespace = Namespace::new("nokind");
+    let _operator = Operator::start(&namespace);
+    let applies = r#"apiVersion: goldpath.dev/v1alpha1
+kind: Template
+metadata: {name: widget}
+spec:
+  type: service
+  steps:
+    - id: widget
+      action: kubernetes:apply
+      input:
+        manifest: |
+          apiVersion: v1
+          kind: Widget
+          metadata: {name: w}
+"#;
+    apply(&namespace, applies);
+    apply(
+        &namespace,
+        "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {name: widget}\nspec:\n  templateRef: {name: widget}\n",
+    );
+    let failed = wait_phase(
+        &namespace,
+        "scaffoldrequest/widget",
+        "Failed",
+        Duration::from_secs(60),
+    );
+    let message = failed["status"]["steps"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("input.manifest: finding v1 Widget: the cluster does not serve it"),
+        "{message}"
+    );
+    assert!(
+        events_about(&namespace, "ScaffoldRequest", "widget", "StepRetrying").is_empty(),
+        "retried"
+    );
 }
