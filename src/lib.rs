@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod engine;
+pub mod forge;
 pub mod git;
 pub mod redact;
 pub mod scaffold;

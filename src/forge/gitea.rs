@@ -1,0 +1,370 @@
+//! Gitea's REST API (`/api/v1`, which Forgejo serves too): each [`Forge`]
+//! call as Gitea's requests, and Gitea's answers read back. Calls go
+//! through a [`Transport`], so the same code runs against a server or
+//! prints what it would send.
+
+use serde_json::{Value, json};
+
+use super::transport::{ApiCall, ApiResponse, Method, Transport};
+use super::{
+    Access, BranchProtection, Forge, ForgeError, NewPullRequest, NewRepository, PullRequest, RepoId,
+    Repository, Visibility, text,
+};
+
+/// A Gitea server.
+#[derive(Debug)]
+pub struct Gitea<T> {
+    transport: T,
+}
+
+impl<T: Transport> Gitea<T> {
+    /// Gitea over `transport`.
+    pub fn new(transport: T) -> Self {
+        Gitea { transport }
+    }
+
+    /// The transport, e.g. to read a dry run's calls.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    fn refused(&self, call: &ApiCall, response: &ApiResponse) -> ForgeError {
+        ForgeError::Refused {
+            host: self.transport.host().to_string(),
+            call: call.what.clone(),
+            status: response.status,
+            detail: response.detail(),
+        }
+    }
+
+    /// Sends `call`; a non-2xx answer is refused, except 404 when
+    /// `missing` says what it means.
+    async fn expect_ok(&self, call: ApiCall, missing: Option<String>) -> Result<Value, ForgeError> {
+        let response = self.transport.send(&call).await?;
+        match (response.status, missing) {
+            (_, _) if response.ok() => Ok(response.body),
+            (404, Some(missing)) => Err(ForgeError::NotFound(format!(
+                "{}: {missing}",
+                self.transport.host()
+            ))),
+            _ => Err(self.refused(&call, &response)),
+        }
+    }
+
+    fn repo_path(id: &RepoId) -> String {
+        format!("/repos/{}/{}", segment(&id.owner), segment(&id.name))
+    }
+}
+
+/// `text` for a URL path: unreserved characters and `/` kept, the rest
+/// percent-encoded.
+fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn repository(body: &Value, fallback_branch: &str) -> Repository {
+    Repository {
+        default_branch: text(body, "default_branch")
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| fallback_branch.to_string()),
+        empty: body.get("empty").and_then(Value::as_bool).unwrap_or(true),
+    }
+}
+
+fn pull_request(body: &Value) -> PullRequest {
+    PullRequest {
+        number: body.get("number").and_then(Value::as_u64).unwrap_or_default(),
+        url: text(body, "html_url").unwrap_or_default(),
+    }
+}
+
+impl<T: Transport> Forge for Gitea<T> {
+    async fn repository(&self, id: &RepoId) -> Result<Option<Repository>, ForgeError> {
+        let call = ApiCall::new(
+            Method::Get,
+            Self::repo_path(id),
+            format!("read repository {id}"),
+            "read access to the repository",
+        );
+        let response = self.transport.send(&call).await?;
+        match response.status {
+            _ if response.ok() => Ok(Some(repository(&response.body, "main"))),
+            404 => Ok(None),
+            _ => Err(self.refused(&call, &response)),
+        }
+    }
+
+    async fn create_repository(&self, new: &NewRepository) -> Result<Repository, ForgeError> {
+        let body = json!({
+            "name": new.id.name,
+            "description": new.description,
+            "private": new.visibility == Visibility::Private,
+            "default_branch": new.default_branch,
+            // Empty: the first push makes the default branch.
+            "auto_init": false,
+        });
+        let in_org = ApiCall::new(
+            Method::Post,
+            format!("/orgs/{}/repos", segment(&new.id.owner)),
+            format!("create repository {}", new.id),
+            "write:organization (and to be an owner or a member of a team that may create repositories)",
+        )
+        .with_body(body.clone());
+        let response = self.transport.send(&in_org).await?;
+        if response.ok() {
+            return Ok(repository(&response.body, &new.default_branch));
+        }
+        if response.status != 404 {
+            return Err(self.refused(&in_org, &response));
+        }
+        // Not an organisation: the owner may be the token's own user.
+        let me = self
+            .expect_ok(
+                ApiCall::new(
+                    Method::Get,
+                    "/user".into(),
+                    "read the token's user".into(),
+                    "read:user",
+                ),
+                None,
+            )
+            .await?;
+        let login = text(&me, "login").unwrap_or_default();
+        if !login.eq_ignore_ascii_case(&new.id.owner) {
+            return Err(ForgeError::NotFound(format!(
+                "{}: there is no organisation {:?}, and it is not the token's user ({login:?}); create the \
+                 organisation or name an existing one as the repoUrl's owner",
+                self.transport.host(),
+                new.id.owner
+            )));
+        }
+        let for_user = ApiCall::new(
+            Method::Post,
+            "/user/repos".into(),
+            format!("create repository {}", new.id),
+            "write:repository",
+        )
+        .with_body(body);
+        let created = self.expect_ok(for_user, None).await?;
+        Ok(repository(&created, &new.default_branch))
+    }
+
+    async fn set_topics(&self, id: &RepoId, topics: &[String]) -> Result<(), ForgeError> {
+        let call = ApiCall::new(
+            Method::Put,
+            format!("{}/topics", Self::repo_path(id)),
+            format!("set the topics of {id}"),
+            "write:repository (admin of the repository)",
+        )
+        .with_body(json!({ "topics": topics }));
+        self.expect_ok(call, Some(format!("repository {id} does not exist")))
+            .await
+            .map(drop)
+    }
+
+    async fn add_collaborator(&self, id: &RepoId, user: &str, access: Access) -> Result<(), ForgeError> {
+        let permission = match access {
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Admin => "admin",
+        };
+        let call = ApiCall::new(
+            Method::Put,
+            format!("{}/collaborators/{}", Self::repo_path(id), segment(user)),
+            format!("add {user} as a collaborator of {id}"),
+            "write:repository (admin of the repository)",
+        )
+        .with_body(json!({ "permission": permission }));
+        let response = self.transport.send(&call).await?;
+        match response.status {
+            _ if response.ok() => Ok(()),
+            404 | 422 => Err(ForgeError::NotFound(format!(
+                "{}: cannot add collaborator {user:?} to {id}: no such user{}",
+                self.transport.host(),
+                response.detail()
+            ))),
+            _ => Err(self.refused(&call, &response)),
+        }
+    }
+
+    async fn protect_branch(&self, id: &RepoId, rule: &BranchProtection) -> Result<(), ForgeError> {
+        let path = format!("{}/branch_protections", Self::repo_path(id));
+        let existing = ApiCall::new(
+            Method::Get,
+            format!("{path}/{}", segment(&rule.branch)),
+            format!("read the protection of {id} branch {}", rule.branch),
+            "write:repository (admin of the repository)",
+        );
+        let response = self.transport.send(&existing).await?;
+        let body = json!({
+            "rule_name": rule.branch,
+            "branch_name": rule.branch,
+            "required_approvals": rule.required_approvals,
+        });
+        let call = match response.status {
+            _ if response.ok() => ApiCall::new(
+                Method::Patch,
+                format!("{path}/{}", segment(&rule.branch)),
+                format!("update the protection of {id} branch {}", rule.branch),
+                "write:repository (admin of the repository)",
+            )
+            .with_body(json!({ "required_approvals": rule.required_approvals })),
+            404 => ApiCall::new(
+                Method::Post,
+                path,
+                format!("protect {id} branch {}", rule.branch),
+                "write:repository (admin of the repository)",
+            )
+            .with_body(body),
+            _ => return Err(self.refused(&existing, &response)),
+        };
+        self.expect_ok(call, Some(format!("repository {id} does not exist")))
+            .await
+            .map(drop)
+    }
+
+    async fn find_pull_request(
+        &self,
+        id: &RepoId,
+        head: &str,
+        base: &str,
+    ) -> Result<Option<PullRequest>, ForgeError> {
+        let call = ApiCall::new(
+            Method::Get,
+            format!(
+                "{}/pulls/{}/{}",
+                Self::repo_path(id),
+                segment(base),
+                segment(head)
+            ),
+            format!("find the pull request of {id} from {head} into {base}"),
+            "read access to the repository",
+        );
+        let response = self.transport.send(&call).await?;
+        match response.status {
+            _ if response.ok() && text(&response.body, "state").as_deref() == Some("open") => {
+                Ok(Some(pull_request(&response.body)))
+            }
+            _ if response.ok() => Ok(None),
+            404 => Ok(None),
+            _ => Err(self.refused(&call, &response)),
+        }
+    }
+
+    async fn create_pull_request(
+        &self,
+        id: &RepoId,
+        new: &NewPullRequest,
+    ) -> Result<PullRequest, ForgeError> {
+        let call = ApiCall::new(
+            Method::Post,
+            format!("{}/pulls", Self::repo_path(id)),
+            format!("open a pull request on {id} from {}", new.head),
+            "write:repository",
+        )
+        .with_body(json!({
+            "head": new.head,
+            "base": new.base,
+            "title": new.title,
+            "body": new.body,
+        }));
+        let body = self
+            .expect_ok(call, Some(format!("repository {id} does not exist")))
+            .await?;
+        Ok(pull_request(&body))
+    }
+
+    async fn update_pull_request(
+        &self,
+        id: &RepoId,
+        number: u64,
+        new: &NewPullRequest,
+    ) -> Result<PullRequest, ForgeError> {
+        let call = ApiCall::new(
+            Method::Patch,
+            format!("{}/pulls/{number}", Self::repo_path(id)),
+            format!("update pull request {number} of {id}"),
+            "write:repository",
+        )
+        .with_body(json!({ "title": new.title, "body": new.body }));
+        let body = self
+            .expect_ok(
+                call,
+                Some(format!("pull request {number} of {id} does not exist")),
+            )
+            .await?;
+        Ok(pull_request(&body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forge::{DryRun, RepositorySettings, apply_settings, ensure_repository};
+
+    fn new_repository() -> NewRepository {
+        NewRepository {
+            id: RepoId {
+                owner: "acme".into(),
+                name: "payments".into(),
+            },
+            description: "Payments".into(),
+            visibility: Visibility::Private,
+            default_branch: "main".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_publish_reads_creates_then_sets_topics_collaborators_and_protection_in_that_order() {
+        let gitea = Gitea::new(DryRun::new("git.example", "https://git.example/api/v1/"));
+        let new = new_repository();
+        let created = ensure_repository(&gitea, &new).await.unwrap();
+        assert_eq!(created.default_branch, "main");
+        apply_settings(
+            &gitea,
+            &new.id,
+            &RepositorySettings {
+                topics: vec!["payments".into()],
+                collaborators: vec![("alice".into(), Access::Write)],
+                protection: Some(BranchProtection {
+                    branch: "main".into(),
+                    required_approvals: 1,
+                }),
+            },
+        )
+        .await
+        .unwrap();
+        let calls = gitea.transport().calls();
+        let methods_and_urls: Vec<_> = calls
+            .iter()
+            .map(|c| c.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(
+            methods_and_urls,
+            [
+                "GET https://git.example/api/v1/repos/acme/payments",
+                "POST https://git.example/api/v1/orgs/acme/repos",
+                "PUT https://git.example/api/v1/repos/acme/payments/topics",
+                "PUT https://git.example/api/v1/repos/acme/payments/collaborators/alice",
+                "GET https://git.example/api/v1/repos/acme/payments/branch_protections/main",
+                "POST https://git.example/api/v1/repos/acme/payments/branch_protections",
+            ]
+        );
+        assert!(calls[1].contains(r#""private":true"#), "{}", calls[1]);
+        assert!(calls[1].contains(r#""description":"Payments""#), "{}", calls[1]);
+    }
+
+    #[test]
+    fn path_segments_are_encoded_but_slashes_in_branches_kept() {
+        assert_eq!(segment("feature/x y"), "feature/x%20y");
+        assert_eq!(segment("a?b#c"), "a%3Fb%23c");
+    }
+}

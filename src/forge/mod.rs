@@ -1,0 +1,326 @@
+//! Forges: the APIs of the servers repositories are published to, behind
+//! one trait for what publishing needs (a repository, its settings, who may
+//! write to it, branch protection, topics, pull requests). Each forge is one
+//! module that turns these calls into its HTTP API as [`ApiCall`]s;
+//! [`transport`] sends them, or prints them for a dry run, and turns a
+//! forge's refusals into named errors. Gitea is the one forge implemented;
+//! GitHub and GitLab implement the same trait.
+//!
+//! The publish flow over a forge ([`ensure_repository`], then a push, then
+//! [`apply_settings`]) is here too, so the cluster and the CLI run the same
+//! calls in the same order.
+
+pub mod gitea;
+pub mod transport;
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use transport::{ApiCall, ApiResponse, DryRun, HttpTransport, Method, Transport};
+
+/// The kinds of forge a `gitHosts` entry may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForgeKind {
+    /// A plain git server: repositories are made by the first push.
+    #[default]
+    Git,
+    /// Gitea (and Forgejo), through its REST API.
+    Gitea,
+    /// GitHub or GitHub Enterprise; its API is not implemented yet.
+    Github,
+    /// GitLab; its API is not implemented yet.
+    Gitlab,
+}
+
+impl fmt::Display for ForgeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ForgeKind::Git => "git",
+            ForgeKind::Gitea => "gitea",
+            ForgeKind::Github => "github",
+            ForgeKind::Gitlab => "gitlab",
+        })
+    }
+}
+
+/// A repository on a forge: `owner/name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepoId {
+    /// The organisation or user that owns it.
+    pub owner: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl fmt::Display for RepoId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// Who may see a repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// Anyone.
+    Public,
+    /// Only those given access.
+    Private,
+}
+
+/// A repository to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRepository {
+    /// Where.
+    pub id: RepoId,
+    /// Its description, empty for none.
+    pub description: String,
+    /// Who may see it.
+    pub visibility: Visibility,
+    /// The branch the first push creates, and the repository's default.
+    pub default_branch: String,
+}
+
+/// A repository as the forge reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Repository {
+    /// Its default branch.
+    pub default_branch: String,
+    /// Whether it has no commits yet.
+    pub empty: bool,
+}
+
+/// A level of access a collaborator gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read only.
+    Read,
+    /// Read and push.
+    Write,
+    /// Everything, settings included.
+    Admin,
+}
+
+impl Access {
+    /// Backstage's names (`pull`, `push`, `admin`, and GitHub's
+    /// `triage`/`maintain`, which Gitea lacks and are refused).
+    pub fn parse(text: &str) -> Option<Access> {
+        match text {
+            "pull" | "read" => Some(Access::Read),
+            "push" | "write" => Some(Access::Write),
+            "admin" => Some(Access::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Rules for a protected branch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BranchProtection {
+    /// The branch.
+    pub branch: String,
+    /// Approving reviews a pull request needs before it merges.
+    pub required_approvals: u32,
+}
+
+/// A pull request to open, or what an existing one is updated to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPullRequest {
+    /// The branch with the changes.
+    pub head: String,
+    /// The branch they go into.
+    pub base: String,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+}
+
+/// A pull request as the forge reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PullRequest {
+    /// Its number in the repository.
+    pub number: u64,
+    /// Its page.
+    pub url: String,
+}
+
+/// Why a forge call failed. Messages name the host and the call; tokens
+/// never appear in them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ForgeError {
+    /// 401/403: the credentials are wrong or lack a permission.
+    #[error("{host} refused {call} ({status}): the token needs {permission}{detail}")]
+    Denied {
+        /// The forge.
+        host: String,
+        /// What goldpath asked for.
+        call: String,
+        /// The HTTP status.
+        status: u16,
+        /// The permission the call needs.
+        permission: String,
+        /// The forge's own words, if any.
+        detail: String,
+    },
+    /// Something named does not exist (an organisation, a repository).
+    #[error("{0}")]
+    NotFound(String),
+    /// The forge refused the call's content (e.g. a name taken).
+    #[error("{host} refused {call} ({status}){detail}")]
+    Refused {
+        /// The forge.
+        host: String,
+        /// What goldpath asked for.
+        call: String,
+        /// The HTTP status.
+        status: u16,
+        /// The forge's own words, if any.
+        detail: String,
+    },
+    /// The forge asked to wait (429 or an exhausted rate limit).
+    #[error("{host} rate-limited {call}; waiting {}s for the limit to reset", wait.as_secs())]
+    RateLimited {
+        /// The forge.
+        host: String,
+        /// What goldpath asked for.
+        call: String,
+        /// How long until the limit resets.
+        wait: Duration,
+    },
+    /// Server errors or timeouts that outlasted the retries.
+    #[error("{host} did not answer {call}: {detail}")]
+    Unavailable {
+        /// The forge.
+        host: String,
+        /// What goldpath asked for.
+        call: String,
+        /// The last failure.
+        detail: String,
+    },
+    /// A configuration or input problem found before any call.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ForgeError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ForgeError::RateLimited { .. } | ForgeError::Unavailable { .. }
+        )
+    }
+
+    /// How long to wait before trying again, when the forge said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ForgeError::RateLimited { wait, .. } => Some(*wait),
+            _ => None,
+        }
+    }
+}
+
+/// What publishing needs from a forge. Implemented per forge; every call
+/// is one or a few API requests and is safe to repeat.
+#[allow(async_fn_in_trait)]
+pub trait Forge {
+    /// The repository, or `None` when it does not exist.
+    async fn repository(&self, id: &RepoId) -> Result<Option<Repository>, ForgeError>;
+    /// Creates a repository in an organisation, or for the token's user
+    /// when the owner is that user.
+    async fn create_repository(&self, new: &NewRepository) -> Result<Repository, ForgeError>;
+    /// Replaces the repository's topics.
+    async fn set_topics(&self, id: &RepoId, topics: &[String]) -> Result<(), ForgeError>;
+    /// Gives a user access to the repository.
+    async fn add_collaborator(&self, id: &RepoId, user: &str, access: Access) -> Result<(), ForgeError>;
+    /// Protects a branch; an existing rule for it is left as it is.
+    async fn protect_branch(&self, id: &RepoId, rule: &BranchProtection) -> Result<(), ForgeError>;
+    /// The open pull request from `head` into `base`, if there is one.
+    async fn find_pull_request(
+        &self,
+        id: &RepoId,
+        head: &str,
+        base: &str,
+    ) -> Result<Option<PullRequest>, ForgeError>;
+    /// Opens a pull request.
+    async fn create_pull_request(&self, id: &RepoId, new: &NewPullRequest)
+    -> Result<PullRequest, ForgeError>;
+    /// Sets an open pull request's title and body.
+    async fn update_pull_request(
+        &self,
+        id: &RepoId,
+        number: u64,
+        new: &NewPullRequest,
+    ) -> Result<PullRequest, ForgeError>;
+}
+
+/// What a publish step asks of the repository beyond its files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepositorySettings {
+    /// Replaces the topics when not empty.
+    pub topics: Vec<String>,
+    /// Users given access.
+    pub collaborators: Vec<(String, Access)>,
+    /// Protection of the default branch.
+    pub protection: Option<BranchProtection>,
+}
+
+/// Finds the repository, or creates it. A repository that exists is
+/// returned as it is: whether its content is this request's is the push's
+/// to decide (by the commit trailer), so someone else's is never changed.
+pub async fn ensure_repository<F: Forge>(forge: &F, new: &NewRepository) -> Result<Repository, ForgeError> {
+    if let Some(found) = forge.repository(&new.id).await? {
+        return Ok(found);
+    }
+    match forge.create_repository(new).await {
+        Ok(created) => Ok(created),
+        // Created by a concurrent run of the same step since the lookup.
+        Err(ForgeError::Refused { status: 409, .. }) => forge.repository(&new.id).await?.ok_or_else(|| {
+            ForgeError::NotFound(format!("repository {} vanished while being created", new.id))
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Applies the settings a publish step asks for, once its push holds this
+/// request's commit. Each call sets a state, so repeating them after a
+/// restart changes nothing.
+pub async fn apply_settings<F: Forge>(
+    forge: &F,
+    id: &RepoId,
+    settings: &RepositorySettings,
+) -> Result<(), ForgeError> {
+    if !settings.topics.is_empty() {
+        forge.set_topics(id, &settings.topics).await?;
+    }
+    for (user, access) in &settings.collaborators {
+        forge.add_collaborator(id, user, *access).await?;
+    }
+    if let Some(rule) = &settings.protection {
+        forge.protect_branch(id, rule).await?;
+    }
+    Ok(())
+}
+
+/// Opens the pull request from `new.head`, or finds the one already open
+/// (a retried or resumed step), and with `update` sets its title and body.
+pub async fn ensure_pull_request<F: Forge>(
+    forge: &F,
+    id: &RepoId,
+    new: &NewPullRequest,
+    update: bool,
+) -> Result<PullRequest, ForgeError> {
+    match forge.find_pull_request(id, &new.head, &new.base).await? {
+        Some(found) if update => forge.update_pull_request(id, found.number, new).await,
+        Some(found) => Ok(found),
+        None => forge.create_pull_request(id, new).await,
+    }
+}
+
+/// A string field of a forge's JSON answer.
+fn text(value: &Value, key: &str) -> Option<String> {
+    value.get(key).and_then(Value::as_str).map(str::to_string)
+}
