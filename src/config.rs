@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::filters::RepoUrl;
+use crate::forge::ForgeKind;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -205,7 +206,7 @@ pub struct ApplyRule {
 }
 
 /// One git host a `repoUrl` may name.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GitHost {
     /// The host as `repoUrl` names it, e.g. `github.com`; `*` for every host
@@ -223,6 +224,45 @@ pub struct GitHost {
     /// for pushing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret: Option<String>,
+    /// What serves the repositories: `git` (a plain git server, the
+    /// default: repositories are made by the first push), or a forge whose
+    /// API makes them (`gitea`; `github` and `gitlab` are not implemented).
+    #[serde(default, rename = "type")]
+    pub kind: ForgeKind,
+    /// The forge's API base URL, e.g. `https://gitea.internal/api/v1`;
+    /// required for a forge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// A Secret in the operator's namespace whose key `token` is the forge
+    /// API token; required for a forge. A step's `token` input overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret: Option<String>,
+}
+
+impl GitHost {
+    /// Whether the entry is complete for its type: a forge needs its API's
+    /// URL and a token, and only Gitea's API is implemented.
+    pub fn check(&self) -> Result<(), String> {
+        match self.kind {
+            ForgeKind::Git => Ok(()),
+            ForgeKind::Github | ForgeKind::Gitlab => Err(format!(
+                "type {} is not implemented yet; use type gitea, or git for a server that creates \
+                 repositories on the first push",
+                self.kind
+            )),
+            ForgeKind::Gitea => {
+                if self.api_url.is_none() {
+                    return Err("type gitea needs apiUrl, e.g. https://gitea.internal/api/v1".into());
+                }
+                if self.token_secret.is_none() {
+                    return Err(
+                        "type gitea needs tokenSecret, a Secret with the API token in key token".into(),
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Commit author.
@@ -291,6 +331,12 @@ pub struct RepositoryRoute {
     pub contents_url: String,
     /// Secret with push credentials, if the host needs them.
     pub credentials_secret: Option<String>,
+    /// What serves the repository.
+    pub kind: ForgeKind,
+    /// The forge's API base URL.
+    pub api_url: Option<String>,
+    /// Secret with the forge API token.
+    pub token_secret: Option<String>,
 }
 
 impl Config {
@@ -302,6 +348,10 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("{}: not a valid goldpath configuration: {e}", path.display()))?;
         if config.concurrency == 0 {
             anyhow::bail!("{}: concurrency must be at least 1", path.display());
+        }
+        for (i, host) in config.git_hosts.iter().enumerate() {
+            host.check()
+                .map_err(|e| anyhow::anyhow!("{}: gitHosts[{i}] ({}): {e}", path.display(), host.host))?;
         }
         Ok(config)
     }
@@ -339,6 +389,9 @@ impl Config {
             remote_url,
             contents_url,
             credentials_secret: host.credentials_secret.clone(),
+            kind: host.kind,
+            api_url: host.api_url.clone(),
+            token_secret: host.token_secret.clone(),
         })
     }
 
@@ -380,6 +433,7 @@ mod tests {
                 url: "http://127.0.0.1:9000/{owner}-{repo}.git".into(),
                 contents_url: None,
                 credentials_secret: Some("git-push".into()),
+                ..GitHost::default()
             }],
             ..Config::default()
         };
@@ -390,6 +444,9 @@ mod tests {
                 remote_url: "http://127.0.0.1:9000/acme-payments.git".into(),
                 contents_url: "http://127.0.0.1:9000/acme-payments/blob/main".into(),
                 credentials_secret: Some("git-push".into()),
+                kind: ForgeKind::Git,
+                api_url: None,
+                token_secret: None,
             })
         );
         let other = RepoUrl::parse("gitlab.com?owner=team&repo=bucket").unwrap();
@@ -400,6 +457,7 @@ mod tests {
                 url: "https://{host}/{owner}/{repo}.git".into(),
                 contents_url: None,
                 credentials_secret: None,
+                ..GitHost::default()
             }],
             ..Config::default()
         };
@@ -435,6 +493,7 @@ mod tests {
             url: url.into(),
             contents_url: None,
             credentials_secret: Some(secret.into()),
+            ..GitHost::default()
         };
         let config = Config {
             git_hosts: vec![
@@ -467,6 +526,45 @@ mod tests {
         assert!(!apply.allows("apps", "Deployment", "team", "team"));
         assert!(apply.allows("s3.services.k8s.aws", "Bucket", "anywhere", "team"));
         assert!(!KubernetesApply::default().allows("", "ConfigMap", "team", "team"));
+    }
+
+    #[test]
+    fn a_forge_host_needs_its_api_url_and_token_and_only_gitea_is_implemented() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        let host = "gitHosts:\n  - host: git.internal\n    url: https://git.internal/{owner}/{repo}.git\n";
+        for (extra, expected) in [
+            (
+                "    type: gitea\n    tokenSecret: t\n",
+                "gitHosts[0] (git.internal): type gitea needs apiUrl",
+            ),
+            (
+                "    type: gitea\n    apiUrl: https://git.internal/api/v1\n",
+                "type gitea needs tokenSecret",
+            ),
+            ("    type: github\n", "type github is not implemented yet"),
+            ("    type: gitlab\n", "type gitlab is not implemented yet"),
+        ] {
+            std::fs::write(&path, format!("{host}{extra}")).unwrap();
+            let error = Config::load(&path).unwrap_err().to_string();
+            assert!(error.contains(expected), "{extra}: {error}");
+        }
+        std::fs::write(&path, format!("{host}    type: bitbucket\n")).unwrap();
+        assert!(Config::load(&path).unwrap_err().to_string().contains("bitbucket"));
+        std::fs::write(
+            &path,
+            format!("{host}    type: gitea\n    apiUrl: https://git.internal/api/v1\n    tokenSecret: t\n"),
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        let route = config
+            .route(&RepoUrl::parse("git.internal?owner=a&repo=b").unwrap(), "main")
+            .unwrap();
+        assert_eq!(route.kind, ForgeKind::Gitea);
+        assert_eq!(route.api_url.as_deref(), Some("https://git.internal/api/v1"));
+        assert_eq!(route.token_secret.as_deref(), Some("t"));
+        std::fs::write(&path, host).unwrap();
+        assert_eq!(Config::load(&path).unwrap().git_hosts[0].kind, ForgeKind::Git);
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct StepOutcome {
     pub log: Vec<String>,
     /// Whether a failure may pass when tried again.
     pub transient: bool,
+    /// How long to wait before that, when the server said.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// A request's run: its workspace and the outputs of the steps so far.
@@ -112,6 +114,7 @@ impl<'a> Scaffold<'a> {
             message: None,
             log: Vec::new(),
             transient: false,
+            retry_after: None,
         };
         let Some(step) = template.steps.get(index) else {
             outcome.message = Some(format!("the template has no step {}", index + 1));
@@ -132,6 +135,7 @@ impl<'a> Scaffold<'a> {
             }
             Err(error) => {
                 outcome.transient = error.transient;
+                outcome.retry_after = error.retry_after;
                 outcome.message = Some(
                     self.secrets
                         .redact(&format!("step {id} ({}): {}", step.action, error.message)),

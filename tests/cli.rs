@@ -404,3 +404,121 @@ fn scaffold_refuses_a_repo_url_whose_names_would_leave_the_repositories_director
     assert!(!out.path().join("out/repos/escaped.git").exists());
     assert!(!out.path().join("out/repos/github.com/escaped.git").exists());
 }
+
+#[test]
+fn an_input_publish_gitea_does_not_take_is_refused_naming_the_step_and_input() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: publish\n      action: publish:gitea\n      input:\n        repoUrl: \"gitea.test?owner=acme&repo=app\"\n        repoVisability: private\n"
+        ),
+        &[],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &[
+            "step publish: input.repoVisability is not an input of publish:gitea",
+            "repoVisibility",
+        ],
+    );
+}
+
+const GITEA_PUBLISH: &str = "    - id: fetch\n      action: fetch:template\n      input: {url: ./skeleton}\n    - id: publish\n      action: publish:gitea\n      input:\n        repoUrl: \"gitea.test?owner=acme&repo=app\"\n        description: The app\n        repoVisibility: private\n        defaultBranch: trunk\n        topics: [web]\n        collaborators: [{user: alice, access: pull}]\n        protectDefaultBranch: true\n";
+
+fn scaffold(template: &Path, args: &[&str]) -> (bool, String, String, tempfile::TempDir) {
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
+        .arg("scaffold")
+        .arg(template)
+        .arg("--out")
+        .arg(out.path().join("out"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        out,
+    )
+}
+
+#[test]
+fn scaffold_publishes_gitea_steps_to_a_local_repository_and_prints_api_calls_only_when_asked() {
+    let dir = template_dir(
+        &format!("{HEAD}  steps:\n{GITEA_PUBLISH}"),
+        &[("skeleton/README.md", "# app\n")],
+    );
+    let template = dir.path().join("template.yaml");
+    let (ok, stdout, stderr, out) = scaffold(&template, &[]);
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("forge:"), "{stdout}");
+    let repo = git2::Repository::open_bare(out.path().join("out/repos/gitea.test/acme/app.git")).unwrap();
+    assert!(repo.find_reference("refs/heads/trunk").is_ok());
+
+    let (ok, stdout, stderr, out) = scaffold(&template, &["--forge-dry-run"]);
+    assert!(ok, "{stderr}");
+    // Method and URL of each call; the push's URL and branch.
+    let calls: Vec<String> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("forge: "))
+        .map(|line| {
+            let words = if line.starts_with("git ") { 4 } else { 2 };
+            line.split(' ').take(words).collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    let api = "https://gitea.test/api/v1";
+    assert_eq!(
+        calls,
+        [
+            format!("GET {api}/repos/acme/app"),
+            format!("POST {api}/orgs/acme/repos"),
+            format!(
+                "git push file://{}/out/repos/gitea.test/acme/app.git trunk",
+                out.path().display()
+            ),
+            format!("PUT {api}/repos/acme/app/topics"),
+            format!("PUT {api}/repos/acme/app/collaborators/alice"),
+            format!("GET {api}/repos/acme/app/branch_protections/trunk"),
+            format!("POST {api}/repos/acme/app/branch_protections"),
+        ]
+    );
+    assert!(stdout.contains(r#""private":true"#), "{stdout}");
+}
+
+#[test]
+fn scaffold_refuses_what_publish_gitea_cannot_honour() {
+    for (input, expected) in [
+        (
+            "repoVisibility: internal",
+            "input.repoVisibility: \"internal\" is not public or private",
+        ),
+        (
+            "signCommit: true",
+            "input.signCommit: goldpath does not sign commits",
+        ),
+        ("collaborators: [{team: devs}]", "input.collaborators[0].team"),
+        (
+            "collaborators: [{user: bob, access: triage}]",
+            "\"triage\" is not pull, push or admin",
+        ),
+        ("requiredApprovingReviewCount: 99", "whole number from 0 to 6"),
+    ] {
+        let dir = template_dir(
+            &format!(
+                "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n    - id: publish\n      action: publish:gitea\n      input:\n        repoUrl: \"gitea.test?owner=acme&repo=app\"\n        {input}\n"
+            ),
+            &[("skeleton/README.md", "# app\n")],
+        );
+        let (ok, _, stderr, out) = scaffold(&dir.path().join("template.yaml"), &[]);
+        assert!(!ok, "{input}: expected a failure");
+        assert!(
+            stderr.contains("step publish") && stderr.contains(expected),
+            "{input}: {stderr}"
+        );
+        assert!(
+            !out.path().join("out/repos/gitea.test/acme/app.git").exists(),
+            "{input}"
+        );
+    }
+}

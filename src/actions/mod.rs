@@ -52,6 +52,10 @@ pub struct Action {
     /// `if`, `each`, the output) is refused when the Template is checked,
     /// since any other place can end up in status, Events, logs or files.
     pub secret_inputs: &'static [&'static str],
+    /// Every input the action takes, for actions that declare them: any
+    /// other is refused when the Template is checked, so none is silently
+    /// dropped. `None` for actions whose inputs are not declared yet.
+    pub inputs: Option<&'static [&'static str]>,
 }
 
 const fn action(name: &'static str, reach: Reach, secret_inputs: &'static [&'static str]) -> Action {
@@ -59,8 +63,42 @@ const fn action(name: &'static str, reach: Reach, secret_inputs: &'static [&'sta
         name,
         reach,
         secret_inputs,
+        inputs: None,
     }
 }
+
+const fn declared(
+    name: &'static str,
+    reach: Reach,
+    secret_inputs: &'static [&'static str],
+    inputs: &'static [&'static str],
+) -> Action {
+    Action {
+        name,
+        reach,
+        secret_inputs,
+        inputs: Some(inputs),
+    }
+}
+
+/// The inputs of `publish:gitea`: Backstage's, and from `publish:github`
+/// the repository settings Gitea has too.
+pub const PUBLISH_GITEA_INPUTS: &[&str] = &[
+    "repoUrl",
+    "description",
+    "defaultBranch",
+    "repoVisibility",
+    "gitCommitMessage",
+    "gitAuthorName",
+    "gitAuthorEmail",
+    "sourcePath",
+    "signCommit",
+    "token",
+    "topics",
+    "collaborators",
+    "protectDefaultBranch",
+    "requiredApprovingReviewCount",
+];
 
 /// Every action goldpath knows. Backstage's `token` inputs are the secret
 /// ones: goldpath pushes and fetches with the operator's configured
@@ -76,7 +114,7 @@ pub const ACTIONS: &[Action] = &[
     action("catalog:write", Reach::Workspace, &[]),
     action("publish:github", Reach::World, &["token"]),
     action("publish:gitlab", Reach::World, &["token"]),
-    action("publish:gitea", Reach::World, &["token"]),
+    declared("publish:gitea", Reach::World, &["token"], PUBLISH_GITEA_INPUTS),
     action("publish:git", Reach::World, &["token"]),
     action("argocd:create-resources", Reach::World, &[]),
     action("catalog:register", Reach::World, &[]),
@@ -103,6 +141,9 @@ pub struct ActionError {
     /// Whether trying again later may succeed (a server down), rather than
     /// needing a change to the template or request.
     pub transient: bool,
+    /// How long to wait before trying again, when the server said (a rate
+    /// limit's reset); the usual backoff otherwise.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ActionError {
@@ -111,6 +152,16 @@ impl ActionError {
         ActionError {
             message: message.into(),
             transient: false,
+            retry_after: None,
+        }
+    }
+
+    /// A failure that needs a change (`transient` false) or may pass later.
+    pub fn new(message: impl Into<String>, transient: bool) -> Self {
+        ActionError {
+            message: message.into(),
+            transient,
+            retry_after: None,
         }
     }
 
@@ -119,6 +170,7 @@ impl ActionError {
         ActionError {
             message: message.into(),
             transient: true,
+            retry_after: None,
         }
     }
 }

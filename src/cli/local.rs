@@ -15,6 +15,7 @@ use crate::actions::{ActionError, Effects, StepInfo, optional_str};
 use crate::api::CatalogEntity;
 use crate::config::{Config, GitHost, Tenancy};
 use crate::engine::files::{FileEntry, FileTree};
+use crate::forge::{self, DryRun, ForgeKind, gitea::Gitea};
 use crate::git;
 
 /// Carries out a request's outside effects on local directories.
@@ -30,6 +31,10 @@ pub struct LocalEffects {
     entities: Vec<CatalogEntity>,
     /// Files written, for the summary.
     pub written: Vec<PathBuf>,
+    /// Whether to record the forge API calls publish steps would make.
+    pub forge_dry_run: bool,
+    /// Those calls, and the pushes between them, in order: `step: call`.
+    pub forge_calls: Vec<String>,
 }
 
 impl LocalEffects {
@@ -40,8 +45,11 @@ impl LocalEffects {
             git_hosts: vec![GitHost {
                 host: "*".into(),
                 url,
-                contents_url: None,
-                credentials_secret: None,
+                // Read as a forge's, so that publish:gitea's inputs are
+                // checked as they are in the cluster; only a dry run makes
+                // (prints) the API calls.
+                kind: ForgeKind::Gitea,
+                ..GitHost::default()
             }],
             // On this machine every host is a local directory and every
             // owner the user's own: no tenants to keep apart.
@@ -60,6 +68,8 @@ impl LocalEffects {
             applications: Vec::new(),
             entities: Vec::new(),
             written: Vec::new(),
+            forge_dry_run: false,
+            forge_calls: Vec::new(),
         }
     }
 
@@ -96,9 +106,26 @@ impl LocalEffects {
                 ActionError::permanent(format!("creating the repository {path}: {}", e.message()))
             })?;
         }
+        let dry_run = match &publish.forge {
+            Some(request) if self.forge_dry_run => {
+                let api_url = format!("https://{}/api/v1", publish.repo.host);
+                let gitea = Gitea::new(DryRun::new(&publish.repo.host, &api_url));
+                futures::executor::block_on(forge::ensure_repository(&gitea, &request.repository))?;
+                Some((gitea, request))
+            }
+            _ => None,
+        };
         let identity = git::GitIdentity {
-            author_name: self.config.git_author.name.clone(),
-            author_email: self.config.git_author.email.clone(),
+            author_name: publish
+                .author
+                .0
+                .clone()
+                .unwrap_or_else(|| self.config.git_author.name.clone()),
+            author_email: publish
+                .author
+                .1
+                .clone()
+                .unwrap_or_else(|| self.config.git_author.email.clone()),
         };
         let published = git::publish(&git::PublishRequest {
             remote_url: &publish.route.remote_url,
@@ -110,10 +137,22 @@ impl LocalEffects {
             // The repositories are this machine's own, made for this run.
             marker: None,
         })
-        .map_err(|e| ActionError {
-            message: e.to_string(),
-            transient: e.is_transient(),
-        })?;
+        .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
+        if let Some((gitea, request)) = dry_run {
+            // The push goes between creating the repository and its settings.
+            let created = gitea.transport().calls().len();
+            futures::executor::block_on(forge::apply_settings(
+                &gitea,
+                &request.repository.id,
+                &request.settings,
+            ))?;
+            let mut calls = gitea.transport().calls();
+            calls.insert(
+                created,
+                format!("git push {} {}", publish.route.remote_url, publish.branch),
+            );
+            self.forge_calls.extend(calls);
+        }
         self.published
             .insert(publish.route.contents_url.clone(), publish.files.clone());
         Ok(publish.output(&published.commit))

@@ -123,6 +123,10 @@ pub struct ScaffoldArgs {
     /// `${{ user.ref }}` and `${{ user.entity }}`.
     #[arg(long)]
     pub user: Option<String>,
+    /// Also print the forge API calls each publish step would make on a
+    /// forge where its repository does not exist yet; nothing is sent.
+    #[arg(long)]
+    pub forge_dry_run: bool,
 }
 
 /// Runs the command line; the binary's `main` is only this.
@@ -161,6 +165,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let mut effects =
                 local::LocalEffects::new(&repos, &args.out.join("cluster"), &template_ref, &request);
+            effects.forge_dry_run = args.forge_dry_run;
             let inputs = load::inputs(
                 args.values.as_deref(),
                 args.secrets.as_deref(),
@@ -169,6 +174,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let report = scaffold(&template, inputs, &mut effects)?;
             write_workspace(&report.workspace, &args.out.join("workspace"))?;
             print_steps(&mut stdout, &report, false)?;
+            for call in &effects.forge_calls {
+                writeln!(stdout, "forge: {call}")?;
+            }
             for path in &effects.written {
                 writeln!(stdout, "wrote {}", path.display())?;
             }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::discovery::{self, Scope};
@@ -23,6 +24,7 @@ use crate::actions::{
 use crate::api::{CatalogEntity, ScaffoldRequest};
 use crate::engine::files::{FileEntry, FileTree};
 use crate::engine::filters::EntityRef;
+use crate::forge::{self, HttpTransport, gitea::Gitea};
 use crate::git;
 
 /// A repository a step of this request published.
@@ -128,7 +130,10 @@ impl<'a> ClusterEffects<'a> {
     fn publish(&mut self, action: &str, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
         let config = &self.context.config;
         let publish = Publish::resolve(action, input, config, &config.tenant(&self.namespace), workspace)?;
-        let credentials = match &publish.route.credentials_secret {
+        // A step's own token (Backstage's `token` input) acts for the user
+        // who asked, over the host's: for the API and the push alike.
+        let token = optional_str(input, "token")?.filter(|t| !t.trim().is_empty());
+        let mut credentials = match &publish.route.credentials_secret {
             None => None,
             Some(secret) => Some(
                 self.handle
@@ -142,9 +147,31 @@ impl<'a> ClusterEffects<'a> {
                     })?,
             ),
         };
+        if let Some(token) = token {
+            let username = credentials
+                .as_ref()
+                .map_or("goldpath".into(), |c| c.username.clone());
+            credentials = Some(git::Credentials::new(username, token.trim()));
+        }
+        let forge = match &publish.forge {
+            Some(_) => Some(self.forge(&publish, token)?),
+            None => None,
+        };
+        if let (Some(forge), Some(request)) = (&forge, &publish.forge) {
+            self.handle
+                .block_on(forge::ensure_repository(forge, &request.repository))?;
+        }
         let identity = git::GitIdentity {
-            author_name: self.context.config.git_author.name.clone(),
-            author_email: self.context.config.git_author.email.clone(),
+            author_name: publish
+                .author
+                .0
+                .clone()
+                .unwrap_or_else(|| self.context.config.git_author.name.clone()),
+            author_email: publish
+                .author
+                .1
+                .clone()
+                .unwrap_or_else(|| self.context.config.git_author.email.clone()),
         };
         let started = std::time::Instant::now();
         let published = git::publish(&git::PublishRequest {
@@ -156,14 +183,20 @@ impl<'a> ClusterEffects<'a> {
             credentials: credentials.as_ref(),
             marker: Some(&self.uid),
         })
-        .map_err(|e| ActionError {
-            message: e.to_string(),
-            transient: e.is_transient(),
-        })?;
+        .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
         self.context
             .metrics
             .git_push_duration
             .observe(started.elapsed().as_secs_f64());
+        // Only once the branch holds this request's commit: a repository
+        // with anyone else's content failed the push and is left untouched.
+        if let (Some(forge), Some(request)) = (&forge, &publish.forge) {
+            self.handle.block_on(forge::apply_settings(
+                forge,
+                &request.repository.id,
+                &request.settings,
+            ))?;
+        }
         self.published.insert(
             publish.route.contents_url.clone(),
             Published {
@@ -173,6 +206,28 @@ impl<'a> ClusterEffects<'a> {
             },
         );
         Ok(publish.output(&published.commit))
+    }
+
+    /// The forge client for a publish step's host, with the step's token or
+    /// the host's.
+    fn forge(&self, publish: &Publish, token: Option<&str>) -> Result<Gitea<HttpTransport>, ActionError> {
+        let route = &publish.route;
+        let api_url = route.api_url.as_deref().ok_or_else(|| {
+            ActionError::transient("the repoUrl's host is a forge without apiUrl in gitHosts".to_string())
+        })?;
+        let token = match (token, &route.token_secret) {
+            (Some(token), _) => token.trim().to_string(),
+            (None, Some(secret)) => {
+                self.handle
+                    .block_on(secret_key(self.context, &self.context.namespace, secret, "token"))?
+            }
+            (None, None) => {
+                return Err(ActionError::transient(
+                    "the repoUrl's host is a forge without tokenSecret in gitHosts, and the step has no token",
+                ));
+            }
+        };
+        Ok(Gitea::new(HttpTransport::new(api_url, &token)?))
     }
 
     fn application(&mut self, input: &Value) -> Result<Value, ActionError> {
@@ -238,10 +293,7 @@ impl<'a> ClusterEffects<'a> {
             &self.context.git_cache,
             &self.context.config.template_source_limits,
         )
-        .map_err(|e| ActionError {
-            message: e.to_string(),
-            transient: e.is_transient(),
-        })?;
+        .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
         Ok(match parent {
             None => files,
             Some(dir) => files
@@ -396,6 +448,29 @@ impl Effects for ClusterEffects<'_> {
     }
 }
 
+/// The value of `key` in the Secret `namespace/name`. A missing Secret or
+/// key is the operator's configuration, retried so that fixing it lets
+/// waiting requests go on.
+async fn secret_key(
+    context: &Context,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<String, ActionError> {
+    let secret = Api::<Secret>::namespaced(context.client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(|e| api_failure(&format!("reading Secret {namespace}/{name}"), e))?
+        .ok_or_else(|| ActionError::transient(format!("Secret {namespace}/{name} does not exist")))?;
+    secret
+        .data
+        .as_ref()
+        .and_then(|data| data.get(key))
+        .map(|value| String::from_utf8_lossy(&value.0).trim().to_string())
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| ActionError::transient(format!("Secret {namespace}/{name} has no key {key:?}")))
+}
+
 /// An API call's failure as a step's: retried when the server could not be
 /// reached or was busy, not when it refused.
 fn api_failure(what: &str, error: kube::Error) -> ActionError {
@@ -411,8 +486,5 @@ fn api_failure(what: &str, error: kube::Error) -> ActionError {
         }
         other => format!("{what}: {other}"),
     };
-    ActionError {
-        transient: is_transient(&error),
-        message,
-    }
+    ActionError::new(message, is_transient(&error))
 }

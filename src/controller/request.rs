@@ -614,7 +614,11 @@ impl Steps<'_> {
                     self.event(EventType::Normal, "StepSucceeded", &id, format!("{label} {verb}"));
                 }
                 _ if outcome.transient => {
-                    let delay = self.context.backoff(self.key);
+                    // A forge's rate limit says when it resets: waiting less
+                    // only spends the next allowance on refusals.
+                    let delay = outcome
+                        .retry_after
+                        .unwrap_or_else(|| self.context.backoff(self.key));
                     let message = format!(
                         "{}; trying again in {}s",
                         outcome.message.unwrap_or_default(),

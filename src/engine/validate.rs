@@ -43,6 +43,15 @@ pub fn check(
                 known_actions()
             ));
         }
+        if let (Some(known), Some(Value::Object(fields))) = (action.and_then(|a| a.inputs), &step.input) {
+            for key in fields.keys().filter(|key| !known.contains(&key.as_str())) {
+                problems.push(format!(
+                    "{label}: input.{key} is not an input of {}; it takes {}",
+                    step.action,
+                    known.join(", ")
+                ));
+            }
+        }
         let secret_inputs = action.map_or(&[][..], |a| a.secret_inputs);
         let secret_rule = || match secret_inputs {
             [] => format!("{} has no secret inputs", step.action),
