@@ -16,6 +16,23 @@ pub struct Cluster {
     pub git_username: String,
     /// That user's access token.
     pub git_token: String,
+    /// The Gitea forge beside the git server.
+    pub gitea: GiteaServer,
+}
+
+/// The Gitea `e2e/up` starts: its URLs, an admin with an API token, and a
+/// second user.
+pub struct GiteaServer {
+    /// e.g. `http://127.0.0.1:3000`.
+    pub url: String,
+    /// `<url>/api/v1`.
+    pub api_url: String,
+    /// The admin.
+    pub username: String,
+    /// The admin's API token (all scopes).
+    pub token: String,
+    /// Another user, e.g. to add as a collaborator.
+    pub other_user: String,
 }
 
 fn repo_root() -> &'static Path {
@@ -49,6 +66,13 @@ pub fn cluster() -> &'static Cluster {
             git_url: value("GIT_HTTP_URL"),
             git_username: value("GIT_USERNAME"),
             git_token: value("GIT_TOKEN"),
+            gitea: GiteaServer {
+                url: value("GITEA_URL"),
+                api_url: value("GITEA_API_URL"),
+                username: value("GITEA_USERNAME"),
+                token: value("GITEA_TOKEN"),
+                other_user: value("GITEA_OTHER_USER"),
+            },
             state,
         }
     })
@@ -327,9 +351,9 @@ impl Operator {
         assert!(applied.status.success(), "creating the git credentials Secret");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = dir.path().join("config.yaml");
-        // Tests that are not about tenancy publish under any owner and read
-        // git-sourced Templates from the git server (plain http on loopback);
-        // `extra` replaces either section by naming it.
+        // Tests that are not about tenancy publish under any owner, to the
+        // git server, and read git-sourced Templates from it (plain http on
+        // loopback); `extra` replaces any of these sections by naming it.
         let mut sections = String::new();
         if !extra.contains("tenancy:") {
             sections.push_str("tenancy: {publishOwners: [\"*\"]}\n");
@@ -340,11 +364,15 @@ impl Operator {
                 "templateSources: {{hosts: [\"{authority}\"], allowHttp: true}}\n"
             ));
         }
+        if !extra.contains("gitHosts:") {
+            sections.push_str(&format!(
+                "gitHosts:\n  - host: github.com\n    url: \"{git_url}/{{owner}}-{{repo}}.git\"\n    credentialsSecret: git-push\n"
+            ));
+        }
         std::fs::write(
             &config,
             format!(
-                "gitHosts:\n  - host: github.com\n    url: \"{git_url}/{{owner}}-{{repo}}.git\"\n    credentialsSecret: git-push\n\
-                 argocd: {{namespace: {ns}, defaultProject: default, destinationServer: https://kubernetes.default.svc}}\n\
+                "argocd: {{namespace: {ns}, defaultProject: default, destinationServer: https://kubernetes.default.svc}}\n\
                  kubernetesApply:\n  allow:\n    - {{apiGroup: tekton.dev, kind: Pipeline}}\n{sections}{extra}",
                 ns = namespace.name
             ),

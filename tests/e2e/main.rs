@@ -7,6 +7,7 @@
 
 mod catalog;
 mod control_plane;
+mod forge;
 mod harness;
 mod operations;
 mod robustness;

@@ -1,0 +1,370 @@
+//! Publishing to a real forge: `publish:gitea` against the Gitea `e2e/up`
+//! starts, checked through Gitea's own API.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Namespace, Operator, cluster, unique, wait_for};
+use crate::scaffold::{apply, condition, get, phase, wait_phase};
+
+/// Calls Gitea's API as its admin: the status and the JSON answer (a
+/// string when it is not JSON).
+fn gitea(method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let server = &cluster().gitea;
+    let mut command = Command::new("curl");
+    command.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method]);
+    command.args(["-H", &format!("Authorization: token {}", server.token)]);
+    command.args(["-H", "Content-Type: application/json"]);
+    if let Some(body) = body {
+        command.args(["--data", &body.to_string()]);
+    }
+    let output = command
+        .arg(format!("{}{path}", server.api_url))
+        .output()
+        .expect("running curl");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').expect("curl printed the status");
+    (
+        status.trim().parse().expect("an HTTP status"),
+        serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())),
+    )
+}
+
+fn gitea_ok(method: &str, path: &str, body: Option<&Value>) -> Value {
+    let (status, answer) = gitea(method, path, body);
+    assert!((200..300).contains(&status), "{method} {path}: {status} {answer}");
+    answer
+}
+
+/// A new organisation on Gitea.
+fn organisation(prefix: &str) -> String {
+    let name = format!("{prefix}-{}", unique());
+    gitea_ok("POST", "/orgs", Some(&json!({ "username": name })));
+    name
+}
+
+/// The commits of `branch` of `org/repo`, newest first. Gitea marks a
+/// repository as no longer empty in the background after a push, and
+/// answers 409 until then.
+fn commits(org: &str, repo: &str, branch: &str) -> Vec<Value> {
+    let path = format!("/repos/{org}/{repo}/commits?sha={branch}&limit=50");
+    wait_for(
+        &format!("Gitea to list the commits of {org}/{repo}"),
+        Duration::from_secs(30),
+        || match gitea("GET", &path, None) {
+            (409, _) => None,
+            (200, list) => Some(list.as_array().cloned().unwrap_or_default()),
+            (status, answer) => panic!("GET {path}: {status} {answer}"),
+        },
+    )
+}
+
+/// An operator whose only git host is the Gitea, as a forge; its API token
+/// is `token` (the admin's unless a test says otherwise).
+fn operator(namespace: &Namespace, token: &str) -> Operator {
+    let server = &cluster().gitea;
+    let secrets = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: gitea-push}}\nstringData: {{username: {user}, password: {push}}}\n\
+         ---\napiVersion: v1\nkind: Secret\nmetadata: {{name: gitea-token}}\nstringData: {{token: \"{token}\"}}\n",
+        user = server.username,
+        push = server.token,
+    );
+    apply(namespace, &secrets);
+    let hosts = format!(
+        "gitHosts:\n  - host: gitea.test\n    type: gitea\n    url: \"{url}/{{owner}}/{{repo}}.git\"\n\
+         \x20   contentsUrl: \"{url}/{{owner}}/{{repo}}/src/branch/{{branch}}\"\n    apiUrl: \"{api}\"\n\
+         \x20   credentialsSecret: gitea-push\n    tokenSecret: gitea-token\n",
+        url = server.url,
+        api = server.api_url,
+    );
+    Operator::start_with(namespace, &cluster().git_url, &hosts)
+}
+
+/// A template that publishes its skeleton to `gitea.test?owner=<org>&repo=<name>`
+/// with every repository setting publish:gitea takes.
+fn template(name: &str) -> String {
+    r##"apiVersion: goldpath.dev/v1alpha1
+kind: Template
+metadata: {name: NAME}
+spec:
+  type: service
+  owner: group:platform
+  parameters:
+    - required: [name, org]
+      properties:
+        name: {type: string}
+        org: {type: string}
+  steps:
+    - id: fetch
+      action: fetch:template
+      input: {url: ./skeleton, values: {name: "${{ parameters.name }}"}}
+    - id: publish
+      action: publish:gitea
+      input:
+        repoUrl: "gitea.test?owner=${{ parameters.org }}&repo=${{ parameters.name }}"
+        description: "The ${{ parameters.name }} service"
+        repoVisibility: private
+        defaultBranch: trunk
+        gitCommitMessage: "Scaffold ${{ parameters.name }}"
+        gitAuthorName: Platform Bot
+        gitAuthorEmail: platform-bot@example.com
+        topics: [goldpath, e2e]
+        collaborators: [{user: alice, access: push}]
+        protectDefaultBranch: true
+        requiredApprovingReviewCount: 2
+  source:
+    inline:
+      skeleton/README.md: "# ${{ values.name }}\n"
+"##
+    .replace("NAME", name)
+}
+
+fn request(name: &str, template: &str, org: &str, service: &str) -> String {
+    format!(
+        "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {{name: {name}}}\n\
+         spec:\n  templateRef: {{name: {template}}}\n  parameters: {{name: {service}, org: {org}}}\n"
+    )
+}
+
+fn step_message(request: &Value, index: usize) -> String {
+    request["status"]["steps"][index]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_request_creates_a_gitea_repository_in_an_organisation_with_its_settings() {
+    let server = &cluster().gitea;
+    let namespace = Namespace::new("gitea");
+    let org = organisation("acme");
+    apply(&namespace, &template("svc"));
+    let _operator = operator(&namespace, &server.token);
+    apply(&namespace, &request("payments", "svc", &org, "payments"));
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/payments",
+        "Succeeded",
+        Duration::from_secs(120),
+    );
+
+    let repository = gitea_ok("GET", &format!("/repos/{org}/payments"), None);
+    assert_eq!(repository["private"], true, "{repository}");
+    assert_eq!(repository["description"], "The payments service");
+    assert_eq!(repository["default_branch"], "trunk");
+    assert_eq!(repository["owner"]["login"], org.as_str());
+
+    let topics = gitea_ok("GET", &format!("/repos/{org}/payments/topics"), None);
+    let mut topics: Vec<&str> = topics["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    topics.sort_unstable();
+    assert_eq!(topics, ["e2e", "goldpath"]);
+
+    let permission = gitea_ok(
+        "GET",
+        &format!(
+            "/repos/{org}/payments/collaborators/{}/permission",
+            server.other_user
+        ),
+        None,
+    );
+    assert_eq!(permission["permission"], "write", "{permission}");
+
+    let rules = gitea_ok("GET", &format!("/repos/{org}/payments/branch_protections"), None);
+    let rules = rules.as_array().unwrap();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0]["rule_name"], "trunk");
+    assert_eq!(rules[0]["required_approvals"], 2);
+
+    let history = commits(&org, "payments", "trunk");
+    assert_eq!(history.len(), 1, "{history:?}");
+    let commit = &history[0];
+    let output = &done["status"]["steps"][1]["output"];
+    assert_eq!(output["commitHash"], commit["sha"]);
+    assert_eq!(commit["commit"]["author"]["name"], "Platform Bot");
+    assert_eq!(commit["commit"]["author"]["email"], "platform-bot@example.com");
+    let message = commit["commit"]["message"].as_str().unwrap();
+    let uid = done["metadata"]["uid"].as_str().unwrap();
+    assert!(message.starts_with("Scaffold payments"), "{message}");
+    assert!(message.contains(&format!("Goldpath-Request: {uid}")), "{message}");
+    assert_eq!(
+        output["remoteUrl"],
+        format!("{}/{org}/payments.git", server.url).as_str()
+    );
+    assert_eq!(
+        output["repoContentsUrl"],
+        format!("{}/{org}/payments/src/branch/trunk", server.url).as_str()
+    );
+    let readme = gitea_ok(
+        "GET",
+        &format!("/repos/{org}/payments/raw/README.md?ref=trunk"),
+        None,
+    );
+    assert_eq!(readme, "# payments\n");
+
+    // A second request for the same repository holds someone else's
+    // content: it fails and the repository is left as it was.
+    apply(&namespace, &request("again", "svc", &org, "payments"));
+    let refused = wait_phase(
+        &namespace,
+        "scaffoldrequest/again",
+        "Failed",
+        Duration::from_secs(60),
+    );
+    let message = step_message(&refused, 1);
+    assert!(message.contains("this request did not publish"), "{message}");
+    assert_eq!(commits(&org, "payments", "trunk").len(), 1);
+    assert_eq!(
+        gitea_ok("GET", &format!("/repos/{org}/payments/topics"), None)["topics"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // An organisation that does not exist is named.
+    apply(&namespace, &request("nowhere", "svc", "no-such-org", "x"));
+    let missing = wait_phase(
+        &namespace,
+        "scaffoldrequest/nowhere",
+        "Failed",
+        Duration::from_secs(60),
+    );
+    let message = step_message(&missing, 1);
+    assert!(
+        message.contains("there is no organisation \"no-such-org\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_repository_someone_else_made_on_gitea_is_refused_and_left_untouched() {
+    let server = &cluster().gitea;
+    let namespace = Namespace::new("gitea-foreign");
+    let org = organisation("other");
+    gitea_ok(
+        "POST",
+        &format!("/orgs/{org}/repos"),
+        Some(
+            &json!({"name": "taken", "auto_init": true, "default_branch": "trunk", "description": "theirs"}),
+        ),
+    );
+    let before = commits(&org, "taken", "trunk");
+    assert_eq!(before.len(), 1);
+    apply(&namespace, &template("svc"));
+    let _operator = operator(&namespace, &server.token);
+    apply(&namespace, &request("taken", "svc", &org, "taken"));
+    let failed = wait_phase(
+        &namespace,
+        "scaffoldrequest/taken",
+        "Failed",
+        Duration::from_secs(120),
+    );
+    let message = step_message(&failed, 1);
+    assert!(message.contains("this request did not publish"), "{message}");
+    let repository = gitea_ok("GET", &format!("/repos/{org}/taken"), None);
+    assert_eq!(repository["description"], "theirs");
+    assert_eq!(repository["private"], false);
+    assert_eq!(commits(&org, "taken", "trunk"), before);
+    let topics = gitea_ok("GET", &format!("/repos/{org}/taken/topics"), None);
+    assert_eq!(topics["topics"].as_array().map(Vec::len), Some(0), "{topics}");
+}
+
+#[test]
+fn a_token_gitea_refuses_fails_the_step_naming_the_host_the_call_and_the_permission() {
+    let server = &cluster().gitea;
+    let namespace = Namespace::new("gitea-denied");
+    let org = organisation("denied");
+    apply(&namespace, &template("svc"));
+    let bogus = format!("bogus{}", unique());
+    let operator = operator(&namespace, &bogus);
+    apply(&namespace, &request("denied", "svc", &org, "app"));
+    let failed = wait_phase(
+        &namespace,
+        "scaffoldrequest/denied",
+        "Failed",
+        Duration::from_secs(60),
+    );
+    let message = step_message(&failed, 1);
+    let host = server.url.trim_start_matches("http://");
+    for part in [
+        host,
+        &format!("read repository {org}/app"),
+        "(401)",
+        "the token needs",
+    ] {
+        assert!(message.contains(part), "{part:?} missing from {message}");
+    }
+    let (_, _, stalled) = condition(&failed, "Stalled").expect("a Stalled condition");
+    assert!(stalled.contains("the token needs"), "{stalled}");
+    assert!(!message.contains(&bogus) && !operator.log().contains(&bogus));
+    assert_eq!(gitea("GET", &format!("/repos/{org}/app"), None).0, 404);
+}
+
+#[test]
+fn killed_at_random_moments_the_operator_makes_each_gitea_repository_and_commit_once() {
+    let server = &cluster().gitea;
+    let namespace = Namespace::new("gitea-crash");
+    let org = organisation("crash");
+    apply(&namespace, &template("svc"));
+    let run = unique();
+    let names: Vec<String> = (0..12).map(|i| format!("k{run}-{i}")).collect();
+    let requests: String = names
+        .iter()
+        .map(|name| format!("---\n{}", request(name, "svc", &org, name)))
+        .collect();
+    let mut operator = operator(&namespace, &server.token);
+    apply(&namespace, &requests);
+
+    // SIGKILL every 0.3-1.5 s and start again, until every request is done.
+    let mut seed = std::process::id() as u64 ^ 0x2545_f491_4f6c_dd1d;
+    let mut kills = 0;
+    wait_for("every request to succeed", Duration::from_secs(300), || {
+        let list = get(&namespace, "scaffoldrequests");
+        let items = list["items"].as_array().unwrap();
+        let failed: Vec<&Value> = items.iter().filter(|r| phase(r) == "Failed").collect();
+        assert!(failed.is_empty(), "requests failed: {failed:#?}");
+        if items.iter().filter(|r| phase(r) == "Succeeded").count() == names.len() {
+            return Some(());
+        }
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(300 + seed % 1200));
+        if kills < 15 {
+            operator.restart();
+            kills += 1;
+        }
+        None
+    });
+    assert!(kills >= 5, "the operator was killed only {kills} times");
+
+    let repositories = gitea_ok("GET", &format!("/orgs/{org}/repos?limit=50"), None);
+    let mut found: Vec<&str> = repositories
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    found.sort_unstable();
+    let mut wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+    wanted.sort_unstable();
+    assert_eq!(found, wanted, "exactly one repository per request");
+    for name in &names {
+        let history = commits(&org, name, "trunk");
+        assert_eq!(history.len(), 1, "commits in {org}/{name}: {history:?}");
+        let request = get(&namespace, &format!("scaffoldrequest/{name}"));
+        assert_eq!(
+            request["status"]["steps"][1]["output"]["commitHash"],
+            history[0]["sha"]
+        );
+        let rules = gitea_ok("GET", &format!("/repos/{org}/{name}/branch_protections"), None);
+        assert_eq!(rules.as_array().map(Vec::len), Some(1), "{name}: {rules}");
+    }
+}
