@@ -57,7 +57,45 @@ pub struct Context {
     /// What the operator counts.
     pub metrics: Arc<Metrics>,
     templates: template::Cache,
-    retries: Mutex<HashMap<String, u32>>,
+    retries: Retries,
+}
+
+/// How many times each object's work has failed transiently in a row, for
+/// its backoff.
+#[derive(Default)]
+struct Retries {
+    counts: Mutex<HashMap<String, u32>>,
+}
+
+/// How many objects' retry counts are kept. An object deleted while
+/// retrying leaves its count behind; past this many, all counts start over
+/// (each object then waits 1 s once more), so deleted objects cannot grow
+/// the map without bound.
+const RETRIES_LIMIT: usize = 4096;
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+impl Retries {
+    /// The delay before the next attempt at `key` after a transient
+    /// failure: 1 s, doubling to a minute.
+    fn next(&self, key: &str) -> Duration {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if counts.len() >= RETRIES_LIMIT && !counts.contains_key(key) {
+            counts.clear();
+        }
+        let attempt = counts.entry(key.to_string()).or_insert(0);
+        *attempt = attempt.saturating_add(1);
+        Duration::from_secs(1u64 << (*attempt - 1).min(6)).min(MAX_BACKOFF)
+    }
+
+    /// `key` succeeded (or failed for good): its next failure waits 1 s.
+    fn reset(&self, key: &str) {
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
 }
 
 impl Context {
@@ -86,17 +124,11 @@ impl Context {
     /// The delay before the next attempt at `key` after a transient
     /// failure: 1 s, doubling to a minute.
     fn backoff(&self, key: &str) -> Duration {
-        let mut retries = self.retries.lock().unwrap_or_else(PoisonError::into_inner);
-        let attempt = retries.entry(key.to_string()).or_insert(0);
-        *attempt = attempt.saturating_add(1);
-        Duration::from_secs(1u64 << (*attempt - 1).min(6)).min(Duration::from_secs(60))
+        self.retries.next(key)
     }
 
     fn succeeded(&self, key: &str) {
-        self.retries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        self.retries.reset(key);
     }
 }
 
@@ -267,7 +299,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         leadership,
         metrics: metrics.clone(),
         templates: template::Cache::default(),
-        retries: Mutex::default(),
+        retries: Retries::default(),
         config,
     });
     // Each controller is woken by a change of its objects' spec (their
@@ -471,6 +503,44 @@ fn key<K: Resource<DynamicType = ()>>(object: &K) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_wait_one_second_doubling_to_a_minute() {
+        let retries = Retries::default();
+        let waits: Vec<u64> = (0..9).map(|_| retries.next("a").as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        // Within a minute of the first failure: attempts at 0, 1, 3, 7, 15
+        // and 31 s.
+        let mut at = 0;
+        let fresh = Retries::default();
+        let attempts = 1 + std::iter::from_fn(|| {
+            at += fresh.next("b").as_secs();
+            Some(at)
+        })
+        .take_while(|at| *at < 60)
+        .count();
+        assert_eq!(attempts, 6);
+        assert_eq!(retries.next("other").as_secs(), 1, "counted per object");
+        retries.reset("a");
+        assert_eq!(retries.next("a").as_secs(), 1);
+    }
+
+    #[test]
+    fn retry_counts_are_bounded() {
+        let retries = Retries::default();
+        for object in 0..RETRIES_LIMIT * 3 {
+            retries.next(&object.to_string());
+            let kept = retries.counts.lock().unwrap().len();
+            assert!(kept <= RETRIES_LIMIT, "{kept}");
+        }
+        // An object still counted keeps its count when others are added.
+        let retries = Retries::default();
+        retries.next("kept");
+        for object in 0..RETRIES_LIMIT - 1 {
+            retries.next(&object.to_string());
+        }
+        assert_eq!(retries.next("kept").as_secs(), 2);
+    }
 
     #[test]
     fn long_event_notes_are_cut_at_a_character_boundary() {
