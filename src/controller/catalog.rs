@@ -35,8 +35,9 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::guard::{self, Reporter};
+use super::guard::{self, Guarded, Reporter};
 use super::{Error, FIELD_MANAGER, Leadership, is_transient, kube_error};
+use crate::api::SourceHealth;
 use crate::api::{CatalogEntity, CatalogEntityStatus};
 use crate::catalog::figures::{Figures, figures};
 use crate::catalog::lookup::{KUBERNETES_ID, Lookup};
@@ -710,19 +711,32 @@ impl Catalog {
         &self,
         family: Family,
         resource: &ApiResource,
-        event: watcher::Event<DynamicObject>,
+        event: watcher::Event<Guarded<DynamicObject>>,
         listing: &mut HashSet<SourceRef>,
     ) {
-        let reference = |object: &DynamicObject| SourceRef {
+        let reference = |object: &Guarded<DynamicObject>| SourceRef {
             api_version: resource.api_version.clone(),
             kind: resource.kind.clone(),
             namespace: object.namespace(),
             name: object.name_any(),
         };
-        let record = |object: DynamicObject| {
+        // Another controller's object goldpath cannot read rolls up as
+        // Unknown, saying so; it is not written to.
+        let record = |object: Guarded<DynamicObject>| {
             let source = reference(&object);
             let labels = object.labels().clone();
-            let normalized = family.normalize(&serde_json::to_value(&object).unwrap_or_default());
+            let normalized = match object.0 {
+                Ok(object) => family.normalize(&serde_json::to_value(&object).unwrap_or_default()),
+                Err(bad) => {
+                    warn!(kind = %resource.kind, object = %format!("{}/{}", source.namespace.as_deref().unwrap_or_default(), source.name),
+                        problem = %bad.problem, "a source goldpath cannot read rolls up as Unknown");
+                    Normalized::new(
+                        SourceHealth::Unknown,
+                        guard::REASON,
+                        format!("goldpath cannot read it: {}", bad.problem),
+                    )
+                }
+            };
             (
                 source,
                 Source {
@@ -798,7 +812,7 @@ impl Drop for FirstList {
 /// that cannot list (forbidden, say) stops the wait too, so the rest of the
 /// catalog is not held up.
 async fn watch_sources(
-    api: Api<DynamicObject>,
+    api: Api<Guarded<DynamicObject>>,
     family: Family,
     resource: ApiResource,
     catalog: Arc<Catalog>,

@@ -10,7 +10,9 @@
 //! own, within [`MAX_DEPTH`] and [`MAX_BYTES`]. An object that does not
 //! decode becomes a [`Guarded`] error carrying its metadata: the watch goes
 //! on without it, and [`Reporter`] says so on the object itself, once per
-//! generation, with a `Stalled` condition and a Warning Event.
+//! generation, with a `Stalled` condition and a Warning Event. The catalog
+//! reads the objects it rolls up (other controllers' kinds) the same way and
+//! rolls one it cannot read up as `Unknown`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -118,6 +120,7 @@ struct MetadataHead {
     uid: Option<String>,
     generation: Option<i64>,
     resource_version: Option<String>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +160,7 @@ fn decode<K: DeserializeOwned>(json: &str) -> Result<Result<K, Undecodable>, ser
         uid: head.metadata.uid,
         generation: head.metadata.generation,
         resource_version: head.metadata.resource_version,
+        labels: head.metadata.labels,
         ..ObjectMeta::default()
     };
     Ok(Err(Undecodable {

@@ -325,3 +325,68 @@ spec:
         "retried"
     );
 }
+
+#[test]
+fn an_argo_cd_application_nested_200_deep_rolls_up_as_unknown_and_the_rest_goes_on() {
+    let namespace = Namespace::new("deepsource");
+    let n = namespace.name.as_str();
+    let operator = Operator::start(&namespace);
+    let application = |name: &str, values: Value| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name},
+            "spec": {
+                "project": "default",
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
+                "source": {"repoURL": "https://git.example.com/x.git", "path": "deploy",
+                           "helm": {"valuesObject": values}},
+            },
+        })
+    };
+    create(&namespace, &application("deep", nested(200)));
+    create(&namespace, &application("fine", json!({"replicas": 2})));
+    for name in ["deep", "fine"] {
+        apply(
+            &namespace,
+            &format!(
+                "apiVersion: goldpath.dev/v1alpha1\nkind: CatalogEntity\nmetadata:\n  name: {name}\n  annotations: {{argocd/app-name: {name}}}\n\
+                 spec: {{kind: Component, type: service, lifecycle: production, owner: team-a}}\n"
+            ),
+        );
+    }
+    let row = |entity: &str| {
+        let status = get(&namespace, &format!("catalogentity/{entity}"))["status"].clone();
+        status["sources"]
+            .as_array()
+            .and_then(|rows| rows.first())
+            .cloned()
+    };
+    let deep = wait_for("the deep Application's row", Duration::from_secs(30), || {
+        row("deep").filter(|r| r["status"] == "Unknown")
+    });
+    assert_eq!(deep["reason"], "Undecodable", "{deep}");
+    assert!(
+        deep["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.source.helm.valuesObject... is nested more than 64 levels deep"),
+        "{deep}"
+    );
+    // The other Application in the same watch rolls up as ever (no status
+    // yet: in progress).
+    let fine = wait_for("the other Application's row", Duration::from_secs(30), || {
+        row("fine").filter(|r| r["status"] == "InProgress")
+    });
+    assert_eq!(fine["name"], "fine");
+    // Nothing is written to another controller's object.
+    let status = cluster().kubectl_ok(&[
+        "get",
+        "-n",
+        n,
+        "applications.argoproj.io/deep",
+        "-o",
+        "jsonpath={.status}",
+    ]);
+    assert_eq!(status, "");
+    assert_eq!(operator.get("/readyz").expect("/readyz").0, 200);
+}
