@@ -196,8 +196,15 @@ impl<'a> Scaffold<'a> {
         };
         let mut combined = Map::new();
         let mut inputs = Vec::new();
-        for each in iterations {
+        for (i, each) in iterations.into_iter().enumerate() {
             let repeated = each.is_some();
+            // Each iteration may be cheap to render and slow to run; the
+            // request's deadline holds across all of them.
+            if repeated {
+                self.renderer
+                    .check_deadline(&format!("steps[{id}].each[{i}]"))
+                    .map_err(render_failed)?;
+            }
             let context = self.context(each.as_ref());
             let input = step.input.clone().unwrap_or_else(|| json!({}));
             let input = self
@@ -312,4 +319,70 @@ impl<'a> Scaffold<'a> {
 
 fn render_failed(error: RenderError) -> ActionError {
     ActionError::permanent(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::{Effects, StepInfo};
+    use crate::engine::expression::Limits;
+    use std::time::Duration;
+
+    /// Effects whose second call outlasts the request's time.
+    struct SlowEffects {
+        calls: usize,
+        pause: Duration,
+    }
+
+    impl Effects for SlowEffects {
+        fn run(&mut self, _: &StepInfo, _: &Value, _: &FileTree) -> Result<Value, ActionError> {
+            self.calls += 1;
+            if self.calls == 2 {
+                std::thread::sleep(self.pause);
+            }
+            Ok(json!({}))
+        }
+    }
+
+    #[test]
+    fn the_deadline_stops_an_each_loop_between_iterations() {
+        let template: TemplateSpec = serde_json::from_value(json!({
+            "type": "service",
+            "steps": [{
+                "id": "many",
+                "action": "catalog:fetch",
+                "each": "${{ range(100000) }}",
+                "input": { "entityRef": "component:${{ each.value }}" },
+            }],
+        }))
+        .unwrap();
+        let files = FileTree::new();
+        let request = Request {
+            template: &template,
+            template_files: &files,
+            parameters: json!({}),
+            secrets: BTreeMap::new(),
+            user: json!({}),
+        };
+        let timeout = Duration::from_secs(1);
+        let mut run = Scaffold::new(
+            request,
+            Renderer::new(Limits {
+                timeout,
+                ..Limits::default()
+            }),
+        );
+        let mut effects = SlowEffects {
+            calls: 0,
+            pause: timeout + Duration::from_millis(100),
+        };
+        let outcome = run.run_step(0, &mut effects);
+        assert_eq!(outcome.phase, StepPhase::Failed);
+        let message = outcome.message.unwrap_or_default();
+        assert!(
+            message.contains("steps[many].each[2]") && message.contains("takes too long"),
+            "{message}"
+        );
+        assert_eq!(effects.calls, 2);
+    }
 }

@@ -4,13 +4,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 
+use super::bounds::{self, BoundedWriter, Guard, Hit};
 use super::filters;
 
 /// Bounds on rendering, so a template cannot hang or exhaust the operator.
@@ -85,7 +85,7 @@ impl std::error::Error for RenderError {}
 /// and the templates compiled so far.
 #[derive(Clone)]
 pub struct Renderer {
-    env: Arc<Mutex<Environment<'static>>>,
+    env: Arc<Mutex<Compiled>>,
     syntax: Syntax,
     /// Every environment of this request, by syntax and whitespace, so a file
     /// checked before the steps run is not compiled again when rendered.
@@ -94,15 +94,25 @@ pub struct Renderer {
     deadline: Instant,
 }
 
-type Environments = HashMap<(Syntax, Whitespace), Arc<Mutex<Environment<'static>>>>;
+type Environments = HashMap<(Syntax, Whitespace), Arc<Mutex<Compiled>>>;
+
+/// One environment and the texts compiled into it, as their authors wrote
+/// them (what is compiled has its operators rewritten, see [`bounds`]).
+struct Compiled {
+    env: Environment<'static>,
+    syntax: SyntaxConfig,
+    sources: HashMap<String, String>,
+}
 
 impl Renderer {
     /// A renderer for step inputs and output, whose deadline starts now.
     pub fn new(limits: Limits) -> Renderer {
+        let deadline = Instant::now() + limits.timeout;
         let env = Arc::new(Mutex::new(environment(
             Syntax::Backstage,
             Whitespace::default(),
             limits,
+            deadline,
         )));
         let environments = HashMap::from([((Syntax::Backstage, Whitespace::default()), env.clone())]);
         Renderer {
@@ -110,7 +120,7 @@ impl Renderer {
             syntax: Syntax::Backstage,
             environments: Arc::new(Mutex::new(environments)),
             limits,
-            deadline: Instant::now() + limits.timeout,
+            deadline,
         }
     }
 
@@ -119,7 +129,14 @@ impl Renderer {
     pub fn for_files(&self, syntax: Syntax, whitespace: Whitespace) -> Renderer {
         let env = lock(&self.environments)
             .entry((syntax, whitespace))
-            .or_insert_with(|| Arc::new(Mutex::new(environment(syntax, whitespace, self.limits))))
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(environment(
+                    syntax,
+                    whitespace,
+                    self.limits,
+                    self.deadline,
+                )))
+            })
             .clone();
         Renderer {
             env,
@@ -131,6 +148,24 @@ impl Renderer {
     /// The limits this renderer enforces.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// The checks values are held to: the bytes bound and the deadline.
+    pub fn guard(&self) -> Guard {
+        Guard {
+            max_bytes: self.limits.max_render_bytes,
+            deadline: self.deadline,
+            timeout: self.limits.timeout,
+        }
+    }
+
+    /// Fails with the time limit's error once the request's deadline has
+    /// passed; `location` names what was about to be rendered.
+    pub fn check_deadline(&self, location: &str) -> Result<(), RenderError> {
+        if Instant::now() > self.deadline {
+            return Err(self.limit_error(location, None, Stop::Time));
+        }
+        Ok(())
     }
 
     /// Checks that `source` parses, without rendering it. The compiled
@@ -160,15 +195,14 @@ impl Renderer {
         if self.is_literal(source) {
             return Ok(source.to_string());
         }
-        let mut env = lock(&self.env);
-        self.compiled(&mut env, location, source)?;
-        let template = env.get_template(location).map_err(|e| self.error(location, &e))?;
-        let mut out = BoundedOutput {
-            bytes: Vec::new(),
-            limit: self.limits.max_render_bytes,
-            deadline: self.deadline,
-            stopped: None,
-        };
+        self.check_deadline(location)?;
+        let mut compiled = lock(&self.env);
+        self.compiled(&mut compiled, location, source)?;
+        let template = compiled
+            .env
+            .get_template(location)
+            .map_err(|e| self.error(location, &e))?;
+        let mut out = BoundedWriter::new(self.limits.max_render_bytes, self.deadline);
         match template.render_captured_to(context.clone(), &mut out) {
             Ok(_) => String::from_utf8(out.bytes).map_err(|_| RenderError {
                 location: location.to_string(),
@@ -177,7 +211,8 @@ impl Renderer {
                 limit: false,
             }),
             Err(error) => Err(match out.stopped {
-                Some(stop) => self.limit_error(location, stop),
+                Some(Hit::Size) => self.limit_error(location, error.line(), Stop::Size),
+                Some(Hit::Time) => self.limit_error(location, error.line(), Stop::Time),
                 None => self.error(location, &error),
             }),
         }
@@ -188,18 +223,21 @@ impl Renderer {
         !source.contains(self.variable_start()) && !source.contains("{%") && !source.contains("{#")
     }
 
-    /// Makes sure `env` holds `source` compiled under the name `location`.
-    fn compiled(
-        &self,
-        env: &mut Environment<'static>,
-        location: &str,
-        source: &str,
-    ) -> Result<(), RenderError> {
-        if env.get_template(location).is_ok_and(|t| t.source() == source) {
+    /// Makes sure `compiled` holds `source`, its operators checked, under
+    /// the name `location`.
+    fn compiled(&self, compiled: &mut Compiled, location: &str, source: &str) -> Result<(), RenderError> {
+        if compiled.sources.get(location).is_some_and(|s| s == source)
+            && compiled.env.get_template(location).is_ok()
+        {
             return Ok(());
         }
-        env.add_template_owned(location.to_string(), source.to_string())
-            .map_err(|e| self.error(location, &e))
+        let checked = bounds::rewrite_operators(source, true, &compiled.syntax);
+        compiled
+            .env
+            .add_template_owned(location.to_string(), checked)
+            .map_err(|e| self.error(location, &e))?;
+        compiled.sources.insert(location.to_string(), source.to_string());
+        Ok(())
     }
 
     /// Renders every string inside a JSON value, as Backstage renders step
@@ -247,19 +285,28 @@ impl Renderer {
         context: &Value,
     ) -> Result<Option<serde_json::Value>, RenderError> {
         if let Some(expression) = whole_expression(text) {
-            let env = lock(&self.env);
-            let compiled = env
-                .compile_expression(expression)
+            self.check_deadline(location)?;
+            let compiled = lock(&self.env);
+            let checked = bounds::rewrite_operators(expression, false, &compiled.syntax);
+            let expression = compiled
+                .env
+                .compile_expression_owned(checked)
                 .map_err(|e| self.error(location, &e))?;
-            let value = compiled.eval(context).map_err(|e| self.error(location, &e))?;
+            let value = expression.eval(context).map_err(|e| self.error(location, &e))?;
             if value.is_undefined() {
                 return Ok(None);
             }
-            let json = serde_json::to_value(&value).map_err(|e| RenderError {
-                location: location.to_string(),
-                line: None,
-                message: format!("the value cannot be represented as JSON: {e}"),
-                limit: false,
+            // Counted as it converts: a list that repeats a long string
+            // is small as a value and large as JSON.
+            let json = bounds::to_json(&self.guard(), &value).map_err(|e| match e {
+                bounds::ToJsonError::Limit(Hit::Size) => self.limit_error(location, None, Stop::Size),
+                bounds::ToJsonError::Limit(Hit::Time) => self.limit_error(location, None, Stop::Time),
+                bounds::ToJsonError::Invalid(e) => RenderError {
+                    location: location.to_string(),
+                    line: None,
+                    message: format!("the value cannot be represented as JSON: {e}"),
+                    limit: false,
+                },
             })?;
             return Ok(match json {
                 serde_json::Value::String(s) if s.is_empty() => None,
@@ -279,7 +326,21 @@ impl Renderer {
 
     fn error(&self, location: &str, error: &minijinja::Error) -> RenderError {
         if error.kind() == ErrorKind::OutOfFuel {
-            return self.limit_error(location, Stop::Fuel);
+            return self.limit_error(location, error.line(), Stop::Fuel);
+        }
+        // A checked operator or filter refused: its message says which and why.
+        if let Some(hit) = find_source::<Hit>(error) {
+            return RenderError {
+                location: location.to_string(),
+                line: error.line(),
+                message: match hit {
+                    Hit::Time => self.limit_message(Stop::Time),
+                    Hit::Size => error
+                        .detail()
+                        .map_or_else(|| self.limit_message(Stop::Size), str::to_string),
+                },
+                limit: true,
+            };
         }
         let mut message = error
             .detail()
@@ -301,8 +362,17 @@ impl Renderer {
         }
     }
 
-    fn limit_error(&self, location: &str, stop: Stop) -> RenderError {
-        let message = match stop {
+    fn limit_error(&self, location: &str, line: Option<usize>, stop: Stop) -> RenderError {
+        RenderError {
+            location: location.to_string(),
+            line,
+            message: self.limit_message(stop),
+            limit: true,
+        }
+    }
+
+    fn limit_message(&self, stop: Stop) -> String {
+        match stop {
             Stop::Fuel => format!(
                 "rendering stopped after {} instructions; a loop in the template runs too long",
                 self.limits.fuel
@@ -315,14 +385,20 @@ impl Renderer {
                 "rendering stopped after {:?}; the template takes too long",
                 self.limits.timeout
             ),
-        };
-        RenderError {
-            location: location.to_string(),
-            line: None,
-            message,
-            limit: true,
         }
     }
+}
+
+/// The first cause of type `T` in an error's chain.
+fn find_source<T: std::error::Error + Copy + 'static>(error: &minijinja::Error) -> Option<T> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(found) = cause.downcast_ref::<T>() {
+            return Some(*found);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// Backstage's truthiness for `if`: false, null, undefined, `""`, 0, NaN and
@@ -351,7 +427,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn environment(syntax: Syntax, whitespace: Whitespace, limits: Limits) -> Environment<'static> {
+fn environment(syntax: Syntax, whitespace: Whitespace, limits: Limits, deadline: Instant) -> Compiled {
     let mut env = Environment::new();
     let mut config = SyntaxConfig::builder();
     if syntax == Syntax::Backstage {
@@ -362,9 +438,8 @@ fn environment(syntax: Syntax, whitespace: Whitespace, limits: Limits) -> Enviro
         .lstrip_blocks(whitespace.lstrip_blocks)
         .keep_trailing_newline(true);
     // Only the delimiters above are configurable, and they are valid.
-    if let Ok(config) = config.build() {
-        env.set_syntax(config);
-    }
+    let config = config.build().unwrap_or_default();
+    env.set_syntax(config.clone());
     // nunjucks prints undefined as "" and lets lookups on it chain.
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_fuel(Some(limits.fuel));
@@ -372,8 +447,18 @@ fn environment(syntax: Syntax, whitespace: Whitespace, limits: Limits) -> Enviro
     // Templates cannot load other templates: no loader is set, so
     // `include`/`import`/`extends` find nothing.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    filters::register(&mut env);
-    env
+    let guard = Guard {
+        max_bytes: limits.max_render_bytes,
+        deadline,
+        timeout: limits.timeout,
+    };
+    filters::register(&mut env, guard);
+    bounds::register_operators(&mut env, guard);
+    Compiled {
+        env,
+        syntax: config,
+        sources: HashMap::new(),
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -381,39 +466,6 @@ enum Stop {
     Fuel,
     Size,
     Time,
-}
-
-const CLOCK_CHECK_BYTES: usize = 64 << 10;
-
-/// Collects rendered output, refusing more than the limit or past the deadline.
-struct BoundedOutput {
-    bytes: Vec<u8>,
-    limit: usize,
-    deadline: Instant,
-    stopped: Option<Stop>,
-}
-
-impl Write for BoundedOutput {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.bytes.len() + buf.len() > self.limit {
-            self.stopped = Some(Stop::Size);
-            return Err(std::io::Error::other("output limit"));
-        }
-        // Reading the clock on every small write would cost more than the
-        // writes; once per 64 KiB of output bounds a render just as well.
-        let crossed =
-            self.bytes.len() / CLOCK_CHECK_BYTES != (self.bytes.len() + buf.len()) / CLOCK_CHECK_BYTES;
-        if (crossed || self.bytes.is_empty()) && Instant::now() > self.deadline {
-            self.stopped = Some(Stop::Time);
-            return Err(std::io::Error::other("time limit"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -491,7 +543,7 @@ mod tests {
                 timeout: Duration::from_secs(30),
                 ..tight
             },
-            "${{ 'x' * 1000 }}",
+            "{% for i in range(50) %}xxxx{% endfor %}",
         );
         assert!(size.limit && size.message.contains("bytes of output"), "{size}");
         let time = err(tight, "${{ 'x' }}");

@@ -7,23 +7,222 @@ use std::collections::BTreeMap;
 use minijinja::value::{Serde, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 
-/// Adds every filter a Backstage template may call to `env`.
-pub fn register(env: &mut Environment<'_>) {
-    env.add_filter("parseRepoUrl", parse_repo_url);
-    env.add_filter("parseEntityRef", parse_entity_ref);
-    env.add_filter("pick", pick);
-    env.add_filter("projectSlug", project_slug);
-    // nunjucks' names and semantics.
-    env.add_filter("dump", dump);
-    env.add_filter("jsonify", dump);
-    env.add_filter("truncate", truncate);
-    env.add_filter("wordcount", wordcount);
-    env.add_filter("center", center);
-    env.add_filter("striptags", striptags);
-    env.add_filter("nl2br", nl2br);
-    env.add_filter("default", nunjucks_default);
-    env.add_filter("d", nunjucks_default);
-    env.set_unknown_method_callback(js_method);
+use super::bounds::{self, Guard, Precheck};
+
+/// Adds every filter a Backstage template may call to `env`, each checked
+/// against `guard` (see [`bounds`]): minijinja's own and nunjucks' and
+/// Backstage's.
+pub fn register(env: &mut Environment<'_>, guard: Guard) {
+    use minijinja::filters as builtin;
+    let filters: Vec<(&'static str, Value, Option<Precheck>)> = vec![
+        // Backstage's.
+        ("parseRepoUrl", Value::from_function(parse_repo_url), None),
+        ("parseEntityRef", Value::from_function(parse_entity_ref), None),
+        ("pick", Value::from_function(pick), None),
+        ("projectSlug", Value::from_function(project_slug), None),
+        // nunjucks' names and semantics.
+        ("dump", Value::from_function(dump), Some(bounds::check_json)),
+        ("jsonify", Value::from_function(dump), Some(bounds::check_json)),
+        ("truncate", Value::from_function(truncate), None),
+        ("wordcount", Value::from_function(wordcount), None),
+        ("center", Value::from_function(center), Some(bounds::check_width)),
+        ("striptags", Value::from_function(striptags), None),
+        ("nl2br", Value::from_function(nl2br), Some(bounds::check_escape)),
+        ("default", Value::from_function(nunjucks_default), None),
+        ("d", Value::from_function(nunjucks_default), None),
+        // minijinja's.
+        ("safe", Value::from_function(builtin::safe), None),
+        (
+            "escape",
+            Value::from_function(builtin::escape),
+            Some(bounds::check_escape),
+        ),
+        (
+            "e",
+            Value::from_function(builtin::escape),
+            Some(bounds::check_escape),
+        ),
+        (
+            "lower",
+            Value::from_function(builtin::lower),
+            Some(bounds::check_case),
+        ),
+        (
+            "upper",
+            Value::from_function(builtin::upper),
+            Some(bounds::check_case),
+        ),
+        (
+            "title",
+            Value::from_function(builtin::title),
+            Some(bounds::check_case),
+        ),
+        (
+            "capitalize",
+            Value::from_function(builtin::capitalize),
+            Some(bounds::check_case),
+        ),
+        (
+            "replace",
+            Value::from_function(builtin::replace),
+            Some(bounds::check_replace),
+        ),
+        ("length", Value::from_function(builtin::length), None),
+        ("count", Value::from_function(builtin::length), None),
+        (
+            "dictsort",
+            Value::from_function(builtin::dictsort),
+            Some(bounds::check_chars),
+        ),
+        (
+            "items",
+            Value::from_function(builtin::items),
+            Some(bounds::check_chars),
+        ),
+        (
+            "reverse",
+            Value::from_function(builtin::reverse),
+            Some(bounds::check_chars),
+        ),
+        ("trim", Value::from_function(builtin::trim), None),
+        (
+            "join",
+            Value::from_function(builtin::join),
+            Some(bounds::check_join),
+        ),
+        (
+            "split",
+            Value::from_function(builtin::split),
+            Some(bounds::check_split),
+        ),
+        (
+            "lines",
+            Value::from_function(builtin::lines),
+            Some(bounds::check_split),
+        ),
+        ("round", Value::from_function(builtin::round), None),
+        ("abs", Value::from_function(builtin::abs), None),
+        ("int", Value::from_function(builtin::int), None),
+        ("float", Value::from_function(builtin::float), None),
+        ("attr", Value::from_function(builtin::attr), None),
+        ("first", Value::from_function(builtin::first), None),
+        ("last", Value::from_function(builtin::last), None),
+        (
+            "min",
+            Value::from_function(builtin::min),
+            Some(bounds::check_chars),
+        ),
+        (
+            "max",
+            Value::from_function(builtin::max),
+            Some(bounds::check_chars),
+        ),
+        (
+            "sort",
+            Value::from_function(builtin::sort),
+            Some(bounds::check_chars),
+        ),
+        (
+            "list",
+            Value::from_function(builtin::list),
+            Some(bounds::check_chars),
+        ),
+        ("string", Value::from_function(builtin::string), None),
+        ("bool", Value::from_function(builtin::bool), None),
+        (
+            "batch",
+            Value::from_function(builtin::batch),
+            Some(bounds::check_count),
+        ),
+        (
+            "slice",
+            Value::from_function(builtin::slice),
+            Some(bounds::check_count),
+        ),
+        (
+            "sum",
+            Value::from_function(builtin::sum),
+            Some(bounds::check_chars),
+        ),
+        (
+            "indent",
+            Value::from_function(builtin::indent),
+            Some(bounds::check_indent),
+        ),
+        (
+            "select",
+            Value::from_function(builtin::select),
+            Some(bounds::check_chars),
+        ),
+        (
+            "reject",
+            Value::from_function(builtin::reject),
+            Some(bounds::check_chars),
+        ),
+        (
+            "selectattr",
+            Value::from_function(builtin::selectattr),
+            Some(bounds::check_chars),
+        ),
+        (
+            "rejectattr",
+            Value::from_function(builtin::rejectattr),
+            Some(bounds::check_chars),
+        ),
+        (
+            "map",
+            Value::from_function(builtin::map),
+            Some(bounds::check_chars),
+        ),
+        (
+            "groupby",
+            Value::from_function(builtin::groupby),
+            Some(bounds::check_chars),
+        ),
+        (
+            "unique",
+            Value::from_function(builtin::unique),
+            Some(bounds::check_chars),
+        ),
+        (
+            "chain",
+            Value::from_function(builtin::chain),
+            Some(bounds::check_chars),
+        ),
+        (
+            "zip",
+            Value::from_function(builtin::zip),
+            Some(bounds::check_chars),
+        ),
+        (
+            "pprint",
+            Value::from_function(builtin::pprint),
+            Some(bounds::check_pprint),
+        ),
+        (
+            "format",
+            Value::from_function(builtin::format),
+            Some(bounds::check_format),
+        ),
+        (
+            "tojson",
+            Value::from_function(builtin::tojson),
+            Some(bounds::check_json),
+        ),
+        (
+            "urlencode",
+            Value::from_function(builtin::urlencode),
+            Some(bounds::check_escape),
+        ),
+    ];
+    for (name, filter, precheck) in filters {
+        bounds::add_checked_filter(env, guard, name, filter, precheck);
+    }
+    env.set_unknown_method_callback(move |state, value, method, args| {
+        guard.time()?;
+        bounds::check_js_method(&guard, value, method, args)?;
+        js_method(state, value, method, args)
+    });
 }
 
 fn invalid(message: impl Into<String>) -> Error {

@@ -2,6 +2,7 @@
 //! workspace of files and a record of the steps run. Everything here is pure
 //! or touches only the workspace directory it is given.
 
+pub mod bounds;
 pub mod expression;
 pub mod files;
 pub mod filters;

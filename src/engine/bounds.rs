@@ -1,0 +1,838 @@
+//! What one render may allocate and how long it may run. Every operator and
+//! filter that can make a value larger than its inputs is checked here
+//! before it allocates, against the same bytes-per-value bound and the
+//! request's deadline that bound rendered text:
+//!
+//! - `*`, `+` and `~` are rewritten, before a template is compiled, into
+//!   calls of checked functions (minijinja evaluates them natively, with
+//!   bounds far above ours, and folds constant operands while compiling);
+//! - every filter is wrapped: its inputs are measured, its parameters that
+//!   multiply (widths, indents, counts, replacements) are checked, and its
+//!   result is measured before it is handed on;
+//! - a whole-expression value is converted to JSON through a writer that
+//!   stops at the bound.
+//!
+//! Measuring writes a value's text into a counter that stops at the bound,
+//! so a value built lazily (`[[0] * 1000] * 1000`) is never expanded past it.
+
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use minijinja::value::{Rest, Value, ValueKind, ValueOrKwargs};
+use minijinja::{Environment, Error, ErrorKind, State};
+
+/// A limit a render ran into; carried as the source of the template error,
+/// so the renderer reports it as a limit rather than as the template's fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    /// A value or the output would pass the bytes bound.
+    Size,
+    /// The request's deadline passed.
+    Time,
+}
+
+impl fmt::Display for Hit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Hit::Size => "size limit",
+            Hit::Time => "time limit",
+        })
+    }
+}
+
+impl std::error::Error for Hit {}
+
+/// Bytes a list item counts for at least, so a list of many small items is
+/// bounded like the text it would print.
+pub const BYTES_PER_ITEM: usize = 16;
+
+/// The bounds every checked operation holds to.
+#[derive(Clone, Copy, Debug)]
+pub struct Guard {
+    /// Bytes one value (or one rendered text) may hold.
+    pub max_bytes: usize,
+    /// When the request's time is up.
+    pub deadline: Instant,
+    /// The request's time, for messages.
+    pub timeout: Duration,
+}
+
+impl Guard {
+    /// Items one list may hold.
+    pub fn max_items(&self) -> usize {
+        self.max_bytes / BYTES_PER_ITEM
+    }
+
+    /// Fails once the deadline has passed.
+    pub fn time(&self) -> Result<(), Error> {
+        if Instant::now() > self.deadline {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!(
+                    "rendering stopped after {:?}; the template takes too long",
+                    self.timeout
+                ),
+            )
+            .with_source(Hit::Time));
+        }
+        Ok(())
+    }
+
+    /// Fails when `what` would take `bytes` (None: more than fits a usize).
+    pub fn bytes(&self, what: &str, bytes: Option<usize>) -> Result<(), Error> {
+        match bytes {
+            Some(bytes) if bytes <= self.max_bytes => Ok(()),
+            _ => Err(self.too_large(what)),
+        }
+    }
+
+    /// Fails when a list of `items` items would be longer than allowed.
+    pub fn items(&self, what: &str, items: Option<usize>) -> Result<(), Error> {
+        match items {
+            Some(items) if items <= self.max_items() => Ok(()),
+            _ => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!(
+                    "{what} would make a list of more than {} items; a list counts {BYTES_PER_ITEM} bytes \
+                     per item toward the bound of {} bytes on one value",
+                    self.max_items(),
+                    self.max_bytes
+                ),
+            )
+            .with_source(Hit::Size)),
+        }
+    }
+
+    fn too_large(&self, what: &str) -> Error {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "{what} would produce more than {} bytes, the bound on one value",
+                self.max_bytes
+            ),
+        )
+        .with_source(Hit::Size)
+    }
+
+    /// The bytes `value` takes as text, or an error past the bound. Lists
+    /// count [`BYTES_PER_ITEM`] per item at least.
+    pub fn measure(&self, what: &str, value: &Value) -> Result<usize, Error> {
+        match value.kind() {
+            ValueKind::String => {
+                let len = value.as_str().map_or(0, str::len);
+                self.bytes(what, Some(len))?;
+                Ok(len)
+            }
+            ValueKind::Undefined
+            | ValueKind::None
+            | ValueKind::Bool
+            | ValueKind::Number
+            | ValueKind::Invalid => Ok(0),
+            _ => {
+                self.time()?;
+                if let Some(len) = value.len() {
+                    self.items(what, Some(len))?;
+                }
+                let mut counter = Counter {
+                    bytes: 0,
+                    limit: self.max_bytes,
+                };
+                if write!(counter, "{value}").is_err() {
+                    return Err(self.too_large(what));
+                }
+                Ok(counter.bytes)
+            }
+        }
+    }
+}
+
+/// Counts text written to it, refusing past a limit.
+struct Counter {
+    bytes: usize,
+    limit: usize,
+}
+
+impl fmt::Write for Counter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.bytes += s.len();
+        if self.bytes > self.limit {
+            return Err(fmt::Error);
+        }
+        Ok(())
+    }
+}
+
+/// Collects bytes up to a limit, checking the deadline every 64 KiB.
+pub struct BoundedWriter {
+    /// What was written so far.
+    pub bytes: Vec<u8>,
+    limit: usize,
+    deadline: Instant,
+    /// Which limit stopped the writing, if one did.
+    pub stopped: Option<Hit>,
+}
+
+const CLOCK_CHECK_BYTES: usize = 64 << 10;
+
+impl BoundedWriter {
+    /// A writer that takes at most `limit` bytes, until `deadline`.
+    pub fn new(limit: usize, deadline: Instant) -> Self {
+        BoundedWriter {
+            bytes: Vec::new(),
+            limit,
+            deadline,
+            stopped: None,
+        }
+    }
+}
+
+impl std::io::Write for BoundedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.limit {
+            self.stopped = Some(Hit::Size);
+            return Err(std::io::Error::other(Hit::Size));
+        }
+        // Reading the clock on every small write would cost more than the
+        // writes; once per 64 KiB bounds the time just as well.
+        let crossed =
+            self.bytes.len() / CLOCK_CHECK_BYTES != (self.bytes.len() + buf.len()) / CLOCK_CHECK_BYTES;
+        if (crossed || self.bytes.is_empty()) && Instant::now() > self.deadline {
+            self.stopped = Some(Hit::Time);
+            return Err(std::io::Error::other(Hit::Time));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `value` as JSON, written through a [`BoundedWriter`] so that a value
+/// that expands (a repeated list of long strings) stops at the bound.
+pub fn to_json(guard: &Guard, value: &Value) -> Result<serde_json::Value, ToJsonError> {
+    let mut writer = BoundedWriter::new(guard.max_bytes, guard.deadline);
+    if let Err(error) = serde_json::to_writer(&mut writer, value) {
+        return Err(match writer.stopped {
+            Some(hit) => ToJsonError::Limit(hit),
+            None => ToJsonError::Invalid(error.to_string()),
+        });
+    }
+    serde_json::from_slice(&writer.bytes).map_err(|e| ToJsonError::Invalid(e.to_string()))
+}
+
+/// Why a value did not become JSON.
+#[derive(Debug)]
+pub enum ToJsonError {
+    /// It is larger than the bound, or took past the deadline.
+    Limit(Hit),
+    /// It has no JSON form.
+    Invalid(String),
+}
+
+// ---------------------------------------------------------------------------
+// Operators
+
+/// The checked function each rewritten operator calls.
+const OPERATORS: &[(&str, &str)] = &[
+    ("Mul", "__goldpath_mul"),
+    ("Add", "__goldpath_add"),
+    ("Concat", "__goldpath_concat"),
+];
+
+/// `source` (a whole template when `template` is true, else one expression)
+/// with every `*`, `+` and `~` replaced by a call of its checked function.
+/// Line breaks are kept, so errors still name the author's lines. Text that
+/// does not parse is returned as it is: compiling it reports the error.
+pub fn rewrite_operators(source: &str, template: bool, syntax: &minijinja::syntax::SyntaxConfig) -> String {
+    if !source.contains(['*', '+', '~']) {
+        return source.to_string();
+    }
+    use minijinja::machinery::{parse, parse_expr};
+    let ast = if template {
+        parse(source, "<template>", syntax.clone()).and_then(|ast| {
+            serde_json::to_value(&ast).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+        })
+    } else {
+        parse_expr(source).and_then(|ast| {
+            serde_json::to_value(&ast).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+        })
+    };
+    let Ok(ast) = ast else {
+        return source.to_string();
+    };
+    let mut edits = Vec::new();
+    collect_operators(&ast, &mut edits);
+    if edits.is_empty() {
+        return source.to_string();
+    }
+    // Outermost first; inner operators are rewritten inside their operands.
+    let mut out = String::with_capacity(source.len() + edits.len() * 24);
+    let mut at = 0;
+    for edit in outermost(&edits) {
+        if edit.whole.0 < at || edit.whole.1 > source.len() {
+            return source.to_string();
+        }
+        out.push_str(&source[at..edit.whole.0]);
+        out.push_str(&render_edit(source, edit, &edits));
+        at = edit.whole.1;
+    }
+    out.push_str(&source[at..]);
+    out
+}
+
+/// One operator to replace: its function, its extent and its operands'.
+#[derive(Debug, Clone)]
+struct Edit {
+    function: &'static str,
+    whole: (usize, usize),
+    left: (usize, usize),
+    right: (usize, usize),
+}
+
+fn collect_operators(node: &serde_json::Value, edits: &mut Vec<Edit>) {
+    use serde_json::Value as Json;
+    match node {
+        Json::Object(fields) => {
+            if fields.get("expr").and_then(Json::as_str) == Some("BinOp")
+                && let Some(edit) = as_edit(node)
+            {
+                edits.push(edit);
+            }
+            for child in fields.values() {
+                collect_operators(child, edits);
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|item| collect_operators(item, edits)),
+        _ => {}
+    }
+}
+
+/// A serialized `BinOp` node (`{"expr": "BinOp", "inner": [{op, left,
+/// right}, span]}`) as an edit, when its operator is one that is checked.
+fn as_edit(node: &serde_json::Value) -> Option<Edit> {
+    let inner = node.get("inner")?;
+    let op = inner.get(0)?;
+    let function = OPERATORS
+        .iter()
+        .find(|(name, _)| op.get("op").and_then(|o| o.as_str()) == Some(name))?
+        .1;
+    Some(Edit {
+        function,
+        whole: span(inner.get(1)?)?,
+        left: expr_span(op.get("left")?)?,
+        right: expr_span(op.get("right")?)?,
+    })
+}
+
+/// The span of a serialized expression: `{"expr": kind, "inner": [node, span]}`.
+fn expr_span(expr: &serde_json::Value) -> Option<(usize, usize)> {
+    span(expr.get("inner")?.get(1)?)
+}
+
+fn span(span: &serde_json::Value) -> Option<(usize, usize)> {
+    let start = usize::try_from(span.get("start_offset")?.as_u64()?).ok()?;
+    let end = usize::try_from(span.get("end_offset")?.as_u64()?).ok()?;
+    (start <= end).then_some((start, end))
+}
+
+/// The edits not inside another, in source order.
+fn outermost(edits: &[Edit]) -> Vec<&Edit> {
+    let mut sorted: Vec<&Edit> = edits.iter().collect();
+    sorted.sort_by_key(|e| (e.whole.0, std::cmp::Reverse(e.whole.1)));
+    let mut out: Vec<&Edit> = Vec::new();
+    for edit in sorted {
+        if out.last().is_none_or(|last| edit.whole.0 >= last.whole.1) {
+            out.push(edit);
+        }
+    }
+    out
+}
+
+/// `function(left, right)` for one operator, its operands rewritten in turn.
+fn render_edit(source: &str, edit: &Edit, all: &[Edit]) -> String {
+    let operand = |range: (usize, usize)| -> String {
+        let inner: Vec<Edit> = all
+            .iter()
+            .filter(|e| e.whole.0 >= range.0 && e.whole.1 <= range.1 && e.whole != edit.whole)
+            .cloned()
+            .collect();
+        let mut out = String::new();
+        let mut at = range.0;
+        for inner_edit in outermost(&inner) {
+            out.push_str(&source[at..inner_edit.whole.0]);
+            out.push_str(&render_edit(source, inner_edit, &inner));
+            at = inner_edit.whole.1;
+        }
+        out.push_str(&source[at..range.1]);
+        out
+    };
+    // Text between the operands (the operator, parentheses) is dropped, but
+    // its line breaks are kept.
+    let breaks = |from: usize, to: usize| "\n".repeat(source[from..to].matches('\n').count());
+    format!(
+        "{}({}{}, {}{}){}",
+        edit.function,
+        breaks(edit.whole.0, edit.left.0),
+        operand(edit.left),
+        breaks(edit.left.1, edit.right.0),
+        operand(edit.right),
+        breaks(edit.right.1, edit.whole.1),
+    )
+}
+
+/// minijinja's own operators, for operands already checked.
+static NATIVE: LazyLock<Environment<'static>> = LazyLock::new(Environment::new);
+
+fn native(expression: &'static str, left: &Value, right: &Value) -> Result<Value, Error> {
+    NATIVE
+        .compile_expression(expression)?
+        .eval(minijinja::context! { a => left.clone(), b => right.clone() })
+}
+
+fn is_list(value: &Value) -> bool {
+    matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable)
+}
+
+/// Registers the checked operators in `env`.
+pub fn register_operators(env: &mut Environment<'_>, guard: Guard) {
+    env.add_function("__goldpath_mul", move |left: Value, right: Value| {
+        guard.time()?;
+        let (repeated, count) = if left.kind() == ValueKind::Number {
+            (&right, &left)
+        } else {
+            (&left, &right)
+        };
+        if let (Some(text), Some(n)) = (repeated.as_str(), count.as_usize()) {
+            guard.bytes("repeating a string", text.len().checked_mul(n))?;
+        } else if is_list(repeated)
+            && let Some(n) = count.as_usize()
+        {
+            let len = repeated.len().unwrap_or(0);
+            guard.items("repeating a list", len.checked_mul(n))?;
+            let size = guard.measure("repeating a list", repeated)?;
+            guard.bytes("repeating a list", size.max(len * BYTES_PER_ITEM).checked_mul(n))?;
+        }
+        native("a * b", &left, &right)
+    });
+    env.add_function("__goldpath_add", move |left: Value, right: Value| {
+        guard.time()?;
+        if let (Some(a), Some(b)) = (left.as_str(), right.as_str()) {
+            guard.bytes("joining strings", a.len().checked_add(b.len()))?;
+        } else if is_list(&left) && is_list(&right) {
+            let len = left.len().unwrap_or(0).checked_add(right.len().unwrap_or(0));
+            guard.items("joining lists", len)?;
+            let size = guard
+                .measure("joining lists", &left)?
+                .checked_add(guard.measure("joining lists", &right)?);
+            guard.bytes("joining lists", size)?;
+        }
+        native("a + b", &left, &right)
+    });
+    env.add_function("__goldpath_concat", move |left: Value, right: Value| {
+        guard.time()?;
+        let size = guard
+            .measure("joining with ~", &left)?
+            .checked_add(guard.measure("joining with ~", &right)?);
+        guard.bytes("joining with ~", size)?;
+        native("a ~ b", &left, &right)
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Filters
+
+/// A check of a filter's arguments before it runs; `args[0]` is the value
+/// filtered.
+pub type Precheck = fn(&Guard, &[Value]) -> Result<(), Error>;
+
+/// Registers `filter` under `name`, checked: the deadline, every input's
+/// size, the filter's own `precheck`, then the size of what it returns.
+pub fn add_checked_filter(
+    env: &mut Environment<'_>,
+    guard: Guard,
+    name: &'static str,
+    filter: Value,
+    precheck: Option<Precheck>,
+) {
+    let what: Arc<str> = Arc::from(format!("the {name} filter"));
+    env.add_filter(name, move |state: &mut State, args: Rest<ValueOrKwargs>| {
+        // Keyword arguments are passed on as they came.
+        let args = args.into_values();
+        guard.time()?;
+        for arg in args.iter() {
+            guard.measure(&what, arg)?;
+        }
+        if let Some(precheck) = precheck {
+            precheck(&guard, &args)?;
+        }
+        let result = filter.call(state, &args)?;
+        guard.measure(&what, &result)?;
+        Ok(result)
+    });
+}
+
+/// The positional argument `index` or keyword `name`, as a number.
+fn numeric_arg(args: &[Value], index: usize, name: &str) -> Option<usize> {
+    let positional = args
+        .get(index)
+        .filter(|v| !v.is_kwargs())
+        .and_then(Value::as_usize);
+    positional.or_else(|| {
+        args.last()
+            .filter(|v| v.is_kwargs())
+            .and_then(|kwargs| kwargs.get_attr(name).ok())
+            .and_then(|v| v.as_usize())
+    })
+}
+
+fn text_len(args: &[Value]) -> usize {
+    args.first().and_then(Value::as_str).map_or(0, str::len)
+}
+
+/// `center(width)`.
+pub fn check_width(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    let width = numeric_arg(args, 1, "width").unwrap_or(0);
+    guard.bytes("centering", Some(width.max(text_len(args))))
+}
+
+/// `indent(width)`: every line gains `width` spaces.
+pub fn check_indent(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    let width = numeric_arg(args, 1, "width").unwrap_or(4);
+    let lines = args
+        .first()
+        .and_then(Value::as_str)
+        .map_or(1, |s| s.matches('\n').count() + 1);
+    guard.bytes(
+        "indenting",
+        width
+            .checked_mul(lines)
+            .and_then(|n| n.checked_add(text_len(args))),
+    )
+}
+
+/// `replace(old, new)`: each occurrence grows by the difference.
+pub fn check_replace(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    let text = args.first().and_then(Value::as_str).unwrap_or_default();
+    let old = args.get(1).map(|v| v.to_string()).unwrap_or_default();
+    let new = args.get(2).and_then(Value::as_str).map_or(0, str::len);
+    let occurrences = if old.is_empty() {
+        text.chars().count() + 1
+    } else {
+        text.matches(old.as_str()).count()
+    };
+    guard.bytes(
+        "replacing",
+        occurrences
+            .checked_mul(new)
+            .and_then(|n| n.checked_add(text.len())),
+    )
+}
+
+/// `join(separator)`: one separator between each two items.
+pub fn check_join(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    let items = args.first().and_then(Value::len).unwrap_or(0);
+    let separator = args
+        .get(1)
+        .filter(|v| !v.is_kwargs())
+        .and_then(Value::as_str)
+        .map_or(0, str::len);
+    guard.bytes("joining", items.checked_mul(separator))
+}
+
+/// `batch(count, fill)` and `slice(count, fill)`: up to `count` fillers.
+pub fn check_count(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    guard.items("batching", numeric_arg(args, 1, "count").or(Some(0)))
+}
+
+/// `dump(indent)` and `tojson(indent)`: the JSON text is measured as it
+/// is written, before the filter builds it.
+pub fn check_json(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    let Some(value) = args.first() else {
+        return Ok(());
+    };
+    let indent = match args.get(1) {
+        Some(v) if v.kind() == ValueKind::Bool => usize::from(v.is_true()) * 2,
+        _ => numeric_arg(args, 1, "indent").unwrap_or(0),
+    };
+    guard.bytes("indenting JSON", Some(indent))?;
+    let mut writer = BoundedWriter::new(guard.max_bytes, guard.deadline);
+    let written = if indent > 0 {
+        let spaces = vec![b' '; indent];
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(&spaces);
+        let mut serializer = serde_json::Serializer::with_formatter(&mut writer, formatter);
+        serde::Serialize::serialize(value, &mut serializer).map_err(|e| e.to_string())
+    } else {
+        serde_json::to_writer(&mut writer, value).map_err(|e| e.to_string())
+    };
+    match (written, writer.stopped) {
+        (_, Some(Hit::Time)) => guard.time(),
+        (_, Some(Hit::Size)) => Err(guard.too_large("writing JSON")),
+        (Err(message), None) => Err(Error::new(ErrorKind::InvalidOperation, message)),
+        (Ok(()), None) => Ok(()),
+    }
+}
+
+/// `pprint`: measured in the form it prints.
+pub fn check_pprint(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    let mut counter = Counter {
+        bytes: 0,
+        limit: guard.max_bytes,
+    };
+    match args.first() {
+        Some(value) if write!(counter, "{value:#?}").is_err() => Err(guard.too_large("pprint")),
+        _ => Ok(()),
+    }
+}
+
+/// `format`: printf-style widths and precisions pad up to their number.
+pub fn check_format(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    let Some(format) = args.first().and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let mut total = format.len();
+    for argument in args.iter().skip(1) {
+        total = total.saturating_add(guard.measure("format", argument)?);
+    }
+    let mut rest = format;
+    while let Some(at) = rest.find('%') {
+        rest = &rest[at + 1..];
+        // Flags, then width, then `.precision`: every number pads or cuts.
+        let spec_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || "-+ #0.*".contains(c)))
+            .unwrap_or(rest.len());
+        for number in rest[..spec_end].split(|c: char| !c.is_ascii_digit()) {
+            if !number.is_empty() {
+                let n = number.parse::<usize>().unwrap_or(usize::MAX);
+                total = total.saturating_add(n);
+            }
+        }
+        rest = &rest[spec_end..];
+    }
+    guard.bytes("formatting", Some(total))
+}
+
+/// Case mapping can lengthen text beyond ASCII up to threefold.
+pub fn check_case(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    match args.first().and_then(Value::as_str) {
+        Some(text) if !text.is_ascii() => guard.bytes("changing case", text.len().checked_mul(3)),
+        _ => Ok(()),
+    }
+}
+
+/// `escape` and `urlencode` grow each escaped byte up to sixfold.
+pub fn check_escape(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    let len = match args.first() {
+        Some(v) if v.as_str().is_some() => v.as_str().map_or(0, |s| {
+            s.bytes().filter(|b| !b.is_ascii_alphanumeric()).count() * 5 + s.len()
+        }),
+        Some(v) => guard.measure("escaping", v)?.saturating_mul(6),
+        None => 0,
+    };
+    guard.bytes("escaping", Some(len))
+}
+
+/// `split(separator)` and `lines`: one list item per piece.
+pub fn check_split(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    let text = args.first().and_then(Value::as_str).unwrap_or_default();
+    let pieces = match args.get(1).filter(|v| !v.is_kwargs()).and_then(Value::as_str) {
+        Some("") => text.chars().count(),
+        Some(separator) => text.matches(separator).count() + 1,
+        None => text.split_whitespace().count().max(text.lines().count()),
+    };
+    guard.items("splitting", Some(pieces))
+}
+
+/// Filters that turn a string into a list of its characters.
+pub fn check_chars(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    match args.first().and_then(Value::as_str) {
+        Some(text) if text.len() > guard.max_items() => {
+            guard.items("listing characters", Some(text.chars().count()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The JavaScript methods that grow a value: `concat`, `replace`,
+/// `replaceAll`, `split`, `join` and case changes.
+pub fn check_js_method(guard: &Guard, value: &Value, method: &str, args: &[Value]) -> Result<(), Error> {
+    let what = format!(".{method}()");
+    let size = guard.measure(&what, value)?;
+    let mut arg_sizes = 0usize;
+    for arg in args {
+        arg_sizes = arg_sizes.saturating_add(guard.measure(&what, arg)?);
+    }
+    let with_value: Vec<Value> = std::iter::once(value.clone())
+        .chain(args.iter().cloned())
+        .collect();
+    match method {
+        "concat" => {
+            if let Some(items) = value.len().filter(|_| value.as_str().is_none()) {
+                let added: usize = args.iter().map(|a| a.len().unwrap_or(1)).sum();
+                guard.items(&what, items.checked_add(added))?;
+            }
+            guard.bytes(&what, size.checked_add(arg_sizes))
+        }
+        "replace" | "replaceAll" => check_replace(guard, &with_value),
+        "split" => check_split(guard, &with_value),
+        "join" => check_join(guard, &with_value),
+        "toUpperCase" | "toLowerCase" => check_case(guard, &with_value),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::expression::{Limits, Renderer};
+    use serde_json::json;
+
+    fn syntax() -> minijinja::syntax::SyntaxConfig {
+        let mut config = minijinja::syntax::SyntaxConfig::builder();
+        config.variable_delimiters("${{", "}}");
+        config.build().unwrap()
+    }
+
+    #[test]
+    fn operators_become_checked_calls_and_keep_their_lines() {
+        let rewritten = rewrite_operators("a ${{ (x ~ 'y') * 3 }}\n${{ a\n+ b }}", true, &syntax());
+        assert_eq!(
+            rewritten,
+            "a ${{ __goldpath_mul(__goldpath_concat(x, 'y'), 3) }}\n${{ __goldpath_add(a, \nb) }}"
+        );
+        assert_eq!(
+            rewrite_operators("[1] + [2] * 2", false, &syntax()),
+            "__goldpath_add([1], __goldpath_mul([2], 2))"
+        );
+        assert_eq!(rewrite_operators("a - b", false, &syntax()), "a - b");
+    }
+
+    fn render(source: &str) -> Result<String, crate::engine::expression::RenderError> {
+        let context = Value::from(minijinja::value::Serde(json!({ "n": 3, "s": "ab", "l": [1, 2] })));
+        Renderer::new(Limits::default()).render_text("f.txt", source, &context)
+    }
+
+    #[test]
+    fn checked_operators_compute_what_minijinja_computes() {
+        assert_eq!(
+            render("${{ s * n }}|${{ n * s }}|${{ l * 2 }}|${{ l + [3] }}|${{ s ~ n }}|${{ n + 1.5 }}|${{ 2 * 3 }}|${{ s + 'c' }}").unwrap(),
+            "ababab|ababab|[1, 2, 1, 2]|[1, 2, 3]|ab3|4.5|6|abc"
+        );
+    }
+
+    #[test]
+    fn every_growing_operator_is_refused_before_it_allocates() {
+        for (source, names) in [
+            ("${{ 'x' * 100000000 }}", "repeating a string"),
+            ("${{ 'x' * 1099511627776 }}", "repeating a string"),
+            ("${{ [0] * 100000000 }}", "repeating a list"),
+            ("${{ (range(100000) * 1000) | length }}", "repeating a list"),
+            ("${{ [[0] * 1000000] * 1000 }}", "repeating a list"),
+            (
+                "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(30) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+                "joining with ~",
+            ),
+            (
+                "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(30) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+                "joining strings",
+            ),
+        ] {
+            let error = render(source).unwrap_err();
+            assert!(error.limit, "{source}: {error}");
+            assert!(error.message.contains(names), "{source}: {error}");
+            assert!(error.message.contains("16777216 bytes"), "{source}: {error}");
+            assert_eq!(error.line, Some(1), "{source}: {error}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use crate::engine::expression::{Limits, Renderer};
+    use minijinja::Value;
+    use serde_json::json;
+
+    fn render(source: &str) -> Result<String, crate::engine::expression::RenderError> {
+        let context = Value::from(minijinja::value::Serde(json!({ "s": "ab\ncd", "l": [1, 2] })));
+        Renderer::new(Limits::default()).render_text("f.txt", source, &context)
+    }
+
+    #[test]
+    fn filters_that_multiply_are_refused_before_they_allocate() {
+        let huge = 1u64 << 40;
+        for source in [
+            format!("${{{{ 'x' | center({huge}) }}}}"),
+            format!("${{{{ s | indent({huge}) }}}}"),
+            format!("${{{{ s | indent(width={huge}) }}}}"),
+            format!("${{{{ l | dump({huge}) }}}}"),
+            format!("${{{{ l | tojson(indent={huge}) }}}}"),
+            format!("${{{{ '%{huge}s' | format('x') }}}}"),
+            format!("${{{{ '%.{huge}f' | format(1.5) }}}}"),
+            format!("${{{{ l | batch({huge}, 0) }}}}"),
+            format!("${{{{ l | slice({huge}, 0) }}}}"),
+            "${{ ('x' * 16000000) | replace('x', 'yy') }}".into(),
+            "${{ ('x' * 1000000) | replace('', 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy') }}".into(),
+            "${{ range(100000) | join('x' * 1000) }}".into(),
+            "${{ ('x' * 10000000).replaceAll('x', 'yy') }}".into(),
+            "${{ ('x' * 10000000).concat('x' * 10000000) }}".into(),
+            "${{ ('x' * 10000000) | split('') | length }}".into(),
+            "${{ ('x' * 10000000) | list | length }}".into(),
+            "${{ ('ß' * 4000000) | upper }}".into(),
+            "${{ ('<' * 4000000) | escape }}".into(),
+            "${{ ('<' * 4000000) | urlencode }}".into(),
+            "${{ ([range(100000)] * 20) | pprint }}".into(),
+        ] {
+            let error = match render(&source) {
+                Ok(out) => panic!("{source}: rendered {} bytes", out.len()),
+                Err(error) => error,
+            };
+            assert!(error.limit, "{source}: {error}");
+            assert!(error.message.contains("16777216 bytes"), "{source}: {error}");
+            assert_eq!(error.line, Some(1), "{source}: {error}");
+        }
+    }
+
+    #[test]
+    fn filters_within_bounds_behave_as_before() {
+        assert_eq!(
+            render("${{ 'ab' | center(6) }}|${{ s | indent(2) }}|${{ l | dump }}|${{ '%5s' | format('x') }}|${{ l | join('-') }}|${{ 'aXa' | replace('a', 'bb') }}|${{ l | batch(3, 0) | list }}").unwrap(),
+            "  ab  |ab\n  cd|[1,2]|    x|1-2|bbXbb|[[1, 2, 0]]"
+        );
+    }
+
+    #[test]
+    fn a_whole_expression_is_counted_as_it_converts_to_json() {
+        let renderer = Renderer::new(Limits::default());
+        let context = Value::from(minijinja::value::Serde(json!({})));
+        let error = renderer
+            .render_value(
+                "steps[a].input.x",
+                &json!("${{ ['x' * 10000000] * 50 }}"),
+                &context,
+            )
+            .unwrap_err();
+        assert!(error.limit, "{error}");
+        assert!(error.message.contains("16777216 bytes"), "{error}");
+        assert_eq!(error.location, "steps[a].input.x");
+        let fits = renderer
+            .render_value("x", &json!("${{ ['x' * 1000] * 5 }}"), &context)
+            .unwrap()
+            .unwrap();
+        assert_eq!(fits.as_array().map(Vec::len), Some(5));
+    }
+
+    #[test]
+    fn the_deadline_stops_a_whole_expression() {
+        let renderer = Renderer::new(Limits {
+            timeout: std::time::Duration::ZERO,
+            ..Limits::default()
+        });
+        let context = Value::from(minijinja::value::Serde(json!({})));
+        let error = renderer
+            .render_value("steps[a].each", &json!("${{ range(10) }}"), &context)
+            .unwrap_err();
+        assert!(error.limit && error.message.contains("takes too long"), "{error}");
+    }
+}
