@@ -14,3 +14,4 @@ pub mod redact;
 pub mod scaffold;
 pub mod telemetry;
 pub mod tenancy;
+pub mod yaml;

@@ -70,9 +70,9 @@ pub fn to_register(
     application: Option<&str>,
 ) -> Result<Vec<CatalogEntity>, ActionError> {
     let mut entities = Vec::new();
-    for document in serde_yaml_ng::Deserializer::from_str(text) {
-        let document: Value = serde::Deserialize::deserialize(document)
-            .map_err(|e| ActionError::permanent(format!("{url}: invalid YAML: {e}")))?;
+    let documents: Vec<Value> = crate::yaml::documents(text)
+        .map_err(|e| ActionError::permanent(format!("{url}: invalid YAML: {e}")))?;
+    for document in documents {
         if document.is_null() {
             continue;
         }

@@ -162,23 +162,29 @@ pub struct Imported {
 /// skipped; `Location` entities (which only point at other files) are
 /// refused, naming the document.
 pub fn import(text: &str, namespace: Option<&str>) -> Result<Imported, Vec<ImportError>> {
-    use serde::Deserialize;
     let mut imported = Imported::default();
     let mut errors = Vec::new();
-    for (i, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+    // The documents after one that does not parse cannot be trusted to
+    // start where they seem to: a YAML error stops the file.
+    let documents: Vec<Value> = crate::yaml::documents(text).map_err(|e| {
+        vec![ImportError {
+            document: e.document,
+            message: format!(
+                "not YAML{}: {}",
+                e.line.map(|l| format!(" (line {l})")).unwrap_or_default(),
+                e.message
+            ),
+        }]
+    })?;
+    for (i, value) in documents.into_iter().enumerate() {
         let number = i + 1;
         let fail = |message: String| ImportError {
             document: number,
             message,
         };
-        let value = match Value::deserialize(document) {
-            Ok(Value::Null) => continue,
-            Ok(value) => value,
-            Err(error) => {
-                errors.push(fail(format!("not YAML: {error}")));
-                continue;
-            }
-        };
+        if value.is_null() {
+            continue;
+        }
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
         if kind == "Location" {
             errors.push(fail(

@@ -75,7 +75,7 @@ fn import(args: ImportArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let mut entities = Vec::new();
     let mut problems = Vec::new();
     for file in &args.files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let text = crate::yaml::read_file(file).with_context(|| format!("reading {}", file.display()))?;
         match backstage::import(&text, args.namespace.as_deref()) {
             Ok(imported) => {
                 for dropped in imported.dropped {

@@ -176,6 +176,6 @@ fn secrets(path: Option<&Path>) -> anyhow::Result<BTreeMap<String, String>> {
 }
 
 fn yaml_file(path: &Path) -> anyhow::Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("{}: invalid YAML: {e}", path.display()))
+    let text = crate::yaml::read_file(path).with_context(|| format!("cannot read {}", path.display()))?;
+    crate::yaml::document(&text).map_err(|e| anyhow::anyhow!("{}: invalid YAML: {e}", path.display()))
 }

@@ -223,7 +223,7 @@ impl Effects for LocalEffects {
             "catalog:fetch" => self.fetch_entity(input),
             "kubernetes:apply" => {
                 let manifest = match input.get("manifest") {
-                    Some(Value::String(text)) => serde_yaml_ng::from_str(text)
+                    Some(Value::String(text)) => crate::yaml::document(text)
                         .map_err(|e| ActionError::permanent(format!("input.manifest: invalid YAML: {e}")))?,
                     Some(object @ Value::Object(_)) => object.clone(),
                     _ => {

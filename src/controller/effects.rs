@@ -376,7 +376,7 @@ impl<'a> ClusterEffects<'a> {
 
     fn kubernetes_apply(&self, input: &Value) -> Result<Value, ActionError> {
         let mut manifest = match input.get("manifest") {
-            Some(Value::String(text)) => serde_yaml_ng::from_str::<Value>(text)
+            Some(Value::String(text)) => crate::yaml::document::<Value>(text)
                 .map_err(|e| ActionError::permanent(format!("input.manifest: invalid YAML: {e}")))?,
             Some(object @ Value::Object(_)) => object.clone(),
             _ => {
