@@ -522,3 +522,148 @@ fn scaffold_refuses_what_publish_gitea_cannot_honour() {
         );
     }
 }
+
+/// Runs goldpath with `args`; returns (exit code, stderr).
+fn goldpath(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn catalog_import_of_broken_yaml_names_file_and_document_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, expected) in [
+        (
+            "typo.yaml",
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: a\n---\nkind: Component\nmetadata:\n  name: b\n  tags: [unclosed\nspec:\n  type: service\n",
+            "typo.yaml document 2: not YAML (line 10)",
+        ),
+        (
+            "alias.yaml",
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: *nope\n",
+            "alias.yaml document 1: not YAML (line 4): alias *nope refers to no anchor",
+        ),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let (code, stderr) = goldpath(&["catalog".as_ref(), "import".as_ref(), file.as_os_str()]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// Runs `goldpath scaffold` of a template into `out`.
+fn scaffold_into(template: &Path, out: &Path) -> (Option<i32>, String) {
+    goldpath(&[
+        "scaffold".as_ref(),
+        template.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])
+}
+
+/// Every file below `dir`, relative to it.
+fn files_below(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(entry.path());
+            } else {
+                found.push(entry.path().strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn scaffold_writes_nothing_outside_out() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("deep/er/out");
+    let skeleton = [("skeleton/a.txt", "a")];
+    for (step, expected) in [
+        (
+            "action: kubernetes:apply\n      input:\n        manifest:\n          apiVersion: v1\n          kind: ConfigMap\n          metadata:\n            name: ../../../../escaped",
+            "input.manifest: metadata.name \"../../../../escaped\" is not a Kubernetes name",
+        ),
+        (
+            "action: kubernetes:apply\n      input:\n        manifest:\n          apiVersion: v1\n          kind: ../../../../escaped\n          metadata:\n            name: n",
+            "input.manifest: kind \"../../../../escaped\" is not a Kubernetes name",
+        ),
+    ] {
+        let dir = template_dir(
+            &format!(
+                "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n    - id: out\n      {step}\n"
+            ),
+            &skeleton,
+        );
+        let (code, stderr) = scaffold_into(&dir.path().join("template.yaml"), &out);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains("step out ("), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        let outside: Vec<String> = files_below(root.path())
+            .into_iter()
+            .filter(|f| !f.starts_with("deep/er/out/"))
+            .collect();
+        assert!(outside.is_empty(), "written outside --out: {outside:?}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_from_an_earlier_render_is_not_written_through() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = root.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let fetch = format!(
+        "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n"
+    );
+    let first = template_dir(&fetch, &[]);
+    std::fs::create_dir(first.path().join("skeleton")).unwrap();
+    std::os::unix::fs::symlink(&outside, first.path().join("skeleton/link")).unwrap();
+    let second = template_dir(&fetch, &[("skeleton/link/planted.txt", "planted")]);
+    let out = root.path().join("out");
+    for template in [&first, &second] {
+        let (code, stderr) = goldpath(&[
+            "render".as_ref(),
+            template.path().join("template.yaml").as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert_eq!(code, Some(0), "{stderr}");
+    }
+    assert!(files_below(&outside).is_empty(), "written through the symlink");
+    assert_eq!(
+        std::fs::read_to_string(out.join("link/planted.txt")).unwrap(),
+        "planted"
+    );
+}
+
+#[test]
+fn catalog_write_to_a_directory_names_the_step_and_field() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: write\n      action: catalog:write\n      input:\n        filePath: .\n        entity:\n          kind: Component\n"
+        ),
+        &[],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &[
+            "step write (catalog:write)",
+            "input.filePath: \".\" names a directory of the workspace",
+        ],
+    );
+}

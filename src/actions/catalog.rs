@@ -13,9 +13,16 @@ use crate::engine::workspace;
 /// `catalog:write`: writes `input.entity` as YAML to `input.filePath`
 /// (default `catalog-info.yaml`).
 pub fn write(input: &Value, files: &mut FileTree) -> Result<Value, ActionError> {
-    let path = optional_str(input, "filePath")?.unwrap_or("catalog-info.yaml");
+    let file_path = optional_str(input, "filePath")?.unwrap_or("catalog-info.yaml");
     let path =
-        workspace::join("", path).map_err(|e| ActionError::permanent(format!("input.filePath: {e}")))?;
+        workspace::join("", file_path).map_err(|e| ActionError::permanent(format!("input.filePath: {e}")))?;
+    if path.is_empty() || files.keys().any(|p| workspace::is_within(p, &path) && *p != path) {
+        return Err(ActionError::permanent(format!(
+            "input.filePath: {file_path:?} names a directory of the workspace, not a file; \
+             write e.g. {:?}",
+            workspace::join(&path, "catalog-info.yaml").unwrap_or_default()
+        )));
+    }
     let entity = input.get("entity").filter(|e| e.is_object()).ok_or_else(|| {
         ActionError::permanent("input.entity is required: the entity to write, as an object")
     })?;

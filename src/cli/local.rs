@@ -76,6 +76,16 @@ impl LocalEffects {
     fn write_object(&mut self, object: &Value) -> Result<(), ActionError> {
         let kind = object["kind"].as_str().unwrap_or("object").to_lowercase();
         let name = object["metadata"]["name"].as_str().unwrap_or("unnamed");
+        // The file is named after the object: one file name under
+        // cluster/, whatever the manifest says.
+        for (field, value) in [("kind", kind.as_str()), ("metadata.name", name)] {
+            if !is_object_name(value) {
+                return Err(ActionError::permanent(format!(
+                    "input.manifest: {field} {value:?} is not a Kubernetes name \
+                     (letters, digits, '.', '-' and '_', not starting with '.')"
+                )));
+            }
+        }
         let path = self.cluster.join(format!("{kind}-{name}.yaml"));
         let yaml = serde_yaml_ng::to_string(object).map_err(|e| ActionError::permanent(e.to_string()))?;
         std::fs::create_dir_all(&self.cluster)
@@ -238,6 +248,16 @@ impl Effects for LocalEffects {
             other => Err(ActionError::permanent(format!("{other} has no local effect"))),
         }
     }
+}
+
+/// Whether `name` can name a file of its own: what Kubernetes allows in
+/// kinds and names, and never `.` or `..`.
+fn is_object_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 /// The effects of `goldpath render`: none. Steps that reach outside the

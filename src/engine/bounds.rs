@@ -235,6 +235,12 @@ pub enum ToJsonError {
 // ---------------------------------------------------------------------------
 // Operators
 
+/// Whether `name` is one of the functions a rewritten template calls in
+/// place of an operator or literal.
+pub fn is_checked_function(name: &str) -> bool {
+    name.starts_with("__goldpath_")
+}
+
 /// The checked function each rewritten operator calls.
 const OPERATORS: &[(&str, &str)] = &[
     ("Mul", "__goldpath_mul"),

@@ -184,10 +184,18 @@ impl Renderer {
         if self.is_literal(source) {
             return Ok(BTreeSet::new());
         }
-        let mut env = lock(&self.env);
-        self.compiled(&mut env, location, source)?;
-        let template = env.get_template(location).map_err(|e| self.error(location, &e))?;
-        Ok(template.undeclared_variables(false).into_iter().collect())
+        let mut compiled = lock(&self.env);
+        self.compiled(&mut compiled, location, source)?;
+        let template = compiled
+            .env
+            .get_template(location)
+            .map_err(|e| self.error(location, &e))?;
+        // The checked operators' functions are ours, not the template's.
+        Ok(template
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|name| !bounds::is_checked_function(name))
+            .collect())
     }
 
     /// Renders a text (a skeleton file, a file name, a mixed string).

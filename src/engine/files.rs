@@ -123,7 +123,11 @@ pub fn write_dir(tree: &FileTree, root: &std::path::Path) -> std::io::Result<()>
         .collect();
     dirs.dedup();
     for dir in dirs {
-        std::fs::create_dir_all(root.join(dir))?;
+        if fresh {
+            std::fs::create_dir_all(root.join(dir))?;
+        } else {
+            real_dirs(root, dir)?;
+        }
     }
     // Writing is most of the cost of a large tree; two writers halve it.
     let entries: Vec<(&String, &FileEntry)> = tree.iter().collect();
@@ -138,6 +142,24 @@ pub fn write_dir(tree: &FileTree, root: &std::path::Path) -> std::io::Result<()>
     })
 }
 
+/// Creates `dir` below `root` as real directories: a symlink on the way,
+/// left by an earlier write into the same directory, is replaced, never
+/// followed out of the tree.
+fn real_dirs(root: &std::path::Path, dir: &std::path::Path) -> std::io::Result<()> {
+    let mut path = root.to_path_buf();
+    for part in dir.components() {
+        path.push(part);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => continue,
+            Ok(_) => std::fs::remove_file(&path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        std::fs::create_dir(&path)?;
+    }
+    Ok(())
+}
+
 fn write_entries(
     root: &std::path::Path,
     entries: &[(&String, &FileEntry)],
@@ -145,17 +167,18 @@ fn write_entries(
 ) -> std::io::Result<()> {
     for (relative, entry) in entries {
         let path = root.join(relative);
+        let named = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{relative}: {e}"));
         if !fresh && std::fs::symlink_metadata(&path).is_ok() {
-            std::fs::remove_file(&path)?;
+            std::fs::remove_file(&path).map_err(named)?;
         }
         match entry {
             FileEntry::File { contents, executable } => {
-                std::fs::write(&path, contents)?;
+                std::fs::write(&path, contents).map_err(named)?;
                 if *executable {
-                    set_executable(&path)?;
+                    set_executable(&path).map_err(named)?;
                 }
             }
-            FileEntry::Symlink { target } => symlink(target, &path)?,
+            FileEntry::Symlink { target } => symlink(target, &path).map_err(named)?,
         }
     }
     Ok(())
