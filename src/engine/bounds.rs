@@ -815,12 +815,12 @@ mod filter_tests {
         let error = renderer
             .render_value(
                 "steps[a].input.x",
-                &json!("${{ ['x' * 10000000] * 50 }}"),
+                &json!("${{ ['x' * 9000000, 'x' * 9000000] }}"),
                 &context,
             )
             .unwrap_err();
         assert!(error.limit, "{error}");
-        assert!(error.message.contains("16777216 bytes"), "{error}");
+        assert!(error.message.contains("16777216 bytes of output"), "{error}");
         assert_eq!(error.location, "steps[a].input.x");
         let fits = renderer
             .render_value("x", &json!("${{ ['x' * 1000] * 5 }}"), &context)
