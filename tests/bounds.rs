@@ -238,3 +238,19 @@ fn deeply_nested_parameters_are_refused() {
         &["values.json", "nested deeper than 64 levels"],
     );
 }
+
+#[test]
+fn a_value_nested_deeper_than_the_stack_allows_is_refused() {
+    for nesting in ["[ns.v]", "{'a': ns.v}", "dict(a=ns.v)", "ns.v | batch(1)"] {
+        let expression = format!(
+            "{{% set ns = namespace(v=[0]) %}}{{% for i in range(100000) %}}{{% set ns.v = {nesting} %}}{{% endfor %}}${{{{ ns.v }}}}"
+        );
+        let dir = logging(&expression);
+        let run = render(&dir.path().join("template.yaml"), &[]);
+        assert_refused(
+            &expression,
+            &run,
+            &["steps[log].input.message, line 1", "more than 100 levels deep"],
+        );
+    }
+}

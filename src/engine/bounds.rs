@@ -6,6 +6,9 @@
 //! - `*`, `+` and `~` are rewritten, before a template is compiled, into
 //!   calls of checked functions (minijinja evaluates them natively, with
 //!   bounds far above ours, and folds constant operands while compiling);
+//!   so are list, tuple and map literals and `dict()` and `namespace()`,
+//!   which check how deeply values nest: a value nested thousands deep
+//!   overflows the stack when it is printed or dropped;
 //! - every filter is wrapped: its inputs are measured, its parameters that
 //!   multiply (widths, indents, counts, replacements) are checked, and its
 //!   result is measured before it is handed on;
@@ -42,6 +45,11 @@ impl fmt::Display for Hit {
 }
 
 impl std::error::Error for Hit {}
+
+/// Levels one value may nest: lists, maps and their items. Values from a
+/// request (parameters, step outputs) nest less, as JSON decoding allows
+/// 128 levels at most and YAML is read to 64.
+pub const MAX_DEPTH: usize = 100;
 
 /// Bytes a list item counts for at least, so a list of many small items is
 /// bounded like the text it would print.
@@ -102,6 +110,46 @@ impl Guard {
             )
             .with_source(Hit::Size)),
         }
+    }
+
+    /// Fails when `value` nests more than [`MAX_DEPTH`] levels deep. Only
+    /// the first levels past the bound are visited, so this never recurses
+    /// deeper than the bound itself.
+    pub fn depth(&self, what: &str, value: &Value) -> Result<(), Error> {
+        fn deeper_than(value: &Value, levels: usize) -> bool {
+            if !matches!(
+                value.kind(),
+                ValueKind::Seq | ValueKind::Map | ValueKind::Iterable
+            ) {
+                return false;
+            }
+            if levels == 0 {
+                return true;
+            }
+            let Ok(items) = value.try_iter() else {
+                return false;
+            };
+            let is_map = value.kind() == ValueKind::Map;
+            for item in items {
+                let item = if is_map {
+                    value.get_item(&item).unwrap_or_default()
+                } else {
+                    item
+                };
+                if deeper_than(&item, levels - 1) {
+                    return true;
+                }
+            }
+            false
+        }
+        if deeper_than(value, MAX_DEPTH) {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{what} would nest values more than {MAX_DEPTH} levels deep"),
+            )
+            .with_source(Hit::Size));
+        }
+        Ok(())
     }
 
     fn too_large(&self, what: &str) -> Error {
@@ -249,11 +297,12 @@ const OPERATORS: &[(&str, &str)] = &[
 ];
 
 /// `source` (a whole template when `template` is true, else one expression)
-/// with every `*`, `+` and `~` replaced by a call of its checked function.
-/// Line breaks are kept, so errors still name the author's lines. Text that
+/// with every `*`, `+` and `~` replaced by a call of its checked function,
+/// and every list, tuple and map literal that holds more than constants
+/// wrapped in the check of its nesting. Line breaks are kept, so errors still name the author's lines. Text that
 /// does not parse is returned as it is: compiling it reports the error.
-pub fn rewrite_operators(source: &str, template: bool, syntax: &minijinja::syntax::SyntaxConfig) -> String {
-    if !source.contains(['*', '+', '~']) {
+pub fn rewrite(source: &str, template: bool, syntax: &minijinja::syntax::SyntaxConfig) -> String {
+    if !source.contains(['*', '+', '~', '[', '(', ',', ':']) {
         return source.to_string();
     }
     use minijinja::machinery::{parse, parse_expr};
@@ -289,30 +338,60 @@ pub fn rewrite_operators(source: &str, template: bool, syntax: &minijinja::synta
     out
 }
 
-/// One operator to replace: its function, its extent and its operands'.
+/// One expression to replace by a call: the function, the expression's
+/// extent and its arguments' (the operands, or the whole literal).
 #[derive(Debug, Clone)]
 struct Edit {
     function: &'static str,
     whole: (usize, usize),
-    left: (usize, usize),
-    right: (usize, usize),
+    arguments: Vec<(usize, usize)>,
 }
+
+/// The checked function literals are wrapped in.
+const NESTED: &str = "__goldpath_nested";
 
 fn collect_operators(node: &serde_json::Value, edits: &mut Vec<Edit>) {
     use serde_json::Value as Json;
     match node {
         Json::Object(fields) => {
-            if fields.get("expr").and_then(Json::as_str) == Some("BinOp")
-                && let Some(edit) = as_edit(node)
-            {
-                edits.push(edit);
+            match fields.get("expr").and_then(Json::as_str) {
+                Some("BinOp") => edits.extend(as_edit(node)),
+                Some("List" | "Tuple" | "Map") if !is_constant(node) => {
+                    edits.extend(expr_span(node).map(|whole| Edit {
+                        function: NESTED,
+                        whole,
+                        arguments: vec![whole],
+                    }))
+                }
+                _ => {}
             }
-            for child in fields.values() {
-                collect_operators(child, edits);
+            for (key, child) in fields {
+                // Assignment targets (`for a, b in`, `set a, b =`) are
+                // names, not values.
+                if key != "target" {
+                    collect_operators(child, edits);
+                }
             }
         }
         Json::Array(items) => items.iter().for_each(|item| collect_operators(item, edits)),
         _ => {}
+    }
+}
+
+/// Whether a serialized expression holds only constants, whose nesting the
+/// template's text bounds.
+fn is_constant(node: &serde_json::Value) -> bool {
+    use serde_json::Value as Json;
+    match node {
+        Json::Object(fields) => {
+            fields
+                .get("expr")
+                .and_then(Json::as_str)
+                .is_none_or(|kind| matches!(kind, "Const" | "List" | "Tuple" | "Map"))
+                && fields.values().all(is_constant)
+        }
+        Json::Array(items) => items.iter().all(is_constant),
+        _ => true,
     }
 }
 
@@ -328,8 +407,7 @@ fn as_edit(node: &serde_json::Value) -> Option<Edit> {
     Some(Edit {
         function,
         whole: span(inner.get(1)?)?,
-        left: expr_span(op.get("left")?)?,
-        right: expr_span(op.get("right")?)?,
+        arguments: vec![expr_span(op.get("left")?)?, expr_span(op.get("right")?)?],
     })
 }
 
@@ -357,12 +435,16 @@ fn outermost(edits: &[Edit]) -> Vec<&Edit> {
     out
 }
 
-/// `function(left, right)` for one operator, its operands rewritten in turn.
+/// `function(arguments)` for one edit, its arguments rewritten in turn.
 fn render_edit(source: &str, edit: &Edit, all: &[Edit]) -> String {
     let operand = |range: (usize, usize)| -> String {
         let inner: Vec<Edit> = all
             .iter()
-            .filter(|e| e.whole.0 >= range.0 && e.whole.1 <= range.1 && e.whole != edit.whole)
+            .filter(|e| {
+                e.whole.0 >= range.0
+                    && e.whole.1 <= range.1
+                    && !(e.whole == edit.whole && e.function == edit.function)
+            })
             .cloned()
             .collect();
         let mut out = String::new();
@@ -375,18 +457,22 @@ fn render_edit(source: &str, edit: &Edit, all: &[Edit]) -> String {
         out.push_str(&source[at..range.1]);
         out
     };
-    // Text between the operands (the operator, parentheses) is dropped, but
-    // its line breaks are kept.
+    // Text between the arguments (the operator, parentheses) is dropped,
+    // but its line breaks are kept.
     let breaks = |from: usize, to: usize| "\n".repeat(source[from..to].matches('\n').count());
-    format!(
-        "{}({}{}, {}{}){}",
-        edit.function,
-        breaks(edit.whole.0, edit.left.0),
-        operand(edit.left),
-        breaks(edit.left.1, edit.right.0),
-        operand(edit.right),
-        breaks(edit.right.1, edit.whole.1),
-    )
+    let mut out = format!("{}(", edit.function);
+    let mut at = edit.whole.0;
+    for (i, argument) in edit.arguments.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&breaks(at, argument.0));
+        out.push_str(&operand(*argument));
+        at = argument.1;
+    }
+    out.push(')');
+    out.push_str(&breaks(at, edit.whole.1));
+    out
 }
 
 /// minijinja's own operators, for operands already checked.
@@ -402,8 +488,30 @@ fn is_list(value: &Value) -> bool {
     matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable)
 }
 
-/// Registers the checked operators in `env`.
+/// Registers the checked operators, literals and constructors in `env`.
 pub fn register_operators(env: &mut Environment<'_>, guard: Guard) {
+    env.add_function(NESTED, move |value: Value| {
+        guard.time()?;
+        guard.depth("a list or map", &value)?;
+        Ok::<_, Error>(value)
+    });
+    env.add_function(
+        "dict",
+        move |value: Option<Value>, kwargs: minijinja::value::Kwargs| {
+            guard.time()?;
+            let dict = minijinja::functions::dict(value, kwargs)?;
+            guard.depth("dict()", &dict)?;
+            Ok::<_, Error>(dict)
+        },
+    );
+    env.add_function("namespace", move |defaults: Option<ValueOrKwargs>| {
+        guard.time()?;
+        if let Some(defaults) = &defaults {
+            guard.depth("namespace()", defaults)?;
+            guard.measure("namespace()", defaults)?;
+        }
+        minijinja::functions::namespace(defaults)
+    });
     env.add_function("__goldpath_mul", move |left: Value, right: Value| {
         guard.time()?;
         let (repeated, count) = if left.kind() == ValueKind::Number {
@@ -476,6 +584,7 @@ pub fn add_checked_filter(
         }
         let result = filter.call(state, &args)?;
         guard.measure(&what, &result)?;
+        guard.depth(&what, &result)?;
         Ok(result)
     });
 }
@@ -702,17 +811,25 @@ mod tests {
     }
 
     #[test]
-    fn operators_become_checked_calls_and_keep_their_lines() {
-        let rewritten = rewrite_operators("a ${{ (x ~ 'y') * 3 }}\n${{ a\n+ b }}", true, &syntax());
+    fn operators_and_literals_become_checked_calls_and_keep_their_lines() {
+        let rewritten = rewrite("a ${{ (x ~ 'y') * 3 }}\n${{ a\n+ b }}", true, &syntax());
         assert_eq!(
             rewritten,
             "a ${{ __goldpath_mul(__goldpath_concat(x, 'y'), 3) }}\n${{ __goldpath_add(a, \nb) }}"
         );
         assert_eq!(
-            rewrite_operators("[1] + [2] * 2", false, &syntax()),
+            rewrite("[1] + [2] * 2", false, &syntax()),
             "__goldpath_add([1], __goldpath_mul([2], 2))"
         );
-        assert_eq!(rewrite_operators("a - b", false, &syntax()), "a - b");
+        assert_eq!(rewrite("a - b", false, &syntax()), "a - b");
+        assert_eq!(
+            rewrite(
+                "{% for a, b in [[x, 1]] %}${{ {'k': [a] * 2} }}{% endfor %}${{ [1, [2]] }}",
+                true,
+                &syntax()
+            ),
+            "{% for a, b in __goldpath_nested([__goldpath_nested([x, 1])]) %}${{ __goldpath_nested({'k': __goldpath_mul(__goldpath_nested([a]), 2)}) }}{% endfor %}${{ [1, [2]] }}"
+        );
     }
 
     fn render(source: &str) -> Result<String, crate::engine::expression::RenderError> {
@@ -741,6 +858,22 @@ mod tests {
                 "joining with ~",
             ),
             (
+                "{% set ns = namespace(v=[]) %}{% for i in range(100000) %}{% set ns.v = [ns.v] %}{% endfor %}",
+                "nest values more than 100 levels",
+            ),
+            (
+                "{% set ns = namespace(v=[]) %}{% for i in range(100000) %}{% set ns.v = {'a': ns.v} %}{% endfor %}",
+                "nest values more than 100 levels",
+            ),
+            (
+                "{% set ns = namespace(v=[]) %}{% for i in range(100000) %}{% set ns.v = dict(a=ns.v) %}{% endfor %}",
+                "nest values more than 100 levels",
+            ),
+            (
+                "{% set ns = namespace(v=[0]) %}{% for i in range(100000) %}{% set ns.v = ns.v | batch(1) %}{% endfor %}",
+                "nest values more than 100 levels",
+            ),
+            (
                 "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(30) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
                 "joining strings",
             ),
@@ -748,7 +881,10 @@ mod tests {
             let error = render(source).unwrap_err();
             assert!(error.limit, "{source}: {error}");
             assert!(error.message.contains(names), "{source}: {error}");
-            assert!(error.message.contains("16777216 bytes"), "{source}: {error}");
+            assert!(
+                error.message.contains("16777216 bytes") || error.message.contains("100 levels"),
+                "{source}: {error}"
+            );
             assert_eq!(error.line, Some(1), "{source}: {error}");
         }
     }
@@ -795,7 +931,10 @@ mod filter_tests {
                 Err(error) => error,
             };
             assert!(error.limit, "{source}: {error}");
-            assert!(error.message.contains("16777216 bytes"), "{source}: {error}");
+            assert!(
+                error.message.contains("16777216 bytes") || error.message.contains("100 levels"),
+                "{source}: {error}"
+            );
             assert_eq!(error.line, Some(1), "{source}: {error}");
         }
     }

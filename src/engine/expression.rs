@@ -239,7 +239,7 @@ impl Renderer {
         {
             return Ok(());
         }
-        let checked = bounds::rewrite_operators(source, true, &compiled.syntax);
+        let checked = bounds::rewrite(source, true, &compiled.syntax);
         compiled
             .env
             .add_template_owned(location.to_string(), checked)
@@ -295,7 +295,7 @@ impl Renderer {
         if let Some(expression) = whole_expression(text) {
             self.check_deadline(location)?;
             let compiled = lock(&self.env);
-            let checked = bounds::rewrite_operators(expression, false, &compiled.syntax);
+            let checked = bounds::rewrite(expression, false, &compiled.syntax);
             let expression = compiled
                 .env
                 .compile_expression_owned(checked)

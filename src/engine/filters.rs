@@ -221,7 +221,9 @@ pub fn register(env: &mut Environment<'_>, guard: Guard) {
     env.set_unknown_method_callback(move |state, value, method, args| {
         guard.time()?;
         bounds::check_js_method(&guard, value, method, args)?;
-        js_method(state, value, method, args)
+        let result = js_method(state, value, method, args)?;
+        guard.depth(&format!(".{method}()"), &result)?;
+        Ok(result)
     });
 }
 
