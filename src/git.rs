@@ -506,6 +506,145 @@ pub fn publish(request: &PublishRequest<'_>) -> Result<Published, GitError> {
     }
 }
 
+/// What to push as a branch on top of another: a pull request's change.
+#[derive(Clone, Copy, Debug)]
+pub struct ChangeRequest<'a> {
+    /// The repository, as for [`PublishRequest::remote_url`]; it must exist.
+    pub remote_url: &'a str,
+    /// The branch the change starts from.
+    pub base: &'a str,
+    /// The branch to create.
+    pub branch: &'a str,
+    /// Files to write, by their path in the repository; the base's other
+    /// files stay as they are.
+    pub files: &'a FileTree,
+    /// Commit message.
+    pub message: &'a str,
+    /// Author and committer.
+    pub identity: &'a GitIdentity,
+    /// Credentials for an HTTP(S) remote.
+    pub credentials: Option<&'a Credentials>,
+    /// Who publishes (a request's UID), recorded as the commit's trailer: a
+    /// branch that already carries it is this publisher's, from an earlier
+    /// attempt, and is reused; any other existing branch is refused.
+    pub marker: &'a str,
+}
+
+/// Push `files` over the tip of `base` as one commit on a new branch, or
+/// find that the branch already holds this publisher's commit.
+///
+/// - branch missing: one commit whose parent is the base's tip, pushed;
+///   `pushed: true`;
+/// - branch whose tip carries the marker: its tip; `pushed: false`;
+/// - branch made by anyone else: [`GitError::NotCreatedByRequest`];
+/// - base missing: [`GitError::ReferenceNotFound`].
+pub fn publish_change(request: &ChangeRequest<'_>) -> Result<Published, GitError> {
+    configure_libgit2();
+    let remote = RemoteSpec::parse(request.remote_url, request.credentials)?;
+    let branch_ref = format!("refs/heads/{}", request.branch);
+    for (name, reference) in [
+        (request.branch, branch_ref.clone()),
+        (request.base, format!("refs/heads/{}", request.base)),
+    ] {
+        if name.is_empty() || !git2::Reference::is_valid_name(&reference) {
+            return Err(GitError::InvalidReference {
+                reference: name.to_owned(),
+                reason: "not a valid git branch name".to_owned(),
+            });
+        }
+    }
+    let identity = request.identity;
+    let signature = Signature::now(&identity.author_name, &identity.author_email).map_err(|e| {
+        GitError::InvalidIdentity {
+            name: identity.author_name.clone(),
+            email: identity.author_email.clone(),
+            detail: e.message().to_owned(),
+        }
+    })?;
+    remote.check_local()?;
+    let scratch = tempfile::Builder::new()
+        .prefix("goldpath-change-")
+        .tempdir()
+        .map_err(|e| GitError::Local {
+            path: std::env::temp_dir().display().to_string(),
+            detail: format!("cannot create a scratch repository: {e}"),
+        })?;
+    let local = |e: git2::Error| local_error(scratch.path(), &e);
+    let repo = Repository::init_bare(scratch.path()).map_err(local)?;
+    let (base_tip, head_tip) = ("refs/goldpath/base", "refs/goldpath/head");
+    remote.fetch(
+        &repo,
+        &[
+            format!("+refs/heads/{}:{base_tip}", request.base),
+            format!("+{branch_ref}:{head_tip}"),
+        ],
+        remote.is_http(),
+    )?;
+    if let Ok(reference) = repo.find_reference(head_tip) {
+        let tip = reference.peel_to_commit().map_err(local)?;
+        check_marker(&tip, Some(request.marker), &remote.display, || {
+            format!("the branch {}", request.branch)
+        })?;
+        return Ok(Published {
+            commit: tip.id().to_string(),
+            pushed: false,
+        });
+    }
+    let base = repo
+        .find_reference(base_tip)
+        .and_then(|reference| reference.peel_to_commit())
+        .map_err(|_| GitError::ReferenceNotFound {
+            url: remote.display.clone(),
+            reference: request.base.to_owned(),
+            detail: "the branch a pull request goes into must exist".to_owned(),
+        })?;
+    let mut index = git2::Index::new().map_err(local)?;
+    index.read_tree(&base.tree().map_err(local)?).map_err(local)?;
+    for (path, entry) in request.files {
+        split_tree_path(path)?;
+        let (contents, mode) = match entry {
+            FileEntry::File { contents, executable } => (
+                contents.as_slice(),
+                if *executable { MODE_EXECUTABLE } else { MODE_FILE },
+            ),
+            FileEntry::Symlink { target } => (target.as_bytes(), MODE_SYMLINK),
+        };
+        let id = repo.blob(contents).map_err(local)?;
+        index
+            .add(&git2::IndexEntry {
+                ctime: git2::IndexTime::new(0, 0),
+                mtime: git2::IndexTime::new(0, 0),
+                dev: 0,
+                ino: 0,
+                mode: mode as u32,
+                uid: 0,
+                gid: 0,
+                file_size: u32::try_from(contents.len()).unwrap_or(u32::MAX),
+                id,
+                flags: u16::try_from(path.len().min(0xfff)).unwrap_or(0xfff),
+                flags_extended: 0,
+                path: path.as_bytes().to_vec(),
+            })
+            .map_err(local)?;
+    }
+    let tree_id = index.write_tree_to(&repo).map_err(local)?;
+    let tree = repo.find_tree(tree_id).map_err(local)?;
+    let commit = repo
+        .commit(
+            Some(&branch_ref),
+            &signature,
+            &signature,
+            &commit_message_marked(request.message, Some(request.marker)),
+            &tree,
+            &[&base],
+        )
+        .map_err(local)?;
+    remote.push(&repo, &branch_ref, request.branch)?;
+    let commit = commit.to_string();
+    tracing::info!(url = %remote.display, branch = request.branch, base = request.base, commit, "pushed a change branch");
+    Ok(Published { commit, pushed: true })
+}
+
 /// A repository on this machine is written directly, with the outcomes of
 /// a push (new branch, same tree, different content, lost race), without
 /// packing the objects only to unpack them next door.

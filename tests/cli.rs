@@ -667,3 +667,78 @@ fn catalog_write_to_a_directory_names_the_step_and_field() {
         ],
     );
 }
+
+#[test]
+fn scaffold_proposes_a_pull_request_branch_on_a_local_repository_and_prints_its_api_calls() {
+    let repos = tempfile::tempdir().unwrap();
+    let repos_arg = repos.path().to_str().unwrap();
+    let first = template_dir(
+        &format!("{HEAD}  steps:\n{GITEA_PUBLISH}"),
+        &[("skeleton/README.md", "# app\n")],
+    );
+    let (ok, _, stderr, _out) = scaffold(&first.path().join("template.yaml"), &["--repos", repos_arg]);
+    assert!(ok, "{stderr}");
+    let change = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n    - id: propose\n      action: publish:gitea:pull-request\n      input:\n        repoUrl: \"gitea.test?owner=acme&repo=app\"\n        branchName: add-docs\n        title: Add docs\n        description: More docs\n        targetPath: docs\n        draft: true\n        reviewers: [alice]\n"
+        ),
+        &[("skeleton/index.md", "# docs\n")],
+    );
+    let (ok, stdout, stderr, _out) = scaffold(
+        &change.path().join("template.yaml"),
+        &["--repos", repos_arg, "--forge-dry-run"],
+    );
+    assert!(ok, "{stderr}");
+    let repo = git2::Repository::open_bare(repos.path().join("gitea.test/acme/app.git")).unwrap();
+    let tip = repo
+        .find_reference("refs/heads/add-docs")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let base = repo
+        .find_reference("refs/heads/trunk")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    assert_eq!(tip.parent_id(0).unwrap(), base.id());
+    let tree = tip.tree().unwrap();
+    assert!(
+        tree.get_path(Path::new("README.md")).is_ok(),
+        "the base's files stay"
+    );
+    assert!(
+        tree.get_path(Path::new("docs/index.md")).is_ok(),
+        "the change is under targetPath"
+    );
+
+    let api = "https://gitea.test/api/v1/repos/acme/app";
+    let calls: Vec<String> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("forge: "))
+        .map(|line| line.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            format!("GET {api}"),
+            "git push".to_string(),
+            format!("GET {api}/pulls/trunk/add-docs"),
+            format!("POST {api}/pulls"),
+            format!("POST {api}/pulls/0/requested_reviewers"),
+        ]
+    );
+    assert!(stdout.contains(r#""title":"WIP: Add docs""#), "{stdout}");
+
+    let missing = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n    - id: propose\n      action: publish:gitea:pull-request\n      input:\n        repoUrl: \"gitea.test?owner=acme&repo=nothing\"\n        branchName: b\n        title: t\n        description: d\n"
+        ),
+        &[("skeleton/index.md", "# docs\n")],
+    );
+    let (ok, _, stderr, _out) = scaffold(&missing.path().join("template.yaml"), &["--repos", repos_arg]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("step propose") && stderr.contains("acme/nothing does not exist"),
+        "{stderr}"
+    );
+}

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod fetch;
 mod fs;
 pub mod publish;
+pub mod pull_request;
 
 use serde_json::Value;
 
@@ -81,6 +82,26 @@ const fn declared(
     }
 }
 
+/// The inputs of `publish:gitea:pull-request`: those of Backstage's
+/// `publish:github:pull-request` that Gitea has.
+pub const PULL_REQUEST_INPUTS: &[&str] = &[
+    "repoUrl",
+    "branchName",
+    "targetBranchName",
+    "title",
+    "description",
+    "targetPath",
+    "sourcePath",
+    "draft",
+    "reviewers",
+    "teamReviewers",
+    "update",
+    "commitMessage",
+    "gitAuthorName",
+    "gitAuthorEmail",
+    "token",
+];
+
 /// The inputs of `publish:gitea`: Backstage's, and from `publish:github`
 /// the repository settings Gitea has too.
 pub const PUBLISH_GITEA_INPUTS: &[&str] = &[
@@ -115,6 +136,12 @@ pub const ACTIONS: &[Action] = &[
     action("publish:github", Reach::World, &["token"]),
     action("publish:gitlab", Reach::World, &["token"]),
     declared("publish:gitea", Reach::World, &["token"], PUBLISH_GITEA_INPUTS),
+    declared(
+        "publish:gitea:pull-request",
+        Reach::World,
+        &["token"],
+        PULL_REQUEST_INPUTS,
+    ),
     action("publish:git", Reach::World, &["token"]),
     action("argocd:create-resources", Reach::World, &[]),
     action("catalog:register", Reach::World, &[]),

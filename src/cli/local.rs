@@ -11,11 +11,12 @@ use serde_json::{Value, json};
 use crate::actions::argocd;
 use crate::actions::catalog::{self, entity_ref};
 use crate::actions::publish::Publish;
+use crate::actions::pull_request::PullRequestStep;
 use crate::actions::{ActionError, Effects, StepInfo, optional_str};
 use crate::api::CatalogEntity;
 use crate::config::{Config, GitHost, Tenancy};
 use crate::engine::files::{FileEntry, FileTree};
-use crate::forge::{self, DryRun, ForgeKind, gitea::Gitea};
+use crate::forge::{self, DryRun, Forge, ForgeKind, PullRequest, gitea::Gitea};
 use crate::git;
 
 /// Carries out a request's outside effects on local directories.
@@ -125,18 +126,7 @@ impl LocalEffects {
             }
             _ => None,
         };
-        let identity = git::GitIdentity {
-            author_name: publish
-                .author
-                .0
-                .clone()
-                .unwrap_or_else(|| self.config.git_author.name.clone()),
-            author_email: publish
-                .author
-                .1
-                .clone()
-                .unwrap_or_else(|| self.config.git_author.email.clone()),
-        };
+        let identity = self.identity(&publish.author);
         let published = git::publish(&git::PublishRequest {
             remote_url: &publish.route.remote_url,
             branch: &publish.branch,
@@ -166,6 +156,90 @@ impl LocalEffects {
         self.published
             .insert(publish.route.contents_url.clone(), publish.files.clone());
         Ok(publish.output(&published.commit))
+    }
+
+    /// Pushes the change as a branch of a local repository published
+    /// earlier; with a dry run, also records the forge calls that open its
+    /// pull request. Without a forge, the output names no pull request.
+    fn pull_request(&mut self, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
+        let step = PullRequestStep::resolve(input, &self.config, &self.config.tenant("default"), workspace)?;
+        let path = step.route.remote_url.trim_start_matches("file://").to_string();
+        let repository = git2::Repository::open_bare(&path).map_err(|_| {
+            ActionError::permanent(format!(
+                "the repository {} does not exist under --repos ({path}); a pull request goes into an \
+                 existing repository",
+                step.id
+            ))
+        })?;
+        let base = match &step.base {
+            Some(base) => base.clone(),
+            None => repository
+                .find_reference("HEAD")
+                .ok()
+                .and_then(|head| head.symbolic_target().ok().flatten().map(str::to_string))
+                .and_then(|target| target.strip_prefix("refs/heads/").map(str::to_string))
+                .unwrap_or_else(|| "main".into()),
+        };
+        let dry_run = self.forge_dry_run.then(|| {
+            let api_url = format!("https://{}/api/v1", step.route_host());
+            Gitea::new(DryRun::new(step.route_host(), &api_url))
+        });
+        if let Some(gitea) = &dry_run {
+            // Recorded only: a dry run's forge has no repositories.
+            let _ = futures::executor::block_on(gitea.repository(&step.id));
+        }
+        let published = git::publish_change(&git::ChangeRequest {
+            remote_url: &step.route.remote_url,
+            base: &base,
+            branch: &step.branch,
+            files: &step.files,
+            message: &step.message,
+            identity: &self.identity(&step.author),
+            credentials: None,
+            marker: &self.request,
+        })
+        .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
+        let mut pull = PullRequest {
+            number: 0,
+            url: String::new(),
+        };
+        if let Some(gitea) = dry_run {
+            let pushed = gitea.transport().calls().len();
+            pull = futures::executor::block_on(forge::ensure_pull_request(
+                &gitea,
+                &step.id,
+                &step.pull_request(&base),
+                step.update,
+            ))?;
+            if !step.reviewers.is_empty() || !step.team_reviewers.is_empty() {
+                futures::executor::block_on(gitea.request_reviews(
+                    &step.id,
+                    pull.number,
+                    &step.reviewers,
+                    &step.team_reviewers,
+                ))?;
+            }
+            let mut calls = gitea.transport().calls();
+            calls.insert(
+                pushed,
+                format!("git push {} {}", step.route.remote_url, step.branch),
+            );
+            self.forge_calls.extend(calls);
+        }
+        Ok(step.output(&pull, &base, &published.commit))
+    }
+
+    fn identity(&self, author: &(Option<String>, Option<String>)) -> git::GitIdentity {
+        git::GitIdentity {
+            author_name: author
+                .0
+                .clone()
+                .unwrap_or_else(|| self.config.git_author.name.clone()),
+            author_email: author
+                .1
+                .clone()
+                .unwrap_or_else(|| self.config.git_author.email.clone()),
+        }
     }
 
     fn register(&mut self, input: &Value) -> Result<Value, ActionError> {
@@ -217,6 +291,7 @@ impl Effects for LocalEffects {
             "publish:github" | "publish:gitlab" | "publish:gitea" | "publish:git" => {
                 self.publish(&step.action, input, workspace)
             }
+            "publish:gitea:pull-request" => self.pull_request(input, workspace),
             "argocd:create-resources" => {
                 let mut application = argocd::application(input, &self.config.argocd)?;
                 crate::actions::mark(&mut application, &self.request, None);

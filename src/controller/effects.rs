@@ -17,14 +17,16 @@ use super::template::{SourceError, credentials};
 use super::{Context, FIELD_MANAGER, is_transient};
 use crate::actions::catalog::{self, entity_ref};
 use crate::actions::publish::Publish;
+use crate::actions::pull_request::PullRequestStep;
 use crate::actions::{
     self, ActionError, Effects, REQUEST_ANNOTATION, REQUEST_UID_LABEL, StepInfo, argocd, optional_bool,
     optional_str, string_list,
 };
 use crate::api::{CatalogEntity, ScaffoldRequest};
+use crate::config::RepositoryRoute;
 use crate::engine::files::{FileEntry, FileTree};
 use crate::engine::filters::EntityRef;
-use crate::forge::{self, HttpTransport, gitea::Gitea};
+use crate::forge::{self, Forge, HttpTransport, gitea::Gitea};
 use crate::git;
 
 /// A repository a step of this request published.
@@ -130,49 +132,17 @@ impl<'a> ClusterEffects<'a> {
     fn publish(&mut self, action: &str, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
         let config = &self.context.config;
         let publish = Publish::resolve(action, input, config, &config.tenant(&self.namespace), workspace)?;
-        // A step's own token (Backstage's `token` input) acts for the user
-        // who asked, over the host's: for the API and the push alike.
-        let token = optional_str(input, "token")?.filter(|t| !t.trim().is_empty());
-        let mut credentials = match &publish.route.credentials_secret {
-            None => None,
-            Some(secret) => Some(
-                self.handle
-                    .block_on(credentials(self.context, &self.context.namespace, secret))
-                    .map_err(|e| match e {
-                        // An operator misconfiguration: retried, so fixing the
-                        // Secret lets waiting requests go on.
-                        SourceError::Invalid(m) | SourceError::Unavailable(m) | SourceError::TooLarge(m) => {
-                            ActionError::transient(format!("git credentials: {m}"))
-                        }
-                    })?,
-            ),
-        };
-        if let Some(token) = token {
-            let username = credentials
-                .as_ref()
-                .map_or("goldpath".into(), |c| c.username.clone());
-            credentials = Some(git::Credentials::new(username, token.trim()));
-        }
+        let token = step_token(input)?;
+        let credentials = self.push_credentials(&publish.route, token)?;
         let forge = match &publish.forge {
-            Some(_) => Some(self.forge(&publish, token)?),
+            Some(_) => Some(self.forge(&publish.route, token)?),
             None => None,
         };
         if let (Some(forge), Some(request)) = (&forge, &publish.forge) {
             self.handle
                 .block_on(forge::ensure_repository(forge, &request.repository))?;
         }
-        let identity = git::GitIdentity {
-            author_name: publish
-                .author
-                .0
-                .clone()
-                .unwrap_or_else(|| self.context.config.git_author.name.clone()),
-            author_email: publish
-                .author
-                .1
-                .clone()
-                .unwrap_or_else(|| self.context.config.git_author.email.clone()),
-        };
+        let identity = self.identity(&publish.author);
         let started = std::time::Instant::now();
         let published = git::publish(&git::PublishRequest {
             remote_url: &publish.route.remote_url,
@@ -208,15 +178,102 @@ impl<'a> ClusterEffects<'a> {
         Ok(publish.output(&published.commit))
     }
 
-    /// The forge client for a publish step's host, with the step's token or
-    /// the host's.
-    fn forge(&self, publish: &Publish, token: Option<&str>) -> Result<Gitea<HttpTransport>, ActionError> {
-        let route = &publish.route;
+    /// Pushes the change as a branch (or finds the one an earlier attempt
+    /// pushed), then opens its pull request or finds the open one.
+    fn pull_request(&mut self, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
+        let config = &self.context.config;
+        let step = PullRequestStep::resolve(input, config, &config.tenant(&self.namespace), workspace)?;
+        let token = step_token(input)?;
+        let credentials = self.push_credentials(&step.route, token)?;
+        let forge = self.forge(&step.route, token)?;
+        let repository = self.handle.block_on(forge.repository(&step.id))?.ok_or_else(|| {
+            ActionError::permanent(format!(
+                "the repository {} does not exist; a pull request goes into an existing repository",
+                step.id
+            ))
+        })?;
+        let base = step.base.clone().unwrap_or(repository.default_branch);
+        let identity = self.identity(&step.author);
+        let published = git::publish_change(&git::ChangeRequest {
+            remote_url: &step.route.remote_url,
+            base: &base,
+            branch: &step.branch,
+            files: &step.files,
+            message: &step.message,
+            identity: &identity,
+            credentials: credentials.as_ref(),
+            marker: &self.uid,
+        })
+        .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
+        let pull = self.handle.block_on(forge::ensure_pull_request(
+            &forge,
+            &step.id,
+            &step.pull_request(&base),
+            step.update,
+        ))?;
+        if !step.reviewers.is_empty() || !step.team_reviewers.is_empty() {
+            self.handle.block_on(forge.request_reviews(
+                &step.id,
+                pull.number,
+                &step.reviewers,
+                &step.team_reviewers,
+            ))?;
+        }
+        Ok(step.output(&pull, &base, &published.commit))
+    }
+
+    /// The credentials a push to `route` uses: the host's Secret, with a
+    /// step's own token (Backstage's `token` input) in place of its
+    /// password, so the push acts for the user who asked.
+    fn push_credentials(
+        &self,
+        route: &RepositoryRoute,
+        token: Option<&str>,
+    ) -> Result<Option<git::Credentials>, ActionError> {
+        let mut credentials = match &route.credentials_secret {
+            None => None,
+            Some(secret) => Some(
+                self.handle
+                    .block_on(credentials(self.context, &self.context.namespace, secret))
+                    .map_err(|e| match e {
+                        // An operator misconfiguration: retried, so fixing the
+                        // Secret lets waiting requests go on.
+                        SourceError::Invalid(m) | SourceError::Unavailable(m) | SourceError::TooLarge(m) => {
+                            ActionError::transient(format!("git credentials: {m}"))
+                        }
+                    })?,
+            ),
+        };
+        if let Some(token) = token {
+            let username = credentials
+                .as_ref()
+                .map_or("goldpath".into(), |c| c.username.clone());
+            credentials = Some(git::Credentials::new(username, token));
+        }
+        Ok(credentials)
+    }
+
+    /// The commit author: the step's, else the operator's `gitAuthor`.
+    fn identity(&self, author: &(Option<String>, Option<String>)) -> git::GitIdentity {
+        let configured = &self.context.config.git_author;
+        git::GitIdentity {
+            author_name: author.0.clone().unwrap_or_else(|| configured.name.clone()),
+            author_email: author.1.clone().unwrap_or_else(|| configured.email.clone()),
+        }
+    }
+
+    /// The forge client for `route`'s host, with the step's token or the
+    /// host's.
+    fn forge(
+        &self,
+        route: &RepositoryRoute,
+        token: Option<&str>,
+    ) -> Result<Gitea<HttpTransport>, ActionError> {
         let api_url = route.api_url.as_deref().ok_or_else(|| {
             ActionError::transient("the repoUrl's host is a forge without apiUrl in gitHosts".to_string())
         })?;
         let token = match (token, &route.token_secret) {
-            (Some(token), _) => token.trim().to_string(),
+            (Some(token), _) => token.to_string(),
             (None, Some(secret)) => {
                 self.handle
                     .block_on(secret_key(self.context, &self.context.namespace, secret, "token"))?
@@ -437,6 +494,7 @@ impl Effects for ClusterEffects<'_> {
             "publish:github" | "publish:gitlab" | "publish:gitea" | "publish:git" => {
                 self.publish(&step.action, input, workspace)
             }
+            "publish:gitea:pull-request" => self.pull_request(input, workspace),
             "argocd:create-resources" => self.application(input),
             "catalog:register" => self.register(input),
             "catalog:fetch" => self.fetch_entities(input),
@@ -446,6 +504,13 @@ impl Effects for ClusterEffects<'_> {
             ))),
         }
     }
+}
+
+/// A step's own `token` input, trimmed, when it has one.
+fn step_token(input: &Value) -> Result<Option<&str>, ActionError> {
+    Ok(optional_str(input, "token")?
+        .map(str::trim)
+        .filter(|t| !t.is_empty()))
 }
 
 /// The value of `key` in the Secret `namespace/name`. A missing Secret or

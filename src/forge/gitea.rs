@@ -282,6 +282,28 @@ impl<T: Transport> Forge for Gitea<T> {
         Ok(pull_request(&body))
     }
 
+    async fn request_reviews(
+        &self,
+        id: &RepoId,
+        number: u64,
+        users: &[String],
+        teams: &[String],
+    ) -> Result<(), ForgeError> {
+        let call = ApiCall::new(
+            Method::Post,
+            format!("{}/pulls/{number}/requested_reviewers", Self::repo_path(id)),
+            format!("request reviews of pull request {number} of {id}"),
+            "write:repository",
+        )
+        .with_body(json!({ "reviewers": users, "team_reviewers": teams }));
+        self.expect_ok(
+            call,
+            Some(format!("pull request {number} of {id} does not exist")),
+        )
+        .await
+        .map(drop)
+    }
+
     async fn update_pull_request(
         &self,
         id: &RepoId,

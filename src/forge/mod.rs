@@ -248,6 +248,14 @@ pub trait Forge {
     /// Opens a pull request.
     async fn create_pull_request(&self, id: &RepoId, new: &NewPullRequest)
     -> Result<PullRequest, ForgeError>;
+    /// Asks users and teams to review an open pull request.
+    async fn request_reviews(
+        &self,
+        id: &RepoId,
+        number: u64,
+        users: &[String],
+        teams: &[String],
+    ) -> Result<(), ForgeError>;
     /// Sets an open pull request's title and body.
     async fn update_pull_request(
         &self,
@@ -323,4 +331,116 @@ pub async fn ensure_pull_request<F: Forge>(
 /// A string field of a forge's JSON answer.
 fn text(value: &Value, key: &str) -> Option<String> {
     value.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A forge holding one open pull request from `open-branch`, recording
+    /// which calls were made.
+    #[derive(Default)]
+    struct OnePullRequest {
+        calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl OnePullRequest {
+        fn record(&self, call: &'static str) {
+            self.calls.lock().unwrap().push(call);
+        }
+    }
+
+    impl Forge for OnePullRequest {
+        async fn repository(&self, _: &RepoId) -> Result<Option<Repository>, ForgeError> {
+            unreachable!()
+        }
+        async fn create_repository(&self, _: &NewRepository) -> Result<Repository, ForgeError> {
+            unreachable!()
+        }
+        async fn set_topics(&self, _: &RepoId, _: &[String]) -> Result<(), ForgeError> {
+            unreachable!()
+        }
+        async fn add_collaborator(&self, _: &RepoId, _: &str, _: Access) -> Result<(), ForgeError> {
+            unreachable!()
+        }
+        async fn protect_branch(&self, _: &RepoId, _: &BranchProtection) -> Result<(), ForgeError> {
+            unreachable!()
+        }
+        async fn find_pull_request(
+            &self,
+            _: &RepoId,
+            head: &str,
+            _: &str,
+        ) -> Result<Option<PullRequest>, ForgeError> {
+            self.record("find");
+            Ok((head == "open-branch").then(|| PullRequest {
+                number: 7,
+                url: "u/7".into(),
+            }))
+        }
+        async fn create_pull_request(
+            &self,
+            _: &RepoId,
+            _: &NewPullRequest,
+        ) -> Result<PullRequest, ForgeError> {
+            self.record("create");
+            Ok(PullRequest {
+                number: 8,
+                url: "u/8".into(),
+            })
+        }
+        async fn request_reviews(
+            &self,
+            _: &RepoId,
+            _: u64,
+            _: &[String],
+            _: &[String],
+        ) -> Result<(), ForgeError> {
+            unreachable!()
+        }
+        async fn update_pull_request(
+            &self,
+            _: &RepoId,
+            number: u64,
+            _: &NewPullRequest,
+        ) -> Result<PullRequest, ForgeError> {
+            self.record("update");
+            Ok(PullRequest {
+                number,
+                url: "u/7".into(),
+            })
+        }
+    }
+
+    fn change(head: &str) -> NewPullRequest {
+        NewPullRequest {
+            head: head.into(),
+            base: "main".into(),
+            title: "t".into(),
+            body: "b".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pull_request_is_found_by_its_branch_and_reused_or_updated_never_opened_twice() {
+        let id = RepoId {
+            owner: "o".into(),
+            name: "r".into(),
+        };
+        let cases = [
+            ("open-branch", false, 7, vec!["find"]),
+            ("open-branch", true, 7, vec!["find", "update"]),
+            ("new-branch", true, 8, vec!["find", "create"]),
+        ];
+        for (head, update, number, calls) in cases {
+            let forge = OnePullRequest::default();
+            let pull = ensure_pull_request(&forge, &id, &change(head), update)
+                .await
+                .unwrap();
+            assert_eq!(pull.number, number, "{head} {update}");
+            assert_eq!(*forge.calls.lock().unwrap(), calls, "{head} {update}");
+        }
+    }
 }
