@@ -368,3 +368,206 @@ fn killed_at_random_moments_the_operator_makes_each_gitea_repository_and_commit_
         assert_eq!(rules.as_array().map(Vec::len), Some(1), "{name}: {rules}");
     }
 }
+
+/// A template that proposes its skeleton, under `services/<name>`, as a
+/// pull request into `gitea.test?owner=<org>&repo=<repo>`.
+fn pull_request_template(name: &str) -> String {
+    r##"apiVersion: goldpath.dev/v1alpha1
+kind: Template
+metadata: {name: NAME}
+spec:
+  type: service
+  owner: group:platform
+  parameters:
+    - required: [name, org, repo]
+      properties:
+        name: {type: string}
+        org: {type: string}
+        repo: {type: string}
+  steps:
+    - id: fetch
+      action: fetch:template
+      input: {url: ./skeleton, values: {name: "${{ parameters.name }}"}}
+    - id: propose
+      action: publish:gitea:pull-request
+      input:
+        repoUrl: "gitea.test?owner=${{ parameters.org }}&repo=${{ parameters.repo }}"
+        branchName: "add-${{ parameters.name }}"
+        title: "Add ${{ parameters.name }}"
+        description: "The ${{ parameters.name }} service, from its golden path"
+        targetPath: "services/${{ parameters.name }}"
+        commitMessage: "Add ${{ parameters.name }}"
+        gitAuthorName: Platform Bot
+        gitAuthorEmail: platform-bot@example.com
+        reviewers: [alice]
+        update: true
+  source:
+    inline:
+      skeleton/README.md: "# ${{ values.name }}\n"
+"##
+    .replace("NAME", name)
+}
+
+fn pull_request_request(name: &str, template: &str, org: &str, repo: &str, service: &str) -> String {
+    format!(
+        "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {{name: {name}}}\n\
+         spec:\n  templateRef: {{name: {template}}}\n  parameters: {{name: {service}, org: {org}, repo: {repo}}}\n"
+    )
+}
+
+/// An existing repository someone made, with `alice` as a collaborator.
+fn existing_repository(org: &str, name: &str) {
+    gitea_ok(
+        "POST",
+        &format!("/orgs/{org}/repos"),
+        Some(&json!({"name": name, "auto_init": true, "default_branch": "main"})),
+    );
+    gitea_ok(
+        "PUT",
+        &format!("/repos/{org}/{name}/collaborators/{}", cluster().gitea.other_user),
+        Some(&json!({"permission": "read"})),
+    );
+}
+
+fn open_pull_requests(org: &str, repo: &str) -> Vec<Value> {
+    gitea_ok(
+        "GET",
+        &format!("/repos/{org}/{repo}/pulls?state=all&limit=50"),
+        None,
+    )
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
+}
+
+#[test]
+fn a_request_opens_a_pull_request_on_gitea_with_its_change_and_reviewer() {
+    let server = &cluster().gitea;
+    let namespace = Namespace::new("gitea-pr");
+    let org = organisation("mono");
+    existing_repository(&org, "platform");
+    apply(&namespace, &pull_request_template("propose"));
+    let _operator = operator(&namespace, &server.token);
+    apply(
+        &namespace,
+        &pull_request_request("billing", "propose", &org, "platform", "billing"),
+    );
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/billing",
+        "Succeeded",
+        Duration::from_secs(120),
+    );
+
+    let pulls = open_pull_requests(&org, "platform");
+    assert_eq!(pulls.len(), 1, "{pulls:?}");
+    let pull = &pulls[0];
+    assert_eq!(pull["head"]["ref"], "add-billing");
+    assert_eq!(pull["base"]["ref"], "main");
+    assert_eq!(pull["title"], "Add billing");
+    assert_eq!(pull["body"], "The billing service, from its golden path");
+    let reviewers: Vec<&str> = pull["requested_reviewers"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|u| u["login"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(reviewers, [server.other_user.as_str()], "{pull}");
+    let output = &done["status"]["steps"][1]["output"];
+    assert_eq!(output["pullRequestNumber"], pull["number"]);
+    assert_eq!(output["remoteUrl"], pull["html_url"]);
+    assert_eq!(output["targetBranchName"], "main");
+
+    // One commit on top of main, holding the base's files and the change.
+    let branch = commits(&org, "platform", "add-billing");
+    let main = commits(&org, "platform", "main");
+    assert_eq!(branch.len(), main.len() + 1, "{branch:?}");
+    assert_eq!(branch[1]["sha"], main[0]["sha"]);
+    assert_eq!(output["commitHash"], branch[0]["sha"]);
+    assert_eq!(branch[0]["commit"]["author"]["name"], "Platform Bot");
+    let added = gitea_ok(
+        "GET",
+        &format!("/repos/{org}/platform/raw/services/billing/README.md?ref=add-billing"),
+        None,
+    );
+    assert_eq!(added, "# billing\n");
+    let (status, _) = gitea(
+        "GET",
+        &format!("/repos/{org}/platform/raw/README.md?ref=add-billing"),
+        None,
+    );
+    assert_eq!(status, 200, "the base's README stays on the branch");
+
+    // Another request naming the same branch finds it made by someone else.
+    apply(
+        &namespace,
+        &pull_request_request("again", "propose", &org, "platform", "billing"),
+    );
+    let refused = wait_phase(
+        &namespace,
+        "scaffoldrequest/again",
+        "Failed",
+        Duration::from_secs(60),
+    );
+    let message = step_message(&refused, 1);
+    assert!(message.contains("this request did not publish"), "{message}");
+    assert_eq!(open_pull_requests(&org, "platform").len(), 1);
+}
+
+#[test]
+fn killed_at_random_moments_the_operator_opens_each_gitea_pull_request_once() {
+    let server = &cluster().gitea;
+    let namespace = Namespace::new("gitea-pr-crash");
+    let org = organisation("prcrash");
+    existing_repository(&org, "platform");
+    apply(&namespace, &pull_request_template("propose"));
+    let run = unique();
+    let names: Vec<String> = (0..8).map(|i| format!("p{run}-{i}")).collect();
+    let requests: String = names
+        .iter()
+        .map(|name| {
+            format!(
+                "---\n{}",
+                pull_request_request(name, "propose", &org, "platform", name)
+            )
+        })
+        .collect();
+    let mut operator = operator(&namespace, &server.token);
+    apply(&namespace, &requests);
+    let mut seed = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    let mut kills = 0;
+    wait_for("every request to succeed", Duration::from_secs(300), || {
+        let list = get(&namespace, "scaffoldrequests");
+        let items = list["items"].as_array().unwrap();
+        let failed: Vec<&Value> = items.iter().filter(|r| phase(r) == "Failed").collect();
+        assert!(failed.is_empty(), "requests failed: {failed:#?}");
+        if items.iter().filter(|r| phase(r) == "Succeeded").count() == names.len() {
+            return Some(());
+        }
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(300 + seed % 1200));
+        if kills < 12 {
+            operator.restart();
+            kills += 1;
+        }
+        None
+    });
+    assert!(kills >= 4, "the operator was killed only {kills} times");
+    let pulls = open_pull_requests(&org, "platform");
+    let main = commits(&org, "platform", "main").len();
+    for name in &names {
+        let branch = format!("add-{name}");
+        let mine: Vec<&Value> = pulls
+            .iter()
+            .filter(|p| p["head"]["ref"] == branch.as_str())
+            .collect();
+        assert_eq!(mine.len(), 1, "pull requests from {branch}: {mine:?}");
+        assert_eq!(commits(&org, "platform", &branch).len(), main + 1, "{branch}");
+        let request = get(&namespace, &format!("scaffoldrequest/{name}"));
+        assert_eq!(
+            request["status"]["steps"][1]["output"]["pullRequestNumber"],
+            mine[0]["number"]
+        );
+    }
+    assert_eq!(pulls.len(), names.len());
+}
