@@ -45,6 +45,9 @@ pub const MAX_DEPTH: usize = 64;
 /// 1.5 MiB by default) is lower; this holds where that one was raised.
 pub const MAX_BYTES: usize = 3 * 1024 * 1024;
 
+/// How long a message about an object may be.
+const MAX_PROBLEM: usize = 500;
+
 /// Why an object cannot be used, with the metadata that identifies it.
 #[derive(Clone, Debug)]
 pub struct Undecodable {
@@ -150,7 +153,8 @@ fn decode<K: DeserializeOwned>(json: &str) -> Result<Result<K, Undecodable>, ser
     } else {
         match serde_json::from_str::<K>(json) {
             Ok(object) => return Ok(Ok(object)),
-            Err(error) => format!("the object cannot be decoded: {error}"),
+            // A decoder's message can quote a whole value of the object.
+            Err(error) => super::truncate(format!("the object cannot be decoded: {error}"), MAX_PROBLEM),
         }
     };
     let head: Head = serde_json::from_str(json)?;
@@ -540,6 +544,15 @@ mod tests {
         assert!(decode::<ScaffoldRequest>(&just_deep_enough).unwrap().is_ok());
         let one_more = request(&nested(MAX_DEPTH - 1));
         assert!(decode::<ScaffoldRequest>(&one_more).unwrap().is_err());
+
+        // A message quoting a large value is cut.
+        let quoted = request("{}").replace(r#"{"name":"t"}"#, &format!("\"{}\"", "q".repeat(100_000)));
+        let bad = decode::<ScaffoldRequest>(&quoted).unwrap().unwrap_err();
+        assert!(bad.problem.len() <= MAX_PROBLEM, "{}", bad.problem.len());
+        assert!(
+            bad.problem
+                .starts_with("the object cannot be decoded: invalid type")
+        );
 
         // Without readable metadata the list fails as before.
         assert!(decode::<ScaffoldRequest>(r#"{"metadata":{"name":1}}"#).is_err());
