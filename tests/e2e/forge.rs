@@ -571,3 +571,45 @@ fn killed_at_random_moments_the_operator_opens_each_gitea_pull_request_once() {
     }
     assert_eq!(pulls.len(), names.len());
 }
+
+#[test]
+fn a_steps_own_token_acts_for_the_user_over_the_hosts_and_is_shown_nowhere() {
+    let server = &cluster().gitea;
+    let namespace = Namespace::new("gitea-token");
+    let org = organisation("usertoken");
+    let with_token = template("svc").replace(
+        "        requiredApprovingReviewCount: 2\n",
+        "        requiredApprovingReviewCount: 2\n        token: \"${{ secrets.giteaToken }}\"\n",
+    );
+    apply(&namespace, &with_token);
+    // The host's own token is refused by Gitea: only the step's can work.
+    let bogus = format!("bogus{}", unique());
+    let operator = operator(&namespace, &bogus);
+    apply(
+        &namespace,
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: user-token}}\nstringData: {{giteaToken: \"{}\"}}\n",
+            server.token
+        ),
+    );
+    apply(
+        &namespace,
+        &format!(
+            "{}  secretRef: {{name: user-token}}\n",
+            request("mine", "svc", &org, "mine")
+        ),
+    );
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/mine",
+        "Succeeded",
+        Duration::from_secs(120),
+    );
+    assert_eq!(commits(&org, "mine", "trunk").len(), 1);
+    let shown = format!(
+        "{done}\n{}\n{}",
+        crate::scaffold::events(&namespace),
+        operator.log()
+    );
+    assert!(!shown.contains(&server.token), "the step's token was shown");
+}
