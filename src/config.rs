@@ -1,7 +1,8 @@
 //! Operator configuration: where repositories are published, how Argo CD
 //! Applications are made, what `kubernetes:apply` may write, where Template
-//! sources may come from, and what each namespace (tenant) may name. Read
-//! from a YAML file by `goldpath run`; built in code by `goldpath scaffold`.
+//! sources may come from, and what each namespace (tenant) may name and use.
+//! Read from a YAML file by `goldpath run`; built in code by `goldpath
+//! scaffold`.
 
 use std::collections::BTreeMap;
 
@@ -37,7 +38,8 @@ pub struct Config {
     /// How the catalog rolls up status.
     #[serde(default)]
     pub catalog: CatalogConfig,
-    /// What each namespace may name: the owners it publishes under.
+    /// What each namespace may name and use: defaults for every namespace
+    /// and overrides per namespace.
     #[serde(default)]
     pub tenancy: Tenancy,
     /// Where Templates' git sources may come from in the cluster.
@@ -58,6 +60,9 @@ pub struct Tenancy {
     /// a trailing `*` matches any name that starts with what precedes it.
     #[serde(default = "default_publish_owners")]
     pub publish_owners: Vec<String>,
+    /// The Argo CD rules of every namespace without an override.
+    #[serde(default)]
+    pub argocd: TenantArgoCd,
     /// Overrides for single namespaces.
     #[serde(default)]
     pub namespaces: BTreeMap<String, TenantOverrides>,
@@ -67,13 +72,14 @@ impl Default for Tenancy {
     fn default() -> Self {
         Tenancy {
             publish_owners: default_publish_owners(),
+            argocd: TenantArgoCd::default(),
             namespaces: BTreeMap::new(),
         }
     }
 }
 
 fn default_publish_owners() -> Vec<String> {
-    vec!["{namespace}".into()]
+    vec![NAMESPACE_PLACEHOLDER.into()]
 }
 
 /// What one namespace has instead of the defaults; an absent key keeps them.
@@ -83,7 +89,65 @@ pub struct TenantOverrides {
     /// Replaces `tenancy.publishOwners` for this namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish_owners: Option<Vec<String>>,
+    /// Replaces `tenancy.argocd` for this namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<TenantArgoCd>,
 }
+
+/// What the Argo CD Applications of a namespace's requests may be.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantArgoCd {
+    /// AppProjects the Applications may use; the first is used when a step
+    /// names none.
+    #[serde(default = "default_projects")]
+    pub projects: Vec<String>,
+    /// Where the Applications may deploy.
+    #[serde(default = "default_destinations")]
+    pub destinations: Vec<Destination>,
+    /// `repoURL`s allowed besides the repositories the request published.
+    #[serde(default)]
+    pub repositories: Vec<String>,
+}
+
+impl Default for TenantArgoCd {
+    fn default() -> Self {
+        TenantArgoCd {
+            projects: default_projects(),
+            destinations: default_destinations(),
+            repositories: Vec::new(),
+        }
+    }
+}
+
+fn default_projects() -> Vec<String> {
+    vec![NAMESPACE_PLACEHOLDER.into()]
+}
+
+fn default_destinations() -> Vec<Destination> {
+    vec![Destination {
+        server: "*".into(),
+        namespace: NAMESPACE_PLACEHOLDER.into(),
+    }]
+}
+
+/// Where an Application may deploy: a cluster and a namespace.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Destination {
+    /// The cluster's URL; `*` (the default) for any.
+    #[serde(default = "any")]
+    pub server: String,
+    /// The namespace.
+    pub namespace: String,
+}
+
+fn any() -> String {
+    "*".into()
+}
+
+/// Stands for the request's namespace in [`Tenancy`] strings.
+pub const NAMESPACE_PLACEHOLDER: &str = "{namespace}";
 
 /// The rules of one namespace, resolved: overrides applied and
 /// `{namespace}` filled in.
@@ -93,6 +157,17 @@ pub struct TenantRules {
     pub namespace: String,
     /// Owner patterns it may publish under.
     pub publish_owners: Vec<String>,
+    /// Its Argo CD rules.
+    pub argocd: TenantArgoCd,
+}
+
+/// Whether `value` matches `pattern`: equal, `*` for anything, or a prefix
+/// ending in `*`.
+pub fn pattern_matches(pattern: &str, value: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => value.starts_with(prefix),
+        None => pattern == value,
+    }
 }
 
 /// Where a Template's git source may be fetched from in the cluster.
@@ -290,8 +365,6 @@ impl Default for GitAuthor {
 pub struct ArgoCd {
     /// Namespace Argo CD watches for Applications.
     pub namespace: String,
-    /// Project an Application gets when the step names none.
-    pub default_project: String,
     /// Cluster Applications deploy to.
     pub destination_server: String,
 }
@@ -300,7 +373,6 @@ impl Default for ArgoCd {
     fn default() -> Self {
         ArgoCd {
             namespace: "argocd".into(),
-            default_project: "default".into(),
             destination_server: "https://kubernetes.default.svc".into(),
         }
     }
@@ -359,16 +431,32 @@ impl Config {
     /// The rules of `namespace`: its overrides over the defaults, with
     /// `{namespace}` filled in.
     pub fn tenant(&self, namespace: &str) -> TenantRules {
+        let fill = |text: &String| text.replace(NAMESPACE_PLACEHOLDER, namespace);
         let overrides = self.tenancy.namespaces.get(namespace);
         let publish_owners = overrides
             .and_then(|o| o.publish_owners.as_ref())
             .unwrap_or(&self.tenancy.publish_owners)
             .iter()
-            .map(|owner| owner.replace("{namespace}", namespace))
+            .map(fill)
             .collect();
+        let argocd = overrides
+            .and_then(|o| o.argocd.as_ref())
+            .unwrap_or(&self.tenancy.argocd);
         TenantRules {
             namespace: namespace.to_string(),
             publish_owners,
+            argocd: TenantArgoCd {
+                projects: argocd.projects.iter().map(fill).collect(),
+                destinations: argocd
+                    .destinations
+                    .iter()
+                    .map(|d| Destination {
+                        server: fill(&d.server),
+                        namespace: fill(&d.namespace),
+                    })
+                    .collect(),
+                repositories: argocd.repositories.iter().map(fill).collect(),
+            },
         }
     }
 
@@ -595,6 +683,45 @@ mod tests {
             .unwrap();
         let elsewhere = RepoUrl::parse("internal.example?owner=myorg&repo=x").unwrap();
         assert!(config.route(&elsewhere, "main").is_none());
+    }
+
+    #[test]
+    fn a_namespace_gets_its_override_or_the_defaults_with_its_name_filled_in() {
+        let config: Config = serde_yaml_ng::from_str(
+            "tenancy:
+  argocd:
+    repositories: [\"https://charts.internal/{namespace}/*\"]
+  namespaces:
+    team-a: {argocd: {projects: [payments, shared]}}
+",
+        )
+        .unwrap();
+        let b = config.tenant("team-b");
+        assert_eq!(b.argocd.projects, ["team-b"]);
+        assert_eq!(
+            b.argocd.destinations,
+            [Destination {
+                server: "*".into(),
+                namespace: "team-b".into()
+            }]
+        );
+        assert_eq!(b.argocd.repositories, ["https://charts.internal/team-b/*"]);
+        let a = config.tenant("team-a");
+        assert_eq!(a.argocd.projects, ["payments", "shared"]);
+        // The override replaces the whole key: no repositories of the defaults.
+        assert!(a.argocd.repositories.is_empty());
+        assert_eq!(a.argocd.destinations[0].namespace, "team-a");
+        let unknown = serde_yaml_ng::from_str::<Config>("tenancy: {argoCD: {}}\n").unwrap_err();
+        assert!(unknown.to_string().contains("argoCD"), "{unknown}");
+    }
+
+    #[test]
+    fn patterns_match_whole_values_or_prefixes() {
+        assert!(pattern_matches("team-a", "team-a"));
+        assert!(!pattern_matches("team-a", "team-ab"));
+        assert!(pattern_matches("team-*", "team-ab"));
+        assert!(pattern_matches("*", "anything"));
+        assert!(!pattern_matches("team-*", "other"));
     }
 
     #[test]

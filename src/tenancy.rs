@@ -4,7 +4,7 @@
 //! URL is built or any connection opened, so a refusal tells nothing about
 //! the host it names.
 
-use crate::config::{TemplateSources, TenantRules};
+use crate::config::{TemplateSources, TenantRules, pattern_matches};
 use crate::engine::filters::RepoUrl;
 
 /// Longest name a part of a `repoUrl` may be (GitHub's limit for repositories).
@@ -82,10 +82,7 @@ impl TenantRules {
     pub fn may_publish_under(&self, owner: &str) -> bool {
         self.publish_owners
             .iter()
-            .any(|pattern| match pattern.strip_suffix('*') {
-                Some(prefix) => owner.starts_with(prefix),
-                None => pattern == owner,
-            })
+            .any(|pattern| pattern_matches(pattern, owner))
     }
 
     /// Checks that `repo`'s owner (`owner`, else `organization`, else
@@ -222,6 +219,7 @@ mod tests {
         let rules = TenantRules {
             namespace: "team-b".into(),
             publish_owners: vec!["team-b".into(), "shared-*".into()],
+            argocd: Default::default(),
         };
         rules
             .check_owner(&repo("github.com?owner=team-b&repo=r"))
@@ -245,6 +243,7 @@ mod tests {
         let nobody = TenantRules {
             namespace: "x".into(),
             publish_owners: vec![],
+            argocd: Default::default(),
         };
         assert!(
             nobody
@@ -255,6 +254,7 @@ mod tests {
         let anyone = TenantRules {
             namespace: "x".into(),
             publish_owners: vec!["*".into()],
+            argocd: Default::default(),
         };
         anyone
             .check_owner(&repo("github.com?owner=whoever&repo=r"))

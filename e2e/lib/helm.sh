@@ -44,3 +44,37 @@ ensure_helm() {
 	export HELM
 	log "helm $HELM_VERSION built: $HELM"
 }
+
+# install_chart_policies: the cluster-wide objects of the goldpath chart
+# every operator under test relies on, rendered by the chart itself: the
+# admission policies that stamp and guard a ScaffoldRequest's requester, and
+# the aggregated ClusterRoles that give tenants with edit goldpath's kinds.
+# Applied on every `up`, as they change with the chart.
+install_chart_policies() {
+	ensure_helm
+	local chart out
+	chart=$(cd "$E2E_DIR/.." && pwd)/charts/goldpath
+	out=$("$HELM" template goldpath "$chart" --namespace goldpath-system \
+		--show-only templates/admission-policies.yaml \
+		--show-only templates/aggregated-roles.yaml 2> >(grep -v 'found symbolic link in path' >&2) |
+		"$KUBECTL" apply --server-side --force-conflicts --field-manager=goldpath-e2e -f - 2>&1) ||
+		die "applying the chart's admission policies and tenant roles failed:
+$out"
+	log "chart policies applied: $(tr '\n' ' ' <<<"$out")"
+	# The API server loads a new policy a moment after it is stored.
+	wait_for kube-apiserver 30 "the requester policy to stamp a ScaffoldRequest" requester_stamped
+}
+
+# requester_stamped: a ScaffoldRequest created (dry run) as the admin comes
+# back with the admin as spec.requester, whatever it claimed.
+requester_stamped() {
+	local stamped
+	stamped=$("$KUBECTL" create --dry-run=server -o 'jsonpath={.spec.requester.username}' -f - 2>/dev/null <<'EOF'
+apiVersion: goldpath.dev/v1alpha1
+kind: ScaffoldRequest
+metadata: {name: policy-check, namespace: default}
+spec: {templateRef: {name: x}, requester: {username: forged}}
+EOF
+	) && [[ $stamped == goldpath-admin ]]
+}
+

@@ -18,8 +18,8 @@ pub use catalog_entity::{
     Relation, RelationType, SourceHealth, SourceStatus,
 };
 pub use scaffold_request::{
-    DeletionPolicy, Phase, RequestOutput, ScaffoldRequest, ScaffoldRequestSpec, ScaffoldRequestStatus,
-    StepPhase, StepStatus, TemplateRef,
+    DeletionPolicy, Phase, RequestOutput, Requester, ScaffoldRequest, ScaffoldRequestSpec,
+    ScaffoldRequestStatus, StepPhase, StepStatus, TemplateRef,
 };
 pub use shared::{Condition, SecretRef};
 pub use template::{

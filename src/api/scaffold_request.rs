@@ -49,6 +49,30 @@ pub struct ScaffoldRequestSpec {
     /// CatalogEntity it created. The repository is never deleted.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+
+    /// Who created the request, as the API server authenticated them:
+    /// written at create by the chart's MutatingAdmissionPolicy from the
+    /// request's user info (whatever the creator put here is replaced), and
+    /// never changed afterwards (its ValidatingAdmissionPolicy). Steps act
+    /// on the cluster only as far as this user may; a request without it is
+    /// not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<Requester>,
+}
+
+/// A Kubernetes user, as the API server authenticated them.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Requester {
+    /// The user name, e.g. `jane@example.com` or
+    /// `system:serviceaccount:team-a:ci`.
+    pub username: String,
+    /// The user's UID, when the authenticator gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// The groups the user belongs to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 fn is_empty_object(value: &Value) -> bool {

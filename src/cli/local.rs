@@ -293,7 +293,7 @@ impl Effects for LocalEffects {
             }
             "publish:gitea:pull-request" => self.pull_request(input, workspace),
             "argocd:create-resources" => {
-                let mut application = argocd::application(input, &self.config.argocd)?;
+                let mut application = argocd::application(input, &self.config.argocd, "default")?;
                 crate::actions::mark(&mut application, &self.request, None);
                 self.write_object(&application)?;
                 self.applications.push(

@@ -45,6 +45,7 @@ use crate::catalog::relations::{self, Graph};
 use crate::catalog::rollup::{self, Normalized, SourceRef};
 use crate::catalog::status::{self, Observed};
 use crate::catalog::validation;
+use crate::config::{Config, pattern_matches};
 use crate::telemetry::Metrics;
 
 /// The kinds whose objects roll up into entities.
@@ -84,6 +85,8 @@ struct Source {
     family: Family,
     labels: BTreeMap<String, String>,
     normalized: Normalized,
+    /// An Argo CD Application's `spec.project`.
+    project: Option<String>,
 }
 
 /// What the index keeps of an entity.
@@ -280,7 +283,11 @@ impl Index {
     }
 
     /// Everything the status of `entity` is computed from.
-    fn observe(&self, entity: &CatalogEntity, argocd_namespace: &str) -> Observed {
+    /// `projects` are the AppProjects the entity's namespace may use
+    /// (`tenancy.argocd.projects`): an Application of another project is
+    /// not shown, as if it did not exist, so an entity cannot read another
+    /// team's Application by naming it.
+    fn observe(&self, entity: &CatalogEntity, argocd_namespace: &str, projects: &[String]) -> Observed {
         let namespace = entity.namespace().unwrap_or_default();
         let entity_ref = relations::entity_ref(entity.spec.kind, &namespace, &entity.name_any());
         // The lookup the entity's watch event parsed, when the index has it.
@@ -299,11 +306,20 @@ impl Index {
                 .applications
                 .get(application)
                 .and_then(|source| Some((source, self.sources.get(source)?)));
+            let permitted = |object: &Source| {
+                let project = object.project.as_deref().unwrap_or_default();
+                projects.iter().any(|p| pattern_matches(p, project))
+            };
             sources.push(match found {
-                Some((source, object)) => (source.clone(), object.normalized.clone()),
-                None => {
+                Some((source, object)) if permitted(object) => (source.clone(), object.normalized.clone()),
+                _ => {
                     let source = SourceRef::new("argoproj.io/v1alpha1", "Application", namespace, name);
-                    let normalized = rollup::not_found(&source);
+                    let mut normalized = rollup::not_found(&source);
+                    normalized.message = Some(format!(
+                        "{source} does not exist in an AppProject of namespace {} \
+                         (tenancy.argocd.projects)",
+                        entity.namespace().unwrap_or_default()
+                    ));
                     (source, normalized)
                 }
             });
@@ -365,7 +381,9 @@ pub struct Catalog {
     unlisted: watch::Sender<usize>,
     /// Whether the entity watch has listed once.
     entities_listed: AtomicBool,
-    argocd_namespace: String,
+    /// The operator's configuration: Argo CD's namespace and what each
+    /// namespace's entities may show.
+    config: Arc<Config>,
     deadline: Duration,
     metrics: Arc<Metrics>,
 }
@@ -421,8 +439,10 @@ impl Catalog {
 pub struct CatalogOptions {
     /// Watch only this namespace; `None` watches all.
     pub watch_namespace: Option<String>,
-    /// Where Argo CD Applications are, when `argocd/app-namespace` is not set.
-    pub argocd_namespace: String,
+    /// The operator's configuration: where Argo CD Applications are, when
+    /// `argocd/app-namespace` is not set, and the AppProjects whose
+    /// Applications each namespace's entities may show.
+    pub config: Arc<Config>,
     /// How long a source may stay in progress before the entity is Stalled.
     pub deadline: Duration,
     /// How many entities are reconciled at once.
@@ -447,7 +467,7 @@ pub fn catalog(
         // The entity watch and the CRD watch.
         unlisted: watch::Sender::new(2),
         entities_listed: AtomicBool::new(false),
-        argocd_namespace: options.argocd_namespace.clone(),
+        config: options.config.clone(),
         deadline: options.deadline,
         metrics,
     });
@@ -513,7 +533,7 @@ impl Catalog {
         let touched = {
             let mut index = self.index();
             match event {
-                watcher::Event::Apply(entity) => index.entity_applied(entity, &self.argocd_namespace),
+                watcher::Event::Apply(entity) => index.entity_applied(entity, &self.config.argocd.namespace),
                 watcher::Event::Delete(entity) => index.forget_entity(&ObjectRef::from_obj(entity), None),
                 watcher::Event::Init => {
                     listing.clear();
@@ -523,7 +543,7 @@ impl Catalog {
                     listing.insert(ObjectRef::from_obj(entity));
                     // Every listed entity is reconciled anyway; only those
                     // the list no longer holds need queueing (InitDone).
-                    index.entity_applied(entity, &self.argocd_namespace);
+                    index.entity_applied(entity, &self.config.argocd.namespace);
                     BTreeSet::new()
                 }
                 watcher::Event::InitDone => {
@@ -616,7 +636,7 @@ async fn discover_sources(client: Client, catalog: Arc<Catalog>, namespace: Opti
                 }
                 let api = match (&namespace, family) {
                     (Some(_), Family::ArgoCd) => {
-                        Api::namespaced_with(client.clone(), &catalog.argocd_namespace, &resource)
+                        Api::namespaced_with(client.clone(), &catalog.config.argocd.namespace, &resource)
                     }
                     (Some(namespace), _) => Api::namespaced_with(client.clone(), namespace, &resource),
                     (None, _) => Api::all_with(client.clone(), &resource),
@@ -725,6 +745,12 @@ impl Catalog {
         let record = |object: Guarded<DynamicObject>| {
             let source = reference(&object);
             let labels = object.labels().clone();
+            let project = match &object.0 {
+                Ok(object) if family == Family::ArgoCd => {
+                    object.data["spec"]["project"].as_str().map(str::to_string)
+                }
+                _ => None,
+            };
             let normalized = match object.0 {
                 Ok(object) => family.normalize(&serde_json::to_value(&object).unwrap_or_default()),
                 Err(bad) => {
@@ -743,6 +769,7 @@ impl Catalog {
                     family,
                     labels,
                     normalized,
+                    project,
                 },
             )
         };
@@ -867,7 +894,14 @@ impl super::Leads for Reconciler {
 async fn reconcile(entity: Arc<CatalogEntity>, context: Arc<Reconciler>) -> Result<Action, Error> {
     let catalog = &context.catalog;
     catalog.wait_synced().await;
-    let observed = catalog.index().observe(&entity, &catalog.argocd_namespace);
+    let projects = catalog
+        .config
+        .tenant(&entity.namespace().unwrap_or_default())
+        .argocd
+        .projects;
+    let observed = catalog
+        .index()
+        .observe(&entity, &catalog.config.argocd.namespace, &projects);
     let now = Timestamp::now();
     let status = status::status(&entity, observed, now, catalog.deadline);
     if entity.status.as_ref() != Some(&status) {
@@ -942,6 +976,10 @@ mod tests {
         }
     }
 
+    fn every_project() -> Vec<String> {
+        vec!["*".into()]
+    }
+
     fn component(name: &str, annotations: &[(&str, &str)]) -> CatalogEntity {
         entity(
             name,
@@ -957,6 +995,7 @@ mod tests {
                 family: Family::Ack,
                 labels: [(KUBERNETES_ID.to_string(), id.to_string())].into(),
                 normalized: Normalized::new(crate::api::SourceHealth::Current, "Ready", ""),
+                project: None,
             },
         )
     }
@@ -968,7 +1007,7 @@ mod tests {
         let team = entity("team-a", json!({"kind": "Group", "type": "team"}), &[]);
         let touched = index.entity_applied(&team, "argocd");
         assert_eq!(touched, BTreeSet::from(["component:default/web".to_string()]));
-        let observed = index.observe(&component("web", &[]), "argocd");
+        let observed = index.observe(&component("web", &[]), "argocd", &every_project());
         assert!(observed.unresolved.is_empty());
         assert!(
             observed
@@ -1010,9 +1049,9 @@ mod tests {
             index.source_applied(source.clone(), moved),
             HashSet::from([ObjectRef::from_obj(&web), ObjectRef::from_obj(&other)])
         );
-        let observed = index.observe(&other, "argocd");
+        let observed = index.observe(&other, "argocd", &every_project());
         assert_eq!(observed.sources.len(), 1);
-        let observed = index.observe(&web, "argocd");
+        let observed = index.observe(&web, "argocd", &every_project());
         assert_eq!(observed.sources.len(), 1, "only the Application, not found");
         assert_eq!(observed.sources[0].1.status, crate::api::SourceHealth::NotFound);
 
@@ -1020,7 +1059,12 @@ mod tests {
             index.source_deleted(&source),
             HashSet::from([ObjectRef::from_obj(&other)])
         );
-        assert!(index.observe(&other, "argocd").sources.is_empty());
+        assert!(
+            index
+                .observe(&other, "argocd", &every_project())
+                .sources
+                .is_empty()
+        );
     }
 
     #[test]
@@ -1031,7 +1075,7 @@ mod tests {
         let (mut source, object) = bucket("elsewhere", "web");
         source.namespace = Some("other-team".into());
         assert!(index.source_applied(source, object).is_empty());
-        assert!(index.observe(&web, "argocd").sources.is_empty());
+        assert!(index.observe(&web, "argocd", &every_project()).sources.is_empty());
     }
 
     #[test]
@@ -1043,7 +1087,7 @@ mod tests {
             let (source, object) = bucket(&format!("b{i:03}"), "any");
             index.source_applied(source, object);
         }
-        let observed = index.observe(&web, "argocd");
+        let observed = index.observe(&web, "argocd", &every_project());
         assert_eq!(observed.sources.len(), MAX_LABELLED);
         assert!(
             observed
@@ -1068,6 +1112,7 @@ mod tests {
             family: Family::ArgoCd,
             labels: BTreeMap::new(),
             normalized: Normalized::new(crate::api::SourceHealth::Failed, "Degraded", "down"),
+            project: Some("apps".into()),
         };
         let elsewhere = SourceRef::new("argoproj.io/v1alpha1", "Application", "argocd", "web");
         assert!(index.source_applied(elsewhere, object.clone()).is_empty());
@@ -1075,9 +1120,34 @@ mod tests {
             index.source_applied(source, object),
             HashSet::from([ObjectRef::from_obj(&web)])
         );
-        let observed = index.observe(&web, "argocd");
+        let observed = index.observe(&web, "argocd", &every_project());
         assert_eq!(observed.sources[0].1.status, crate::api::SourceHealth::Failed);
         assert_eq!(observed.sources[0].0.namespace.as_deref(), Some("apps"));
+    }
+
+    #[test]
+    fn an_application_of_a_project_the_namespace_may_not_use_is_not_shown() {
+        let mut index = Index::default();
+        let web = component("web", &[("argocd/app-name", "payments")]);
+        index.entity_applied(&web, "argocd");
+        let source = SourceRef::new("argoproj.io/v1alpha1", "Application", "argocd", "payments");
+        let object = Source {
+            family: Family::ArgoCd,
+            labels: BTreeMap::new(),
+            normalized: Normalized::new(crate::api::SourceHealth::Failed, "Degraded", "secret detail"),
+            project: Some("team-a".into()),
+        };
+        index.source_applied(source, object);
+        let hidden = index.observe(&web, "argocd", &["default".into()]);
+        assert_eq!(hidden.sources[0].1.status, crate::api::SourceHealth::NotFound);
+        let message = hidden.sources[0].1.message.clone().unwrap_or_default();
+        assert!(message.contains("tenancy.argocd.projects"), "{message}");
+        assert!(
+            !message.contains("secret detail") && !message.contains("team-a"),
+            "{message}"
+        );
+        let shown = index.observe(&web, "argocd", &["team-*".into()]);
+        assert_eq!(shown.sources[0].1.status, crate::api::SourceHealth::Failed);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use tokio::runtime::Handle;
 
+use super::access::{self, Permission};
 use super::template::{SourceError, credentials};
 use super::{Context, FIELD_MANAGER, is_transient};
 use crate::actions::catalog::{self, entity_ref};
@@ -22,8 +23,8 @@ use crate::actions::{
     self, ActionError, Effects, REQUEST_ANNOTATION, REQUEST_UID_LABEL, StepInfo, argocd, optional_bool,
     optional_str, string_list,
 };
-use crate::api::{CatalogEntity, ScaffoldRequest};
-use crate::config::RepositoryRoute;
+use crate::api::{CatalogEntity, Requester, ScaffoldRequest};
+use crate::config::{RepositoryRoute, TenantRules};
 use crate::engine::files::{FileEntry, FileTree};
 use crate::engine::filters::EntityRef;
 use crate::forge::{self, Forge, HttpTransport, gitea::Gitea};
@@ -45,6 +46,10 @@ pub struct ClusterEffects<'a> {
     uid: String,
     request_name: String,
     template_ref: String,
+    /// Who created the request: every write and read is asked for as them.
+    requester: Option<Requester>,
+    /// What the request's namespace may use.
+    tenant: TenantRules,
     /// Repositories published so far, by their contents URL.
     published: BTreeMap<String, Published>,
     /// Applications created so far.
@@ -61,6 +66,8 @@ impl<'a> ClusterEffects<'a> {
             uid: request.uid().unwrap_or_default(),
             request_name: request.name_any(),
             template_ref: template_ref.to_string(),
+            requester: request.spec.requester.clone(),
+            tenant: context.config.tenant(&request.namespace().unwrap_or_default()),
             published: BTreeMap::new(),
             applications: Vec::new(),
         }
@@ -89,9 +96,25 @@ impl<'a> ClusterEffects<'a> {
         }
     }
 
-    /// Server-side applies `object` unless it exists and another request (or
-    /// someone else) made it.
-    fn apply(&self, api: &Api<DynamicObject>, what: &str, mut object: Value) -> Result<(), ActionError> {
+    /// Whether the requester may do `permission`.
+    fn require(&self, permission: &Permission) -> Result<(), ActionError> {
+        self.handle.block_on(access::require(
+            &self.context.client,
+            self.requester.as_ref(),
+            permission,
+        ))
+    }
+
+    /// Server-side applies `object` (a `resource`) unless the requester may
+    /// not create and patch it themselves, or it exists and another request
+    /// (or someone else) made it.
+    fn apply(
+        &self,
+        api: &Api<DynamicObject>,
+        resource: &ApiResource,
+        what: &str,
+        mut object: Value,
+    ) -> Result<(), ActionError> {
         let name = object["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -99,6 +122,19 @@ impl<'a> ClusterEffects<'a> {
         let request = format!("{}/{}", self.namespace, self.request_name);
         actions::mark(&mut object, &request, Some(&self.uid));
         self.handle.block_on(async {
+            // Asked before anything is read, so a refusal tells nothing
+            // about objects the requester cannot see. Server-side apply is
+            // a patch that creates what does not exist: both are needed.
+            for verb in ["create", "patch"] {
+                let permission = Permission {
+                    verb,
+                    group: &resource.group,
+                    resource: &resource.plural,
+                    namespace: api_namespace(&object),
+                    name: None,
+                };
+                access::require(&self.context.client, self.requester.as_ref(), &permission).await?;
+            }
             let existing = api
                 .get_opt(&name)
                 .await
@@ -288,21 +324,26 @@ impl<'a> ClusterEffects<'a> {
     }
 
     fn application(&mut self, input: &Value) -> Result<Value, ActionError> {
-        let application = argocd::application(input, &self.context.config.argocd)?;
+        let default_project = self.tenant.argocd.projects.first().map_or("", String::as_str);
+        let application = argocd::application(input, &self.context.config.argocd, default_project)?;
+        let published: Vec<&str> = self.published.values().map(|p| p.remote_url.as_str()).collect();
+        argocd::permitted(&application, &self.tenant, &published)?;
         let name = application["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string();
+        let resource =
+            ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"));
         let api: Api<DynamicObject> = Api::namespaced_with(
             self.context.client.clone(),
             &self.context.config.argocd.namespace,
-            &ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application")),
+            &resource,
         );
         let what = format!(
             "Argo CD Application {}/{name}",
             self.context.config.argocd.namespace
         );
-        self.apply(&api, &what, application.clone())?;
+        self.apply(&api, &resource, &what, application.clone())?;
         self.applications.push(name);
         Ok(argocd::output(&application))
     }
@@ -363,11 +404,9 @@ impl<'a> ClusterEffects<'a> {
     fn register(&mut self, input: &Value) -> Result<Value, ActionError> {
         let url = catalog::catalog_info_url(input)?;
         let (contents_url, text) = self.published_file(&url)?;
-        let dynamic: Api<DynamicObject> = Api::namespaced_with(
-            self.context.client.clone(),
-            &self.namespace,
-            &ApiResource::erase::<CatalogEntity>(&()),
-        );
+        let resource = ApiResource::erase::<CatalogEntity>(&());
+        let dynamic: Api<DynamicObject> =
+            Api::namespaced_with(self.context.client.clone(), &self.namespace, &resource);
         let entities = catalog::to_register(
             &text,
             &url,
@@ -386,7 +425,7 @@ impl<'a> ClusterEffects<'a> {
             if let Some(fields) = object.as_object_mut() {
                 fields.remove("status");
             }
-            self.apply(&dynamic, &format!("CatalogEntity {reference}"), object)?;
+            self.apply(&dynamic, &resource, &format!("CatalogEntity {reference}"), object)?;
         }
         Ok(json!({ "entityRef": first_ref, "catalogInfoUrl": url }))
     }
@@ -398,6 +437,15 @@ impl<'a> ClusterEffects<'a> {
         let fetch = |text: &str| -> Result<Option<Value>, ActionError> {
             let wanted = EntityRef::parse(text, default_kind, Some(default_namespace))
                 .map_err(|e| ActionError::permanent(format!("{text:?}: {e}")))?;
+            // Only what the requester may read themselves: an entity of a
+            // namespace they cannot see is refused, not reported missing.
+            self.require(&Permission {
+                verb: "get",
+                group: "goldpath.dev",
+                resource: "catalogentities",
+                namespace: &wanted.namespace,
+                name: Some(&wanted.name),
+            })?;
             let api = Api::<CatalogEntity>::namespaced(self.context.client.clone(), &wanted.namespace);
             let found = self
                 .handle
@@ -483,7 +531,7 @@ impl<'a> ClusterEffects<'a> {
         manifest["metadata"]["namespace"] = json!(namespace);
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.context.client.clone(), &namespace, &resource);
-        self.apply(&api, &format!("{kind} {namespace}/{name}"), manifest)?;
+        self.apply(&api, &resource, &format!("{kind} {namespace}/{name}"), manifest)?;
         Ok(json!({}))
     }
 }
@@ -534,6 +582,11 @@ async fn secret_key(
         .map(|value| String::from_utf8_lossy(&value.0).trim().to_string())
         .filter(|value| !value.is_empty())
         .ok_or_else(|| ActionError::transient(format!("Secret {namespace}/{name} has no key {key:?}")))
+}
+
+/// The namespace an object is written to.
+fn api_namespace(object: &Value) -> &str {
+    object["metadata"]["namespace"].as_str().unwrap_or_default()
 }
 
 /// An API call's failure as a step's: retried when the server could not be

@@ -2,6 +2,7 @@
 //! checked, ScaffoldRequests run their steps. Each reconciles from the
 //! object's status, so an operator that restarts picks up where it stopped.
 
+mod access;
 mod catalog;
 mod conditions;
 mod effects;
@@ -272,7 +273,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         client.clone(),
         catalog::CatalogOptions {
             watch_namespace: watch_namespace.clone(),
-            argocd_namespace: config.argocd.namespace.clone(),
+            config: Arc::new(config.clone()),
             deadline: Duration::from_secs(config.catalog.progress_deadline_seconds),
             concurrency,
         },

@@ -38,9 +38,6 @@ use crate::telemetry::{ActionLabels, RequestLabels};
 /// Finalizer that removes what a request with `deletionPolicy: Delete` created.
 pub const FINALIZER: &str = "goldpath.dev/cleanup";
 
-/// Annotation naming who asked, as an entity reference, for `${{ user.ref }}`.
-pub const REQUESTED_BY: &str = "goldpath.dev/requested-by";
-
 /// The unfinished requests that use `template`: run again when it changes.
 pub fn waiting_on(store: &Store<ScaffoldRequest>, template: &Template) -> Vec<ObjectRef<ScaffoldRequest>> {
     let name = template.name_any();
@@ -162,6 +159,21 @@ impl Run {
             _ => {}
         }
         self.status.observed_generation = generation;
+        if self.request.spec.requester.is_none() {
+            // Without the stamp nobody vouches for who asked, so nothing
+            // can be done in their name. The policy stamps only at create:
+            // the request must be created again once it is installed.
+            return self
+                .fail(
+                    "RequesterUnknown",
+                    "spec.requester is not set: the API server did not record who created this \
+                     request, so goldpath does not act for it. The goldpath chart's \
+                     MutatingAdmissionPolicy (admissionregistration.k8s.io/v1) stamps it at create; \
+                     install it and create the request again"
+                        .into(),
+                )
+                .await;
+        }
         let Some(template) = self.template().await? else {
             return Ok(Action::await_change());
         };
@@ -235,9 +247,14 @@ impl Run {
                 EventType::Normal,
                 "Started",
                 format!(
-                    "rendering Template {} at revision {}",
+                    "rendering Template {} at revision {} for {}",
                     template_name(&template),
-                    prepared.revision
+                    prepared.revision,
+                    self.request
+                        .spec
+                        .requester
+                        .as_ref()
+                        .map_or("", |r| r.username.as_str())
                 ),
             )
             .await;
@@ -742,12 +759,29 @@ fn template_name(template: &Template) -> String {
     )
 }
 
-/// `${{ user }}` from the request's `goldpath.dev/requested-by` annotation.
+/// `${{ user }}` from the request's `spec.requester`, which the API server
+/// stamped: `user:default/<name>`, the Kubernetes user name with what an
+/// entity name cannot hold (`:`, `@`, ...) turned into `-`, cut to 63
+/// characters. Annotations are not read: anyone who writes the request
+/// could set them.
 fn user(request: &ScaffoldRequest) -> Value {
-    let Some(reference) = request.annotations().get(REQUESTED_BY) else {
+    let Some(requester) = &request.spec.requester else {
         return Value::Null;
     };
-    match EntityRef::parse(reference, Some("user"), Some("default")) {
+    let name: String = requester
+        .username
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect();
+    let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    match EntityRef::parse(name, Some("user"), Some("default")) {
         Ok(parsed) => json!({
             "ref": parsed.to_string(),
             "entity": {
@@ -755,6 +789,7 @@ fn user(request: &ScaffoldRequest) -> Value {
                 "kind": "User",
                 "metadata": { "name": parsed.name, "namespace": parsed.namespace },
             },
+            "kubernetes": { "username": requester.username, "groups": requester.groups },
         }),
         Err(_) => Value::Null,
     }
@@ -890,9 +925,12 @@ mod tests {
             "kind": "ScaffoldRequest",
             "metadata": {
                 "name": "r", "namespace": "team", "generation": generation,
-                "annotations": { REQUESTED_BY: "jane" },
+                "annotations": { "goldpath.dev/requested-by": "the-cto" },
             },
-            "spec": { "templateRef": { "name": "t" } },
+            "spec": {
+                "templateRef": { "name": "t" },
+                "requester": { "username": "oidc:jane@example.com", "groups": ["team"] },
+            },
         }))
         .unwrap();
         request.status = status;
@@ -916,12 +954,20 @@ mod tests {
     }
 
     #[test]
-    fn the_user_is_read_from_the_requested_by_annotation() {
+    fn the_user_is_the_stamped_requester_never_an_annotation() {
         let user = user(&request(1, None));
-        assert_eq!(user["ref"], "user:default/jane");
-        assert_eq!(user["entity"]["metadata"]["name"], "jane");
+        assert_eq!(user["ref"], "user:default/oidc-jane-example.com");
+        assert_eq!(user["entity"]["metadata"]["name"], "oidc-jane-example.com");
+        assert_eq!(user["kubernetes"]["username"], "oidc:jane@example.com");
+        let mut long = request(1, None);
+        long.spec.requester = Some(crate::api::Requester {
+            username: format!("system:serviceaccount:team:{}", "x".repeat(100)),
+            ..Default::default()
+        });
+        let name = super::user(&long)["entity"]["metadata"]["name"].clone();
+        assert_eq!(name.as_str().unwrap().len(), 63);
         let mut anonymous = request(1, None);
-        anonymous.metadata.annotations = None;
+        anonymous.spec.requester = None;
         assert_eq!(super::user(&anonymous), Value::Null);
     }
 }

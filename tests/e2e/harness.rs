@@ -143,9 +143,18 @@ impl Namespace {
     /// since tests reach Templates in other namespaces): what operators in
     /// the tests run as.
     pub fn chart_identity(&self) -> &Path {
+        self.chart_identity_with(&[
+            "--set-json".into(),
+            format!("config.tenancy.namespaces={{\"{}\":{{}}}}", self.name),
+        ])
+    }
+
+    /// Like [`Namespace::chart_identity`], with more `helm template`
+    /// arguments (`--set` ...) the first time it is asked for.
+    pub fn chart_identity_with(&self, helm_args: &[String]) -> &Path {
         &self
             .identity
-            .get_or_init(|| cluster().chart_identity(&self.name))
+            .get_or_init(|| cluster().chart_identity(&self.name, helm_args))
             .1
     }
 }
@@ -214,7 +223,7 @@ impl Cluster {
     /// Renders the chart's ServiceAccount and RBAC for an operator serving
     /// `namespace` (release name: the namespace), applies them, and writes a
     /// kubeconfig with a token for the ServiceAccount.
-    fn chart_identity(&self, namespace: &str) -> (tempfile::TempDir, PathBuf) {
+    fn chart_identity(&self, namespace: &str, helm_args: &[String]) -> (tempfile::TempDir, PathBuf) {
         let root = repo_root();
         let rendered = Command::new(self.state.join("bin/helm"))
             .args(["template", namespace])
@@ -229,6 +238,7 @@ impl Cluster {
                 "--show-only",
                 "templates/rbac.yaml",
             ])
+            .args(helm_args)
             .output()
             .expect("running helm (e2e/up links it into e2e/.state/bin)");
         assert!(
@@ -352,11 +362,15 @@ impl Operator {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = dir.path().join("config.yaml");
         // Tests that are not about tenancy publish under any owner, to the
-        // git server, and read git-sourced Templates from it (plain http on
-        // loopback); `extra` replaces any of these sections by naming it.
+        // git server, make Applications in project `default` for any
+        // namespace, and read git-sourced Templates from the git server (plain
+        // http on loopback); `extra` replaces any of these sections by naming
+        // it.
         let mut sections = String::new();
         if !extra.contains("tenancy:") {
-            sections.push_str("tenancy: {publishOwners: [\"*\"]}\n");
+            sections.push_str(
+                "tenancy: {publishOwners: [\"*\"], argocd: {projects: [default], destinations: [{namespace: \"*\"}]}}\n",
+            );
         }
         if !extra.contains("templateSources:") {
             let authority = cluster.git_url.trim_start_matches("http://");
@@ -372,7 +386,7 @@ impl Operator {
         std::fs::write(
             &config,
             format!(
-                "argocd: {{namespace: {ns}, defaultProject: default, destinationServer: https://kubernetes.default.svc}}\n\
+                "argocd: {{namespace: {ns}, destinationServer: https://kubernetes.default.svc}}\n\
                  kubernetesApply:\n  allow:\n    - {{apiGroup: tekton.dev, kind: Pipeline}}\n{sections}{extra}",
                 ns = namespace.name
             ),

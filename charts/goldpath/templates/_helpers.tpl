@@ -59,7 +59,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 The kubernetesApply rules of values.config, each checked for the extra
-`resource` field RBAC needs. Fails the render naming the entry without it.
+`resource` field RBAC needs and for a wildcard kind. Fails the render naming
+the entry.
 Returns YAML: {rules: [...]} with `resource` still in.
 */}}
 {{- define "goldpath.applyRules" -}}
@@ -74,6 +75,9 @@ Returns YAML: {rules: [...]} with `resource` still in.
 {{- end }}
 {{- if not $rule.resource }}
 {{- fail (printf "config.kubernetesApply.allow[%d] (apiGroup %q, kind %s) has no resource: set it to the kind's plural resource name (e.g. kind ConfigMap -> resource: configmaps, kind Pipeline -> resource: pipelines, kind \"*\" -> resource: \"*\"); the chart grants RBAC on it and leaves it out of the operator's config" $i ($rule.apiGroup | default "") $rule.kind) }}
+{{- end }}
+{{- if or (eq $rule.kind "*") (eq $rule.resource "*") }}
+{{- fail (printf "config.kubernetesApply.allow[%d] (apiGroup %q) names every kind (\"*\"): RBAC would grant the operator every resource of the group where the rule applies (for the core group: Secrets, pods/exec, serviceaccounts/token), more than any template needs. List each kind with its resource instead" $i ($rule.apiGroup | default "")) }}
 {{- end }}
 {{- $rules = append $rules $rule }}
 {{- end }}
@@ -99,6 +103,9 @@ The rules for what the operator watches and reads in the namespaces it
 serves: its own resources, Events, and the objects the catalog rolls up.
 */}}
 {{- define "goldpath.watchedRules" -}}
+- apiGroups: [authorization.k8s.io]
+  resources: [subjectaccessreviews]
+  verbs: [create]
 - apiGroups: [goldpath.dev]
   resources: [templates, scaffoldrequests]
   verbs: [get, list, watch, patch]
