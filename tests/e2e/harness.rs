@@ -311,6 +311,11 @@ pub fn unique() -> String {
     )
 }
 
+/// Operators that serve one namespace hold this shared; one that serves
+/// every namespace ([`Operator::start_serving_all`]) holds it alone, so it
+/// never acts on another test's objects while that test runs.
+static SERVING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// A `goldpath run` process watching one test's namespace, configured to
 /// publish `github.com` repositories to the git server (through `git_url`)
 /// and to make Argo CD Applications in that namespace, running as the Helm
@@ -327,7 +332,37 @@ pub struct Operator {
     pub cache: PathBuf,
     kubeconfig: PathBuf,
     log: PathBuf,
+    /// Serve every namespace rather than `namespace` only.
+    all_namespaces: bool,
+    _serving: ServingGuard,
     _dir: tempfile::TempDir,
+}
+
+enum ServingGuard {
+    Shared(#[allow(dead_code)] std::rc::Rc<std::sync::RwLockReadGuard<'static, ()>>),
+    Alone(#[allow(dead_code)] std::sync::RwLockWriteGuard<'static, ()>),
+}
+
+std::thread_local! {
+    /// The shared hold of this test's thread, while one of its operators
+    /// runs: a second operator of the same test shares it rather than
+    /// queueing behind an operator that waits to serve alone, which would
+    /// wait for this test to end.
+    static SHARED: std::cell::RefCell<std::rc::Weak<std::sync::RwLockReadGuard<'static, ()>>> =
+        const { std::cell::RefCell::new(std::rc::Weak::new()) };
+}
+
+impl ServingGuard {
+    fn shared() -> ServingGuard {
+        SHARED.with(|held| {
+            let mut held = held.borrow_mut();
+            let guard = held.upgrade().unwrap_or_else(|| {
+                std::rc::Rc::new(SERVING.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+            });
+            *held = std::rc::Rc::downgrade(&guard);
+            ServingGuard::Shared(guard)
+        })
+    }
 }
 
 impl Operator {
@@ -401,8 +436,37 @@ impl Operator {
             log: dir.path().join("operator.log"),
             cache: dir.path().join("cache"),
             config,
+            all_namespaces: false,
+            _serving: ServingGuard::shared(),
             _dir: dir,
         }
+    }
+
+    /// Starts an operator whose own namespace is `namespace`, that serves
+    /// every namespace, with the configuration file `config` and the chart's
+    /// RBAC rendered with `helm_args`; while it runs no other operator does.
+    pub fn start_serving_all(namespace: &Namespace, config: &str, helm_args: &[String]) -> Operator {
+        let serving = ServingGuard::Alone(SERVING.write().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let cluster = cluster();
+        cluster.install_stand_in_crds();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, config).expect("writing the operator configuration");
+        let mut operator = Operator {
+            child: None,
+            namespace: namespace.name.clone(),
+            http_port: free_port(),
+            args: Vec::new(),
+            kubeconfig: namespace.chart_identity_with(helm_args).to_path_buf(),
+            log: dir.path().join("operator.log"),
+            cache: dir.path().join("cache"),
+            config: path,
+            all_namespaces: true,
+            _serving: serving,
+            _dir: dir,
+        };
+        operator.spawn();
+        operator
     }
 
     /// Like [`Operator::start_with`], with its template cache in `cache`
@@ -423,12 +487,12 @@ impl Operator {
         let child = Command::new(env!("CARGO_BIN_EXE_goldpath"))
             .args(["run", "--config"])
             .arg(&self.config)
-            .args([
-                "--namespace",
-                &self.namespace,
-                "--watch-namespace",
-                &self.namespace,
-            ])
+            .args(["--namespace", &self.namespace])
+            .args(if self.all_namespaces {
+                vec![]
+            } else {
+                vec!["--watch-namespace", &self.namespace]
+            })
             .arg("--cache-dir")
             .arg(&self.cache)
             .arg(format!("--http-addr=127.0.0.1:{}", self.http_port))

@@ -13,3 +13,4 @@ mod operations;
 mod robustness;
 mod scaffold;
 mod tenancy;
+mod tenancy_cluster;
