@@ -254,3 +254,22 @@ fn a_value_nested_deeper_than_the_stack_allows_is_refused() {
         );
     }
 }
+
+#[test]
+fn output_collected_in_set_blocks_and_macros_is_counted() {
+    for expression in [
+        format!(
+            "{{% set s %}}{{% for i in range(100000) %}}{}{{% endfor %}}{{% endset %}}",
+            "x".repeat(1000)
+        ),
+        "{% macro m() %}${{ 'x' * 10000000 }}{% endmacro %}{% set s %}{% for i in range(100) %}${{ m() }}{% endfor %}{% endset %}".into(),
+    ] {
+        let dir = logging(&expression);
+        let run = render(&dir.path().join("template.yaml"), &[]);
+        assert_refused(
+            &expression[..60],
+            &run,
+            &["steps[log].input.message, line 1", "16777216 bytes of output, counting what"],
+        );
+    }
+}

@@ -152,6 +152,35 @@ impl Guard {
         Ok(())
     }
 
+    /// Bytes one render may write in all, into `{% set %}` blocks, macro
+    /// calls and `{% filter %}` blocks included: those collect their output
+    /// where the bound on the rendered file does not see it. Text a macro
+    /// returns counts once when the macro writes it and again when it is
+    /// written out.
+    pub fn max_written(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Counts `bytes` toward what the render of `state` has written.
+    pub fn written(&self, state: &mut State, bytes: usize) -> Result<(), Error> {
+        const KEY: &str = "__goldpath_written";
+        let so_far = state.get_temp(KEY).and_then(|v| v.as_usize()).unwrap_or(0);
+        let total = so_far.saturating_add(bytes);
+        if total > self.max_written() {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!(
+                    "rendering stopped at {} bytes of output, counting what {{% set %}} blocks, \
+                     macros and {{% filter %}} blocks collect; the template produces too much",
+                    self.max_written()
+                ),
+            )
+            .with_source(Hit::Size));
+        }
+        state.set_temp(KEY, Value::from(total));
+        Ok(())
+    }
+
     fn too_large(&self, what: &str) -> Error {
         Error::new(
             ErrorKind::InvalidOperation,
@@ -302,7 +331,7 @@ const OPERATORS: &[(&str, &str)] = &[
 /// wrapped in the check of its nesting. Line breaks are kept, so errors still name the author's lines. Text that
 /// does not parse is returned as it is: compiling it reports the error.
 pub fn rewrite(source: &str, template: bool, syntax: &minijinja::syntax::SyntaxConfig) -> String {
-    if !source.contains(['*', '+', '~', '[', '(', ',', ':']) {
+    if !source.contains(['*', '+', '~', '[', '(', ',', ':']) && !source.contains("for") {
         return source.to_string();
     }
     use minijinja::machinery::{parse, parse_expr};
@@ -319,7 +348,7 @@ pub fn rewrite(source: &str, template: bool, syntax: &minijinja::syntax::SyntaxC
         return source.to_string();
     };
     let mut edits = Vec::new();
-    collect_operators(&ast, &mut edits);
+    collect_operators(source, &ast, &mut edits);
     if edits.is_empty() {
         return source.to_string();
     }
@@ -345,15 +374,20 @@ struct Edit {
     function: &'static str,
     whole: (usize, usize),
     arguments: Vec<(usize, usize)>,
+    /// Text inserted at `whole.0` instead of a call.
+    insert: Option<String>,
 }
 
 /// The checked function literals are wrapped in.
 const NESTED: &str = "__goldpath_nested";
 
-fn collect_operators(node: &serde_json::Value, edits: &mut Vec<Edit>) {
+fn collect_operators(source: &str, node: &serde_json::Value, edits: &mut Vec<Edit>) {
     use serde_json::Value as Json;
     match node {
         Json::Object(fields) => {
+            if fields.get("stmt").and_then(Json::as_str) == Some("ForLoop") {
+                edits.extend(count_iterations(source, node));
+            }
             match fields.get("expr").and_then(Json::as_str) {
                 Some("BinOp") => edits.extend(as_edit(node)),
                 Some("List" | "Tuple" | "Map") if !is_constant(node) => {
@@ -361,6 +395,7 @@ fn collect_operators(node: &serde_json::Value, edits: &mut Vec<Edit>) {
                         function: NESTED,
                         whole,
                         arguments: vec![whole],
+                        insert: None,
                     }))
                 }
                 _ => {}
@@ -369,11 +404,13 @@ fn collect_operators(node: &serde_json::Value, edits: &mut Vec<Edit>) {
                 // Assignment targets (`for a, b in`, `set a, b =`) are
                 // names, not values.
                 if key != "target" {
-                    collect_operators(child, edits);
+                    collect_operators(source, child, edits);
                 }
             }
         }
-        Json::Array(items) => items.iter().for_each(|item| collect_operators(item, edits)),
+        Json::Array(items) => items
+            .iter()
+            .for_each(|item| collect_operators(source, item, edits)),
         _ => {}
     }
 }
@@ -408,7 +445,61 @@ fn as_edit(node: &serde_json::Value) -> Option<Edit> {
         function,
         whole: span(inner.get(1)?)?,
         arguments: vec![expr_span(op.get("left")?)?, expr_span(op.get("right")?)?],
+        insert: None,
     })
+}
+
+/// The function each loop iteration calls with the loop's size in bytes.
+const ITERATION: &str = "__goldpath_iteration";
+
+/// For a serialized `ForLoop`, a `{% do %}` right after its opening tag
+/// that counts each iteration's literal text (all of the loop's, an upper
+/// bound) toward what the render writes, captured output included; values
+/// are counted as they are written. The tag's whitespace control is
+/// repeated on it, so output is unchanged.
+fn count_iterations(source: &str, node: &serde_json::Value) -> Option<Edit> {
+    let inner = node.get("inner")?;
+    let header = inner.get(0)?;
+    let text = raw_text(header.get("body")?);
+    if text == 0 {
+        return None;
+    }
+    let mut header_end = expr_span(header.get("iter")?)?.1;
+    if let Some(filter) = header.get("filter_expr").filter(|f| !f.is_null()) {
+        header_end = header_end.max(expr_span(filter)?.1);
+    }
+    let tag_end = header_end + source.get(header_end..)?.find("%}")?;
+    let control = match source.as_bytes().get(tag_end.checked_sub(1)?) {
+        Some(b'-') => "-",
+        Some(b'+') => "+",
+        _ => "",
+    };
+    let at = tag_end + 2;
+    Some(Edit {
+        function: ITERATION,
+        whole: (at, at),
+        arguments: Vec::new(),
+        insert: Some(format!("{{% do {ITERATION}({text}) {control}%}}")),
+    })
+}
+
+/// Bytes of literal text in serialized statements, nested ones included.
+fn raw_text(node: &serde_json::Value) -> usize {
+    use serde_json::Value as Json;
+    match node {
+        Json::Object(fields) => {
+            let own = match fields.get("stmt").and_then(Json::as_str) {
+                Some("EmitRaw") => node
+                    .pointer("/inner/0/raw")
+                    .and_then(Json::as_str)
+                    .map_or(0, str::len),
+                _ => 0,
+            };
+            fields.values().map(raw_text).fold(own, usize::saturating_add)
+        }
+        Json::Array(items) => items.iter().map(raw_text).fold(0, usize::saturating_add),
+        _ => 0,
+    }
 }
 
 /// The span of a serialized expression: `{"expr": kind, "inner": [node, span]}`.
@@ -437,6 +528,9 @@ fn outermost(edits: &[Edit]) -> Vec<&Edit> {
 
 /// `function(arguments)` for one edit, its arguments rewritten in turn.
 fn render_edit(source: &str, edit: &Edit, all: &[Edit]) -> String {
+    if let Some(text) = &edit.insert {
+        return text.clone();
+    }
     let operand = |range: (usize, usize)| -> String {
         let inner: Vec<Edit> = all
             .iter()
@@ -490,6 +584,17 @@ fn is_list(value: &Value) -> bool {
 
 /// Registers the checked operators, literals and constructors in `env`.
 pub fn register_operators(env: &mut Environment<'_>, guard: Guard) {
+    env.add_function(ITERATION, move |state: &mut State, bytes: usize| {
+        guard.time()?;
+        guard.written(state, bytes)?;
+        Ok::<_, Error>(Value::from(""))
+    });
+    env.set_formatter(move |out, state, value| {
+        guard.time()?;
+        let bytes = guard.measure("the output", value)?;
+        guard.written(state, bytes)?;
+        minijinja::escape_formatter(out, state, value)
+    });
     env.add_function(NESTED, move |value: Value| {
         guard.time()?;
         guard.depth("a list or map", &value)?;
@@ -801,7 +906,7 @@ pub fn check_js_method(guard: &Guard, value: &Value, method: &str, args: &[Value
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::expression::{Limits, Renderer};
+    use crate::engine::expression::{Limits, Renderer, Syntax, Whitespace};
     use serde_json::json;
 
     fn syntax() -> minijinja::syntax::SyntaxConfig {
@@ -838,6 +943,38 @@ mod tests {
     }
 
     #[test]
+    fn each_loop_iteration_counts_its_text_with_the_same_whitespace_control() {
+        assert_eq!(
+            rewrite("{% for x in xs if x -%}\n a{% endfor %}", true, &syntax()),
+            "{% for x in xs if x -%}{% do __goldpath_iteration(1) -%}\n a{% endfor %}"
+        );
+        let context = Value::from(minijinja::value::Serde(json!({ "xs": [1, 2] })));
+        for whitespace in [
+            Whitespace::default(),
+            Whitespace {
+                trim_blocks: true,
+                lstrip_blocks: true,
+            },
+        ] {
+            let renderer = Renderer::new(Limits::default()).for_files(Syntax::Backstage, whitespace);
+            let source = "{% for x in xs %}\n  ${{ x }}\n  {% for y in xs -%}\n   [${{ y }}]\n  {%- endfor %}\n{% endfor %}\n";
+            let mut native = minijinja::Environment::new();
+            let mut config = minijinja::syntax::SyntaxConfig::builder();
+            config
+                .variable_delimiters("${{", "}}")
+                .trim_blocks(whitespace.trim_blocks)
+                .lstrip_blocks(whitespace.lstrip_blocks)
+                .keep_trailing_newline(true);
+            native.set_syntax(config.build().unwrap());
+            assert_eq!(
+                renderer.render_text("f.txt", source, &context).unwrap(),
+                native.render_str(source, context.clone()).unwrap(),
+                "{whitespace:?}"
+            );
+        }
+    }
+
+    #[test]
     fn checked_operators_compute_what_minijinja_computes() {
         assert_eq!(
             render("${{ s * n }}|${{ n * s }}|${{ l * 2 }}|${{ l + [3] }}|${{ s ~ n }}|${{ n + 1.5 }}|${{ 2 * 3 }}|${{ s + 'c' }}").unwrap(),
@@ -847,6 +984,10 @@ mod tests {
 
     #[test]
     fn every_growing_operator_is_refused_before_it_allocates() {
+        let set_block_of_raw_text = format!(
+            "{{% set s %}}{{% for i in range(100000) %}}{}{{% endfor %}}{{% endset %}}",
+            "x".repeat(1000)
+        );
         for (source, names) in [
             ("${{ 'x' * 100000000 }}", "repeating a string"),
             ("${{ 'x' * 1099511627776 }}", "repeating a string"),
@@ -860,6 +1001,11 @@ mod tests {
             (
                 "{% set ns = namespace(v=[]) %}{% for i in range(100000) %}{% set ns.v = [ns.v] %}{% endfor %}",
                 "nest values more than 100 levels",
+            ),
+            (&set_block_of_raw_text, "16777216 bytes of output, counting what"),
+            (
+                "{% macro m() %}${{ 'x' * 10000000 }}{% endmacro %}{% set s %}{% for i in range(100) %}${{ m() }}{% endfor %}{% endset %}",
+                "16777216 bytes of output, counting what",
             ),
             (
                 "{% set ns = namespace(v=[]) %}{% for i in range(100000) %}{% set ns.v = {'a': ns.v} %}{% endfor %}",
