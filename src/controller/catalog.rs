@@ -85,7 +85,8 @@ struct Source {
     family: Family,
     labels: BTreeMap<String, String>,
     normalized: Normalized,
-    /// An Argo CD Application's `spec.project`.
+    /// An Argo CD Application's `spec.project` (empty when it has none);
+    /// `None` when the object could not be read.
     project: Option<String>,
 }
 
@@ -306,9 +307,10 @@ impl Index {
                 .applications
                 .get(application)
                 .and_then(|source| Some((source, self.sources.get(source)?)));
-            let permitted = |object: &Source| {
-                let project = object.project.as_deref().unwrap_or_default();
-                projects.iter().any(|p| pattern_matches(p, project))
+            let permitted = |object: &Source| match object.project.as_deref() {
+                Some(project) => projects.iter().any(|p| pattern_matches(p, project)),
+                // Unreadable: its row tells only that, nothing of the object.
+                None => true,
             };
             sources.push(match found {
                 Some((source, object)) if permitted(object) => (source.clone(), object.normalized.clone()),
@@ -745,11 +747,16 @@ impl Catalog {
         let record = |object: Guarded<DynamicObject>| {
             let source = reference(&object);
             let labels = object.labels().clone();
+            // An Application goldpath cannot read has no project it could
+            // check: its row says only that it cannot be read.
             let project = match &object.0 {
-                Ok(object) if family == Family::ArgoCd => {
-                    object.data["spec"]["project"].as_str().map(str::to_string)
-                }
-                _ => None,
+                Ok(object) => Some(
+                    object.data["spec"]["project"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                Err(_) => None,
             };
             let normalized = match object.0 {
                 Ok(object) => family.normalize(&serde_json::to_value(&object).unwrap_or_default()),
@@ -1148,6 +1155,17 @@ mod tests {
         );
         let shown = index.observe(&web, "argocd", &["team-*".into()]);
         assert_eq!(shown.sources[0].1.status, crate::api::SourceHealth::Failed);
+        // One goldpath cannot read has no project to check; its row says only that.
+        let unreadable = Source {
+            family: Family::ArgoCd,
+            labels: BTreeMap::new(),
+            normalized: Normalized::new(crate::api::SourceHealth::Unknown, "Unreadable", "too deep"),
+            project: None,
+        };
+        let source = SourceRef::new("argoproj.io/v1alpha1", "Application", "argocd", "payments");
+        index.source_applied(source, unreadable);
+        let row = index.observe(&web, "argocd", &["default".into()]);
+        assert_eq!(row.sources[0].1.status, crate::api::SourceHealth::Unknown);
     }
 
     #[test]
