@@ -411,22 +411,21 @@ fn dump(value: Value, indent: Option<usize>) -> Result<Value, Error> {
     Ok(Value::from_safe_string(json))
 }
 
-/// nunjucks `truncate(length=255, killwords=false, end='...')`.
+/// nunjucks `truncate(length=255, killwords=false, end='...')`. Works on
+/// byte offsets of the text, so nothing larger than the result is built.
 fn truncate(value: &str, length: Option<usize>, killwords: Option<bool>, end: Option<&str>) -> String {
     let length = length.unwrap_or(255);
     let end = end.unwrap_or("...");
-    if value.chars().count() <= length {
+    let Some((cut_at, next)) = value.char_indices().nth(length) else {
         return value.to_string();
-    }
-    let chars: Vec<char> = value.chars().collect();
+    };
     let cut = if killwords.unwrap_or(false) {
-        length
+        cut_at
     } else {
         // nunjucks cuts at the last space at or before `length`.
-        chars[..=length].iter().rposition(|c| *c == ' ').unwrap_or(length)
+        value[..cut_at + next.len_utf8()].rfind(' ').unwrap_or(cut_at)
     };
-    let cut: String = chars[..cut].iter().collect();
-    format!("{cut}{end}")
+    format!("{}{end}", &value[..cut])
 }
 
 fn wordcount(value: &str) -> usize {
@@ -610,6 +609,9 @@ mod tests {
         );
         assert_eq!(truncate("short", Some(12), None, None), "short");
         assert_eq!(truncate("abcdefghij", Some(4), Some(true), Some("~")), "abcd~");
+        assert_eq!(truncate("ab cd ef", Some(5), None, None), "ab cd...");
+        assert_eq!(truncate("äb cd éf", Some(4), None, Some("…")), "äb…");
+        assert_eq!(truncate("äbcdéf", Some(3), None, None), "äbc...");
         assert_eq!(wordcount("one two  three"), 3);
         assert_eq!(center("ab", Some(6)), "  ab  ");
         assert_eq!(striptags("<p>Hello <b>you</b></p>"), "Hello you");
