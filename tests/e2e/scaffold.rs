@@ -650,7 +650,10 @@ fn a_branch_lock_the_git_server_left_behind_is_waited_out() {
 fn a_secret_value_appears_nowhere_it_must_not() {
     let namespace = Namespace::new("secret");
     let operator = Operator::start(&namespace);
-    let secret_value = format!("tok-{}-{}", unique(), unique());
+    // A step's `token` input is the credential its publish pushes with, so
+    // the secret is the git server's real token: the push works only if the
+    // value reached the step, and it must show up nowhere else.
+    let secret_value = cluster().git_token.clone();
     // A Secret's value with a trailing newline, as `echo | kubectl create`
     // makes it: the trimmed form is masked too.
     apply(
