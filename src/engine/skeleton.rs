@@ -19,6 +19,9 @@ pub enum SkeletonError {
     /// A rendered path would leave the workspace.
     #[error("{file}: the rendered path {rendered:?} leaves the workspace")]
     Escapes { file: String, rendered: String },
+    /// A rendered path names the directory it is written into, not a file.
+    #[error("{file}: the rendered path {rendered:?} names a directory, not a file")]
+    NotAFile { file: String, rendered: String },
     /// A `copyWithoutTemplating` pattern is not a valid glob.
     #[error("copyWithoutTemplating: {0}")]
     Glob(String),
@@ -75,6 +78,14 @@ pub fn render_into(
             file: shown.clone(),
             rendered: rendered.clone(),
         })?;
+        // `.` (or a path that climbs back to where it started) would make
+        // the file the workspace root itself.
+        if destination.is_empty() {
+            return Err(SkeletonError::NotAFile {
+                file: shown,
+                rendered,
+            });
+        }
         if !options.replace && workspace.contains_key(&destination) {
             continue;
         }
@@ -169,5 +180,63 @@ impl RawFiles {
                 None => return false,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::expression::Limits;
+
+    fn render(skeleton: FileTree, target: &str, render: bool) -> Result<FileTree, SkeletonError> {
+        let renderer = Renderer::new(Limits::default());
+        let context = minijinja::Value::from(minijinja::value::Serde(serde_json::json!({
+            "values": { "dot": "." }
+        })));
+        let options = SkeletonOptions {
+            renderer: &renderer,
+            context: &context,
+            copy_without_templating: &[],
+            template_file_extension: None,
+            render,
+            replace: false,
+            origin: "skeleton",
+        };
+        let mut workspace = FileTree::new();
+        render_into(&skeleton, target, &options, &mut workspace).map(|()| workspace)
+    }
+
+    #[test]
+    fn a_path_that_names_the_workspace_root_is_refused_naming_the_file() {
+        // A name that renders empty drops its file; copied as it is
+        // (`fetch:plain`), an empty name is still the root.
+        for (path, rendered) in [
+            ("", false),
+            (".", true),
+            (".", false),
+            ("${{ values.dot }}", true),
+            ("a/..", false),
+        ] {
+            let skeleton = FileTree::from([(path.to_string(), FileEntry::text("x"))]);
+            let error = render(skeleton, "", rendered).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    SkeletonError::NotAFile { .. } | SkeletonError::Escapes { .. }
+                ),
+                "{path:?}: {error}"
+            );
+            assert!(
+                error.to_string().starts_with(&format!("skeleton/{path}")),
+                "{error}"
+            );
+        }
+        // Below a target directory, `.` is a file named as the target: kept
+        // as before, since the target names it.
+        let skeleton = FileTree::from([("${{ values.dot }}".to_string(), FileEntry::text("x"))]);
+        assert_eq!(
+            render(skeleton, "app", true).unwrap().keys().collect::<Vec<_>>(),
+            ["app"]
+        );
     }
 }
