@@ -328,6 +328,13 @@ mod tests {
         let error = documents::<Value>("kind: Component\nmetadata:\n  name: *nope\n").unwrap_err();
         assert_eq!((error.document, error.line), (1, Some(3)));
         assert!(error.message.contains("*nope"), "{error}");
+        // From the catalog_import fuzz target: a lone NUL made the stream
+        // repeat its error forever; text that cannot continue a document
+        // is reported as the next one.
+        for text in ["\0", "$\n:"] {
+            let error = documents::<Value>(text).unwrap_err();
+            assert!((1..=2).contains(&error.document), "{text:?}: {error}");
+        }
     }
 
     #[test]
