@@ -1,7 +1,7 @@
 # The commands the README names. `make test` is what CI runs.
-.PHONY: test setup lint unit e2e static crds bench bench-drain bench-catalog
+.PHONY: test setup lint unit fuzz-short e2e static crds fuzz bench bench-drain bench-catalog
 
-test: setup lint unit e2e static
+test: setup lint unit fuzz-short e2e static
 
 setup:
 	hack/setup
@@ -12,6 +12,14 @@ lint:
 
 unit:
 	cargo test --locked
+
+# Each fuzz target for a bounded time (README: Fuzzing).
+fuzz-short:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-30} hack/fuzz
+
+# Each fuzz target for 1,000,000 executions.
+fuzz:
+	hack/fuzz
 
 # Against a real control plane and git server on loopback (e2e/up): the
 # Helm chart (hack/chart-check), then the end-to-end tests.
