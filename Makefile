@@ -1,5 +1,5 @@
 # The commands the README names. `make test` is what CI runs.
-.PHONY: test setup lint unit fuzz-short e2e static crds fuzz bench bench-drain bench-catalog
+.PHONY: test setup lint unit fuzz-short e2e static crds fuzz bench bench-drain bench-catalog bench-soak
 
 test: setup lint unit fuzz-short e2e static
 
@@ -47,3 +47,7 @@ bench-drain:
 # Figures: a 10,000-entity catalog on the e2e control plane (bench/README.md).
 bench-catalog:
 	bench/catalog
+
+# Figures: ten minutes of load and hostile input on the e2e control plane (bench/README.md).
+bench-soak:
+	bench/soak
