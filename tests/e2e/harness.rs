@@ -137,6 +137,21 @@ impl Namespace {
         }
     }
 
+    /// Gives `user` the `edit` ClusterRole in this namespace and nothing
+    /// else: a tenant's developer, who reaches goldpath's kinds through the
+    /// chart's aggregated roles. `kubectl --as` then acts as them.
+    pub fn grant_edit(&self, user: &str) {
+        cluster().kubectl_ok(&[
+            "create",
+            "rolebinding",
+            &format!("edit-{user}"),
+            "--clusterrole=edit",
+            &format!("--user={user}"),
+            "-n",
+            &self.name,
+        ]);
+    }
+
     /// A kubeconfig with a token of the ServiceAccount the Helm chart makes
     /// when installed into this namespace, bound to the RBAC the chart
     /// renders (tests/e2e/chart-values.yaml; cluster-wide, as by default,

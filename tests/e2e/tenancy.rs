@@ -4,6 +4,8 @@
 //! operators as the chart's ServiceAccount against the real API server and
 //! git server, one per tenant namespace, configured as a platform team
 //! would: each namespace publishes under its own name and a shared owner.
+//! Every object a tenant makes is made by that tenant's developer, a user
+//! with `edit` in the tenant's namespace and no other rights.
 //!
 //! Attacks tried as tenant b, each refused:
 //! 1. a new branch (`release`) pushed into team a's existing repository;
@@ -29,7 +31,35 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{Namespace, Operator, cluster, unique, wait_for};
-use crate::scaffold::{apply, get, phase, wait_condition, wait_phase};
+use crate::scaffold::{get, phase, wait_condition, wait_phase};
+
+/// A tenant's namespace, whose developer ([`developer`]) has `edit` there
+/// and nothing else.
+fn tenant(prefix: &str) -> Namespace {
+    let namespace = Namespace::new(prefix);
+    namespace.grant_edit(&developer(&namespace));
+    namespace
+}
+
+/// The user who acts for the tenant of `namespace`.
+fn developer(namespace: &Namespace) -> String {
+    format!("{}-dev", namespace.name)
+}
+
+/// `kubectl apply` in `namespace` as its tenant's developer, never as an
+/// administrator: what goldpath refuses here, the tenant could ask for.
+fn apply(namespace: &Namespace, yaml: &str) {
+    let user = developer(namespace);
+    let output = cluster().kubectl(
+        &["--as", &user, "apply", "-n", &namespace.name, "-f", "-"],
+        Some(yaml),
+    );
+    assert!(
+        output.status.success(),
+        "kubectl apply as {user}: {}\n{yaml}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
 
 /// Each namespace publishes under its own name and the owner `shared`.
 const TENANCY: &str = "tenancy: {publishOwners: [\"{namespace}\", shared]}\n";
@@ -114,8 +144,8 @@ fn branches(repository: &str) -> String {
 
 #[test]
 fn tenant_b_cannot_publish_into_team_as_repositories_or_owners() {
-    let team_a = Namespace::new("tenant-a");
-    let team_b = Namespace::new("tenant-b");
+    let team_a = tenant("tenant-a");
+    let team_b = tenant("tenant-b");
     let _operator_a = Operator::start_with(&team_a, &cluster().git_url, TENANCY);
     let _operator_b = Operator::start_with(&team_b, &cluster().git_url, TENANCY);
     apply(&team_a, &publisher(&team_a));
@@ -271,7 +301,7 @@ fn stalled(namespace: &Namespace, name: &str) -> (String, Value) {
 #[test]
 fn tenant_b_cannot_read_templates_from_the_operators_disk_or_unlisted_hosts() {
     let cluster = cluster();
-    let team_b = Namespace::new("tenant-b");
+    let team_b = tenant("tenant-b");
     // No template hosts configured, as by default.
     let _operator = Operator::start_with(&team_b, &cluster.git_url, "templateSources: {hosts: []}\n");
     let secret_text = format!("team-a-only-{}", unique());
@@ -311,7 +341,15 @@ fn tenant_b_cannot_read_templates_from_the_operators_disk_or_unlisted_hosts() {
     // A plain path does not even reach the operator: the CRD's schema
     // refuses it.
     let refused = cluster.kubectl(
-        &["apply", "-n", &team_b.name, "-f", "-"],
+        &[
+            "--as",
+            &developer(&team_b),
+            "apply",
+            "-n",
+            &team_b.name,
+            "-f",
+            "-",
+        ],
         Some(&git_template(
             "disk-path",
             &on_disk.display().to_string(),
@@ -346,8 +384,8 @@ fn tenant_b_cannot_read_templates_from_the_operators_disk_or_unlisted_hosts() {
 #[test]
 fn tenant_b_gets_no_byte_of_team_as_private_template() {
     let cluster = cluster();
-    let team_a = Namespace::new("tenant-a");
-    let team_b = Namespace::new("tenant-b");
+    let team_a = tenant("tenant-a");
+    let team_b = tenant("tenant-b");
     let secret_text = format!("team-a-only-{}", unique());
     let repository = format!("private-{}", unique());
     cluster.push_commit(&repository, "main", &[("README.md", &secret_text)]);
@@ -401,7 +439,7 @@ fn tenant_b_gets_no_byte_of_team_as_private_template() {
 
 #[test]
 fn tenant_b_cannot_put_a_secret_where_it_can_be_read() {
-    let team_b = Namespace::new("tenant-b");
+    let team_b = tenant("tenant-b");
     let _operator = Operator::start_with(&team_b, &cluster().git_url, TENANCY);
     let leaks = [
         (

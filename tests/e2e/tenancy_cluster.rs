@@ -56,15 +56,7 @@ impl Tenant {
     fn new(prefix: &str, user: &str) -> Tenant {
         let namespace = Namespace::new(prefix);
         let group = format!("{}-members", namespace.name);
-        cluster().kubectl_ok(&[
-            "create",
-            "rolebinding",
-            "edit",
-            "--clusterrole=edit",
-            &format!("--user={user}"),
-            "-n",
-            &namespace.name,
-        ]);
+        namespace.grant_edit(user);
         Tenant {
             namespace,
             user: user.to_string(),
