@@ -394,13 +394,30 @@ impl Operator {
 
     /// Like [`Operator::start_with`], with more command-line arguments.
     pub fn start_with_args(namespace: &Namespace, git_url: &str, extra: &str, args: &[&str]) -> Operator {
-        let mut operator = Operator::configure(namespace, git_url, extra, args);
+        let mut operator = Operator::configure(namespace, git_url, extra, args, ServingGuard::shared());
+        operator.spawn();
+        operator
+    }
+
+    /// Like [`Operator::start`], serving every namespace rather than its
+    /// own only (which still holds its credentials and Applications); while
+    /// it runs no other operator does.
+    pub fn start_for_all_namespaces(namespace: &Namespace) -> Operator {
+        let alone = ServingGuard::Alone(SERVING.write().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut operator = Operator::configure(namespace, &cluster().git_url, "", &[], alone);
+        operator.all_namespaces = true;
         operator.spawn();
         operator
     }
 
     /// Writes the configuration and credentials; the process is not started.
-    fn configure(namespace: &Namespace, git_url: &str, extra: &str, args: &[&str]) -> Operator {
+    fn configure(
+        namespace: &Namespace,
+        git_url: &str,
+        extra: &str,
+        args: &[&str],
+        serving: ServingGuard,
+    ) -> Operator {
         let cluster = cluster();
         cluster.install_stand_in_crds();
         let secret = format!(
@@ -452,7 +469,7 @@ impl Operator {
             cache: dir.path().join("cache"),
             config,
             all_namespaces: false,
-            _serving: ServingGuard::shared(),
+            _serving: serving,
             _dir: dir,
         }
     }
@@ -487,7 +504,8 @@ impl Operator {
     /// Like [`Operator::start_with`], with its template cache in `cache`
     /// (another operator's), as one operator serving both namespaces has.
     pub fn start_sharing_cache(namespace: &Namespace, extra: &str, cache: &Path) -> Operator {
-        let mut operator = Operator::configure(namespace, &cluster().git_url, extra, &[]);
+        let mut operator =
+            Operator::configure(namespace, &cluster().git_url, extra, &[], ServingGuard::shared());
         operator.cache = cache.to_path_buf();
         operator.spawn();
         operator

@@ -120,23 +120,27 @@ fn assert_reported(namespace: &Namespace, resource: &str, kind: &str) {
 #[test]
 fn objects_nested_200_deep_are_reported_on_themselves_while_the_rest_goes_on() {
     let cluster = cluster();
+    // The poisoned objects are in one namespace, the good request in
+    // another, and one operator serves both: the lists and watches of every
+    // namespace.
     let namespace = Namespace::new("poison");
+    let other = Namespace::new("poison-other");
     // In the operator's first lists...
     for (_, _, object) in poisoned("") {
         create(&namespace, &object);
     }
-    let mut operator = Operator::start(&namespace);
+    let mut operator = Operator::start_for_all_namespaces(&namespace);
     operator.wait_ready();
     // ...and in its watches.
     for (_, _, object) in poisoned("-later") {
         create(&namespace, &object);
     }
 
-    apply(&namespace, &template("svc"));
+    apply(&other, &template("svc"));
     let service = format!("p{}", unique());
-    apply(&namespace, &request("good", "svc", &service));
+    apply(&other, &request("good", "svc", &service));
     let done = wait_phase(
-        &namespace,
+        &other,
         "scaffoldrequest/good",
         "Succeeded",
         Duration::from_secs(90),
@@ -145,7 +149,7 @@ fn objects_nested_200_deep_are_reported_on_themselves_while_the_rest_goes_on() {
     assert_eq!(cluster.commits(&format!("e2e-{service}")).len(), 1);
     // The entity the request registered is in the catalog.
     wait_for("the registered entity's status", Duration::from_secs(30), || {
-        get(&namespace, &format!("catalogentity/{service}"))["status"]["health"]
+        get(&other, &format!("catalogentity/{service}"))["status"]["health"]
             .as_str()
             .map(drop)
     });
