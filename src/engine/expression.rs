@@ -174,7 +174,7 @@ impl Renderer {
         if self.is_literal(source) {
             return Ok(());
         }
-        self.compiled(&mut lock(&self.env), location, source)
+        self.compiled(&mut lock(&self.env), location, source).map(drop)
     }
 
     /// Checks that `source` parses, like [`Renderer::check`], and returns
@@ -185,11 +185,7 @@ impl Renderer {
             return Ok(BTreeSet::new());
         }
         let mut compiled = lock(&self.env);
-        self.compiled(&mut compiled, location, source)?;
-        let template = compiled
-            .env
-            .get_template(location)
-            .map_err(|e| self.error(location, &e))?;
+        let template = self.compiled(&mut compiled, location, source)?;
         // The checked operators' functions are ours, not the template's.
         Ok(template
             .undeclared_variables(false)
@@ -205,11 +201,7 @@ impl Renderer {
         }
         self.check_deadline(location)?;
         let mut compiled = lock(&self.env);
-        self.compiled(&mut compiled, location, source)?;
-        let template = compiled
-            .env
-            .get_template(location)
-            .map_err(|e| self.error(location, &e))?;
+        let template = self.compiled(&mut compiled, location, source)?;
         let mut out = BoundedWriter::new(self.limits.max_render_bytes, self.deadline);
         match template.render_captured_to(context.clone(), &mut out) {
             Ok(_) => String::from_utf8(out.bytes).map_err(|_| RenderError {
@@ -231,21 +223,28 @@ impl Renderer {
         !source.contains(self.variable_start()) && !source.contains("{%") && !source.contains("{#")
     }
 
-    /// Makes sure `compiled` holds `source`, its operators checked, under
-    /// the name `location`.
-    fn compiled(&self, compiled: &mut Compiled, location: &str, source: &str) -> Result<(), RenderError> {
-        if compiled.sources.get(location).is_some_and(|s| s == source)
-            && compiled.env.get_template(location).is_ok()
-        {
-            return Ok(());
+    /// The template `source` under the name `location` in `compiled`, its
+    /// operators checked, compiled the first time it is seen.
+    fn compiled<'a>(
+        &self,
+        compiled: &'a mut Compiled,
+        location: &str,
+        source: &str,
+    ) -> Result<minijinja::Template<'a, 'a>, RenderError> {
+        // `sources` gains an entry only once its template was added, so a
+        // source seen before is in the environment.
+        if compiled.sources.get(location).is_none_or(|s| s != source) {
+            let checked = bounds::rewrite(source, true, &compiled.syntax);
+            compiled
+                .env
+                .add_template_owned(location.to_string(), checked)
+                .map_err(|e| self.error(location, &e))?;
+            compiled.sources.insert(location.to_string(), source.to_string());
         }
-        let checked = bounds::rewrite(source, true, &compiled.syntax);
         compiled
             .env
-            .add_template_owned(location.to_string(), checked)
-            .map_err(|e| self.error(location, &e))?;
-        compiled.sources.insert(location.to_string(), source.to_string());
-        Ok(())
+            .get_template(location)
+            .map_err(|e| self.error(location, &e))
     }
 
     /// Renders every string inside a JSON value, as Backstage renders step
