@@ -1,0 +1,386 @@
+//! Publishing: a file tree as the first commit of a new branch, or a
+//! change as one commit on top of a base branch, each idempotent and never
+//! overwriting a branch someone else wrote.
+
+use std::path::Path;
+
+use git2::{ErrorCode, Repository, Signature};
+
+use super::cache::scratch_repository;
+use super::error::local_error;
+use super::remote::{RemoteSpec, configure_libgit2};
+use super::tree::{build_tree, build_tree_over};
+use super::{Credentials, DEFAULT_BRANCH, GitError, GitIdentity};
+use crate::engine::files::FileTree;
+
+/// What to publish, and where.
+#[derive(Clone, Copy, Debug)]
+pub struct PublishRequest<'a> {
+    /// `https://`, `http://` or `file://` URL, or a local path, of the
+    /// repository to publish to. It must exist; the branch need not.
+    pub remote_url: &'a str,
+    /// Branch to create; [`DEFAULT_BRANCH`] unless the template says.
+    pub branch: &'a str,
+    /// The complete content of the branch's first commit.
+    pub files: &'a FileTree,
+    /// Commit message.
+    pub message: &'a str,
+    /// Author and committer.
+    pub identity: &'a GitIdentity,
+    /// Credentials for an HTTP(S) remote; `None` for anonymous access or
+    /// when the URL carries them.
+    pub credentials: Option<&'a Credentials>,
+    /// Who publishes (a request's UID): recorded as a trailer of the commit,
+    /// and then the push goes only to a repository without branches or one
+    /// whose commits carry the same trailer, never into someone else's.
+    /// `None` publishes anywhere (the CLI's own local repositories).
+    pub marker: Option<&'a str>,
+}
+
+impl<'a> PublishRequest<'a> {
+    /// A request to publish to [`DEFAULT_BRANCH`] without credentials.
+    pub fn new(
+        remote_url: &'a str,
+        files: &'a FileTree,
+        message: &'a str,
+        identity: &'a GitIdentity,
+    ) -> Self {
+        PublishRequest {
+            remote_url,
+            branch: DEFAULT_BRANCH,
+            files,
+            message,
+            identity,
+            credentials: None,
+            marker: None,
+        }
+    }
+}
+
+/// The outcome of a successful [`publish`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The branch's tip commit, full hex id.
+    pub commit: String,
+    /// False when the branch already held exactly these files and nothing
+    /// was pushed (a retried or resumed publish).
+    pub pushed: bool,
+}
+
+/// Publish `files` as the first commit of a branch, or confirm that the
+/// branch already holds exactly them.
+///
+/// - branch missing (or an empty repository): push one root commit;
+///   `pushed: true`;
+/// - branch whose tip has the same tree: push nothing, return its tip;
+///   `pushed: false`;
+/// - branch with other content: [`GitError::DifferentContent`], nothing
+///   pushed.
+///
+/// The push never forces, so a concurrent writer is never overwritten; if one
+/// wins the race the result is a transient [`GitError::Conflict`].
+pub fn publish(request: &PublishRequest<'_>) -> Result<Published, GitError> {
+    configure_libgit2();
+    let remote = RemoteSpec::parse(request.remote_url, request.credentials)?;
+    let branch = request.branch;
+    let branch_ref = valid_branch_ref(branch)?;
+    // Checked before any network traffic: a bad identity is a configuration
+    // error, whatever the remote holds.
+    let signature = signature(request.identity)?;
+    remote.check_local()?;
+    if let Some(path) = &remote.local_path {
+        return publish_in_place(path, &remote, request, &branch_ref, &signature);
+    }
+
+    let (scratch, repo) = scratch_repository("goldpath-publish-")?;
+    let local = |e: git2::Error| local_error(scratch.path(), &e);
+    let tree_id = build_tree(&repo, request.files)?;
+
+    // A private ref name, so the fetched tip cannot collide with anything.
+    let remote_tip_ref = "refs/goldpath/remote-tip";
+    match remote.fetch(
+        &repo,
+        &[format!("+{branch_ref}:{remote_tip_ref}")],
+        remote.is_http(),
+    ) {
+        // Servers such as Soft Serve create a repository on its first push
+        // and answer 404 until then: there is no branch yet.
+        Err(GitError::RepositoryNotFound { .. }) if remote.is_http() => {}
+        other => other?,
+    }
+    match repo.find_reference(remote_tip_ref) {
+        Ok(reference) => {
+            let tip = reference.peel_to_commit().map_err(local)?;
+            let commit = tip.id().to_string();
+            check_marker(&tip, request.marker, &remote.display, || {
+                format!("the branch {branch}")
+            })?;
+            if tip.tree_id() == tree_id {
+                tracing::info!(url = %remote.display, branch, commit, "branch already holds these files; nothing to push");
+                Ok(Published {
+                    commit,
+                    pushed: false,
+                })
+            } else {
+                Err(GitError::DifferentContent {
+                    url: remote.display.clone(),
+                    branch: branch.to_owned(),
+                    commit,
+                })
+            }
+        }
+        Err(e) if e.code() == ErrorCode::NotFound => {
+            if let Some(marker) = request.marker {
+                remote.check_other_branches(&repo, marker)?;
+            }
+            let tree = repo.find_tree(tree_id).map_err(local)?;
+            let commit = repo
+                .commit(
+                    Some(&branch_ref),
+                    &signature,
+                    &signature,
+                    &commit_message_marked(request.message, request.marker),
+                    &tree,
+                    &[],
+                )
+                .map_err(local)?;
+            remote.push(&repo, &branch_ref, branch)?;
+            let commit = commit.to_string();
+            tracing::info!(url = %remote.display, branch, commit, "pushed a new branch");
+            Ok(Published { commit, pushed: true })
+        }
+        Err(e) => Err(local(e)),
+    }
+}
+
+/// What to push as a branch on top of another: a pull request's change.
+#[derive(Clone, Copy, Debug)]
+pub struct ChangeRequest<'a> {
+    /// The repository, as for [`PublishRequest::remote_url`]; it must exist.
+    pub remote_url: &'a str,
+    /// The branch the change starts from.
+    pub base: &'a str,
+    /// The branch to create.
+    pub branch: &'a str,
+    /// Files to write, by their path in the repository; the base's other
+    /// files stay as they are.
+    pub files: &'a FileTree,
+    /// Commit message.
+    pub message: &'a str,
+    /// Author and committer.
+    pub identity: &'a GitIdentity,
+    /// Credentials for an HTTP(S) remote.
+    pub credentials: Option<&'a Credentials>,
+    /// Who publishes (a request's UID), recorded as the commit's trailer: a
+    /// branch that already carries it is this publisher's, from an earlier
+    /// attempt, and is reused; any other existing branch is refused.
+    pub marker: &'a str,
+}
+
+/// Push `files` over the tip of `base` as one commit on a new branch, or
+/// find that the branch already holds this publisher's commit.
+///
+/// - branch missing: one commit whose parent is the base's tip, pushed;
+///   `pushed: true`;
+/// - branch whose tip carries the marker: its tip; `pushed: false`;
+/// - branch made by anyone else: [`GitError::NotCreatedByRequest`];
+/// - base missing: [`GitError::ReferenceNotFound`].
+pub fn publish_change(request: &ChangeRequest<'_>) -> Result<Published, GitError> {
+    configure_libgit2();
+    let remote = RemoteSpec::parse(request.remote_url, request.credentials)?;
+    let branch_ref = valid_branch_ref(request.branch)?;
+    valid_branch_ref(request.base)?;
+    let signature = signature(request.identity)?;
+    remote.check_local()?;
+    let (scratch, repo) = scratch_repository("goldpath-change-")?;
+    let local = |e: git2::Error| local_error(scratch.path(), &e);
+    let (base_tip, head_tip) = ("refs/goldpath/base", "refs/goldpath/head");
+    remote.fetch(
+        &repo,
+        &[
+            format!("+refs/heads/{}:{base_tip}", request.base),
+            format!("+{branch_ref}:{head_tip}"),
+        ],
+        remote.is_http(),
+    )?;
+    if let Ok(reference) = repo.find_reference(head_tip) {
+        let tip = reference.peel_to_commit().map_err(local)?;
+        check_marker(&tip, Some(request.marker), &remote.display, || {
+            format!("the branch {}", request.branch)
+        })?;
+        return Ok(Published {
+            commit: tip.id().to_string(),
+            pushed: false,
+        });
+    }
+    let base = repo
+        .find_reference(base_tip)
+        .and_then(|reference| reference.peel_to_commit())
+        .map_err(|_| GitError::ReferenceNotFound {
+            url: remote.display.clone(),
+            reference: request.base.to_owned(),
+            detail: "the branch a pull request goes into must exist".to_owned(),
+        })?;
+    let tree_id = build_tree_over(&repo, &base.tree().map_err(local)?, request.files)?;
+    let tree = repo.find_tree(tree_id).map_err(local)?;
+    let commit = repo
+        .commit(
+            Some(&branch_ref),
+            &signature,
+            &signature,
+            &commit_message_marked(request.message, Some(request.marker)),
+            &tree,
+            &[&base],
+        )
+        .map_err(local)?;
+    remote.push(&repo, &branch_ref, request.branch)?;
+    let commit = commit.to_string();
+    tracing::info!(url = %remote.display, branch = request.branch, base = request.base, commit, "pushed a change branch");
+    Ok(Published { commit, pushed: true })
+}
+
+/// `refs/heads/{branch}`, for a name git accepts as a branch.
+fn valid_branch_ref(branch: &str) -> Result<String, GitError> {
+    let reference = format!("refs/heads/{branch}");
+    if branch.is_empty() || !git2::Reference::is_valid_name(&reference) {
+        return Err(GitError::InvalidReference {
+            reference: branch.to_owned(),
+            reason: "not a valid git branch name".to_owned(),
+        });
+    }
+    Ok(reference)
+}
+
+/// The author and committer of a new commit, made now.
+fn signature(identity: &GitIdentity) -> Result<Signature<'static>, GitError> {
+    Signature::now(&identity.author_name, &identity.author_email).map_err(|e| GitError::InvalidIdentity {
+        name: identity.author_name.clone(),
+        email: identity.author_email.clone(),
+        detail: e.message().to_owned(),
+    })
+}
+
+/// A repository on this machine is written directly, with the outcomes of
+/// a push (new branch, same tree, different content, lost race), without
+/// packing the objects only to unpack them next door.
+fn publish_in_place(
+    path: &Path,
+    remote: &RemoteSpec,
+    request: &PublishRequest<'_>,
+    branch_ref: &str,
+    signature: &Signature<'_>,
+) -> Result<Published, GitError> {
+    let repo = Repository::open(path).map_err(|e| GitError::RepositoryNotFound {
+        url: remote.display.clone(),
+        detail: format!("{} is not a git repository: {}", path.display(), e.message()),
+    })?;
+    let local = |e: git2::Error| local_error(path, &e);
+    let tree_id = build_tree(&repo, request.files)?;
+    match repo.find_reference(branch_ref) {
+        Ok(reference) => {
+            let tip = reference.peel_to_commit().map_err(local)?;
+            let commit = tip.id().to_string();
+            check_marker(&tip, request.marker, &remote.display, || {
+                format!("the branch {}", request.branch)
+            })?;
+            if tip.tree_id() == tree_id {
+                Ok(Published {
+                    commit,
+                    pushed: false,
+                })
+            } else {
+                Err(GitError::DifferentContent {
+                    url: remote.display.clone(),
+                    branch: request.branch.to_owned(),
+                    commit,
+                })
+            }
+        }
+        Err(e) if e.code() == ErrorCode::NotFound => {
+            if let Some(marker) = request.marker {
+                let head = repo
+                    .head()
+                    .ok()
+                    .and_then(|head| head.peel_to_commit().ok())
+                    .or_else(|| first_branch_tip(&repo));
+                if let Some(tip) = head {
+                    check_marker(&tip, Some(marker), &remote.display, || {
+                        "other branches".to_owned()
+                    })?;
+                }
+            }
+            let tree = repo.find_tree(tree_id).map_err(local)?;
+            let message = commit_message_marked(request.message, request.marker);
+            // Creating the branch fails if another writer created it first:
+            // nothing is ever overwritten.
+            let commit = repo
+                .commit(Some(branch_ref), signature, signature, &message, &tree, &[])
+                .map_err(|e| match e.code() {
+                    ErrorCode::Modified | ErrorCode::Exists => GitError::Conflict {
+                        url: remote.display.clone(),
+                        branch: request.branch.to_owned(),
+                        detail: e.message().to_owned(),
+                    },
+                    _ => local(e),
+                })?;
+            Ok(Published {
+                commit: commit.to_string(),
+                pushed: true,
+            })
+        }
+        Err(e) => Err(local(e)),
+    }
+}
+
+/// The trailer that names who published a commit.
+const MARKER_TRAILER: &str = "Goldpath-Request";
+
+/// The commit message, with the publisher's trailer when there is one.
+fn commit_message_marked(message: &str, marker: Option<&str>) -> String {
+    let message = commit_message(message);
+    match marker {
+        Some(marker) => format!("{message}\n{MARKER_TRAILER}: {marker}\n"),
+        None => message,
+    }
+}
+
+/// Refuses `tip` unless it carries `marker`'s trailer (when there is a marker).
+pub(super) fn check_marker(
+    tip: &git2::Commit<'_>,
+    marker: Option<&str>,
+    display_url: &str,
+    what: impl FnOnce() -> String,
+) -> Result<(), GitError> {
+    let Some(marker) = marker else { return Ok(()) };
+    let trailer = format!("{MARKER_TRAILER}: {marker}");
+    let message = String::from_utf8_lossy(tip.message_bytes());
+    if message.lines().any(|line| line.trim_end() == trailer) {
+        Ok(())
+    } else {
+        Err(GitError::NotCreatedByRequest {
+            url: display_url.to_owned(),
+            what: what(),
+        })
+    }
+}
+
+/// The tip of some branch of a local repository whose HEAD names none.
+fn first_branch_tip(repo: &Repository) -> Option<git2::Commit<'_>> {
+    let mut branches = repo.branches(Some(git2::BranchType::Local)).ok()?;
+    branches
+        .find_map(|branch| branch.ok())
+        .and_then(|(branch, _)| branch.get().peel_to_commit().ok())
+}
+
+/// git adds a final newline to messages; tools that print them expect it.
+fn commit_message(message: &str) -> String {
+    let trimmed = message.trim_end();
+    if trimmed.is_empty() {
+        "Initial commit\n".to_owned()
+    } else {
+        format!("{trimmed}\n")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,313 @@
+use std::os::unix::fs::PermissionsExt;
+
+use git2::Repository;
+use tempfile::TempDir;
+
+use std::path::PathBuf;
+
+use super::*;
+use crate::config::TemplateSourceLimits;
+use crate::engine::files::FileEntry;
+use crate::git::read_tree;
+use crate::git::test_support::*;
+
+// ---- publish over file:// ----
+
+#[test]
+fn first_publish_pushes_one_root_commit_with_exactly_the_files() {
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "remote.git");
+    let files = sample_files();
+
+    let published = publish_files(&url, &files).expect("publish");
+    assert!(published.pushed);
+    assert_eq!(published.commit.len(), 40);
+
+    let repo = Repository::open_bare(&remote).expect("open");
+    let commit = repo
+        .find_commit(tip(&remote, "main").expect("main exists"))
+        .expect("commit");
+    assert_eq!(commit.id().to_string(), published.commit);
+    assert_eq!(commit.parent_count(), 0, "a root commit");
+    assert_eq!(commit.author().name().ok(), Some("goldpath"));
+    assert_eq!(commit.committer().email().ok(), Some("goldpath@example.com"));
+    assert_eq!(commit.message().ok(), Some("Initial commit\n"));
+
+    let tree = commit.tree().expect("tree");
+    let mode = |p: &str| tree.get_path(Path::new(p)).expect(p).filemode();
+    assert_eq!(mode("README.md"), 0o100644);
+    assert_eq!(mode("bin/run.sh"), 0o100755);
+    assert_eq!(mode("docs/readme-link"), 0o120000);
+    assert_eq!(mode("src/deep/nested"), 0o040000);
+
+    // Reading it back yields exactly what was published.
+    let cache = TempDir::new().expect("cache");
+    let read = read_tree(
+        &url,
+        &published.commit,
+        None,
+        None,
+        cache.path(),
+        &TemplateSourceLimits::default(),
+    )
+    .expect("read");
+    assert_eq!(read, files);
+
+    // And git itself agrees: well-formed objects, and a checkout with
+    // the modes and the symlink.
+    git(&["fsck", "--strict"], &remote);
+    let checkout = dir.path().join("checkout");
+    git(
+        // A fresh bare repository's HEAD names git's default branch,
+        // which need not be main.
+        &[
+            "clone",
+            "--quiet",
+            "--branch",
+            "main",
+            &url,
+            checkout.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        std::fs::read_to_string(checkout.join("README.md")).expect("readme"),
+        "# hello\n"
+    );
+    let run = std::fs::metadata(checkout.join("bin/run.sh")).expect("run.sh");
+    assert_ne!(run.permissions().mode() & 0o111, 0, "run.sh is executable");
+    let readme = std::fs::metadata(checkout.join("README.md")).expect("README");
+    assert_eq!(readme.permissions().mode() & 0o111, 0);
+    assert_eq!(
+        std::fs::read_link(checkout.join("docs/readme-link")).expect("symlink"),
+        PathBuf::from("../README.md")
+    );
+    let listed = git(&["ls-files"], &checkout);
+    let mut listed: Vec<&str> = listed.lines().collect();
+    listed.sort_unstable();
+    let expected: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(git(&["rev-list", "--count", "HEAD"], &checkout).trim(), "1");
+}
+
+#[test]
+fn publishing_the_same_files_again_pushes_nothing() {
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "remote.git");
+    let files = sample_files();
+
+    let first = publish_files(&url, &files).expect("first publish");
+    let second = publish_files(&url, &files).expect("second publish");
+    assert!(first.pushed);
+    assert_eq!(
+        second,
+        Published {
+            commit: first.commit.clone(),
+            pushed: false
+        }
+    );
+    assert_eq!(commit_count(&remote, "main"), 1);
+    // A plain path works as well as a file:// URL.
+    let third = publish_files(remote.to_str().expect("utf-8"), &files).expect("path url");
+    assert_eq!(third.commit, first.commit);
+    assert!(!third.pushed);
+}
+
+#[test]
+fn different_files_on_an_existing_branch_are_refused_and_nothing_is_pushed() {
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "remote.git");
+    let first = publish_files(&url, &sample_files()).expect("publish");
+    let before = tip(&remote, "main");
+
+    let mut other = sample_files();
+    other.insert("README.md".to_owned(), FileEntry::text("# changed\n"));
+    let error = publish_files(&url, &other).expect_err("must refuse");
+    assert!(
+        matches!(&error, GitError::DifferentContent { commit, branch, .. }
+            if *commit == first.commit && branch == "main"),
+        "{error:?}"
+    );
+    assert!(!error.is_transient());
+    let message = error.to_string();
+    assert!(message.contains("the branch main of"), "{message}");
+    assert!(message.contains(&url), "{message}");
+    assert!(message.contains(&first.commit[..7]), "{message}");
+    assert!(message.contains("does not overwrite"), "{message}");
+    assert_eq!(tip(&remote, "main"), before);
+    assert_eq!(commit_count(&remote, "main"), 1);
+
+    // Only the executable bit differs: still different content.
+    let mut mode_only = sample_files();
+    mode_only.insert("bin/run.sh".to_owned(), FileEntry::text("#!/bin/sh\necho run\n"));
+    assert!(matches!(
+        publish_files(&url, &mode_only),
+        Err(GitError::DifferentContent { .. })
+    ));
+    assert_eq!(tip(&remote, "main"), before);
+}
+
+#[test]
+fn another_branch_of_a_used_repository_gets_its_own_root_commit() {
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "remote.git");
+    publish_files(&url, &sample_files()).expect("main");
+    let identity = identity();
+    let files = template_files();
+    let mut request = PublishRequest::new(&url, &files, "docs", &identity);
+    request.branch = "gh-pages";
+    let published = publish(&request).expect("gh-pages");
+    assert!(published.pushed);
+    assert_eq!(commit_count(&remote, "gh-pages"), 1);
+    assert_eq!(commit_count(&remote, "main"), 1);
+}
+
+#[test]
+fn a_branch_created_by_someone_else_meanwhile_is_a_transient_conflict() {
+    // The moment between publish's fetch and its push: the scratch
+    // repository's commit meets a branch it has never seen.
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "remote.git");
+    let theirs = publish_files(&url, &sample_files()).expect("their publish");
+    let scratch = TempDir::new().expect("scratch");
+    let repo = Repository::init_bare(scratch.path()).expect("scratch repo");
+    seed(&repo, &template_files(), None, "main");
+    let spec = RemoteSpec::parse(&url, None).expect("spec");
+
+    let error = spec
+        .push(&repo, "refs/heads/main", "main")
+        .expect_err("must not overwrite");
+    assert!(matches!(error, GitError::Conflict { .. }), "{error:?}");
+    assert!(error.is_transient());
+    assert_eq!(tip(&remote, "main").map(|o| o.to_string()), Some(theirs.commit));
+}
+
+#[test]
+fn an_empty_file_tree_publishes_an_empty_commit() {
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "remote.git");
+    let published = publish_files(&url, &FileTree::new()).expect("publish");
+    assert!(published.pushed);
+    let again = publish_files(&url, &FileTree::new()).expect("again");
+    assert!(!again.pushed);
+    assert_eq!(commit_count(&remote, "main"), 1);
+}
+
+#[test]
+fn unusable_paths_and_branches_are_refused_before_anything_is_pushed() {
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "remote.git");
+    for bad in [
+        "../escape",
+        "/absolute",
+        "a//b",
+        "a/./b",
+        "trailing/",
+        ".git/config",
+        "sub/.GIT/hooks",
+        "",
+    ] {
+        let mut files = sample_files();
+        files.insert(bad.to_owned(), FileEntry::text("x"));
+        let error = publish_files(&url, &files).expect_err(bad);
+        assert!(
+            matches!(&error, GitError::InvalidPath { path, .. } if path == bad),
+            "{bad}: {error:?}"
+        );
+        assert!(!error.is_transient());
+    }
+    let mut clash = FileTree::new();
+    clash.insert("a".to_owned(), FileEntry::text("file"));
+    clash.insert("a/b".to_owned(), FileEntry::text("under a file"));
+    assert!(matches!(
+        publish_files(&url, &clash),
+        Err(GitError::InvalidPath { .. })
+    ));
+
+    let identity = identity();
+    let files = sample_files();
+    for branch in ["", "bad branch", "a..b", "-x/"] {
+        let mut request = PublishRequest::new(&url, &files, "m", &identity);
+        request.branch = branch;
+        assert!(
+            matches!(publish(&request), Err(GitError::InvalidReference { .. })),
+            "{branch:?}"
+        );
+    }
+    let nobody = GitIdentity {
+        author_name: String::new(),
+        author_email: String::new(),
+    };
+    assert!(matches!(
+        publish(&PublishRequest::new(&url, &files, "m", &nobody)),
+        Err(GitError::InvalidIdentity { .. })
+    ));
+    assert_eq!(tip(&remote, "main"), None);
+}
+
+#[test]
+fn a_marked_publish_goes_only_to_a_new_repository_or_one_it_created() {
+    let root = TempDir::new().expect("root");
+    let ours = http_remote(&root, "ours.git");
+    let theirs = http_remote(&root, "theirs.git");
+    {
+        let repo = Repository::open_bare(&theirs).expect("open");
+        seed(&repo, &template_files(), None, "main");
+    }
+    let server = protected_server(&root);
+    let identity = identity();
+    let credentials = alice();
+    let files = sample_files();
+    let publish_as = |url: &str, branch: &str, marker: &str| {
+        let mut request = PublishRequest::new(url, &files, "Initial commit", &identity);
+        request.credentials = Some(&credentials);
+        request.branch = branch;
+        request.marker = Some(marker);
+        publish(&request)
+    };
+    let ours_url = format!("{}/ours.git", server.base);
+    let first = publish_as(&ours_url, "main", "uid-a").expect("a new repository");
+    assert!(first.pushed);
+    let message = git(&["log", "-1", "--format=%B", "main"], &ours);
+    assert!(message.contains("Goldpath-Request: uid-a"), "{message}");
+    assert!(!publish_as(&ours_url, "main", "uid-a").expect("again").pushed);
+    publish_as(&ours_url, "docs", "uid-a").expect("another branch of its own repository");
+
+    // Another request: neither the existing branch nor a new one.
+    let error = publish_as(&ours_url, "main", "uid-b").expect_err("someone else's branch");
+    assert!(matches!(error, GitError::NotCreatedByRequest { .. }), "{error:?}");
+    assert!(error.to_string().contains("the branch main"), "{error}");
+    let error = publish_as(&ours_url, "release", "uid-b").expect_err("a new branch");
+    assert!(error.to_string().contains("other branches"), "{error}");
+    assert!(!error.is_transient());
+    assert_eq!(tip(&ours, "release"), None);
+
+    // A repository someone made without goldpath.
+    let theirs_url = format!("{}/theirs.git", server.base);
+    let before = tip(&theirs, "main");
+    let error = publish_as(&theirs_url, "release", "uid-a").expect_err("their repository");
+    assert!(matches!(error, GitError::NotCreatedByRequest { .. }), "{error:?}");
+    assert_eq!(tip(&theirs, "release"), None);
+    assert_eq!(tip(&theirs, "main"), before);
+}
+
+#[test]
+fn a_marked_publish_to_a_local_repository_keeps_to_its_own_too() {
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "local.git");
+    let identity = identity();
+    let files = sample_files();
+    let publish_as = |branch: &str, marker: &str| {
+        let mut request = PublishRequest::new(&url, &files, "m", &identity);
+        request.branch = branch;
+        request.marker = Some(marker);
+        publish(&request)
+    };
+    publish_as("main", "uid-a").expect("new");
+    publish_as("docs", "uid-a").expect("its own");
+    for (branch, what) in [("main", "the branch main"), ("release", "other branches")] {
+        let error = publish_as(branch, "uid-b").expect_err("not its own");
+        assert!(error.to_string().contains(what), "{error}");
+    }
+    assert_eq!(tip(&remote, "release"), None);
+}
