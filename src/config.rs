@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::filters::RepoUrl;
+use crate::api::RepoUrl;
 use crate::forge::ForgeKind;
 
 /// The whole configuration.

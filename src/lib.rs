@@ -13,5 +13,6 @@ pub mod git;
 pub mod redact;
 pub mod scaffold;
 pub mod telemetry;
+pub mod template_check;
 pub mod tenancy;
 pub mod yaml;

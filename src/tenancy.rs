@@ -4,8 +4,8 @@
 //! URL is built or any connection opened, so a refusal tells nothing about
 //! the host it names.
 
+use crate::api::RepoUrl;
 use crate::config::{TemplateSources, TenantRules, pattern_matches};
-use crate::engine::filters::RepoUrl;
 
 /// Longest name a part of a `repoUrl` may be (GitHub's limit for repositories).
 const MAX_NAME: usize = 100;

@@ -8,9 +8,9 @@
 use serde_json::{Value, json};
 
 use super::{ActionError, kind_of, optional_bool, optional_str, required_str, string_list};
+use crate::api::RepoUrl;
 use crate::config::{Config, RepositoryRoute, TenantRules};
 use crate::engine::files::FileTree;
-use crate::engine::filters::RepoUrl;
 use crate::engine::workspace;
 use crate::forge::{
     Access, BranchProtection, ForgeKind, NewRepository, RepoId, RepositorySettings, Visibility,

@@ -7,9 +7,9 @@
 use serde_json::{Value, json};
 
 use super::{ActionError, optional_bool, optional_str, required_str, string_list};
+use crate::api::RepoUrl;
 use crate::config::{Config, RepositoryRoute, TenantRules};
 use crate::engine::files::FileTree;
-use crate::engine::filters::RepoUrl;
 use crate::engine::workspace;
 use crate::forge::{ForgeKind, NewPullRequest, PullRequest, RepoId};
 use crate::tenancy;

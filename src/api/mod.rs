@@ -8,6 +8,7 @@
 #![allow(clippy::duplicated_attributes)]
 
 mod catalog_entity;
+mod refs;
 mod scaffold_request;
 mod schema;
 mod shared;
@@ -17,6 +18,7 @@ pub use catalog_entity::{
     CatalogEntity, CatalogEntitySpec, CatalogEntityStatus, EntityKind, EntityLink, EntityProfile, Health,
     Relation, RelationType, SourceHealth, SourceStatus,
 };
+pub use refs::{EntityRef, RepoUrl};
 pub use scaffold_request::{
     DeletionPolicy, Phase, RequestOutput, Requester, ScaffoldRequest, ScaffoldRequestSpec,
     ScaffoldRequestStatus, StepPhase, StepStatus, TemplateRef,

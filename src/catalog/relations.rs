@@ -18,8 +18,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::api::EntityRef;
 use crate::api::{CatalogEntitySpec, EntityKind, Relation, RelationType};
-use crate::engine::filters::EntityRef;
 
 /// Backstage's name of a kind, as written in `kind:` and in references.
 pub fn kind_name(kind: EntityKind) -> &'static str {

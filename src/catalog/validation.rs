@@ -23,8 +23,8 @@
 //! them as lists that default to empty, so absent and empty are the same
 //! here; export to Backstage writes `[]` for them.
 
+use crate::api::EntityRef;
 use crate::api::{CatalogEntity, EntityKind};
-use crate::engine::filters::EntityRef;
 
 use super::relations::{kind_name, reference_fields};
 

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+use crate::api::EntityRef;
 use crate::api::{Template, TemplateSpec};
 use crate::engine::files::{self, FileTree};
-use crate::engine::filters::EntityRef;
 
 /// A template read from disk, with the files its steps fetch from.
 pub struct LoadedTemplate {

@@ -268,7 +268,7 @@ impl LocalEffects {
     }
 
     fn fetch_entity(&self, input: &Value) -> Result<Value, ActionError> {
-        let wanted = crate::engine::filters::EntityRef::parse(
+        let wanted = crate::api::EntityRef::parse(
             crate::actions::required_str(input, "entityRef")?,
             optional_str(input, "defaultKind")?.or(Some("Component")),
             optional_str(input, "defaultNamespace")?,

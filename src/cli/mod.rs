@@ -15,8 +15,8 @@ use crate::api::StepPhase;
 use crate::engine::expression::{Limits, Renderer};
 use crate::engine::files;
 use crate::engine::parameters::ParameterSchema;
-use crate::engine::validate;
 use crate::scaffold::{Request, Scaffold, StepOutcome};
+use crate::template_check;
 
 /// goldpath: golden-path templates, self-service requests and the software
 /// catalog as Kubernetes resources.
@@ -281,7 +281,7 @@ fn load_template(path: &Path) -> anyhow::Result<CheckedTemplate> {
     let cache = std::env::temp_dir().join("goldpath-template-cache");
     let loaded = load::template(path, &cache)?;
     let renderer = Renderer::new(Limits::default());
-    match validate::check(&loaded.spec, &loaded.files, &renderer) {
+    match template_check::check(&loaded.spec, &loaded.files, &renderer) {
         Ok(schema) => Ok(CheckedTemplate {
             loaded,
             schema,

@@ -23,10 +23,10 @@ use crate::actions::{
     self, ActionError, Effects, REQUEST_ANNOTATION, REQUEST_UID_LABEL, StepInfo, argocd, optional_bool,
     optional_str, string_list,
 };
+use crate::api::EntityRef;
 use crate::api::{CatalogEntity, Requester, ScaffoldRequest};
 use crate::config::{RepositoryRoute, TenantRules};
 use crate::engine::files::{FileEntry, FileTree};
-use crate::engine::filters::EntityRef;
 use crate::forge::{self, Forge, HttpTransport, gitea::Gitea};
 use crate::git;
 

@@ -20,8 +20,8 @@ use crate::api::{Template, TemplateSpec, TemplateStatus};
 use crate::engine::expression::{Limits, Renderer};
 use crate::engine::files::{self, FileTree};
 use crate::engine::parameters::ParameterSchema;
-use crate::engine::validate;
 use crate::git;
+use crate::template_check;
 use crate::tenancy;
 
 /// A checked template at one revision: what requests render with.
@@ -202,7 +202,7 @@ pub async fn prepared(
     let spec = template.spec.clone();
     let checked = tokio::task::spawn_blocking(move || {
         let renderer = Renderer::new(Limits::default());
-        validate::check(&spec, &files, &renderer).map(|schema| Prepared {
+        template_check::check(&spec, &files, &renderer).map(|schema| Prepared {
             spec,
             files,
             schema,

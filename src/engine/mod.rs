@@ -8,5 +8,4 @@ pub mod files;
 pub mod filters;
 pub mod parameters;
 pub mod skeleton;
-pub mod validate;
 pub mod workspace;

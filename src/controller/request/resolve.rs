@@ -9,11 +9,11 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 use super::{Run, template_name};
+use crate::api::EntityRef;
 use crate::api::{ScaffoldRequest, Template};
 use crate::controller::conditions::State;
 use crate::controller::guard::Guarded;
 use crate::controller::{Error, kube_error};
-use crate::engine::filters::EntityRef;
 
 impl Run {
     /// The Template the request names, if it exists and grants access;

@@ -1,19 +1,22 @@
 //! Checking a template before any request uses it: known actions, unique
 //! step ids, a valid parameter schema, and expressions and skeleton files
 //! that parse. Every problem names the step, field, file and line.
+//!
+//! It sits above the template engine, the actions and the step runner,
+//! since it asks each of them what a template may use.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::expression::Renderer;
-use super::files::{FileEntry, FileTree};
-use super::parameters::ParameterSchema;
-use super::skeleton::RawFiles;
-use super::workspace;
 use crate::actions;
 use crate::actions::fetch::TemplateInput;
 use crate::api::TemplateSpec;
+use crate::engine::expression::Renderer;
+use crate::engine::files::{FileEntry, FileTree};
+use crate::engine::parameters::ParameterSchema;
+use crate::engine::skeleton::RawFiles;
+use crate::engine::workspace;
 
 /// Checks `template` and returns its compiled parameter schema, or every
 /// problem found. Skeleton files checked here stay compiled in `renderer`.
