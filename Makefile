@@ -17,9 +17,11 @@ unit:
 fuzz-short:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-30} hack/fuzz
 
-# Each fuzz target for 1,000,000 executions.
+# Each fuzz target for 1,000,000 executions, and 1,000,000 generated cases
+# rendered by goldpath and Backstage's engine (README: Against Backstage's engine).
 fuzz:
 	hack/fuzz
+	GOLDPATH_NUNJUCKS_CASES=1000000 cargo test --locked --test nunjucks generated -- --nocapture
 
 # Against a real control plane and git server on loopback (e2e/up): the
 # Helm chart (hack/chart-check), then the end-to-end tests.

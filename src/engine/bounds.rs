@@ -593,7 +593,13 @@ pub fn register_operators(env: &mut Environment<'_>, guard: Guard) {
         guard.time()?;
         let bytes = guard.measure("the output", value)?;
         guard.written(state, bytes)?;
-        minijinja::escape_formatter(out, state, value)
+        // nunjucks writes values as JavaScript prints them (`true`, `1`,
+        // `a,b`, `[object Object]`, nothing for null and undefined).
+        match value.as_str() {
+            Some(text) => out.write_str(text)?,
+            None => out.write_str(&super::js::output(value))?,
+        }
+        Ok(())
     });
     env.add_function(NESTED, move |value: Value| {
         guard.time()?;
@@ -978,7 +984,7 @@ mod tests {
     fn checked_operators_compute_what_minijinja_computes() {
         assert_eq!(
             render("${{ s * n }}|${{ n * s }}|${{ l * 2 }}|${{ l + [3] }}|${{ s ~ n }}|${{ n + 1.5 }}|${{ 2 * 3 }}|${{ s + 'c' }}").unwrap(),
-            "ababab|ababab|[1, 2, 1, 2]|[1, 2, 3]|ab3|4.5|6|abc"
+            "ababab|ababab|1,2,1,2|1,2,3|ab3|4.5|6|abc"
         );
     }
 
@@ -1089,7 +1095,7 @@ mod filter_tests {
     fn filters_within_bounds_behave_as_before() {
         assert_eq!(
             render("${{ 'ab' | center(6) }}|${{ s | indent(2) }}|${{ l | dump }}|${{ '%5s' | format('x') }}|${{ l | join('-') }}|${{ 'aXa' | replace('a', 'bb') }}|${{ l | batch(3, 0) | list }}").unwrap(),
-            "  ab  |ab\n  cd|[1,2]|    x|1-2|bbXbb|[[1, 2, 0]]"
+            "  ab  |ab\n  cd|[1,2]|    x|1-2|bbXbb|1,2,0"
         );
     }
 

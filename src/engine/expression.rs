@@ -250,9 +250,9 @@ impl Renderer {
     /// Renders every string inside a JSON value, as Backstage renders step
     /// inputs: a string that is one whole `${{ expression }}` keeps the
     /// expression's type (number, list, object); any other string renders to
-    /// a string. A value that renders to nothing (undefined or `""`) is
-    /// `None`, and an object drops such keys, as JSON serialisation of
-    /// JavaScript's `undefined` does.
+    /// a string. A value that is undefined, or text that renders to
+    /// nothing, is `None`, and an object drops such keys, as JSON
+    /// serialisation of JavaScript's `undefined` does.
     pub fn render_value(
         &self,
         location: &str,
@@ -315,10 +315,9 @@ impl Renderer {
                     limit: false,
                 },
             })?;
-            return Ok(match json {
-                serde_json::Value::String(s) if s.is_empty() => None,
-                json => Some(json),
-            });
+            // An empty string stays one: Backstage keeps the type of a
+            // whole expression, and `""` is not undefined.
+            return Ok(Some(super::js::json_numbers(json)));
         }
         let rendered = self.render_text(location, text, context)?;
         Ok((!rendered.is_empty()).then_some(serde_json::Value::String(rendered)))
@@ -497,7 +496,7 @@ mod tests {
             Some(json!("3 replicas"))
         );
         assert_eq!(render(json!("${{ parameters.missing }}")), None);
-        assert_eq!(render(json!("${{ parameters.empty }}")), None);
+        assert_eq!(render(json!("${{ parameters.empty }}")), Some(json!("")));
         assert_eq!(
             render(json!({ "keep": "${{ parameters.name }}", "drop": "${{ parameters.missing }}", "n": 1 })),
             Some(json!({ "keep": "svc", "n": 1 }))

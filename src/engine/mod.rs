@@ -6,6 +6,7 @@ pub mod bounds;
 pub mod expression;
 pub mod files;
 pub mod filters;
+pub mod js;
 pub mod parameters;
 pub mod skeleton;
 pub mod workspace;
