@@ -15,12 +15,15 @@
 //!   the field.
 //! - [`lookup`] and [`selector`]: which objects roll up into an entity, by
 //!   Backstage's annotations and label selectors.
+//! - [`index`]: the entities and source objects the controller's watches
+//!   saw, which entities a change concerns, and what an entity's status reads.
 //! - [`status`]: the whole status of an entity from what was observed.
 //! - [`backstage`]: Backstage's entity format, both ways.
 //! - [`figures`]: counts a platform team reports (kinds, ownership, docs).
 
 pub mod backstage;
 pub mod figures;
+pub mod index;
 pub mod lookup;
 pub mod relations;
 pub mod rollup;
