@@ -1,147 +1,247 @@
-//! What a request needs before its steps run: the Template it names (if
-//! that grants access and is checked), the values of its Secret, and
-//! `${{ user }}` from the stamped requester.
+//! What a request needs before its steps run, dereferenced and checked: a
+//! stamped requester, the Template it names (if that grants access and is
+//! checked), its pinned revision and valid parameters, the values of its
+//! Secret, and `${{ user }}`. What is missing is reported on the request as
+//! a wait or a rejection.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use super::{Run, template_name};
-use crate::api::EntityRef;
-use crate::api::{ScaffoldRequest, Template};
+use super::{Run, template_name, transition};
+use crate::api::{EntityRef, ScaffoldRequest, Template, TemplateSpec};
 use crate::controller::conditions::State;
 use crate::controller::guard::Guarded;
+use crate::controller::template::{Prepared, SourceError, prepared};
 use crate::controller::{Error, kube_error};
+use crate::scaffold;
+
+/// How long a request whose Secret is missing waits before looking again.
+const SECRET_RETRY: Duration = Duration::from_secs(60);
+
+/// A step of resolution: its value, or what the controller does instead.
+type Resolved<T> = Result<ControlFlow<Action, T>, Error>;
 
 impl Run {
-    /// The Template the request names, if it exists and grants access;
-    /// otherwise the status says why and `None` is returned.
-    pub(super) async fn template(&mut self) -> Result<Option<Template>, Error> {
-        let own_namespace = self.request.namespace().unwrap_or_default();
-        let reference = self.request.spec.template_ref.clone();
+    /// The request waits for something outside it to change.
+    /// The request waits for something outside it to change, looked at
+    /// again after `retry` if given.
+    async fn wait<T>(
+        &mut self,
+        state: State,
+        reason: &str,
+        message: String,
+        retry: Option<Duration>,
+    ) -> Resolved<T> {
+        let before = self.edge.request.status.clone();
+        let status = self.take_status();
+        let waiting = transition::wait(before.as_ref(), status, state, reason, message, retry);
+        self.apply(waiting).await.map(stopped)
+    }
+
+    /// The request fails before any step ran.
+    async fn reject<T>(&mut self, reason: &str, message: String) -> Resolved<T> {
+        let status = self.take_status();
+        self.apply(transition::reject(status, reason, message))
+            .await
+            .map(stopped)
+    }
+
+    /// Whether the API server recorded who created the request.
+    pub(super) async fn requester_known(&mut self) -> Resolved<()> {
+        if self.edge.request.spec.requester.is_some() {
+            return Ok(ControlFlow::Continue(()));
+        }
+        // Without the stamp nobody vouches for who asked, so nothing can be
+        // done in their name. The policy stamps only at create: the request
+        // must be created again once it is installed.
+        self.reject(
+            "RequesterUnknown",
+            "spec.requester is not set: the API server did not record who created this request, so \
+             goldpath does not act for it. The goldpath chart's MutatingAdmissionPolicy \
+             (admissionregistration.k8s.io/v1) stamps it at create; install it and create the request \
+             again"
+                .into(),
+        )
+        .await
+    }
+
+    /// The Template the request names, if it exists, grants access and
+    /// (before the revision is pinned) is checked.
+    pub(super) async fn template(&mut self) -> Resolved<Template> {
+        let template = match self.granted_template().await? {
+            ControlFlow::Continue(template) => template,
+            ControlFlow::Break(action) => return Ok(ControlFlow::Break(action)),
+        };
+        if self.status.template_revision.is_some() {
+            return Ok(ControlFlow::Continue(template));
+        }
+        let status = template.status.clone().unwrap_or_default();
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        let current = status.observed_generation == template.metadata.generation;
+        let name = template_name(&template);
+        let waiting = match ready {
+            Some(ready) if current && ready.status == "True" => return Ok(ControlFlow::Continue(template)),
+            Some(ready) if current && ready.reason != "SourceUnavailable" => (
+                State::Stalled,
+                "TemplateInvalid",
+                format!("Template {name} is invalid: {}", ready.message),
+            ),
+            _ => (
+                State::Reconciling,
+                "TemplateNotReady",
+                format!("waiting for Template {name} to be checked"),
+            ),
+        };
+        let (state, reason, message) = waiting;
+        self.wait(state, reason, message, None).await
+    }
+
+    /// The Template the request names, if it can be read and grants the
+    /// request's namespace access.
+    async fn granted_template(&mut self) -> Resolved<Template> {
+        let own_namespace = self.edge.request.namespace().unwrap_or_default();
+        let reference = self.edge.request.spec.template_ref.clone();
         let namespace = reference
             .namespace
             .clone()
             .unwrap_or_else(|| own_namespace.clone());
-        let found = Api::<Guarded<Template>>::namespaced(self.context.client.clone(), &namespace)
+        let name = format!("{namespace}/{}", reference.name);
+        let found = Api::<Guarded<Template>>::namespaced(self.edge.context.client.clone(), &namespace)
             .get_opt(&reference.name)
             .await
-            .map_err(kube_error(format!(
-                "reading Template {namespace}/{}",
-                reference.name
-            )))?;
-        let found = match found {
-            Some(Guarded(Err(bad))) => {
-                self.wait(
-                    State::Stalled,
-                    "TemplateUndecodable",
-                    format!(
-                        "spec.templateRef: Template {namespace}/{} cannot be read: {}",
-                        reference.name, bad.problem
-                    ),
-                )
-                .await?;
-                return Ok(None);
-            }
-            Some(Guarded(Ok(template))) => Some(template),
-            None => None,
-        };
-        let Some(template) = found else {
-            self.wait(
-                State::Stalled,
+            .map_err(kube_error(format!("reading Template {name}")))?;
+        let (reason, message) = match found {
+            Some(Guarded(Err(bad))) => (
+                "TemplateUndecodable",
+                format!(
+                    "spec.templateRef: Template {name} cannot be read: {}",
+                    bad.problem
+                ),
+            ),
+            None => (
                 "TemplateNotFound",
                 format!(
-                    "spec.templateRef: Template {namespace}/{} does not exist; the request starts when it \
-                     is created",
-                    reference.name
+                    "spec.templateRef: Template {name} does not exist; the request starts when it is created"
                 ),
-            )
-            .await?;
-            return Ok(None);
-        };
-        let granted = namespace == own_namespace
-            || template
-                .spec
-                .access
-                .as_ref()
-                .is_some_and(|a| a.namespaces.iter().any(|n| n == "*" || *n == own_namespace));
-        if !granted {
-            self.wait(
-                State::Stalled,
+            ),
+            Some(Guarded(Ok(template))) if granted(&template, &namespace, &own_namespace) => {
+                return Ok(ControlFlow::Continue(template));
+            }
+            Some(Guarded(Ok(_))) => (
                 "AccessDenied",
                 format!(
-                    "spec.templateRef: Template {namespace}/{} does not grant namespace {own_namespace} \
-                     access; its owners can add it to spec.access.namespaces",
-                    reference.name
+                    "spec.templateRef: Template {name} does not grant namespace {own_namespace} access; its \
+                     owners can add it to spec.access.namespaces"
                 ),
-            )
-            .await?;
-            return Ok(None);
-        }
-        if self.status.template_revision.is_none() {
-            let status = template.status.clone().unwrap_or_default();
-            let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
-            let current = status.observed_generation == template.metadata.generation;
-            match ready {
-                Some(ready) if current && ready.status == "True" => {}
-                Some(ready) if current && ready.reason != "SourceUnavailable" => {
-                    self.wait(
-                        State::Stalled,
-                        "TemplateInvalid",
-                        format!(
-                            "Template {} is invalid: {}",
-                            template_name(&template),
-                            ready.message
-                        ),
-                    )
-                    .await?;
-                    return Ok(None);
-                }
-                _ => {
-                    self.wait(
-                        State::Reconciling,
-                        "TemplateNotReady",
-                        format!("waiting for Template {} to be checked", template_name(&template)),
-                    )
-                    .await?;
-                    return Ok(None);
-                }
-            }
-        }
-        Ok(Some(template))
+            ),
+        };
+        self.wait(State::Stalled, reason, message, None).await
     }
 
-    /// The values of `spec.secretRef`, or why they cannot be read.
-    pub(super) async fn secrets(&self) -> Result<Result<BTreeMap<String, String>, String>, Error> {
-        let Some(reference) = &self.request.spec.secret_ref else {
-            return Ok(Ok(BTreeMap::new()));
+    /// The Template's files at the request's revision (pinned, or current),
+    /// and the request's parameters checked against its schema.
+    pub(super) async fn prepare(&mut self, template: &Template) -> Resolved<(Arc<Prepared>, Value)> {
+        let name = template_name(template);
+        let revision = self.status.template_revision.clone();
+        let waiting = match prepared(&self.edge.context, template, revision.as_deref()).await {
+            Ok(Ok(prepared)) => match prepared.schema.validate(&self.edge.request.spec.parameters) {
+                Ok(parameters) => return Ok(ControlFlow::Continue((prepared, parameters))),
+                Err(errors) => {
+                    let message = errors
+                        .iter()
+                        .map(|e| match e.field.as_str() {
+                            "" => format!("spec.parameters: {}", e.message),
+                            field => format!("spec.parameters.{field}: {}", e.message),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    return self.reject("InvalidParameters", message).await;
+                }
+            },
+            Ok(Err(problems)) => (
+                State::Stalled,
+                "TemplateInvalid",
+                format!("Template {name} is invalid: {}", problems.join("; ")),
+                None,
+            ),
+            Err(SourceError::Invalid(message) | SourceError::TooLarge(message)) => (
+                State::Stalled,
+                "TemplateUnavailable",
+                format!("Template {name}: {message}"),
+                None,
+            ),
+            Err(SourceError::Unavailable(message)) => {
+                let delay = self.edge.context.backoff(&self.edge.key);
+                let message = format!("Template {name}: {message}; trying again in {}s", delay.as_secs());
+                (State::Reconciling, "TemplateUnavailable", message, Some(delay))
+            }
         };
-        let namespace = self.request.namespace().unwrap_or_default();
-        let secret = Api::<Secret>::namespaced(self.context.client.clone(), &namespace)
+        let (state, reason, message, retry) = waiting;
+        self.wait(state, reason, message, retry).await
+    }
+
+    /// The values of `spec.secretRef`; a missing Secret is waited for.
+    pub(super) async fn secrets(&mut self) -> Resolved<BTreeMap<String, String>> {
+        let Some(reference) = self.edge.request.spec.secret_ref.clone() else {
+            return Ok(ControlFlow::Continue(BTreeMap::new()));
+        };
+        let namespace = self.edge.request.namespace().unwrap_or_default();
+        let secret = Api::<Secret>::namespaced(self.edge.context.client.clone(), &namespace)
             .get_opt(&reference.name)
             .await
             .map_err(kube_error(format!(
                 "reading Secret {namespace}/{}",
                 reference.name
             )))?;
-        Ok(match secret {
-            None => Err(format!(
+        let Some(secret) = secret else {
+            let message = format!(
                 "spec.secretRef: Secret {namespace}/{} does not exist",
                 reference.name
-            )),
-            Some(secret) => Ok(secret
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(key, value)| (key, String::from_utf8_lossy(&value.0).into_owned()))
-                .chain(secret.string_data.unwrap_or_default())
-                .collect()),
-        })
+            );
+            return self
+                .wait(State::Stalled, "SecretNotFound", message, Some(SECRET_RETRY))
+                .await;
+        };
+        let values = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, value)| (key, String::from_utf8_lossy(&value.0).into_owned()))
+            .chain(secret.string_data.unwrap_or_default())
+            .collect();
+        Ok(ControlFlow::Continue(values))
     }
 }
 
+/// A wait or a rejection never goes on: what the controller does instead.
+fn stopped<T>(flow: ControlFlow<Action>) -> ControlFlow<Action, T> {
+    ControlFlow::Break(flow.break_value().unwrap_or_else(Action::await_change))
+}
+
+/// Whether `template`, in `namespace`, may be used by requests in
+/// `requester`: its own namespace always, others when it lists them.
+fn granted(template: &Template, namespace: &str, requester: &str) -> bool {
+    namespace == requester
+        || template
+            .spec
+            .access
+            .as_ref()
+            .is_some_and(|a| a.namespaces.iter().any(|n| n == "*" || n == requester))
+}
+
+/// The step list a request's status starts with: each step's id and action.
+pub(super) fn step_list(spec: &TemplateSpec) -> Vec<(String, String)> {
+    (0..spec.steps.len())
+        .map(|index| (scaffold::step_id(spec, index), spec.steps[index].action.clone()))
+        .collect()
+}
 /// `${{ user }}` from the request's `spec.requester`, which the API server
 /// stamped: `user:default/<name>`, the Kubernetes user name with what an
 /// entity name cannot hold (`:`, `@`, ...) turned into `-`, cut to 63
@@ -181,22 +281,37 @@ pub(super) fn user(request: &ScaffoldRequest) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::request::tests::request;
+
+    fn request() -> ScaffoldRequest {
+        serde_json::from_value(json!({
+            "apiVersion": "goldpath.dev/v1alpha1",
+            "kind": "ScaffoldRequest",
+            "metadata": {
+                "name": "r", "namespace": "team", "generation": 1,
+                "annotations": { "goldpath.dev/requested-by": "the-cto" },
+            },
+            "spec": {
+                "templateRef": { "name": "t" },
+                "requester": { "username": "oidc:jane@example.com", "groups": ["team"] },
+            },
+        }))
+        .unwrap()
+    }
 
     #[test]
     fn the_user_is_the_stamped_requester_never_an_annotation() {
-        let user = user(&request(1, None));
+        let user = user(&request());
         assert_eq!(user["ref"], "user:default/oidc-jane-example.com");
         assert_eq!(user["entity"]["metadata"]["name"], "oidc-jane-example.com");
         assert_eq!(user["kubernetes"]["username"], "oidc:jane@example.com");
-        let mut long = request(1, None);
+        let mut long = request();
         long.spec.requester = Some(crate::api::Requester {
             username: format!("system:serviceaccount:team:{}", "x".repeat(100)),
             ..Default::default()
         });
         let name = super::user(&long)["entity"]["metadata"]["name"].clone();
         assert_eq!(name.as_str().unwrap().len(), 63);
-        let mut anonymous = request(1, None);
+        let mut anonymous = request();
         anonymous.spec.requester = None;
         assert_eq!(super::user(&anonymous), Value::Null);
     }
