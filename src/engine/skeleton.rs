@@ -154,7 +154,8 @@ impl RawFiles {
     pub fn new(patterns: &[String]) -> Result<RawFiles, SkeletonError> {
         let mut builder = GlobSetBuilder::new();
         for pattern in patterns {
-            let pattern = pattern.trim_start_matches("./");
+            // globby reads `dir/` as everything below `dir`, as it reads `dir`.
+            let pattern = pattern.trim_start_matches("./").trim_end_matches('/');
             let glob = Glob::new(pattern).map_err(|e| SkeletonError::Glob(format!("{pattern:?}: {e}")))?;
             builder.add(glob);
         }
@@ -238,5 +239,22 @@ mod tests {
             render(skeleton, "app", true).unwrap().keys().collect::<Vec<_>>(),
             ["app"]
         );
+    }
+
+    #[test]
+    fn a_glob_naming_a_directory_with_or_without_a_slash_matches_everything_below_it() {
+        for pattern in [".github/workflows/", ".github/workflows", "./.github/workflows/"] {
+            let raw = RawFiles::new(&[pattern.to_string()]).unwrap();
+            for path in [".github/workflows/ci.yaml", ".github/workflows/deep/release.yml"] {
+                assert!(raw.matches(path), "{pattern} should match {path}");
+            }
+            for path in [
+                ".github/CODEOWNERS",
+                "workflows/ci.yaml",
+                ".github/workflows-old/x",
+            ] {
+                assert!(!raw.matches(path), "{pattern} should not match {path}");
+            }
+        }
     }
 }
