@@ -1,6 +1,7 @@
-//! Checking a template before any request uses it: known actions, unique
-//! step ids, a valid parameter schema, and expressions and skeleton files
-//! that parse. Every problem names the step, field, file and line.
+//! Checking a template before any request uses it: known actions, a valid
+//! parameter schema, and expressions and skeleton files that parse. Every
+//! problem names the step, field, file and line; what Backstage accepts but
+//! is likely a mistake (a repeated step id) is a warning, not a problem.
 //!
 //! It sits above the template engine, the actions and the step runner,
 //! since it asks each of them what a template may use.
@@ -16,30 +17,61 @@ use crate::engine::expression::Renderer;
 use crate::engine::files::{FileEntry, FileTree};
 use crate::engine::parameters::ParameterSchema;
 use crate::engine::skeleton::RawFiles;
+use crate::engine::warnings::{Warning, Warnings};
 use crate::engine::workspace;
 
-/// Checks `template` and returns its compiled parameter schema, or every
-/// problem found. Skeleton files checked here stay compiled in `renderer`.
+/// A template that passed its check.
+pub struct Checked {
+    /// Its compiled parameter schema.
+    pub schema: ParameterSchema,
+    /// What Backstage accepts in it but is likely a mistake.
+    pub warnings: Warnings,
+}
+
+/// What a check makes of an action goldpath does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownActions {
+    /// A problem: the template cannot run (the operator, `goldpath scaffold`).
+    Refuse,
+    /// Allowed: the step is shown with its rendered input and not run
+    /// (`goldpath render`).
+    ShowNotRun,
+}
+
+/// Checks `template` and returns its compiled parameter schema and its
+/// warnings, or every problem found. Skeleton files checked here stay
+/// compiled in `renderer`.
 pub fn check(
     template: &TemplateSpec,
     files: &FileTree,
     renderer: &Renderer,
-) -> Result<ParameterSchema, Vec<String>> {
+    unknown_actions: UnknownActions,
+) -> Result<Checked, Vec<String>> {
     let mut problems = Vec::new();
+    let mut warnings = Warnings::new();
     let schema = ParameterSchema::new(template.parameters.as_ref())
         .map_err(|e| problems.push(e.to_string()))
         .ok();
+    for warning in schema.iter().flat_map(ParameterSchema::warnings) {
+        warnings.push(warning);
+    }
     let mut ids = BTreeSet::new();
     for (index, step) in template.steps.iter().enumerate() {
         let id = crate::scaffold::step_id(template, index);
         let label = format!("step {id}");
+        // Backstage runs both; the later output replaces the earlier one.
         if !ids.insert(id.clone()) {
-            problems.push(format!(
-                "{label}: the id {id:?} is used by an earlier step; step ids must be unique"
+            warnings.push(Warning::new(
+                &label,
+                None,
+                format!(
+                    "the id {id:?} is also an earlier step's; from this step on, steps['{id}'].output is \
+                     this step's output"
+                ),
             ));
         }
         let action = actions::find(&step.action);
-        if action.is_none() {
+        if action.is_none() && unknown_actions == UnknownActions::Refuse {
             problems.push(format!(
                 "{label}: unknown action {:?}; goldpath knows {}",
                 step.action,
@@ -73,7 +105,7 @@ pub fn check(
                         Secrets::Refused(secret_rule())
                     };
                     let location = format!("{label}: input.{key}");
-                    check_expressions(&location, field, renderer, &secrets, &mut problems);
+                    check_expressions(&location, field, renderer, &secrets, &mut problems, &mut warnings);
                 }
             }
             Some(other) => {
@@ -84,6 +116,7 @@ pub fn check(
                     renderer,
                     &secrets,
                     &mut problems,
+                    &mut warnings,
                 );
             }
             None => {}
@@ -97,6 +130,7 @@ pub fn check(
                     renderer,
                     &secrets,
                     &mut problems,
+                    &mut warnings,
                 );
             }
         }
@@ -120,6 +154,7 @@ pub fn check(
                         renderer,
                         &output_secrets,
                         &mut problems,
+                        &mut warnings,
                     );
                 }
             }
@@ -132,12 +167,13 @@ pub fn check(
                     renderer,
                     &output_secrets,
                     &mut problems,
+                    &mut warnings,
                 );
             }
         }
     }
     match schema {
-        Some(schema) if problems.is_empty() => Ok(schema),
+        Some(schema) if problems.is_empty() => Ok(Checked { schema, warnings }),
         _ => Err(problems),
     }
 }
@@ -156,15 +192,26 @@ enum Secrets {
     Refused(String),
 }
 
+/// Checks the expressions in a step's field or the output. Text nunjucks
+/// cannot parse is a warning: Backstage keeps it as written.
 fn check_expressions(
     location: &str,
     value: &Value,
     renderer: &Renderer,
     secrets: &Secrets,
     problems: &mut Vec<String>,
+    warnings: &mut Warnings,
 ) {
     match value {
         Value::String(text) => match renderer.references(location, text) {
+            Err(error) if error.syntax => warnings.push(Warning::new(
+                location,
+                error.line,
+                format!(
+                    "{}; this text is used as written, without rendering, as Backstage does",
+                    error.message
+                ),
+            )),
             Err(error) => problems.push(error.to_string()),
             Ok(names) => {
                 if let Secrets::Refused(why) = secrets
@@ -185,12 +232,26 @@ fn check_expressions(
         },
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                check_expressions(&format!("{location}[{i}]"), item, renderer, secrets, problems);
+                check_expressions(
+                    &format!("{location}[{i}]"),
+                    item,
+                    renderer,
+                    secrets,
+                    problems,
+                    warnings,
+                );
             }
         }
         Value::Object(fields) => {
             for (key, field) in fields {
-                check_expressions(&format!("{location}.{key}"), field, renderer, secrets, problems);
+                check_expressions(
+                    &format!("{location}.{key}"),
+                    field,
+                    renderer,
+                    secrets,
+                    problems,
+                    warnings,
+                );
             }
         }
         _ => {}

@@ -30,13 +30,19 @@ struct Rendered {
 /// Runs `goldpath render`, writing each `(flag, contents)` input (values,
 /// secrets) to a file first.
 fn render_with(template: &Path, inputs: &[(&str, &str)]) -> Rendered {
+    render_args(template, inputs, &[])
+}
+
+/// Runs `goldpath render` with inputs as [`render_with`] and other arguments.
+fn render_args(template: &Path, inputs: &[(&str, &str)], args: &[&str]) -> Rendered {
     let out = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_goldpath"));
     command
         .arg("render")
         .arg(template)
         .arg("--out")
-        .arg(out.path().join("out"));
+        .arg(out.path().join("out"))
+        .args(args);
     for (flag, contents) in inputs {
         let path = out.path().join(format!("{}.yaml", flag.trim_start_matches('-')));
         std::fs::write(&path, contents).unwrap();
@@ -109,15 +115,38 @@ fn parameters_failing_the_schema_name_each_field() {
 }
 
 #[test]
-fn an_unknown_action_is_named_with_its_step() {
+fn render_shows_a_step_of_an_unknown_action_as_not_run_and_scaffold_refuses_it() {
     let dir = template_dir(
-        &format!("{HEAD}  steps:\n    - id: deploy\n      action: deploy:magic\n"),
-        &[],
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton, values: {{name: svc}}}}\n    \
+             - id: deploy\n      action: acme:deploy\n      input:\n        target: \"${{{{ parameters.env }}}}-cluster\"\n    \
+             - id: log\n      action: debug:log\n      input: {{message: after}}\n"
+        ),
+        &[("skeleton/README.md", "# ${{ values.name }}\n")],
     );
-    expect_error(
-        &dir.path().join("template.yaml"),
-        None,
-        &["step deploy: unknown action \"deploy:magic\""],
+    let template = dir.path().join("template.yaml");
+    let rendered = render_with(&template, &[("--values", "env: prod\n")]);
+    assert!(rendered.ok, "{}{}", rendered.stdout, rendered.stderr);
+    assert!(
+        rendered
+            .stdout
+            .contains(" 2. deploy (acme:deploy): not run: goldpath does not know this action\n      target: prod-cluster\n"),
+        "{}",
+        rendered.stdout
+    );
+    assert!(
+        rendered.stdout.contains(" 3. log (debug:log): done"),
+        "{}",
+        rendered.stdout
+    );
+    let readme = std::fs::read_to_string(rendered.out.path().join("out/README.md")).unwrap();
+    assert_eq!(readme, "# svc\n");
+
+    let (ok, _, stderr, _) = scaffold(&template, &[]);
+    assert!(!ok, "scaffold ran an unknown action");
+    assert!(
+        stderr.contains("step deploy: unknown action \"acme:deploy\""),
+        "{stderr}"
     );
 }
 
@@ -140,17 +169,36 @@ fn a_syntax_error_in_a_skeleton_file_names_the_file_and_line() {
 }
 
 #[test]
-fn a_syntax_error_in_a_step_input_names_the_step_and_field() {
+fn text_nunjucks_cannot_parse_in_a_step_input_or_the_output_is_kept_as_written_with_a_warning() {
     let dir = template_dir(
         &format!(
-            "{HEAD}  steps:\n    - id: log\n      action: debug:log\n      input:\n        message: ${{{{ parameters.name | }}}}\n"
+            "{HEAD}  steps:\n    - id: log\n      action: debug:log\n      input:\n        message: \"${{{{ parameters.a || 'x' }}}}\"\n  \
+             output:\n    text:\n      - content: \"see ${{{{ parameters.name | }}}}\"\n"
         ),
         &[],
     );
-    expect_error(
-        &dir.path().join("template.yaml"),
-        None,
-        &["step log: input.message"],
+    let template = dir.path().join("template.yaml");
+    let rendered = render_with(&template, &[]);
+    assert!(rendered.ok, "{}{}", rendered.stdout, rendered.stderr);
+    assert!(
+        rendered.stdout.contains("${{ parameters.a ||"),
+        "{}",
+        rendered.stdout
+    );
+    for location in ["step log: input.message", "output.text[0].content"] {
+        let warning = format!("warning: {}: {location}", template.display());
+        assert!(
+            rendered.stderr.contains(&warning),
+            "{warning}:\n{}",
+            rendered.stderr
+        );
+    }
+    assert!(rendered.stderr.contains("used as written"), "{}", rendered.stderr);
+    let strict = render_args(&template, &[], &["--strict"]);
+    assert!(
+        !strict.ok && strict.stderr.contains("step log: input.message"),
+        "{}",
+        strict.stderr
     );
 }
 
@@ -741,4 +789,36 @@ fn scaffold_proposes_a_pull_request_branch_on_a_local_repository_and_prints_its_
         stderr.contains("step propose") && stderr.contains("acme/nothing does not exist"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_repeated_step_id_renders_with_a_warning_and_fails_with_strict() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./a}}\n    \
+             - id: fetch\n      action: fetch:template\n      input: {{url: ./b}}\n"
+        ),
+        &[("a/one.txt", "one\n"), ("b/two.txt", "two\n")],
+    );
+    let template = dir.path().join("template.yaml");
+    let rendered = render_args(&template, &[], &[]);
+    assert!(rendered.ok, "{}{}", rendered.stdout, rendered.stderr);
+    let warning = format!(
+        "warning: {}: step fetch: the id \"fetch\" is also an earlier step's",
+        template.display()
+    );
+    assert!(rendered.stderr.contains(&warning), "{}", rendered.stderr);
+    assert_eq!(rendered.stderr.lines().count(), 1, "{}", rendered.stderr);
+    let out = rendered.out.path().join("out");
+    assert!(out.join("one.txt").exists() && out.join("two.txt").exists());
+
+    let strict = render_args(&template, &[], &["--strict"]);
+    assert!(!strict.ok, "--strict passed:\n{}", strict.stdout);
+    assert!(
+        strict.stderr.contains("warnings are errors with --strict")
+            && strict.stderr.contains("step fetch: the id \"fetch\""),
+        "{}",
+        strict.stderr
+    );
+    assert!(!strict.out.path().join("out").exists(), "--strict wrote files");
 }

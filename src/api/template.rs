@@ -67,9 +67,6 @@ pub struct TemplateSpec {
     pub parameters: Option<Value>,
 
     /// The steps run, in order, for every request of this template.
-    #[x_kube(validation = Rule::new(
-        "self.all(s, !has(s.id) || self.filter(t, has(t.id) && t.id == s.id).size() == 1)"
-    ).message("step ids must be unique"))]
     #[schemars(length(max = 100))]
     pub steps: Vec<Step>,
 
@@ -94,7 +91,8 @@ pub struct TemplateSpec {
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     /// Identifies the step, so later steps and the output can read
-    /// `steps['id'].output`. Unique within the template.
+    /// `steps['id'].output`. A repeated id is allowed, as in Backstage (a
+    /// warning): the later step's output replaces the earlier one's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[A-Za-z0-9_][-A-Za-z0-9_]*$"), length(max = 63))]
     pub id: Option<String>,
@@ -264,4 +262,11 @@ pub struct TemplateStatus {
     /// SHA, or `sha256:` of the inline files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+
+    /// What Backstage accepts in the template but is likely a mistake (a
+    /// repeated step id, an expression nunjucks cannot parse), each naming
+    /// the step, field, file and line. The template stays usable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 101))]
+    pub warnings: Vec<String>,
 }

@@ -15,8 +15,9 @@ use crate::api::StepPhase;
 use crate::engine::expression::{Limits, Renderer};
 use crate::engine::files;
 use crate::engine::parameters::ParameterSchema;
+use crate::engine::warnings::Warnings;
 use crate::scaffold::{Request, Scaffold, StepOutcome};
-use crate::template_check;
+use crate::template_check::{self, UnknownActions};
 
 /// goldpath: golden-path templates, self-service requests and the software
 /// catalog as Kubernetes resources.
@@ -98,6 +99,10 @@ pub struct RenderArgs {
     /// `${{ user.ref }}` and `${{ user.entity }}`.
     #[arg(long)]
     pub user: Option<String>,
+    /// Treat warnings (what Backstage accepts but is likely a mistake) as
+    /// errors: exit non-zero and write no files.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -137,13 +142,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_operator(args)?,
         Command::Catalog(args) => catalog::run(args, &mut stdout)?,
         Command::Render(args) => {
-            let template = load_template(&args.template)?;
+            let template = load_template(&args.template, UnknownActions::ShowNotRun)?;
+            warn(&args.template, &template.warnings, args.strict)?;
             let inputs = load::inputs(
                 args.values.as_deref(),
                 args.secrets.as_deref(),
                 args.user.as_deref(),
             )?;
             let report = scaffold(&template, inputs, &mut local::PlannedEffects)?;
+            warn(&args.template, &report.warnings, args.strict)?;
             write_workspace(&report.workspace, &args.out)?;
             print_steps(&mut stdout, &report, true)?;
             writeln!(
@@ -157,7 +164,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scaffold(args) => {
             let repos = args.repos.clone().unwrap_or_else(|| args.out.join("repos"));
             let repos = absolute(&repos)?;
-            let template = load_template(&args.template)?;
+            let template = load_template(&args.template, UnknownActions::Refuse)?;
+            warn(&args.template, &template.warnings, false)?;
             let template_ref = format!("template:default/{}", template.loaded.name);
             let request = format!(
                 "default/{}",
@@ -172,6 +180,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 args.user.as_deref(),
             )?;
             let report = scaffold(&template, inputs, &mut effects)?;
+            warn(&args.template, &report.warnings, false)?;
             write_workspace(&report.workspace, &args.out.join("workspace"))?;
             print_steps(&mut stdout, &report, false)?;
             for call in &effects.forge_calls {
@@ -260,11 +269,31 @@ fn identity() -> String {
     format!("{host}-{}-{started:09}", std::process::id())
 }
 
+/// Prints `warnings` on stderr, each naming the template file and the
+/// step, field, file and line; with `strict`, fails instead.
+fn warn(template: &Path, warnings: &Warnings, strict: bool) -> anyhow::Result<()> {
+    let lines = warnings.lines();
+    if strict && !lines.is_empty() {
+        bail!(
+            "{}: warnings are errors with --strict:\n  {}",
+            template.display(),
+            lines.join("\n  ")
+        );
+    }
+    let mut stderr = std::io::stderr().lock();
+    for line in lines {
+        writeln!(stderr, "warning: {}: {line}", template.display())?;
+    }
+    Ok(())
+}
+
 /// What a run did.
 struct Report {
     steps: Vec<StepOutcome>,
     workspace: files::FileTree,
     links: Vec<String>,
+    /// What rendering found likely wrong.
+    warnings: Warnings,
     result: anyhow::Result<()>,
 }
 
@@ -273,18 +302,20 @@ struct Report {
 struct CheckedTemplate {
     loaded: load::LoadedTemplate,
     schema: ParameterSchema,
+    warnings: Warnings,
     renderer: Renderer,
 }
 
 /// Reads a template and checks it, naming every problem.
-fn load_template(path: &Path) -> anyhow::Result<CheckedTemplate> {
+fn load_template(path: &Path, unknown_actions: UnknownActions) -> anyhow::Result<CheckedTemplate> {
     let cache = std::env::temp_dir().join("goldpath-template-cache");
     let loaded = load::template(path, &cache)?;
     let renderer = Renderer::new(Limits::default());
-    match template_check::check(&loaded.spec, &loaded.files, &renderer) {
-        Ok(schema) => Ok(CheckedTemplate {
+    match template_check::check(&loaded.spec, &loaded.files, &renderer, unknown_actions) {
+        Ok(checked) => Ok(CheckedTemplate {
             loaded,
-            schema,
+            schema: checked.schema,
+            warnings: checked.warnings,
             renderer,
         }),
         Err(problems) => bail!(
@@ -345,16 +376,21 @@ fn scaffold(
         steps,
         workspace: run.workspace().clone(),
         links,
+        warnings: checked
+            .renderer
+            .warnings()
+            .take()
+            .masked(|text| run.secrets().redact(text)),
         result,
     })
 }
 
 fn print_steps(out: &mut impl Write, report: &Report, planned: bool) -> anyhow::Result<()> {
     for (i, step) in report.steps.iter().enumerate() {
-        let not_run = planned
-            && actions::reach(&step.action) == Some(Reach::World)
-            && step.phase == StepPhase::Succeeded;
+        let reach = actions::reach(&step.action);
+        let not_run = planned && reach != Some(Reach::Workspace) && step.phase == StepPhase::Succeeded;
         let state = match step.phase {
+            _ if not_run && reach.is_none() => "not run: goldpath does not know this action".to_string(),
             _ if not_run => "not run: reaches outside the workspace".to_string(),
             StepPhase::Succeeded => "done".to_string(),
             StepPhase::Skipped => "skipped".to_string(),

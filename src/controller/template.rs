@@ -34,6 +34,8 @@ pub struct Prepared {
     pub schema: ParameterSchema,
     /// The commit (git) or digest (inline) of its files.
     pub revision: String,
+    /// What Backstage accepts in it but is likely a mistake.
+    pub warnings: Vec<String>,
 }
 
 /// Checked templates by UID, generation and revision, so requests do not
@@ -202,12 +204,15 @@ pub async fn prepared(
     let spec = template.spec.clone();
     let checked = tokio::task::spawn_blocking(move || {
         let renderer = Renderer::new(Limits::default());
-        template_check::check(&spec, &files, &renderer).map(|schema| Prepared {
-            spec,
-            files,
-            schema,
-            revision,
-        })
+        template_check::check(&spec, &files, &renderer, template_check::UnknownActions::Refuse).map(
+            |checked| Prepared {
+                spec,
+                files,
+                schema: checked.schema,
+                revision,
+                warnings: checked.warnings.lines(),
+            },
+        )
     })
     .await
     .map_err(|e| SourceError::Unavailable(format!("checking the template: {e}")))?;
@@ -227,6 +232,7 @@ pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result
         observed_generation: generation,
         conditions: old.conditions.clone(),
         revision: old.revision.clone(),
+        warnings: old.warnings.clone(),
     };
     let follows_ref = template
         .spec
@@ -239,6 +245,7 @@ pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result
         Ok(Ok(prepared)) => {
             context.succeeded(&key);
             status.revision = Some(prepared.revision.clone());
+            status.warnings = prepared.warnings.clone();
             set_state(
                 &mut status.conditions,
                 State::Ready,
@@ -254,6 +261,7 @@ pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result
         }
         Ok(Err(problems)) => {
             context.succeeded(&key);
+            status.warnings.clear();
             set_state(
                 &mut status.conditions,
                 State::Stalled,
@@ -309,14 +317,31 @@ pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result
                 .iter()
                 .find(|c| c.type_ == "Ready")
                 .map(|c| &c.reason);
+        let mut patch = json!({ "status": status });
+        if status.warnings.is_empty() {
+            // A merge patch keeps a field it does not name.
+            patch["status"]["warnings"] = serde_json::Value::Null;
+        }
         Api::<Template>::namespaced(context.client.clone(), &template.namespace().unwrap_or_default())
             .patch_status(
                 &template.name_any(),
                 &PatchParams::default(),
-                &Patch::Merge(json!({ "status": status })),
+                &Patch::Merge(patch),
             )
             .await
             .map_err(kube_error(format!("writing the status of {key}")))?;
+        // One Event per change of the warnings, not per reconcile.
+        if status.warnings != old.warnings && !status.warnings.is_empty() {
+            context
+                .event(
+                    template.as_ref(),
+                    EventType::Warning,
+                    "TemplateWarnings",
+                    "Check",
+                    status.warnings.join("; "),
+                )
+                .await;
+        }
         if changed_state && let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready") {
             info!(template = %key, reason = %ready.reason, "template checked");
             let type_ = if ready.status == "True" {

@@ -12,6 +12,7 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::bounds::{self, BoundedWriter, Guard, Hit};
 use super::filters;
+use super::warnings::Sink;
 
 /// Bounds on rendering, so a template cannot hang or exhaust the operator.
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +69,8 @@ pub struct RenderError {
     pub message: String,
     /// Whether a limit stopped the render, rather than the template's content.
     pub limit: bool,
+    /// Whether the text does not parse (rather than failing as it renders).
+    pub syntax: bool,
 }
 
 impl fmt::Display for RenderError {
@@ -92,6 +95,7 @@ pub struct Renderer {
     environments: Arc<Mutex<Environments>>,
     limits: Limits,
     deadline: Instant,
+    warnings: Sink,
 }
 
 type Environments = HashMap<(Syntax, Whitespace), Arc<Mutex<Compiled>>>;
@@ -121,7 +125,14 @@ impl Renderer {
             environments: Arc::new(Mutex::new(environments)),
             limits,
             deadline,
+            warnings: Sink::default(),
         }
+    }
+
+    /// Where this renderer, its clones and the functions templates call
+    /// report warnings.
+    pub fn warnings(&self) -> &Sink {
+        &self.warnings
     }
 
     /// A renderer for skeleton files with the given syntax and whitespace
@@ -200,6 +211,7 @@ impl Renderer {
             return Ok(source.to_string());
         }
         self.check_deadline(location)?;
+        self.warnings.rendering(location);
         let mut compiled = lock(&self.env);
         let template = self.compiled(&mut compiled, location, source)?;
         let mut out = BoundedWriter::new(self.limits.max_render_bytes, self.deadline);
@@ -209,6 +221,7 @@ impl Renderer {
                 line: None,
                 message: "rendered to bytes that are not UTF-8".into(),
                 limit: false,
+                syntax: false,
             }),
             Err(error) => Err(match out.stopped {
                 Some(Hit::Size) => self.limit_error(location, error.line(), Stop::Size),
@@ -291,8 +304,23 @@ impl Renderer {
         text: &str,
         context: &Value,
     ) -> Result<Option<serde_json::Value>, RenderError> {
+        match self.render_string_parsed(location, text, context) {
+            // Backstage keeps a string nunjucks cannot parse as written; the
+            // template's check warned about it.
+            Err(error) if error.syntax => Ok(Some(serde_json::Value::String(text.to_string()))),
+            rendered => rendered,
+        }
+    }
+
+    fn render_string_parsed(
+        &self,
+        location: &str,
+        text: &str,
+        context: &Value,
+    ) -> Result<Option<serde_json::Value>, RenderError> {
         if let Some(expression) = whole_expression(text) {
             self.check_deadline(location)?;
+            self.warnings.rendering(location);
             let compiled = lock(&self.env);
             let checked = bounds::rewrite(expression, false, &compiled.syntax);
             let expression = compiled
@@ -313,6 +341,7 @@ impl Renderer {
                     line: None,
                     message: format!("the value cannot be represented as JSON: {e}"),
                     limit: false,
+                    syntax: false,
                 },
             })?;
             // An empty string stays one: Backstage keeps the type of a
@@ -346,6 +375,7 @@ impl Renderer {
                         .map_or_else(|| self.limit_message(Stop::Size), str::to_string),
                 },
                 limit: true,
+                syntax: false,
             };
         }
         let mut message = error
@@ -365,6 +395,7 @@ impl Renderer {
             line: error.line(),
             message,
             limit: false,
+            syntax: error.kind() == ErrorKind::SyntaxError,
         }
     }
 
@@ -374,6 +405,7 @@ impl Renderer {
             line,
             message: self.limit_message(stop),
             limit: true,
+            syntax: false,
         }
     }
 

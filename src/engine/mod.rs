@@ -9,4 +9,5 @@ pub mod filters;
 pub mod js;
 pub mod parameters;
 pub mod skeleton;
+pub mod warnings;
 pub mod workspace;

@@ -898,3 +898,108 @@ fn a_template_from_git_is_pinned_to_a_commit_and_follows_its_branch() {
         || (get(&namespace, "template/from-git")["status"]["revision"] == second.as_str()).then_some(()),
     );
 }
+
+/// Events of `reason` about `object` (`kind/name`) in the namespace.
+fn events_of(namespace: &Namespace, object: &str, reason: &str) -> Vec<Value> {
+    let events: Value = serde_json::from_str(&events(namespace)).unwrap();
+    let (kind, name) = object.split_once('/').unwrap();
+    events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["reason"] == reason
+                && e["involvedObject"]["name"] == name
+                && e["involvedObject"]["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .eq_ignore_ascii_case(kind)
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_template_with_a_repeated_step_id_is_ready_with_warnings_and_one_event() {
+    let namespace = Namespace::new("warnings");
+    let operator = Operator::start(&namespace);
+    // Two fetch:template steps under one id: Backstage runs both.
+    let repeated = template("twice").replace(
+        "    - id: publish\n",
+        "    - id: fetch\n      action: fetch:template\n      input: {url: ./skeleton, targetPath: copy, values: {name: x}}\n    - id: publish\n",
+    );
+    apply(&namespace, &repeated);
+    let ready = wait_condition(
+        &namespace,
+        "template/twice",
+        "Ready",
+        "Valid",
+        Duration::from_secs(30),
+    );
+    let warnings = ready["status"]["warnings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{ready}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(warning.starts_with("step fetch: the id \"fetch\""), "{warning}");
+    assert!(
+        condition(&ready, "Stalled").is_none_or(|c| c.0 == "False"),
+        "{ready}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        let found = events_of(&namespace, "template/twice", "TemplateWarnings");
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no TemplateWarnings Event:\n{}\n{}",
+            events(&namespace),
+            operator.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["type"], "Warning");
+    assert!(
+        first[0]["message"].as_str().unwrap().contains(warning),
+        "{}",
+        first[0]
+    );
+
+    // A request of it runs both steps.
+    let service = format!("t{}", unique());
+    apply(&namespace, &request("both", "twice", &service));
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/both",
+        "Succeeded",
+        Duration::from_secs(90),
+    );
+    let ids: Vec<&str> = done["status"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids[..2], ["fetch", "fetch"], "{done}");
+
+    // Reconciled again without a change: no second Event.
+    cluster().kubectl_ok(&["annotate", "-n", &namespace.name, "template/twice", "touched=yes"]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        events_of(&namespace, "template/twice", "TemplateWarnings").len(),
+        1
+    );
+
+    // Fixed: the warnings go.
+    apply(&namespace, &template("twice"));
+    wait_for("the warnings to clear", Duration::from_secs(30), || {
+        let object = get(&namespace, "template/twice");
+        (object["status"]["warnings"].is_null()
+            && object["status"]["observedGeneration"] == object["metadata"]["generation"])
+            .then_some(())
+    });
+}

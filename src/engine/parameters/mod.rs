@@ -17,6 +17,7 @@ use messages::{
     describe, escape_pointer, field_path, join_field, schema_problem, unescape_pointer, value_text,
 };
 
+use super::warnings::Warning;
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, ValidationError, Validator, ValidatorMap};
 use serde_json::{Map, Value};
@@ -134,6 +135,29 @@ impl ParameterSchema {
         Ok(Self { pages })
     }
 
+    /// What Backstage accepts in the schema but is likely a mistake: each
+    /// `type` JSON Schema does not define (it accepts any value).
+    pub fn warnings(&self) -> Vec<Warning> {
+        let mut warnings = Vec::new();
+        for page in &self.pages {
+            let mut location = String::from("parameters");
+            if let Some(number) = page.number {
+                location.push_str(&format!(" page {number}"));
+            }
+            if let Some(title) = &page.title {
+                location.push_str(&format!(" ({title})"));
+            }
+            for path in &page.unknown_types {
+                warnings.push(Warning::new(
+                    format!("{location}: {path}"),
+                    None,
+                    "names a type JSON Schema does not define; as in Backstage, the field accepts any value",
+                ));
+            }
+        }
+        warnings
+    }
+
     /// Applies defaults (recursively, including nested objects and defaults
     /// inside `dependencies`/`if-then` branches that apply) and validates.
     /// Returns the values with defaults applied, or every error found (not
@@ -186,6 +210,13 @@ struct Page {
     /// branch applies when filling defaults; built from the whole page so
     /// that a branch's local `$ref`s still resolve.
     subschemas: ValidatorMap,
+    /// Where the page names a `type` JSON Schema does not define, e.g.
+    /// `properties.tags.type`; such a `type` accepts any value.
+    unknown_types: Vec<String>,
+    /// The page's number (from 1) when the parameters are a list of pages.
+    number: Option<usize>,
+    /// The page's `title`.
+    title: Option<String>,
 }
 
 impl Page {
@@ -201,7 +232,8 @@ impl Page {
             return Err(fail(String::new(), "must be a JSON Schema object".into()));
         }
         let mut schema = page.clone();
-        strip_ui_keys(&mut schema);
+        let mut unknown_types = Vec::new();
+        strip_ui_keys(&mut schema, "", &mut unknown_types);
         // Templates never declare `$schema`; draft 7 is the one whose
         // `dependencies` their conditional fields are written in.
         let options = jsonschema::options()
@@ -215,6 +247,9 @@ impl Page {
                 schema,
                 validator,
                 subschemas,
+                unknown_types,
+                number,
+                title,
             }),
             Err(error) => {
                 let mut path = field_path(&schema, error.instance_path().as_str());
@@ -523,21 +558,34 @@ impl Page {
 /// Removes `ui:*` keys wherever a schema can be, and only there: a `ui:`
 /// key in a `default` or `enum` value is data, and a property may be named
 /// anything.
-fn strip_ui_keys(schema: &mut Value) {
+fn strip_ui_keys(schema: &mut Value, path: &str, unknown_types: &mut Vec<String>) {
     let Value::Object(keywords) = schema else {
         return;
     };
     keywords.retain(|key, _| !key.starts_with("ui:"));
+    // Backstage's validator lets any value through a `type` it does not
+    // know (`map(any)`), alone or in a list of types.
+    if keywords.get("type").is_some_and(names_unknown_type) {
+        keywords.remove("type");
+        unknown_types.push(join_field(path, "type"));
+    }
     for (keyword, value) in keywords.iter_mut() {
+        let here = join_field(path, keyword);
         match keyword.as_str() {
             "properties" | "patternProperties" | "definitions" | "dependencies" => {
                 if let Value::Object(named) = value {
-                    named.values_mut().for_each(strip_ui_keys);
+                    for (name, schema) in named.iter_mut() {
+                        strip_ui_keys(schema, &join_field(&here, name), unknown_types);
+                    }
                 }
             }
             "items" | "allOf" | "anyOf" | "oneOf" => match value {
-                Value::Array(branches) => branches.iter_mut().for_each(strip_ui_keys),
-                other => strip_ui_keys(other),
+                Value::Array(branches) => {
+                    for (i, branch) in branches.iter_mut().enumerate() {
+                        strip_ui_keys(branch, &format!("{here}[{i}]"), unknown_types);
+                    }
+                }
+                other => strip_ui_keys(other, &here, unknown_types),
             },
             "additionalItems"
             | "additionalProperties"
@@ -546,9 +594,21 @@ fn strip_ui_keys(schema: &mut Value) {
             | "if"
             | "then"
             | "else"
-            | "not" => strip_ui_keys(value),
+            | "not" => strip_ui_keys(value, &here, unknown_types),
             _ => {}
         }
+    }
+}
+
+/// Whether a `type` keyword names a type JSON Schema does not define.
+fn names_unknown_type(types: &Value) -> bool {
+    const KNOWN: [&str; 7] = [
+        "array", "boolean", "integer", "null", "number", "object", "string",
+    ];
+    let unknown = |name: &Value| name.as_str().is_some_and(|name| !KNOWN.contains(&name));
+    match types {
+        Value::Array(names) => names.iter().any(unknown),
+        name => unknown(name),
     }
 }
 
@@ -727,6 +787,41 @@ mod tests {
             let schema = self::schema(empty);
             assert_eq!(valid(&schema, json!({"x": [1]})), json!({"x": [1]}));
         }
+    }
+
+    #[test]
+    fn a_type_json_schema_does_not_define_accepts_any_value_and_is_reported() {
+        let schema = schema(json!([
+            {"title": "Basics", "properties": {"name": {"type": "string"}}},
+            {"properties": {
+                "vars": {"type": "map(any)"},
+                "list": {"type": "array", "items": {"type": ["string", "list(string)"]}},
+                "type": {"type": "string"}
+            }}
+        ]));
+        for value in [json!({"a": 1}), json!("text"), json!(3), json!([1])] {
+            let values = json!({"vars": value, "list": [1, "x", {"y": true}], "type": "t"});
+            assert_eq!(valid(&schema, values.clone()), values);
+        }
+        assert_eq!(
+            invalid(&schema, json!({"type": 3})),
+            expected(&[("type", "type", "must be a string")])
+        );
+        let warnings: Vec<String> = schema.warnings().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "parameters page 2: properties.vars.type: names a type JSON Schema does not define; as in \
+                 Backstage, the field accepts any value",
+                "parameters page 2: properties.list.items.type: names a type JSON Schema does not define; \
+                 as in Backstage, the field accepts any value",
+            ]
+        );
+        assert!(
+            self::schema(json!({"properties": {"n": {"type": "integer"}}}))
+                .warnings()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -1394,10 +1489,6 @@ mod tests {
         assert_eq!(
             schema_error(json!({"title": "Only", "required": "name"})),
             "parameters (Only): required: must be an array"
-        );
-        assert_eq!(
-            schema_error(json!({"properties": {"name": {"type": "strin"}}})),
-            "parameters: properties.name.type: must be one of: array, boolean, integer, null, number, object, string, or must be an array"
         );
         assert_eq!(
             schema_error(json!({"allOf": [{"minLength": -1}]})),
