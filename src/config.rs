@@ -102,6 +102,11 @@ pub struct TenantArgoCd {
     /// names none.
     #[serde(default = "default_projects")]
     pub projects: Vec<String>,
+    /// A label whose value names a namespace: an AppProject in Argo CD's
+    /// namespace carrying it, with that namespace as its value, is one of
+    /// that namespace's projects too. Empty turns this off.
+    #[serde(default = "default_project_label")]
+    pub project_label: String,
     /// Where the Applications may deploy.
     #[serde(default = "default_destinations")]
     pub destinations: Vec<Destination>,
@@ -114,6 +119,7 @@ impl Default for TenantArgoCd {
     fn default() -> Self {
         TenantArgoCd {
             projects: default_projects(),
+            project_label: default_project_label(),
             destinations: default_destinations(),
             repositories: Vec::new(),
         }
@@ -122,6 +128,14 @@ impl Default for TenantArgoCd {
 
 fn default_projects() -> Vec<String> {
     vec![NAMESPACE_PLACEHOLDER.into()]
+}
+
+/// The label that gives an AppProject to a namespace unless configured
+/// otherwise.
+pub const DEFAULT_PROJECT_LABEL: &str = "goldpath.dev/namespace";
+
+fn default_project_label() -> String {
+    DEFAULT_PROJECT_LABEL.into()
 }
 
 fn default_destinations() -> Vec<Destination> {
@@ -447,6 +461,7 @@ impl Config {
             publish_owners,
             argocd: TenantArgoCd {
                 projects: argocd.projects.iter().map(fill).collect(),
+                project_label: argocd.project_label.clone(),
                 destinations: argocd
                     .destinations
                     .iter()
@@ -698,6 +713,7 @@ mod tests {
         .unwrap();
         let b = config.tenant("team-b");
         assert_eq!(b.argocd.projects, ["team-b"]);
+        assert_eq!(b.argocd.project_label, "goldpath.dev/namespace");
         assert_eq!(
             b.argocd.destinations,
             [Destination {

@@ -1,8 +1,10 @@
 //! What a tenant's inputs may name: the owners and repository names a
-//! namespace publishes under, and where a Template's git source may come
-//! from in the cluster. Pure checks over the configuration, made before any
-//! URL is built or any connection opened, so a refusal tells nothing about
-//! the host it names.
+//! namespace publishes under, the AppProjects its Applications may use, and
+//! where a Template's git source may come from in the cluster. Pure checks
+//! over the configuration, made before any URL is built or any connection
+//! opened, so a refusal tells nothing about the host it names.
+
+use std::collections::BTreeMap;
 
 use crate::api::RepoUrl;
 use crate::config::{TemplateSources, TenantRules, pattern_matches};
@@ -115,6 +117,59 @@ impl TenantRules {
                 allowed()
             )),
         }
+    }
+}
+
+impl TenantRules {
+    /// Whether `tenancy.argocd.projects` names `project`, so it is this
+    /// namespace's without reading the AppProject.
+    pub fn lists_project(&self, project: &str) -> bool {
+        self.argocd
+            .projects
+            .iter()
+            .any(|pattern| pattern_matches(pattern, project))
+    }
+
+    /// Whether Applications of this namespace may use AppProject `project`
+    /// (in Argo CD's namespace), whose labels are `labels` (`None` when it
+    /// does not exist or cannot be read): one `tenancy.argocd.projects`
+    /// names, or one whose `projectLabel` is this namespace's name. Only
+    /// Argo CD's administrators label AppProjects, so a label naming
+    /// another namespace gives this one nothing.
+    pub fn may_use_project(&self, project: &str, labels: Option<&BTreeMap<String, String>>) -> bool {
+        let label = &self.argocd.project_label;
+        self.lists_project(project)
+            || (!label.is_empty() && labels.and_then(|labels| labels.get(label)) == Some(&self.namespace))
+    }
+
+    /// [`Self::may_use_project`], with the refusal naming the rule.
+    pub fn check_project(
+        &self,
+        project: &str,
+        labels: Option<&BTreeMap<String, String>>,
+    ) -> Result<(), String> {
+        if self.may_use_project(project, labels) {
+            return Ok(());
+        }
+        Err(format!(
+            "input.projectName: AppProject {project:?} is not one that Applications of namespace {} may use \
+             ({})",
+            self.namespace,
+            self.project_rule()
+        ))
+    }
+
+    /// Which AppProjects are this namespace's, in the configuration's words.
+    pub fn project_rule(&self) -> String {
+        let listed = format!("tenancy.argocd.projects: {:?}", self.argocd.projects);
+        if self.argocd.project_label.is_empty() {
+            return listed;
+        }
+        format!(
+            "{listed}, or an AppProject in Argo CD's namespace labelled {}={} \
+             (tenancy.argocd.projectLabel)",
+            self.argocd.project_label, self.namespace
+        )
     }
 }
 
@@ -259,6 +314,50 @@ mod tests {
         anyone
             .check_owner(&repo("github.com?owner=whoever&repo=r"))
             .unwrap();
+    }
+
+    #[test]
+    fn a_project_is_a_namespaces_when_listed_or_labelled_with_its_name() {
+        let config = crate::config::Config::default();
+        let b = config.tenant("team-b");
+        let labelled =
+            |namespace: &str| BTreeMap::from([("goldpath.dev/namespace".to_string(), namespace.to_string())]);
+        assert!(b.may_use_project("team-b", None));
+        assert!(b.may_use_project("shared-apps", Some(&labelled("team-b"))));
+        // A label naming another namespace, another label, or none: refused.
+        assert!(!b.may_use_project("shared-apps", Some(&labelled("team-a"))));
+        assert!(!b.may_use_project("shared-apps", Some(&labelled("team-b-x"))));
+        let other = BTreeMap::from([("team".to_string(), "team-b".to_string())]);
+        assert!(!b.may_use_project("shared-apps", Some(&other)));
+        assert!(!b.may_use_project("shared-apps", Some(&BTreeMap::new())));
+        assert!(!b.may_use_project("shared-apps", None));
+        let error = b
+            .check_project("shared-apps", Some(&labelled("team-a")))
+            .unwrap_err();
+        assert!(
+            error.starts_with("input.projectName: AppProject \"shared-apps\"")
+                && error.contains("tenancy.argocd.projects: [\"team-b\"]")
+                && error.contains("labelled goldpath.dev/namespace=team-b"),
+            "{error}"
+        );
+        b.check_project("shared-apps", Some(&labelled("team-b"))).unwrap();
+
+        // Another label key, or none at all.
+        let config: crate::config::Config =
+            serde_yaml_ng::from_str("tenancy: {argocd: {projectLabel: example.com/tenant}}\n").unwrap();
+        let b = config.tenant("team-b");
+        let tenant = BTreeMap::from([("example.com/tenant".to_string(), "team-b".to_string())]);
+        assert!(b.may_use_project("shared-apps", Some(&tenant)));
+        assert!(!b.may_use_project("shared-apps", Some(&labelled("team-b"))));
+        let config: crate::config::Config =
+            serde_yaml_ng::from_str("tenancy: {argocd: {projectLabel: \"\"}}\n").unwrap();
+        let b = config.tenant("team-b");
+        assert!(!b.may_use_project(
+            "shared-apps",
+            Some(&BTreeMap::from([(String::new(), "team-b".to_string())]))
+        ));
+        let error = b.check_project("shared-apps", None).unwrap_err();
+        assert!(!error.contains("labelled"), "{error}");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! `repoUrl`, `path`, `projectName`, `labelValue`), and whether a
 //! namespace's request may make it.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::{ActionError, optional_str, required_str};
@@ -43,22 +45,25 @@ pub fn application(input: &Value, settings: &ArgoCd, default_project: &str) -> R
 }
 
 /// Whether a request of the tenant `rules` are for may make `application`:
-/// its project is one of the namespace's, its destination one the namespace
-/// may deploy to, and its source a repository the request published
-/// (`published`: their clone URLs) or one the configuration allows. The
-/// error names the field and the rule it broke.
-pub fn permitted(application: &Value, rules: &TenantRules, published: &[&str]) -> Result<(), ActionError> {
+/// its project is one of the namespace's (`project_labels`: the labels of
+/// the AppProject it names, `None` when it does not exist or was not read),
+/// its destination one the namespace may deploy to, and its source a
+/// repository the request published (`published`: their clone URLs) or one
+/// the configuration allows. The error names the field and the rule it
+/// broke.
+pub fn permitted(
+    application: &Value,
+    rules: &TenantRules,
+    project_labels: Option<&BTreeMap<String, String>>,
+    published: &[&str],
+) -> Result<(), ActionError> {
     let namespace = &rules.namespace;
     let allowed = &rules.argocd;
     let spec = &application["spec"];
     let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
-    let project = text(&spec["project"]);
-    if !allowed.projects.iter().any(|p| pattern_matches(p, &project)) {
-        return Err(ActionError::permanent(format!(
-            "input.projectName: AppProject {project:?} is not one that Applications of namespace              {namespace} may use (tenancy.argocd.projects: {:?})",
-            allowed.projects
-        )));
-    }
+    rules
+        .check_project(&project(application), project_labels)
+        .map_err(ActionError::permanent)?;
     let server = text(&spec["destination"]["server"]);
     let destination = text(&spec["destination"]["namespace"]);
     if !allowed
@@ -72,7 +77,8 @@ pub fn permitted(application: &Value, rules: &TenantRules, published: &[&str]) -
             .map(|d| format!("{} {}", d.server, d.namespace))
             .collect();
         return Err(ActionError::permanent(format!(
-            "input.namespace: Applications of namespace {namespace} may not deploy to namespace              {destination:?} of {server} (tenancy.argocd.destinations: {listed:?})"
+            "input.namespace: Applications of namespace {namespace} may not deploy to namespace \
+             {destination:?} of {server} (tenancy.argocd.destinations: {listed:?})"
         )));
     }
     let repository = text(&spec["source"]["repoURL"]);
@@ -84,11 +90,20 @@ pub fn permitted(application: &Value, rules: &TenantRules, published: &[&str]) -
             .any(|r| pattern_matches(r, &repository))
     {
         return Err(ActionError::permanent(format!(
-            "input.repoUrl: {repository:?} is neither a repository this request published nor one              namespace {namespace} may deploy from (tenancy.argocd.repositories: {:?})",
+            "input.repoUrl: {repository:?} is neither a repository this request published nor one \
+             namespace {namespace} may deploy from (tenancy.argocd.repositories: {:?})",
             allowed.repositories
         )));
     }
     Ok(())
+}
+
+/// The AppProject `application` names.
+pub fn project(application: &Value) -> String {
+    application["spec"]["project"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The step's output: where the Application is.
@@ -117,14 +132,18 @@ mod tests {
         let rules = Config::default().tenant("team-b");
         let ours = "http://git/acme-web.git";
         assert_eq!(made(None, "team-b", ours)["spec"]["project"], "team-b");
-        permitted(&made(None, "team-b", ours), &rules, &[ours]).unwrap();
+        permitted(&made(None, "team-b", ours), &rules, None, &[ours]).unwrap();
     }
 
     #[test]
     fn another_project_destination_or_repository_is_refused_naming_the_rule() {
         let rules = Config::default().tenant("team-b");
         let ours = "http://git/acme-web.git";
-        let error = |application: Value| permitted(&application, &rules, &[ours]).unwrap_err().message;
+        let error = |application: Value| {
+            permitted(&application, &rules, None, &[ours])
+                .unwrap_err()
+                .message
+        };
         let project = error(made(Some("default"), "team-b", ours));
         assert!(project.contains("input.projectName"), "{project}");
         assert!(project.contains("tenancy.argocd.projects"), "{project}");
@@ -136,6 +155,24 @@ mod tests {
         );
         let repository = error(made(None, "team-b", "http://git/team-a-secrets.git"));
         assert!(repository.contains("tenancy.argocd.repositories"), "{repository}");
+        assert!(!repository.contains("  "), "{repository}");
+    }
+
+    #[test]
+    fn a_project_labelled_with_the_namespace_is_allowed_and_one_of_another_refused() {
+        let rules = Config::default().tenant("team-b");
+        let ours = "http://git/acme-web.git";
+        let labels = |namespace: &str| BTreeMap::from([("goldpath.dev/namespace".into(), namespace.into())]);
+        let shared = made(Some("shared"), "team-b", ours);
+        permitted(&shared, &rules, Some(&labels("team-b")), &[ours]).unwrap();
+        let error = permitted(&shared, &rules, Some(&labels("team-a")), &[ours])
+            .unwrap_err()
+            .message;
+        assert!(
+            error.contains("input.projectName") && error.contains("goldpath.dev/namespace=team-b"),
+            "{error}"
+        );
+        assert!(permitted(&shared, &rules, None, &[ours]).is_err());
     }
 
     #[test]
@@ -148,6 +185,7 @@ mod tests {
         permitted(
             &made(Some("team-b-apps"), "team-b", "https://charts/team-b/web.git"),
             &rules,
+            None,
             &[],
         )
         .unwrap();
@@ -155,6 +193,7 @@ mod tests {
             permitted(
                 &made(Some("team-a-apps"), "team-b", "https://charts/team-b/web.git"),
                 &rules,
+                None,
                 &[]
             )
             .is_err()
@@ -163,6 +202,7 @@ mod tests {
             permitted(
                 &made(Some("team-b-apps"), "team-b", "https://charts/team-a/web.git"),
                 &rules,
+                None,
                 &[]
             )
             .is_err()

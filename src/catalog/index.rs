@@ -1,22 +1,25 @@
 //! The catalog's index: entities with their relations and lookups, and the
 //! source objects that roll up into them, with the reverse maps that answer
 //! "which entities does this change concern" and "what does this entity's
-//! status read". Fed by the CatalogEntity controller's watches; no I/O.
+//! status read", and the AppProjects that decide which Argo CD
+//! Applications an entity may show. Fed by the CatalogEntity controller's
+//! watches; no I/O.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::api::CatalogEntity;
+use crate::api::{CatalogEntity, SourceHealth};
 use crate::catalog::lookup::{KUBERNETES_ID, Lookup};
 use crate::catalog::relations::{self, Graph};
 use crate::catalog::rollup::{self, Normalized, SourceRef};
 use crate::catalog::status::Observed;
 use crate::catalog::validation;
-use crate::config::pattern_matches;
+use crate::config::TenantRules;
 
-/// The kinds whose objects roll up into entities.
+/// The kinds whose objects roll up into entities, and the AppProjects that
+/// decide which Argo CD Applications an entity may show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     /// Argo CD `argoproj.io` Application: found by `argocd/app-name`.
@@ -25,6 +28,10 @@ pub enum Family {
     Ack,
     /// KubeVela `core.oam.dev` Application: found by label.
     KubeVela,
+    /// Argo CD `argoproj.io` AppProject, in Argo CD's namespace: never a
+    /// row itself; its labels can give it to a namespace
+    /// (`tenancy.argocd.projectLabel`).
+    AppProject,
 }
 
 impl Family {
@@ -32,6 +39,7 @@ impl Family {
     pub fn of(group: &str, kind: &str) -> Option<Family> {
         match (group, kind) {
             ("argoproj.io", "Application") => Some(Family::ArgoCd),
+            ("argoproj.io", "AppProject") => Some(Family::AppProject),
             ("core.oam.dev", "Application") => Some(Family::KubeVela),
             (group, _) if group.ends_with(".services.k8s.aws") => Some(Family::Ack),
             _ => None,
@@ -43,7 +51,13 @@ impl Family {
             Family::ArgoCd => rollup::argocd(object),
             Family::Ack => rollup::ack(object),
             Family::KubeVela => rollup::kubevela(object),
+            Family::AppProject => Normalized::new(SourceHealth::Unknown, "AppProject", ""),
         }
+    }
+
+    /// Whether its objects roll up when their labels match an entity's.
+    fn found_by_label(self) -> bool {
+        matches!(self, Family::Ack | Family::KubeVela)
     }
 }
 
@@ -83,6 +97,8 @@ pub struct Index {
     sources: HashMap<SourceRef, Source>,
     /// Argo CD Applications by `(namespace, name)`.
     applications: HashMap<(String, String), SourceRef>,
+    /// AppProjects (all in Argo CD's namespace) by name.
+    projects: HashMap<String, SourceRef>,
     /// Labelled sources by namespace and the value of their
     /// `backstage.io/kubernetes-id`.
     sources_by_id: HashMap<(String, String), BTreeSet<SourceRef>>,
@@ -188,6 +204,8 @@ impl Index {
         self.unindex_source(&source, old.as_ref());
         if new.family == Family::ArgoCd {
             self.applications.insert(application_key(&source), source.clone());
+        } else if new.family == Family::AppProject {
+            self.projects.insert(source.name.clone(), source.clone());
         } else if let Some(id) = new.labels.get(KUBERNETES_ID) {
             self.sources_by_id
                 .entry(labelled_key(&source, id))
@@ -243,6 +261,10 @@ impl Index {
         if old.is_some_and(|old| old.family == Family::ArgoCd) {
             self.applications.remove(&application_key(source));
         }
+        if old.is_some_and(|old| old.family == Family::AppProject) {
+            self.projects.remove(&source.name);
+            return;
+        }
         if let Some(id) = old.and_then(|old| old.labels.get(KUBERNETES_ID)) {
             let key = labelled_key(source, id);
             if let Some(set) = self.sources_by_id.get_mut(&key) {
@@ -260,6 +282,19 @@ impl Index {
         if object.family == Family::ArgoCd {
             let key = application_key(source);
             concerned.extend(self.by_application.get(&key).into_iter().flatten().cloned());
+            return concerned;
+        }
+        if object.family == Family::AppProject {
+            // The entities naming an Application of this project.
+            for (key, application) in &self.applications {
+                if self
+                    .sources
+                    .get(application)
+                    .is_some_and(|a| a.project.as_deref() == Some(source.name.as_str()))
+                {
+                    concerned.extend(self.by_application.get(key).into_iter().flatten().cloned());
+                }
+            }
             return concerned;
         }
         if let Some(id) = object.labels.get(KUBERNETES_ID) {
@@ -280,12 +315,12 @@ impl Index {
         concerned
     }
 
-    /// Everything the status of `entity` is computed from.
-    /// `projects` are the AppProjects the entity's namespace may use
-    /// (`tenancy.argocd.projects`): an Application of another project is
-    /// not shown, as if it did not exist, so an entity cannot read another
-    /// team's Application by naming it.
-    pub fn observe(&self, entity: &CatalogEntity, argocd_namespace: &str, projects: &[String]) -> Observed {
+    /// Everything the status of `entity` is computed from. `tenant` are
+    /// the rules of the entity's namespace: an Application of an AppProject
+    /// they do not give it (`tenancy.argocd.projects`, or the project's
+    /// `projectLabel`) is not shown, as if it did not exist, so an entity
+    /// cannot read another team's Application by naming it.
+    pub fn observe(&self, entity: &CatalogEntity, argocd_namespace: &str, tenant: &TenantRules) -> Observed {
         let namespace = entity.namespace().unwrap_or_default();
         let entity_ref = relations::entity_ref(entity.spec.kind, &namespace, &entity.name_any());
         // The lookup the entity's watch event parsed, when the index has it.
@@ -305,7 +340,14 @@ impl Index {
                 .get(application)
                 .and_then(|source| Some((source, self.sources.get(source)?)));
             let permitted = |object: &Source| match object.project.as_deref() {
-                Some(project) => projects.iter().any(|p| pattern_matches(p, project)),
+                Some(project) => {
+                    let labels = self
+                        .projects
+                        .get(project)
+                        .and_then(|source| self.sources.get(source))
+                        .map(|project| &project.labels);
+                    tenant.may_use_project(project, labels)
+                }
                 // Unreadable: its row tells only that, nothing of the object.
                 None => true,
             };
@@ -315,9 +357,9 @@ impl Index {
                     let source = SourceRef::new("argoproj.io/v1alpha1", "Application", namespace, name);
                     let mut normalized = rollup::not_found(&source);
                     normalized.message = Some(format!(
-                        "{source} does not exist in an AppProject of namespace {} \
-                         (tenancy.argocd.projects)",
-                        entity.namespace().unwrap_or_default()
+                        "{source} does not exist in an AppProject of namespace {} ({})",
+                        entity.namespace().unwrap_or_default(),
+                        tenant.project_rule()
                     ));
                     (source, normalized)
                 }
@@ -335,7 +377,7 @@ impl Index {
                 self.sources
                     .iter()
                     .filter(|(source, object)| {
-                        object.family != Family::ArgoCd
+                        object.family.found_by_label()
                             && source.namespace.as_deref() == Some(namespace.as_str())
                             && lookup.selects(&object.labels)
                     })
@@ -356,7 +398,7 @@ impl Index {
         }
         for source in labelled.into_iter().take(MAX_LABELLED) {
             if let Some(object) = self.sources.get(source)
-                && object.family != Family::ArgoCd
+                && object.family.found_by_label()
             {
                 sources.push((source.clone(), object.normalized.clone()));
             }
@@ -396,8 +438,15 @@ mod tests {
         }
     }
 
-    fn every_project() -> Vec<String> {
-        vec!["*".into()]
+    /// The rules of namespace `default` with `projects` listed.
+    fn projects(projects: &[&str]) -> TenantRules {
+        let mut rules = crate::config::Config::default().tenant("default");
+        rules.argocd.projects = projects.iter().map(|p| p.to_string()).collect();
+        rules
+    }
+
+    fn every_project() -> TenantRules {
+        projects(&["*"])
     }
 
     fn component(name: &str, annotations: &[(&str, &str)]) -> CatalogEntity {
@@ -558,7 +607,7 @@ mod tests {
             project: Some("team-a".into()),
         };
         index.source_applied(source, object);
-        let hidden = index.observe(&web, "argocd", &["default".into()]);
+        let hidden = index.observe(&web, "argocd", &projects(&["default"]));
         assert_eq!(hidden.sources[0].1.status, crate::api::SourceHealth::NotFound);
         let message = hidden.sources[0].1.message.clone().unwrap_or_default();
         assert!(message.contains("tenancy.argocd.projects"), "{message}");
@@ -566,7 +615,7 @@ mod tests {
             !message.contains("secret detail") && !message.contains("team-a"),
             "{message}"
         );
-        let shown = index.observe(&web, "argocd", &["team-*".into()]);
+        let shown = index.observe(&web, "argocd", &projects(&["team-*"]));
         assert_eq!(shown.sources[0].1.status, crate::api::SourceHealth::Failed);
         // One goldpath cannot read has no project to check; its row says only that.
         let unreadable = Source {
@@ -577,8 +626,67 @@ mod tests {
         };
         let source = SourceRef::new("argoproj.io/v1alpha1", "Application", "argocd", "payments");
         index.source_applied(source, unreadable);
-        let row = index.observe(&web, "argocd", &["default".into()]);
+        let row = index.observe(&web, "argocd", &projects(&["default"]));
         assert_eq!(row.sources[0].1.status, crate::api::SourceHealth::Unknown);
+    }
+
+    #[test]
+    fn an_application_of_a_project_labelled_for_the_namespace_is_shown_and_follows_the_label() {
+        let mut index = Index::default();
+        let web = component("web", &[("argocd/app-name", "payments")]);
+        index.entity_applied(&web, "argocd");
+        let application = SourceRef::new("argoproj.io/v1alpha1", "Application", "argocd", "payments");
+        index.source_applied(
+            application,
+            Source {
+                family: Family::ArgoCd,
+                labels: BTreeMap::new(),
+                normalized: Normalized::new(crate::api::SourceHealth::Current, "Healthy", ""),
+                project: Some("shared".into()),
+            },
+        );
+        let rules = projects(&["default"]);
+        let status = |index: &Index| index.observe(&web, "argocd", &rules).sources[0].1.status;
+        assert_eq!(status(&index), crate::api::SourceHealth::NotFound);
+        let project = |namespace: &str| Source {
+            family: Family::AppProject,
+            labels: [("goldpath.dev/namespace".to_string(), namespace.to_string())].into(),
+            normalized: Family::AppProject.normalize(&json!({})),
+            project: Some(String::new()),
+        };
+        let shared = SourceRef::new("argoproj.io/v1alpha1", "AppProject", "argocd", "shared");
+        // Labelled for the entity's namespace: shown, and the entity is queued.
+        let concerned = index.source_applied(shared.clone(), project("default"));
+        assert!(concerned.contains(&ObjectRef::from_obj(&web)), "{concerned:?}");
+        assert_eq!(status(&index), crate::api::SourceHealth::Current);
+        // Labelled for another namespace: hidden again, the entity queued.
+        let concerned = index.source_applied(shared.clone(), project("team-a"));
+        assert!(concerned.contains(&ObjectRef::from_obj(&web)), "{concerned:?}");
+        assert_eq!(status(&index), crate::api::SourceHealth::NotFound);
+        let message = index.observe(&web, "argocd", &rules).sources[0]
+            .1
+            .message
+            .clone()
+            .unwrap_or_default();
+        assert!(message.contains("goldpath.dev/namespace=default"), "{message}");
+        index.source_applied(shared.clone(), project("default"));
+        let concerned = index.source_deleted(&shared);
+        assert!(concerned.contains(&ObjectRef::from_obj(&web)), "{concerned:?}");
+        assert_eq!(status(&index), crate::api::SourceHealth::NotFound);
+        // An AppProject is never a row of its own, whatever selects it.
+        let selecting = entity(
+            "selecting",
+            json!({"kind": "Component", "type": "service", "lifecycle": "production", "owner": "team-a"}),
+            &[(
+                "backstage.io/kubernetes-label-selector",
+                "goldpath.dev/namespace=default",
+            )],
+        );
+        let mut in_argocd = selecting.clone();
+        in_argocd.metadata.namespace = Some("argocd".into());
+        index.entity_applied(&in_argocd, "argocd");
+        index.source_applied(shared, project("default"));
+        assert!(index.observe(&in_argocd, "argocd", &rules).sources.is_empty());
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! - One watch on CatalogEntities feeds both the controller's store and the
 //!   catalog's [`Index`]: every change updates the relation graph at once and queues
 //!   the other entities whose relations it changed.
+//! - AppProjects in Argo CD's namespace are watched too (found from their
+//!   CRD like the sources): their labels say which namespace's entities may
+//!   show an Application of them, so a label change queues those entities.
 //! - One watch on CustomResourceDefinitions finds the kinds that roll up
 //!   (Argo CD's and KubeVela's Applications, every kind of a group ending in
 //!   `.services.k8s.aws`), including ones installed later, and starts a watch
@@ -255,14 +258,10 @@ impl super::Leads for Reconciler {
 async fn reconcile(entity: Arc<CatalogEntity>, context: Arc<Reconciler>) -> Result<Action, Error> {
     let catalog = &context.catalog;
     catalog.wait_synced().await;
-    let projects = catalog
-        .config
-        .tenant(&entity.namespace().unwrap_or_default())
-        .argocd
-        .projects;
+    let tenant = catalog.config.tenant(&entity.namespace().unwrap_or_default());
     let observed = catalog
         .index()
-        .observe(&entity, &catalog.config.argocd.namespace, &projects);
+        .observe(&entity, &catalog.config.argocd.namespace, &tenant);
     let now = Timestamp::now();
     let status = status::status(&entity, observed, now, catalog.deadline);
     if entity.status.as_ref() != Some(&status) {

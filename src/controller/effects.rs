@@ -327,7 +327,13 @@ impl<'a> ClusterEffects<'a> {
         let default_project = self.tenant.argocd.projects.first().map_or("", String::as_str);
         let application = argocd::application(input, &self.context.config.argocd, default_project)?;
         let published: Vec<&str> = self.published.values().map(|p| p.remote_url.as_str()).collect();
-        argocd::permitted(&application, &self.tenant, &published)?;
+        let project = argocd::project(&application);
+        let project_labels = if self.tenant.lists_project(&project) {
+            None
+        } else {
+            self.project_labels(&project)?
+        };
+        argocd::permitted(&application, &self.tenant, project_labels.as_ref(), &published)?;
         let name = application["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -346,6 +352,23 @@ impl<'a> ClusterEffects<'a> {
         self.apply(&api, &resource, &what, application.clone())?;
         self.applications.push(name);
         Ok(argocd::output(&application))
+    }
+
+    /// The labels of AppProject `name` in Argo CD's namespace, read with the
+    /// operator's rights (the requester needs none there); `None` when it
+    /// does not exist.
+    fn project_labels(&self, name: &str) -> Result<Option<BTreeMap<String, String>>, ActionError> {
+        if self.tenant.argocd.project_label.is_empty() || name.is_empty() {
+            return Ok(None);
+        }
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"));
+        let namespace = &self.context.config.argocd.namespace;
+        let api: Api<DynamicObject> = Api::namespaced_with(self.context.client.clone(), namespace, &resource);
+        let project = self
+            .handle
+            .block_on(api.get_opt(name))
+            .map_err(|e| api_failure(&format!("reading AppProject {namespace}/{name}"), e))?;
+        Ok(project.map(|mut project| std::mem::take(project.labels_mut())))
     }
 
     /// The text of `url`, a file in a repository this request published.

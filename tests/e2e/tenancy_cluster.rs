@@ -32,6 +32,10 @@
 //!     Application in `argocd/app-name`: its roll-up shows it `NotFound`
 //!     (not an Application of b's projects), never a's status.
 //!
+//! `an_appproject_labelled_for_a_namespace_is_that_namespaces_only` tries
+//! one more: 11. an Application in an AppProject the platform labelled for
+//! tenant a: refused for b, naming the rule, while a uses it.
+//!
 //! After them, tenant a's namespace holds nothing of tenant b's, and every
 //! Application in Argo CD's namespace is tenant a's, in its own project and
 //! namespace. `the_operators_rights_are_what_the_configuration_says` compares
@@ -530,6 +534,28 @@ fn the_operators_rights_are_what_the_configuration_says() {
                 "the operator may {verb} {resource} in {namespace}"
             );
         }
+        // AppProjects are read (for tenancy.argocd.projectLabel) in Argo
+        // CD's namespace only, and never written.
+        for verb in ["get", "list", "watch", "create", "patch"] {
+            let allowed = cluster().kubectl(
+                &[
+                    "auth",
+                    "can-i",
+                    verb,
+                    "appprojects.argoproj.io",
+                    "-n",
+                    namespace,
+                    &format!("--as={account}"),
+                ],
+                None,
+            );
+            let expected = *namespace == ops.name && ["get", "list", "watch"].contains(&verb);
+            assert_eq!(
+                allowed.status.success(),
+                expected,
+                "may the operator {verb} appprojects in {namespace}"
+            );
+        }
     }
 }
 
@@ -630,4 +656,115 @@ fn a_request_without_a_requester_is_refused_saying_why() {
         object["status"]["steps"].as_array().is_none_or(Vec::is_empty),
         "{object:#}"
     );
+}
+
+/// An AppProject with another name, labelled `goldpath.dev/namespace:
+/// <tenant a>` by the platform, is tenant a's: a's Application in it is
+/// made and rolls up into a's entity. Tenant b (allowed to make
+/// Applications, so only the project rule can refuse it) naming the same
+/// project is refused with the rule; b's entity naming a's Application sees
+/// `NotFound`. Relabelled for b, the roll-ups swap without anything else
+/// changing.
+#[test]
+fn an_appproject_labelled_for_a_namespace_is_that_namespaces_only() {
+    let platform = Platform::start();
+    let (ops, a, b) = (&platform.ops.name, &platform.a, &platform.b);
+    let (a_ns, b_ns) = (&a.namespace.name, &b.namespace.name);
+    let project = format!("shared-{}", unique());
+    let label = |namespace: &str| {
+        let applied = cluster().kubectl(
+            &["apply", "-f", "-"],
+            Some(&format!(
+                "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\n\
+                 metadata: {{name: {project}, namespace: {ops}, labels: {{goldpath.dev/namespace: {namespace}}}}}\n\
+                 spec:\n  sourceRepos: ['*']\n  destinations: [{{server: '*', namespace: '*'}}]\n"
+            )),
+        );
+        assert!(
+            applied.status.success(),
+            "{}",
+            String::from_utf8_lossy(&applied.stderr)
+        );
+    };
+    label(a_ns);
+    cluster().kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "bob-applications",
+        "--role=applications",
+        "--user=bob",
+        "-n",
+        ops,
+    ]);
+    let deploy = |tenant: &Tenant, name: &str| {
+        let namespace = &tenant.namespace.name;
+        run(
+            tenant,
+            name,
+            &format!(
+                "    - {{id: fetch, action: fetch:template, input: {{url: ./skeleton}}}}\n\
+                 \x20   - {{id: publish, action: publish:github, input: {{repoUrl: \"github.com?owner={namespace}&repo={name}\"}}}}\n\
+                 \x20   - id: deploy\n      action: argocd:create-resources\n      input: {{appName: {name}, projectName: {project}, namespace: {namespace}, repoUrl: \"${{{{ steps.publish.output.remoteUrl }}}}\"}}"
+            ),
+        );
+    };
+    let app = format!("labelled-{}", unique());
+    deploy(a, &app);
+    let made = wait_finished(a, &app);
+    assert_eq!(phase(&made), "Succeeded", "{made:#}");
+    let application =
+        cluster().kubectl_ok(&["get", "applications.argoproj.io", &app, "-n", ops, "-o", "json"]);
+    let application: Value = serde_json::from_str(&application).unwrap();
+    assert_eq!(application["spec"]["project"], project.as_str());
+
+    let refused = format!("labelled-{}", unique());
+    deploy(b, &refused);
+    let message = refusal(b, &refused);
+    assert!(
+        message.contains(&format!("AppProject \"{project}\" is not one"))
+            && message.contains("tenancy.argocd.projects")
+            && message.contains(&format!("labelled goldpath.dev/namespace={b_ns}")),
+        "{message}"
+    );
+    let stolen = cluster().kubectl(&["get", "applications.argoproj.io", &refused, "-n", ops], None);
+    assert!(
+        !stolen.status.success(),
+        "tenant b made an Application in a's project"
+    );
+
+    // The roll-up: a's entity shows the Application, b's does not; after
+    // the label names b, the other way round.
+    let entity = |tenant: &Tenant, name: &str| {
+        tenant.create(&format!(
+            "apiVersion: goldpath.dev/v1alpha1\nkind: CatalogEntity\nmetadata:\n  name: {name}\n  annotations: {{argocd/app-name: {app}}}\n\
+             spec: {{kind: Component, type: service, lifecycle: production, owner: team}}\n"
+        ));
+    };
+    entity(a, "shown");
+    entity(b, "hidden");
+    let row = |tenant: &Tenant, name: &str, found: bool| {
+        wait_for(
+            &format!(
+                "the roll-up of {name} in {} to {} the Application",
+                tenant.namespace.name,
+                if found { "show" } else { "hide" }
+            ),
+            Duration::from_secs(30),
+            || {
+                let entity = get(&tenant.namespace, &format!("catalogentity/{name}"));
+                let row = entity["status"]["sources"].get(0).cloned()?;
+                ((row["status"] != "NotFound") == found).then_some(row)
+            },
+        )
+    };
+    row(a, "shown", true);
+    let hidden = row(b, "hidden", false);
+    let message = hidden["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("labelled goldpath.dev/namespace={b_ns}")),
+        "{hidden:#}"
+    );
+    label(b_ns);
+    row(a, "shown", false);
+    row(b, "hidden", true);
 }

@@ -119,7 +119,9 @@ fn start_watch(
     initial: bool,
 ) -> SourceWatch {
     let api = match (namespace, family) {
-        (Some(_), Family::ArgoCd) => {
+        // AppProjects are read in Argo CD's namespace only: the chart
+        // grants nothing wider.
+        (_, Family::AppProject) | (Some(_), Family::ArgoCd) => {
             Api::namespaced_with(client.clone(), &catalog.config.argocd.namespace, &resource)
         }
         (Some(namespace), _) => Api::namespaced_with(client.clone(), namespace, &resource),
