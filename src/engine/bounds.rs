@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use minijinja::value::{Rest, Value, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, ErrorKind, State};
 
+use super::js;
+
 /// A limit a render ran into; carried as the source of the template error,
 /// so the renderer reports it as a limit rather than as the template's fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,12 +320,34 @@ pub fn is_checked_function(name: &str) -> bool {
     name.starts_with("__goldpath_")
 }
 
-/// The checked function each rewritten operator calls.
+/// The function each rewritten operator calls: the checked ones, and the
+/// rest with JavaScript's semantics, as nunjucks compiles them.
 const OPERATORS: &[(&str, &str)] = &[
     ("Mul", "__goldpath_mul"),
     ("Add", "__goldpath_add"),
     ("Concat", "__goldpath_concat"),
+    ("Sub", "__goldpath_sub"),
+    ("Div", "__goldpath_div"),
+    ("FloorDiv", "__goldpath_floordiv"),
+    ("Rem", "__goldpath_rem"),
+    ("Pow", "__goldpath_pow"),
+    ("Eq", "__goldpath_eq"),
+    ("Ne", "__goldpath_ne"),
+    ("Lt", "__goldpath_lt"),
+    ("Lte", "__goldpath_lte"),
+    ("Gt", "__goldpath_gt"),
+    ("Gte", "__goldpath_gte"),
+    ("ScAnd", "__goldpath_and"),
+    ("ScOr", "__goldpath_or"),
+    ("In", "__goldpath_in"),
 ];
+
+/// `===` and `!==`, which minijinja does not parse: written as `==` and
+/// `!=` (plus a space, so offsets stay) before parsing, and called as these.
+const STRICT: &[(&str, &str)] = &[("Eq", "__goldpath_strict_eq"), ("Ne", "__goldpath_strict_ne")];
+
+/// The function conditions are wrapped in, for JavaScript's truthiness.
+const TRUTHY: &str = "__goldpath_truthy";
 
 /// `source` (a whole template when `template` is true, else one expression)
 /// with every `*`, `+` and `~` replaced by a call of its checked function,
@@ -331,9 +355,15 @@ const OPERATORS: &[(&str, &str)] = &[
 /// wrapped in the check of its nesting. Line breaks are kept, so errors still name the author's lines. Text that
 /// does not parse is returned as it is: compiling it reports the error.
 pub fn rewrite(source: &str, template: bool, syntax: &minijinja::syntax::SyntaxConfig) -> String {
-    if !source.contains(['*', '+', '~', '[', '(', ',', ':']) && !source.contains("for") {
+    if !source.contains(['*', '+', '~', '[', '(', ',', ':', '-', '/', '%', '=', '<', '>'])
+        && !["for", "if", "not", "and", "or", "in"]
+            .iter()
+            .any(|word| source.contains(word))
+    {
         return source.to_string();
     }
+    let (written, strict) = strict_operators(source, template, syntax);
+    let source = written.as_str();
     use minijinja::machinery::{parse, parse_expr};
     let ast = if template {
         parse(source, "<template>", syntax.clone()).and_then(|ast| {
@@ -348,7 +378,7 @@ pub fn rewrite(source: &str, template: bool, syntax: &minijinja::syntax::SyntaxC
         return source.to_string();
     };
     let mut edits = Vec::new();
-    collect_operators(source, &ast, &mut edits);
+    collect_operators(source, &ast, &strict, &mut edits);
     if edits.is_empty() {
         return source.to_string();
     }
@@ -381,15 +411,28 @@ struct Edit {
 /// The checked function literals are wrapped in.
 const NESTED: &str = "__goldpath_nested";
 
-fn collect_operators(source: &str, node: &serde_json::Value, edits: &mut Vec<Edit>) {
+fn collect_operators(source: &str, node: &serde_json::Value, strict: &[usize], edits: &mut Vec<Edit>) {
     use serde_json::Value as Json;
     match node {
         Json::Object(fields) => {
-            if fields.get("stmt").and_then(Json::as_str) == Some("ForLoop") {
-                edits.extend(count_iterations(source, node));
+            match fields.get("stmt").and_then(Json::as_str) {
+                Some("ForLoop") => {
+                    edits.extend(count_iterations(source, node));
+                    edits.extend(loop_over(source, node));
+                }
+                Some("IfCond") => edits.extend(
+                    node.pointer("/inner/0/expr")
+                        .and_then(|e| wrap(source, TRUTHY, e)),
+                ),
+                _ => {}
             }
             match fields.get("expr").and_then(Json::as_str) {
-                Some("BinOp") => edits.extend(as_edit(node)),
+                Some("BinOp") => edits.extend(as_edit(node, source, strict)),
+                Some("UnaryOp") => edits.extend(unary(source, node)),
+                Some("IfExpr") => edits.extend(
+                    node.pointer("/inner/0/test_expr")
+                        .and_then(|e| wrap(source, TRUTHY, e)),
+                ),
                 Some("List" | "Tuple" | "Map") if !is_constant(node) => {
                     edits.extend(expr_span(node).map(|whole| Edit {
                         function: NESTED,
@@ -404,13 +447,13 @@ fn collect_operators(source: &str, node: &serde_json::Value, edits: &mut Vec<Edi
                 // Assignment targets (`for a, b in`, `set a, b =`) are
                 // names, not values.
                 if key != "target" {
-                    collect_operators(source, child, edits);
+                    collect_operators(source, child, strict, edits);
                 }
             }
         }
         Json::Array(items) => items
             .iter()
-            .for_each(|item| collect_operators(source, item, edits)),
+            .for_each(|item| collect_operators(source, item, strict, edits)),
         _ => {}
     }
 }
@@ -434,19 +477,194 @@ fn is_constant(node: &serde_json::Value) -> bool {
 
 /// A serialized `BinOp` node (`{"expr": "BinOp", "inner": [{op, left,
 /// right}, span]}`) as an edit, when its operator is one that is checked.
-fn as_edit(node: &serde_json::Value) -> Option<Edit> {
+fn as_edit(node: &serde_json::Value, source: &str, strict: &[usize]) -> Option<Edit> {
     let inner = node.get("inner")?;
     let op = inner.get(0)?;
-    let function = OPERATORS
-        .iter()
-        .find(|(name, _)| op.get("op").and_then(|o| o.as_str()) == Some(name))?
-        .1;
+    let name = op.get("op").and_then(|o| o.as_str())?;
+    let (left, right) = (
+        real_span(source, op.get("left")?)?,
+        real_span(source, op.get("right")?)?,
+    );
+    // The operator is written between the operands; `===` was written `== `.
+    let between = left.1..right.0;
+    let table = if strict.iter().any(|at| between.contains(at)) && source.get(between).is_some() {
+        STRICT
+    } else {
+        OPERATORS
+    };
+    let function = table.iter().find(|(kind, _)| *kind == name)?.1;
+    Some(Edit {
+        function,
+        whole: real_span(source, node)?,
+        arguments: vec![left, right],
+        insert: None,
+    })
+}
+
+/// Where an expression is written. minijinja's span of a binary operator
+/// can start before its left operand (at the tag, or at a parenthesis), and
+/// that of a test or filter starts at its name, so these are taken from
+/// their operands; parentheses that close inside (around the left operand)
+/// or open inside (around the right one) are taken in, so that what
+/// replaces the expression stays balanced.
+fn real_span(source: &str, expr: &serde_json::Value) -> Option<(usize, usize)> {
+    let (mut start, mut end) = expr_span(expr)?;
+    // Every operand's extent is within the expression's.
+    if let Some(fields) = expr.pointer("/inner/0").and_then(|f| f.as_object()) {
+        for key in ["expr", "left", "right", "test_expr", "true_expr", "false_expr"] {
+            if let Some(operand) = fields.get(key).filter(|o| o.get("expr").is_some()) {
+                let (from, to) = real_span(source, operand)?;
+                start = start.min(from);
+                end = end.max(to);
+            }
+        }
+    }
+    // A binary operator's span may start at the tag, before its left operand.
+    if expr.get("expr").and_then(|e| e.as_str()) == Some("BinOp") {
+        start = real_span(source, expr.pointer("/inner/0/left")?)?.0;
+    }
+    let text = source.get(start..end)?;
+    let (opens, closes) = (text.matches('(').count(), text.matches(')').count());
+    let bytes = source.as_bytes();
+    let mut missing = closes.saturating_sub(opens);
+    while missing > 0 && start > 0 {
+        match bytes[start - 1] {
+            b'(' => missing -= 1,
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            _ => break,
+        }
+        start -= 1;
+    }
+    let mut missing = opens.saturating_sub(closes);
+    while missing > 0 && end < bytes.len() {
+        match bytes[end] {
+            b')' => missing -= 1,
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            _ => break,
+        }
+        end += 1;
+    }
+    Some((start, end))
+}
+
+/// `not x` and `-x` as calls, with JavaScript's semantics.
+fn unary(source: &str, node: &serde_json::Value) -> Option<Edit> {
+    let inner = node.get("inner")?;
+    let function = match inner.pointer("/0/op")?.as_str()? {
+        "Not" => "__goldpath_not",
+        "Neg" => "__goldpath_neg",
+        _ => return None,
+    };
     Some(Edit {
         function,
         whole: span(inner.get(1)?)?,
-        arguments: vec![expr_span(op.get("left")?)?, expr_span(op.get("right")?)?],
+        arguments: vec![real_span(source, inner.pointer("/0/expr")?)?],
         insert: None,
     })
+}
+
+/// An expression wrapped in a call of `function`.
+fn wrap(source: &str, function: &'static str, expr: &serde_json::Value) -> Option<Edit> {
+    let whole = real_span(source, expr)?;
+    Some(Edit {
+        function,
+        whole,
+        arguments: vec![whole],
+        insert: None,
+    })
+}
+
+/// What a `for` loop iterates, as nunjucks iterates it: an object's
+/// entries for `for k, v in`, nothing for `for x in` an object.
+fn loop_over(source: &str, node: &serde_json::Value) -> Option<Edit> {
+    let header = node.pointer("/inner/0")?;
+    let unpacks = header.pointer("/target/expr").and_then(|e| e.as_str()) != Some("Var");
+    wrap(
+        source,
+        if unpacks {
+            "__goldpath_entries"
+        } else {
+            "__goldpath_items"
+        },
+        header.get("iter")?,
+    )
+}
+
+/// `source` with each `===` and `!==` inside a tag written as `== ` and
+/// `!= `, and the offsets where they were.
+fn strict_operators(
+    source: &str,
+    template: bool,
+    syntax: &minijinja::syntax::SyntaxConfig,
+) -> (String, Vec<usize>) {
+    if !source.contains("==") {
+        return (source.to_string(), Vec::new());
+    }
+    let bytes = source.as_bytes();
+    let (var_start, var_end) = syntax.variable_delimiters();
+    let mut out = source.as_bytes().to_vec();
+    let mut found = Vec::new();
+    let mut i = 0;
+    // Outside a tag (`None`), or inside one until its closing delimiter.
+    let mut closing: Option<&str> = if template { None } else { Some("") };
+    let mut quote: Option<u8> = None;
+    while i < bytes.len() {
+        let rest = &source[i..];
+        match closing {
+            None => {
+                if rest.starts_with(var_start) {
+                    closing = Some(var_end);
+                    i += var_start.len();
+                    continue;
+                }
+                if rest.starts_with("{%") {
+                    let tag_end = rest.find("%}").map_or(rest.len(), |e| e + 2);
+                    let tag =
+                        rest[2..tag_end.saturating_sub(2).max(2)].trim_matches(['-', '+', ' ', '\t', '\n']);
+                    if tag == "raw" {
+                        // Nothing in a raw block is a tag.
+                        i += rest.find("endraw").unwrap_or(rest.len());
+                        continue;
+                    }
+                    closing = Some("%}");
+                    i += 2;
+                    continue;
+                }
+                if rest.starts_with("{#") {
+                    i += rest.find("#}").map_or(rest.len(), |e| e + 2);
+                    continue;
+                }
+            }
+            Some(end) => {
+                if let Some(q) = quote {
+                    if bytes[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if bytes[i] == q {
+                        quote = None;
+                    }
+                } else if bytes[i] == b'"' || bytes[i] == b'\'' {
+                    quote = Some(bytes[i]);
+                } else if !end.is_empty() && rest.starts_with(end) {
+                    closing = None;
+                    i += end.len();
+                    continue;
+                } else if rest.starts_with("===") || rest.starts_with("!==") {
+                    out[i + 2] = b' ';
+                    found.push(i);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    // Only ASCII bytes were replaced by ASCII, so the text is still UTF-8.
+    (
+        String::from_utf8(out).unwrap_or_else(|_| source.to_string()),
+        found,
+    )
 }
 
 /// The function each loop iteration calls with the loop's size in bytes.
@@ -640,21 +858,26 @@ pub fn register_operators(env: &mut Environment<'_>, guard: Guard) {
             let size = guard.measure("repeating a list", repeated)?;
             guard.bytes("repeating a list", size.max(len * BYTES_PER_ITEM).checked_mul(n))?;
         }
-        native("a * b", &left, &right)
+        // A string or list times a number repeats it, as in minijinja
+        // (JavaScript gives NaN); anything else multiplies as numbers.
+        if (repeated.as_str().is_some() || is_list(repeated)) && count.kind() == ValueKind::Number {
+            return native("a * b", &left, &right);
+        }
+        Ok(js::arithmetic("*", &left, &right))
     });
     env.add_function("__goldpath_add", move |left: Value, right: Value| {
         guard.time()?;
+        // JavaScript's `+` joins text (arrays and objects as their text):
+        // no more than both sides' sizes.
         if let (Some(a), Some(b)) = (left.as_str(), right.as_str()) {
             guard.bytes("joining strings", a.len().checked_add(b.len()))?;
-        } else if is_list(&left) && is_list(&right) {
-            let len = left.len().unwrap_or(0).checked_add(right.len().unwrap_or(0));
-            guard.items("joining lists", len)?;
+        } else if is_list(&left) || is_list(&right) {
             let size = guard
                 .measure("joining lists", &left)?
                 .checked_add(guard.measure("joining lists", &right)?);
             guard.bytes("joining lists", size)?;
         }
-        native("a + b", &left, &right)
+        Ok::<_, Error>(js::add(&left, &right))
     });
     env.add_function("__goldpath_concat", move |left: Value, right: Value| {
         guard.time()?;
@@ -662,7 +885,60 @@ pub fn register_operators(env: &mut Environment<'_>, guard: Guard) {
             .measure("joining with ~", &left)?
             .checked_add(guard.measure("joining with ~", &right)?);
         guard.bytes("joining with ~", size)?;
-        native("a ~ b", &left, &right)
+        Ok::<_, Error>(js::concat(&left, &right))
+    });
+    for (name, op) in [
+        ("__goldpath_sub", "-"),
+        ("__goldpath_div", "/"),
+        ("__goldpath_floordiv", "//"),
+        ("__goldpath_rem", "%"),
+        ("__goldpath_pow", "**"),
+    ] {
+        env.add_function(name, move |left: Value, right: Value| {
+            Ok::<_, Error>(js::arithmetic(op, &left, &right))
+        });
+    }
+    for (name, op) in [
+        ("__goldpath_lt", "<"),
+        ("__goldpath_lte", "<="),
+        ("__goldpath_gt", ">"),
+        ("__goldpath_gte", ">="),
+    ] {
+        env.add_function(name, move |left: Value, right: Value| {
+            Ok::<_, Error>(js::compare(op, &left, &right))
+        });
+    }
+    env.add_function("__goldpath_eq", |a: Value, b: Value| js::loose_equals(&a, &b));
+    env.add_function("__goldpath_ne", |a: Value, b: Value| !js::loose_equals(&a, &b));
+    env.add_function("__goldpath_strict_eq", |a: Value, b: Value| {
+        js::strict_equals(&a, &b)
+    });
+    env.add_function("__goldpath_strict_ne", |a: Value, b: Value| {
+        !js::strict_equals(&a, &b)
+    });
+    // `and` and `or` give one of their operands, as JavaScript's && and ||.
+    env.add_function(
+        "__goldpath_and",
+        |a: Value, b: Value| if js::truthy(&a) { b } else { a },
+    );
+    env.add_function(
+        "__goldpath_or",
+        |a: Value, b: Value| if js::truthy(&a) { a } else { b },
+    );
+    env.add_function("__goldpath_not", |a: Value| !js::truthy(&a));
+    env.add_function("__goldpath_neg", |a: Value| js::negate(&a));
+    env.add_function(TRUTHY, |a: Value| js::truthy(&a));
+    env.add_function("__goldpath_in", |key: Value, within: Value| {
+        js::contains(&within, &key)
+    });
+    env.add_function("__goldpath_entries", |value: Value| js::entries(&value));
+    env.add_function("__goldpath_items", |value: Value| {
+        // `for x in` an object iterates nothing in nunjucks.
+        if value.kind() == ValueKind::Map {
+            Value::from(Vec::<Value>::new())
+        } else {
+            value
+        }
     });
 }
 
@@ -932,14 +1208,22 @@ mod tests {
             rewrite("[1] + [2] * 2", false, &syntax()),
             "__goldpath_add([1], __goldpath_mul([2], 2))"
         );
-        assert_eq!(rewrite("a - b", false, &syntax()), "a - b");
+        assert_eq!(rewrite("a - b", false, &syntax()), "__goldpath_sub(a, b)");
+        assert_eq!(
+            rewrite("a === b ${{ a !== '===' }}", true, &syntax()),
+            "a === b ${{ __goldpath_strict_ne(a, '===') }}"
+        );
+        assert_eq!(
+            rewrite("not a == 1 and (b or c)", false, &syntax()),
+            "__goldpath_and(__goldpath_not(__goldpath_eq(a, 1)), __goldpath_or(b, c))"
+        );
         assert_eq!(
             rewrite(
                 "{% for a, b in [[x, 1]] %}${{ {'k': [a] * 2} }}{% endfor %}${{ [1, [2]] }}",
                 true,
                 &syntax()
             ),
-            "{% for a, b in __goldpath_nested([__goldpath_nested([x, 1])]) %}${{ __goldpath_nested({'k': __goldpath_mul(__goldpath_nested([a]), 2)}) }}{% endfor %}${{ [1, [2]] }}"
+            "{% for a, b in __goldpath_entries(__goldpath_nested([__goldpath_nested([x, 1])])) %}${{ __goldpath_nested({'k': __goldpath_mul(__goldpath_nested([a]), 2)}) }}{% endfor %}${{ [1, [2]] }}"
         );
     }
 
@@ -952,7 +1236,7 @@ mod tests {
     fn each_loop_iteration_counts_its_text_with_the_same_whitespace_control() {
         assert_eq!(
             rewrite("{% for x in xs if x -%}\n a{% endfor %}", true, &syntax()),
-            "{% for x in xs if x -%}{% do __goldpath_iteration(1) -%}\n a{% endfor %}"
+            "{% for x in __goldpath_items(xs) if x -%}{% do __goldpath_iteration(1) -%}\n a{% endfor %}"
         );
         let context = Value::from(minijinja::value::Serde(json!({ "xs": [1, 2] })));
         for whitespace in [
@@ -984,7 +1268,7 @@ mod tests {
     fn checked_operators_compute_what_minijinja_computes() {
         assert_eq!(
             render("${{ s * n }}|${{ n * s }}|${{ l * 2 }}|${{ l + [3] }}|${{ s ~ n }}|${{ n + 1.5 }}|${{ 2 * 3 }}|${{ s + 'c' }}").unwrap(),
-            "ababab|ababab|1,2,1,2|1,2,3|ab3|4.5|6|abc"
+            "ababab|ababab|1,2,1,2|1,23|ab3|4.5|6|abc"
         );
     }
 

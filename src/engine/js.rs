@@ -89,6 +89,259 @@ pub fn format_number(f: f64) -> String {
     text.strip_suffix(".0").map(str::to_string).unwrap_or(text)
 }
 
+/// JavaScript's truthiness: false, 0, NaN, `""`, null and undefined are
+/// false; everything else, empty lists and objects included, is true.
+pub fn truthy(value: &Value) -> bool {
+    // nunjucks' safe strings (`safe`, `escape`) are objects: always true.
+    if value.is_safe() {
+        return true;
+    }
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => false,
+        ValueKind::Bool => value.is_true(),
+        ValueKind::Number => {
+            let n = number(value);
+            n != 0.0 && !n.is_nan()
+        }
+        ValueKind::String => value.as_str().is_some_and(|s| !s.is_empty()),
+        _ => true,
+    }
+}
+
+/// A number as a template value: integral numbers as integers, so they
+/// print and convert to JSON without a fraction.
+pub fn from_number(n: f64) -> Value {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if n.fract() == 0.0 && n.abs() <= EXACT && !(n == 0.0 && n.is_sign_negative()) {
+        Value::from(n as i64)
+    } else {
+        Value::from(n)
+    }
+}
+
+fn number(value: &Value) -> f64 {
+    // As a double first: an integer converts exactly, and -0 stays -0.
+    f64::try_from(value.clone())
+        .or_else(|_| i64::try_from(value.clone()).map(|n| n as f64))
+        .unwrap_or(f64::NAN)
+}
+
+/// Arrays and objects as JavaScript's `ToPrimitive` makes them: their
+/// string; other values are primitive already.
+fn is_object(value: &Value) -> bool {
+    matches!(
+        value.kind(),
+        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable | ValueKind::Plain
+    )
+}
+
+/// JavaScript's `Number(value)`.
+pub fn to_number(value: &Value) -> f64 {
+    match value.kind() {
+        ValueKind::Undefined => f64::NAN,
+        ValueKind::None => 0.0,
+        ValueKind::Bool => {
+            if value.is_true() {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        ValueKind::Number => number(value),
+        ValueKind::String => string_to_number(value.as_str().unwrap_or_default()),
+        ValueKind::Map => f64::NAN,
+        _ if is_object(value) => string_to_number(&to_string(value)),
+        _ => f64::NAN,
+    }
+}
+
+/// JavaScript's `Number(text)`: surrounding whitespace ignored, empty text
+/// is 0, decimal, `Infinity` and 0x/0o/0b integers; anything else NaN.
+fn string_to_number(text: &str) -> f64 {
+    let text = text.trim();
+    if text.is_empty() {
+        return 0.0;
+    }
+    for (prefix, radix) in [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)] {
+        if let Some(digits) = text.strip_prefix(prefix) {
+            return u64::from_str_radix(digits, radix).map_or(f64::NAN, |n| n as f64);
+        }
+    }
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if unsigned == "Infinity" {
+        return if text.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
+    }
+    // Rust also reads `inf`, `nan` and `infinity`, which JavaScript does not.
+    if !unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        || unsigned
+            .chars()
+            .any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+    {
+        return f64::NAN;
+    }
+    text.parse().unwrap_or(f64::NAN)
+}
+
+/// A value after `ToPrimitive`: arrays and objects become their string.
+fn primitive(value: &Value) -> Value {
+    if is_object(value) {
+        Value::from(to_string(value))
+    } else {
+        value.clone()
+    }
+}
+
+/// JavaScript's `a + b`: text if either side is text (or an array or
+/// object), else the sum of their numbers.
+pub fn add(a: &Value, b: &Value) -> Value {
+    let (a, b) = (primitive(a), primitive(b));
+    if a.kind() == ValueKind::String || b.kind() == ValueKind::String {
+        let mut text = to_string(&a);
+        text.push_str(&to_string(&b));
+        return Value::from(text);
+    }
+    from_number(to_number(&a) + to_number(&b))
+}
+
+/// nunjucks' `~`: both sides as JavaScript strings, joined.
+pub fn concat(a: &Value, b: &Value) -> Value {
+    let mut text = to_string(a);
+    text.push_str(&to_string(b));
+    Value::from(text)
+}
+
+/// The arithmetic operators other than `+`, on the operands' numbers.
+pub fn arithmetic(op: &str, a: &Value, b: &Value) -> Value {
+    let (x, y) = (to_number(a), to_number(b));
+    from_number(match op {
+        "-" => x - y,
+        "*" => x * y,
+        "/" => x / y,
+        // JavaScript's `%` keeps the sign of the dividend, as Rust's does.
+        "%" => x % y,
+        "//" => (x / y).floor(),
+        "**" => pow(x, y),
+        _ => f64::NAN,
+    })
+}
+
+/// `Math.pow`, which differs from IEEE pow where the result is 1 or NaN.
+fn pow(x: f64, y: f64) -> f64 {
+    if y.is_nan() || (x.abs() == 1.0 && y.is_infinite()) {
+        return f64::NAN;
+    }
+    x.powf(y)
+}
+
+/// JavaScript's unary `-`.
+pub fn negate(value: &Value) -> Value {
+    from_number(-to_number(value))
+}
+
+/// JavaScript's `===`.
+pub fn strict_equals(a: &Value, b: &Value) -> bool {
+    // Arrays, objects and nunjucks' safe strings are objects, each equal
+    // only to itself; two template values are never the same object.
+    if is_object(a) || is_object(b) || a.is_safe() || b.is_safe() {
+        return false;
+    }
+    match (a.kind(), b.kind()) {
+        (ValueKind::Number, ValueKind::Number) => number(a) == number(b),
+        (ValueKind::Undefined, ValueKind::Undefined) | (ValueKind::None, ValueKind::None) => true,
+        (ValueKind::String, ValueKind::String) | (ValueKind::Bool, ValueKind::Bool) => a == b,
+        _ => false,
+    }
+}
+
+/// JavaScript's `==`.
+pub fn loose_equals(a: &Value, b: &Value) -> bool {
+    use ValueKind::*;
+    let nullish = |v: &Value| matches!(v.kind(), Undefined | None);
+    // A safe string compares with a primitive by its text.
+    let text = |v: &Value| {
+        if v.is_safe() {
+            Value::from(to_string(v))
+        } else {
+            v.clone()
+        }
+    };
+    if a.is_safe() != b.is_safe() {
+        return !(nullish(a) || nullish(b)) && loose_equals(&text(a), &text(b));
+    }
+    match (a.kind(), b.kind()) {
+        _ if nullish(a) || nullish(b) => nullish(a) && nullish(b),
+        _ if a.is_safe() => false,
+        (x, y) if x == y => strict_equals(a, b),
+        _ if is_object(a) && is_object(b) => strict_equals(a, b),
+        (Bool, _) => loose_equals(&from_number(to_number(a)), b),
+        (_, Bool) => loose_equals(a, &from_number(to_number(b))),
+        _ if is_object(a) => loose_equals(&primitive(a), b),
+        _ if is_object(b) => loose_equals(a, &primitive(b)),
+        // A number and a string: compared as numbers.
+        _ => to_number(a) == to_number(b),
+    }
+}
+
+/// JavaScript's `<`, `>`, `<=` and `>=`: strings by UTF-16 code units,
+/// anything else by number; a comparison with NaN is false.
+pub fn compare(op: &str, a: &Value, b: &Value) -> bool {
+    let (a, b) = (primitive(a), primitive(b));
+    let ordering = if let (Some(x), Some(y)) = (a.as_str(), b.as_str()) {
+        Some(x.encode_utf16().cmp(y.encode_utf16()))
+    } else {
+        to_number(&a).partial_cmp(&to_number(&b))
+    };
+    let Some(ordering) = ordering else {
+        return false;
+    };
+    match op {
+        "<" => ordering.is_lt(),
+        ">" => ordering.is_gt(),
+        "<=" => ordering.is_le(),
+        ">=" => ordering.is_ge(),
+        _ => false,
+    }
+}
+
+/// nunjucks' `in`: an item of a list (`===`), text within text, a key of
+/// an object; anything else is an error.
+pub fn contains(within: &Value, key: &Value) -> Result<bool, minijinja::Error> {
+    match within.kind() {
+        ValueKind::String => Ok(within
+            .as_str()
+            .unwrap_or_default()
+            .contains(to_string(key).as_str())),
+        ValueKind::Seq | ValueKind::Iterable => Ok(within.try_iter()?.any(|item| strict_equals(&item, key))),
+        ValueKind::Map => Ok(within.try_iter()?.any(|k| to_string(&k) == to_string(key))),
+        _ => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!(
+                "cannot use \"in\" to search for {:?} in {}",
+                to_string(key),
+                within.kind()
+            ),
+        )),
+    }
+}
+
+/// What `for k, v in value` iterates in nunjucks: an object's
+/// `[key, value]` pairs; anything else as it is.
+pub fn entries(value: &Value) -> Result<Value, minijinja::Error> {
+    if value.kind() != ValueKind::Map {
+        return Ok(value.clone());
+    }
+    let mut pairs = Vec::new();
+    for key in value.try_iter()? {
+        let item = value.get_item(&key)?;
+        pairs.push(Value::from(vec![key, item]));
+    }
+    Ok(Value::from(pairs))
+}
+
 /// JSON with numbers as JavaScript holds them: an integral number is an
 /// integer (`3`, not `3.0`), as `JSON.stringify` writes it.
 pub fn json_numbers(value: serde_json::Value) -> serde_json::Value {
@@ -129,5 +382,53 @@ mod tests {
         assert_eq!(format_number(f64::NAN), "NaN");
         assert_eq!(format_number(-f64::INFINITY), "-Infinity");
         assert_eq!(format_number(123456789012.0), "123456789012");
+    }
+
+    #[test]
+    fn operators_are_javascripts() {
+        let v = |json: serde_json::Value| Value::from(minijinja::value::Serde(json));
+        let (one, text_one) = (v(serde_json::json!(1)), v(serde_json::json!("1")));
+        assert!(loose_equals(&one, &text_one));
+        assert!(!strict_equals(&one, &text_one));
+        assert!(loose_equals(&Value::UNDEFINED, &v(serde_json::json!(null))));
+        assert!(!loose_equals(
+            &v(serde_json::json!(0)),
+            &v(serde_json::json!(null))
+        ));
+        assert!(loose_equals(&v(serde_json::json!([])), &v(serde_json::json!(""))));
+        assert!(loose_equals(&v(serde_json::json!(true)), &one));
+        assert_eq!(
+            to_string(&add(&Value::UNDEFINED, &v(serde_json::json!("/")))),
+            "undefined/"
+        );
+        assert_eq!(output(&arithmetic("*", &Value::UNDEFINED, &one)), "NaN");
+        assert_eq!(
+            output(&add(&v(serde_json::json!([1, 2])), &v(serde_json::json!([3])))),
+            "1,23"
+        );
+        assert_eq!(output(&add(&v(serde_json::json!(true)), &one)), "2");
+        assert_eq!(
+            output(&arithmetic(
+                "//",
+                &v(serde_json::json!(-7)),
+                &v(serde_json::json!(2))
+            )),
+            "-4"
+        );
+        assert!(compare(
+            "<",
+            &v(serde_json::json!("10")),
+            &v(serde_json::json!("9"))
+        ));
+        assert!(!compare(
+            "<",
+            &v(serde_json::json!(10)),
+            &v(serde_json::json!("9"))
+        ));
+        assert!(!compare("<=", &Value::UNDEFINED, &one));
+        assert!(truthy(&v(serde_json::json!([]))) && truthy(&v(serde_json::json!({}))));
+        assert!(!truthy(&arithmetic("-", &Value::UNDEFINED, &one)));
+        assert_eq!(to_number(&v(serde_json::json!(" 0x1f "))), 31.0);
+        assert!(to_number(&v(serde_json::json!("inf"))).is_nan());
     }
 }
