@@ -1,7 +1,8 @@
 //! The git tree reader: a small repository built from the input (blobs,
 //! symlinks, submodules, directories that share subtrees, long chains of
-//! nested directories, odd names), read back with `git::read_tree` as a
-//! Template's git source is.
+//! nested directories, odd names) in memory, read back with
+//! `git::read_tree_in`: the walk and limits `git::read_tree` applies to a
+//! Template's git source once the commit is fetched.
 //!
 //! Invariants: no panic, no stack overflow, no unbounded expansion (a tree
 //! whose shared subtrees expand to millions of paths is refused, not read;
@@ -11,15 +12,14 @@
 //! files the repository holds.
 #![no_main]
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use git2::{ObjectType, Oid, Repository, Signature, Time};
 use goldpath::config::TemplateSourceLimits;
 use goldpath_fuzz::assert_relative_path;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
+use tempfile::TempDir;
 
 #[derive(Arbitrary, Debug)]
 enum Object {
@@ -68,19 +68,6 @@ const LIMITS: TemplateSourceLimits = TemplateSourceLimits {
     max_bytes: 64 << 10,
 };
 
-/// Repositories and caches are started afresh now and then so the disk
-/// does not fill over a million runs.
-const RUNS_PER_REPOSITORY: u32 = 2_000;
-
-struct Scratch {
-    dir: tempfile::TempDir,
-    runs: u32,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
-}
-
 /// What a built object holds when read whole, saturating: files (symlinks
 /// included, submodules left out), paths (files, directories and
 /// submodules), bytes of files and symlink targets, and how deeply
@@ -115,31 +102,39 @@ struct Built {
     expected: Option<Expected>,
 }
 
+thread_local! {
+    /// An empty bare repository, made once per run (hack/fuzz points TMPDIR
+    /// at a directory it removes afterwards).
+    static SCRATCH: Option<TempDir> = tempfile::tempdir()
+        .ok()
+        .filter(|dir| Repository::init_bare(dir.path()).is_ok());
+}
+
 fuzz_target!(|input: Input| {
-    SCRATCH.with_borrow_mut(|scratch| {
-        if scratch.as_ref().is_none_or(|s| s.runs >= RUNS_PER_REPOSITORY) {
-            *scratch = tempfile::tempdir().ok().map(|dir| Scratch { dir, runs: 0 });
-        }
-        let Some(scratch) = scratch.as_mut() else {
+    SCRATCH.with(|dir| {
+        let Some(repo) = dir
+            .as_ref()
+            .and_then(|dir| Repository::open_bare(dir.path()).ok())
+        else {
             return;
         };
-        scratch.runs += 1;
-        run(&input, scratch.dir.path().to_path_buf());
+        // The input's objects go to memory, ahead of the repository's own
+        // stores, and go with it: no disk, no fetch, so an input costs
+        // what building and reading its tree costs.
+        let Ok(odb) = repo.odb() else {
+            return;
+        };
+        let Ok(_objects) = odb.add_new_mempack_backend(1000) else {
+            return;
+        };
+        run(&input, &repo);
     });
 });
 
-fn run(input: &Input, dir: PathBuf) {
-    let source = dir.join("source.git");
-    let repo = match Repository::open_bare(&source) {
-        Ok(repo) => repo,
-        Err(_) => match Repository::init_bare(&source) {
-            Ok(repo) => repo,
-            Err(_) => return,
-        },
-    };
+fn run(input: &Input, repo: &Repository) {
     let mut built: Vec<Built> = Vec::new();
     for object in &input.objects {
-        if let Some(object) = build(&repo, object, &built) {
+        if let Some(object) = build(repo, object, &built) {
             built.push(object);
         }
     }
@@ -155,19 +150,9 @@ fn run(input: &Input, dir: PathBuf) {
     let Ok(commit) = repo.commit(None, &signature, &signature, "fuzz", &tree, &[]) else {
         return;
     };
-    // A fetch asks for what a ref reaches, as a Template's pinned commit is.
-    if repo.reference("refs/heads/main", commit, true, "fuzz").is_err() {
-        return;
-    }
-    let url = source.to_string_lossy();
-    let read = goldpath::git::read_tree(
-        &url,
-        &commit.to_string(),
-        input.path.as_deref(),
-        None,
-        &dir.join("cache"),
-        &LIMITS,
-    );
+    // What a Template's git source reads once its pinned commit is in the
+    // cache.
+    let read = goldpath::git::read_tree_in(repo, &commit.to_string(), input.path.as_deref(), &LIMITS);
     // With a path, what is read is a part of the tree this model does not
     // follow; only the general invariants apply.
     let expected = root.expected.filter(|_| input.path.is_none());

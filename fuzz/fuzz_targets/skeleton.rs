@@ -9,6 +9,7 @@
 //! through a symlink.
 #![no_main]
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use goldpath::engine::expression::{Renderer, Syntax, Whitespace};
@@ -18,6 +19,7 @@ use goldpath::engine::workspace;
 use goldpath_fuzz::{assert_workspace_path, limits, values_context};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
+use tempfile::TempDir;
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -45,27 +47,52 @@ enum Kind {
     Symlink,
 }
 
+thread_local! {
+    /// One scratch directory for all inputs of a run, emptied below `out`
+    /// before each: making and removing a fresh tree of directories for
+    /// every input cost more than the rest of the input did. hack/fuzz
+    /// points TMPDIR at a directory it removes afterwards.
+    static ROOT: RefCell<Option<TempDir>> = const { RefCell::new(None) };
+}
+
 fuzz_target!(|input: Input| {
-    let Ok(root) = tempfile::tempdir() else {
-        return;
-    };
-    // Deep enough that a symlink climbing out with `..` still lands inside
-    // `root`, where it is seen.
-    let out = root.path().join("a/b/c/d/e/f/out");
-    if std::fs::create_dir_all(&out).is_err() {
-        return;
-    }
+    ROOT.with_borrow_mut(|root| {
+        // Deep enough that a symlink climbing out with `..` still lands
+        // inside the root, where it is seen.
+        let out = |root: &TempDir| root.path().join("a/b/c/d/e/f/out");
+        // Only `out` holds what an input wrote (anything else fails the
+        // input): removing it leaves a clean directory for the next. A root
+        // that cannot be cleaned is replaced.
+        if root
+            .as_ref()
+            .is_some_and(|r| std::fs::remove_dir_all(out(r)).is_err())
+        {
+            *root = None;
+        }
+        if root.is_none() {
+            *root = tempfile::tempdir().ok();
+        }
+        let Some(root) = root.as_ref() else {
+            return;
+        };
+        if std::fs::create_dir_all(out(root)).is_ok() {
+            run(&input, root.path(), &out(root));
+        }
+    });
+});
+
+fn run(input: &Input, root: &Path, out: &Path) {
     for entries in [&input.first, &input.second] {
-        let Some(workspace) = render(&input, entries, root.path()) else {
+        let Some(workspace) = render(input, entries, root) else {
             continue;
         };
-        let written = files::write_dir(&workspace, &out);
-        assert_nothing_outside(root.path(), &out);
+        let written = files::write_dir(&workspace, out);
+        assert_nothing_outside(root, out);
         if written.is_ok() {
-            assert_written(&workspace, &out);
+            assert_written(&workspace, out);
         }
     }
-});
+}
 
 /// The skeleton rendered into a fresh workspace; `None` when goldpath
 /// refused it (which must be for a reason it names).

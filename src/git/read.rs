@@ -124,6 +124,28 @@ pub fn read_tree(
     result
 }
 
+/// [`read_tree`] without the remote: the files under `path` of `commit` in
+/// `repo`, which must already hold the commit's objects (as the cache does
+/// once fetched). The same walk and limits; the fuzzer reads the trees it
+/// builds in memory through it, so a million trees need no fetch.
+pub fn read_tree_in(
+    repo: &Repository,
+    commit: &str,
+    path: Option<&str>,
+    limits: &TemplateSourceLimits,
+) -> Result<FileTree, GitError> {
+    let oid = parse_full_commit_id(commit)?;
+    let subdir = normalize_subdir(path.unwrap_or(""))?;
+    let display = repo.path().display().to_string();
+    let Some(found) = find_commit(repo, oid) else {
+        return Err(GitError::CommitNotFound {
+            url: display,
+            commit: oid.to_string(),
+        });
+    };
+    read_commit(repo, found, &subdir, &display, limits)
+}
+
 fn read_commit(
     repo: &Repository,
     oid: Oid,

@@ -516,3 +516,39 @@ fn long_paths_are_cut_in_the_middle_for_messages() {
     assert!(short.contains("..."));
     assert_eq!(shorten_path("a/b"), "a/b");
 }
+
+#[test]
+fn a_commit_in_a_repository_at_hand_is_read_with_the_same_walk_and_limits() {
+    let dir = TempDir::new().expect("tempdir");
+    let repo = Repository::init_bare(dir.path()).expect("init");
+    let inner = file_tree(&repo, &[("main.rs", b"fn main() {}\n")]);
+    let mut builder = repo.treebuilder(None).expect("builder");
+    builder.insert("src", inner, MODE_TREE).expect("insert");
+    let root = builder.write().expect("root");
+    let tree = repo.find_tree(root).expect("tree");
+    let signature = Signature::now("t", "t@example.com").expect("signature");
+    let commit = repo
+        .commit(None, &signature, &signature, "m", &tree, &[])
+        .expect("commit")
+        .to_string();
+    let limits = TemplateSourceLimits::default();
+
+    let files = read_tree_in(&repo, &commit, None, &limits).expect("whole tree");
+    assert_eq!(files.keys().collect::<Vec<_>>(), ["src/main.rs"]);
+    let files = read_tree_in(&repo, &commit, Some("./src/"), &limits).expect("subdirectory");
+    assert_eq!(files.keys().collect::<Vec<_>>(), ["main.rs"]);
+
+    let shallow = TemplateSourceLimits {
+        max_depth: 0,
+        ..limits
+    };
+    let (path, limit) = too_large(read_tree_in(&repo, &commit, None, &shallow).expect_err("depth"));
+    assert_eq!(path, "src");
+    assert!(limit.contains("maxDepth"), "{limit}");
+
+    let missing = "0".repeat(40);
+    match read_tree_in(&repo, &missing, None, &limits) {
+        Err(GitError::CommitNotFound { commit, .. }) => assert_eq!(commit, missing),
+        other => panic!("expected CommitNotFound, got {other:?}"),
+    }
+}
