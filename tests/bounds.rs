@@ -1,7 +1,9 @@
 //! Every class of input that could exhaust goldpath (a filter or operator
 //! that multiplies, a whole-expression value that grows as JSON, a huge
-//! `each`, deeply nested YAML, deeply nested parameters) is refused with a
-//! clear error, exit code 1, in under 2 s of CPU and 100 MB of RSS. Each
+//! `each`, deeply nested YAML, deeply nested parameters, a catalog file
+//! with a YAML mistake, a Template git source that expands to a billion
+//! paths or nests thousands deep) is refused with a clear error, exit code
+//! 1, in under 2 s of CPU and 100 MB of RSS. Each
 //! case runs the goldpath binary under a virtual memory limit, and its
 //! figures come from the kernel's accounting of that one process (CPU
 //! time, not wall time, so a loaded machine does not fail the test). The
@@ -15,6 +17,8 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use git2::{Oid, Repository, Signature};
 
 /// The address space each run may use: far above what a bounded run needs,
 /// far below what an unbounded one takes.
@@ -32,9 +36,14 @@ struct Run {
 
 /// Runs goldpath with `args` under the memory limit and waits for exactly
 /// that process, taking its resource usage from `wait4`.
+fn goldpath(args: &[&str]) -> Run {
+    goldpath_with_tmpdir(args, &std::env::temp_dir())
+}
+
+/// [`goldpath`] with TMPDIR set, where the CLI caches git sources.
 // The child is reaped by wait4, which std's wait cannot stand in for.
 #[allow(clippy::zombie_processes)]
-fn goldpath(args: &[&str]) -> Run {
+fn goldpath_with_tmpdir(args: &[&str], tmpdir: &Path) -> Run {
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(format!("ulimit -v {MEMORY_LIMIT_KB}; exec \"$0\" \"$@\""))
@@ -43,6 +52,7 @@ fn goldpath(args: &[&str]) -> Run {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .env("TMPDIR", tmpdir)
         .spawn()
         .unwrap();
     let mut pipe = child.stderr.take().unwrap();
@@ -272,4 +282,121 @@ fn output_collected_in_set_blocks_and_macros_is_counted() {
             &["steps[log].input.message, line 1", "16777216 bytes of output, counting what"],
         );
     }
+}
+
+#[test]
+fn a_catalog_file_with_a_yaml_mistake_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, expected) in [
+        (
+            "typo.yaml",
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: a\n---\nkind: Component\nmetadata:\n  name: b\n  tags: [unclosed\nspec:\n  type: service\n",
+            "typo.yaml document 2: not YAML (line 10)",
+        ),
+        (
+            "alias.yaml",
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: *nope\n",
+            "alias *nope refers to no anchor",
+        ),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let run = goldpath(&["catalog", "import", file.to_str().unwrap()]);
+        assert_refused(name, &run, &[expected]);
+    }
+}
+
+const MODE_TREE: i32 = 0o040000;
+const MODE_FILE: i32 = 0o100644;
+
+/// A tree of `entries` names for the same `child`.
+fn fan_out(repo: &Repository, child: Oid, entries: usize) -> Oid {
+    let mut builder = repo.treebuilder(None).unwrap();
+    for name in 0..entries {
+        builder.insert(name.to_string(), child, MODE_TREE).unwrap();
+    }
+    builder.write().unwrap()
+}
+
+/// A Template in `dir` whose files come from a repository there whose
+/// `skeleton` is `levels` levels of `entries` names around one README.
+fn template_with_git_source(dir: &Path, levels: usize, entries: usize) -> std::path::PathBuf {
+    let repo = Repository::init_bare(dir.join("source.git")).unwrap();
+    let mut tree = {
+        let mut builder = repo.treebuilder(None).unwrap();
+        let blob = repo.blob(b"# ${{ parameters.name }}\n").unwrap();
+        builder.insert("README.md", blob, MODE_FILE).unwrap();
+        builder.write().unwrap()
+    };
+    for _ in 0..levels {
+        tree = fan_out(&repo, tree, entries);
+    }
+    let mut root = repo.treebuilder(None).unwrap();
+    root.insert("skeleton", tree, MODE_TREE).unwrap();
+    let root = repo.find_tree(root.write().unwrap()).unwrap();
+    let signature = Signature::now("t", "t@example.com").unwrap();
+    repo.commit(Some("refs/heads/main"), &signature, &signature, "m", &root, &[])
+        .unwrap();
+    let url = url::Url::from_file_path(dir.join("source.git")).unwrap();
+    let template = dir.join("template.yaml");
+    std::fs::write(
+        &template,
+        format!(
+            "apiVersion: goldpath.dev/v1alpha1\nkind: Template\nmetadata: {{name: t}}\n\
+             spec:\n  type: service\n  steps:\n\
+             \x20   - {{id: fetch, action: fetch:template, input: {{url: ./skeleton}}}}\n\
+             \x20 source:\n    git: {{url: \"{url}\", ref: main}}\n"
+        ),
+    )
+    .unwrap();
+    template
+}
+
+/// `goldpath render` of `template`, caching its git source beside it.
+fn render_git_source(template: &Path) -> Run {
+    let dir = template.parent().unwrap();
+    let out = dir.join("out");
+    goldpath_with_tmpdir(
+        &[
+            "render",
+            template.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir,
+    )
+}
+
+#[test]
+fn a_git_source_that_fits_renders_under_the_same_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = render_git_source(&template_with_git_source(dir.path(), 2, 3));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(dir.path().join("out/0/2/README.md").exists());
+}
+
+#[test]
+fn a_git_source_that_expands_to_a_billion_paths_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = render_git_source(&template_with_git_source(dir.path(), 9, 10));
+    assert_refused(
+        "10^9 paths",
+        &run,
+        &[
+            "spec.source.git",
+            "more than 10000 files and directories (templateSourceLimits.maxFiles)",
+        ],
+    );
+}
+
+#[test]
+fn a_git_source_nested_thousands_deep_is_refused_without_overflowing_the_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = render_git_source(&template_with_git_source(dir.path(), 5000, 1));
+    assert_refused(
+        "5000 directories deep",
+        &run,
+        &["directories nested more than 32 deep (templateSourceLimits.maxDepth)"],
+    );
+    assert!(!run.stderr.contains("overflow"), "{}", run.stderr);
 }
