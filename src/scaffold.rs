@@ -9,7 +9,7 @@ use minijinja::Value as Context;
 use minijinja::value::Serde;
 use serde_json::{Map, Value, json};
 
-use crate::actions::{self, ActionContext, ActionError, Effects, Reach, StepInfo};
+use crate::actions::{self, ActionContext, ActionError, Effects, Reach, StepInfo, WorldInput};
 use crate::api::{OutputLink, OutputText, RequestOutput, StepPhase, TemplateSpec};
 use crate::engine::expression::{RenderError, Renderer, is_truthy};
 use crate::engine::files::FileTree;
@@ -155,9 +155,8 @@ impl<'a> Scaffold<'a> {
         effects: &mut dyn Effects,
     ) -> Result<Option<Value>, ActionError> {
         let step = &self.request.template.steps[index];
-        // An action goldpath does not know passes the check only where
-        // steps outside the workspace are shown, not run (`goldpath render`).
-        let reach = actions::reach(&step.action).unwrap_or(Reach::World);
+        let action = actions::find(&step.action)
+            .ok_or_else(|| ActionError::permanent(format!("unknown action {:?}", step.action)))?;
         let context = self.context(None);
         if let Some(condition) = &step.if_ {
             let rendered = self
@@ -214,21 +213,21 @@ impl<'a> Scaffold<'a> {
                 .map_err(render_failed)?
                 .unwrap_or_else(|| json!({}));
             inputs.push(self.secrets.redact_value(&input));
-            let output = match reach {
+            let output = match action.reach() {
                 Reach::Workspace => {
                     let mut action_context = ActionContext {
                         template_files: self.request.template_files,
                         renderer: &self.renderer,
                         log,
                     };
-                    actions::run_in_workspace(&step.action, &input, &mut action_context, &mut self.workspace)?
+                    actions::run_in_workspace(action.kind, &input, &mut action_context, &mut self.workspace)?
                 }
                 Reach::World => {
                     let info = StepInfo {
                         id: id.to_string(),
-                        action: step.action.clone(),
+                        kind: action.kind,
                     };
-                    effects.run(&info, &input, &self.workspace)?
+                    effects.run(&info, &WorldInput::decode(action.kind, &input)?, &self.workspace)?
                 }
             };
             // Backstage gathers a repeated step's outputs into lists.
@@ -325,7 +324,7 @@ fn render_failed(error: RenderError) -> ActionError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::{Effects, StepInfo};
+    use crate::actions::{Effects, StepInfo, WorldInput};
     use crate::engine::expression::Limits;
     use std::time::Duration;
 
@@ -336,7 +335,7 @@ mod tests {
     }
 
     impl Effects for SlowEffects {
-        fn run(&mut self, _: &StepInfo, _: &Value, _: &FileTree) -> Result<Value, ActionError> {
+        fn run(&mut self, _: &StepInfo, _: &WorldInput, _: &FileTree) -> Result<Value, ActionError> {
             self.calls += 1;
             if self.calls == 2 {
                 std::thread::sleep(self.pause);

@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::actions;
-use crate::actions::fetch::TemplateInput;
+use crate::actions::fetch::{FetchTemplateInput, TemplateInput};
+use crate::actions::{self, ActionKind};
 use crate::api::TemplateSpec;
 use crate::engine::expression::Renderer;
 use crate::engine::files::{FileEntry, FileTree};
@@ -78,17 +78,11 @@ pub fn check(
                 known_actions()
             ));
         }
-        if let (Some(known), Some(Value::Object(fields))) = (action.and_then(|a| a.inputs), &step.input) {
-            for key in fields.keys().filter(|key| !known.contains(&key.as_str())) {
-                problems.push(format!(
-                    "{label}: input.{key} is not an input of {}; it takes {}",
-                    step.action,
-                    known.join(", ")
-                ));
-            }
+        if let Some(action) = action {
+            check_input_names(&label, action, step.input.as_ref(), &mut problems);
         }
-        let secret_inputs = action.map_or(&[][..], |a| a.secret_inputs);
-        let secret_rule = || match secret_inputs {
+        let secret_inputs = action.map(actions::Action::secret_inputs).unwrap_or_default();
+        let secret_rule = || match secret_inputs.as_slice() {
             [] => format!("{} has no secret inputs", step.action),
             names => format!(
                 "{} declares secret only input.{}",
@@ -99,7 +93,7 @@ pub fn check(
         match &step.input {
             Some(Value::Object(fields)) => {
                 for (key, field) in fields {
-                    let secrets = if secret_inputs.contains(&key.as_str()) {
+                    let secrets = if secret_inputs.contains(key) {
                         Secrets::Allowed
                     } else {
                         Secrets::Refused(secret_rule())
@@ -134,7 +128,10 @@ pub fn check(
                 );
             }
         }
-        if step.action.starts_with("fetch:template") {
+        if matches!(
+            action.map(|a| a.kind),
+            Some(ActionKind::FetchTemplate | ActionKind::FetchTemplateFile)
+        ) {
             check_skeleton(&label, step.input.as_ref(), files, renderer, &mut problems);
         }
     }
@@ -175,6 +172,37 @@ pub fn check(
     match schema {
         Some(schema) if problems.is_empty() => Ok(Checked { schema, warnings }),
         _ => Err(problems),
+    }
+}
+
+/// Refuses inputs a closed action does not take, and required inputs a
+/// step leaves out (when its input is written out, not an expression).
+fn check_input_names(
+    label: &str,
+    action: &actions::Action,
+    input: Option<&Value>,
+    problems: &mut Vec<String>,
+) {
+    let empty = serde_json::Map::new();
+    let fields = match input {
+        None => &empty,
+        Some(Value::Object(fields)) => fields,
+        Some(_) => return,
+    };
+    let known = action.inputs();
+    if action.closed {
+        for key in fields.keys().filter(|key| !known.contains(key)) {
+            problems.push(format!(
+                "{label}: input.{key} is not an input of {}; it takes {}",
+                action.name,
+                known.join(", ")
+            ));
+        }
+    }
+    for name in action.required_inputs() {
+        if fields.get(&name).is_none_or(Value::is_null) {
+            problems.push(format!("{label}: input.{name} is required by {}", action.name));
+        }
     }
 }
 
@@ -287,7 +315,9 @@ fn check_skeleton(
         return;
     }
     // Options still holding an expression are only known per request.
-    let Ok(how) = TemplateInput::read(input) else {
+    let Ok(how) =
+        actions::input::decode::<FetchTemplateInput>(input).and_then(|input| TemplateInput::read(&input))
+    else {
         return;
     };
     let file_renderer = renderer.for_files(how.syntax, how.whitespace);

@@ -821,4 +821,33 @@ fn a_repeated_step_id_renders_with_a_warning_and_fails_with_strict() {
         strict.stderr
     );
     assert!(!strict.out.path().join("out").exists(), "--strict wrote files");
+
+fn a_required_input_left_out_is_refused_naming_the_step_and_input() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: publish\n      action: publish:github\n      input:\n        description: no repository named\n"
+        ),
+        &[],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &["step publish: input.repoUrl is required by publish:github"],
+    );
+}
+
+#[test]
+fn scaffold_fetches_several_entities_as_the_cluster_does() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n    - id: publish\n      action: publish:git\n      input: {{repoUrl: \"local.test?owner=acme&repo=web\"}}\n    - id: register\n      action: catalog:register\n      input: {{repoContentsUrl: \"${{{{ steps.publish.output.repoContentsUrl }}}}\"}}\n    - id: read\n      action: catalog:fetch\n      input: {{entityRefs: [\"component:web\", \"component:missing\"], optional: true}}\n  output:\n    links:\n      - title: fetched\n        url: \"${{{{ steps.read.output.entities[0].metadata.name }}}}/${{{{ steps.read.output.entities | length }}}}\"\n"
+        ),
+        &[(
+            "skeleton/catalog-info.yaml",
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: web\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n",
+        )],
+    );
+    let (ok, stdout, stderr, _out) = scaffold(&dir.path().join("template.yaml"), &[]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("fetched: web/2"), "{stdout}");
 }

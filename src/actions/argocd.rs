@@ -5,23 +5,59 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ActionError, optional_str, required_str};
+use super::ActionError;
 use crate::config::{ArgoCd, TenantRules, pattern_matches};
+
+/// The input of `argocd:create-resources`.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationInput {
+    /// The Application's name.
+    pub app_name: String,
+    /// The Argo CD instance, recorded as an annotation.
+    pub argo_instance: Option<String>,
+    /// The namespace it deploys to.
+    pub namespace: String,
+    /// The repository it deploys from.
+    pub repo_url: String,
+    /// The directory in that repository (default `.`).
+    pub path: Option<String>,
+    /// The AppProject (default the namespace's first).
+    pub project_name: Option<String>,
+    /// The `backstage-name` label (default the name).
+    pub label_value: Option<String>,
+}
+
+/// The output of `argocd:create-resources`.
+#[derive(Serialize, JsonSchema, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationOutput {
+    /// The Application's name.
+    pub app_name: String,
+    /// Its namespace (Argo CD's).
+    pub namespace: String,
+}
 
 /// Builds the Application a step asks for; `default_project` when the step
 /// names none.
-pub fn application(input: &Value, settings: &ArgoCd, default_project: &str) -> Result<Value, ActionError> {
-    let name = required_str(input, "appName")?;
-    let destination_namespace = required_str(input, "namespace")?;
-    let repo_url = required_str(input, "repoUrl")?;
-    let path = optional_str(input, "path")?.unwrap_or(".");
-    let project = optional_str(input, "projectName")?.unwrap_or(default_project);
-    let label = optional_str(input, "labelValue")?.unwrap_or(name);
+pub fn application(
+    input: &ApplicationInput,
+    settings: &ArgoCd,
+    default_project: &str,
+) -> Result<Value, ActionError> {
+    let name = &input.app_name;
+    let destination_namespace = &input.namespace;
+    let repo_url = &input.repo_url;
+    let path = input.path.as_deref().unwrap_or(".");
+    let project = input.project_name.as_deref().unwrap_or(default_project);
+    let label = input.label_value.as_deref().unwrap_or(name);
     let mut annotations = serde_json::Map::new();
-    if let Some(instance) = optional_str(input, "argoInstance")? {
-        annotations.insert("goldpath.dev/argo-instance".into(), instance.into());
+    if let Some(instance) = &input.argo_instance {
+        annotations.insert("goldpath.dev/argo-instance".into(), instance.as_str().into());
     }
     Ok(json!({
         "apiVersion": "argoproj.io/v1alpha1",
@@ -107,11 +143,17 @@ pub fn project(application: &Value) -> String {
 }
 
 /// The step's output: where the Application is.
-pub fn output(application: &Value) -> Value {
-    json!({
-        "appName": application["metadata"]["name"],
-        "namespace": application["metadata"]["namespace"],
-    })
+pub fn output(application: &Value) -> ApplicationOutput {
+    let text = |key: &str| {
+        application["metadata"][key]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    ApplicationOutput {
+        app_name: text("name"),
+        namespace: text("namespace"),
+    }
 }
 
 #[cfg(test)]
@@ -120,10 +162,13 @@ mod tests {
     use crate::config::Config;
 
     fn made(project: Option<&str>, destination: &str, repo: &str) -> Value {
-        let mut input = json!({"appName": "web", "namespace": destination, "repoUrl": repo});
-        if let Some(project) = project {
-            input["projectName"] = json!(project);
-        }
+        let input = ApplicationInput {
+            app_name: "web".into(),
+            namespace: destination.into(),
+            repo_url: repo.into(),
+            project_name: project.map(str::to_string),
+            ..ApplicationInput::default()
+        };
         application(&input, &ArgoCd::default(), "team-b").unwrap()
     }
 

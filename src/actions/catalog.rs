@@ -3,17 +3,128 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use super::{ActionError, optional_str};
+use super::ActionError;
 use crate::api::CatalogEntity;
+use crate::api::EntityRef;
 use crate::engine::files::{FileEntry, FileTree};
 use crate::engine::workspace;
 
+/// The input of `catalog:write`.
+#[derive(Deserialize, JsonSchema, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteInput {
+    /// The file to write; `catalog-info.yaml` when not given.
+    pub file_path: Option<String>,
+    /// The entity to write.
+    pub entity: Map<String, Value>,
+}
+
+/// The input of `catalog:register`.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterInput {
+    /// The catalog-info file's URL.
+    pub catalog_info_url: Option<String>,
+    /// Or the contents URL of a repository this request published…
+    pub repo_contents_url: Option<String>,
+    /// …and the file's path in it (default `/catalog-info.yaml`).
+    pub catalog_info_path: Option<String>,
+}
+
+/// The output of `catalog:register`.
+#[derive(Serialize, JsonSchema, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterOutput {
+    /// The first entity registered.
+    pub entity_ref: String,
+    /// The file registered.
+    pub catalog_info_url: String,
+}
+
+/// The input of `catalog:fetch`.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct FetchEntitiesInput {
+    /// The entity to fetch.
+    pub entity_ref: Option<String>,
+    /// Or several; the output's `entities` are in this order.
+    pub entity_refs: Option<Vec<String>>,
+    /// Whether a missing entity is left out (`null` in `entities`) rather
+    /// than failing the step.
+    pub optional: Option<bool>,
+    /// The kind of references that name none (default `Component`).
+    pub default_kind: Option<String>,
+    /// The namespace of references that name none (default the request's).
+    pub default_namespace: Option<String>,
+}
+
+/// The output of `catalog:fetch`.
+#[derive(Serialize, JsonSchema, Debug, Clone, Default)]
+pub struct FetchEntitiesOutput {
+    /// The entity of `entityRef`, as Backstage writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity: Option<Value>,
+    /// The entities of `entityRefs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entities: Option<Vec<Value>>,
+}
+
+impl FetchEntitiesInput {
+    /// Fetches the entities the step names with `lookup`, which finds an
+    /// entity or refuses one the requester may not read. References that
+    /// name no namespace are in `namespace` unless `defaultNamespace` says.
+    pub fn fetch(
+        &self,
+        namespace: &str,
+        mut lookup: impl FnMut(&EntityRef) -> Result<Option<CatalogEntity>, ActionError>,
+    ) -> Result<FetchEntitiesOutput, ActionError> {
+        let default_kind = self.default_kind.as_deref().or(Some("Component"));
+        let default_namespace = self.default_namespace.as_deref().unwrap_or(namespace);
+        let optional = self.optional.unwrap_or(false);
+        let mut fetch = |text: &str| -> Result<Option<Value>, ActionError> {
+            let wanted = EntityRef::parse(text, default_kind, Some(default_namespace))
+                .map_err(|e| ActionError::permanent(format!("{text:?}: {e}")))?;
+            let found = lookup(&wanted)?
+                .filter(|entity| entity_ref(entity).eq_ignore_ascii_case(&wanted.to_string()));
+            match found {
+                Some(entity) => Ok(Some(crate::catalog::backstage::to_backstage(&entity))),
+                None if optional => Ok(None),
+                None => Err(ActionError::permanent(format!(
+                    "no entity {wanted} in the catalog"
+                ))),
+            }
+        };
+        if let Some(reference) = &self.entity_ref {
+            return Ok(FetchEntitiesOutput {
+                entity: fetch(reference)?,
+                entities: None,
+            });
+        }
+        let references = self.entity_refs.as_deref().unwrap_or_default();
+        if references.is_empty() {
+            return Err(ActionError::permanent(
+                "input.entityRef or input.entityRefs is required",
+            ));
+        }
+        let entities = references
+            .iter()
+            .map(|r| fetch(r).map(|e| e.unwrap_or(Value::Null)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(FetchEntitiesOutput {
+            entity: None,
+            entities: Some(entities),
+        })
+    }
+}
+
 /// `catalog:write`: writes `input.entity` as YAML to `input.filePath`
 /// (default `catalog-info.yaml`).
-pub fn write(input: &Value, files: &mut FileTree) -> Result<Value, ActionError> {
-    let file_path = optional_str(input, "filePath")?.unwrap_or("catalog-info.yaml");
+pub fn write(input: &WriteInput, files: &mut FileTree) -> Result<(), ActionError> {
+    let file_path = input.file_path.as_deref().unwrap_or("catalog-info.yaml");
     let path =
         workspace::join("", file_path).map_err(|e| ActionError::permanent(format!("input.filePath: {e}")))?;
     if path.is_empty() || files.keys().any(|p| workspace::is_within(p, &path) && *p != path) {
@@ -23,25 +134,22 @@ pub fn write(input: &Value, files: &mut FileTree) -> Result<Value, ActionError> 
             workspace::join(&path, "catalog-info.yaml").unwrap_or_default()
         )));
     }
-    let entity = input.get("entity").filter(|e| e.is_object()).ok_or_else(|| {
-        ActionError::permanent("input.entity is required: the entity to write, as an object")
-    })?;
-    let yaml =
-        serde_yaml_ng::to_string(entity).map_err(|e| ActionError::permanent(format!("input.entity: {e}")))?;
+    let yaml = serde_yaml_ng::to_string(&input.entity)
+        .map_err(|e| ActionError::permanent(format!("input.entity: {e}")))?;
     files.insert(path, FileEntry::text(yaml));
-    Ok(json!({}))
+    Ok(())
 }
 
 /// The catalog-info file `catalog:register` registers: `catalogInfoUrl`, or
 /// `catalogInfoPath` (default `/catalog-info.yaml`) under `repoContentsUrl`.
-pub fn catalog_info_url(input: &Value) -> Result<String, ActionError> {
-    if let Some(url) = optional_str(input, "catalogInfoUrl")? {
-        return Ok(url.to_string());
+pub fn catalog_info_url(input: &RegisterInput) -> Result<String, ActionError> {
+    if let Some(url) = &input.catalog_info_url {
+        return Ok(url.clone());
     }
-    let contents = optional_str(input, "repoContentsUrl")?.ok_or_else(|| {
+    let contents = input.repo_contents_url.as_deref().ok_or_else(|| {
         ActionError::permanent("input.repoContentsUrl (or input.catalogInfoUrl) is required")
     })?;
-    let path = optional_str(input, "catalogInfoPath")?.unwrap_or("/catalog-info.yaml");
+    let path = input.catalog_info_path.as_deref().unwrap_or("/catalog-info.yaml");
     Ok(format!(
         "{}/{}",
         contents.trim_end_matches('/'),
@@ -140,4 +248,29 @@ pub fn registered(
         });
     }
     entity
+}
+
+/// `catalog:register`: the entities of the catalog-info file the step
+/// names, read with `read` (which returns the contents URL of the
+/// published repository holding it, and its text), each passed to `write`
+/// as it is registered in `namespace`.
+pub fn register(
+    input: &RegisterInput,
+    namespace: &str,
+    template_ref: &str,
+    application: Option<&str>,
+    read: impl FnOnce(&str) -> Result<(String, String), ActionError>,
+    mut write: impl FnMut(CatalogEntity) -> Result<(), ActionError>,
+) -> Result<RegisterOutput, ActionError> {
+    let url = catalog_info_url(input)?;
+    let (contents_url, text) = read(&url)?;
+    let entities = to_register(&text, &url, namespace, &contents_url, template_ref, application)?;
+    let first = entities.first().map(entity_ref).unwrap_or_default();
+    for entity in entities {
+        write(entity)?;
+    }
+    Ok(RegisterOutput {
+        entity_ref: first,
+        catalog_info_url: url,
+    })
 }

@@ -3,9 +3,11 @@
 
 use minijinja::Value as Context;
 use minijinja::value::Serde;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ActionContext, ActionError, optional_bool, optional_str, required_str, string_list};
+use super::{ActionContext, ActionError};
 use crate::engine::expression::{Syntax, Whitespace};
 use crate::engine::files::FileTree;
 use crate::engine::skeleton::{self, SkeletonOptions};
@@ -13,17 +15,17 @@ use crate::engine::workspace::{self, subtree};
 
 /// `fetch:template` (a directory) and `fetch:template:file` (one file).
 pub fn template(
-    input: &Value,
+    input: &FetchTemplateInput,
     context: &mut ActionContext,
     workspace: &mut FileTree,
     single_file: bool,
-) -> Result<Value, ActionError> {
-    let (source, target, origin) = locate(input, context, single_file)?;
+) -> Result<(), ActionError> {
+    let (source, target, origin) = locate(&input.url, input.target_path.as_deref(), context, single_file)?;
     let how = TemplateInput::read(input)?;
     let values = input
-        .get("values")
-        .cloned()
-        .unwrap_or_else(|| Value::Object(Default::default()));
+        .values
+        .clone()
+        .map_or_else(|| Value::Object(Default::default()), Value::Object);
     let name = match how.syntax {
         Syntax::Cookiecutter => "cookiecutter",
         Syntax::Backstage => "values",
@@ -36,12 +38,70 @@ pub fn template(
         copy_without_templating: &how.copy_without_templating,
         template_file_extension: how.template_file_extension.as_deref(),
         render: true,
-        replace: optional_bool(input, "replace")?.unwrap_or(false),
+        replace: input.replace.unwrap_or(false),
         origin: &origin,
     };
     skeleton::render_into(&source, &target, &options, workspace)
-        .map_err(|e| ActionError::permanent(e.to_string()))?;
-    Ok(Value::Object(Default::default()))
+        .map_err(|e| ActionError::permanent(e.to_string()))
+}
+
+/// The input of `fetch:template` and `fetch:template:file`, with
+/// Backstage's names.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct FetchTemplateInput {
+    /// The files in the template's source, e.g. `./skeleton`
+    /// (for `fetch:template:file`, one file).
+    pub url: String,
+    /// Where they go in the workspace (for `fetch:template:file`, required:
+    /// the path of the file to write).
+    pub target_path: Option<String>,
+    /// The values the files are rendered with, as `${{ values.* }}`.
+    pub values: Option<serde_json::Map<String, Value>>,
+    /// Globs of files copied as they are.
+    pub copy_without_templating: Option<Vec<String>>,
+    /// The older name of `copyWithoutTemplating`.
+    pub copy_without_render: Option<Vec<String>>,
+    /// Render `{{ cookiecutter.* }}` instead of `${{ values.* }}`.
+    pub cookiecutter_compat: Option<bool>,
+    /// Nunjucks's `trimBlocks`.
+    pub trim_blocks: Option<bool>,
+    /// Nunjucks's `lstripBlocks`.
+    pub lstrip_blocks: Option<bool>,
+    /// Render only files with this extension (`true`: `.njk`), which it
+    /// loses.
+    #[schemars(with = "Option<BoolOrText>")]
+    pub template_file_extension: Option<Value>,
+    /// Whether files already in the workspace are replaced.
+    pub replace: Option<bool>,
+    /// Accepted and never sent: the template's files are read with the
+    /// operator's credentials.
+    #[schemars(extend("writeOnly" = true))]
+    pub token: Option<String>,
+}
+
+/// The input of `fetch:plain` and `fetch:plain:file`.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct FetchPlainInput {
+    /// The files in the template's source, e.g. `./static`.
+    pub url: String,
+    /// Where they go in the workspace (for `fetch:plain:file`, required).
+    pub target_path: Option<String>,
+    /// Whether files already in the workspace are replaced.
+    pub replace: Option<bool>,
+    /// Accepted and never sent.
+    #[schemars(extend("writeOnly" = true))]
+    pub token: Option<String>,
+}
+
+/// A flag or a text, for the schema of inputs that take either.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum BoolOrText {
+    Flag(bool),
+    Text(String),
 }
 
 /// How a `fetch:template` step renders its files, as its input says.
@@ -57,13 +117,11 @@ pub struct TemplateInput {
 }
 
 impl TemplateInput {
-    /// Reads the step's rendering options from its (rendered) input.
-    pub fn read(input: &Value) -> Result<TemplateInput, ActionError> {
-        let flag =
-            |key: &str| -> Result<bool, ActionError> { Ok(optional_bool(input, key)?.unwrap_or(false)) };
-        let mut copy_without_templating = string_list(input, "copyWithoutTemplating")?;
-        copy_without_templating.extend(string_list(input, "copyWithoutRender")?);
-        let template_file_extension = match input.get("templateFileExtension") {
+    /// Reads the step's rendering options from its input.
+    pub fn read(input: &FetchTemplateInput) -> Result<TemplateInput, ActionError> {
+        let mut copy_without_templating = input.copy_without_templating.clone().unwrap_or_default();
+        copy_without_templating.extend(input.copy_without_render.iter().flatten().cloned());
+        let template_file_extension = match &input.template_file_extension {
             None | Some(Value::Null) | Some(Value::Bool(false)) => None,
             Some(Value::Bool(true)) => Some(".njk".to_string()),
             Some(Value::String(ext)) if !ext.is_empty() => Some(if ext.starts_with('.') {
@@ -78,14 +136,14 @@ impl TemplateInput {
             }
         };
         Ok(TemplateInput {
-            syntax: if flag("cookiecutterCompat")? {
+            syntax: if input.cookiecutter_compat.unwrap_or(false) {
                 Syntax::Cookiecutter
             } else {
                 Syntax::Backstage
             },
             whitespace: Whitespace {
-                trim_blocks: flag("trimBlocks")?,
-                lstrip_blocks: flag("lstripBlocks")?,
+                trim_blocks: input.trim_blocks.unwrap_or(false),
+                lstrip_blocks: input.lstrip_blocks.unwrap_or(false),
             },
             copy_without_templating,
             template_file_extension,
@@ -95,41 +153,40 @@ impl TemplateInput {
 
 /// `fetch:plain` (a directory) and `fetch:plain:file` (one file).
 pub fn plain(
-    input: &Value,
+    input: &FetchPlainInput,
     context: &mut ActionContext,
     workspace: &mut FileTree,
     single_file: bool,
-) -> Result<Value, ActionError> {
-    let (source, target, origin) = locate(input, context, single_file)?;
+) -> Result<(), ActionError> {
+    let (source, target, origin) = locate(&input.url, input.target_path.as_deref(), context, single_file)?;
     let options = SkeletonOptions {
         renderer: context.renderer,
         context: &Context::UNDEFINED,
         copy_without_templating: &[],
         template_file_extension: None,
         render: false,
-        replace: optional_bool(input, "replace")?.unwrap_or(false),
+        replace: input.replace.unwrap_or(false),
         origin: &origin,
     };
     skeleton::render_into(&source, &target, &options, workspace)
-        .map_err(|e| ActionError::permanent(e.to_string()))?;
-    Ok(Value::Object(Default::default()))
+        .map_err(|e| ActionError::permanent(e.to_string()))
 }
 
 /// The files `input.url` names in the template's source, the workspace
-/// directory they go to, and where they lie among the template's files.
+/// directory they go to (`input.targetPath`), and where they lie among the
+/// template's files.
 fn locate(
-    input: &Value,
+    url: &str,
+    target: Option<&str>,
     context: &ActionContext,
     single_file: bool,
 ) -> Result<(FileTree, String, String), ActionError> {
-    let url = required_str(input, "url")?;
     if url.contains("://") {
         return Err(ActionError::permanent(format!(
             "input.url {url:?}: fetching from a URL is not supported; put the files in the template's source and use a relative path such as ./skeleton"
         )));
     }
     let location = workspace::join("", url).map_err(|e| ActionError::permanent(format!("input.url: {e}")))?;
-    let target = optional_str(input, "targetPath")?;
     if single_file {
         let Some(entry) = context.template_files.get(&location) else {
             return Err(ActionError::permanent(format!(

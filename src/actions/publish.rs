@@ -5,9 +5,11 @@
 //! owner one the request's namespace may publish under. Pushing is the
 //! caller's: the git module does it.
 
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{ActionError, kind_of, optional_bool, optional_str, required_str, string_list};
+use super::{ActionError, ActionKind, kind_of};
 use crate::api::RepoUrl;
 use crate::config::{Config, RepositoryRoute, TenantRules};
 use crate::engine::files::FileTree;
@@ -37,6 +39,87 @@ pub struct Publish {
     pub forge: Option<ForgeRequest>,
 }
 
+/// The input of `publish:github`, `publish:gitlab`, `publish:gitea` and
+/// `publish:git`: Backstage's names. Only `publish:gitea` reads the
+/// repository settings, and only on a host of type gitea.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishInput {
+    /// `host?owner=owner&repo=repo`.
+    pub repo_url: String,
+    /// The repository's description.
+    pub description: Option<String>,
+    /// The branch to create (default `main`).
+    pub default_branch: Option<String>,
+    /// `public` or `private`.
+    pub repo_visibility: Option<String>,
+    /// The commit message (default `initial commit`).
+    pub git_commit_message: Option<String>,
+    /// The commit author's name (default the operator's `gitAuthor`).
+    pub git_author_name: Option<String>,
+    /// The commit author's email.
+    pub git_author_email: Option<String>,
+    /// The workspace directory to publish (default all of it).
+    pub source_path: Option<String>,
+    /// Refused when true: goldpath does not sign commits.
+    pub sign_commit: Option<bool>,
+    /// Pushes (and calls the forge) as the user this token is for, in
+    /// place of the host's configured password.
+    #[schemars(extend("writeOnly" = true))]
+    pub token: Option<String>,
+    /// The repository's topics.
+    pub topics: Option<Vec<String>>,
+    /// Users given access: `{user, access}` with access pull, push or admin.
+    pub collaborators: Option<Vec<Collaborator>>,
+    /// Whether the default branch is protected.
+    pub protect_default_branch: Option<bool>,
+    /// Approvals a protected branch needs, 0 to 6 (default 1).
+    #[schemars(with = "Option<u8>")]
+    pub required_approving_review_count: Option<Value>,
+}
+
+/// One of `publish:gitea`'s `collaborators`.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+pub struct Collaborator {
+    /// The user.
+    pub user: Option<String>,
+    /// Refused: Gitea gives teams access to organisations.
+    pub team: Option<String>,
+    /// `pull`, `push` (the default) or `admin`.
+    pub access: Option<String>,
+}
+
+/// The output of a publish step.
+#[derive(Serialize, JsonSchema, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishOutput {
+    /// The repository's clone URL.
+    pub remote_url: String,
+    /// Where its files are browsed.
+    pub repo_contents_url: String,
+    /// The commit published.
+    pub commit_hash: String,
+}
+
+impl PublishInput {
+    /// The first input only a forge's API can honour that the step gives.
+    fn forge_only_input(&self) -> Option<&'static str> {
+        [
+            ("description", self.description.is_some()),
+            ("repoVisibility", self.repo_visibility.is_some()),
+            ("topics", self.topics.is_some()),
+            ("collaborators", self.collaborators.is_some()),
+            ("protectDefaultBranch", self.protect_default_branch.is_some()),
+            (
+                "requiredApprovingReviewCount",
+                self.required_approving_review_count.is_some(),
+            ),
+        ]
+        .into_iter()
+        .find_map(|(name, given)| given.then_some(name))
+    }
+}
+
 /// What a publish step asks of a forge's API: the repository to create and
 /// the settings to apply once it holds this request's commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,35 +135,23 @@ pub const MAX_TOPICS: usize = 25;
 /// Most collaborators a step may add, each one API call.
 pub const MAX_COLLABORATORS: usize = 50;
 
-/// The inputs that only a forge's API can honour: on a plain git server
-/// they are refused, never dropped.
-const FORGE_INPUTS: &[&str] = &[
-    "description",
-    "repoVisibility",
-    "topics",
-    "collaborators",
-    "protectDefaultBranch",
-    "requiredApprovingReviewCount",
-];
-
 impl Publish {
     /// Reads the input of a publish step (`action`) of a request in the
     /// namespace `tenant` is for, against the configuration.
     pub fn resolve(
-        action: &str,
-        input: &Value,
+        action: ActionKind,
+        input: &PublishInput,
         config: &Config,
         tenant: &TenantRules,
         workspace_files: &FileTree,
     ) -> Result<Publish, ActionError> {
-        let repo = RepoUrl::parse(required_str(input, "repoUrl")?)
+        let repo = RepoUrl::parse(&input.repo_url)
             .map_err(|e| ActionError::permanent(format!("input.repoUrl: {e}")))?;
-        tenancy::check_repository(&repo, action == "publish:gitlab").map_err(ActionError::permanent)?;
+        tenancy::check_repository(&repo, action == ActionKind::PublishGitlab)
+            .map_err(ActionError::permanent)?;
         tenant.check_owner(&repo).map_err(ActionError::permanent)?;
-        let branch = optional_str(input, "defaultBranch")?
-            .unwrap_or("main")
-            .to_string();
-        let source = optional_str(input, "sourcePath")?.unwrap_or("");
+        let branch = input.default_branch.as_deref().unwrap_or("main").to_string();
+        let source = input.source_path.as_deref().unwrap_or("");
         let source = workspace::join("", source)
             .map_err(|e| ActionError::permanent(format!("input.sourcePath: {e}")))?;
         let files = workspace::subtree(workspace_files, &source);
@@ -102,25 +173,24 @@ impl Publish {
                  to hosts listed there and contacted nothing",
             )
         })?;
-        if optional_bool(input, "signCommit")? == Some(true) {
+        if input.sign_commit == Some(true) {
             return Err(ActionError::permanent(
                 "input.signCommit: goldpath does not sign commits; remove it or set it to false",
             ));
         }
-        let forge = if action == "publish:gitea" {
+        let forge = if action == ActionKind::PublishGitea {
             forge_request(input, &repo, &branch, &route)?
         } else {
             None
         };
         Ok(Publish {
             route,
-            message: optional_str(input, "gitCommitMessage")?
+            message: input
+                .git_commit_message
+                .as_deref()
                 .unwrap_or("initial commit")
                 .to_string(),
-            author: (
-                optional_str(input, "gitAuthorName")?.map(str::to_string),
-                optional_str(input, "gitAuthorEmail")?.map(str::to_string),
-            ),
+            author: (input.git_author_name.clone(), input.git_author_email.clone()),
             forge,
             repo,
             branch,
@@ -129,12 +199,12 @@ impl Publish {
     }
 
     /// The step's output once `commit` is on the remote.
-    pub fn output(&self, commit: &str) -> Value {
-        json!({
-            "remoteUrl": self.route.remote_url,
-            "repoContentsUrl": self.route.contents_url,
-            "commitHash": commit,
-        })
+    pub fn output(&self, commit: &str) -> PublishOutput {
+        PublishOutput {
+            remote_url: self.route.remote_url.clone(),
+            repo_contents_url: self.route.contents_url.clone(),
+            commit_hash: commit.to_string(),
+        }
     }
 }
 
@@ -151,7 +221,7 @@ impl From<crate::forge::ForgeError> for ActionError {
 /// What a `publish:gitea` step asks of the forge, or `None` on a plain git
 /// server, where asking for anything only the API can do is refused.
 fn forge_request(
-    input: &Value,
+    input: &PublishInput,
     repo: &RepoUrl,
     branch: &str,
     route: &RepositoryRoute,
@@ -159,10 +229,7 @@ fn forge_request(
     match route.kind {
         ForgeKind::Gitea => {}
         ForgeKind::Git => {
-            if let Some(key) = FORGE_INPUTS
-                .iter()
-                .find(|key| !input.get(**key).is_none_or(Value::is_null))
-            {
+            if let Some(key) = input.forge_only_input() {
                 return Err(ActionError::permanent(format!(
                     "input.{key}: the repoUrl's host is a plain git server (gitHosts type git), where only \
                      a forge's API could honour it; configure the host as type gitea, or remove the input"
@@ -176,7 +243,7 @@ fn forge_request(
             )));
         }
     }
-    let visibility = match optional_str(input, "repoVisibility")?.unwrap_or("public") {
+    let visibility = match input.repo_visibility.as_deref().unwrap_or("public") {
         "public" => Visibility::Public,
         "private" => Visibility::Private,
         other => {
@@ -189,8 +256,8 @@ fn forge_request(
         owner: repo.owner.clone().unwrap_or_default(),
         name: repo.repo.clone().unwrap_or_default(),
     };
-    let protect = optional_bool(input, "protectDefaultBranch")?.unwrap_or(false);
-    let approvals = match input.get("requiredApprovingReviewCount") {
+    let protect = input.protect_default_branch.unwrap_or(false);
+    let approvals = match &input.required_approving_review_count {
         None | Some(Value::Null) => 1,
         Some(Value::Number(n)) => n
             .as_u64()
@@ -208,7 +275,7 @@ fn forge_request(
             )));
         }
     };
-    let topics = string_list(input, "topics")?;
+    let topics = input.topics.clone().unwrap_or_default();
     if topics.len() > MAX_TOPICS {
         return Err(ActionError::permanent(format!(
             "input.topics: {} topics; a repository has at most {MAX_TOPICS}",
@@ -218,7 +285,7 @@ fn forge_request(
     Ok(Some(ForgeRequest {
         repository: NewRepository {
             id,
-            description: optional_str(input, "description")?.unwrap_or("").to_string(),
+            description: input.description.clone().unwrap_or_default(),
             visibility,
             default_branch: branch.to_string(),
         },
@@ -236,17 +303,8 @@ fn forge_request(
 /// `collaborators`: Backstage's list of `{user, access}` (`team` entries
 /// are refused: Gitea gives teams access to organisations, not through this
 /// call).
-fn collaborators(input: &Value) -> Result<Vec<(String, Access)>, ActionError> {
-    let items = match input.get("collaborators") {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
-        Some(other) => {
-            return Err(ActionError::permanent(format!(
-                "input.collaborators must be a list of {{user, access}}, not {}",
-                kind_of(other)
-            )));
-        }
-    };
+fn collaborators(input: &PublishInput) -> Result<Vec<(String, Access)>, ActionError> {
+    let items = input.collaborators.as_deref().unwrap_or_default();
     if items.len() > MAX_COLLABORATORS {
         return Err(ActionError::permanent(format!(
             "input.collaborators: {} entries; at most {MAX_COLLABORATORS}",
@@ -257,16 +315,15 @@ fn collaborators(input: &Value) -> Result<Vec<(String, Access)>, ActionError> {
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let field = |key: &str| item.get(key).and_then(Value::as_str);
-            if field("team").is_some() {
+            if item.team.is_some() {
                 return Err(ActionError::permanent(format!(
                     "input.collaborators[{i}].team: Gitea gives access to users here; name a user"
                 )));
             }
-            let user = field("user").filter(|u| !u.is_empty()).ok_or_else(|| {
+            let user = item.user.as_deref().filter(|u| !u.is_empty()).ok_or_else(|| {
                 ActionError::permanent(format!("input.collaborators[{i}].user is required"))
             })?;
-            let access = field("access").unwrap_or("push");
+            let access = item.access.as_deref().unwrap_or("push");
             let access = Access::parse(access).ok_or_else(|| {
                 ActionError::permanent(format!(
                     "input.collaborators[{i}].access: {access:?} is not pull, push or admin"
@@ -282,6 +339,7 @@ mod tests {
     use super::*;
     use crate::config::GitHost;
     use crate::engine::files::FileEntry;
+    use serde_json::json;
 
     fn config(kind: ForgeKind) -> Config {
         Config {
@@ -300,16 +358,31 @@ mod tests {
             .into_iter()
             .collect();
         let config = config(kind);
-        Publish::resolve("publish:gitea", &input, &config, &config.tenant("acme"), &files)
+        let input = crate::actions::input::decode(&input)?;
+        Publish::resolve(
+            ActionKind::PublishGitea,
+            &input,
+            &config,
+            &config.tenant("acme"),
+            &files,
+        )
     }
 
     #[test]
     fn on_a_plain_git_server_inputs_only_a_forge_honours_are_refused_not_dropped() {
         let plain = resolve(ForgeKind::Git, json!({"repoUrl": "h?owner=acme&repo=app"})).unwrap();
         assert_eq!(plain.forge, None);
-        for key in FORGE_INPUTS {
+        let forge_inputs = [
+            ("description", json!("x")),
+            ("repoVisibility", json!("private")),
+            ("topics", json!(["x"])),
+            ("collaborators", json!([{"user": "x"}])),
+            ("protectDefaultBranch", json!(false)),
+            ("requiredApprovingReviewCount", json!(2)),
+        ];
+        for (key, value) in forge_inputs {
             let mut input = json!({"repoUrl": "h?owner=acme&repo=app"});
-            input[key] = json!("x");
+            input[key] = value;
             let error = resolve(ForgeKind::Git, input).unwrap_err();
             assert!(
                 error.message.starts_with(&format!("input.{key}: ")),

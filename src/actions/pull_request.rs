@@ -4,9 +4,10 @@
 //! like a publish step's `repoUrl` before any URL is built; the forge calls
 //! and the push are the caller's.
 
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::{ActionError, optional_bool, optional_str, required_str, string_list};
+use super::ActionError;
 use crate::api::RepoUrl;
 use crate::config::{Config, RepositoryRoute, TenantRules};
 use crate::engine::files::FileTree;
@@ -16,6 +17,58 @@ use crate::tenancy;
 
 /// Most reviewers (users and teams together) a step may request.
 pub const MAX_REVIEWERS: usize = 20;
+
+/// The input of `publish:gitea:pull-request`: those of Backstage's
+/// `publish:github:pull-request` that Gitea has.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestInput {
+    /// `host?owner=owner&repo=repo`: an existing repository.
+    pub repo_url: String,
+    /// The branch the change is pushed to.
+    pub branch_name: String,
+    /// The branch it goes into (default the repository's default branch).
+    pub target_branch_name: Option<String>,
+    /// The pull request's title.
+    pub title: String,
+    /// Its body.
+    pub description: String,
+    /// Where in the repository the files go (default its root).
+    pub target_path: Option<String>,
+    /// The workspace directory proposed (default all of it).
+    pub source_path: Option<String>,
+    /// Whether it is a draft (`WIP: ` in front of the title).
+    pub draft: Option<bool>,
+    /// Users asked to review.
+    pub reviewers: Option<Vec<String>>,
+    /// Teams asked to review.
+    pub team_reviewers: Option<Vec<String>>,
+    /// Whether an open pull request from the branch gets this title and body.
+    pub update: Option<bool>,
+    /// The commit message (default the title).
+    pub commit_message: Option<String>,
+    /// The commit author's name (default the operator's `gitAuthor`).
+    pub git_author_name: Option<String>,
+    /// The commit author's email.
+    pub git_author_email: Option<String>,
+    /// Pushes and calls the forge as the user this token is for.
+    #[schemars(extend("writeOnly" = true))]
+    pub token: Option<String>,
+}
+
+/// The output of `publish:gitea:pull-request`.
+#[derive(Serialize, JsonSchema, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestOutput {
+    /// The pull request's page.
+    pub remote_url: String,
+    /// Its number.
+    pub pull_request_number: u64,
+    /// The branch it goes into.
+    pub target_branch_name: String,
+    /// The commit proposed.
+    pub commit_hash: String,
+}
 
 /// A pull request step, resolved.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,27 +107,27 @@ pub struct PullRequestStep {
 impl PullRequestStep {
     /// Reads a `publish:gitea:pull-request` step's input.
     pub fn resolve(
-        input: &Value,
+        input: &PullRequestInput,
         config: &Config,
         tenant: &TenantRules,
         workspace_files: &FileTree,
     ) -> Result<PullRequestStep, ActionError> {
-        let repo = RepoUrl::parse(required_str(input, "repoUrl")?)
+        let repo = RepoUrl::parse(&input.repo_url)
             .map_err(|e| ActionError::permanent(format!("input.repoUrl: {e}")))?;
         tenancy::check_repository(&repo, false).map_err(ActionError::permanent)?;
         tenant.check_owner(&repo).map_err(ActionError::permanent)?;
-        let branch = required_str(input, "branchName")?.to_string();
-        let base = optional_str(input, "targetBranchName")?.map(str::to_string);
-        let title = required_str(input, "title")?;
-        let body = required_str(input, "description")?.to_string();
-        let title = if optional_bool(input, "draft")?.unwrap_or(false) {
+        let branch = input.branch_name.clone();
+        let base = input.target_branch_name.clone();
+        let title = &input.title;
+        let body = input.description.clone();
+        let title = if input.draft.unwrap_or(false) {
             format!("WIP: {title}")
         } else {
             title.to_string()
         };
-        let source = workspace::join("", optional_str(input, "sourcePath")?.unwrap_or(""))
+        let source = workspace::join("", input.source_path.as_deref().unwrap_or(""))
             .map_err(|e| ActionError::permanent(format!("input.sourcePath: {e}")))?;
-        let target = workspace::join("", optional_str(input, "targetPath")?.unwrap_or(""))
+        let target = workspace::join("", input.target_path.as_deref().unwrap_or(""))
             .map_err(|e| ActionError::permanent(format!("input.targetPath: {e}")))?;
         let files: FileTree = workspace::subtree(workspace_files, &source)
             .into_iter()
@@ -92,8 +145,8 @@ impl PullRequestStep {
                 "there is nothing to propose: the workspace (or its sourcePath) is empty",
             ));
         }
-        let reviewers = string_list(input, "reviewers")?;
-        let team_reviewers = string_list(input, "teamReviewers")?;
+        let reviewers = input.reviewers.clone().unwrap_or_default();
+        let team_reviewers = input.team_reviewers.clone().unwrap_or_default();
         if reviewers.len() + team_reviewers.len() > MAX_REVIEWERS {
             return Err(ActionError::permanent(format!(
                 "input.reviewers and input.teamReviewers: at most {MAX_REVIEWERS} together"
@@ -119,14 +172,9 @@ impl PullRequestStep {
             },
             host: repo.host.clone(),
             route,
-            message: optional_str(input, "commitMessage")?
-                .unwrap_or(&title)
-                .to_string(),
-            author: (
-                optional_str(input, "gitAuthorName")?.map(str::to_string),
-                optional_str(input, "gitAuthorEmail")?.map(str::to_string),
-            ),
-            update: optional_bool(input, "update")?.unwrap_or(false),
+            message: input.commit_message.clone().unwrap_or_else(|| title.clone()),
+            author: (input.git_author_name.clone(), input.git_author_email.clone()),
+            update: input.update.unwrap_or(false),
             branch,
             base,
             title,
@@ -153,12 +201,12 @@ impl PullRequestStep {
     }
 
     /// The step's output, under Backstage's names.
-    pub fn output(&self, pull_request: &PullRequest, base: &str, commit: &str) -> Value {
-        json!({
-            "remoteUrl": pull_request.url,
-            "pullRequestNumber": pull_request.number,
-            "targetBranchName": base,
-            "commitHash": commit,
-        })
+    pub fn output(&self, pull_request: &PullRequest, base: &str, commit: &str) -> PullRequestOutput {
+        PullRequestOutput {
+            remote_url: pull_request.url.clone(),
+            pull_request_number: pull_request.number,
+            target_branch_name: base.to_string(),
+            commit_hash: commit.to_string(),
+        }
     }
 }

@@ -4,19 +4,21 @@
 //! and manifests the cluster would apply are written as YAML files.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::actions::argocd;
-use crate::actions::catalog::{self, entity_ref};
+use crate::actions::catalog::{self, FetchEntitiesInput, RegisterInput, entity_ref};
 use crate::actions::publish::Publish;
 use crate::actions::pull_request::PullRequestStep;
-use crate::actions::{ActionError, Effects, StepInfo, optional_str};
+use crate::actions::push::{self, Publisher};
+use crate::actions::{ActionError, Effects, StepInfo, WorldInput, argocd, output};
 use crate::api::CatalogEntity;
-use crate::config::{Config, GitHost, Tenancy};
+use crate::config::{Config, GitHost, RepositoryRoute, Tenancy};
 use crate::engine::files::{FileEntry, FileTree};
-use crate::forge::{self, DryRun, Forge, ForgeKind, PullRequest, gitea::Gitea};
+use crate::forge::{DryRun, Forge, ForgeKind, gitea::Gitea};
 use crate::git;
 
 /// Carries out a request's outside effects on local directories.
@@ -96,19 +98,103 @@ impl LocalEffects {
         Ok(())
     }
 
-    fn publish(&mut self, action: &str, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
-        let publish = Publish::resolve(
-            action,
+    fn register(&mut self, input: &RegisterInput) -> Result<Value, ActionError> {
+        let published = &self.published;
+        let read = |url: &str| {
+            let (contents_url, files, path) = catalog::locate(published, url)?;
+            match files.get(&path) {
+                Some(FileEntry::File { contents, .. }) => Ok((
+                    contents_url.clone(),
+                    String::from_utf8_lossy(contents).into_owned(),
+                )),
+                _ => Err(ActionError::permanent(format!(
+                    "{url}: the published repository has no file {path}"
+                ))),
+            }
+        };
+        let mut written = Vec::new();
+        let registered = catalog::register(
             input,
-            &self.config,
-            &self.config.tenant("default"),
-            workspace,
+            "default",
+            &self.template,
+            self.applications.first().map(String::as_str),
+            read,
+            |entity| {
+                written.push(entity);
+                Ok(())
+            },
         )?;
-        let path = publish.route.remote_url.trim_start_matches("file://").to_string();
-        if !Path::new(&path).exists() {
+        for entity in written {
+            let object = serde_json::to_value(&entity).map_err(|e| ActionError::permanent(e.to_string()))?;
+            self.write_object(&object)?;
+            self.entities.push(entity);
+        }
+        Ok(output(&registered))
+    }
+
+    fn fetch_entities(&self, input: &FetchEntitiesInput) -> Result<Value, ActionError> {
+        let fetched = input.fetch("default", |wanted| {
+            let wanted = wanted.to_string();
+            Ok(self
+                .entities
+                .iter()
+                .find(|e| entity_ref(e).eq_ignore_ascii_case(&wanted))
+                .cloned())
+        })?;
+        Ok(output(&fetched))
+    }
+}
+
+impl Publisher for LocalEffects {
+    type Forge = Gitea<DryRun>;
+
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn namespace(&self) -> &str {
+        "default"
+    }
+
+    fn wait<T>(&self, call: impl Future<Output = T>) -> T {
+        futures::executor::block_on(call)
+    }
+
+    fn credentials(
+        &self,
+        _: &RepositoryRoute,
+        _: Option<&str>,
+    ) -> Result<Option<git::Credentials>, ActionError> {
+        Ok(None)
+    }
+
+    /// Only a dry run makes (records) the API calls.
+    fn forge(
+        &self,
+        host: &str,
+        _: &RepositoryRoute,
+        _: Option<&str>,
+    ) -> Result<Option<Gitea<DryRun>>, ActionError> {
+        Ok(self
+            .forge_dry_run
+            .then(|| Gitea::new(DryRun::new(host, &format!("https://{host}/api/v1")))))
+    }
+
+    fn marker(&self) -> &str {
+        &self.request
+    }
+
+    /// The repositories are this machine's own, made for this run.
+    fn publish_marker(&self) -> Option<&str> {
+        None
+    }
+
+    fn prepare(&self, publish: &Publish) -> Result<(), ActionError> {
+        let path = local_path(&publish.route);
+        if !Path::new(path).exists() {
             // HEAD names the branch published, so a plain `git clone` checks it out.
             git2::Repository::init_opts(
-                &path,
+                path,
                 git2::RepositoryInitOptions::new()
                     .bare(true)
                     .initial_head(&publish.branch),
@@ -117,210 +203,81 @@ impl LocalEffects {
                 ActionError::permanent(format!("creating the repository {path}: {}", e.message()))
             })?;
         }
-        let dry_run = match &publish.forge {
-            Some(request) if self.forge_dry_run => {
-                let api_url = format!("https://{}/api/v1", publish.repo.host);
-                let gitea = Gitea::new(DryRun::new(&publish.repo.host, &api_url));
-                futures::executor::block_on(forge::ensure_repository(&gitea, &request.repository))?;
-                Some((gitea, request))
-            }
-            _ => None,
-        };
-        let identity = self.identity(&publish.author);
-        let published = git::publish(&git::PublishRequest {
-            remote_url: &publish.route.remote_url,
-            branch: &publish.branch,
-            files: &publish.files,
-            message: &publish.message,
-            identity: &identity,
-            credentials: None,
-            // The repositories are this machine's own, made for this run.
-            marker: None,
-        })
-        .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
-        if let Some((gitea, request)) = dry_run {
-            // The push goes between creating the repository and its settings.
-            let created = gitea.transport().calls().len();
-            futures::executor::block_on(forge::apply_settings(
-                &gitea,
-                &request.repository.id,
-                &request.settings,
-            ))?;
-            let mut calls = gitea.transport().calls();
-            calls.insert(
-                created,
-                format!("git push {} {}", publish.route.remote_url, publish.branch),
-            );
-            self.forge_calls.extend(calls);
-        }
-        self.published
-            .insert(publish.route.contents_url.clone(), publish.files.clone());
-        Ok(publish.output(&published.commit))
+        Ok(())
     }
 
-    /// Pushes the change as a branch of a local repository published
-    /// earlier; with a dry run, also records the forge calls that open its
-    /// pull request. Without a forge, the output names no pull request.
-    fn pull_request(&mut self, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
-        let step = PullRequestStep::resolve(input, &self.config, &self.config.tenant("default"), workspace)?;
-        let path = step.route.remote_url.trim_start_matches("file://").to_string();
-        let repository = git2::Repository::open_bare(&path).map_err(|_| {
+    /// The branch HEAD of the repository published earlier names.
+    fn default_branch(
+        &self,
+        step: &PullRequestStep,
+        forge: Option<&Gitea<DryRun>>,
+    ) -> Result<String, ActionError> {
+        let path = local_path(&step.route);
+        let repository = git2::Repository::open_bare(path).map_err(|_| {
             ActionError::permanent(format!(
                 "the repository {} does not exist under --repos ({path}); a pull request goes into an \
                  existing repository",
                 step.id
             ))
         })?;
-        let base = match &step.base {
-            Some(base) => base.clone(),
-            None => repository
-                .find_reference("HEAD")
-                .ok()
-                .and_then(|head| head.symbolic_target().ok().flatten().map(str::to_string))
-                .and_then(|target| target.strip_prefix("refs/heads/").map(str::to_string))
-                .unwrap_or_else(|| "main".into()),
-        };
-        let dry_run = self.forge_dry_run.then(|| {
-            let api_url = format!("https://{}/api/v1", step.route_host());
-            Gitea::new(DryRun::new(step.route_host(), &api_url))
-        });
-        if let Some(gitea) = &dry_run {
+        if let Some(gitea) = forge {
             // Recorded only: a dry run's forge has no repositories.
-            let _ = futures::executor::block_on(gitea.repository(&step.id));
+            let _ = self.wait(gitea.repository(&step.id));
         }
-        let published = git::publish_change(&git::ChangeRequest {
-            remote_url: &step.route.remote_url,
-            base: &base,
-            branch: &step.branch,
-            files: &step.files,
-            message: &step.message,
-            identity: &self.identity(&step.author),
-            credentials: None,
-            marker: &self.request,
-        })
-        .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
-        let mut pull = PullRequest {
-            number: 0,
-            url: String::new(),
-        };
-        if let Some(gitea) = dry_run {
-            let pushed = gitea.transport().calls().len();
-            pull = futures::executor::block_on(forge::ensure_pull_request(
-                &gitea,
-                &step.id,
-                &step.pull_request(&base),
-                step.update,
-            ))?;
-            if !step.reviewers.is_empty() || !step.team_reviewers.is_empty() {
-                futures::executor::block_on(gitea.request_reviews(
-                    &step.id,
-                    pull.number,
-                    &step.reviewers,
-                    &step.team_reviewers,
-                ))?;
-            }
-            let mut calls = gitea.transport().calls();
-            calls.insert(
-                pushed,
-                format!("git push {} {}", step.route.remote_url, step.branch),
-            );
-            self.forge_calls.extend(calls);
-        }
-        Ok(step.output(&pull, &base, &published.commit))
+        Ok(repository
+            .find_reference("HEAD")
+            .ok()
+            .and_then(|head| head.symbolic_target().ok().flatten().map(str::to_string))
+            .and_then(|target| target.strip_prefix("refs/heads/").map(str::to_string))
+            .unwrap_or_else(|| "main".into()))
     }
 
-    fn identity(&self, author: &(Option<String>, Option<String>)) -> git::GitIdentity {
-        git::GitIdentity {
-            author_name: author
-                .0
-                .clone()
-                .unwrap_or_else(|| self.config.git_author.name.clone()),
-            author_email: author
-                .1
-                .clone()
-                .unwrap_or_else(|| self.config.git_author.email.clone()),
+    fn pushed(&mut self, forge: Option<&Gitea<DryRun>>, remote_url: &str, branch: &str, _: Duration) {
+        if let Some(gitea) = forge {
+            gitea.transport().note(format!("git push {remote_url} {branch}"));
         }
     }
 
-    fn register(&mut self, input: &Value) -> Result<Value, ActionError> {
-        let url = catalog::catalog_info_url(input)?;
-        let (contents_url, files, path) = catalog::locate(&self.published, &url)?;
-        let Some(FileEntry::File { contents, .. }) = files.get(&path) else {
-            return Err(ActionError::permanent(format!(
-                "{url}: the published repository has no file {path}"
-            )));
-        };
-        let entities = catalog::to_register(
-            &String::from_utf8_lossy(contents),
-            &url,
-            "default",
-            contents_url,
-            &self.template,
-            self.applications.first().map(String::as_str),
-        )?;
-        let entity_ref = entity_ref(&entities[0]);
-        for entity in entities {
-            let object = serde_json::to_value(&entity).map_err(|e| ActionError::permanent(e.to_string()))?;
-            self.write_object(&object)?;
-            self.entities.push(entity);
-        }
-        Ok(json!({ "entityRef": entity_ref, "catalogInfoUrl": url }))
-    }
-
-    fn fetch_entity(&self, input: &Value) -> Result<Value, ActionError> {
-        let wanted = crate::api::EntityRef::parse(
-            crate::actions::required_str(input, "entityRef")?,
-            optional_str(input, "defaultKind")?.or(Some("Component")),
-            optional_str(input, "defaultNamespace")?,
-        )
-        .map_err(ActionError::permanent)?
-        .to_string();
-        match self.entities.iter().find(|e| entity_ref(e) == wanted) {
-            Some(entity) => Ok(json!({ "entity": crate::catalog::backstage::to_backstage(entity) })),
-            None if crate::actions::optional_bool(input, "optional")?.unwrap_or(false) => Ok(json!({})),
-            None => Err(ActionError::permanent(format!(
-                "no entity {wanted} in the catalog"
-            ))),
+    fn finished(&mut self, forge: Option<&Gitea<DryRun>>) {
+        if let Some(gitea) = forge {
+            self.forge_calls.extend(gitea.transport().calls());
         }
     }
 }
 
+/// The directory of the bare repository a `file://` route names.
+fn local_path(route: &RepositoryRoute) -> &str {
+    route.remote_url.trim_start_matches("file://")
+}
+
 impl Effects for LocalEffects {
-    fn run(&mut self, step: &StepInfo, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
-        match step.action.as_str() {
-            "publish:github" | "publish:gitlab" | "publish:gitea" | "publish:git" => {
-                self.publish(&step.action, input, workspace)
+    fn run(
+        &mut self,
+        step: &StepInfo,
+        input: &WorldInput,
+        workspace: &FileTree,
+    ) -> Result<Value, ActionError> {
+        match input {
+            WorldInput::Publish(input) => {
+                let (publish, published) = push::publish(self, step.kind, input, workspace)?;
+                self.published.insert(publish.route.contents_url, publish.files);
+                Ok(output(&published))
             }
-            "publish:gitea:pull-request" => self.pull_request(input, workspace),
-            "argocd:create-resources" => {
+            WorldInput::PullRequest(input) => Ok(output(&push::pull_request(self, input, workspace)?)),
+            WorldInput::Application(input) => {
                 let mut application = argocd::application(input, &self.config.argocd, "default")?;
                 crate::actions::mark(&mut application, &self.request, None);
                 self.write_object(&application)?;
-                self.applications.push(
-                    application["metadata"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-                Ok(argocd::output(&application))
+                let made = argocd::output(&application);
+                self.applications.push(made.app_name.clone());
+                Ok(output(&made))
             }
-            "catalog:register" => self.register(input),
-            "catalog:fetch" => self.fetch_entity(input),
-            "kubernetes:apply" => {
-                let manifest = match input.get("manifest") {
-                    Some(Value::String(text)) => crate::yaml::document(text)
-                        .map_err(|e| ActionError::permanent(format!("input.manifest: invalid YAML: {e}")))?,
-                    Some(object @ Value::Object(_)) => object.clone(),
-                    _ => {
-                        return Err(ActionError::permanent(
-                            "input.manifest is required: a Kubernetes object",
-                        ));
-                    }
-                };
-                self.write_object(&manifest)?;
+            WorldInput::Register(input) => self.register(input),
+            WorldInput::FetchEntities(input) => self.fetch_entities(input),
+            WorldInput::Apply(input) => {
+                self.write_object(&input.object()?)?;
                 Ok(json!({}))
             }
-            other => Err(ActionError::permanent(format!("{other} has no local effect"))),
         }
     }
 }
@@ -340,7 +297,7 @@ fn is_object_name(name: &str) -> bool {
 pub struct PlannedEffects;
 
 impl Effects for PlannedEffects {
-    fn run(&mut self, _: &StepInfo, _: &Value, _: &FileTree) -> Result<Value, ActionError> {
+    fn run(&mut self, _: &StepInfo, _: &WorldInput, _: &FileTree) -> Result<Value, ActionError> {
         Ok(json!({}))
     }
 }

@@ -4,6 +4,8 @@
 //! that runs again after a crash finds its work done and reports it.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
@@ -16,18 +18,20 @@ use tokio::runtime::Handle;
 use super::access::{self, Permission};
 use super::template::{SourceError, credentials};
 use super::{Context, FIELD_MANAGER, is_transient};
-use crate::actions::catalog::{self, entity_ref};
+use crate::actions::argocd::ApplicationInput;
+use crate::actions::catalog::{self, FetchEntitiesInput, RegisterInput, entity_ref};
+use crate::actions::kubernetes::ApplyInput;
 use crate::actions::publish::Publish;
 use crate::actions::pull_request::PullRequestStep;
+use crate::actions::push::{self, Publisher};
 use crate::actions::{
-    self, ActionError, Effects, REQUEST_ANNOTATION, REQUEST_UID_LABEL, StepInfo, argocd, optional_bool,
-    optional_str, string_list,
+    self, ActionError, ActionKind, Effects, Needs, REQUEST_ANNOTATION, REQUEST_UID_LABEL, StepInfo,
+    WorldInput, argocd, output,
 };
-use crate::api::EntityRef;
 use crate::api::{CatalogEntity, Requester, ScaffoldRequest};
-use crate::config::{RepositoryRoute, TenantRules};
+use crate::config::{Config, RepositoryRoute, TenantRules};
 use crate::engine::files::{FileEntry, FileTree};
-use crate::forge::{self, Forge, HttpTransport, gitea::Gitea};
+use crate::forge::{Forge, HttpTransport, gitea::Gitea};
 use crate::git;
 
 /// A repository a step of this request published.
@@ -76,7 +80,10 @@ impl<'a> ClusterEffects<'a> {
     /// Learns from the output of a step that finished before a restart.
     pub fn restore(&mut self, action: &str, output: &Value) {
         let text = |key: &str| output.get(key).and_then(Value::as_str).map(str::to_string);
-        if action.starts_with("publish:")
+        let Some(action) = actions::find(action) else {
+            return;
+        };
+        if action.needs == Needs::Forge
             && let (Some(contents), Some(remote_url), Some(commit)) =
                 (text("repoContentsUrl"), text("remoteUrl"), text("commitHash"))
         {
@@ -89,7 +96,7 @@ impl<'a> ClusterEffects<'a> {
                 },
             );
         }
-        if action == "argocd:create-resources"
+        if action.kind == ActionKind::ArgocdCreateResources
             && let Some(name) = text("appName")
         {
             self.applications.push(name);
@@ -165,99 +172,6 @@ impl<'a> ClusterEffects<'a> {
         })
     }
 
-    fn publish(&mut self, action: &str, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
-        let config = &self.context.config;
-        let publish = Publish::resolve(action, input, config, &config.tenant(&self.namespace), workspace)?;
-        let token = step_token(input)?;
-        let credentials = self.push_credentials(&publish.route, token)?;
-        let forge = match &publish.forge {
-            Some(_) => Some(self.forge(&publish.route, token)?),
-            None => None,
-        };
-        if let (Some(forge), Some(request)) = (&forge, &publish.forge) {
-            self.handle
-                .block_on(forge::ensure_repository(forge, &request.repository))?;
-        }
-        let identity = self.identity(&publish.author);
-        let started = std::time::Instant::now();
-        let published = git::publish(&git::PublishRequest {
-            remote_url: &publish.route.remote_url,
-            branch: &publish.branch,
-            files: &publish.files,
-            message: &publish.message,
-            identity: &identity,
-            credentials: credentials.as_ref(),
-            marker: Some(&self.uid),
-        })
-        .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
-        self.context
-            .metrics
-            .git_push_duration
-            .observe(started.elapsed().as_secs_f64());
-        // Only once the branch holds this request's commit: a repository
-        // with anyone else's content failed the push and is left untouched.
-        if let (Some(forge), Some(request)) = (&forge, &publish.forge) {
-            self.handle.block_on(forge::apply_settings(
-                forge,
-                &request.repository.id,
-                &request.settings,
-            ))?;
-        }
-        self.published.insert(
-            publish.route.contents_url.clone(),
-            Published {
-                remote_url: publish.route.remote_url.clone(),
-                commit: published.commit.clone(),
-                files: Some(publish.files.clone()),
-            },
-        );
-        Ok(publish.output(&published.commit))
-    }
-
-    /// Pushes the change as a branch (or finds the one an earlier attempt
-    /// pushed), then opens its pull request or finds the open one.
-    fn pull_request(&mut self, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
-        let config = &self.context.config;
-        let step = PullRequestStep::resolve(input, config, &config.tenant(&self.namespace), workspace)?;
-        let token = step_token(input)?;
-        let credentials = self.push_credentials(&step.route, token)?;
-        let forge = self.forge(&step.route, token)?;
-        let repository = self.handle.block_on(forge.repository(&step.id))?.ok_or_else(|| {
-            ActionError::permanent(format!(
-                "the repository {} does not exist; a pull request goes into an existing repository",
-                step.id
-            ))
-        })?;
-        let base = step.base.clone().unwrap_or(repository.default_branch);
-        let identity = self.identity(&step.author);
-        let published = git::publish_change(&git::ChangeRequest {
-            remote_url: &step.route.remote_url,
-            base: &base,
-            branch: &step.branch,
-            files: &step.files,
-            message: &step.message,
-            identity: &identity,
-            credentials: credentials.as_ref(),
-            marker: &self.uid,
-        })
-        .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
-        let pull = self.handle.block_on(forge::ensure_pull_request(
-            &forge,
-            &step.id,
-            &step.pull_request(&base),
-            step.update,
-        ))?;
-        if !step.reviewers.is_empty() || !step.team_reviewers.is_empty() {
-            self.handle.block_on(forge.request_reviews(
-                &step.id,
-                pull.number,
-                &step.reviewers,
-                &step.team_reviewers,
-            ))?;
-        }
-        Ok(step.output(&pull, &base, &published.commit))
-    }
-
     /// The credentials a push to `route` uses: the host's Secret, with a
     /// step's own token (Backstage's `token` input) in place of its
     /// password, so the push acts for the user who asked.
@@ -289,18 +203,9 @@ impl<'a> ClusterEffects<'a> {
         Ok(credentials)
     }
 
-    /// The commit author: the step's, else the operator's `gitAuthor`.
-    fn identity(&self, author: &(Option<String>, Option<String>)) -> git::GitIdentity {
-        let configured = &self.context.config.git_author;
-        git::GitIdentity {
-            author_name: author.0.clone().unwrap_or_else(|| configured.name.clone()),
-            author_email: author.1.clone().unwrap_or_else(|| configured.email.clone()),
-        }
-    }
-
     /// The forge client for `route`'s host, with the step's token or the
     /// host's.
-    fn forge(
+    fn forge_client(
         &self,
         route: &RepositoryRoute,
         token: Option<&str>,
@@ -323,7 +228,7 @@ impl<'a> ClusterEffects<'a> {
         Ok(Gitea::new(HttpTransport::new(api_url, &token)?))
     }
 
-    fn application(&mut self, input: &Value) -> Result<Value, ActionError> {
+    fn application(&mut self, input: &ApplicationInput) -> Result<Value, ActionError> {
         let default_project = self.tenant.argocd.projects.first().map_or("", String::as_str);
         let application = argocd::application(input, &self.context.config.argocd, default_project)?;
         let published: Vec<&str> = self.published.values().map(|p| p.remote_url.as_str()).collect();
@@ -351,7 +256,7 @@ impl<'a> ClusterEffects<'a> {
         );
         self.apply(&api, &resource, &what, application.clone())?;
         self.applications.push(name);
-        Ok(argocd::output(&application))
+        Ok(output(&argocd::output(&application)))
     }
 
     /// The labels of AppProject `name` in Argo CD's namespace, read with the
@@ -424,42 +329,33 @@ impl<'a> ClusterEffects<'a> {
         })
     }
 
-    fn register(&mut self, input: &Value) -> Result<Value, ActionError> {
-        let url = catalog::catalog_info_url(input)?;
-        let (contents_url, text) = self.published_file(&url)?;
+    fn register(&mut self, input: &RegisterInput) -> Result<Value, ActionError> {
         let resource = ApiResource::erase::<CatalogEntity>(&());
         let dynamic: Api<DynamicObject> =
             Api::namespaced_with(self.context.client.clone(), &self.namespace, &resource);
-        let entities = catalog::to_register(
-            &text,
-            &url,
+        let registered = catalog::register(
+            input,
             &self.namespace,
-            &contents_url,
             &self.template_ref,
             self.applications.first().map(String::as_str),
+            |url| self.published_file(url),
+            |entity| {
+                let reference = entity_ref(&entity);
+                let mut object =
+                    serde_json::to_value(&entity).map_err(|e| ActionError::permanent(e.to_string()))?;
+                object["apiVersion"] = json!("goldpath.dev/v1alpha1");
+                object["kind"] = json!("CatalogEntity");
+                if let Some(fields) = object.as_object_mut() {
+                    fields.remove("status");
+                }
+                self.apply(&dynamic, &resource, &format!("CatalogEntity {reference}"), object)
+            },
         )?;
-        let first_ref = entity_ref(&entities[0]);
-        for entity in entities {
-            let reference = entity_ref(&entity);
-            let mut object =
-                serde_json::to_value(&entity).map_err(|e| ActionError::permanent(e.to_string()))?;
-            object["apiVersion"] = json!("goldpath.dev/v1alpha1");
-            object["kind"] = json!("CatalogEntity");
-            if let Some(fields) = object.as_object_mut() {
-                fields.remove("status");
-            }
-            self.apply(&dynamic, &resource, &format!("CatalogEntity {reference}"), object)?;
-        }
-        Ok(json!({ "entityRef": first_ref, "catalogInfoUrl": url }))
+        Ok(output(&registered))
     }
 
-    fn fetch_entities(&self, input: &Value) -> Result<Value, ActionError> {
-        let default_kind = optional_str(input, "defaultKind")?.or(Some("Component"));
-        let default_namespace = optional_str(input, "defaultNamespace")?.unwrap_or(&self.namespace);
-        let optional = optional_bool(input, "optional")?.unwrap_or(false);
-        let fetch = |text: &str| -> Result<Option<Value>, ActionError> {
-            let wanted = EntityRef::parse(text, default_kind, Some(default_namespace))
-                .map_err(|e| ActionError::permanent(format!("{text:?}: {e}")))?;
+    fn fetch_entities(&self, input: &FetchEntitiesInput) -> Result<Value, ActionError> {
+        let fetched = input.fetch(&self.namespace, |wanted| {
             // Only what the requester may read themselves: an entity of a
             // namespace they cannot see is refused, not reported missing.
             self.require(&Permission {
@@ -470,49 +366,15 @@ impl<'a> ClusterEffects<'a> {
                 name: Some(&wanted.name),
             })?;
             let api = Api::<CatalogEntity>::namespaced(self.context.client.clone(), &wanted.namespace);
-            let found = self
-                .handle
+            self.handle
                 .block_on(api.get_opt(&wanted.name))
-                .map_err(|e| api_failure(&format!("reading {wanted}"), e))?
-                .filter(|entity| entity_ref(entity).eq_ignore_ascii_case(&wanted.to_string()));
-            match found {
-                Some(entity) => Ok(Some(crate::catalog::backstage::to_backstage(&entity))),
-                None if optional => Ok(None),
-                None => Err(ActionError::permanent(format!(
-                    "no entity {wanted} in the catalog"
-                ))),
-            }
-        };
-        if let Some(reference) = optional_str(input, "entityRef")? {
-            return Ok(match fetch(reference)? {
-                Some(entity) => json!({ "entity": entity }),
-                None => json!({}),
-            });
-        }
-        let references = string_list(input, "entityRefs")?;
-        if references.is_empty() {
-            return Err(ActionError::permanent(
-                "input.entityRef or input.entityRefs is required",
-            ));
-        }
-        let entities = references
-            .iter()
-            .map(|r| fetch(r).map(|e| e.unwrap_or(Value::Null)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(json!({ "entities": entities }))
+                .map_err(|e| api_failure(&format!("reading {wanted}"), e))
+        })?;
+        Ok(output(&fetched))
     }
 
-    fn kubernetes_apply(&self, input: &Value) -> Result<Value, ActionError> {
-        let mut manifest = match input.get("manifest") {
-            Some(Value::String(text)) => crate::yaml::document::<Value>(text)
-                .map_err(|e| ActionError::permanent(format!("input.manifest: invalid YAML: {e}")))?,
-            Some(object @ Value::Object(_)) => object.clone(),
-            _ => {
-                return Err(ActionError::permanent(
-                    "input.manifest is required: a Kubernetes object, as YAML or an object",
-                ));
-            }
-        };
+    fn kubernetes_apply(&self, input: &ApplyInput) -> Result<Value, ActionError> {
+        let mut manifest = input.object()?;
         let api_version = manifest["apiVersion"].as_str().unwrap_or_default().to_string();
         let kind = manifest["kind"].as_str().unwrap_or_default().to_string();
         let name = manifest["metadata"]["name"]
@@ -559,29 +421,96 @@ impl<'a> ClusterEffects<'a> {
     }
 }
 
-impl Effects for ClusterEffects<'_> {
-    fn run(&mut self, step: &StepInfo, input: &Value, workspace: &FileTree) -> Result<Value, ActionError> {
-        match step.action.as_str() {
-            "publish:github" | "publish:gitlab" | "publish:gitea" | "publish:git" => {
-                self.publish(&step.action, input, workspace)
-            }
-            "publish:gitea:pull-request" => self.pull_request(input, workspace),
-            "argocd:create-resources" => self.application(input),
-            "catalog:register" => self.register(input),
-            "catalog:fetch" => self.fetch_entities(input),
-            "kubernetes:apply" => self.kubernetes_apply(input),
-            other => Err(ActionError::permanent(format!(
-                "{other} has no effect in the cluster"
-            ))),
-        }
+impl Publisher for ClusterEffects<'_> {
+    type Forge = Gitea<HttpTransport>;
+
+    fn config(&self) -> &Config {
+        &self.context.config
     }
+
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn wait<T>(&self, call: impl Future<Output = T>) -> T {
+        self.handle.block_on(call)
+    }
+
+    fn credentials(
+        &self,
+        route: &RepositoryRoute,
+        token: Option<&str>,
+    ) -> Result<Option<git::Credentials>, ActionError> {
+        self.push_credentials(route, token)
+    }
+
+    fn forge(
+        &self,
+        _: &str,
+        route: &RepositoryRoute,
+        token: Option<&str>,
+    ) -> Result<Option<Gitea<HttpTransport>>, ActionError> {
+        self.forge_client(route, token).map(Some)
+    }
+
+    fn marker(&self) -> &str {
+        &self.uid
+    }
+
+    fn prepare(&self, _: &Publish) -> Result<(), ActionError> {
+        Ok(())
+    }
+
+    /// The repository's default branch, as the forge says.
+    fn default_branch(
+        &self,
+        step: &PullRequestStep,
+        forge: Option<&Gitea<HttpTransport>>,
+    ) -> Result<String, ActionError> {
+        let forge = forge.ok_or_else(|| ActionError::transient("a pull request needs the forge's API"))?;
+        let repository = self.wait(forge.repository(&step.id))?.ok_or_else(|| {
+            ActionError::permanent(format!(
+                "the repository {} does not exist; a pull request goes into an existing repository",
+                step.id
+            ))
+        })?;
+        Ok(repository.default_branch)
+    }
+
+    fn pushed(&mut self, _: Option<&Gitea<HttpTransport>>, _: &str, _: &str, took: Duration) {
+        self.context.metrics.git_push_duration.observe(took.as_secs_f64());
+    }
+
+    fn finished(&mut self, _: Option<&Gitea<HttpTransport>>) {}
 }
 
-/// A step's own `token` input, trimmed, when it has one.
-fn step_token(input: &Value) -> Result<Option<&str>, ActionError> {
-    Ok(optional_str(input, "token")?
-        .map(str::trim)
-        .filter(|t| !t.is_empty()))
+impl Effects for ClusterEffects<'_> {
+    fn run(
+        &mut self,
+        step: &StepInfo,
+        input: &WorldInput,
+        workspace: &FileTree,
+    ) -> Result<Value, ActionError> {
+        match input {
+            WorldInput::Publish(input) => {
+                let (publish, published) = push::publish(self, step.kind, input, workspace)?;
+                self.published.insert(
+                    publish.route.contents_url,
+                    Published {
+                        remote_url: publish.route.remote_url,
+                        commit: published.commit_hash.clone(),
+                        files: Some(publish.files),
+                    },
+                );
+                Ok(output(&published))
+            }
+            WorldInput::PullRequest(input) => Ok(output(&push::pull_request(self, input, workspace)?)),
+            WorldInput::Application(input) => self.application(input),
+            WorldInput::Register(input) => self.register(input),
+            WorldInput::FetchEntities(input) => self.fetch_entities(input),
+            WorldInput::Apply(input) => self.kubernetes_apply(input),
+        }
+    }
 }
 
 /// The value of `key` in the Secret `namespace/name`. A missing Secret or

@@ -318,6 +318,13 @@ impl DryRun {
         }
     }
 
+    /// Records a step taken between calls (a push), in its place among them.
+    pub fn note(&self, line: String) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(line);
+        }
+    }
+
     /// The calls made so far, one line each: method, URL, body.
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().map(|calls| calls.clone()).unwrap_or_default()

@@ -1,0 +1,38 @@
+//! `kubernetes:apply`: the object a step applies, as YAML or an object.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::ActionError;
+
+/// The input of `kubernetes:apply`.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+pub struct ApplyInput {
+    /// The object to apply: YAML text or an object.
+    #[schemars(with = "ManifestSchema")]
+    pub manifest: Value,
+}
+
+/// The shapes `manifest` takes, for its schema.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum ManifestSchema {
+    Yaml(String),
+    Object(serde_json::Map<String, Value>),
+}
+
+impl ApplyInput {
+    /// The object to apply.
+    pub fn object(&self) -> Result<Value, ActionError> {
+        match &self.manifest {
+            Value::String(text) => crate::yaml::document::<Value>(text)
+                .map_err(|e| ActionError::permanent(format!("input.manifest: invalid YAML: {e}"))),
+            object @ Value::Object(_) => Ok(object.clone()),
+            _ => Err(ActionError::permanent(
+                "input.manifest is required: a Kubernetes object, as YAML or an object",
+            )),
+        }
+    }
+}
