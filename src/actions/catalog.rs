@@ -173,6 +173,25 @@ pub fn locate<'a, T>(
         .ok_or_else(|| ActionError::permanent(format!("{url} is not in a repository this request published")))
 }
 
+/// The text of the catalog-info file `url`, at `path` among the `files` of
+/// the repository published at `contents_url`; returns that URL and the text.
+pub fn published_text(
+    contents_url: &str,
+    files: &FileTree,
+    url: &str,
+    path: &str,
+) -> Result<(String, String), ActionError> {
+    match files.get(path) {
+        Some(FileEntry::File { contents, .. }) => Ok((
+            contents_url.to_string(),
+            String::from_utf8_lossy(contents).into_owned(),
+        )),
+        _ => Err(ActionError::permanent(format!(
+            "{url}: the published repository has no file {path}"
+        ))),
+    }
+}
+
 /// The entities of catalog-info file `url` (its `text`), as
 /// `catalog:register` registers them: in `namespace`, annotated with the
 /// repository at `contents_url`, the template and the Application.

@@ -176,6 +176,49 @@ pub trait Effects {
     ) -> Result<Value, ActionError>;
 }
 
+/// The effects of the actions that reach outside the workspace, where
+/// they run (the cluster, or this machine for `goldpath scaffold`).
+/// Publishing is [`push::Publisher`]'s; the step runner reaches both
+/// through [`Effects`], so each place carries out every action, decoded
+/// the same way.
+pub trait World: push::Publisher {
+    /// `argocd:create-resources`.
+    fn create_application(
+        &mut self,
+        input: &argocd::ApplicationInput,
+    ) -> Result<argocd::ApplicationOutput, ActionError>;
+    /// `catalog:register`.
+    fn register(&mut self, input: &catalog::RegisterInput) -> Result<catalog::RegisterOutput, ActionError>;
+    /// `catalog:fetch`.
+    fn fetch_entities(
+        &mut self,
+        input: &catalog::FetchEntitiesInput,
+    ) -> Result<catalog::FetchEntitiesOutput, ActionError>;
+    /// `kubernetes:apply`.
+    fn apply_manifest(&mut self, input: &kubernetes::ApplyInput) -> Result<(), ActionError>;
+}
+
+impl<W: World> Effects for W {
+    fn run(
+        &mut self,
+        step: &StepInfo,
+        input: &WorldInput,
+        workspace: &FileTree,
+    ) -> Result<Value, ActionError> {
+        Ok(match input {
+            WorldInput::Publish(input) => output(&push::publish(self, step.kind, input, workspace)?),
+            WorldInput::PullRequest(input) => output(&push::pull_request(self, input, workspace)?),
+            WorldInput::Application(input) => output(&self.create_application(input)?),
+            WorldInput::Register(input) => output(&self.register(input)?),
+            WorldInput::FetchEntities(input) => output(&self.fetch_entities(input)?),
+            WorldInput::Apply(input) => {
+                self.apply_manifest(input)?;
+                Value::Object(Default::default())
+            }
+        })
+    }
+}
+
 /// The step an effect runs for.
 #[derive(Debug, Clone)]
 pub struct StepInfo {

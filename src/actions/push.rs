@@ -17,48 +17,50 @@ use crate::engine::files::FileTree;
 use crate::forge::{self, Forge, PullRequest};
 use crate::git;
 
+/// Who publishes, and under which rules.
+pub struct Publishing<'a> {
+    /// The operator's configuration: git hosts, the commit author.
+    pub config: &'a Config,
+    /// The request's namespace, whose tenancy rules apply.
+    pub namespace: &'a str,
+    /// What every push carries to show whose it is: the request's UID.
+    pub marker: &'a str,
+    /// Whether a publish step's push carries it too, and so goes only into
+    /// a repository without branches or one of its own; off for the CLI's
+    /// own local repositories, made for the run.
+    pub guard_publish: bool,
+}
+
+/// How a repository is reached: the credentials a push uses and the
+/// forge's client, where its API is called.
+pub struct Remote<F> {
+    /// For the push; `None` for anonymous access.
+    pub credentials: Option<git::Credentials>,
+    /// The forge's client.
+    pub forge: Option<F>,
+}
+
 /// What publishing needs from where it runs.
 pub trait Publisher {
     /// The forge's API client.
     type Forge: Forge;
 
-    /// The operator's configuration: git hosts, the commit author.
-    fn config(&self) -> &Config;
-
-    /// The namespace of the request, whose tenancy rules apply.
-    fn namespace(&self) -> &str;
+    /// Who publishes, and under which rules.
+    fn publishing(&self) -> Publishing<'_>;
 
     /// Waits for a forge call.
     fn wait<T>(&self, call: impl Future<Output = T>) -> T;
 
-    /// The credentials a push to `route` uses, with the step's own token
-    /// in place of the host's password.
-    fn credentials(
-        &self,
-        route: &RepositoryRoute,
-        token: Option<&str>,
-    ) -> Result<Option<git::Credentials>, ActionError>;
-
-    /// The forge's client for `host` (the repository's, reached through
-    /// `route`), or `None` where its API is not called.
-    fn forge(
+    /// How to reach the repository of `host` through `route`, with the
+    /// step's own token in place of the host's password; the forge's client
+    /// only when `forge` asks for it.
+    fn remote(
         &self,
         host: &str,
         route: &RepositoryRoute,
         token: Option<&str>,
-    ) -> Result<Option<Self::Forge>, ActionError>;
-
-    /// What every push carries to show whose it is: the request's UID.
-    fn marker(&self) -> &str;
-
-    /// The marker of a publish step's push; `None` publishes anywhere (the
-    /// CLI's own local repositories).
-    fn publish_marker(&self) -> Option<&str> {
-        Some(self.marker())
-    }
-
-    /// Makes ready the repository a publish step pushes to.
-    fn prepare(&self, publish: &Publish) -> Result<(), ActionError>;
+        forge: bool,
+    ) -> Result<Remote<Self::Forge>, ActionError>;
 
     /// The branch of the existing repository a pull request goes into when
     /// the step names none; refused when the repository does not exist.
@@ -71,38 +73,45 @@ pub trait Publisher {
     /// Told of each push: `branch` of `remote_url`, in `took`.
     fn pushed(&mut self, forge: Option<&Self::Forge>, remote_url: &str, branch: &str, took: Duration);
 
+    /// Makes ready the repository a publish step pushes to.
+    fn prepare(&self, _publish: &Publish) -> Result<(), ActionError> {
+        Ok(())
+    }
+
     /// Told when a step's forge calls are over.
-    fn finished(&mut self, forge: Option<&Self::Forge>);
+    fn finished(&mut self, _forge: Option<&Self::Forge>) {}
+
+    /// Told of what a publish step published, for later steps
+    /// (`catalog:register` reads catalog-info.yaml from it).
+    fn published(&mut self, publish: Publish, output: &PublishOutput);
 }
 
 /// A publish step: its repository created on a forge where the host is one,
-/// the workspace pushed, then its settings applied. Returns what was
-/// published, for later steps, and the step's output.
-pub fn publish<P: Publisher>(
+/// the workspace pushed, then its settings applied.
+pub fn publish<P: Publisher + ?Sized>(
     publisher: &mut P,
     action: ActionKind,
     input: &PublishInput,
     workspace: &FileTree,
-) -> Result<(Publish, PublishOutput), ActionError> {
-    let config = publisher.config();
+) -> Result<PublishOutput, ActionError> {
+    let publishing = publisher.publishing();
+    let config = publishing.config;
     let publish = Publish::resolve(
         action,
         input,
         config,
-        &config.tenant(publisher.namespace()),
+        &config.tenant(publishing.namespace),
         workspace,
     )?;
     let token = step_token(input.token.as_deref());
-    let credentials = publisher.credentials(&publish.route, token)?;
-    let forge = match &publish.forge {
-        Some(_) => publisher.forge(&publish.repo.host, &publish.route, token)?,
-        None => None,
-    };
+    let Remote { credentials, forge } =
+        publisher.remote(&publish.repo.host, &publish.route, token, publish.forge.is_some())?;
     publisher.prepare(&publish)?;
     if let (Some(forge), Some(request)) = (&forge, &publish.forge) {
         publisher.wait(forge::ensure_repository(forge, &request.repository))?;
     }
-    let identity = identity(publisher.config(), &publish.author);
+    let publishing = publisher.publishing();
+    let identity = identity(publishing.config, &publish.author);
     let started = Instant::now();
     let published = git::publish(&git::PublishRequest {
         remote_url: &publish.route.remote_url,
@@ -111,7 +120,7 @@ pub fn publish<P: Publisher>(
         message: &publish.message,
         identity: &identity,
         credentials: credentials.as_ref(),
-        marker: publisher.publish_marker(),
+        marker: publishing.guard_publish.then_some(publishing.marker),
     })
     .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
     publisher.pushed(
@@ -131,25 +140,27 @@ pub fn publish<P: Publisher>(
     }
     publisher.finished(forge.as_ref());
     let output = publish.output(&published.commit);
-    Ok((publish, output))
+    publisher.published(publish, &output);
+    Ok(output)
 }
 
 /// A pull request step: the change pushed as a branch (or the branch an
 /// earlier attempt pushed found), then its pull request opened (or the
 /// open one found) where there is a forge to ask.
-pub fn pull_request<P: Publisher>(
+pub fn pull_request<P: Publisher + ?Sized>(
     publisher: &mut P,
     input: &PullRequestInput,
     workspace: &FileTree,
 ) -> Result<PullRequestOutput, ActionError> {
-    let config = publisher.config();
-    let step = PullRequestStep::resolve(input, config, &config.tenant(publisher.namespace()), workspace)?;
+    let publishing = publisher.publishing();
+    let config = publishing.config;
+    let step = PullRequestStep::resolve(input, config, &config.tenant(publishing.namespace), workspace)?;
     let token = step_token(input.token.as_deref());
-    let credentials = publisher.credentials(&step.route, token)?;
-    let forge = publisher.forge(&step.host, &step.route, token)?;
+    let Remote { credentials, forge } = publisher.remote(&step.host, &step.route, token, true)?;
     let default_branch = publisher.default_branch(&step, forge.as_ref())?;
     let base = step.base.clone().unwrap_or(default_branch);
-    let identity = identity(publisher.config(), &step.author);
+    let publishing = publisher.publishing();
+    let identity = identity(publishing.config, &step.author);
     let started = Instant::now();
     let published = git::publish_change(&git::ChangeRequest {
         remote_url: &step.route.remote_url,
@@ -159,7 +170,7 @@ pub fn pull_request<P: Publisher>(
         message: &step.message,
         identity: &identity,
         credentials: credentials.as_ref(),
-        marker: publisher.marker(),
+        marker: publishing.marker,
     })
     .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
     publisher.pushed(

@@ -10,16 +10,19 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::actions::catalog::{self, FetchEntitiesInput, RegisterInput, entity_ref};
-use crate::actions::publish::Publish;
+use crate::actions::argocd::{ApplicationInput, ApplicationOutput};
+use crate::actions::catalog::{
+    self, FetchEntitiesInput, FetchEntitiesOutput, RegisterInput, RegisterOutput, entity_ref,
+};
+use crate::actions::kubernetes::ApplyInput;
+use crate::actions::publish::{Publish, PublishOutput};
 use crate::actions::pull_request::PullRequestStep;
-use crate::actions::push::{self, Publisher};
-use crate::actions::{ActionError, Effects, StepInfo, WorldInput, argocd, output};
+use crate::actions::push::{Publisher, Publishing, Remote};
+use crate::actions::{ActionError, Effects, StepInfo, World, WorldInput, argocd};
 use crate::api::CatalogEntity;
 use crate::config::{Config, GitHost, RepositoryRoute, Tenancy};
-use crate::engine::files::{FileEntry, FileTree};
+use crate::engine::files::FileTree;
 use crate::forge::{DryRun, Forge, ForgeKind, gitea::Gitea};
-use crate::git;
 
 /// Carries out a request's outside effects on local directories.
 pub struct LocalEffects {
@@ -97,20 +100,126 @@ impl LocalEffects {
         self.written.push(path);
         Ok(())
     }
+}
 
-    fn register(&mut self, input: &RegisterInput) -> Result<Value, ActionError> {
+impl Publisher for LocalEffects {
+    type Forge = Gitea<DryRun>;
+
+    /// Makes the bare repository a publish step pushes to, under --repos.
+    fn prepare(&self, publish: &Publish) -> Result<(), ActionError> {
+        let path = local_path(&publish.route);
+        if !Path::new(path).exists() {
+            // HEAD names the branch published, so a plain `git clone` checks it out.
+            git2::Repository::init_opts(
+                path,
+                git2::RepositoryInitOptions::new()
+                    .bare(true)
+                    .initial_head(&publish.branch),
+            )
+            .map_err(|e| {
+                ActionError::permanent(format!("creating the repository {path}: {}", e.message()))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn publishing(&self) -> Publishing<'_> {
+        Publishing {
+            config: &self.config,
+            namespace: "default",
+            marker: &self.request,
+            guard_publish: false,
+        }
+    }
+
+    /// No credentials: the repositories are local directories. Only a dry
+    /// run makes (records) the forge's API calls.
+    fn remote(
+        &self,
+        host: &str,
+        _: &RepositoryRoute,
+        _: Option<&str>,
+        forge: bool,
+    ) -> Result<Remote<Gitea<DryRun>>, ActionError> {
+        let api_url = format!("https://{host}/api/v1");
+        Ok(Remote {
+            credentials: None,
+            forge: (forge && self.forge_dry_run).then(|| Gitea::new(DryRun::new(host, &api_url))),
+        })
+    }
+
+    fn wait<T>(&self, call: impl Future<Output = T>) -> T {
+        futures::executor::block_on(call)
+    }
+
+    fn pushed(&mut self, forge: Option<&Gitea<DryRun>>, remote_url: &str, branch: &str, _: Duration) {
+        if let Some(gitea) = forge {
+            gitea.transport().note(format!("git push {remote_url} {branch}"));
+        }
+    }
+
+    fn finished(&mut self, forge: Option<&Gitea<DryRun>>) {
+        if let Some(gitea) = forge {
+            self.forge_calls.extend(gitea.transport().calls());
+        }
+    }
+
+    fn published(&mut self, publish: Publish, _: &PublishOutput) {
+        self.published.insert(publish.route.contents_url, publish.files);
+    }
+
+    /// The branch HEAD of the repository published earlier names.
+    fn default_branch(
+        &self,
+        pull: &PullRequestStep,
+        forge: Option<&Gitea<DryRun>>,
+    ) -> Result<String, ActionError> {
+        let path = local_path(&pull.route);
+        let repository = git2::Repository::open_bare(path).map_err(|_| {
+            ActionError::permanent(format!(
+                "the repository {} does not exist under --repos ({path}); a pull request goes into an \
+                 existing repository",
+                pull.id
+            ))
+        })?;
+        if let Some(gitea) = forge {
+            // Recorded only: a dry run's forge has no repositories.
+            let _ = self.wait(gitea.repository(&pull.id));
+        }
+        Ok(repository
+            .find_reference("HEAD")
+            .ok()
+            .and_then(|head| head.symbolic_target().ok().flatten().map(str::to_string))
+            .and_then(|target| target.strip_prefix("refs/heads/").map(str::to_string))
+            .unwrap_or_else(|| "main".into()))
+    }
+}
+
+/// The directory of the bare repository a `file://` route names.
+fn local_path(route: &RepositoryRoute) -> &str {
+    route.remote_url.trim_start_matches("file://")
+}
+
+impl World for LocalEffects {
+    /// Written to a file, as the cluster would hold it.
+    fn create_application(&mut self, input: &ApplicationInput) -> Result<ApplicationOutput, ActionError> {
+        let mut application = argocd::application(input, &self.config.argocd, "default")?;
+        crate::actions::mark(&mut application, &self.request, None);
+        self.write_object(&application)?;
+        let made = argocd::output(&application);
+        self.applications.push(made.app_name.clone());
+        Ok(made)
+    }
+
+    fn apply_manifest(&mut self, input: &ApplyInput) -> Result<(), ActionError> {
+        self.write_object(&input.object()?)
+    }
+
+    fn register(&mut self, input: &RegisterInput) -> Result<RegisterOutput, ActionError> {
         let published = &self.published;
         let read = |url: &str| {
             let (contents_url, files, path) = catalog::locate(published, url)?;
-            match files.get(&path) {
-                Some(FileEntry::File { contents, .. }) => Ok((
-                    contents_url.clone(),
-                    String::from_utf8_lossy(contents).into_owned(),
-                )),
-                _ => Err(ActionError::permanent(format!(
-                    "{url}: the published repository has no file {path}"
-                ))),
-            }
+            catalog::published_text(contents_url, files, url, &path)
         };
         let mut written = Vec::new();
         let registered = catalog::register(
@@ -129,156 +238,18 @@ impl LocalEffects {
             self.write_object(&object)?;
             self.entities.push(entity);
         }
-        Ok(output(&registered))
+        Ok(registered)
     }
 
-    fn fetch_entities(&self, input: &FetchEntitiesInput) -> Result<Value, ActionError> {
-        let fetched = input.fetch("default", |wanted| {
+    fn fetch_entities(&mut self, input: &FetchEntitiesInput) -> Result<FetchEntitiesOutput, ActionError> {
+        input.fetch("default", |wanted| {
             let wanted = wanted.to_string();
             Ok(self
                 .entities
                 .iter()
                 .find(|e| entity_ref(e).eq_ignore_ascii_case(&wanted))
                 .cloned())
-        })?;
-        Ok(output(&fetched))
-    }
-}
-
-impl Publisher for LocalEffects {
-    type Forge = Gitea<DryRun>;
-
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    fn namespace(&self) -> &str {
-        "default"
-    }
-
-    fn wait<T>(&self, call: impl Future<Output = T>) -> T {
-        futures::executor::block_on(call)
-    }
-
-    fn credentials(
-        &self,
-        _: &RepositoryRoute,
-        _: Option<&str>,
-    ) -> Result<Option<git::Credentials>, ActionError> {
-        Ok(None)
-    }
-
-    /// Only a dry run makes (records) the API calls.
-    fn forge(
-        &self,
-        host: &str,
-        _: &RepositoryRoute,
-        _: Option<&str>,
-    ) -> Result<Option<Gitea<DryRun>>, ActionError> {
-        Ok(self
-            .forge_dry_run
-            .then(|| Gitea::new(DryRun::new(host, &format!("https://{host}/api/v1")))))
-    }
-
-    fn marker(&self) -> &str {
-        &self.request
-    }
-
-    /// The repositories are this machine's own, made for this run.
-    fn publish_marker(&self) -> Option<&str> {
-        None
-    }
-
-    fn prepare(&self, publish: &Publish) -> Result<(), ActionError> {
-        let path = local_path(&publish.route);
-        if !Path::new(path).exists() {
-            // HEAD names the branch published, so a plain `git clone` checks it out.
-            git2::Repository::init_opts(
-                path,
-                git2::RepositoryInitOptions::new()
-                    .bare(true)
-                    .initial_head(&publish.branch),
-            )
-            .map_err(|e| {
-                ActionError::permanent(format!("creating the repository {path}: {}", e.message()))
-            })?;
-        }
-        Ok(())
-    }
-
-    /// The branch HEAD of the repository published earlier names.
-    fn default_branch(
-        &self,
-        step: &PullRequestStep,
-        forge: Option<&Gitea<DryRun>>,
-    ) -> Result<String, ActionError> {
-        let path = local_path(&step.route);
-        let repository = git2::Repository::open_bare(path).map_err(|_| {
-            ActionError::permanent(format!(
-                "the repository {} does not exist under --repos ({path}); a pull request goes into an \
-                 existing repository",
-                step.id
-            ))
-        })?;
-        if let Some(gitea) = forge {
-            // Recorded only: a dry run's forge has no repositories.
-            let _ = self.wait(gitea.repository(&step.id));
-        }
-        Ok(repository
-            .find_reference("HEAD")
-            .ok()
-            .and_then(|head| head.symbolic_target().ok().flatten().map(str::to_string))
-            .and_then(|target| target.strip_prefix("refs/heads/").map(str::to_string))
-            .unwrap_or_else(|| "main".into()))
-    }
-
-    fn pushed(&mut self, forge: Option<&Gitea<DryRun>>, remote_url: &str, branch: &str, _: Duration) {
-        if let Some(gitea) = forge {
-            gitea.transport().note(format!("git push {remote_url} {branch}"));
-        }
-    }
-
-    fn finished(&mut self, forge: Option<&Gitea<DryRun>>) {
-        if let Some(gitea) = forge {
-            self.forge_calls.extend(gitea.transport().calls());
-        }
-    }
-}
-
-/// The directory of the bare repository a `file://` route names.
-fn local_path(route: &RepositoryRoute) -> &str {
-    route.remote_url.trim_start_matches("file://")
-}
-
-impl Effects for LocalEffects {
-    fn run(
-        &mut self,
-        step: &StepInfo,
-        input: &WorldInput,
-        workspace: &FileTree,
-    ) -> Result<Value, ActionError> {
-        match input {
-            WorldInput::Publish(input) => {
-                let (publish, published) = push::publish(self, step.kind, input, workspace)?;
-                self.published.insert(publish.route.contents_url, publish.files);
-                Ok(output(&published))
-            }
-            WorldInput::PullRequest(input) => Ok(output(&push::pull_request(self, input, workspace)?)),
-            WorldInput::Application(input) => {
-                let mut application = argocd::application(input, &self.config.argocd, "default")?;
-                crate::actions::mark(&mut application, &self.request, None);
-                self.write_object(&application)?;
-                let made = argocd::output(&application);
-                self.applications.push(made.app_name.clone());
-                Ok(output(&made))
-            }
-            WorldInput::Register(input) => self.register(input),
-            WorldInput::FetchEntities(input) => self.fetch_entities(input),
-            WorldInput::Apply(input) => {
-                self.write_object(&input.object()?)?;
-                Ok(json!({}))
-            }
-        }
+        })
     }
 }
 

@@ -18,19 +18,20 @@ use tokio::runtime::Handle;
 use super::access::{self, Permission};
 use super::template::{SourceError, credentials};
 use super::{Context, FIELD_MANAGER, is_transient};
-use crate::actions::argocd::ApplicationInput;
-use crate::actions::catalog::{self, FetchEntitiesInput, RegisterInput, entity_ref};
+use crate::actions::argocd::{ApplicationInput, ApplicationOutput};
+use crate::actions::catalog::{
+    self, FetchEntitiesInput, FetchEntitiesOutput, RegisterInput, RegisterOutput, entity_ref,
+};
 use crate::actions::kubernetes::ApplyInput;
-use crate::actions::publish::Publish;
+use crate::actions::publish::{Publish, PublishOutput};
 use crate::actions::pull_request::PullRequestStep;
-use crate::actions::push::{self, Publisher};
+use crate::actions::push::{Publisher, Publishing, Remote};
 use crate::actions::{
-    self, ActionError, ActionKind, Effects, Needs, REQUEST_ANNOTATION, REQUEST_UID_LABEL, StepInfo,
-    WorldInput, argocd, output,
+    self, ActionError, ActionKind, Needs, REQUEST_ANNOTATION, REQUEST_UID_LABEL, World, argocd,
 };
 use crate::api::{CatalogEntity, Requester, ScaffoldRequest};
-use crate::config::{Config, RepositoryRoute, TenantRules};
-use crate::engine::files::{FileEntry, FileTree};
+use crate::config::{RepositoryRoute, TenantRules};
+use crate::engine::files::FileTree;
 use crate::forge::{Forge, HttpTransport, gitea::Gitea};
 use crate::git;
 
@@ -228,7 +229,7 @@ impl<'a> ClusterEffects<'a> {
         Ok(Gitea::new(HttpTransport::new(api_url, &token)?))
     }
 
-    fn application(&mut self, input: &ApplicationInput) -> Result<Value, ActionError> {
+    fn application(&mut self, input: &ApplicationInput) -> Result<ApplicationOutput, ActionError> {
         let default_project = self.tenant.argocd.projects.first().map_or("", String::as_str);
         let application = argocd::application(input, &self.context.config.argocd, default_project)?;
         let published: Vec<&str> = self.published.values().map(|p| p.remote_url.as_str()).collect();
@@ -256,7 +257,7 @@ impl<'a> ClusterEffects<'a> {
         );
         self.apply(&api, &resource, &what, application.clone())?;
         self.applications.push(name);
-        Ok(output(&argocd::output(&application)))
+        Ok(argocd::output(&application))
     }
 
     /// The labels of AppProject `name` in Argo CD's namespace, read with the
@@ -288,15 +289,7 @@ impl<'a> ClusterEffects<'a> {
                 &read
             }
         };
-        match files.get(&path) {
-            Some(FileEntry::File { contents, .. }) => Ok((
-                contents_url.clone(),
-                String::from_utf8_lossy(contents).into_owned(),
-            )),
-            _ => Err(ActionError::permanent(format!(
-                "{url}: the published repository has no file {path}"
-            ))),
-        }
+        catalog::published_text(contents_url, files, url, &path)
     }
 
     fn read_published(&self, repository: &Published, path: &str) -> Result<FileTree, ActionError> {
@@ -329,11 +322,11 @@ impl<'a> ClusterEffects<'a> {
         })
     }
 
-    fn register(&mut self, input: &RegisterInput) -> Result<Value, ActionError> {
+    fn register_entities(&mut self, input: &RegisterInput) -> Result<RegisterOutput, ActionError> {
         let resource = ApiResource::erase::<CatalogEntity>(&());
         let dynamic: Api<DynamicObject> =
             Api::namespaced_with(self.context.client.clone(), &self.namespace, &resource);
-        let registered = catalog::register(
+        catalog::register(
             input,
             &self.namespace,
             &self.template_ref,
@@ -350,12 +343,11 @@ impl<'a> ClusterEffects<'a> {
                 }
                 self.apply(&dynamic, &resource, &format!("CatalogEntity {reference}"), object)
             },
-        )?;
-        Ok(output(&registered))
+        )
     }
 
-    fn fetch_entities(&self, input: &FetchEntitiesInput) -> Result<Value, ActionError> {
-        let fetched = input.fetch(&self.namespace, |wanted| {
+    fn fetch(&self, input: &FetchEntitiesInput) -> Result<FetchEntitiesOutput, ActionError> {
+        input.fetch(&self.namespace, |wanted| {
             // Only what the requester may read themselves: an entity of a
             // namespace they cannot see is refused, not reported missing.
             self.require(&Permission {
@@ -369,11 +361,10 @@ impl<'a> ClusterEffects<'a> {
             self.handle
                 .block_on(api.get_opt(&wanted.name))
                 .map_err(|e| api_failure(&format!("reading {wanted}"), e))
-        })?;
-        Ok(output(&fetched))
+        })
     }
 
-    fn kubernetes_apply(&self, input: &ApplyInput) -> Result<Value, ActionError> {
+    fn kubernetes_apply(&self, input: &ApplyInput) -> Result<(), ActionError> {
         let mut manifest = input.object()?;
         let api_version = manifest["apiVersion"].as_str().unwrap_or_default().to_string();
         let kind = manifest["kind"].as_str().unwrap_or_default().to_string();
@@ -416,49 +407,39 @@ impl<'a> ClusterEffects<'a> {
         manifest["metadata"]["namespace"] = json!(namespace);
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.context.client.clone(), &namespace, &resource);
-        self.apply(&api, &resource, &format!("{kind} {namespace}/{name}"), manifest)?;
-        Ok(json!({}))
+        self.apply(&api, &resource, &format!("{kind} {namespace}/{name}"), manifest)
     }
 }
 
 impl Publisher for ClusterEffects<'_> {
     type Forge = Gitea<HttpTransport>;
 
-    fn config(&self) -> &Config {
-        &self.context.config
-    }
-
-    fn namespace(&self) -> &str {
-        &self.namespace
-    }
-
     fn wait<T>(&self, call: impl Future<Output = T>) -> T {
         self.handle.block_on(call)
     }
 
-    fn credentials(
-        &self,
-        route: &RepositoryRoute,
-        token: Option<&str>,
-    ) -> Result<Option<git::Credentials>, ActionError> {
-        self.push_credentials(route, token)
+    fn publishing(&self) -> Publishing<'_> {
+        Publishing {
+            config: &self.context.config,
+            namespace: &self.namespace,
+            marker: &self.uid,
+            guard_publish: true,
+        }
     }
 
-    fn forge(
-        &self,
-        _: &str,
-        route: &RepositoryRoute,
-        token: Option<&str>,
-    ) -> Result<Option<Gitea<HttpTransport>>, ActionError> {
-        self.forge_client(route, token).map(Some)
+    fn pushed(&mut self, _: Option<&Gitea<HttpTransport>>, _: &str, _: &str, took: Duration) {
+        self.context.metrics.git_push_duration.observe(took.as_secs_f64());
     }
 
-    fn marker(&self) -> &str {
-        &self.uid
-    }
-
-    fn prepare(&self, _: &Publish) -> Result<(), ActionError> {
-        Ok(())
+    fn published(&mut self, publish: Publish, output: &PublishOutput) {
+        self.published.insert(
+            publish.route.contents_url,
+            Published {
+                remote_url: publish.route.remote_url,
+                commit: output.commit_hash.clone(),
+                files: Some(publish.files),
+            },
+        );
     }
 
     /// The repository's default branch, as the forge says.
@@ -477,39 +458,39 @@ impl Publisher for ClusterEffects<'_> {
         Ok(repository.default_branch)
     }
 
-    fn pushed(&mut self, _: Option<&Gitea<HttpTransport>>, _: &str, _: &str, took: Duration) {
-        self.context.metrics.git_push_duration.observe(took.as_secs_f64());
+    fn remote(
+        &self,
+        _: &str,
+        route: &RepositoryRoute,
+        token: Option<&str>,
+        forge: bool,
+    ) -> Result<Remote<Gitea<HttpTransport>>, ActionError> {
+        Ok(Remote {
+            credentials: self.push_credentials(route, token)?,
+            forge: if forge {
+                Some(self.forge_client(route, token)?)
+            } else {
+                None
+            },
+        })
     }
-
-    fn finished(&mut self, _: Option<&Gitea<HttpTransport>>) {}
 }
 
-impl Effects for ClusterEffects<'_> {
-    fn run(
-        &mut self,
-        step: &StepInfo,
-        input: &WorldInput,
-        workspace: &FileTree,
-    ) -> Result<Value, ActionError> {
-        match input {
-            WorldInput::Publish(input) => {
-                let (publish, published) = push::publish(self, step.kind, input, workspace)?;
-                self.published.insert(
-                    publish.route.contents_url,
-                    Published {
-                        remote_url: publish.route.remote_url,
-                        commit: published.commit_hash.clone(),
-                        files: Some(publish.files),
-                    },
-                );
-                Ok(output(&published))
-            }
-            WorldInput::PullRequest(input) => Ok(output(&push::pull_request(self, input, workspace)?)),
-            WorldInput::Application(input) => self.application(input),
-            WorldInput::Register(input) => self.register(input),
-            WorldInput::FetchEntities(input) => self.fetch_entities(input),
-            WorldInput::Apply(input) => self.kubernetes_apply(input),
-        }
+impl World for ClusterEffects<'_> {
+    fn create_application(&mut self, input: &ApplicationInput) -> Result<ApplicationOutput, ActionError> {
+        self.application(input)
+    }
+
+    fn register(&mut self, input: &RegisterInput) -> Result<RegisterOutput, ActionError> {
+        self.register_entities(input)
+    }
+
+    fn fetch_entities(&mut self, input: &FetchEntitiesInput) -> Result<FetchEntitiesOutput, ActionError> {
+        self.fetch(input)
+    }
+
+    fn apply_manifest(&mut self, input: &ApplyInput) -> Result<(), ActionError> {
+        self.kubernetes_apply(input)
     }
 }
 
