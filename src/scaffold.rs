@@ -9,7 +9,7 @@ use minijinja::Value as Context;
 use minijinja::value::Serde;
 use serde_json::{Map, Value, json};
 
-use crate::actions::{self, ActionContext, ActionError, Effects, Reach, StepInfo, WorldInput};
+use crate::actions::{self, Action, ActionContext, ActionError, Effects, Reach, StepInfo, WorldInput};
 use crate::api::{OutputLink, OutputText, RequestOutput, StepPhase, TemplateSpec};
 use crate::engine::expression::{RenderError, Renderer, is_truthy};
 use crate::engine::files::FileTree;
@@ -167,33 +167,7 @@ impl<'a> Scaffold<'a> {
                 return Ok(None);
             }
         }
-        let iterations: Vec<Option<Value>> = match &step.each {
-            None => vec![None],
-            Some(each) => {
-                let rendered = self
-                    .renderer
-                    .render_value(&format!("steps[{id}].each"), each, &context)
-                    .map_err(render_failed)?;
-                match rendered {
-                    Some(Value::Array(items)) => items
-                        .into_iter()
-                        .enumerate()
-                        .map(|(key, value)| Some(json!({"key": key, "value": value})))
-                        .collect(),
-                    Some(Value::Object(fields)) => fields
-                        .into_iter()
-                        .map(|(key, value)| Some(json!({"key": key, "value": value})))
-                        .collect(),
-                    None => Vec::new(),
-                    Some(other) => {
-                        return Err(ActionError::permanent(format!(
-                            "`each` must be a list or an object, not {}",
-                            actions::kind_of(&other)
-                        )));
-                    }
-                }
-            }
-        };
+        let iterations = self.iterations(id, step.each.as_ref(), &context)?;
         let mut combined = Map::new();
         let mut inputs = Vec::new();
         for (i, each) in iterations.into_iter().enumerate() {
@@ -213,23 +187,7 @@ impl<'a> Scaffold<'a> {
                 .map_err(render_failed)?
                 .unwrap_or_else(|| json!({}));
             inputs.push(self.secrets.redact_value(&input));
-            let output = match action.reach() {
-                Reach::Workspace => {
-                    let mut action_context = ActionContext {
-                        template_files: self.request.template_files,
-                        renderer: &self.renderer,
-                        log,
-                    };
-                    actions::run_in_workspace(action.kind, &input, &mut action_context, &mut self.workspace)?
-                }
-                Reach::World => {
-                    let info = StepInfo {
-                        id: id.to_string(),
-                        kind: action.kind,
-                    };
-                    effects.run(&info, &WorldInput::decode(action.kind, &input)?, &self.workspace)?
-                }
-            };
+            let output = self.run_action(action, id, &input, log, effects)?;
             // Backstage gathers a repeated step's outputs into lists.
             if let Value::Object(fields) = output {
                 for (key, value) in fields {
@@ -250,6 +208,70 @@ impl<'a> Scaffold<'a> {
             inputs.pop().unwrap_or_default()
         });
         Ok(Some(Value::Object(combined)))
+    }
+
+    /// The `each` values a step runs with: one run without any when it has
+    /// no `each`, else one per item of the list or entry of the object.
+    fn iterations(
+        &self,
+        id: &str,
+        each: Option<&Value>,
+        context: &Context,
+    ) -> Result<Vec<Option<Value>>, ActionError> {
+        let Some(each) = each else {
+            return Ok(vec![None]);
+        };
+        let rendered = self
+            .renderer
+            .render_value(&format!("steps[{id}].each"), each, context)
+            .map_err(render_failed)?;
+        Ok(match rendered {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(key, value)| Some(json!({"key": key, "value": value})))
+                .collect(),
+            Some(Value::Object(fields)) => fields
+                .into_iter()
+                .map(|(key, value)| Some(json!({"key": key, "value": value})))
+                .collect(),
+            None => Vec::new(),
+            Some(other) => {
+                return Err(ActionError::permanent(format!(
+                    "`each` must be a list or an object, not {}",
+                    actions::kind_of(&other)
+                )));
+            }
+        })
+    }
+
+    /// Runs `action` with its rendered `input`: in the workspace, or
+    /// through `effects` for one that reaches outside it.
+    fn run_action(
+        &mut self,
+        action: &Action,
+        id: &str,
+        input: &Value,
+        log: &mut Vec<String>,
+        effects: &mut dyn Effects,
+    ) -> Result<Value, ActionError> {
+        match action.reach() {
+            Reach::Workspace => {
+                let mut context = ActionContext {
+                    template_files: self.request.template_files,
+                    renderer: &self.renderer,
+                    log,
+                };
+                actions::run_in_workspace(action.kind, input, &mut context, &mut self.workspace)
+            }
+            Reach::World => {
+                let step = StepInfo {
+                    id: id.to_string(),
+                    kind: action.kind,
+                };
+                effects.run(&step, &WorldInput::decode(action.kind, input)?, &self.workspace)
+            }
+        }
     }
 
     fn context(&self, each: Option<&Value>) -> Context {
