@@ -9,7 +9,7 @@ use minijinja::Value as Context;
 use minijinja::value::Serde;
 use serde_json::{Map, Value, json};
 
-use crate::actions::{self, Action, ActionContext, ActionError, Effects, Reach, StepInfo, WorldInput};
+use crate::actions::{self, Action, ActionContext, ActionError, Effects, Reach, WorldInput};
 use crate::api::{OutputLink, OutputText, RequestOutput, StepPhase, TemplateSpec};
 use crate::engine::expression::{RenderError, Renderer, is_truthy};
 use crate::engine::files::FileTree;
@@ -155,8 +155,9 @@ impl<'a> Scaffold<'a> {
         effects: &mut dyn Effects,
     ) -> Result<Option<Value>, ActionError> {
         let step = &self.request.template.steps[index];
-        let action = actions::find(&step.action)
-            .ok_or_else(|| ActionError::permanent(format!("unknown action {:?}", step.action)))?;
+        // An action goldpath does not know passes the check only where
+        // steps outside the workspace are shown, not run (`goldpath render`).
+        let action = actions::find(&step.action);
         let context = self.context(None);
         if let Some(condition) = &step.if_ {
             let rendered = self
@@ -187,7 +188,7 @@ impl<'a> Scaffold<'a> {
                 .map_err(render_failed)?
                 .unwrap_or_else(|| json!({}));
             inputs.push(self.secrets.redact_value(&input));
-            let output = self.run_action(action, id, &input, log, effects)?;
+            let output = self.run_action(action, &step.action, &input, log, effects)?;
             // Backstage gathers a repeated step's outputs into lists.
             if let Value::Object(fields) = output {
                 for (key, value) in fields {
@@ -245,16 +246,20 @@ impl<'a> Scaffold<'a> {
         })
     }
 
-    /// Runs `action` with its rendered `input`: in the workspace, or
-    /// through `effects` for one that reaches outside it.
+    /// Runs `action` (named `name`) with its rendered `input`: in the
+    /// workspace, or through `effects` for one that reaches outside it or
+    /// that goldpath does not know.
     fn run_action(
         &mut self,
-        action: &Action,
-        id: &str,
+        action: Option<&Action>,
+        name: &str,
         input: &Value,
         log: &mut Vec<String>,
         effects: &mut dyn Effects,
     ) -> Result<Value, ActionError> {
+        let Some(action) = action else {
+            return effects.run(&WorldInput::Unknown(name.to_string()), &self.workspace);
+        };
         match action.reach() {
             Reach::Workspace => {
                 let mut context = ActionContext {
@@ -264,13 +269,7 @@ impl<'a> Scaffold<'a> {
                 };
                 actions::run_in_workspace(action.kind, input, &mut context, &mut self.workspace)
             }
-            Reach::World => {
-                let step = StepInfo {
-                    id: id.to_string(),
-                    kind: action.kind,
-                };
-                effects.run(&step, &WorldInput::decode(action.kind, input)?, &self.workspace)
-            }
+            Reach::World => effects.run(&WorldInput::decode(action.kind, input)?, &self.workspace),
         }
     }
 
@@ -346,7 +345,7 @@ fn render_failed(error: RenderError) -> ActionError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::{Effects, StepInfo, WorldInput};
+    use crate::actions::{Effects, WorldInput};
     use crate::engine::expression::Limits;
     use std::time::Duration;
 
@@ -357,7 +356,7 @@ mod tests {
     }
 
     impl Effects for SlowEffects {
-        fn run(&mut self, _: &StepInfo, _: &WorldInput, _: &FileTree) -> Result<Value, ActionError> {
+        fn run(&mut self, _: &WorldInput, _: &FileTree) -> Result<Value, ActionError> {
             self.calls += 1;
             if self.calls == 2 {
                 std::thread::sleep(self.pause);

@@ -821,7 +821,9 @@ fn a_repeated_step_id_renders_with_a_warning_and_fails_with_strict() {
         strict.stderr
     );
     assert!(!strict.out.path().join("out").exists(), "--strict wrote files");
+}
 
+#[test]
 fn a_required_input_left_out_is_refused_naming_the_step_and_input() {
     let dir = template_dir(
         &format!(

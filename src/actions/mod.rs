@@ -123,7 +123,7 @@ pub fn run_in_workspace(
 #[derive(Debug, Clone)]
 pub enum WorldInput {
     /// `publish:github`, `publish:gitlab`, `publish:gitea`, `publish:git`.
-    Publish(publish::PublishInput),
+    Publish(ActionKind, publish::PublishInput),
     /// `publish:gitea:pull-request`.
     PullRequest(pull_request::PullRequestInput),
     /// `argocd:create-resources`.
@@ -134,6 +134,9 @@ pub enum WorldInput {
     FetchEntities(catalog::FetchEntitiesInput),
     /// `kubernetes:apply`.
     Apply(kubernetes::ApplyInput),
+    /// An action goldpath does not know, by its name: `goldpath render`
+    /// shows it as not run; anywhere else it fails.
+    Unknown(String),
 }
 
 impl WorldInput {
@@ -142,7 +145,7 @@ impl WorldInput {
         use ActionKind as K;
         Ok(match kind {
             K::PublishGithub | K::PublishGitlab | K::PublishGitea | K::PublishGit => {
-                WorldInput::Publish(decode(input)?)
+                WorldInput::Publish(kind, decode(input)?)
             }
             K::PublishGiteaPullRequest => WorldInput::PullRequest(decode(input)?),
             K::ArgocdCreateResources => WorldInput::Application(decode(input)?),
@@ -168,12 +171,7 @@ pub fn output<T: Serialize>(output: &T) -> Value {
 pub trait Effects {
     /// Runs the step's action with its decoded `input` on the finished
     /// `workspace` and returns its output, under Backstage's output names.
-    fn run(
-        &mut self,
-        step: &StepInfo,
-        input: &WorldInput,
-        workspace: &FileTree,
-    ) -> Result<Value, ActionError>;
+    fn run(&mut self, input: &WorldInput, workspace: &FileTree) -> Result<Value, ActionError>;
 }
 
 /// The effects of the actions that reach outside the workspace, where
@@ -199,14 +197,9 @@ pub trait World: push::Publisher {
 }
 
 impl<W: World> Effects for W {
-    fn run(
-        &mut self,
-        step: &StepInfo,
-        input: &WorldInput,
-        workspace: &FileTree,
-    ) -> Result<Value, ActionError> {
+    fn run(&mut self, input: &WorldInput, workspace: &FileTree) -> Result<Value, ActionError> {
         Ok(match input {
-            WorldInput::Publish(input) => output(&push::publish(self, step.kind, input, workspace)?),
+            WorldInput::Publish(kind, input) => output(&push::publish(self, *kind, input, workspace)?),
             WorldInput::PullRequest(input) => output(&push::pull_request(self, input, workspace)?),
             WorldInput::Application(input) => output(&self.create_application(input)?),
             WorldInput::Register(input) => output(&self.register(input)?),
@@ -215,17 +208,11 @@ impl<W: World> Effects for W {
                 self.apply_manifest(input)?;
                 Value::Object(Default::default())
             }
+            WorldInput::Unknown(name) => {
+                return Err(ActionError::permanent(format!("unknown action {name:?}")));
+            }
         })
     }
-}
-
-/// The step an effect runs for.
-#[derive(Debug, Clone)]
-pub struct StepInfo {
-    /// The step's id.
-    pub id: String,
-    /// The step's action.
-    pub kind: ActionKind,
 }
 
 pub(crate) fn kind_of(value: &Value) -> &'static str {

@@ -18,7 +18,7 @@ use crate::actions::kubernetes::ApplyInput;
 use crate::actions::publish::{Publish, PublishOutput};
 use crate::actions::pull_request::PullRequestStep;
 use crate::actions::push::{Publisher, Publishing, Remote};
-use crate::actions::{ActionError, Effects, StepInfo, World, WorldInput, argocd};
+use crate::actions::{ActionError, Effects, World, WorldInput, argocd};
 use crate::api::CatalogEntity;
 use crate::config::{Config, GitHost, RepositoryRoute, Tenancy};
 use crate::engine::files::FileTree;
@@ -268,7 +268,7 @@ fn is_object_name(name: &str) -> bool {
 pub struct PlannedEffects;
 
 impl Effects for PlannedEffects {
-    fn run(&mut self, _: &StepInfo, _: &WorldInput, _: &FileTree) -> Result<Value, ActionError> {
+    fn run(&mut self, _: &WorldInput, _: &FileTree) -> Result<Value, ActionError> {
         Ok(json!({}))
     }
 }
