@@ -286,8 +286,9 @@ impl<'a> Scaffold<'a> {
         Context::from(Serde(context))
     }
 
-    /// The template's `output`, rendered with every step's output; links
-    /// whose `if` is false, or that render to nothing, are left out.
+    /// The template's `output`, rendered with every step's output; links and
+    /// text blocks whose `if` is false, and links that render to nothing,
+    /// are left out.
     pub fn output(&self) -> Result<RequestOutput, RenderError> {
         let Some(output) = &self.request.template.output else {
             return Ok(RequestOutput::default());
@@ -327,11 +328,21 @@ impl<'a> Scaffold<'a> {
         }
         let mut text = Vec::new();
         for (i, block) in output.text.iter().enumerate() {
+            if let Some(condition) = &block.if_
+                && !is_truthy(
+                    self.renderer
+                        .render_value(&format!("output.text[{i}].if"), condition, &context)?
+                        .as_ref(),
+                )
+            {
+                continue;
+            }
             text.push(OutputText {
                 title: render(format!("output.text[{i}].title"), block.title.as_ref())?,
                 content: render(format!("output.text[{i}].content"), block.content.as_ref())?,
                 icon: block.icon.clone(),
                 default: block.default,
+                if_: None,
             });
         }
         Ok(RequestOutput { links, text })

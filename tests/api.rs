@@ -6,6 +6,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use goldpath::api::{self, CatalogEntity, ScaffoldRequest, Template};
 use serde::de::DeserializeOwned;
@@ -205,6 +206,12 @@ fn every_property_is_documented_and_typed_or_deliberately_free_form() {
         "Template.spec.steps[].each",
         "Template.spec.output",
         "Template.spec.output.links[].if",
+        "Template.spec.output.text[].if",
+        "Template.spec.secrets",
+        "Template.spec.presentation",
+        "Template.spec.EXPERIMENTAL_recovery",
+        "Template.spec.steps[].backstage:permissions",
+        "ScaffoldRequest.status.output.text[].if",
         "ScaffoldRequest.spec.parameters",
         "ScaffoldRequest.status.steps[].output",
         "ScaffoldRequest.status.output.links[].if",
@@ -337,4 +344,133 @@ fn entity_kinds_that_need_an_owner_are_exactly_backstages() {
         let rejected = errors.iter().any(|e| e.contains("spec.owner is required"));
         assert_eq!(rejected, needs_owner, "{kind}: {errors:?}");
     }
+}
+
+/// Backstage's Template.v1beta3 JSON Schema, as the pinned npm package that
+/// ships it has it; fetched with npm once and cached under ~/.cache/goldpath.
+fn backstage_template_schema() -> Value {
+    const PACKAGE: &str = "@backstage/plugin-scaffolder-common@2.4.0";
+    let home = std::env::var("HOME").unwrap();
+    let cache = Path::new(&home).join(".cache/goldpath/npm/plugin-scaffolder-common-2.4.0");
+    let module = cache.join("package/dist/Template.v1beta3.schema.json.cjs.js");
+    if !module.exists() {
+        // Unpacked beside the cache and renamed into place, so tests that
+        // run at once never see half a package.
+        let parent = cache.parent().unwrap();
+        std::fs::create_dir_all(parent).unwrap();
+        let unpack = tempfile::tempdir_in(parent).unwrap();
+        let packed = Command::new("npm")
+            .args(["pack", PACKAGE, "--silent", "--pack-destination"])
+            .arg(unpack.path())
+            .output()
+            .unwrap_or_else(|e| panic!("npm (needed to fetch {PACKAGE}): {e}"));
+        assert!(
+            packed.status.success(),
+            "npm pack {PACKAGE}: {}",
+            String::from_utf8_lossy(&packed.stderr)
+        );
+        let tarball = String::from_utf8_lossy(&packed.stdout).trim().to_string();
+        let untar = Command::new("tar")
+            .arg("xzf")
+            .arg(unpack.path().join(&tarball))
+            .arg("-C")
+            .arg(unpack.path())
+            .status()
+            .unwrap();
+        assert!(untar.success(), "unpacking {tarball}");
+        let _ = std::fs::rename(unpack.keep(), &cache);
+    }
+    let printed = Command::new("node")
+        .arg("-e")
+        .arg("const m = require(process.argv[1]); process.stdout.write(JSON.stringify(m.default || m))")
+        .arg(&module)
+        .output()
+        .unwrap_or_else(|e| panic!("node (needed to read {PACKAGE}'s schema): {e}"));
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    serde_json::from_slice(&printed.stdout).unwrap()
+}
+
+/// Where `backstage` (a JSON Schema) names a property that `crd` (the
+/// Template CRD's schema at the same place) would prune.
+fn pruned_fields(backstage: &Value, crd: &Value, path: &str, pruned: &mut Vec<String>) {
+    if crd["x-kubernetes-preserve-unknown-fields"] == true {
+        return;
+    }
+    if let Some(properties) = backstage["properties"].as_object() {
+        for (name, schema) in properties {
+            let field = format!("{path}.{name}");
+            match crd["properties"].get(name) {
+                Some(kept) => pruned_fields(schema, kept, &field, pruned),
+                None => pruned.push(field),
+            }
+        }
+    }
+    if backstage["items"].is_object() {
+        pruned_fields(&backstage["items"], &crd["items"], &format!("{path}[]"), pruned);
+    }
+    for keyword in ["oneOf", "anyOf", "allOf"] {
+        for branch in backstage[keyword].as_array().into_iter().flatten() {
+            pruned_fields(branch, crd, path, pruned);
+        }
+    }
+    if backstage["additionalProperties"].is_object() {
+        pruned.push(format!("{path}: any other key"));
+    }
+}
+
+#[test]
+fn every_field_of_backstages_template_schema_has_a_place_in_the_template_crd() {
+    let backstage = backstage_template_schema();
+    let template_part = backstage["allOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|part| part["properties"]["spec"].is_object())
+        .unwrap();
+    let spec = &template_part["properties"]["spec"];
+    assert!(
+        spec["properties"]["steps"].is_object(),
+        "not the schema expected: {spec}"
+    );
+    let mut pruned = Vec::new();
+    pruned_fields(
+        spec,
+        &schema_of("Template")["properties"]["spec"],
+        "spec",
+        &mut pruned,
+    );
+    assert_eq!(
+        pruned,
+        Vec::<String>::new(),
+        "fields of Template.v1beta3 the CRD would prune"
+    );
+}
+
+#[test]
+fn a_backstage_template_using_every_field_survives_import_and_export() {
+    let text =
+        std::fs::read_to_string(repo_path("tests/fixtures/backstage-template-every-field.yaml")).unwrap();
+    let original: Value = serde_yaml_ng::from_str(&text).unwrap();
+    // The fixture is a valid Backstage template, by Backstage's own schema
+    // (its Entity part aside, which is the catalog's).
+    let backstage = backstage_template_schema();
+    let template_part = backstage["allOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|part| part["properties"]["spec"].is_object())
+        .unwrap()
+        .clone();
+    let validator = jsonschema::draft7::new(&template_part).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&original).map(|e| e.to_string()).collect();
+    assert_eq!(errors, Vec::<String>::new());
+
+    let template = Template::from_backstage(original.clone()).unwrap();
+    let as_resource = serde_json::to_value(&template).unwrap();
+    assert_eq!(schema_errors(&as_resource), Vec::<String>::new());
+    assert_eq!(template.to_backstage().unwrap(), original);
 }

@@ -25,8 +25,8 @@ pub use scaffold_request::{
 };
 pub use shared::{Condition, SecretRef};
 pub use template::{
-    GitSource, OutputLink, OutputText, Step, Template, TemplateAccess, TemplateOutput, TemplateSource,
-    TemplateSpec, TemplateStatus,
+    BACKSTAGE_API_VERSION, GitSource, OutputLink, OutputText, Step, Template, TemplateAccess, TemplateOutput,
+    TemplateSource, TemplateSpec, TemplateStatus,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -29,6 +29,14 @@ pub fn free_form_object(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "object", "x-kubernetes-preserve-unknown-fields": true })
 }
 
+/// A list of JSON objects whose keys are the user's.
+pub fn free_form_list(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "items": { "type": "object", "x-kubernetes-preserve-unknown-fields": true },
+    })
+}
+
 /// A list of conditions, one per type, merged by type under server-side apply.
 pub fn conditions(generator: &mut SchemaGenerator) -> Schema {
     let item = generator.subschema_for::<Condition>();

@@ -59,6 +59,11 @@ pub struct TemplateSpec {
     #[schemars(schema_with = "schema::tags")]
     pub tags: Vec<String>,
 
+    /// The lifecycle of what the template creates, e.g. `experimental`,
+    /// `production` (Backstage `spec.lifecycle`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<String>,
+
     /// The form the user fills in: one JSON Schema object, or a list of such
     /// objects shown as pages and merged for validation. `ui:*` keys are kept
     /// for form renderers and ignored by validation.
@@ -75,6 +80,46 @@ pub struct TemplateSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<TemplateOutput>,
 
+    /// Backstage `spec.secrets`: `schema`, a JSON Schema for the secrets a
+    /// portal collects when it creates a task. Kept for portals; a request's
+    /// secrets come from its `secretRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form_object")]
+    pub secrets: Option<Value>,
+
+    /// Backstage `spec.presentation`: how a portal shows the form, e.g.
+    /// `buttonLabels`. Kept for portals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form_object")]
+    pub presentation: Option<Value>,
+
+    /// Backstage `spec.formDecorators`: `[{id, input}]` a portal's form runs
+    /// before it submits. Kept for portals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form_list")]
+    pub form_decorators: Option<Vec<Value>>,
+
+    /// Backstage `spec.EXPERIMENTAL_formDecorators`, the older name of
+    /// `formDecorators`. Kept for portals.
+    #[serde(
+        rename = "EXPERIMENTAL_formDecorators",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(schema_with = "schema::free_form_list")]
+    pub experimental_form_decorators: Option<Vec<Value>>,
+
+    /// Backstage `spec.EXPERIMENTAL_recovery`: what a portal does with a
+    /// task its backend lost (`EXPERIMENTAL_strategy`). goldpath requests
+    /// always resume where they stopped.
+    #[serde(
+        rename = "EXPERIMENTAL_recovery",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(schema_with = "schema::free_form_object")]
+    pub experimental_recovery: Option<Value>,
+
     /// Where the template's files live, so that `fetch:template` with
     /// `url: ./skeleton` resolves as it does next to a Backstage template.yaml.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +129,67 @@ pub struct TemplateSpec {
     /// requests in the template's own namespace may.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<TemplateAccess>,
+}
+
+/// Backstage's `apiVersion` for templates.
+pub const BACKSTAGE_API_VERSION: &str = "scaffolder.backstage.io/v1beta3";
+
+/// The keys Backstage keeps in a template's `metadata` and goldpath in its
+/// `spec` (a Kubernetes object's metadata has no room for them).
+const METADATA_IN_SPEC: [&str; 3] = ["title", "description", "tags"];
+
+impl Template {
+    /// A Backstage `scaffolder.backstage.io/v1beta3` template as a Template:
+    /// `metadata.title`, `description` and `tags` move into `spec`.
+    pub fn from_backstage(mut document: Value) -> Result<Template, serde_json::Error> {
+        let metadata = document.get("metadata").cloned().unwrap_or_default();
+        if let Some(spec) = document.get_mut("spec").and_then(Value::as_object_mut) {
+            for key in METADATA_IN_SPEC {
+                if let Some(value) = metadata.get(key) {
+                    spec.entry(key).or_insert_with(|| value.clone());
+                }
+            }
+        }
+        document["apiVersion"] = Value::String("goldpath.dev/v1alpha1".into());
+        if let Some(metadata) = document.get_mut("metadata").and_then(Value::as_object_mut) {
+            for key in METADATA_IN_SPEC.iter().chain(&["links"]) {
+                metadata.remove(*key);
+            }
+        }
+        serde_json::from_value(document)
+    }
+
+    /// The Template as a Backstage template, for a portal that reads
+    /// Backstage's format: the reverse of [`Template::from_backstage`],
+    /// without goldpath's own `source` and `access`.
+    pub fn to_backstage(&self) -> Result<Value, serde_json::Error> {
+        let mut spec = serde_json::to_value(&self.spec)?;
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("name".into(), Value::from(self.metadata.name.clone()));
+        if let Some(fields) = spec.as_object_mut() {
+            fields.remove("source");
+            fields.remove("access");
+            for key in METADATA_IN_SPEC {
+                if let Some(value) = fields.remove(key) {
+                    metadata.insert(key.into(), value);
+                }
+            }
+        }
+        for (key, map) in [
+            ("labels", &self.metadata.labels),
+            ("annotations", &self.metadata.annotations),
+        ] {
+            if let Some(map) = map.as_ref().filter(|m| !m.is_empty()) {
+                metadata.insert(key.into(), serde_json::to_value(map)?);
+            }
+        }
+        Ok(serde_json::json!({
+            "apiVersion": BACKSTAGE_API_VERSION,
+            "kind": "Template",
+            "metadata": metadata,
+            "spec": spec,
+        }))
+    }
 }
 
 /// One step of a template: an action run with rendered input.
@@ -121,6 +227,16 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub each: Option<Value>,
+
+    /// Backstage `backstage:permissions`: `tags` a portal's permission
+    /// policy reads. Kept for portals.
+    #[serde(
+        rename = "backstage:permissions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(schema_with = "schema::free_form_object")]
+    pub permissions: Option<Value>,
 }
 
 /// The template's output: what a finished request shows its user.
@@ -188,6 +304,11 @@ pub struct OutputText {
     /// Show this block first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<bool>,
+
+    /// Show the block only when this is truthy: a boolean or a `${{ }}` expression.
+    #[serde(rename = "if", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form")]
+    pub if_: Option<Value>,
 }
 
 /// Where a template's files live. Exactly one of `inline` and `git`.

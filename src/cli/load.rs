@@ -37,7 +37,7 @@ pub fn template(path: &Path, git_cache: &Path) -> anyhow::Result<LoadedTemplate>
     let template = match api_version {
         "goldpath.dev/v1alpha1" => serde_json::from_value::<Template>(document)
             .with_context(|| format!("{}: not a valid goldpath Template", path.display()))?,
-        "scaffolder.backstage.io/v1beta3" => from_backstage(document)
+        crate::api::BACKSTAGE_API_VERSION => Template::from_backstage(document)
             .with_context(|| format!("{}: not a valid Backstage template", path.display()))?,
         other => bail!(
             "{}: apiVersion {other:?} is neither goldpath.dev/v1alpha1 nor scaffolder.backstage.io/v1beta3",
@@ -78,26 +78,6 @@ pub fn template(path: &Path, git_cache: &Path) -> anyhow::Result<LoadedTemplate>
         spec: template.spec,
         files,
     })
-}
-
-/// A Backstage template becomes a goldpath Template: `metadata.title`,
-/// `description` and `tags` move into `spec`.
-fn from_backstage(mut document: Value) -> anyhow::Result<Template> {
-    let metadata = document.get("metadata").cloned().unwrap_or_default();
-    if let Some(spec) = document.get_mut("spec").and_then(Value::as_object_mut) {
-        for key in ["title", "description", "tags"] {
-            if let Some(value) = metadata.get(key) {
-                spec.entry(key).or_insert_with(|| value.clone());
-            }
-        }
-    }
-    document["apiVersion"] = Value::String("goldpath.dev/v1alpha1".into());
-    if let Some(metadata) = document.get_mut("metadata").and_then(Value::as_object_mut) {
-        for key in ["title", "description", "tags", "links"] {
-            metadata.remove(key);
-        }
-    }
-    Ok(serde_json::from_value(document)?)
 }
 
 /// What a request brings besides the template.

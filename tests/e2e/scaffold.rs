@@ -1003,3 +1003,28 @@ fn a_template_with_a_repeated_step_id_is_ready_with_warnings_and_one_event() {
             .then_some(())
     });
 }
+
+#[test]
+fn a_backstage_template_using_every_field_is_stored_whole_by_the_api_server() {
+    let namespace = Namespace::new("everyfield");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/backstage-template-every-field.yaml"
+    );
+    let original: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let template = goldpath::api::Template::from_backstage(original.clone()).unwrap();
+    // Created, not applied: `kubectl apply` adds an annotation of its own.
+    let created = cluster().kubectl(
+        &["create", "-n", &namespace.name, "-f", "-"],
+        Some(&serde_json::to_string(&template).unwrap()),
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let stored = get(&namespace, "template/every-field");
+    assert_eq!(stored["spec"], serde_json::to_value(&template.spec).unwrap());
+    let stored: goldpath::api::Template = serde_json::from_value(stored).unwrap();
+    assert_eq!(stored.to_backstage().unwrap(), original);
+}
