@@ -1,7 +1,8 @@
 //! The compatibility suite: Backstage-style templates in `tests/compat/`,
 //! each run through `goldpath scaffold` as a user runs it, with the rendered
 //! workspace, the cluster objects and what the command printed compared to
-//! the expected tree checked in beside it. `GOLDPATH_BLESS=1` rewrites the
+//! the expected tree checked in beside it (and the warnings it printed, in
+//! `stderr.txt`). `GOLDPATH_BLESS=1` rewrites the
 //! expected trees from the current output, for review in the diff.
 
 // Tests report failures by panicking.
@@ -67,6 +68,11 @@ fn scaffold(case: &str) -> FileTree {
         "stdout.txt".into(),
         FileEntry::text(placeholder(&String::from_utf8_lossy(&output.stdout))),
     );
+    // Warnings, naming the template file as `$CASE/template.yaml`.
+    let stderr = String::from_utf8_lossy(&output.stderr).replace(&dir.display().to_string(), "$CASE");
+    if !stderr.is_empty() {
+        produced.insert("stderr.txt".into(), FileEntry::text(placeholder(&stderr)));
+    }
     produced
 }
 
@@ -126,4 +132,9 @@ fn cookiecutter_compatibility() {
 #[test]
 fn the_seed_spring_boot_template() {
     check("spring-boot");
+}
+
+#[test]
+fn what_backstage_tolerates_renders_as_in_backstage_with_warnings() {
+    check("tolerance");
 }

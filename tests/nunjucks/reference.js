@@ -79,6 +79,31 @@ function nunjucksRender(env, c, template, context) {
   return env.renderString(template, context);
 }
 
+// Whether nunjucks cannot parse `template` as a step input.
+function unparseable(template) {
+  try {
+    nunjucks.parser.parse(template, {}, {
+      autoescape: false,
+      tags: { variableStart: '${{', variableEnd: '}}' },
+    });
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+// Backstage's workflow runner catches what fails to render in a step input
+// and keeps the string as written; for text that does not parse, so does
+// goldpath.
+function keptIfUnparseable(template, render) {
+  try {
+    return render();
+  } catch (error) {
+    if (unparseable(template)) return template;
+    throw error;
+  }
+}
+
 // Backstage's step-input rendering before nunjitsu: a string that is one
 // expression is rendered through `dump` and parsed back, keeping its type.
 function nunjucksValue(env, c, template, context) {
@@ -126,8 +151,12 @@ input.on('line', line => {
   const result =
     c.mode === 'value'
       ? {
-          nunjitsu: outcome(() => r.nunjitsu.renderValue(c.template, context)),
-          nunjucks: outcome(() => nunjucksValue(r.nunjucks, c, c.template, context)),
+          nunjitsu: outcome(() =>
+            keptIfUnparseable(c.template, () => r.nunjitsu.renderValue(c.template, context)),
+          ),
+          nunjucks: outcome(() =>
+            keptIfUnparseable(c.template, () => nunjucksValue(r.nunjucks, c, c.template, context)),
+          ),
         }
       : {
           nunjitsu: outcome(() => r.nunjitsu.render(c.template, context)),
