@@ -340,7 +340,6 @@ fn a_token_gitea_refuses_fails_the_step_naming_the_host_the_call_and_the_permiss
 }
 
 #[test]
-#[ignore = "flaky: Gitea rolls back an API call cancelled by the SIGKILL after goldpath has seen its result; run with --ignored"]
 fn killed_at_random_moments_the_operator_makes_each_gitea_repository_and_commit_once() {
     let server = &cluster().gitea;
     let namespace = Namespace::new("gitea-crash");
@@ -546,7 +545,6 @@ fn a_request_opens_a_pull_request_on_gitea_with_its_change_and_reviewer() {
 }
 
 #[test]
-#[ignore = "flaky: Gitea rolls back an API call cancelled by the SIGKILL after goldpath has seen its result; run with --ignored"]
 fn killed_at_random_moments_the_operator_opens_each_gitea_pull_request_once() {
     let server = &cluster().gitea;
     let namespace = Namespace::new("gitea-pr-crash");

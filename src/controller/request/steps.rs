@@ -133,9 +133,13 @@ impl StepLoop<'_> {
                             action: step.action.clone(),
                         })
                         .observe(clock.elapsed().as_secs_f64());
-                    let ended = transition::end_step(std::mem::take(status), index, outcome, now(), || {
-                        self.edge.context.backoff(&self.edge.key)
-                    });
+                    let backoff = || self.edge.context.backoff(&self.edge.key);
+                    let before = std::mem::take(status);
+                    let ended = if through_forge_api(&step.action) {
+                        transition::end_forge_step(before, index, outcome, now(), backoff)
+                    } else {
+                        transition::end_step(before, index, outcome, now(), backoff)
+                    };
                     self.apply(status, ended)?
                 }
             };
@@ -151,4 +155,13 @@ impl StepLoop<'_> {
         let completed = transition::complete(std::mem::take(status), output);
         self.apply(status, completed)
     }
+}
+
+/// Whether `action` makes a repository or pull request through a forge's
+/// API, which may roll back one it reported made: its result is confirmed
+/// on a later reconcile. Today that is Gitea's; `publish:github`,
+/// `publish:gitlab` and `publish:git` push to plain git hosts, and a push is
+/// not rolled back.
+fn through_forge_api(action: &str) -> bool {
+    matches!(action, "publish:gitea" | "publish:gitea:pull-request")
 }

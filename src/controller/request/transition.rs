@@ -17,6 +17,9 @@ use crate::scaffold::StepOutcome;
 /// How long a step's message may be in status.
 const STEP_MESSAGE_LIMIT: usize = 4000;
 
+/// How long after a forge step's success its result is checked again.
+pub const CONFIRM_AFTER: Duration = Duration::from_secs(1);
+
 /// The next status, what to do to get there, and what follows.
 #[derive(Debug)]
 pub struct Transition {
@@ -298,6 +301,55 @@ pub fn end_step(
     }
 }
 
+/// Step `index`, which publishes through a forge's API, ended with
+/// `outcome`. A forge can roll back a call whose client was killed after it
+/// saw the answer, so a success counts only once a later reconcile, running
+/// the step again (it is idempotent), finds the same result: until then the
+/// step stays Running with its output, and the request is looked at again
+/// after [`CONFIRM_AFTER`]. A result that changed (the repository or pull
+/// request had gone and was made again) waits for its own confirmation.
+pub fn end_forge_step(
+    mut status: ScaffoldRequestStatus,
+    index: usize,
+    outcome: StepOutcome,
+    now: Time,
+    backoff: impl FnOnce() -> Duration,
+) -> Transition {
+    let recorded = status.steps.get(index).and_then(|s| s.output.as_ref());
+    if outcome.phase != StepPhase::Succeeded || recorded == kept_output(&outcome.output).as_ref() {
+        return end_step(status, index, outcome, now, backoff);
+    }
+    let generation = status.observed_generation;
+    let Some(entry) = status.steps.get_mut(index) else {
+        return Transition::new(status, Vec::new(), Next::Continue);
+    };
+    entry.output = kept_output(&outcome.output);
+    let message = format!(
+        "step {} ({}) published; its result is confirmed in {}s",
+        entry.id,
+        entry.action,
+        CONFIRM_AFTER.as_secs()
+    );
+    entry.message = Some(message.clone());
+    set_state(
+        &mut status.conditions,
+        State::Reconciling,
+        "Confirming",
+        &message,
+        generation,
+    );
+    Transition::new(
+        status,
+        vec![Effect::WriteStatus],
+        Next::RequeueAfter(CONFIRM_AFTER),
+    )
+}
+
+/// A step's output as status keeps it: an empty one is not kept.
+fn kept_output(output: &Value) -> Option<Value> {
+    Some(output.clone()).filter(|o| o.as_object().is_none_or(|o| !o.is_empty()))
+}
+
 /// A finished workspace step ran again to rebuild the workspace: nothing
 /// is recorded, unless it no longer succeeds, which ends it as any run does.
 pub fn end_rebuild(
@@ -338,7 +390,7 @@ fn step_succeeded(
     if let Some(url) = outcome.output.get("remoteUrl").and_then(Value::as_str) {
         status.repository = Some(crate::git::redact_url(url));
     }
-    entry.output = Some(outcome.output).filter(|o| o.as_object().is_none_or(|o| !o.is_empty()));
+    entry.output = kept_output(&outcome.output);
     let effects = vec![event(EventType::Normal, "StepSucceeded", &action, note)];
     Transition::new(status, effects, Next::Continue)
 }

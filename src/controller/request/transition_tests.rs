@@ -530,3 +530,74 @@ fn deleting_a_request_cleans_up_by_its_policy() {
     assert_eq!(cleanup(&[], DeletionPolicy::Delete, FINALIZER), Cleanup::Nothing);
     assert_eq!(cleanup(&[], DeletionPolicy::Retain, FINALIZER), Cleanup::Nothing);
 }
+
+#[test]
+fn a_forge_step_succeeds_only_once_a_later_reconcile_finds_the_same_result() {
+    let output = json!({ "remoteUrl": "https://git.example/o/r", "commitHash": "c1" });
+    let succeeded = || outcome(StepPhase::Succeeded, None, output.clone());
+    let never = || -> Duration { unreachable!("no backoff on success") };
+
+    // The first success is recorded, not yet counted: looked at again soon.
+    let started = start_step(running(), 1, at(100)).status;
+    let published = end_forge_step(started, 1, succeeded(), at(101), never);
+    assert_eq!(published.next, Next::RequeueAfter(CONFIRM_AFTER));
+    assert_eq!(published.effects, [Effect::WriteStatus]);
+    let step = &published.status.steps[1];
+    assert_eq!(step.phase, StepPhase::Running);
+    assert_eq!(step.output, Some(output.clone()));
+    assert_eq!(step.completed_at, None);
+    assert_eq!(condition(&published.status, "Reconciling").reason, "Confirming");
+    assert_eq!(plan_step(step, actions::reach(&step.action)), StepPlan::Run);
+
+    // The next run finds the same result: now the step succeeded.
+    let again = start_step(published.status, 1, at(102)).status;
+    assert_eq!(
+        again.steps[1].output,
+        Some(output.clone()),
+        "kept while confirming"
+    );
+    let confirmed = end_forge_step(again, 1, succeeded(), at(103), never);
+    assert_eq!(confirmed.next, Next::Continue);
+    assert_eq!(confirmed.status.steps[1].phase, StepPhase::Succeeded);
+    assert_eq!(confirmed.status.steps[1].completed_at, Some(at(103)));
+    assert_eq!(events(&confirmed)[0].0, "StepSucceeded");
+
+    // A result that changed (made again after a rollback) waits for its own
+    // confirmation.
+    let redone = json!({ "remoteUrl": "https://git.example/o/r", "commitHash": "c2" });
+    let again = start_step(
+        end_forge_step(
+            start_step(running(), 1, at(1)).status,
+            1,
+            succeeded(),
+            at(2),
+            never,
+        )
+        .status,
+        1,
+        at(3),
+    );
+    let changed = end_forge_step(
+        again.status,
+        1,
+        outcome(StepPhase::Succeeded, None, redone.clone()),
+        at(4),
+        never,
+    );
+    assert_eq!(changed.next, Next::RequeueAfter(CONFIRM_AFTER));
+    assert_eq!(changed.status.steps[1].output, Some(redone));
+
+    // Failures are ended as any step's are.
+    let failed = end_forge_step(
+        running(),
+        1,
+        outcome(StepPhase::Failed, Some("refused"), json!({})),
+        at(5),
+        never,
+    );
+    assert_eq!(failed.status.phase, Some(Phase::Failed));
+    let retried = end_forge_step(running(), 1, transient("down", None), at(5), || {
+        Duration::from_secs(8)
+    });
+    assert_eq!(retried.next, Next::RequeueAfter(Duration::from_secs(8)));
+}
