@@ -162,17 +162,17 @@ pub fn pull_request<P: Publisher + ?Sized>(
     let publishing = publisher.publishing();
     let identity = identity(publishing.config, &step.author);
     let started = Instant::now();
-    let published = git::publish_change(&git::ChangeRequest {
+    let change = git::PublishRequest {
         remote_url: &step.route.remote_url,
-        base: &base,
         branch: &step.branch,
         files: &step.files,
         message: &step.message,
         identity: &identity,
         credentials: credentials.as_ref(),
-        marker: publishing.marker,
-    })
-    .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
+        marker: Some(publishing.marker),
+    };
+    let published =
+        git::publish_change(&change, &base).map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
     publisher.pushed(
         forge.as_ref(),
         &step.route.remote_url,

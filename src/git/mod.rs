@@ -31,7 +31,7 @@ mod tree;
 mod test_support;
 
 pub use error::{GitError, redact_url};
-pub use publish::{ChangeRequest, PublishRequest, Published, publish, publish_change};
+pub use publish::{PublishRequest, Published, publish, publish_change};
 pub use read::{read_tree, read_tree_in, resolve};
 
 /// The branch a request publishes to when its template does not name one.

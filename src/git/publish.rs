@@ -21,7 +21,9 @@ pub struct PublishRequest<'a> {
     pub remote_url: &'a str,
     /// Branch to create; [`DEFAULT_BRANCH`] unless the template says.
     pub branch: &'a str,
-    /// The complete content of the branch's first commit.
+    /// The complete content of the branch's first commit; for
+    /// [`publish_change`], the files written over the base's, by their path
+    /// in the repository.
     pub files: &'a FileTree,
     /// Commit message.
     pub message: &'a str,
@@ -80,13 +82,8 @@ pub struct Published {
 /// The push never forces, so a concurrent writer is never overwritten; if one
 /// wins the race the result is a transient [`GitError::Conflict`].
 pub fn publish(request: &PublishRequest<'_>) -> Result<Published, GitError> {
-    configure_libgit2();
-    let remote = RemoteSpec::parse(request.remote_url, request.credentials)?;
+    let (remote, branch_ref, signature) = start(request)?;
     let branch = request.branch;
-    let branch_ref = valid_branch_ref(branch)?;
-    // Checked before any network traffic: a bad identity is a configuration
-    // error, whatever the remote holds.
-    let signature = signature(request.identity)?;
     remote.check_local()?;
     if let Some(path) = &remote.local_path {
         return publish_in_place(path, &remote, request, &branch_ref, &signature);
@@ -153,44 +150,21 @@ pub fn publish(request: &PublishRequest<'_>) -> Result<Published, GitError> {
     }
 }
 
-/// What to push as a branch on top of another: a pull request's change.
-#[derive(Clone, Copy, Debug)]
-pub struct ChangeRequest<'a> {
-    /// The repository, as for [`PublishRequest::remote_url`]; it must exist.
-    pub remote_url: &'a str,
-    /// The branch the change starts from.
-    pub base: &'a str,
-    /// The branch to create.
-    pub branch: &'a str,
-    /// Files to write, by their path in the repository; the base's other
-    /// files stay as they are.
-    pub files: &'a FileTree,
-    /// Commit message.
-    pub message: &'a str,
-    /// Author and committer.
-    pub identity: &'a GitIdentity,
-    /// Credentials for an HTTP(S) remote.
-    pub credentials: Option<&'a Credentials>,
-    /// Who publishes (a request's UID), recorded as the commit's trailer: a
-    /// branch that already carries it is this publisher's, from an earlier
-    /// attempt, and is reused; any other existing branch is refused.
-    pub marker: &'a str,
-}
-
-/// Push `files` over the tip of `base` as one commit on a new branch, or
-/// find that the branch already holds this publisher's commit.
+/// Push `request.files` (by their path in the repository; the base's other
+/// files stay as they are) over the tip of `base_branch` as one commit on the new
+/// branch `request.branch`, or find that the branch already holds this
+/// publisher's commit: a pull request's change. The repository must exist.
 ///
 /// - branch missing: one commit whose parent is the base's tip, pushed;
 ///   `pushed: true`;
-/// - branch whose tip carries the marker: its tip; `pushed: false`;
-/// - branch made by anyone else: [`GitError::NotCreatedByRequest`];
+/// - branch whose tip carries the marker: its tip, from an earlier attempt;
+///   `pushed: false`;
+/// - branch made by anyone else: [`GitError::NotCreatedByRequest`] (without
+///   a marker, an existing branch is taken as it is);
 /// - base missing: [`GitError::ReferenceNotFound`].
-pub fn publish_change(request: &ChangeRequest<'_>) -> Result<Published, GitError> {
-    configure_libgit2();
-    let remote = RemoteSpec::parse(request.remote_url, request.credentials)?;
-    let branch_ref = valid_branch_ref(request.branch)?;
-    valid_branch_ref(request.base)?;
-    let signature = signature(request.identity)?;
+pub fn publish_change(request: &PublishRequest<'_>, base_branch: &str) -> Result<Published, GitError> {
+    let (remote, branch_ref, signature) = start(request)?;
+    valid_branch_ref(base_branch)?;
     remote.check_local()?;
     let (scratch, repo) = scratch_repository("goldpath-change-")?;
     let local = |e: git2::Error| local_error(scratch.path(), &e);
@@ -198,14 +172,14 @@ pub fn publish_change(request: &ChangeRequest<'_>) -> Result<Published, GitError
     remote.fetch(
         &repo,
         &[
-            format!("+refs/heads/{}:{base_tip}", request.base),
+            format!("+refs/heads/{base_branch}:{base_tip}"),
             format!("+{branch_ref}:{head_tip}"),
         ],
         remote.is_http(),
     )?;
     if let Ok(reference) = repo.find_reference(head_tip) {
         let tip = reference.peel_to_commit().map_err(local)?;
-        check_marker(&tip, Some(request.marker), &remote.display, || {
+        check_marker(&tip, request.marker, &remote.display, || {
             format!("the branch {}", request.branch)
         })?;
         return Ok(Published {
@@ -218,7 +192,7 @@ pub fn publish_change(request: &ChangeRequest<'_>) -> Result<Published, GitError
         .and_then(|reference| reference.peel_to_commit())
         .map_err(|_| GitError::ReferenceNotFound {
             url: remote.display.clone(),
-            reference: request.base.to_owned(),
+            reference: base_branch.to_owned(),
             detail: "the branch a pull request goes into must exist".to_owned(),
         })?;
     let tree_id = build_tree_over(&repo, &base.tree().map_err(local)?, request.files)?;
@@ -228,15 +202,26 @@ pub fn publish_change(request: &ChangeRequest<'_>) -> Result<Published, GitError
             Some(&branch_ref),
             &signature,
             &signature,
-            &commit_message_marked(request.message, Some(request.marker)),
+            &commit_message_marked(request.message, request.marker),
             &tree,
             &[&base],
         )
         .map_err(local)?;
     remote.push(&repo, &branch_ref, request.branch)?;
     let commit = commit.to_string();
-    tracing::info!(url = %remote.display, branch = request.branch, base = request.base, commit, "pushed a change branch");
+    tracing::info!(url = %remote.display, branch = request.branch, base = base_branch, commit, "pushed a change branch");
     Ok(Published { commit, pushed: true })
+}
+
+/// The remote, the branch's reference and the commit's signature of a
+/// publish, checked before any network traffic: a bad branch name or
+/// identity is a template or configuration error, whatever the remote holds.
+fn start(request: &PublishRequest<'_>) -> Result<(RemoteSpec, String, Signature<'static>), GitError> {
+    configure_libgit2();
+    let remote = RemoteSpec::parse(request.remote_url, request.credentials)?;
+    let branch_ref = valid_branch_ref(request.branch)?;
+    let signature = signature(request.identity)?;
+    Ok((remote, branch_ref, signature))
 }
 
 /// `refs/heads/{branch}`, for a name git accepts as a branch.
