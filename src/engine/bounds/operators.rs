@@ -1,0 +1,262 @@
+//! The checked functions a rewritten template calls in place of its
+//! operators, literals and constructors: each refuses a value past the
+//! bounds before it allocates.
+
+use std::sync::LazyLock;
+
+use minijinja::value::{Value, ValueKind, ValueOrKwargs};
+use minijinja::{Environment, Error, State};
+
+use super::rewrite::{ITERATION, NESTED, TRUTHY};
+use super::{BYTES_PER_ITEM, Guard};
+use crate::engine::js;
+
+/// minijinja's own operators, for operands already checked.
+static NATIVE: LazyLock<Environment<'static>> = LazyLock::new(Environment::new);
+
+fn native(expression: &'static str, left: &Value, right: &Value) -> Result<Value, Error> {
+    NATIVE
+        .compile_expression(expression)?
+        .eval(minijinja::context! { a => left.clone(), b => right.clone() })
+}
+
+fn is_list(value: &Value) -> bool {
+    matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable)
+}
+
+/// Registers the checked operators, literals and constructors in `env`.
+pub fn register_operators(env: &mut Environment<'_>, guard: Guard) {
+    register_output(env, guard);
+    register_constructors(env, guard);
+    register_growing(env, guard);
+    register_javascript(env);
+}
+
+/// What a template writes: each loop iteration's text and each value,
+/// counted against the bound as it is written.
+fn register_output(env: &mut Environment<'_>, guard: Guard) {
+    env.add_function(ITERATION, move |state: &mut State, bytes: usize| {
+        guard.time()?;
+        guard.written(state, bytes)?;
+        Ok::<_, Error>(Value::from(""))
+    });
+    env.set_formatter(move |out, state, value| {
+        guard.time()?;
+        let bytes = guard.measure("the output", value)?;
+        guard.written(state, bytes)?;
+        // nunjucks writes values as JavaScript prints them (`true`, `1`,
+        // `a,b`, `[object Object]`, nothing for null and undefined).
+        match value.as_str() {
+            Some(text) => out.write_str(text)?,
+            None => out.write_str(&js::output(value))?,
+        }
+        Ok(())
+    });
+}
+
+/// Literals, `dict()` and `namespace()`, checked for how deeply they nest.
+fn register_constructors(env: &mut Environment<'_>, guard: Guard) {
+    env.add_function(NESTED, move |value: Value| {
+        guard.time()?;
+        guard.depth("a list or map", &value)?;
+        Ok::<_, Error>(value)
+    });
+    env.add_function(
+        "dict",
+        move |value: Option<Value>, kwargs: minijinja::value::Kwargs| {
+            guard.time()?;
+            let dict = minijinja::functions::dict(value, kwargs)?;
+            guard.depth("dict()", &dict)?;
+            Ok::<_, Error>(dict)
+        },
+    );
+    env.add_function("namespace", move |defaults: Option<ValueOrKwargs>| {
+        guard.time()?;
+        if let Some(defaults) = &defaults {
+            guard.depth("namespace()", defaults)?;
+            guard.measure("namespace()", defaults)?;
+        }
+        minijinja::functions::namespace(defaults)
+    });
+}
+
+/// The operators that can make a value larger than its operands: `*`, `+`
+/// and `~`, each checked before it allocates.
+fn register_growing(env: &mut Environment<'_>, guard: Guard) {
+    env.add_function("__goldpath_mul", move |left: Value, right: Value| {
+        guard.time()?;
+        let (repeated, count) = if left.kind() == ValueKind::Number {
+            (&right, &left)
+        } else {
+            (&left, &right)
+        };
+        if let (Some(text), Some(n)) = (repeated.as_str(), count.as_usize()) {
+            guard.bytes("repeating a string", text.len().checked_mul(n))?;
+        } else if is_list(repeated)
+            && let Some(n) = count.as_usize()
+        {
+            let len = repeated.len().unwrap_or(0);
+            guard.items("repeating a list", len.checked_mul(n))?;
+            let size = guard.measure("repeating a list", repeated)?;
+            guard.bytes("repeating a list", size.max(len * BYTES_PER_ITEM).checked_mul(n))?;
+        }
+        // A string or list times a number repeats it, as in minijinja
+        // (JavaScript gives NaN); anything else multiplies as numbers.
+        if (repeated.as_str().is_some() || is_list(repeated)) && count.kind() == ValueKind::Number {
+            return native("a * b", &left, &right);
+        }
+        Ok(js::arithmetic("*", &left, &right))
+    });
+    env.add_function("__goldpath_add", move |left: Value, right: Value| {
+        guard.time()?;
+        // JavaScript's `+` joins text (arrays and objects as their text):
+        // no more than both sides' sizes.
+        if let (Some(a), Some(b)) = (left.as_str(), right.as_str()) {
+            guard.bytes("joining strings", a.len().checked_add(b.len()))?;
+        } else if is_list(&left) || is_list(&right) {
+            let size = guard
+                .measure("joining lists", &left)?
+                .checked_add(guard.measure("joining lists", &right)?);
+            guard.bytes("joining lists", size)?;
+        }
+        Ok::<_, Error>(js::add(&left, &right))
+    });
+    env.add_function("__goldpath_concat", move |left: Value, right: Value| {
+        guard.time()?;
+        let size = guard
+            .measure("joining with ~", &left)?
+            .checked_add(guard.measure("joining with ~", &right)?);
+        guard.bytes("joining with ~", size)?;
+        Ok::<_, Error>(js::concat(&left, &right))
+    });
+}
+
+/// The other operators, with JavaScript's semantics; none grows a value.
+fn register_javascript(env: &mut Environment<'_>) {
+    for (name, op) in [
+        ("__goldpath_sub", "-"),
+        ("__goldpath_div", "/"),
+        ("__goldpath_floordiv", "//"),
+        ("__goldpath_rem", "%"),
+        ("__goldpath_pow", "**"),
+    ] {
+        env.add_function(name, move |left: Value, right: Value| {
+            Ok::<_, Error>(js::arithmetic(op, &left, &right))
+        });
+    }
+    for (name, op) in [
+        ("__goldpath_lt", "<"),
+        ("__goldpath_lte", "<="),
+        ("__goldpath_gt", ">"),
+        ("__goldpath_gte", ">="),
+    ] {
+        env.add_function(name, move |left: Value, right: Value| {
+            Ok::<_, Error>(js::compare(op, &left, &right))
+        });
+    }
+    env.add_function("__goldpath_eq", |a: Value, b: Value| js::loose_equals(&a, &b));
+    env.add_function("__goldpath_ne", |a: Value, b: Value| !js::loose_equals(&a, &b));
+    env.add_function("__goldpath_strict_eq", |a: Value, b: Value| {
+        js::strict_equals(&a, &b)
+    });
+    env.add_function("__goldpath_strict_ne", |a: Value, b: Value| {
+        !js::strict_equals(&a, &b)
+    });
+    // `and` and `or` give one of their operands, as JavaScript's && and ||.
+    env.add_function(
+        "__goldpath_and",
+        |a: Value, b: Value| if js::truthy(&a) { b } else { a },
+    );
+    env.add_function(
+        "__goldpath_or",
+        |a: Value, b: Value| if js::truthy(&a) { a } else { b },
+    );
+    env.add_function("__goldpath_not", |a: Value| !js::truthy(&a));
+    env.add_function("__goldpath_neg", |a: Value| js::negate(&a));
+    env.add_function(TRUTHY, |a: Value| js::truthy(&a));
+    env.add_function("__goldpath_in", |key: Value, within: Value| {
+        js::contains(&within, &key)
+    });
+    env.add_function("__goldpath_entries", |value: Value| js::entries(&value));
+    env.add_function("__goldpath_items", |value: Value| {
+        // `for x in` an object iterates nothing in nunjucks.
+        if value.kind() == ValueKind::Map {
+            Value::from(Vec::<Value>::new())
+        } else {
+            value
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::expression::{Limits, Renderer};
+    use minijinja::Value;
+    use serde_json::json;
+
+    fn render(source: &str) -> Result<String, crate::engine::expression::RenderError> {
+        let context = Value::from(minijinja::value::Serde(json!({ "n": 3, "s": "ab", "l": [1, 2] })));
+        Renderer::new(Limits::default()).render_text("f.txt", source, &context)
+    }
+
+    #[test]
+    fn checked_operators_compute_what_minijinja_computes() {
+        assert_eq!(
+            render("${{ s * n }}|${{ n * s }}|${{ l * 2 }}|${{ l + [3] }}|${{ s ~ n }}|${{ n + 1.5 }}|${{ 2 * 3 }}|${{ s + 'c' }}").unwrap(),
+            "ababab|ababab|1,2,1,2|1,23|ab3|4.5|6|abc"
+        );
+    }
+
+    #[test]
+    fn every_growing_operator_is_refused_before_it_allocates() {
+        let set_block_of_raw_text = format!(
+            "{{% set s %}}{{% for i in range(100000) %}}{}{{% endfor %}}{{% endset %}}",
+            "x".repeat(1000)
+        );
+        for (source, names) in [
+            ("${{ 'x' * 100000000 }}", "repeating a string"),
+            ("${{ 'x' * 1099511627776 }}", "repeating a string"),
+            ("${{ [0] * 100000000 }}", "repeating a list"),
+            ("${{ (range(100000) * 1000) | length }}", "repeating a list"),
+            ("${{ [[0] * 1000000] * 1000 }}", "repeating a list"),
+            (
+                "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(30) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+                "joining with ~",
+            ),
+            (
+                "{% set ns = namespace(v=[]) %}{% for i in range(100000) %}{% set ns.v = [ns.v] %}{% endfor %}",
+                "nest values more than 100 levels",
+            ),
+            (&set_block_of_raw_text, "16777216 bytes of output, counting what"),
+            (
+                "{% macro m() %}${{ 'x' * 10000000 }}{% endmacro %}{% set s %}{% for i in range(100) %}${{ m() }}{% endfor %}{% endset %}",
+                "16777216 bytes of output, counting what",
+            ),
+            (
+                "{% set ns = namespace(v=[]) %}{% for i in range(100000) %}{% set ns.v = {'a': ns.v} %}{% endfor %}",
+                "nest values more than 100 levels",
+            ),
+            (
+                "{% set ns = namespace(v=[]) %}{% for i in range(100000) %}{% set ns.v = dict(a=ns.v) %}{% endfor %}",
+                "nest values more than 100 levels",
+            ),
+            (
+                "{% set ns = namespace(v=[0]) %}{% for i in range(100000) %}{% set ns.v = ns.v | batch(1) %}{% endfor %}",
+                "nest values more than 100 levels",
+            ),
+            (
+                "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(30) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+                "joining strings",
+            ),
+        ] {
+            let error = render(source).unwrap_err();
+            assert!(error.limit, "{source}: {error}");
+            assert!(error.message.contains(names), "{source}: {error}");
+            assert!(
+                error.message.contains("16777216 bytes") || error.message.contains("100 levels"),
+                "{source}: {error}"
+            );
+            assert_eq!(error.line, Some(1), "{source}: {error}");
+        }
+    }
+}

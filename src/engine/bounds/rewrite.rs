@@ -1,0 +1,555 @@
+//! Operators and literals rewritten, before a template is compiled, into
+//! calls of the checked functions `operators` registers: `*`, `+`, `~` and
+//! JavaScript's comparisons and truthiness, list, tuple and map literals,
+//! `dict()` and `namespace()`, and each loop iteration counted.
+
+use minijinja::{Error, ErrorKind};
+
+/// Whether `name` is one of the functions a rewritten template calls in
+/// place of an operator or literal.
+pub fn is_checked_function(name: &str) -> bool {
+    name.starts_with("__goldpath_")
+}
+
+/// The function each rewritten operator calls: the checked ones, and the
+/// rest with JavaScript's semantics, as nunjucks compiles them.
+const OPERATORS: &[(&str, &str)] = &[
+    ("Mul", "__goldpath_mul"),
+    ("Add", "__goldpath_add"),
+    ("Concat", "__goldpath_concat"),
+    ("Sub", "__goldpath_sub"),
+    ("Div", "__goldpath_div"),
+    ("FloorDiv", "__goldpath_floordiv"),
+    ("Rem", "__goldpath_rem"),
+    ("Pow", "__goldpath_pow"),
+    ("Eq", "__goldpath_eq"),
+    ("Ne", "__goldpath_ne"),
+    ("Lt", "__goldpath_lt"),
+    ("Lte", "__goldpath_lte"),
+    ("Gt", "__goldpath_gt"),
+    ("Gte", "__goldpath_gte"),
+    ("ScAnd", "__goldpath_and"),
+    ("ScOr", "__goldpath_or"),
+    ("In", "__goldpath_in"),
+];
+
+/// `===` and `!==`, which minijinja does not parse: written as `==` and
+/// `!=` (plus a space, so offsets stay) before parsing, and called as these.
+const STRICT: &[(&str, &str)] = &[("Eq", "__goldpath_strict_eq"), ("Ne", "__goldpath_strict_ne")];
+
+/// The function conditions are wrapped in, for JavaScript's truthiness.
+pub(super) const TRUTHY: &str = "__goldpath_truthy";
+
+/// `source` (a whole template when `template` is true, else one expression)
+/// with every `*`, `+` and `~` replaced by a call of its checked function,
+/// and every list, tuple and map literal that holds more than constants
+/// wrapped in the check of its nesting. Line breaks are kept, so errors still name the author's lines. Text that
+/// does not parse is returned as it is: compiling it reports the error.
+pub fn rewrite(source: &str, template: bool, syntax: &minijinja::syntax::SyntaxConfig) -> String {
+    if !source.contains(['*', '+', '~', '[', '(', ',', ':', '-', '/', '%', '=', '<', '>'])
+        && !["for", "if", "not", "and", "or", "in"]
+            .iter()
+            .any(|word| source.contains(word))
+    {
+        return source.to_string();
+    }
+    let (written, strict) = strict_operators(source, template, syntax);
+    let source = written.as_str();
+    use minijinja::machinery::{parse, parse_expr};
+    let ast = if template {
+        parse(source, "<template>", syntax.clone()).and_then(|ast| {
+            serde_json::to_value(&ast).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+        })
+    } else {
+        parse_expr(source).and_then(|ast| {
+            serde_json::to_value(&ast).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+        })
+    };
+    let Ok(ast) = ast else {
+        return source.to_string();
+    };
+    let mut edits = Vec::new();
+    collect_operators(source, &ast, &strict, &mut edits);
+    if edits.is_empty() {
+        return source.to_string();
+    }
+    // Outermost first; inner operators are rewritten inside their operands.
+    let mut out = String::with_capacity(source.len() + edits.len() * 24);
+    let mut at = 0;
+    for edit in outermost(&edits) {
+        if edit.whole.0 < at || edit.whole.1 > source.len() {
+            return source.to_string();
+        }
+        out.push_str(&source[at..edit.whole.0]);
+        out.push_str(&render_edit(source, edit, &edits));
+        at = edit.whole.1;
+    }
+    out.push_str(&source[at..]);
+    out
+}
+
+/// One expression to replace by a call: the function, the expression's
+/// extent and its arguments' (the operands, or the whole literal).
+#[derive(Debug, Clone)]
+struct Edit {
+    function: &'static str,
+    whole: (usize, usize),
+    arguments: Vec<(usize, usize)>,
+    /// Text inserted at `whole.0` instead of a call.
+    insert: Option<String>,
+}
+
+/// The checked function literals are wrapped in.
+pub(super) const NESTED: &str = "__goldpath_nested";
+
+fn collect_operators(source: &str, node: &serde_json::Value, strict: &[usize], edits: &mut Vec<Edit>) {
+    use serde_json::Value as Json;
+    match node {
+        Json::Object(fields) => {
+            match fields.get("stmt").and_then(Json::as_str) {
+                Some("ForLoop") => {
+                    edits.extend(count_iterations(source, node));
+                    edits.extend(loop_over(source, node));
+                }
+                Some("IfCond") => edits.extend(
+                    node.pointer("/inner/0/expr")
+                        .and_then(|e| wrap(source, TRUTHY, e)),
+                ),
+                _ => {}
+            }
+            match fields.get("expr").and_then(Json::as_str) {
+                Some("BinOp") => edits.extend(as_edit(node, source, strict)),
+                Some("UnaryOp") => edits.extend(unary(source, node)),
+                Some("IfExpr") => edits.extend(
+                    node.pointer("/inner/0/test_expr")
+                        .and_then(|e| wrap(source, TRUTHY, e)),
+                ),
+                Some("List" | "Tuple" | "Map") if !is_constant(node) => {
+                    edits.extend(expr_span(node).map(|whole| Edit {
+                        function: NESTED,
+                        whole,
+                        arguments: vec![whole],
+                        insert: None,
+                    }))
+                }
+                _ => {}
+            }
+            for (key, child) in fields {
+                // Assignment targets (`for a, b in`, `set a, b =`) are
+                // names, not values.
+                if key != "target" {
+                    collect_operators(source, child, strict, edits);
+                }
+            }
+        }
+        Json::Array(items) => items
+            .iter()
+            .for_each(|item| collect_operators(source, item, strict, edits)),
+        _ => {}
+    }
+}
+
+/// Whether a serialized expression holds only constants, whose nesting the
+/// template's text bounds.
+fn is_constant(node: &serde_json::Value) -> bool {
+    use serde_json::Value as Json;
+    match node {
+        Json::Object(fields) => {
+            fields
+                .get("expr")
+                .and_then(Json::as_str)
+                .is_none_or(|kind| matches!(kind, "Const" | "List" | "Tuple" | "Map"))
+                && fields.values().all(is_constant)
+        }
+        Json::Array(items) => items.iter().all(is_constant),
+        _ => true,
+    }
+}
+
+/// A serialized `BinOp` node (`{"expr": "BinOp", "inner": [{op, left,
+/// right}, span]}`) as an edit, when its operator is one that is checked.
+fn as_edit(node: &serde_json::Value, source: &str, strict: &[usize]) -> Option<Edit> {
+    let inner = node.get("inner")?;
+    let op = inner.get(0)?;
+    let name = op.get("op").and_then(|o| o.as_str())?;
+    let (left, right) = (
+        real_span(source, op.get("left")?)?,
+        real_span(source, op.get("right")?)?,
+    );
+    // The operator is written between the operands; `===` was written `== `.
+    let between = left.1..right.0;
+    let table = if strict.iter().any(|at| between.contains(at)) && source.get(between).is_some() {
+        STRICT
+    } else {
+        OPERATORS
+    };
+    let function = table.iter().find(|(kind, _)| *kind == name)?.1;
+    Some(Edit {
+        function,
+        whole: real_span(source, node)?,
+        arguments: vec![left, right],
+        insert: None,
+    })
+}
+
+/// Where an expression is written. minijinja's span of a binary operator
+/// can start before its left operand (at the tag, or at a parenthesis), and
+/// that of a test or filter starts at its name, so these are taken from
+/// their operands; parentheses that close inside (around the left operand)
+/// or open inside (around the right one) are taken in, so that what
+/// replaces the expression stays balanced.
+fn real_span(source: &str, expr: &serde_json::Value) -> Option<(usize, usize)> {
+    let (mut start, mut end) = expr_span(expr)?;
+    // Every operand's extent is within the expression's.
+    if let Some(fields) = expr.pointer("/inner/0").and_then(|f| f.as_object()) {
+        for key in ["expr", "left", "right", "test_expr", "true_expr", "false_expr"] {
+            if let Some(operand) = fields.get(key).filter(|o| o.get("expr").is_some()) {
+                let (from, to) = real_span(source, operand)?;
+                start = start.min(from);
+                end = end.max(to);
+            }
+        }
+    }
+    // A binary operator's span may start at the tag, before its left operand.
+    if expr.get("expr").and_then(|e| e.as_str()) == Some("BinOp") {
+        start = real_span(source, expr.pointer("/inner/0/left")?)?.0;
+    }
+    let text = source.get(start..end)?;
+    let (opens, closes) = (text.matches('(').count(), text.matches(')').count());
+    let bytes = source.as_bytes();
+    let mut missing = closes.saturating_sub(opens);
+    while missing > 0 && start > 0 {
+        match bytes[start - 1] {
+            b'(' => missing -= 1,
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            _ => break,
+        }
+        start -= 1;
+    }
+    let mut missing = opens.saturating_sub(closes);
+    while missing > 0 && end < bytes.len() {
+        match bytes[end] {
+            b')' => missing -= 1,
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            _ => break,
+        }
+        end += 1;
+    }
+    Some((start, end))
+}
+
+/// `not x` and `-x` as calls, with JavaScript's semantics.
+fn unary(source: &str, node: &serde_json::Value) -> Option<Edit> {
+    let inner = node.get("inner")?;
+    let function = match inner.pointer("/0/op")?.as_str()? {
+        "Not" => "__goldpath_not",
+        "Neg" => "__goldpath_neg",
+        _ => return None,
+    };
+    Some(Edit {
+        function,
+        whole: span(inner.get(1)?)?,
+        arguments: vec![real_span(source, inner.pointer("/0/expr")?)?],
+        insert: None,
+    })
+}
+
+/// An expression wrapped in a call of `function`.
+fn wrap(source: &str, function: &'static str, expr: &serde_json::Value) -> Option<Edit> {
+    let whole = real_span(source, expr)?;
+    Some(Edit {
+        function,
+        whole,
+        arguments: vec![whole],
+        insert: None,
+    })
+}
+
+/// What a `for` loop iterates, as nunjucks iterates it: an object's
+/// entries for `for k, v in`, nothing for `for x in` an object.
+fn loop_over(source: &str, node: &serde_json::Value) -> Option<Edit> {
+    let header = node.pointer("/inner/0")?;
+    let unpacks = header.pointer("/target/expr").and_then(|e| e.as_str()) != Some("Var");
+    wrap(
+        source,
+        if unpacks {
+            "__goldpath_entries"
+        } else {
+            "__goldpath_items"
+        },
+        header.get("iter")?,
+    )
+}
+
+/// `source` with each `===` and `!==` inside a tag written as `== ` and
+/// `!= `, and the offsets where they were.
+fn strict_operators(
+    source: &str,
+    template: bool,
+    syntax: &minijinja::syntax::SyntaxConfig,
+) -> (String, Vec<usize>) {
+    if !source.contains("==") {
+        return (source.to_string(), Vec::new());
+    }
+    let bytes = source.as_bytes();
+    let (var_start, var_end) = syntax.variable_delimiters();
+    let mut out = source.as_bytes().to_vec();
+    let mut found = Vec::new();
+    let mut i = 0;
+    // Outside a tag (`None`), or inside one until its closing delimiter.
+    let mut closing: Option<&str> = if template { None } else { Some("") };
+    let mut quote: Option<u8> = None;
+    while i < bytes.len() {
+        let rest = &source[i..];
+        match closing {
+            None => {
+                if rest.starts_with(var_start) {
+                    closing = Some(var_end);
+                    i += var_start.len();
+                    continue;
+                }
+                if rest.starts_with("{%") {
+                    let tag_end = rest.find("%}").map_or(rest.len(), |e| e + 2);
+                    let tag =
+                        rest[2..tag_end.saturating_sub(2).max(2)].trim_matches(['-', '+', ' ', '\t', '\n']);
+                    if tag == "raw" {
+                        // Nothing in a raw block is a tag.
+                        i += rest.find("endraw").unwrap_or(rest.len());
+                        continue;
+                    }
+                    closing = Some("%}");
+                    i += 2;
+                    continue;
+                }
+                if rest.starts_with("{#") {
+                    i += rest.find("#}").map_or(rest.len(), |e| e + 2);
+                    continue;
+                }
+            }
+            Some(end) => {
+                if let Some(q) = quote {
+                    if bytes[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if bytes[i] == q {
+                        quote = None;
+                    }
+                } else if bytes[i] == b'"' || bytes[i] == b'\'' {
+                    quote = Some(bytes[i]);
+                } else if !end.is_empty() && rest.starts_with(end) {
+                    closing = None;
+                    i += end.len();
+                    continue;
+                } else if rest.starts_with("===") || rest.starts_with("!==") {
+                    out[i + 2] = b' ';
+                    found.push(i);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    // Only ASCII bytes were replaced by ASCII, so the text is still UTF-8.
+    (
+        String::from_utf8(out).unwrap_or_else(|_| source.to_string()),
+        found,
+    )
+}
+
+/// The function each loop iteration calls with the loop's size in bytes.
+pub(super) const ITERATION: &str = "__goldpath_iteration";
+
+/// For a serialized `ForLoop`, a `{% do %}` right after its opening tag
+/// that counts each iteration's literal text (all of the loop's, an upper
+/// bound) toward what the render writes, captured output included; values
+/// are counted as they are written. The tag's whitespace control is
+/// repeated on it, so output is unchanged.
+fn count_iterations(source: &str, node: &serde_json::Value) -> Option<Edit> {
+    let inner = node.get("inner")?;
+    let header = inner.get(0)?;
+    let text = raw_text(header.get("body")?);
+    if text == 0 {
+        return None;
+    }
+    let mut header_end = expr_span(header.get("iter")?)?.1;
+    if let Some(filter) = header.get("filter_expr").filter(|f| !f.is_null()) {
+        header_end = header_end.max(expr_span(filter)?.1);
+    }
+    let tag_end = header_end + source.get(header_end..)?.find("%}")?;
+    let control = match source.as_bytes().get(tag_end.checked_sub(1)?) {
+        Some(b'-') => "-",
+        Some(b'+') => "+",
+        _ => "",
+    };
+    let at = tag_end + 2;
+    Some(Edit {
+        function: ITERATION,
+        whole: (at, at),
+        arguments: Vec::new(),
+        insert: Some(format!("{{% do {ITERATION}({text}) {control}%}}")),
+    })
+}
+
+/// Bytes of literal text in serialized statements, nested ones included.
+fn raw_text(node: &serde_json::Value) -> usize {
+    use serde_json::Value as Json;
+    match node {
+        Json::Object(fields) => {
+            let own = match fields.get("stmt").and_then(Json::as_str) {
+                Some("EmitRaw") => node
+                    .pointer("/inner/0/raw")
+                    .and_then(Json::as_str)
+                    .map_or(0, str::len),
+                _ => 0,
+            };
+            fields.values().map(raw_text).fold(own, usize::saturating_add)
+        }
+        Json::Array(items) => items.iter().map(raw_text).fold(0, usize::saturating_add),
+        _ => 0,
+    }
+}
+
+/// The span of a serialized expression: `{"expr": kind, "inner": [node, span]}`.
+fn expr_span(expr: &serde_json::Value) -> Option<(usize, usize)> {
+    span(expr.get("inner")?.get(1)?)
+}
+
+fn span(span: &serde_json::Value) -> Option<(usize, usize)> {
+    let start = usize::try_from(span.get("start_offset")?.as_u64()?).ok()?;
+    let end = usize::try_from(span.get("end_offset")?.as_u64()?).ok()?;
+    (start <= end).then_some((start, end))
+}
+
+/// The edits not inside another, in source order.
+fn outermost(edits: &[Edit]) -> Vec<&Edit> {
+    let mut sorted: Vec<&Edit> = edits.iter().collect();
+    sorted.sort_by_key(|e| (e.whole.0, std::cmp::Reverse(e.whole.1)));
+    let mut out: Vec<&Edit> = Vec::new();
+    for edit in sorted {
+        if out.last().is_none_or(|last| edit.whole.0 >= last.whole.1) {
+            out.push(edit);
+        }
+    }
+    out
+}
+
+/// `function(arguments)` for one edit, its arguments rewritten in turn.
+fn render_edit(source: &str, edit: &Edit, all: &[Edit]) -> String {
+    if let Some(text) = &edit.insert {
+        return text.clone();
+    }
+    let operand = |range: (usize, usize)| -> String {
+        let inner: Vec<Edit> = all
+            .iter()
+            .filter(|e| {
+                e.whole.0 >= range.0
+                    && e.whole.1 <= range.1
+                    && !(e.whole == edit.whole && e.function == edit.function)
+            })
+            .cloned()
+            .collect();
+        let mut out = String::new();
+        let mut at = range.0;
+        for inner_edit in outermost(&inner) {
+            out.push_str(&source[at..inner_edit.whole.0]);
+            out.push_str(&render_edit(source, inner_edit, &inner));
+            at = inner_edit.whole.1;
+        }
+        out.push_str(&source[at..range.1]);
+        out
+    };
+    // Text between the arguments (the operator, parentheses) is dropped,
+    // but its line breaks are kept.
+    let breaks = |from: usize, to: usize| "\n".repeat(source[from..to].matches('\n').count());
+    let mut out = format!("{}(", edit.function);
+    let mut at = edit.whole.0;
+    for (i, argument) in edit.arguments.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&breaks(at, argument.0));
+        out.push_str(&operand(*argument));
+        at = argument.1;
+    }
+    out.push(')');
+    out.push_str(&breaks(at, edit.whole.1));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::expression::{Limits, Renderer, Syntax, Whitespace};
+    use minijinja::Value;
+    use serde_json::json;
+
+    fn syntax() -> minijinja::syntax::SyntaxConfig {
+        let mut config = minijinja::syntax::SyntaxConfig::builder();
+        config.variable_delimiters("${{", "}}");
+        config.build().unwrap()
+    }
+
+    #[test]
+    fn operators_and_literals_become_checked_calls_and_keep_their_lines() {
+        let rewritten = rewrite("a ${{ (x ~ 'y') * 3 }}\n${{ a\n+ b }}", true, &syntax());
+        assert_eq!(
+            rewritten,
+            "a ${{ __goldpath_mul(__goldpath_concat(x, 'y'), 3) }}\n${{ __goldpath_add(a, \nb) }}"
+        );
+        assert_eq!(
+            rewrite("[1] + [2] * 2", false, &syntax()),
+            "__goldpath_add([1], __goldpath_mul([2], 2))"
+        );
+        assert_eq!(rewrite("a - b", false, &syntax()), "__goldpath_sub(a, b)");
+        assert_eq!(
+            rewrite("a === b ${{ a !== '===' }}", true, &syntax()),
+            "a === b ${{ __goldpath_strict_ne(a, '===') }}"
+        );
+        assert_eq!(
+            rewrite("not a == 1 and (b or c)", false, &syntax()),
+            "__goldpath_and(__goldpath_not(__goldpath_eq(a, 1)), __goldpath_or(b, c))"
+        );
+        assert_eq!(
+            rewrite(
+                "{% for a, b in [[x, 1]] %}${{ {'k': [a] * 2} }}{% endfor %}${{ [1, [2]] }}",
+                true,
+                &syntax()
+            ),
+            "{% for a, b in __goldpath_entries(__goldpath_nested([__goldpath_nested([x, 1])])) %}${{ __goldpath_nested({'k': __goldpath_mul(__goldpath_nested([a]), 2)}) }}{% endfor %}${{ [1, [2]] }}"
+        );
+    }
+
+    #[test]
+    fn each_loop_iteration_counts_its_text_with_the_same_whitespace_control() {
+        assert_eq!(
+            rewrite("{% for x in xs if x -%}\n a{% endfor %}", true, &syntax()),
+            "{% for x in __goldpath_items(xs) if x -%}{% do __goldpath_iteration(1) -%}\n a{% endfor %}"
+        );
+        let context = Value::from(minijinja::value::Serde(json!({ "xs": [1, 2] })));
+        for whitespace in [
+            Whitespace::default(),
+            Whitespace {
+                trim_blocks: true,
+                lstrip_blocks: true,
+            },
+        ] {
+            let renderer = Renderer::new(Limits::default()).for_files(Syntax::Backstage, whitespace);
+            let source = "{% for x in xs %}\n  ${{ x }}\n  {% for y in xs -%}\n   [${{ y }}]\n  {%- endfor %}\n{% endfor %}\n";
+            let mut native = minijinja::Environment::new();
+            let mut config = minijinja::syntax::SyntaxConfig::builder();
+            config
+                .variable_delimiters("${{", "}}")
+                .trim_blocks(whitespace.trim_blocks)
+                .lstrip_blocks(whitespace.lstrip_blocks)
+                .keep_trailing_newline(true);
+            native.set_syntax(config.build().unwrap());
+            assert_eq!(
+                renderer.render_text("f.txt", source, &context).unwrap(),
+                native.render_str(source, context.clone()).unwrap(),
+                "{whitespace:?}"
+            );
+        }
+    }
+}
