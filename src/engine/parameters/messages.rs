@@ -55,14 +55,7 @@ pub(super) fn describe(kind: &ValidationErrorKind) -> String {
         ValidationErrorKind::MaxProperties { limit } => {
             format!("must have at most {limit} {}", plural(*limit, "property"))
         }
-        ValidationErrorKind::Format { format } => match format.as_str() {
-            "uri" => "must be a valid URI".to_owned(),
-            "uri-reference" => "must be a valid URI reference".to_owned(),
-            "date" => "must be a valid date (YYYY-MM-DD)".to_owned(),
-            "date-time" => "must be a valid date-time (e.g. 2024-01-31T09:00:00Z)".to_owned(),
-            "time" => "must be a valid time (e.g. 09:00:00Z)".to_owned(),
-            other => format!("must be a valid {other}"),
-        },
+        ValidationErrorKind::Format { format } => format_rule(format),
         ValidationErrorKind::Required { .. } => "is required".to_owned(),
         ValidationErrorKind::OneOfMultipleValid { .. } => {
             "must match exactly one of the allowed options, but matches more than one".to_owned()
@@ -89,6 +82,18 @@ pub(super) fn describe(kind: &ValidationErrorKind) -> String {
         ValidationErrorKind::ContentMediaType { content_media_type } => {
             format!("must be valid {content_media_type}")
         }
+    }
+}
+
+/// What a user is told for a value that is not of its `format`.
+fn format_rule(format: &str) -> String {
+    match format {
+        "uri" => "must be a valid URI".to_owned(),
+        "uri-reference" => "must be a valid URI reference".to_owned(),
+        "date" => "must be a valid date (YYYY-MM-DD)".to_owned(),
+        "date-time" => "must be a valid date-time (e.g. 2024-01-31T09:00:00Z)".to_owned(),
+        "time" => "must be a valid time (e.g. 09:00:00Z)".to_owned(),
+        other => format!("must be a valid {other}"),
     }
 }
 
