@@ -177,6 +177,27 @@ impl<'a> Scanner<'a> {
         self.scan_content(rest, indent)
     }
 
+    /// An anchor (`&name`, recorded), an alias (`*name`, which must name an
+    /// anchor before it) or a tag (`!name`) at `i`; returns where it ends.
+    fn node_property(&mut self, text: &'a str, i: usize) -> Result<usize, YamlError> {
+        let bytes = text.as_bytes();
+        let name_end = bytes[i + 1..]
+            .iter()
+            .position(|b| b" \t,[]{}".contains(b))
+            .map_or(bytes.len(), |p| i + 1 + p);
+        let name = &text[i + 1..name_end];
+        match bytes[i] {
+            b'&' => {
+                self.anchors.insert(name);
+            }
+            b'*' if !self.anchors.contains(name) => {
+                return Err(self.error(format!("alias *{name} refers to no anchor before it")));
+            }
+            _ => {}
+        }
+        Ok(name_end)
+    }
+
     /// Scans the part of a line after its indentation.
     fn scan_content(&mut self, text: &'a str, indent: usize) -> Result<(), YamlError> {
         let bytes = text.as_bytes();
@@ -189,26 +210,16 @@ impl<'a> Scanner<'a> {
         while i < bytes.len() {
             let c = bytes[i];
             if let Some(quote) = self.quote {
-                if c == b'\\' && quote == '"' {
-                    i += 2;
-                    continue;
-                }
-                if c == quote as u8 {
-                    if quote == '\'' && bytes.get(i + 1) == Some(&b'\'') {
-                        i += 2;
-                        continue;
-                    }
+                let (next, closed) = quoted_step(bytes, i, quote);
+                if closed {
                     self.quote = None;
                     node_start = false;
                 }
-                i += 1;
+                i = next;
                 continue;
             }
             match c {
-                b' ' | b'\t' => {
-                    i += 1;
-                    continue;
-                }
+                b' ' | b'\t' => {}
                 b'#' if i == 0 || bytes[i - 1] == b' ' || bytes[i - 1] == b'\t' => break,
                 b'"' | b'\'' if node_start => {
                     self.quote = Some(c as char);
@@ -220,19 +231,13 @@ impl<'a> Scanner<'a> {
                     self.check_depth(depth)?;
                     node_start = true;
                     last_token = "flow";
-                    i += 1;
-                    continue;
                 }
                 b']' | b'}' if self.flow > 0 => {
                     self.flow -= 1;
                     depth = depth.saturating_sub(1);
                     node_start = false;
                 }
-                b',' if self.flow > 0 => {
-                    node_start = true;
-                    i += 1;
-                    continue;
-                }
+                b',' if self.flow > 0 => node_start = true,
                 b'-' | b'?' | b':' if bytes.get(i + 1).is_none_or(|n| *n == b' ' || *n == b'\t') => {
                     // A block entry or key opens a level below this line's.
                     if c != b':' && self.flow == 0 {
@@ -241,34 +246,16 @@ impl<'a> Scanner<'a> {
                     }
                     node_start = true;
                     last_token = "indicator";
-                    i += 1;
-                    continue;
                 }
                 b'&' | b'*' | b'!' if node_start => {
-                    let name_end = bytes[i + 1..]
-                        .iter()
-                        .position(|b| b" \t,[]{}".contains(b))
-                        .map_or(bytes.len(), |p| i + 1 + p);
-                    let name = &text[i + 1..name_end];
-                    match c {
-                        b'&' => {
-                            self.anchors.insert(name);
-                        }
-                        b'*' if !self.anchors.contains(name) => {
-                            return Err(self.error(format!("alias *{name} refers to no anchor before it")));
-                        }
-                        _ => {}
-                    }
+                    i = self.node_property(text, i)?;
                     // A node's properties come before the node itself.
                     node_start = c != b'*';
-                    i = name_end;
                     continue;
                 }
                 b'|' | b'>' if node_start && self.flow == 0 => {
                     last_token = "block";
                     node_start = false;
-                    i += 1;
-                    continue;
                 }
                 _ => {
                     if node_start {
@@ -284,6 +271,23 @@ impl<'a> Scanner<'a> {
         }
         Ok(())
     }
+}
+
+/// One step inside a scalar quoted with `quote`, at `i`: where the next step
+/// starts, and whether this one closed the quote (an escape in double quotes
+/// and a doubled single quote do not).
+fn quoted_step(bytes: &[u8], i: usize, quote: char) -> (usize, bool) {
+    let c = bytes[i];
+    if c == b'\\' && quote == '"' {
+        return (i + 2, false);
+    }
+    if c == quote as u8 {
+        if quote == '\'' && bytes.get(i + 1) == Some(&b'\'') {
+            return (i + 2, false);
+        }
+        return (i + 1, true);
+    }
+    (i + 1, false)
 }
 
 #[cfg(test)]

@@ -315,6 +315,46 @@ impl Index {
         concerned
     }
 
+    /// The row of the Argo CD Application `(namespace, name)` an entity in
+    /// `entity_namespace` names: NotFound when it does not exist or belongs
+    /// to an AppProject the tenant may not use.
+    fn application_row(
+        &self,
+        application: &(String, String),
+        entity_namespace: &str,
+        tenant: &TenantRules,
+    ) -> (SourceRef, Normalized) {
+        let (namespace, name) = application;
+        let found = self
+            .applications
+            .get(application)
+            .and_then(|source| Some((source, self.sources.get(source)?)));
+        let permitted = |object: &Source| match object.project.as_deref() {
+            Some(project) => {
+                let labels = self
+                    .projects
+                    .get(project)
+                    .and_then(|source| self.sources.get(source))
+                    .map(|project| &project.labels);
+                tenant.may_use_project(project, labels)
+            }
+            // Unreadable: its row tells only that, nothing of the object.
+            None => true,
+        };
+        match found {
+            Some((source, object)) if permitted(object) => (source.clone(), object.normalized.clone()),
+            _ => {
+                let source = SourceRef::new("argoproj.io/v1alpha1", "Application", namespace, name);
+                let mut normalized = rollup::not_found(&source);
+                normalized.message = Some(format!(
+                    "{source} does not exist in an AppProject of namespace {entity_namespace} ({})",
+                    tenant.project_rule()
+                ));
+                (source, normalized)
+            }
+        }
+    }
+
     /// Everything the status of `entity` is computed from. `tenant` are
     /// the rules of the entity's namespace: an Application of an AppProject
     /// they do not give it (`tenancy.argocd.projects`, or the project's
@@ -334,36 +374,7 @@ impl Index {
         };
         let mut sources = Vec::new();
         if let Some(application) = &lookup.application {
-            let (namespace, name) = application;
-            let found = self
-                .applications
-                .get(application)
-                .and_then(|source| Some((source, self.sources.get(source)?)));
-            let permitted = |object: &Source| match object.project.as_deref() {
-                Some(project) => {
-                    let labels = self
-                        .projects
-                        .get(project)
-                        .and_then(|source| self.sources.get(source))
-                        .map(|project| &project.labels);
-                    tenant.may_use_project(project, labels)
-                }
-                // Unreadable: its row tells only that, nothing of the object.
-                None => true,
-            };
-            sources.push(match found {
-                Some((source, object)) if permitted(object) => (source.clone(), object.normalized.clone()),
-                _ => {
-                    let source = SourceRef::new("argoproj.io/v1alpha1", "Application", namespace, name);
-                    let mut normalized = rollup::not_found(&source);
-                    normalized.message = Some(format!(
-                        "{source} does not exist in an AppProject of namespace {} ({})",
-                        entity.namespace().unwrap_or_default(),
-                        tenant.project_rule()
-                    ));
-                    (source, normalized)
-                }
-            });
+            sources.push(self.application_row(application, &namespace, tenant));
         }
         // Objects found by label: in the entity's own namespace only, so an
         // entity cannot show another team's objects by naming their labels.

@@ -24,7 +24,8 @@
 //! here; export to Backstage writes `[]` for them.
 
 use crate::api::EntityRef;
-use crate::api::{CatalogEntity, EntityKind};
+use crate::api::{CatalogEntity, EntityKind, EntityLink};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::relations::{kind_name, reference_fields};
 
@@ -146,9 +147,35 @@ fn problem(field: impl Into<String>, message: impl Into<String>) -> Problem {
 /// Every problem with `entity`, in field order; empty when it is valid.
 pub fn validate(entity: &CatalogEntity) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let metadata = &entity.metadata;
     let spec = &entity.spec;
+    metadata_problems(&entity.metadata, &mut problems);
 
+    if spec.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        problems.push(problem("spec.title", "must not be blank when given"));
+    }
+    for (i, tag) in spec.tags.iter().enumerate() {
+        if !is_valid_tag(tag) {
+            problems.push(problem(
+                format!("spec.tags[{i}]"),
+                format!("{tag:?} is not a valid tag; {TAG_EXPECTED}"),
+            ));
+        }
+    }
+    link_problems(&spec.links, &mut problems);
+
+    required_fields(entity, &mut problems);
+
+    let namespace = entity.metadata.namespace.as_deref().unwrap_or("default");
+    for field in reference_fields(spec) {
+        if let Err(message) = check_reference(field.value, field.default_kind, namespace) {
+            problems.push(problem(field.path, message));
+        }
+    }
+    problems
+}
+
+/// The problems of the name, namespace, labels and annotations.
+fn metadata_problems(metadata: &ObjectMeta, problems: &mut Vec<Problem>) {
     match metadata.name.as_deref() {
         None | Some("") => problems.push(problem(
             "metadata.name",
@@ -190,19 +217,11 @@ pub fn validate(entity: &CatalogEntity) -> Vec<Problem> {
             ));
         }
     }
+}
 
-    if spec.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
-        problems.push(problem("spec.title", "must not be blank when given"));
-    }
-    for (i, tag) in spec.tags.iter().enumerate() {
-        if !is_valid_tag(tag) {
-            problems.push(problem(
-                format!("spec.tags[{i}]"),
-                format!("{tag:?} is not a valid tag; {TAG_EXPECTED}"),
-            ));
-        }
-    }
-    for (i, link) in spec.links.iter().enumerate() {
+/// The problems of `spec.links`.
+fn link_problems(links: &[EntityLink], problems: &mut Vec<Problem>) {
+    for (i, link) in links.iter().enumerate() {
         if let Err(e) = url::Url::parse(&link.url) {
             problems.push(problem(
                 format!("spec.links[{i}].url"),
@@ -227,15 +246,6 @@ pub fn validate(entity: &CatalogEntity) -> Vec<Problem> {
             ));
         }
     }
-
-    required_fields(entity, &mut problems);
-
-    for field in reference_fields(spec) {
-        if let Err(message) = check_reference(field.value, field.default_kind, namespace) {
-            problems.push(problem(field.path, message));
-        }
-    }
-    problems
 }
 
 fn required_fields(entity: &CatalogEntity, problems: &mut Vec<Problem>) {

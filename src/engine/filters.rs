@@ -14,8 +14,30 @@ use crate::api::{EntityRef, RepoUrl};
 /// against `guard` (see [`bounds`]): minijinja's own and nunjucks' and
 /// Backstage's.
 pub fn register(env: &mut Environment<'_>, guard: Guard) {
-    use minijinja::filters as builtin;
-    let filters: Vec<(&'static str, Value, Option<Precheck>)> = vec![
+    let mut filters = backstage_and_nunjucks();
+    filters.extend(minijinja_builtins());
+    filters.extend(minijinja_collection_builtins());
+    filters.extend(minijinja_selection_builtins());
+    filters.extend(minijinja_format_builtins());
+    for (name, filter, precheck) in filters {
+        bounds::add_checked_filter(env, guard, name, filter, precheck);
+    }
+    env.set_unknown_method_callback(move |state, value, method, args| {
+        guard.time()?;
+        bounds::check_js_method(&guard, value, method, args)?;
+        let result = js_method(state, value, method, args)?;
+        guard.depth(&format!(".{method}()"), &result)?;
+        Ok(result)
+    });
+}
+
+/// A filter's name, the filter, and the check of its arguments.
+type Filter = (&'static str, Value, Option<Precheck>);
+
+/// Backstage's filters, and nunjucks' where its names or semantics differ
+/// from minijinja's.
+fn backstage_and_nunjucks() -> Vec<Filter> {
+    vec![
         // Backstage's.
         ("parseRepoUrl", Value::from_function(parse_repo_url), None),
         ("parseEntityRef", Value::from_function(parse_entity_ref), None),
@@ -31,7 +53,14 @@ pub fn register(env: &mut Environment<'_>, guard: Guard) {
         ("nl2br", Value::from_function(nl2br), Some(bounds::check_escape)),
         ("default", Value::from_function(nunjucks_default), None),
         ("d", Value::from_function(nunjucks_default), None),
-        // minijinja's.
+    ]
+}
+
+/// minijinja's own filters over text that templates use, with the checks
+/// of those that can grow a value (as in the two lists after it).
+fn minijinja_builtins() -> Vec<Filter> {
+    use minijinja::filters as builtin;
+    vec![
         ("safe", Value::from_function(builtin::safe), None),
         (
             "escape",
@@ -70,6 +99,13 @@ pub fn register(env: &mut Environment<'_>, guard: Guard) {
         ),
         ("length", Value::from_function(builtin::length), None),
         ("count", Value::from_function(builtin::length), None),
+    ]
+}
+
+/// minijinja's filters over lists and maps that sort, pick or reshape them.
+fn minijinja_collection_builtins() -> Vec<Filter> {
+    use minijinja::filters as builtin;
+    vec![
         (
             "dictsort",
             Value::from_function(builtin::dictsort),
@@ -135,6 +171,13 @@ pub fn register(env: &mut Environment<'_>, guard: Guard) {
             Value::from_function(builtin::batch),
             Some(bounds::check_count),
         ),
+    ]
+}
+
+/// minijinja's filters that select, map or group items.
+fn minijinja_selection_builtins() -> Vec<Filter> {
+    use minijinja::filters as builtin;
+    vec![
         (
             "slice",
             Value::from_function(builtin::slice),
@@ -195,6 +238,13 @@ pub fn register(env: &mut Environment<'_>, guard: Guard) {
             Value::from_function(builtin::zip),
             Some(bounds::check_chars),
         ),
+    ]
+}
+
+/// minijinja's filters that format values as text.
+fn minijinja_format_builtins() -> Vec<Filter> {
+    use minijinja::filters as builtin;
+    vec![
         (
             "pprint",
             Value::from_function(builtin::pprint),
@@ -215,17 +265,7 @@ pub fn register(env: &mut Environment<'_>, guard: Guard) {
             Value::from_function(builtin::urlencode),
             Some(bounds::check_escape),
         ),
-    ];
-    for (name, filter, precheck) in filters {
-        bounds::add_checked_filter(env, guard, name, filter, precheck);
-    }
-    env.set_unknown_method_callback(move |state, value, method, args| {
-        guard.time()?;
-        bounds::check_js_method(&guard, value, method, args)?;
-        let result = js_method(state, value, method, args)?;
-        guard.depth(&format!(".{method}()"), &result)?;
-        Ok(result)
-    });
+    ]
 }
 
 fn invalid(message: impl Into<String>) -> Error {
