@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::actions::fetch::{FetchTemplateInput, TemplateInput};
 use crate::actions::{self, ActionKind};
-use crate::api::TemplateSpec;
+use crate::api::{Step, TemplateOutput, TemplateSpec};
 use crate::engine::expression::Renderer;
 use crate::engine::files::{FileEntry, FileTree};
 use crate::engine::parameters::ParameterSchema;
@@ -82,52 +82,14 @@ pub fn check(
             check_input_names(&label, action, step.input.as_ref(), &mut problems);
         }
         let secret_inputs = action.map(actions::Action::secret_inputs).unwrap_or_default();
-        let secret_rule = || match secret_inputs.as_slice() {
-            [] => format!("{} has no secret inputs", step.action),
-            names => format!(
-                "{} declares secret only input.{}",
-                step.action,
-                names.join(", input.")
-            ),
-        };
-        match &step.input {
-            Some(Value::Object(fields)) => {
-                for (key, field) in fields {
-                    let secrets = if secret_inputs.contains(key) {
-                        Secrets::Allowed
-                    } else {
-                        Secrets::Refused(secret_rule())
-                    };
-                    let location = format!("{label}: input.{key}");
-                    check_expressions(&location, field, renderer, &secrets, &mut problems, &mut warnings);
-                }
-            }
-            Some(other) => {
-                let secrets = Secrets::Refused(secret_rule());
-                check_expressions(
-                    &format!("{label}: input"),
-                    other,
-                    renderer,
-                    &secrets,
-                    &mut problems,
-                    &mut warnings,
-                );
-            }
-            None => {}
-        }
-        for (field, value) in [("if", &step.if_), ("each", &step.each)] {
-            if let Some(value) = value {
-                let secrets = Secrets::Refused(format!("a step's {field} is never secret"));
-                check_expressions(
-                    &format!("{label}: {field}"),
-                    value,
-                    renderer,
-                    &secrets,
-                    &mut problems,
-                    &mut warnings,
-                );
-            }
-        }
+        check_step_expressions(
+            &label,
+            step,
+            &secret_inputs,
+            renderer,
+            &mut problems,
+            &mut warnings,
+        );
         if matches!(
             action.map(|a| a.kind),
             Some(ActionKind::FetchTemplate | ActionKind::FetchTemplateFile)
@@ -136,42 +98,110 @@ pub fn check(
         }
     }
     if let Some(output) = &template.output {
-        let output_secrets =
-            Secrets::Refused("the output is shown to anyone who can read the request".into());
-        for (i, link) in output.links.iter().enumerate() {
-            for (field, text) in [
-                ("title", &link.title),
-                ("url", &link.url),
-                ("entityRef", &link.entity_ref),
-            ] {
-                if let Some(text) = text {
-                    check_expressions(
-                        &format!("output.links[{i}].{field}"),
-                        &Value::String(text.clone()),
-                        renderer,
-                        &output_secrets,
-                        &mut problems,
-                        &mut warnings,
-                    );
-                }
-            }
-        }
-        for (i, block) in output.text.iter().enumerate() {
-            if let Some(content) = &block.content {
-                check_expressions(
-                    &format!("output.text[{i}].content"),
-                    &Value::String(content.clone()),
-                    renderer,
-                    &output_secrets,
-                    &mut problems,
-                    &mut warnings,
-                );
-            }
-        }
+        check_output(output, renderer, &mut problems, &mut warnings);
     }
     match schema {
         Some(schema) if problems.is_empty() => Ok(Checked { schema, warnings }),
         _ => Err(problems),
+    }
+}
+
+/// Checks the expressions of a step's input, `if` and `each`: only the
+/// inputs the action declares secret may read secrets.
+fn check_step_expressions(
+    label: &str,
+    step: &Step,
+    secret_inputs: &[String],
+    renderer: &Renderer,
+    problems: &mut Vec<String>,
+    warnings: &mut Warnings,
+) {
+    let secret_rule = || match secret_inputs {
+        [] => format!("{} has no secret inputs", step.action),
+        names => format!(
+            "{} declares secret only input.{}",
+            step.action,
+            names.join(", input.")
+        ),
+    };
+    match &step.input {
+        Some(Value::Object(fields)) => {
+            for (key, field) in fields {
+                let secrets = if secret_inputs.contains(key) {
+                    Secrets::Allowed
+                } else {
+                    Secrets::Refused(secret_rule())
+                };
+                let location = format!("{label}: input.{key}");
+                check_expressions(&location, field, renderer, &secrets, problems, warnings);
+            }
+        }
+        Some(other) => {
+            let secrets = Secrets::Refused(secret_rule());
+            check_expressions(
+                &format!("{label}: input"),
+                other,
+                renderer,
+                &secrets,
+                problems,
+                warnings,
+            );
+        }
+        None => {}
+    }
+    for (field, value) in [("if", &step.if_), ("each", &step.each)] {
+        if let Some(value) = value {
+            let secrets = Secrets::Refused(format!("a step's {field} is never secret"));
+            check_expressions(
+                &format!("{label}: {field}"),
+                value,
+                renderer,
+                &secrets,
+                problems,
+                warnings,
+            );
+        }
+    }
+}
+
+/// Checks the expressions of the output's links and text, which may read
+/// no secret.
+fn check_output(
+    output: &TemplateOutput,
+    renderer: &Renderer,
+    problems: &mut Vec<String>,
+    warnings: &mut Warnings,
+) {
+    let output_secrets = Secrets::Refused("the output is shown to anyone who can read the request".into());
+    for (i, link) in output.links.iter().enumerate() {
+        for (field, text) in [
+            ("title", &link.title),
+            ("url", &link.url),
+            ("entityRef", &link.entity_ref),
+        ] {
+            if let Some(text) = text {
+                check_expressions(
+                    &format!("output.links[{i}].{field}"),
+                    &Value::String(text.clone()),
+                    renderer,
+                    &output_secrets,
+                    problems,
+                    warnings,
+                );
+            }
+        }
+    }
+    for (i, block) in output.text.iter().enumerate() {
+        if let Some(content) = &block.content {
+            check_expressions(
+                &format!("output.text[{i}].content"),
+                &Value::String(content.clone()),
+                renderer,
+                &output_secrets,
+                problems,
+                warnings,
+            );
+        }
     }
 }
 
