@@ -196,6 +196,63 @@ pub struct TemplateSources {
     /// on a trusted network); `https://` only otherwise.
     #[serde(default)]
     pub allow_http: bool,
+    /// The host keys of the ssh hosts among them, in OpenSSH `known_hosts`
+    /// format (what `ssh-keyscan` prints; host names in plain text). An ssh
+    /// source whose host presents another key is refused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ssh_known_hosts: String,
+}
+
+/// One line of `templateSources.sshKnownHosts`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownHost {
+    /// The hosts it is for, as `host` (port 22) or `host:port`.
+    pub hosts: Vec<String>,
+    /// The key, in ssh wire format.
+    pub key: Vec<u8>,
+}
+
+impl TemplateSources {
+    /// The entries of `sshKnownHosts`; an error names the line it cannot read.
+    pub fn known_hosts(&self) -> Result<Vec<KnownHost>, String> {
+        use base64::Engine as _;
+        let mut entries = Vec::new();
+        for (number, line) in self.ssh_known_hosts.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let bad = |why: &str| format!("templateSources.sshKnownHosts line {}: {why}", number + 1);
+            if line.starts_with('@') {
+                return Err(bad("markers (@cert-authority, @revoked) are not supported"));
+            }
+            let mut fields = line.split_whitespace();
+            let (Some(hosts), Some(_kind), Some(key)) = (fields.next(), fields.next(), fields.next()) else {
+                return Err(bad("expected \"host key-type base64-key\""));
+            };
+            if hosts.starts_with('|') {
+                return Err(bad(
+                    "hashed host names are not supported; write the host name in plain text",
+                ));
+            }
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(key)
+                .map_err(|e| bad(&format!("the key is not base64: {e}")))?;
+            let hosts = hosts.split(',').map(known_host_name).collect();
+            entries.push(KnownHost { hosts, key });
+        }
+        Ok(entries)
+    }
+}
+
+/// A `known_hosts` host as `templateSources.hosts` writes it: `[h]:p` is
+/// `h:p`, and port 22 is left out.
+fn known_host_name(entry: &str) -> String {
+    match entry.strip_prefix('[').and_then(|rest| rest.split_once("]:")) {
+        Some((host, "22")) => host.to_ascii_lowercase(),
+        Some((host, port)) => format!("{}:{port}", host.to_ascii_lowercase()),
+        None => entry.to_ascii_lowercase(),
+    }
 }
 
 /// How much of a Template's git source is read. A tree past any of these is
@@ -435,6 +492,10 @@ impl Config {
         if config.concurrency == 0 {
             anyhow::bail!("{}: concurrency must be at least 1", path.display());
         }
+        config
+            .template_sources
+            .known_hosts()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         for (i, host) in config.git_hosts.iter().enumerate() {
             host.check()
                 .map_err(|e| anyhow::anyhow!("{}: gitHosts[{i}] ({}): {e}", path.display(), host.host))?;

@@ -174,19 +174,38 @@ impl TenantRules {
 }
 
 /// Checks a Template's git source URL against what the cluster allows:
-/// `https://` (or `http://` where configured) to a host listed in
-/// `templateSources.hosts`. Never `file://` or a path: those read the
-/// operator's own disk, its cache of every tenant's templates included.
-pub fn check_template_source(sources: &TemplateSources, url: &str) -> Result<(), String> {
+/// `https://` (or `http://` where configured) or ssh (`ssh://` or an
+/// scp-style `user@host:path`) to a host listed in `templateSources.hosts`.
+/// Never `file://` or a path: those read the operator's own disk, its cache
+/// of every tenant's templates included. Returns, for an ssh source, the
+/// host keys its host must present (`templateSources.sshKnownHosts`): an
+/// ssh host without any is refused before it is contacted.
+pub fn check_template_source(sources: &TemplateSources, url: &str) -> Result<Option<Vec<Vec<u8>>>, String> {
     let field = "spec.source.git.url";
+    let not_listed = || {
+        Err(format!(
+            "{field}: the host is not in the operator's templateSources.hosts, so goldpath did not contact it"
+        ))
+    };
+    let listed = |host: &str| !host.is_empty() && sources.hosts.iter().any(|h| h.eq_ignore_ascii_case(host));
+    if !url.contains("://")
+        && let Some((host, _)) = crate::git::scp_address(url)
+    {
+        if !listed(host) {
+            return not_listed();
+        }
+        return ssh_host_keys(sources, host).map(Some);
+    }
     let Ok(parsed) = url::Url::parse(url) else {
         return Err(format!(
-            "{field}: only https:// URLs are allowed in the cluster; local paths are read only by the goldpath CLI"
+            "{field}: only https:// and ssh URLs are allowed in the cluster; local paths are read only by the \
+             goldpath CLI"
         ));
     };
-    match parsed.scheme() {
-        "https" => {}
-        "http" if sources.allow_http => {}
+    let ssh = match parsed.scheme() {
+        "https" => false,
+        "ssh" | "git+ssh" | "ssh+git" => true,
+        "http" if sources.allow_http => false,
         "http" => {
             return Err(format!(
                 "{field}: plain http:// is refused (templateSources.allowHttp is off); use https://"
@@ -199,21 +218,44 @@ pub fn check_template_source(sources: &TemplateSources, url: &str) -> Result<(),
         }
         other => {
             return Err(format!(
-                "{field}: the {other}:// scheme is refused in the cluster; use https://"
+                "{field}: the {other}:// scheme is refused in the cluster; use https:// or ssh://"
             ));
         }
-    }
+    };
     let host = match (parsed.host_str(), parsed.port()) {
+        (Some(host), Some(22)) if ssh => host.to_string(),
         (Some(host), Some(port)) => format!("{host}:{port}"),
         (Some(host), None) => host.to_string(),
         (None, _) => String::new(),
     };
-    if host.is_empty() || !sources.hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
+    if !listed(&host) {
+        return not_listed();
+    }
+    if ssh {
+        return ssh_host_keys(sources, &host).map(Some);
+    }
+    Ok(None)
+}
+
+/// The keys `templateSources.sshKnownHosts` lists for `host` (`host` or
+/// `host:port`, as `templateSources.hosts` writes it); none is an error
+/// naming the host, which the configuration lists, so naming it tells a
+/// tenant nothing new.
+fn ssh_host_keys(sources: &TemplateSources, host: &str) -> Result<Vec<Vec<u8>>, String> {
+    let host = host.to_ascii_lowercase();
+    let keys: Vec<Vec<u8>> = sources
+        .known_hosts()?
+        .into_iter()
+        .filter(|entry| entry.hosts.contains(&host))
+        .map(|entry| entry.key)
+        .collect();
+    if keys.is_empty() {
         return Err(format!(
-            "{field}: the host is not in the operator's templateSources.hosts, so goldpath did not contact it"
+            "spec.source.git.url: templateSources.sshKnownHosts has no host key for ssh host {host}, so \
+             goldpath does not connect to it"
         ));
     }
-    Ok(())
+    Ok(keys)
 }
 
 #[cfg(test)]
@@ -365,6 +407,7 @@ mod tests {
         let sources = TemplateSources {
             hosts: vec!["git.example".into(), "127.0.0.1:8443".into()],
             allow_http: false,
+            ssh_known_hosts: String::new(),
         };
         check_template_source(&sources, "https://git.example/team/templates.git").unwrap();
         check_template_source(&sources, "https://GIT.example/t.git").unwrap();
@@ -379,8 +422,14 @@ mod tests {
                 "local paths are read only by the goldpath CLI",
             ),
             ("http://git.example/t.git", "templateSources.allowHttp"),
-            ("ssh://git@git.example/t.git", "ssh:// scheme is refused"),
-            ("git@git.example:t.git", "local paths"),
+            ("ssh://git@10.0.0.1:22/t.git", "templateSources.hosts"),
+            ("git@10.0.0.1:t.git", "templateSources.hosts"),
+            (
+                "ssh://git@git.example/t.git",
+                "no host key for ssh host git.example",
+            ),
+            ("git@git.example:t.git", "no host key for ssh host git.example"),
+            ("git://git.example/t.git", "git:// scheme is refused"),
             ("https://10.0.0.1:22/t.git", "templateSources.hosts"),
             ("https://git.example:8443/t.git", "templateSources.hosts"),
             ("https://127.0.0.1/t.git", "templateSources.hosts"),
@@ -395,5 +444,65 @@ mod tests {
         };
         check_template_source(&http, "http://git.example/t.git").unwrap();
         assert!(check_template_source(&TemplateSources::default(), "https://github.com/a/b.git").is_err());
+    }
+
+    #[test]
+    fn ssh_sources_are_to_listed_hosts_with_known_keys_only() {
+        // Two made-up keys, base64 of their wire format.
+        let (one, two) = ("AAAAC3NzaC1lZDI1NTE5AAAAIAEB", "AAAAC3NzaC1lZDI1NTE5AAAAIAIC");
+        let sources = TemplateSources {
+            hosts: vec![
+                "git.example".into(),
+                "127.0.0.1:2222".into(),
+                "other.example".into(),
+            ],
+            allow_http: false,
+            ssh_known_hosts: format!(
+                "# comment\ngit.example,mirror.example ssh-ed25519 {one} c\n[127.0.0.1]:2222 ssh-ed25519 {two}\n\
+                 [git.example]:22 ssh-ed25519 {two}\n"
+            ),
+        };
+        let keys = |url: &str| check_template_source(&sources, url).unwrap().unwrap().len();
+        assert_eq!(keys("ssh://git@git.example/team/t.git"), 2);
+        assert_eq!(keys("ssh://git@git.example:22/team/t.git"), 2);
+        assert_eq!(keys("git@git.example:team/t.git"), 2);
+        assert_eq!(keys("ssh://git@127.0.0.1:2222/t.git"), 1);
+        assert_eq!(
+            check_template_source(&sources, "https://git.example/t.git").unwrap(),
+            None
+        );
+        for (url, rule) in [
+            ("ssh://git@127.0.0.1/t.git", "templateSources.hosts"),
+            ("ssh://git@mirror.example/t.git", "templateSources.hosts"),
+            ("git@10.0.0.1:t.git", "templateSources.hosts"),
+            (
+                "ssh://other.example/t.git",
+                "no host key for ssh host other.example",
+            ),
+        ] {
+            let error = check_template_source(&sources, url).unwrap_err();
+            assert!(error.contains(rule), "{url}: {error}");
+            assert!(!error.contains("10.0.0.1"), "{error}");
+        }
+        let hashed = TemplateSources {
+            ssh_known_hosts: format!("|1|abc|def ssh-ed25519 {one}\n"),
+            ..sources.clone()
+        };
+        assert!(
+            hashed
+                .known_hosts()
+                .unwrap_err()
+                .contains("line 1: hashed host names")
+        );
+        let garbled = TemplateSources {
+            ssh_known_hosts: "\ngit.example ssh-ed25519 !!!\n".into(),
+            ..sources
+        };
+        assert!(
+            garbled
+                .known_hosts()
+                .unwrap_err()
+                .contains("line 2: the key is not base64")
+        );
     }
 }

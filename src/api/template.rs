@@ -330,8 +330,12 @@ pub struct TemplateSource {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GitSource {
-    /// Clone URL of the repository (https, http or file).
-    #[schemars(regex(pattern = r"^(https?|file)://.+"), length(max = 2048))]
+    /// Clone URL of the repository: https, ssh (`ssh://` or scp-style
+    /// `user@host:path`), http or file.
+    #[schemars(
+        regex(pattern = r"^((https?|file|ssh|git\+ssh|ssh\+git)://.+|[^/:@]+@[^/:]+:.+)$"),
+        length(max = 2048)
+    )]
     pub url: String,
 
     /// Branch, tag or commit to use. A branch is followed: re-resolved on an

@@ -95,9 +95,9 @@ async fn read_files(
 ) -> Result<(String, FileTree), SourceError> {
     let source = template.spec.source.as_ref();
     if let Some(git_source) = source.and_then(|s| s.git.clone()) {
-        tenancy::check_template_source(&context.config.template_sources, &git_source.url)
+        let host_keys = tenancy::check_template_source(&context.config.template_sources, &git_source.url)
             .map_err(SourceError::Invalid)?;
-        let credentials = match &git_source.secret_ref {
+        let mut credentials = match &git_source.secret_ref {
             None => None,
             Some(secret) => Some(
                 credentials(context, &template.namespace().unwrap_or_default(), &secret.name)
@@ -110,6 +110,18 @@ async fn read_files(
                     })?,
             ),
         };
+        if let Some(host_keys) = host_keys {
+            match credentials.as_mut().and_then(|c| c.ssh.as_mut()) {
+                Some(ssh) => ssh.host_keys = host_keys,
+                None => {
+                    return Err(SourceError::Invalid(
+                        "spec.source.git.secretRef: an ssh source needs a Secret of type kubernetes.io/ssh-auth \
+                         whose key ssh-privatekey logs in"
+                            .into(),
+                    ));
+                }
+            }
+        }
         let revision = revision.map(str::to_string);
         let cache = context.git_cache.clone();
         let limits = context.config.template_source_limits;
@@ -158,7 +170,8 @@ fn git_failure(field: &str, error: &git::GitError) -> SourceError {
     }
 }
 
-/// Reads `username` and `password` from a Secret.
+/// Reads `username` and `password` from a Secret, or from one of type
+/// `kubernetes.io/ssh-auth` its `ssh-privatekey` (and `username`, if set).
 pub async fn credentials(
     context: &Context,
     namespace: &str,
@@ -177,8 +190,20 @@ pub async fn credentials(
             .map(|v| String::from_utf8_lossy(&v.0).into_owned())
             .ok_or_else(|| SourceError::Invalid(format!("Secret {namespace}/{name} has no key {key:?}")))
     };
+    if secret.type_.as_deref() == Some(SSH_AUTH) {
+        // The user name is the URL's (`git@...`) unless the Secret says.
+        let username = value("username").unwrap_or_default();
+        return Ok(git::Credentials::ssh(
+            username,
+            value("ssh-privatekey")?,
+            Vec::new(),
+        ));
+    }
     Ok(git::Credentials::new(value("username")?, value("password")?))
 }
+
+/// The Secret type of an ssh private key (key `ssh-privatekey`).
+const SSH_AUTH: &str = "kubernetes.io/ssh-auth";
 
 /// The template checked at `revision` (its status revision when `None`),
 /// from the cache or read and checked now. `Err(problems)` when invalid.

@@ -33,6 +33,7 @@ mod test_support;
 pub use error::{GitError, redact_url};
 pub use publish::{PublishRequest, Published, publish, publish_change};
 pub use read::{read_tree, read_tree_in, resolve};
+pub use remote::scp_address;
 
 /// The branch a request publishes to when its template does not name one.
 pub const DEFAULT_BRANCH: &str = "main";
@@ -46,13 +47,27 @@ pub struct GitIdentity {
     pub author_email: String,
 }
 
-/// A username and password (or access token) for an HTTP(S) remote.
+/// A username and password (or access token) for an HTTP(S) remote, or
+/// for an ssh remote a private key and the host keys the server must show.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The user name; for token-only hosts any non-empty name works.
     pub username: String,
     /// The password or token. Never printed: see the `Debug` impl.
     pub password: String,
+    /// For an ssh remote: the key that logs in and the host keys trusted.
+    pub ssh: Option<SshIdentity>,
+}
+
+/// What an ssh remote needs: a private key (OpenSSH or PEM text) and the
+/// host keys (as `known_hosts` holds them, decoded) the server may present.
+/// A server presenting any other key is refused: there is no "accept any".
+#[derive(Clone, PartialEq, Eq)]
+pub struct SshIdentity {
+    /// The private key. Never printed.
+    pub private_key: String,
+    /// The trusted host keys, in ssh wire format.
+    pub host_keys: Vec<Vec<u8>>,
 }
 
 impl Credentials {
@@ -61,6 +76,20 @@ impl Credentials {
         Credentials {
             username: username.into(),
             password: password.into(),
+            ssh: None,
+        }
+    }
+
+    /// Credentials for an ssh remote: log in as `username` (the URL's user
+    /// when empty) with `private_key`, trusting only `host_keys`.
+    pub fn ssh(username: impl Into<String>, private_key: impl Into<String>, host_keys: Vec<Vec<u8>>) -> Self {
+        Credentials {
+            username: username.into(),
+            password: String::new(),
+            ssh: Some(SshIdentity {
+                private_key: private_key.into(),
+                host_keys,
+            }),
         }
     }
 }
@@ -72,6 +101,13 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("username", &self.username)
             .field("password", &"***")
+            .field(
+                "ssh",
+                &self
+                    .ssh
+                    .as_ref()
+                    .map(|s| format!("key ***, {} host keys", s.host_keys.len())),
+            )
             .finish()
     }
 }

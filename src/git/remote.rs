@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::Once;
 
 use git2::{
-    AutotagOption, Cred, CredentialType, Direction, ErrorClass, ErrorCode, FetchOptions, Oid, ProxyOptions,
-    PushOptions, RemoteCallbacks, Repository,
+    AutotagOption, CertificateCheckStatus, Cred, CredentialType, Direction, ErrorClass, ErrorCode,
+    FetchOptions, Oid, ProxyOptions, PushOptions, RemoteCallbacks, Repository,
 };
 use sha2::{Digest, Sha256};
 
@@ -80,6 +80,8 @@ pub(super) struct RemoteSpec {
     /// The URL without any userinfo: a rotated token keeps its cache.
     cache_key: String,
     pub(super) local_path: Option<PathBuf>,
+    /// For an ssh remote, its host (and port), which messages name.
+    ssh_host: Option<String>,
     credentials: Option<Credentials>,
     secrets: Vec<String>,
 }
@@ -98,25 +100,21 @@ impl RemoteSpec {
         if url.trim().is_empty() {
             return Err(invalid("the URL is empty".to_owned()));
         }
-        let ssh_unsupported =
-            "SSH is not supported; use the repository's https:// URL with a username and token";
         let mut spec = RemoteSpec {
             url: url.to_owned(),
             display: display.clone(),
             raw: url.to_owned(),
             cache_key: url.to_owned(),
             local_path: None,
+            ssh_host: None,
             credentials: credentials.cloned(),
             secrets,
         };
         if !url.contains("://") {
-            if let Some(colon) = url.find(':') {
-                let host = &url[..colon];
-                if host.len() > 1 && !host.contains('/') {
-                    return Err(invalid(format!(
-                        "{ssh_unsupported} (this looks like an scp-style SSH address)"
-                    )));
-                }
+            if let Some((host, _)) = scp_address(url) {
+                spec.ssh_host = Some(host.to_owned());
+                spec.check_ssh_identity().map_err(invalid)?;
+                return Ok(spec);
             }
             spec.local_path = Some(PathBuf::from(url));
             return Ok(spec);
@@ -145,9 +143,26 @@ impl RemoteSpec {
                 spec.local_path = Some(path);
                 Ok(spec)
             }
-            "ssh" | "git+ssh" | "ssh+git" => Err(invalid(ssh_unsupported.to_owned())),
+            "ssh" | "git+ssh" | "ssh+git" => {
+                let host = parsed.host_str().filter(|h| !h.is_empty());
+                let host = host.ok_or_else(|| invalid("the URL has no host".to_owned()))?;
+                if parsed.password().is_some() {
+                    return Err(invalid(
+                        "an ssh URL carries no password; log in with a private key".to_owned(),
+                    ));
+                }
+                spec.ssh_host = Some(match parsed.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host.to_owned(),
+                });
+                spec.check_ssh_identity().map_err(invalid)?;
+                let mut key = parsed;
+                let _ = key.set_username("");
+                spec.cache_key = key.to_string();
+                Ok(spec)
+            }
             other => Err(invalid(format!(
-                "the {other}:// scheme is not supported; use https://, http://, file:// or a local path"
+                "the {other}:// scheme is not supported; use https://, ssh://, http://, file:// or a local path"
             ))),
         }
     }
@@ -174,8 +189,26 @@ impl RemoteSpec {
         self.cache_key = key.to_string();
     }
 
+    /// Whether the remote is a server (http(s) or ssh), not a local path.
     pub(super) fn is_http(&self) -> bool {
         self.local_path.is_none()
+    }
+
+    /// An ssh remote is contacted only with a private key and the host
+    /// keys it must present: never trusting whatever key answers.
+    fn check_ssh_identity(&self) -> Result<(), String> {
+        match self.credentials.as_ref().and_then(|c| c.ssh.as_ref()) {
+            None => Err(
+                "an ssh remote needs credentials with a private key (a Secret of type \
+                 kubernetes.io/ssh-auth) and the host's known keys"
+                    .to_owned(),
+            ),
+            Some(ssh) if ssh.host_keys.is_empty() => Err(format!(
+                "no known host key is configured for ssh host {}, so goldpath does not connect to it",
+                self.ssh_host.as_deref().unwrap_or_default()
+            )),
+            Some(_) => Ok(()),
+        }
     }
 
     /// A missing local directory is a wrong URL, not a network hiccup; say
@@ -212,6 +245,17 @@ impl RemoteSpec {
             return GitError::AuthenticationFailed {
                 url,
                 detail: auth.explain(&detail),
+            };
+        }
+        if error.code() == ErrorCode::Certificate
+            && let Some(host) = &self.ssh_host
+        {
+            return GitError::Remote {
+                url,
+                detail: format!(
+                    "the ssh server {host} presented a host key that is not one of the known keys configured \
+                     for it; goldpath did not log in"
+                ),
             };
         }
         if error.code() == ErrorCode::Certificate {
@@ -529,17 +573,49 @@ impl<'a> AuthState<'a> {
             let Some(credentials) = self.credentials else {
                 return refuse("the server requires credentials and none are configured");
             };
-            if !allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-                return refuse(
-                    "the server asks for a kind of authentication other than username and password",
-                );
-            }
             let username = if credentials.username.is_empty() {
                 username_from_url.unwrap_or("git")
             } else {
                 credentials.username.as_str()
             };
+            if let Some(ssh) = &credentials.ssh {
+                if allowed == CredentialType::USERNAME {
+                    // ssh asks for the user name first, then for the key.
+                    self.calls.set(calls - 1);
+                    return Cred::username(username);
+                }
+                if !allowed.contains(CredentialType::SSH_KEY) {
+                    return refuse("the ssh server asks for a kind of authentication other than a key");
+                }
+                return Cred::ssh_key_from_memory(username, None, &ssh.private_key, None);
+            }
+            if !allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                return refuse(
+                    "the server asks for a kind of authentication other than username and password",
+                );
+            }
             Cred::userpass_plaintext(username, &credentials.password)
+        });
+        let host_keys = self
+            .credentials
+            .and_then(|c| c.ssh.as_ref())
+            .map(|ssh| ssh.host_keys.as_slice());
+        callbacks.certificate_check(move |cert, host| {
+            let Some(presented) = cert.as_hostkey() else {
+                // TLS: libgit2's own verification against the CA store.
+                return Ok(CertificateCheckStatus::CertificatePassthrough);
+            };
+            let known = host_keys.unwrap_or_default();
+            match presented.hostkey() {
+                Some(key) if known.iter().any(|k| k.as_slice() == key) => {
+                    Ok(CertificateCheckStatus::CertificateOk)
+                }
+                _ => Err(git2::Error::new(
+                    ErrorCode::Certificate,
+                    ErrorClass::Ssh,
+                    format!("the host key of {host} is not a known one"),
+                )),
+            }
         });
         callbacks
     }
@@ -556,6 +632,15 @@ impl<'a> AuthState<'a> {
             Some(_) => detail.to_owned(),
         }
     }
+}
+
+/// The host and path of an scp-style ssh address (`[user@]host:path`), as
+/// git reads one: a colon before any slash, after a host of two or more
+/// characters (`C:` stays a Windows drive).
+pub fn scp_address(url: &str) -> Option<(&str, &str)> {
+    let (before, path) = url.split_once(':')?;
+    let host = before.rsplit_once('@').map_or(before, |(_, host)| host);
+    (before.len() > 1 && !before.contains('/') && !host.is_empty()).then_some((host, path))
 }
 
 fn proxy_options<'a>() -> ProxyOptions<'a> {

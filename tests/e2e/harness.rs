@@ -16,6 +16,10 @@ pub struct Cluster {
     pub git_username: String,
     /// That user's access token.
     pub git_token: String,
+    /// The git server's ssh URL, e.g. `ssh://127.0.0.1:23231`.
+    pub git_ssh_url: String,
+    /// The private key file of `git_username` on the ssh listener.
+    pub git_ssh_key: PathBuf,
     /// The Gitea forge beside the git server.
     pub gitea: GiteaServer,
 }
@@ -66,6 +70,8 @@ pub fn cluster() -> &'static Cluster {
             git_url: value("GIT_HTTP_URL"),
             git_username: value("GIT_USERNAME"),
             git_token: value("GIT_TOKEN"),
+            git_ssh_url: value("GIT_SSH_URL"),
+            git_ssh_key: PathBuf::from(value("GIT_SSH_KEY")),
             gitea: GiteaServer {
                 url: value("GITEA_URL"),
                 api_url: value("GITEA_API_URL"),
@@ -79,6 +85,14 @@ pub fn cluster() -> &'static Cluster {
 }
 
 impl Cluster {
+    /// The git server's ssh host key, as `known_hosts` writes it:
+    /// `ssh-ed25519 AAAA...`.
+    pub fn git_ssh_host_key(&self) -> String {
+        let text = std::fs::read_to_string(self.state.join("softserve/ssh/soft_serve_host_ed25519.pub"))
+            .expect("reading Soft Serve's host key");
+        text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    }
+
     /// Runs kubectl (built at the server's version) against the cluster.
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut command = Command::new(self.state.join("bin/kubectl"));

@@ -23,6 +23,9 @@
 //!     without credentials, on an operator whose cache holds that commit;
 //! 11. `${{ secrets.token | upper }}` in `debug:log`;
 //! 12. `${{ secrets.token }}` in a `fetch:template` value, bound for a file.
+//! 13. a Template over ssh to the git server with a host key the operator
+//!     was not configured with (as a server in the middle would present);
+//! 14. a Template over ssh to a host not configured (nothing connects).
 
 use std::net::TcpListener;
 use std::process::Output;
@@ -473,4 +476,118 @@ fn tenant_b_cannot_put_a_secret_where_it_can_be_read() {
             .map(|c| c["reason"].clone());
         assert_eq!(reason, Some(Value::from("Invalid")), "{name}");
     }
+}
+
+/// An ssh Secret of the tenant's: its private key logs in as the git
+/// server's user.
+fn ssh_secret(namespace: &Namespace, name: &str) {
+    let key = std::fs::read_to_string(&cluster().git_ssh_key).unwrap();
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/ssh-auth",
+        "metadata": {"name": name},
+        "stringData": {"ssh-privatekey": key},
+    });
+    apply(namespace, &secret.to_string());
+}
+
+/// Template sources over ssh: with a `kubernetes.io/ssh-auth` Secret and
+/// the git server's host key in `templateSources.sshKnownHosts`, a Template
+/// from an ssh URL (and from its scp-style form on the default port's
+/// rules) becomes Ready and a request of it succeeds. An operator that
+/// knows another key for the host refuses it naming the host, and an ssh
+/// host not in `templateSources.hosts` is refused without a connection.
+#[test]
+fn an_ssh_template_source_is_read_with_its_key_and_a_verified_host_key() {
+    let cluster = cluster();
+    let team_a = tenant("tenant-a");
+    let team_b = tenant("tenant-b");
+    let secret_text = format!("over-ssh-{}", unique());
+    let repository = format!("ssh-{}", unique());
+    cluster.push_commit(&repository, "main", &[("README.md", "x")]);
+    let work = tempfile::tempdir().unwrap();
+    let clone = work.path().join("r");
+    cluster.clone_repository(&repository, &clone);
+    std::fs::create_dir_all(clone.join("golden/skeleton")).unwrap();
+    std::fs::write(clone.join("golden/skeleton/notes.txt"), &secret_text).unwrap();
+    for args in [
+        vec!["add", "."],
+        vec!["commit", "--quiet", "-m", "golden path"],
+        vec!["push", "--quiet", "origin", "main"],
+    ] {
+        assert!(cluster.git(&args, Some(&clone)).status.success(), "git {args:?}");
+    }
+    let ssh = cluster.git_ssh_url.trim_start_matches("ssh://");
+    let (host, port) = ssh.split_once(':').unwrap();
+    let url = format!("ssh://git@{ssh}/{repository}.git");
+    let sources = |key: &str| {
+        format!("templateSources:\n  hosts: [\"{ssh}\"]\n  sshKnownHosts: \"[{host}]:{port} {key}\\n\"\n")
+    };
+    // The same server's key under another name: a key it does not hold.
+    let wrong = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKDcZ8cYp+8Xn1Xm2PnJ9sDx1y3MkcOz8ldt8rJ3cXyZ";
+
+    let _operator_a = Operator::start_with(&team_a, &cluster.git_url, &sources(&cluster.git_ssh_host_key()));
+    ssh_secret(&team_a, "ssh-key");
+    apply(&team_a, &git_template("golden", &url, "main", Some("ssh-key")));
+    let ready = wait_condition(
+        &team_a,
+        "template/golden",
+        "Ready",
+        "Valid",
+        Duration::from_secs(60),
+    );
+    assert!(ready["status"]["revision"].as_str().is_some(), "{ready:#}");
+    apply(
+        &team_a,
+        "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {name: from-ssh}\n\
+         spec:\n  templateRef: {name: golden}\n  parameters: {}\n",
+    );
+    let done = wait_phase(
+        &team_a,
+        "scaffoldrequest/from-ssh",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+    assert!(!done.to_string().contains("PRIVATE KEY"), "{done:#}");
+    // Without a key, or with a password Secret: refused, saying what is needed.
+    apply(&team_a, &git_template("keyless", &url, "main", None));
+    let (message, _) = stalled(&team_a, "keyless");
+    assert!(message.contains("kubernetes.io/ssh-auth"), "{message}");
+
+    // Another operator that knows a different key for the same host.
+    let _operator_b = Operator::start_with(&team_b, &cluster.git_url, &sources(wrong));
+    ssh_secret(&team_b, "ssh-key");
+    apply(&team_b, &git_template("spoofed", &url, "main", Some("ssh-key")));
+    let (message, template) = stalled(&team_b, "spoofed");
+    assert!(
+        message.contains(&format!(
+            "ssh server {ssh} presented a host key that is not one of the known keys"
+        )),
+        "{message}"
+    );
+    assert!(template["status"]["revision"].is_null(), "{template:#}");
+    assert!(!template.to_string().contains(&secret_text), "{template:#}");
+
+    // An ssh host not listed: refused before any connection.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let open = listener.local_addr().unwrap().port();
+    apply(
+        &team_b,
+        &git_template(
+            "unlisted",
+            &format!("ssh://git@127.0.0.1:{open}/t.git"),
+            "main",
+            Some("ssh-key"),
+        ),
+    );
+    let (message, template) = stalled(&team_b, "unlisted");
+    assert!(
+        message.contains("not in the operator's templateSources.hosts, so goldpath did not contact it"),
+        "{message}"
+    );
+    assert!(!template["status"].to_string().contains(&open.to_string()));
+    assert!(
+        listener.accept().is_err(),
+        "the operator connected to an unlisted ssh host"
+    );
 }

@@ -60,8 +60,35 @@ fn unsupported_urls_are_refused_with_what_to_use() {
         assert!(matches!(error, GitError::InvalidUrl { .. }), "{url}: {error:?}");
         assert!(!error.is_transient());
     }
-    let error = resolve("ssh://git@github.com/org/repo.git", None, None).expect_err("ssh");
-    assert!(error.to_string().contains("https://"), "{error}");
+    let error = resolve("ftp://host/repo", None, None).expect_err("ftp");
+    assert!(error.to_string().contains("https://, ssh://"), "{error}");
+}
+
+#[test]
+fn an_ssh_remote_is_not_contacted_without_a_key_and_known_host_keys() {
+    for url in ["ssh://git@127.0.0.1:1/org/repo.git", "git@127.0.0.1:org/repo.git"] {
+        let error = resolve(url, None, None).expect_err(url);
+        assert!(matches!(error, GitError::InvalidUrl { .. }), "{url}: {error:?}");
+        assert!(error.to_string().contains("private key"), "{error}");
+        let password = Credentials::new("git", "secret");
+        let error = resolve(url, None, Some(&password)).expect_err(url);
+        assert!(error.to_string().contains("private key"), "{error}");
+        let unknown = Credentials::ssh("", "-----BEGIN OPENSSH PRIVATE KEY-----", Vec::new());
+        let error = resolve(url, None, Some(&unknown)).expect_err(url);
+        assert!(matches!(error, GitError::InvalidUrl { .. }), "{url}: {error:?}");
+        assert!(error.to_string().contains("no known host key"), "{error}");
+        assert!(!error.to_string().contains("PRIVATE KEY"), "{error}");
+    }
+    let error = resolve("ssh://git:pw@127.0.0.1/r.git", None, None).expect_err("password");
+    assert!(error.to_string().contains("no password"), "{error}");
+    assert_eq!(
+        scp_address("git@host.example:org/r.git"),
+        Some(("host.example", "org/r.git"))
+    );
+    assert_eq!(scp_address("host.example:r.git"), Some(("host.example", "r.git")));
+    assert_eq!(scp_address("C:repo"), None);
+    assert_eq!(scp_address("./a:b"), None);
+    assert_eq!(scp_address("/srv/repo.git"), None);
 }
 
 // ---- over HTTP, through git's own http-backend ----
