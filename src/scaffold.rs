@@ -411,10 +411,13 @@ mod tests {
         let outcome = run.run_step(0, &mut effects);
         assert_eq!(outcome.phase, StepPhase::Failed);
         let message = outcome.message.unwrap_or_default();
+        // The second iteration outlasts the deadline, so no third one runs; on
+        // a loaded machine the deadline may pass even before the second.
+        assert!(effects.calls <= 2, "{} iterations ran", effects.calls);
+        let stopped_at = format!("steps[many].each[{}]", effects.calls);
         assert!(
-            message.contains("steps[many].each[2]") && message.contains("takes too long"),
+            message.contains(&stopped_at) && message.contains("takes too long"),
             "{message}"
         );
-        assert_eq!(effects.calls, 2);
     }
 }
