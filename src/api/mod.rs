@@ -8,6 +8,7 @@
 #![allow(clippy::duplicated_attributes)]
 
 mod catalog_entity;
+pub mod conditions;
 mod refs;
 mod scaffold_request;
 mod schema;

@@ -24,6 +24,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
+use crate::api::conditions::{ConditionState, ConditionStatus, State, kstatus};
 use crate::api::{Condition, Health, SourceHealth, SourceStatus};
 
 pub use sources::{ack, argocd, kubevela, normalize};
@@ -279,74 +280,6 @@ pub fn rows(
     sorted.into_values().collect()
 }
 
-/// `Ready`: the entity's sources are all current.
-pub const READY: &str = "Ready";
-/// `Reconciling`: some source is still progressing, within the deadline.
-pub const RECONCILING: &str = "Reconciling";
-/// `Stalled`: some source failed, or stopped progressing.
-pub const STALLED: &str = "Stalled";
-
-/// A condition's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConditionStatus {
-    /// `True`.
-    True,
-    /// `False`.
-    False,
-    /// `Unknown`.
-    Unknown,
-}
-
-impl ConditionStatus {
-    /// As Kubernetes writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConditionStatus::True => "True",
-            ConditionStatus::False => "False",
-            ConditionStatus::Unknown => "Unknown",
-        }
-    }
-}
-
-/// One condition without its `lastTransitionTime` and
-/// `observedGeneration`, which [`ConditionState::to_condition`] adds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConditionState {
-    /// `Ready`, `Reconciling` or `Stalled`.
-    pub type_: &'static str,
-    /// The condition's status.
-    pub status: ConditionStatus,
-    /// A metav1 reason.
-    pub reason: &'static str,
-    /// What it means, naming the sources concerned.
-    pub message: String,
-}
-
-impl ConditionState {
-    /// The full condition, keeping the `lastTransitionTime` of the condition
-    /// of the same type in `previous` when its status did not change.
-    pub fn to_condition(
-        &self,
-        previous: &[Condition],
-        now: Timestamp,
-        observed_generation: Option<i64>,
-    ) -> Condition {
-        let last_transition_time = previous
-            .iter()
-            .find(|c| c.type_ == self.type_ && c.status == self.status.as_str())
-            .map(|c| c.last_transition_time.clone())
-            .unwrap_or(Time(now));
-        Condition {
-            type_: self.type_.to_string(),
-            status: self.status.as_str().to_string(),
-            reason: self.reason.to_string(),
-            message: self.message.clone(),
-            observed_generation,
-            last_transition_time,
-        }
-    }
-}
-
 /// The kstatus conditions of an entity. All three are always present, the
 /// abnormal-true ones (`Reconciling`, `Stalled`) as `False` when they do not
 /// hold, so a server-side apply of them is complete. `Reconciling` and
@@ -362,6 +295,15 @@ pub struct EntityConditions {
 }
 
 impl EntityConditions {
+    fn of(state: State, reason: &str, message: &str) -> EntityConditions {
+        let [ready, reconciling, stalled] = kstatus(state, reason, message);
+        EntityConditions {
+            ready,
+            reconciling,
+            stalled,
+        }
+    }
+
     /// `Ready`, `Reconciling`, `Stalled`, as full conditions (see
     /// [`ConditionState::to_condition`]).
     pub fn to_conditions(
@@ -418,14 +360,6 @@ pub fn conditions(
 ) -> EntityConditions {
     let failed: Vec<&SourceStatus> = rows.iter().filter(|r| r.status == SourceHealth::Failed).collect();
     let late: Vec<&SourceStatus> = rows.iter().filter(|r| stalled(r, now, deadline)).collect();
-    let state = |type_, status, reason, message: &str| ConditionState {
-        type_,
-        status,
-        reason,
-        message: message.to_string(),
-    };
-    use ConditionStatus::{False, True, Unknown};
-
     if health == Health::Failed || !late.is_empty() {
         let reason = if health == Health::Failed || !failed.is_empty() {
             "SourceFailed"
@@ -446,13 +380,11 @@ pub fn conditions(
         if parts.is_empty() {
             parts.push("a source failed".to_string());
         }
-        let message = parts.join("; ");
-        return EntityConditions {
-            ready: state(READY, False, reason, &message),
-            reconciling: state(RECONCILING, False, reason, ""),
-            stalled: state(STALLED, True, reason, &message),
-        };
+        return EntityConditions::of(State::Stalled, reason, &parts.join("; "));
     }
+    let having = |wanted: &[SourceHealth]| -> Vec<&SourceStatus> {
+        rows.iter().filter(|r| wanted.contains(&r.status)).collect()
+    };
     match health {
         Health::Current => {
             let message = match rows.len() {
@@ -460,35 +392,21 @@ pub fn conditions(
                 1 => "the only source is current".to_string(),
                 n => format!("all {n} sources are current"),
             };
-            EntityConditions {
-                ready: state(READY, True, "Current", &message),
-                reconciling: state(RECONCILING, False, "Current", ""),
-                stalled: state(STALLED, False, "Current", ""),
-            }
+            EntityConditions::of(State::Ready, "Current", &message)
         }
         Health::Unknown => {
-            let unknown: Vec<&SourceStatus> = rows
-                .iter()
-                .filter(|r| r.status == SourceHealth::Unknown)
-                .collect();
-            let message = format!("status unknown: {}", describe(&unknown));
-            EntityConditions {
-                ready: state(READY, Unknown, "SourceStatusUnknown", &message),
-                reconciling: state(RECONCILING, False, "SourceStatusUnknown", ""),
-                stalled: state(STALLED, False, "SourceStatusUnknown", ""),
-            }
+            // kstatus has no state for this: Ready is Unknown, and the
+            // object is neither progressing nor stuck.
+            let reason = "SourceStatusUnknown";
+            let message = format!("status unknown: {}", describe(&having(&[SourceHealth::Unknown])));
+            let mut conditions = EntityConditions::of(State::Ready, reason, &message);
+            conditions.ready.status = ConditionStatus::Unknown;
+            conditions
         }
         Health::InProgress | Health::Failed => {
-            let waiting: Vec<&SourceStatus> = rows
-                .iter()
-                .filter(|r| matches!(r.status, SourceHealth::InProgress | SourceHealth::NotFound))
-                .collect();
+            let waiting = having(&[SourceHealth::InProgress, SourceHealth::NotFound]);
             let message = format!("waiting for {}", describe(&waiting));
-            EntityConditions {
-                ready: state(READY, False, "Progressing", &message),
-                reconciling: state(RECONCILING, True, "Progressing", &message),
-                stalled: state(STALLED, False, "Progressing", ""),
-            }
+            EntityConditions::of(State::Reconciling, "Progressing", &message)
         }
     }
 }
@@ -824,7 +742,7 @@ mod tests {
             let rows = [source_row("web", status, "m", 0)];
             let c = conditions(&rows, health, at(1), DEADLINE);
             for state in [&c.ready, &c.reconciling, &c.stalled] {
-                assert!(is_valid_reason(state.reason), "{:?}", state);
+                assert!(is_valid_reason(&state.reason), "{:?}", state);
             }
             assert!(
                 !(c.reconciling.status == ConditionStatus::True && c.stalled.status == ConditionStatus::True)

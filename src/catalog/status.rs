@@ -20,13 +20,9 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{CatalogEntity, CatalogEntityStatus, Relation, SourceHealth};
 
-use super::rollup::{self, ConditionState, ConditionStatus, Normalized, SourceRef};
+use super::rollup::{self, Normalized, SourceRef};
 use super::validation::Problem;
-
-/// `Valid`: the entity follows Backstage's rules.
-pub const VALID: &str = "Valid";
-/// `ReferencesResolved`: every entity the spec refers to exists.
-pub const REFERENCES_RESOLVED: &str = "ReferencesResolved";
+use crate::api::conditions::{ConditionState, ConditionType};
 
 /// How many unresolved references a message names before it counts the rest.
 const LISTED: usize = 20;
@@ -71,42 +67,42 @@ pub fn status(
 
 fn valid(problems: &[Problem]) -> ConditionState {
     if problems.is_empty() {
-        return ConditionState {
-            type_: VALID,
-            status: ConditionStatus::True,
-            reason: "Valid",
-            message: "the entity follows Backstage's rules".into(),
-        };
+        return ConditionState::new(
+            ConditionType::Valid,
+            true,
+            "Valid",
+            "the entity follows Backstage's rules",
+        );
     }
     let listed: Vec<String> = problems.iter().map(Problem::to_string).collect();
-    ConditionState {
-        type_: VALID,
-        status: ConditionStatus::False,
-        reason: "InvalidSpec",
-        message: rollup::clip(&listed.join("; "), rollup::MESSAGE_LIMIT * 4),
-    }
+    ConditionState::new(
+        ConditionType::Valid,
+        false,
+        "InvalidSpec",
+        rollup::clip(&listed.join("; "), rollup::MESSAGE_LIMIT * 4),
+    )
 }
 
 fn resolved(unresolved: &[String]) -> ConditionState {
     if unresolved.is_empty() {
-        return ConditionState {
-            type_: REFERENCES_RESOLVED,
-            status: ConditionStatus::True,
-            reason: "Resolved",
-            message: "every referenced entity exists".into(),
-        };
+        return ConditionState::new(
+            ConditionType::ReferencesResolved,
+            true,
+            "Resolved",
+            "every referenced entity exists",
+        );
     }
     let mut listed: Vec<&str> = unresolved.iter().take(LISTED).map(String::as_str).collect();
     let more = format!("and {} more", unresolved.len().saturating_sub(LISTED));
     if unresolved.len() > LISTED {
         listed.push(&more);
     }
-    ConditionState {
-        type_: REFERENCES_RESOLVED,
-        status: ConditionStatus::False,
-        reason: "UnresolvedReferences",
-        message: format!("no such entity: {}", listed.join(", ")),
-    }
+    ConditionState::new(
+        ConditionType::ReferencesResolved,
+        false,
+        "UnresolvedReferences",
+        format!("no such entity: {}", listed.join(", ")),
+    )
 }
 
 /// How long until a source of `status` passes the progress deadline and the
@@ -199,13 +195,13 @@ mod tests {
             message: "\"Bad Tag\" is not a valid tag".into(),
         });
         let status = status(&entity(), seen, at(0), Duration::from_secs(600));
-        let resolved = condition(&status, REFERENCES_RESOLVED);
+        let resolved = condition(&status, ConditionType::ReferencesResolved.as_str());
         assert_eq!(
             (resolved.status.as_str(), resolved.reason.as_str()),
             ("False", "UnresolvedReferences")
         );
         assert_eq!(resolved.message, "no such entity: group:default/team-a");
-        let valid = condition(&status, VALID);
+        let valid = condition(&status, ConditionType::Valid.as_str());
         assert_eq!(
             (valid.status.as_str(), valid.reason.as_str()),
             ("False", "InvalidSpec")

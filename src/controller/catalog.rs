@@ -28,12 +28,10 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
-use serde_json::json;
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
@@ -280,22 +278,12 @@ async fn write_status(
     status: &CatalogEntityStatus,
 ) -> Result<(), Error> {
     let api: Api<CatalogEntity> = Api::namespaced(client.clone(), &entity.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": CatalogEntity::api_version(&()),
-        "kind": CatalogEntity::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &entity.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map(drop)
-    .map_err(kube_error(format!(
-        "writing the status of {}",
-        super::key(entity)
-    )))
+    super::status::apply(&api, &entity.name_any(), FIELD_MANAGER, status)
+        .await
+        .map_err(kube_error(format!(
+            "writing the status of {}",
+            super::key(entity)
+        )))
 }
 
 fn error_policy(entity: Arc<CatalogEntity>, error: &Error, _: Arc<Reconciler>) -> Action {

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::EventType;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
@@ -32,8 +32,8 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use tracing::warn;
 
-use super::conditions::{State, set_state};
 use super::{Leadership, publish_event};
+use crate::api::conditions::{ConditionType, State, set_state};
 use crate::api::{CatalogEntity, Condition, ScaffoldRequest, Template};
 
 /// How deeply an object's JSON may nest, counting the object itself as the
@@ -301,6 +301,12 @@ pub struct Reporter {
 /// The condition reason and Event reason of an undecodable object.
 pub const REASON: &str = "Undecodable";
 
+/// The field manager of the conditions written on an undecodable object. It
+/// is not the controllers' own: an apply of the conditions alone by theirs
+/// would remove the rest of the status they wrote (a request's steps, its
+/// checkpoint), which the object needs once it is readable again.
+pub const GUARD_FIELD_MANAGER: &str = "goldpath-guard";
+
 impl Reporter {
     /// A reporter writing as `instance`; only the leader writes.
     pub fn new(client: Client, instance: String, leadership: Leadership) -> Arc<Reporter> {
@@ -378,7 +384,7 @@ impl Reporter {
         );
         warn!(object = %key, problem = %bad.problem, "skipping an object goldpath cannot read");
         let already = bad.conditions.iter().any(|c| {
-            c.type_ == "Stalled"
+            c.type_ == ConditionType::Stalled.as_str()
                 && c.reason == REASON
                 && c.observed_generation == generation
                 && c.message == message
@@ -392,13 +398,17 @@ impl Reporter {
                 return;
             }
             let mut conditions = bad.conditions;
-            set_state(&mut conditions, State::Stalled, REASON, &message, generation);
+            set_state(
+                &mut conditions,
+                State::Stalled,
+                REASON,
+                &message,
+                generation,
+                Timestamp::now(),
+            );
             let api = Api::<Guarded<K>>::namespaced(reporter.client.clone(), &namespace);
-            let patch = json!({ "status": { "conditions": conditions } });
-            if let Err(error) = api
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
+            let status = json!({ "conditions": conditions });
+            if let Err(error) = super::status::apply(&api, &name, GUARD_FIELD_MANAGER, &status).await {
                 warn!(object = %key, %error, "could not write the status of an unreadable object");
             }
             let regarding = ObjectReference {

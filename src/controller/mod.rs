@@ -4,11 +4,11 @@
 
 mod access;
 mod catalog;
-mod conditions;
 mod effects;
 mod guard;
 mod leader;
 mod request;
+mod status;
 mod template;
 
 use std::collections::HashMap;
@@ -33,7 +33,6 @@ use crate::api::{ScaffoldRequest, Template};
 use crate::config::Config;
 
 pub use catalog::Catalog;
-pub use conditions::set_condition;
 pub use leader::{Leadership, LeaseOptions};
 
 use crate::telemetry::{Metrics, Telemetry};

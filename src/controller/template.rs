@@ -7,15 +7,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
-use serde_json::json;
 use tracing::info;
 
-use super::conditions::{State, set_state};
-use super::{Context, Error, kube_error};
+use super::{Context, Error, FIELD_MANAGER, kube_error};
+use crate::api::conditions::{self, ConditionType, State, set_state};
 use crate::api::{Template, TemplateSpec, TemplateStatus};
 use crate::engine::expression::{Limits, Renderer};
 use crate::engine::files::{self, FileTree};
@@ -252,6 +251,7 @@ pub async fn prepared(
 pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result<Action, Error> {
     let key = super::key(template.as_ref());
     let generation = template.metadata.generation;
+    let now = Timestamp::now();
     let old = template.status.clone().unwrap_or_default();
     let mut status = TemplateStatus {
         observed_generation: generation,
@@ -277,6 +277,7 @@ pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result
                 "Valid",
                 format!("revision {} is valid", prepared.revision),
                 generation,
+                now,
             );
             if follows_ref {
                 Action::requeue(refresh)
@@ -293,6 +294,7 @@ pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result
                 "Invalid",
                 problems.join("; "),
                 generation,
+                now,
             );
             if follows_ref {
                 Action::requeue(refresh)
@@ -312,6 +314,7 @@ pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result
                 reason,
                 error.message(),
                 generation,
+                now,
             );
             if follows_ref {
                 Action::requeue(refresh)
@@ -327,32 +330,20 @@ pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result
                 "SourceUnavailable",
                 format!("{message}; trying again in {}s", delay.as_secs()),
                 generation,
+                now,
             );
             Action::requeue(delay)
         }
     };
     if template.status.as_ref() != Some(&status) {
-        let changed_state = old
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| &c.reason)
-            != status
-                .conditions
-                .iter()
-                .find(|c| c.type_ == "Ready")
-                .map(|c| &c.reason);
-        let mut patch = json!({ "status": status });
-        if status.warnings.is_empty() {
-            // A merge patch keeps a field it does not name.
-            patch["status"]["warnings"] = serde_json::Value::Null;
-        }
-        Api::<Template>::namespaced(context.client.clone(), &template.namespace().unwrap_or_default())
-            .patch_status(
-                &template.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(patch),
-            )
+        let ready = conditions::find(&status.conditions, ConditionType::Ready);
+        let changed_state = conditions::find(&old.conditions, ConditionType::Ready).map(|c| &c.reason)
+            != ready.map(|c| &c.reason);
+        // An apply of the whole status also removes the warnings once there
+        // are none.
+        let api =
+            Api::<Template>::namespaced(context.client.clone(), &template.namespace().unwrap_or_default());
+        super::status::apply(&api, &template.name_any(), FIELD_MANAGER, &status)
             .await
             .map_err(kube_error(format!("writing the status of {key}")))?;
         // One Event per change of the warnings, not per reconcile.
@@ -367,7 +358,7 @@ pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result
                 )
                 .await;
         }
-        if changed_state && let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready") {
+        if changed_state && let Some(ready) = ready {
             info!(template = %key, reason = %ready.reason, "template checked");
             let type_ = if ready.status == "True" {
                 EventType::Normal

@@ -19,15 +19,13 @@ use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
-use serde_json::json;
 use tracing::info;
 
 use super::guard::Guarded;
-use super::{Context, Error, kube_error};
+use super::{Context, Error, FIELD_MANAGER, kube_error};
 use crate::api::{Phase, ScaffoldRequest, ScaffoldRequestStatus, Template};
 use crate::telemetry::RequestLabels;
 use transition::{Effect, Next, Transition};
@@ -135,14 +133,8 @@ impl Edge {
     }
 
     async fn write_status(&self, status: &ScaffoldRequestStatus) -> Result<(), Error> {
-        self.api
-            .patch_status(
-                &self.request.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "status": status })),
-            )
+        super::status::apply(&self.api, &self.request.name_any(), FIELD_MANAGER, status)
             .await
-            .map(drop)
             .map_err(kube_error(format!("writing the status of {}", self.key)))
     }
 

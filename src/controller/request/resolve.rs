@@ -15,8 +15,8 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 use super::{Run, template_name, transition};
+use crate::api::conditions::{self, ConditionType, State};
 use crate::api::{EntityRef, ScaffoldRequest, Template, TemplateSpec};
-use crate::controller::conditions::State;
 use crate::controller::guard::Guarded;
 use crate::controller::template::{Prepared, SourceError, prepared};
 use crate::controller::{Error, kube_error};
@@ -83,7 +83,7 @@ impl Run {
             return Ok(ControlFlow::Continue(template));
         }
         let status = template.status.clone().unwrap_or_default();
-        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        let ready = conditions::find(&status.conditions, ConditionType::Ready);
         let current = status.observed_generation == template.metadata.generation;
         let name = template_name(&template);
         let waiting = match ready {

@@ -10,9 +10,10 @@ use kube::runtime::events::EventType;
 use serde_json::Value;
 
 use crate::actions::Reach;
+use crate::api::conditions::{self, ConditionState, ConditionType, State, set_state};
 use crate::api::{DeletionPolicy, Phase, RequestOutput, ScaffoldRequestStatus, StepPhase, StepStatus};
-use crate::controller::conditions::{State, set_condition, set_state};
 use crate::scaffold::StepOutcome;
+use k8s_openapi::jiff::Timestamp;
 
 /// How long a step's message may be in status.
 const STEP_MESSAGE_LIMIT: usize = 4000;
@@ -107,14 +108,8 @@ pub fn admit(mut status: ScaffoldRequestStatus, generation: Option<i64>) -> Tran
                  Create a new ScaffoldRequest for a new instance",
                 generation.unwrap_or_default()
             );
-            set_condition(
-                &mut status.conditions,
-                "SpecChanged",
-                true,
-                "NotRerun",
-                &message,
-                generation,
-            );
+            let changed = ConditionState::new(ConditionType::SpecChanged, true, "NotRerun", &message);
+            conditions::set(&mut status.conditions, &changed, generation, Timestamp::now());
             let effects = vec![
                 Effect::WriteStatus,
                 event(EventType::Warning, "SpecChanged", "SpecChanged", message),
@@ -149,12 +144,19 @@ pub fn wait(
 ) -> Transition {
     status.phase.get_or_insert(Phase::Pending);
     let generation = status.observed_generation;
-    set_state(&mut status.conditions, state, reason, &message, generation);
+    set_state(
+        &mut status.conditions,
+        state,
+        reason,
+        &message,
+        generation,
+        Timestamp::now(),
+    );
     let mut effects = Vec::new();
     if before != Some(&status) {
         effects.push(Effect::WriteStatus);
         let reasons_differ = before
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .and_then(|s| conditions::find(&s.conditions, ConditionType::Ready))
             .is_none_or(|c| c.reason != reason);
         if reasons_differ {
             effects.push(event(EventType::Warning, reason, reason, message));
@@ -177,6 +179,7 @@ pub fn reject(mut status: ScaffoldRequestStatus, reason: &str, message: String) 
         reason,
         &message,
         generation,
+        Timestamp::now(),
     );
     let effects = vec![
         Effect::WriteStatus,
@@ -261,7 +264,7 @@ pub fn start_step(mut status: ScaffoldRequestStatus, index: usize, now: Time) ->
     };
     let first_attempt = entry.started_at.is_none();
     entry.phase = StepPhase::Running;
-    entry.started_at.get_or_insert(now);
+    entry.started_at.get_or_insert(now.clone());
     entry.message = None;
     let message = format!("step {} ({})", entry.id, entry.action);
     let action = step_action(&entry.id);
@@ -271,6 +274,7 @@ pub fn start_step(mut status: ScaffoldRequestStatus, index: usize, now: Time) ->
         "Running",
         &message,
         generation,
+        now.0,
     );
     let mut effects = vec![Effect::WriteStatus];
     if first_attempt {
@@ -337,6 +341,7 @@ pub fn end_forge_step(
         "Confirming",
         &message,
         generation,
+        now.0,
     );
     Transition::new(
         status,
@@ -415,6 +420,7 @@ fn step_retrying(
         "Retrying",
         &message,
         generation,
+        Timestamp::now(),
     );
     let effects = vec![
         Effect::WriteStatus,
@@ -435,7 +441,7 @@ fn step_failed(
     if let Some(entry) = status.steps.get_mut(index) {
         failure = message.unwrap_or_else(|| format!("step {} ({}) failed", entry.id, entry.action));
         entry.phase = StepPhase::Failed;
-        entry.completed_at = Some(now);
+        entry.completed_at = Some(now.clone());
         entry.message = Some(failure.clone());
         action = step_action(&entry.id);
     }
@@ -446,6 +452,7 @@ fn step_failed(
         "StepFailed",
         &failure,
         generation,
+        now.0,
     );
     let effects = vec![
         Effect::WriteStatus,
@@ -471,6 +478,7 @@ pub fn complete(mut status: ScaffoldRequestStatus, output: Result<RequestOutput,
                 "Succeeded",
                 message,
                 generation,
+                Timestamp::now(),
             );
             vec![
                 Effect::WriteStatus,
@@ -486,6 +494,7 @@ pub fn complete(mut status: ScaffoldRequestStatus, output: Result<RequestOutput,
                 "OutputFailed",
                 &message,
                 generation,
+                Timestamp::now(),
             );
             vec![
                 Effect::WriteStatus,

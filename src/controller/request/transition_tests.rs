@@ -144,6 +144,7 @@ fn a_failed_request_stays_failed_until_its_spec_changes_then_starts_over() {
         "StepFailed",
         "no",
         Some(1),
+        Timestamp::now(),
     );
     let changed = admit(failed, Some(2));
     assert_eq!(changed.next, Next::Continue);
