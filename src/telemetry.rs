@@ -1,24 +1,10 @@
 //! What `goldpath run` tells the people who operate it: metrics in one
-//! prometheus-client registry, and the HTTP endpoint that serves them with
-//! the health checks and the catalog as Backstage entity YAML.
-//!
-//! | path | what |
-//! |---|---|
-//! | `/metrics` | OpenMetrics text |
-//! | `/healthz` | `200` while the process serves |
-//! | `/readyz` | `200` once every catalog watch has listed its objects, `503` before |
-//! | `/catalog.yaml` | every CatalogEntity as a Backstage entity, with relations, one YAML document each |
+//! prometheus-client registry (served by the controller's HTTP endpoint),
+//! and logs whose filter can be changed while the process runs.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
@@ -26,16 +12,28 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-use tokio::net::TcpListener;
-use tracing::{debug, info, warn};
+use tracing::warn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, reload};
 
-use crate::controller::Catalog;
+use crate::catalog::figures::Figures;
 
 /// Labels naming a controller.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ControllerLabels {
     /// `Template`, `ScaffoldRequest` or `CatalogEntity`.
     pub controller: String,
+}
+
+/// Labels of a reconcile that failed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// `Template`, `ScaffoldRequest` or `CatalogEntity`.
+    pub controller: String,
+    /// What kind of error, a small fixed set (e.g. `conflict`,
+    /// `unreachable`), see `controller::Error::metric_label`.
+    pub error: String,
 }
 
 /// Labels of a finished ScaffoldRequest.
@@ -62,8 +60,10 @@ type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 pub struct Metrics {
     /// Reconciles, by controller.
     pub reconciles: Family<ControllerLabels, Counter>,
-    /// Reconciles that ended in an error, by controller.
-    pub reconcile_errors: Family<ControllerLabels, Counter>,
+    /// Reconciles that ended in an error, by controller and kind of error.
+    pub reconcile_errors: Family<ErrorLabels, Counter>,
+    /// How long each reconcile took, by controller.
+    pub reconcile_duration: Histograms<ControllerLabels>,
     /// ScaffoldRequests that finished, by template and outcome.
     pub scaffold_requests: Family<RequestLabels, Counter>,
     /// From a request's creation until it finished.
@@ -86,6 +86,7 @@ impl Default for Metrics {
         Metrics {
             reconciles: Family::default(),
             reconcile_errors: Family::default(),
+            reconcile_duration: Family::new_with_constructor(seconds),
             scaffold_requests: Family::default(),
             scaffold_duration: seconds(),
             step_duration: Family::new_with_constructor(seconds),
@@ -96,27 +97,44 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts one reconcile of `controller`, and whether it failed.
-    pub fn reconciled(&self, controller: &str, failed: bool) {
+    /// Counts one reconcile of `controller`, and the kind of error it
+    /// ended in, if it failed.
+    pub fn reconciled(&self, controller: &str, error: Option<&str>) {
         let labels = ControllerLabels {
             controller: controller.to_string(),
         };
         self.reconciles.get_or_create(&labels).inc();
-        if failed {
+        if let Some(error) = error {
+            let labels = ErrorLabels {
+                controller: labels.controller,
+                error: error.to_string(),
+            };
             self.reconcile_errors.get_or_create(&labels).inc();
         }
     }
+
+    /// Records that a reconcile of `controller` took `elapsed`.
+    pub fn reconcile_took(&self, controller: &str, elapsed: Duration) {
+        let labels = ControllerLabels {
+            controller: controller.to_string(),
+        };
+        self.reconcile_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
 }
 
-/// The registry and what the endpoint reads.
+/// The catalog's figures, asked for at each scrape.
+pub type FigureSource = Arc<dyn Fn() -> Figures + Send + Sync>;
+
+/// The registry the endpoint serves.
 pub struct Telemetry {
     registry: Registry,
-    catalog: Arc<Catalog>,
 }
 
 impl Telemetry {
     /// Registers `metrics` and the catalog's figures under the `goldpath_` prefix.
-    pub fn new(metrics: &Arc<Metrics>, catalog: Arc<Catalog>) -> Telemetry {
+    pub fn new(metrics: &Arc<Metrics>, figures: FigureSource) -> Telemetry {
         let mut registry = Registry::with_prefix("goldpath");
         registry.register(
             "reconciles",
@@ -125,8 +143,14 @@ impl Telemetry {
         );
         registry.register(
             "reconcile_errors",
-            "Reconciles that ended in an error, by controller",
+            "Reconciles that ended in an error, by controller and kind of error",
             metrics.reconcile_errors.clone(),
+        );
+        registry.register_with_unit(
+            "reconcile_duration",
+            "How long each reconcile took, by controller",
+            Unit::Seconds,
+            metrics.reconcile_duration.clone(),
         );
         registry.register(
             "scaffold_requests",
@@ -156,8 +180,8 @@ impl Telemetry {
             "CatalogEntity status writes",
             metrics.catalog_status_writes.clone(),
         );
-        registry.register_collector(Box::new(CatalogFigures(catalog.clone())));
-        Telemetry { registry, catalog }
+        registry.register_collector(Box::new(CatalogFigures(figures)));
+        Telemetry { registry }
     }
 
     /// The registry in OpenMetrics text.
@@ -168,86 +192,14 @@ impl Telemetry {
         }
         out
     }
-
-    fn respond(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-        let reply = |status: StatusCode, content_type: &str, body: String| {
-            let mut response = Response::new(Full::new(Bytes::from(body)));
-            *response.status_mut() = status;
-            if let Ok(value) = content_type.parse() {
-                response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
-            }
-            response
-        };
-        const TEXT: &str = "text/plain; charset=utf-8";
-        if request.method() != Method::GET && request.method() != Method::HEAD {
-            return reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET\n".into());
-        }
-        match request.uri().path() {
-            "/metrics" => reply(
-                StatusCode::OK,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                self.encode(),
-            ),
-            "/healthz" => reply(StatusCode::OK, TEXT, "ok\n".into()),
-            "/readyz" if self.catalog.is_synced() => reply(StatusCode::OK, TEXT, "ok\n".into()),
-            "/readyz" => reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                TEXT,
-                "the catalog has not listed every object yet\n".into(),
-            ),
-            "/catalog.yaml" => match crate::catalog::backstage::export(&self.catalog.entities()) {
-                Ok(yaml) => reply(StatusCode::OK, "application/yaml; charset=utf-8", yaml),
-                Err(error) => reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{error}\n")),
-            },
-            _ => reply(
-                StatusCode::NOT_FOUND,
-                TEXT,
-                "not found; try /metrics, /healthz, /readyz or /catalog.yaml\n".into(),
-            ),
-        }
-    }
-}
-
-/// Serves `/metrics`, `/healthz`, `/readyz` and `/catalog.yaml` on `listener`
-/// until the task is dropped.
-pub async fn serve(listener: TcpListener, telemetry: Arc<Telemetry>) {
-    if let Ok(address) = listener.local_addr() {
-        info!(%address, "serving /metrics, /healthz, /readyz and /catalog.yaml");
-    }
-    loop {
-        let (stream, peer): (_, SocketAddr) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                warn!(%error, "could not accept a connection");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let telemetry = telemetry.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request: Request<Incoming>| {
-                let response = telemetry.respond(&request);
-                async move { Ok::<_, Infallible>(response) }
-            });
-            // The timer turns on hyper's limit on reading a request's headers.
-            if let Err(error) = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                debug!(%peer, %error, "connection ended with an error");
-            }
-        });
-    }
 }
 
 /// The catalog's figures, computed at each scrape.
-#[derive(Debug)]
-struct CatalogFigures(Arc<Catalog>);
+struct CatalogFigures(FigureSource);
 
-impl std::fmt::Debug for Catalog {
+impl std::fmt::Debug for CatalogFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Catalog").finish_non_exhaustive()
+        f.debug_struct("CatalogFigures").finish_non_exhaustive()
     }
 }
 
@@ -271,7 +223,7 @@ struct KindLabels {
 
 impl prometheus_client::collector::Collector for CatalogFigures {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let figures = self.0.figures();
+        let figures = (self.0)();
         let mut family = encoder.encode_descriptor(
             "catalog_entities",
             "CatalogEntities, by kind, lifecycle and health",
@@ -312,5 +264,94 @@ impl prometheus_client::collector::Collector for CatalogFigures {
             ConstGauge::new(*count as i64).encode(family.encode_family(&labels)?)?;
         }
         Ok(())
+    }
+}
+
+/// The log filter of this process, changeable while it runs (the HTTP
+/// endpoint's `/loglevel`).
+#[derive(Clone)]
+pub struct LogLevel {
+    handle: reload::Handle<EnvFilter, tracing_subscriber::Registry>,
+}
+
+impl LogLevel {
+    /// A filter of `directives` (`RUST_LOG` syntax), and the layer that
+    /// applies it.
+    pub fn new(
+        directives: &str,
+    ) -> Result<(LogLevel, reload::Layer<EnvFilter, tracing_subscriber::Registry>), String> {
+        let filter = parse_filter(directives)?;
+        let (layer, handle) = reload::Layer::new(filter);
+        Ok((LogLevel { handle }, layer))
+    }
+
+    /// The filter in use, as `RUST_LOG` would say it.
+    pub fn current(&self) -> String {
+        self.handle
+            .with_current(ToString::to_string)
+            .unwrap_or_else(|_| "(none: the logger is gone)".into())
+    }
+
+    /// Filters logs with `directives` (`RUST_LOG` syntax) from now on.
+    pub fn set(&self, directives: &str) -> Result<(), String> {
+        let filter = parse_filter(directives)?;
+        self.handle
+            .reload(filter)
+            .map_err(|error| format!("cannot change the log filter: {error}"))
+    }
+}
+
+fn parse_filter(directives: &str) -> Result<EnvFilter, String> {
+    EnvFilter::builder()
+        .parse(directives)
+        .map_err(|error| format!("invalid log filter {directives:?}: {error}"))
+}
+
+/// Logs to stderr, as JSON lines when `json`, filtered by `RUST_LOG` (or
+/// `default` without it, or when it does not parse); returns the handle that
+/// changes the filter.
+pub fn init_logs(default: &str, json: bool) -> Result<LogLevel, String> {
+    let directives = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|directives| parse_filter(directives).is_ok())
+        .unwrap_or_else(|| default.to_string());
+    let (level, filter) = LogLevel::new(&directives)?;
+    let text = (!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let json = json.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::stderr)
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(text)
+        .with(json)
+        .try_init()
+        .map_err(|error| format!("cannot install the logger: {error}"))?;
+    Ok(level)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconciles_are_timed_and_errors_counted_by_kind() {
+        let metrics = Arc::new(Metrics::default());
+        let telemetry = Telemetry::new(&metrics, Arc::new(Figures::default));
+        metrics.reconciled("Template", None);
+        metrics.reconciled("Template", Some("conflict"));
+        metrics.reconcile_took("Template", Duration::from_millis(20));
+        metrics.reconcile_took("Template", Duration::from_secs(2));
+        let text = telemetry.encode();
+        for line in [
+            "goldpath_reconciles_total{controller=\"Template\"} 2",
+            "goldpath_reconcile_errors_total{controller=\"Template\",error=\"conflict\"} 1",
+            "goldpath_reconcile_duration_seconds_count{controller=\"Template\"} 2",
+            "goldpath_reconcile_duration_seconds_bucket{le=\"0.03\",controller=\"Template\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
     }
 }

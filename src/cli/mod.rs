@@ -200,16 +200,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// `goldpath run`: logging, the cluster client, then the controllers.
 fn run_operator(args: RunArgs) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if args.log_json {
-        logs.json().flatten_event(true).init();
-    } else {
-        logs.init();
-    }
+    let log_level =
+        crate::telemetry::init_logs("info,kube=warn", args.log_json).map_err(anyhow::Error::msg)?;
     let config = match &args.config {
         Some(path) => crate::config::Config::load(path)?,
         None => crate::config::Config::default(),
@@ -234,6 +226,7 @@ fn run_operator(args: RunArgs) -> anyhow::Result<()> {
                 identity: identity(),
                 duration: std::time::Duration::from_secs(args.lease_duration.clamp(3, 3600)),
             }),
+            log_level: Some(log_level),
         };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

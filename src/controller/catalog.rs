@@ -247,9 +247,13 @@ struct Reconciler {
     leadership: Leadership,
 }
 
-impl super::Leads for Reconciler {
+impl super::Shared for Reconciler {
     fn leadership(&self) -> &Leadership {
         &self.leadership
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.catalog.metrics
     }
 }
 

@@ -6,6 +6,7 @@ mod access;
 mod catalog;
 mod effects;
 mod guard;
+mod http;
 mod leader;
 mod request;
 mod status;
@@ -35,7 +36,7 @@ use crate::config::Config;
 pub use catalog::Catalog;
 pub use leader::{Leadership, LeaseOptions};
 
-use crate::telemetry::{Metrics, Telemetry};
+use crate::telemetry::{LogLevel, Metrics, Telemetry};
 
 /// Field manager of everything goldpath writes with server-side apply.
 pub const FIELD_MANAGER: &str = "goldpath";
@@ -206,6 +207,37 @@ pub enum Error {
     Worker(String),
 }
 
+impl Error {
+    /// A small, fixed label for the kind of error, for the error counter:
+    /// the API server's answer by class, or what failed before one came.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube {
+                source: kube::Error::Api(status),
+                ..
+            } => match status.code {
+                403 => "forbidden",
+                404 => "not_found",
+                409 => "conflict",
+                422 => "invalid",
+                429 => "throttled",
+                500.. => "server_error",
+                _ => "refused",
+            },
+            Error::Kube {
+                source: kube::Error::SerdeError(_),
+                ..
+            } => "decode",
+            Error::Kube {
+                source: kube::Error::Discovery(_),
+                ..
+            } => "discovery",
+            Error::Kube { .. } => "unreachable",
+            Error::Worker(_) => "worker",
+        }
+    }
+}
+
 fn kube_error(context: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
     let context = context.into();
     move |source| Error::Kube { context, source }
@@ -238,6 +270,8 @@ pub struct RunOptions {
     pub http_address: Option<std::net::SocketAddr>,
     /// Elect a leader with this Lease; `None` reconciles without election.
     pub lease: Option<LeaseOptions>,
+    /// The log filter `/loglevel` changes, when the caller installed one.
+    pub log_level: Option<LogLevel>,
 }
 
 /// Runs the controllers until SIGTERM or SIGINT; then in-flight reconciles
@@ -282,13 +316,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         shutdown.clone(),
     );
     let server = match options.http_address {
-        Some(address) => {
-            let listener = tokio::net::TcpListener::bind(address)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot serve HTTP on {address}: {e}"))?;
-            let telemetry = Arc::new(Telemetry::new(&metrics, catalog.clone()));
-            Some(tokio::spawn(crate::telemetry::serve(listener, telemetry)))
-        }
+        Some(address) => Some(serve_http(address, &metrics, &catalog, options.log_level).await?),
         None => None,
     };
     let context = Arc::new(Context {
@@ -393,6 +421,25 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
     outcome
 }
 
+/// Starts the HTTP endpoint on `address`.
+async fn serve_http(
+    address: std::net::SocketAddr,
+    metrics: &Arc<Metrics>,
+    catalog: &Arc<Catalog>,
+    log_level: Option<LogLevel>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve HTTP on {address}: {e}"))?;
+    let figures = catalog.clone();
+    let endpoint = http::Endpoint {
+        telemetry: Telemetry::new(metrics, Arc::new(move || figures.figures())),
+        catalog: catalog.clone(),
+        log_level,
+    };
+    Ok(tokio::spawn(http::serve(listener, Arc::new(endpoint))))
+}
+
 /// The objects of kind `K` goldpath watches (in `namespace`, or all), each
 /// decoded on its own (see [`guard`]).
 fn guarded_api<K>(client: &Client, namespace: Option<&str>) -> Api<guard::Guarded<K>>
@@ -406,7 +453,7 @@ where
 }
 
 /// Runs `reconcile` in a `reconcile` span naming the controller and the
-/// object, when this replica leads. A replica that does not waits until it
+/// object, and records how long it took, when this replica leads. A replica that does not waits until it
 /// does and then asks for the object again, so it acts on the newest
 /// version rather than the one it was handed while it waited.
 async fn instrumented<K, C, F, Fut, E>(
@@ -417,7 +464,7 @@ async fn instrumented<K, C, F, Fut, E>(
 ) -> Result<Action, E>
 where
     K: Resource<DynamicType = ()>,
-    C: Leads,
+    C: Shared,
     F: FnOnce(Arc<K>, Arc<C>) -> Fut,
     Fut: std::future::Future<Output = Result<Action, E>>,
 {
@@ -431,32 +478,41 @@ where
         });
     }
     let span = tracing::info_span!("reconcile", controller, object = %key(object.as_ref()));
-    reconcile(object, context).instrument(span).await
+    let started = std::time::Instant::now();
+    let result = reconcile(object, context.clone()).instrument(span).await;
+    context.metrics().reconcile_took(controller, started.elapsed());
+    result
 }
 
-/// A controller context that knows whether this replica leads.
-trait Leads {
+/// What [`instrumented`] needs of a controller's context: whether this
+/// replica leads, and where to count.
+trait Shared {
     fn leadership(&self) -> &Leadership;
+    fn metrics(&self) -> &Metrics;
 }
 
-impl Leads for Context {
+impl Shared for Context {
     fn leadership(&self) -> &Leadership {
         &self.leadership
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 }
 
 /// Counts and logs what a controller reports: a reconcile that ran, or
 /// failed, or trouble of the controller's own (a watch that fails, an
 /// object gone before its turn), which is logged and not counted.
-fn log_result<K: Resource, E: std::error::Error + 'static>(
+fn log_result<K: Resource>(
     kind: &str,
     metrics: &Metrics,
-    result: Result<(ObjectRef<K>, Action), controller::Error<E, watcher::Error>>,
+    result: Result<(ObjectRef<K>, Action), controller::Error<Error, watcher::Error>>,
 ) {
     match result {
-        Ok(_) => metrics.reconciled(kind, false),
+        Ok(_) => metrics.reconciled(kind, None),
         Err(controller::Error::ReconcilerFailed(error, object)) => {
-            metrics.reconciled(kind, true);
+            metrics.reconciled(kind, Some(error.metric_label()));
             warn!(kind, object = %object, %error, "reconcile failed");
         }
         Err(controller::Error::ObjectNotFound(object)) => {
@@ -548,6 +604,41 @@ mod tests {
         let cut = truncate("ééééé".into(), 6);
         assert_eq!(cut, "é...");
         assert!(cut.len() <= 6);
+    }
+
+    #[test]
+    fn errors_are_counted_under_a_few_fixed_labels() {
+        let api = |code| Error::Kube {
+            context: "writing the status of Template a/b".into(),
+            source: kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                message: format!("a message that varies {code}"),
+                ..kube::core::Status::default()
+            })),
+        };
+        let labels: Vec<&str> = [403, 404, 409, 422, 429, 500, 503, 400]
+            .into_iter()
+            .map(|code| api(code).metric_label())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "forbidden",
+                "not_found",
+                "conflict",
+                "invalid",
+                "throttled",
+                "server_error",
+                "server_error",
+                "refused"
+            ]
+        );
+        assert_eq!(Error::Worker("panicked".into()).metric_label(), "worker");
+        let missing = Error::Kube {
+            context: String::new(),
+            source: kube::Error::Discovery(kube::error::DiscoveryError::MissingKind("Widget".into())),
+        };
+        assert_eq!(missing.metric_label(), "discovery");
     }
 
     #[test]
