@@ -112,11 +112,13 @@ impl Renderer {
     /// A renderer for step inputs and output, whose deadline starts now.
     pub fn new(limits: Limits) -> Renderer {
         let deadline = Instant::now() + limits.timeout;
+        let warnings = Sink::default();
         let env = Arc::new(Mutex::new(environment(
             Syntax::Backstage,
             Whitespace::default(),
             limits,
             deadline,
+            &warnings,
         )));
         let environments = HashMap::from([((Syntax::Backstage, Whitespace::default()), env.clone())]);
         Renderer {
@@ -125,7 +127,7 @@ impl Renderer {
             environments: Arc::new(Mutex::new(environments)),
             limits,
             deadline,
-            warnings: Sink::default(),
+            warnings,
         }
     }
 
@@ -146,6 +148,7 @@ impl Renderer {
                     whitespace,
                     self.limits,
                     self.deadline,
+                    &self.warnings,
                 )))
             })
             .clone();
@@ -465,7 +468,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn environment(syntax: Syntax, whitespace: Whitespace, limits: Limits, deadline: Instant) -> Compiled {
+fn environment(
+    syntax: Syntax,
+    whitespace: Whitespace,
+    limits: Limits,
+    deadline: Instant,
+    warnings: &Sink,
+) -> Compiled {
     let mut env = Environment::new();
     let mut config = SyntaxConfig::builder();
     if syntax == Syntax::Backstage {
@@ -491,7 +500,7 @@ fn environment(syntax: Syntax, whitespace: Whitespace, limits: Limits, deadline:
         timeout: limits.timeout,
     };
     filters::register(&mut env, guard);
-    bounds::register_operators(&mut env, guard);
+    bounds::register_operators(&mut env, guard, warnings.clone());
     Compiled {
         env,
         syntax: config,
@@ -533,6 +542,34 @@ mod tests {
             render(json!({ "keep": "${{ parameters.name }}", "drop": "${{ parameters.missing }}", "n": 1 })),
             Some(json!({ "keep": "svc", "n": 1 }))
         );
+    }
+
+    #[test]
+    fn undefined_in_arithmetic_renders_as_in_backstage_with_a_warning() {
+        let renderer = Renderer::new(Limits::default());
+        let context = Value::from(minijinja::value::Serde(json!({ "values": {} })));
+        let input = json!("${{ values.a.owner + \"/\" + values.a.repo }}");
+        assert_eq!(
+            renderer
+                .render_value("steps[a].input.repo", &input, &context)
+                .unwrap(),
+            Some(json!("undefined/undefined"))
+        );
+        let text = renderer.render_text("ci.yaml", "image: ${{ steps.build.image * 1 }}", &context);
+        assert_eq!(text.unwrap(), "image: NaN");
+        let warnings = renderer.warnings().take().lines();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("steps[a].input.repo: an undefined value in `+`"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].starts_with("ci.yaml: an undefined value in `*` renders as NaN"),
+            "{warnings:?}"
+        );
+        // Defined values warn about nothing.
+        renderer.render_text("ok.txt", "${{ 1 + 2 }}", &context).unwrap();
+        assert!(renderer.warnings().take().is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use minijinja::value::{Serde, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 
 use super::bounds::{self, Guard, Precheck};
+use super::js;
 use crate::api::{EntityRef, RepoUrl};
 
 /// Adds every filter a Backstage template may call to `env`, each checked
@@ -82,11 +83,7 @@ fn minijinja_builtins() -> Vec<Filter> {
             Value::from_function(builtin::upper),
             Some(bounds::check_case),
         ),
-        (
-            "title",
-            Value::from_function(builtin::title),
-            Some(bounds::check_case),
-        ),
+        ("title", Value::from_function(title), Some(bounds::check_case)),
         (
             "capitalize",
             Value::from_function(builtin::capitalize),
@@ -137,10 +134,11 @@ fn minijinja_collection_builtins() -> Vec<Filter> {
             Value::from_function(builtin::lines),
             Some(bounds::check_split),
         ),
-        ("round", Value::from_function(builtin::round), None),
+        ("round", Value::from_function(round), None),
         ("abs", Value::from_function(builtin::abs), None),
-        ("int", Value::from_function(builtin::int), None),
-        ("float", Value::from_function(builtin::float), None),
+        ("int", Value::from_function(int), None),
+        ("float", Value::from_function(float), None),
+        ("urlize", Value::from_function(urlize), Some(bounds::check_urlize)),
         ("attr", Value::from_function(builtin::attr), None),
         ("first", Value::from_function(builtin::first), None),
         ("last", Value::from_function(builtin::last), None),
@@ -159,12 +157,8 @@ fn minijinja_collection_builtins() -> Vec<Filter> {
             Value::from_function(builtin::sort),
             Some(bounds::check_chars),
         ),
-        (
-            "list",
-            Value::from_function(builtin::list),
-            Some(bounds::check_chars),
-        ),
-        ("string", Value::from_function(builtin::string), None),
+        ("list", Value::from_function(list), Some(bounds::check_chars)),
+        ("string", Value::from_function(string), None),
         ("bool", Value::from_function(builtin::bool), None),
         (
             "batch",
@@ -315,8 +309,12 @@ fn pick(object: Value, key: &str) -> Result<Value, Error> {
     object.get_attr(key)
 }
 
-/// nunjucks `dump`: JSON, with an optional indent.
+/// nunjucks `dump`: JSON, with an optional indent; undefined has none, so
+/// it prints nothing.
 fn dump(value: Value, indent: Option<usize>) -> Result<Value, Error> {
+    if value.is_undefined() {
+        return Ok(Value::UNDEFINED);
+    }
     let json = match indent {
         Some(n) if n > 0 => {
             let mut out = Vec::new();
@@ -391,6 +389,235 @@ fn nunjucks_default(value: Value, default: Option<Value>, boolean: Option<bool>)
     } else {
         value
     }
+}
+
+/// nunjucks `title`: each space-separated word capitalised, the rest of
+/// it lower case (`demo-svc` is `Demo-svc`).
+fn title(value: Value) -> String {
+    let text = js::output(&value);
+    text.split(' ').map(capitalize_word).collect::<Vec<_>>().join(" ")
+}
+
+fn capitalize_word(word: &str) -> String {
+    let lower = word.to_lowercase();
+    let mut chars = lower.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// nunjucks `round(precision=0, method='common')`: JavaScript's
+/// `Math.round` (halves up), `Math.floor` or `Math.ceil` at the precision.
+fn round(value: Value, precision: Option<Value>, method: Option<&str>) -> Value {
+    let precision = precision.map_or(0.0, |p| js::to_number(&p));
+    let precision = if precision.is_nan() { 0.0 } else { precision };
+    let factor = 10f64.powf(precision);
+    let scaled = js::to_number(&value) * factor;
+    let rounded = match method {
+        Some("ceil") => scaled.ceil(),
+        Some("floor") => scaled.floor(),
+        _ => {
+            let floor = scaled.floor();
+            if scaled - floor >= 0.5 { floor + 1.0 } else { floor }
+        }
+    };
+    js::from_number(rounded / factor)
+}
+
+/// nunjucks `float(default)`: JavaScript's `parseFloat`, or the default
+/// (undefined unless given) when the text does not start with a number.
+fn float(value: Value, default: Option<Value>) -> Value {
+    let parsed = parse_float(&js::to_string(&value));
+    if parsed.is_nan() {
+        default.unwrap_or(Value::UNDEFINED)
+    } else {
+        js::from_number(parsed)
+    }
+}
+
+/// nunjucks `int(default, base=10)`: JavaScript's `parseInt`.
+fn int(value: Value, default: Option<Value>, base: Option<u32>) -> Value {
+    match parse_int(&js::to_string(&value), base.unwrap_or(10)) {
+        Some(n) => js::from_number(n),
+        None => default.unwrap_or(Value::UNDEFINED),
+    }
+}
+
+/// `parseFloat`: the longest decimal number at the start of the text,
+/// after whitespace.
+fn parse_float(text: &str) -> f64 {
+    let text = text.trim_start();
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if unsigned.starts_with("Infinity") {
+        return if text.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
+    }
+    let bytes = text.as_bytes();
+    let mut end = text.len() - unsigned.len();
+    let digits = |from: usize| bytes[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let whole = digits(end);
+    end += whole;
+    let mut fraction = 0;
+    if bytes.get(end) == Some(&b'.') {
+        fraction = digits(end + 1);
+        if whole > 0 || fraction > 0 {
+            end += 1 + fraction;
+        }
+    }
+    if whole == 0 && fraction == 0 {
+        return f64::NAN;
+    }
+    if matches!(bytes.get(end), Some(b'e' | b'E')) {
+        let sign = usize::from(matches!(bytes.get(end + 1), Some(b'+' | b'-')));
+        let exponent = digits(end + 1 + sign);
+        if exponent > 0 {
+            end += 1 + sign + exponent;
+        }
+    }
+    text[..end].parse().unwrap_or(f64::NAN)
+}
+
+/// `parseInt(text, base)`: the digits of the base at the start of the
+/// text, after whitespace, a sign and, in base 16, `0x`.
+fn parse_int(text: &str, base: u32) -> Option<f64> {
+    if !(2..=36).contains(&base) {
+        return None;
+    }
+    let text = text.trim_start();
+    let negative = text.starts_with('-');
+    let mut rest = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if base == 16 {
+        rest = rest
+            .strip_prefix("0x")
+            .or_else(|| rest.strip_prefix("0X"))
+            .unwrap_or(rest);
+    }
+    let digits: Vec<u32> = rest.chars().map_while(|c| c.to_digit(base)).collect();
+    if digits.is_empty() {
+        return None;
+    }
+    let n = digits
+        .iter()
+        .fold(0f64, |n, d| n * f64::from(base) + f64::from(*d));
+    Some(if negative { -n } else { n })
+}
+
+/// nunjucks `string`: a value as JavaScript's text (`2`, not `2.0`);
+/// null and undefined stay as they are.
+fn string(value: Value) -> Value {
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None | ValueKind::String => value,
+        _ => Value::from(js::to_string(&value)),
+    }
+}
+
+/// nunjucks `list`: a string's characters, a list itself, an object's
+/// entries as `{key, value}` objects.
+fn list(value: Value) -> Result<Value, Error> {
+    match value.kind() {
+        ValueKind::String => Ok(Value::from(
+            value
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        )),
+        ValueKind::Map => {
+            let mut entries = Vec::new();
+            for key in value.try_iter()? {
+                let item = value.get_item(&key)?;
+                entries.push(Value::from_pairs([("key", key), ("value", item)]));
+            }
+            Ok(Value::from(entries))
+        }
+        ValueKind::Seq | ValueKind::Iterable => Ok(Value::from(value.try_iter()?.collect::<Vec<_>>())),
+        _ => Err(invalid("list filter: type not iterable")),
+    }
+}
+
+/// nunjucks `urlize(length, nofollow)`: words that are URLs (http(s)://,
+/// www., a .com, .org or .net host) or e-mail addresses become links.
+fn urlize(value: &str, length: Option<Value>, nofollow: Option<bool>) -> String {
+    let length = length
+        .map(|l| js::to_number(&l))
+        .filter(|l| !l.is_nan())
+        .map_or(usize::MAX, |l| if l <= 0.0 { 0 } else { l as usize });
+    let rel = if nofollow == Some(true) {
+        " rel=\"nofollow\""
+    } else {
+        ""
+    };
+    let mut out = String::with_capacity(value.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if !word.is_empty() {
+            out.push_str(&urlize_word(word, length, rel));
+            word.clear();
+        }
+    };
+    for c in value.chars() {
+        if c.is_whitespace() {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+fn urlize_word(word: &str, length: usize, rel: &str) -> String {
+    // One opening and one closing punctuation mark are not part of a URL.
+    let inner = word
+        .strip_prefix('(')
+        .or_else(|| word.strip_prefix('<'))
+        .or_else(|| word.strip_prefix("&lt;"))
+        .unwrap_or(word);
+    let url = [".", ",", ")", "\n", "&gt;"]
+        .iter()
+        .find_map(|end| inner.strip_suffix(end))
+        .unwrap_or(inner);
+    let short: String = url.chars().take(length).collect();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return format!("<a href=\"{url}\"{rel}>{short}</a>");
+    }
+    if url.starts_with("www.") {
+        return format!("<a href=\"http://{url}\"{rel}>{short}</a>");
+    }
+    if is_email(url) {
+        return format!("<a href=\"mailto:{url}\">{url}</a>");
+    }
+    let tld = ["org", "net", "com"].iter().any(|tld| {
+        url.match_indices(&format!(".{tld}"))
+            .any(|(at, m)| matches!(url[at + m.len()..].chars().next(), None | Some(':' | '/')))
+    });
+    if tld {
+        return format!("<a href=\"http://{url}\"{rel}>{short}</a>");
+    }
+    word.to_string()
+}
+
+/// `user@host.tld`, as nunjucks' pattern has it.
+fn is_email(text: &str) -> bool {
+    let Some((user, domain)) = text.split_once('@') else {
+        return false;
+    };
+    let user_ok = !user.is_empty()
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || ".!#$%&'*+-/=?^`{|}~".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    user_ok
+        && labels.len() >= 2
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
 /// The JavaScript string and array methods nunjucks templates call, e.g.

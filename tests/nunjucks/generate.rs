@@ -120,8 +120,26 @@ const STRING_FILTERS: &[&str] = &[
     "first",
     "last",
     "reverse",
+    "title",
+    "int",
+    "float",
+    "int(5)",
+    "float(2)",
+    "list",
+    "urlize",
+];
+/// Filters of numbers that agree with Backstage's engine.
+const NUMBER_FILTERS: &[&str] = &[
+    "round",
+    "round(1)",
+    "round(0, 'floor')",
+    "round(0, 'ceil')",
+    "int",
+    "float",
+    "string",
 ];
 const LIST_FILTERS: &[&str] = &[
+    "list",
     "length",
     "first",
     "last",
@@ -198,6 +216,10 @@ impl Generator {
             2 => {
                 let operand = self.pick(STRINGS);
                 format!("{operand} | {}", self.pick(STRING_FILTERS))
+            }
+            3 if self.below(2) == 0 => {
+                let operand = self.pick(NUMBERS);
+                format!("{operand} | {}", self.pick(NUMBER_FILTERS))
             }
             3 => {
                 let operand = self.pick(LISTS);

@@ -200,6 +200,18 @@ pub fn check_escape(guard: &Guard, args: &[Value]) -> Result<(), Error> {
     guard.bytes("escaping", Some(len))
 }
 
+/// `urlize`: each word may become a link that holds it twice, with up to
+/// 48 bytes of markup.
+pub fn check_urlize(guard: &Guard, args: &[Value]) -> Result<(), Error> {
+    let text = args.first().and_then(Value::as_str).unwrap_or_default();
+    let words = text.split_whitespace().count();
+    let bytes = text
+        .len()
+        .checked_mul(2)
+        .and_then(|b| b.checked_add(words.checked_mul(48)?));
+    guard.bytes("urlize", bytes)
+}
+
 /// `split(separator)` and `lines`: one list item per piece.
 pub fn check_split(guard: &Guard, args: &[Value]) -> Result<(), Error> {
     let text = args.first().and_then(Value::as_str).unwrap_or_default();
@@ -283,6 +295,7 @@ mod tests {
             "${{ ('ß' * 4000000) | upper }}".into(),
             "${{ ('<' * 4000000) | escape }}".into(),
             "${{ ('<' * 4000000) | urlencode }}".into(),
+            "${{ ('a.com ' * 2000000) | urlize }}".into(),
             "${{ ([range(100000)] * 20) | pprint }}".into(),
         ] {
             let error = match render(&source) {

@@ -25,12 +25,32 @@ fn is_list(value: &Value) -> bool {
 }
 
 /// Registers the checked operators, literals and constructors in `env`.
-pub fn register_operators(env: &mut Environment<'_>, guard: Guard) {
+pub fn register_operators(env: &mut Environment<'_>, guard: Guard, warnings: crate::engine::warnings::Sink) {
+    // Backstage renders undefined in arithmetic as `undefined` or NaN,
+    // and so does goldpath; it is almost always a misspelt name.
+    let undefined_in: Warn = std::sync::Arc::new(move |op: &str, left: &Value, right: &Value| {
+        if left.is_undefined() || right.is_undefined() {
+            warnings.warn(
+                None,
+                format!(
+                    "an undefined value in `{op}` renders as {} (as in Backstage); is a name misspelt?",
+                    if op == "+" || op == "~" {
+                        "\"undefined\""
+                    } else {
+                        "NaN"
+                    }
+                ),
+            );
+        }
+    });
     register_output(env, guard);
     register_constructors(env, guard);
-    register_growing(env, guard);
-    register_javascript(env);
+    register_growing(env, guard, &undefined_in);
+    register_javascript(env, &undefined_in);
 }
+
+/// Reports an undefined operand of an operator.
+type Warn = std::sync::Arc<dyn Fn(&str, &Value, &Value) + Send + Sync>;
 
 /// What a template writes: each loop iteration's text and each value,
 /// counted against the bound as it is written.
@@ -82,9 +102,11 @@ fn register_constructors(env: &mut Environment<'_>, guard: Guard) {
 
 /// The operators that can make a value larger than its operands: `*`, `+`
 /// and `~`, each checked before it allocates.
-fn register_growing(env: &mut Environment<'_>, guard: Guard) {
+fn register_growing(env: &mut Environment<'_>, guard: Guard, undefined_in: &Warn) {
+    let warn = undefined_in.clone();
     env.add_function("__goldpath_mul", move |left: Value, right: Value| {
         guard.time()?;
+        warn("*", &left, &right);
         let (repeated, count) = if left.kind() == ValueKind::Number {
             (&right, &left)
         } else {
@@ -107,8 +129,10 @@ fn register_growing(env: &mut Environment<'_>, guard: Guard) {
         }
         Ok(js::arithmetic("*", &left, &right))
     });
+    let warn = undefined_in.clone();
     env.add_function("__goldpath_add", move |left: Value, right: Value| {
         guard.time()?;
+        warn("+", &left, &right);
         // JavaScript's `+` joins text (arrays and objects as their text):
         // no more than both sides' sizes.
         if let (Some(a), Some(b)) = (left.as_str(), right.as_str()) {
@@ -132,7 +156,7 @@ fn register_growing(env: &mut Environment<'_>, guard: Guard) {
 }
 
 /// The other operators, with JavaScript's semantics; none grows a value.
-fn register_javascript(env: &mut Environment<'_>) {
+fn register_javascript(env: &mut Environment<'_>, undefined_in: &Warn) {
     for (name, op) in [
         ("__goldpath_sub", "-"),
         ("__goldpath_div", "/"),
@@ -140,7 +164,9 @@ fn register_javascript(env: &mut Environment<'_>) {
         ("__goldpath_rem", "%"),
         ("__goldpath_pow", "**"),
     ] {
+        let warn = undefined_in.clone();
         env.add_function(name, move |left: Value, right: Value| {
+            warn(op, &left, &right);
             Ok::<_, Error>(js::arithmetic(op, &left, &right))
         });
     }
