@@ -138,3 +138,8 @@ fn the_seed_spring_boot_template() {
 fn what_backstage_tolerates_renders_as_in_backstage_with_warnings() {
     check("tolerance");
 }
+
+#[test]
+fn backstage_expression_semantics() {
+    check("nunjucks");
+}

@@ -500,6 +500,9 @@ fn environment(
         timeout: limits.timeout,
     };
     filters::register(&mut env, guard);
+    if syntax == Syntax::Cookiecutter {
+        env.add_global(filters::COMPAT, Value::from(true));
+    }
     bounds::register_operators(&mut env, guard, warnings.clone());
     Compiled {
         env,

@@ -620,9 +620,31 @@ fn is_email(text: &str) -> bool {
             .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
+/// The global that marks an environment as cookiecutterCompat's.
+pub const COMPAT: &str = "__goldpath_compat";
+
 /// The JavaScript string and array methods nunjucks templates call, e.g.
 /// `parameters.name.toUpperCase()` or `parameters.tags.includes('java')`.
-fn js_method(_: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
+fn js_method(state: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
+    // cookiecutterCompat installs nunjucks' jinja-compat, which gives
+    // objects Python's dict methods.
+    if value.kind() == ValueKind::Map && state.lookup(COMPAT).is_some_and(|c| c.is_true()) {
+        let keys: Vec<Value> = value.try_iter()?.collect();
+        return Ok(match method {
+            "keys" => Value::from(keys),
+            "values" => Value::from(
+                keys.iter()
+                    .map(|k| value.get_item(k))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            "items" => Value::from(
+                keys.into_iter()
+                    .map(|k| Ok(Value::from(vec![k.clone(), value.get_item(&k)?])))
+                    .collect::<Result<Vec<_>, Error>>()?,
+            ),
+            _ => return Err(Error::from(ErrorKind::UnknownMethod)),
+        });
+    }
     let arg = |i: usize| args.get(i).map(|v| v.to_string()).unwrap_or_default();
     let index = |i: usize| args.get(i).and_then(|v| i64::try_from(v.clone()).ok());
     if let Some(s) = value.as_str() {
