@@ -329,7 +329,7 @@ fn strict_operators(
             Some(end) => {
                 if let Some(q) = quote {
                     if bytes[i] == b'\\' {
-                        i += 2;
+                        i += 1 + char_len(source, i + 1);
                         continue;
                     }
                     if bytes[i] == q {
@@ -349,13 +349,22 @@ fn strict_operators(
                 }
             }
         }
-        i += 1;
+        i += char_len(source, i);
     }
     // Only ASCII bytes were replaced by ASCII, so the text is still UTF-8.
     (
         String::from_utf8(out).unwrap_or_else(|_| source.to_string()),
         found,
     )
+}
+
+/// The length in bytes of the character at `i` (1 past the end), so a scan
+/// that steps with it stays on character boundaries.
+fn char_len(source: &str, i: usize) -> usize {
+    source
+        .get(i..)
+        .and_then(|rest| rest.chars().next())
+        .map_or(1, char::len_utf8)
 }
 
 /// The function each loop iteration calls with the loop's size in bytes.
@@ -518,6 +527,16 @@ mod tests {
                 &syntax()
             ),
             "{% for a, b in __goldpath_entries(__goldpath_nested([__goldpath_nested([x, 1])])) %}${{ __goldpath_nested({'k': __goldpath_mul(__goldpath_nested([a]), 2)}) }}{% endfor %}${{ [1, [2]] }}"
+        );
+    }
+
+    #[test]
+    fn strict_operators_step_over_characters_of_several_bytes() {
+        // Found by the `expression` fuzz target: a scan by bytes stopped
+        // inside 'é' and panicked on the slice.
+        assert_eq!(
+            rewrite("é ${{ 'é\\é' === \"ü\" ~ x }} ü", true, &syntax()),
+            "é ${{ __goldpath_strict_eq('é\\é', __goldpath_concat(\"ü\", x)) }} ü"
         );
     }
 
