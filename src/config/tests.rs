@@ -1,0 +1,243 @@
+use super::*;
+
+#[test]
+fn a_configured_host_routes_to_its_server_and_others_to_https() {
+    let config = Config {
+        git_hosts: vec![GitHost {
+            host: "github.com".into(),
+            url: "http://127.0.0.1:9000/{owner}-{repo}.git".into(),
+            contents_url: None,
+            credentials_secret: Some("git-push".into()),
+            ..GitHost::default()
+        }],
+        ..Config::default()
+    };
+    let repo = RepoUrl::parse("github.com?owner=acme&repo=payments").unwrap();
+    assert_eq!(
+        config.route(&repo, "main"),
+        Some(RepositoryRoute {
+            remote_url: "http://127.0.0.1:9000/acme-payments.git".into(),
+            contents_url: "http://127.0.0.1:9000/acme-payments/blob/main".into(),
+            credentials_secret: Some("git-push".into()),
+            kind: ForgeKind::Git,
+            api_url: None,
+            token_secret: None,
+        })
+    );
+    let other = RepoUrl::parse("gitlab.com?owner=team&repo=bucket").unwrap();
+    assert_eq!(config.route(&other, "trunk"), None);
+    let any = Config {
+        git_hosts: vec![GitHost {
+            host: "*".into(),
+            url: "https://{host}/{owner}/{repo}.git".into(),
+            contents_url: None,
+            credentials_secret: None,
+            ..GitHost::default()
+        }],
+        ..Config::default()
+    };
+    let route = any.route(&other, "trunk").unwrap();
+    assert_eq!(route.remote_url, "https://gitlab.com/team/bucket.git");
+    assert_eq!(route.contents_url, "https://gitlab.com/team/bucket/blob/trunk");
+}
+
+#[test]
+fn a_namespace_gets_its_overrides_over_the_defaults_with_its_name_filled_in() {
+    let config: Config = serde_yaml_ng::from_str(
+            "tenancy:\n  publishOwners: ['{namespace}', 'shared-{namespace}-*']\n  namespaces:\n    team-a: {publishOwners: [acme-payments]}\n    team-c: {}\n",
+        )
+        .unwrap();
+    assert_eq!(
+        config.tenant("team-b").publish_owners,
+        ["team-b", "shared-team-b-*"]
+    );
+    assert_eq!(config.tenant("team-a").publish_owners, ["acme-payments"]);
+    assert_eq!(
+        config.tenant("team-c").publish_owners,
+        ["team-c", "shared-team-c-*"]
+    );
+    assert_eq!(Config::default().tenant("x").publish_owners, ["x"]);
+    let unknown = serde_yaml_ng::from_str::<Config>("tenancy: {namespaces: {a: {owners: [x]}}}\n");
+    assert!(unknown.unwrap_err().to_string().contains("owners"));
+}
+
+#[test]
+fn a_published_url_finds_the_credentials_of_the_host_it_came_from() {
+    let host = |url: &str, secret: &str| GitHost {
+        host: "github.com".into(),
+        url: url.into(),
+        contents_url: None,
+        credentials_secret: Some(secret.into()),
+        ..GitHost::default()
+    };
+    let config = Config {
+        git_hosts: vec![
+            host("http://git.internal/{owner}/{repo}.git", "internal"),
+            host("http://git.internal/mirror/{owner}-{repo}.git", "mirror"),
+        ],
+        ..Config::default()
+    };
+    assert_eq!(
+        config.credentials_for("http://git.internal/acme/app.git"),
+        Some("internal")
+    );
+    assert_eq!(
+        config.credentials_for("http://git.internal/mirror/acme-app.git"),
+        Some("mirror")
+    );
+    assert_eq!(config.credentials_for("https://elsewhere/acme/app.git"), None);
+}
+
+#[test]
+fn kubernetes_apply_allows_only_listed_kinds_and_namespaces() {
+    let apply: KubernetesApply = serde_yaml_ng::from_str(
+            "allow:\n- {kind: ConfigMap}\n- {apiGroup: apps, kind: Deployment, namespaces: [shared]}\n- {apiGroup: s3.services.k8s.aws, kind: '*', namespaces: ['*']}\n",
+        )
+        .unwrap();
+    assert!(apply.allows("", "ConfigMap", "team", "team"));
+    assert!(!apply.allows("", "ConfigMap", "other", "team"));
+    assert!(!apply.allows("", "Secret", "team", "team"));
+    assert!(apply.allows("apps", "Deployment", "shared", "team"));
+    assert!(!apply.allows("apps", "Deployment", "team", "team"));
+    assert!(apply.allows("s3.services.k8s.aws", "Bucket", "anywhere", "team"));
+    assert!(!KubernetesApply::default().allows("", "ConfigMap", "team", "team"));
+}
+
+#[test]
+fn a_forge_host_needs_its_api_url_and_token_and_only_gitea_is_implemented() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    let host = "gitHosts:\n  - host: git.internal\n    url: https://git.internal/{owner}/{repo}.git\n";
+    for (extra, expected) in [
+        (
+            "    type: gitea\n    tokenSecret: t\n",
+            "gitHosts[0] (git.internal): type gitea needs apiUrl",
+        ),
+        (
+            "    type: gitea\n    apiUrl: https://git.internal/api/v1\n",
+            "type gitea needs tokenSecret",
+        ),
+        ("    type: github\n", "type github is not implemented yet"),
+        ("    type: gitlab\n", "type gitlab is not implemented yet"),
+    ] {
+        std::fs::write(&path, format!("{host}{extra}")).unwrap();
+        let error = Config::load(&path).unwrap_err().to_string();
+        assert!(error.contains(expected), "{extra}: {error}");
+    }
+    std::fs::write(&path, format!("{host}    type: bitbucket\n")).unwrap();
+    assert!(Config::load(&path).unwrap_err().to_string().contains("bitbucket"));
+    std::fs::write(
+        &path,
+        format!("{host}    type: gitea\n    apiUrl: https://git.internal/api/v1\n    tokenSecret: t\n"),
+    )
+    .unwrap();
+    let config = Config::load(&path).unwrap();
+    let route = config
+        .route(&RepoUrl::parse("git.internal?owner=a&repo=b").unwrap(), "main")
+        .unwrap();
+    assert_eq!(route.kind, ForgeKind::Gitea);
+    assert_eq!(route.api_url.as_deref(), Some("https://git.internal/api/v1"));
+    assert_eq!(route.token_secret.as_deref(), Some("t"));
+    std::fs::write(&path, host).unwrap();
+    assert_eq!(Config::load(&path).unwrap().git_hosts[0].kind, ForgeKind::Git);
+}
+
+#[test]
+fn a_configuration_file_with_an_unknown_key_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, "gitHosts: []\nargoCD: {}\n").unwrap();
+    let error = Config::load(&path).unwrap_err().to_string();
+    assert!(error.contains("argoCD"), "{error}");
+    std::fs::write(&path, "concurrency: 4\n").unwrap();
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.concurrency, 4);
+    assert_eq!(config.argocd.namespace, "argocd");
+    assert_eq!(config.catalog.progress_deadline_seconds, 600);
+}
+
+#[test]
+fn the_sample_configuration_lets_the_sample_requests_publish_and_no_one_else() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/goldpath.yaml");
+    let config = Config::load(&path).unwrap();
+    let sample = RepoUrl::parse("github.com?owner=myorg&repo=payment-service").unwrap();
+    assert!(config.route(&sample, "main").is_some());
+    config.tenant("default").check_owner(&sample).unwrap();
+    assert!(config.tenant("team-b").check_owner(&sample).is_err());
+    config
+        .tenant("team-b")
+        .check_owner(&RepoUrl::parse("github.com?owner=team-b&repo=x").unwrap())
+        .unwrap();
+    let elsewhere = RepoUrl::parse("internal.example?owner=myorg&repo=x").unwrap();
+    assert!(config.route(&elsewhere, "main").is_none());
+}
+
+#[test]
+fn a_namespace_gets_its_override_or_the_defaults_with_its_name_filled_in() {
+    let config: Config = serde_yaml_ng::from_str(
+        "tenancy:
+  argocd:
+    repositories: [\"https://charts.internal/{namespace}/*\"]
+  namespaces:
+    team-a: {argocd: {projects: [payments, shared]}}
+",
+    )
+    .unwrap();
+    let b = config.tenant("team-b");
+    assert_eq!(b.argocd.projects, ["team-b"]);
+    assert_eq!(b.argocd.project_label, "goldpath.dev/namespace");
+    assert_eq!(
+        b.argocd.destinations,
+        [Destination {
+            server: "*".into(),
+            namespace: "team-b".into()
+        }]
+    );
+    assert_eq!(b.argocd.repositories, ["https://charts.internal/team-b/*"]);
+    let a = config.tenant("team-a");
+    assert_eq!(a.argocd.projects, ["payments", "shared"]);
+    // The override replaces the whole key: no repositories of the defaults.
+    assert!(a.argocd.repositories.is_empty());
+    assert_eq!(a.argocd.destinations[0].namespace, "team-a");
+    let unknown = serde_yaml_ng::from_str::<Config>("tenancy: {argoCD: {}}\n").unwrap_err();
+    assert!(unknown.to_string().contains("argoCD"), "{unknown}");
+}
+
+#[test]
+fn patterns_match_whole_values_or_prefixes() {
+    assert!(pattern_matches("team-a", "team-a"));
+    assert!(!pattern_matches("team-a", "team-ab"));
+    assert!(pattern_matches("team-*", "team-ab"));
+    assert!(pattern_matches("*", "anything"));
+    assert!(!pattern_matches("team-*", "other"));
+}
+
+#[test]
+fn a_section_given_in_part_keeps_the_defaults_of_the_rest() {
+    let config: Config = serde_yaml_ng::from_str(
+        "argocd: {namespace: apps}
+gitAuthor: {name: bot}
+catalog: {}
+templateSourceLimits: {maxFiles: 50}
+",
+    )
+    .unwrap();
+    assert_eq!(config.argocd.namespace, "apps");
+    assert_eq!(
+        config.argocd,
+        ArgoCd {
+            namespace: "apps".into(),
+            ..ArgoCd::default()
+        }
+    );
+    assert_eq!(config.git_author.name, "bot");
+    assert_eq!(config.git_author.email, GitAuthor::default().email);
+    assert_eq!(config.catalog, CatalogConfig::default());
+    assert_eq!(
+        config.template_source_limits,
+        TemplateSourceLimits {
+            max_files: 50,
+            ..TemplateSourceLimits::default()
+        }
+    );
+}
