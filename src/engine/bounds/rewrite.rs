@@ -309,9 +309,9 @@ fn strict_operators(
                     continue;
                 }
                 if rest.starts_with("{%") {
-                    let tag_end = rest.find("%}").map_or(rest.len(), |e| e + 2);
-                    let tag =
-                        rest[2..tag_end.saturating_sub(2).max(2)].trim_matches(['-', '+', ' ', '\t', '\n']);
+                    // An unclosed tag runs to the end of the text.
+                    let body_end = rest.find("%}").unwrap_or(rest.len()).max(2);
+                    let tag = rest[2..body_end].trim_matches(['-', '+', ' ', '\t', '\n']);
                     if tag == "raw" {
                         // Nothing in a raw block is a tag.
                         i += rest.find("endraw").unwrap_or(rest.len());
@@ -538,6 +538,9 @@ mod tests {
             rewrite("é ${{ 'é\\é' === \"ü\" ~ x }} ü", true, &syntax()),
             "é ${{ __goldpath_strict_eq('é\\é', __goldpath_concat(\"ü\", x)) }} ü"
         );
+        // An unclosed tag that ends in such a character.
+        let unclosed = "{%- if values.database == 'postgresql' %€";
+        assert_eq!(rewrite(unclosed, true, &syntax()), unclosed);
     }
 
     #[test]
