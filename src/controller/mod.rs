@@ -285,20 +285,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
     // The Lease is released only once the controllers have stopped, so no
     // other replica starts on what this one is still finishing.
     let (stopped, controllers_stopped) = tokio::sync::oneshot::channel::<()>();
-    let controllers_stopped = async move {
-        let _ = controllers_stopped.await;
-    };
-    let (leadership, election) = match options.lease {
-        Some(lease) => {
-            let (leadership, election) =
-                leader::elect(client.clone(), lease, shutdown.clone(), controllers_stopped);
-            (leadership, election.boxed())
-        }
-        None => (
-            Leadership::always(shutdown.clone()),
-            controllers_stopped.map(Ok).boxed(),
-        ),
-    };
+    let (leadership, election) = lead(&client, options.lease, &shutdown, controllers_stopped);
     let concurrency = config.concurrency;
     let instance = options.instance.unwrap_or_else(|| "goldpath".into());
     let reporter = guard::Reporter::new(client.clone(), instance.clone(), leadership.clone());
@@ -330,71 +317,15 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         retries: Retries::default(),
         config,
     });
-    // Each controller is woken by a change of its objects' spec (their
-    // generation), not by the status it writes itself: otherwise each
-    // status write would wake it at once and override the backoff of a
-    // failed attempt.
-    let (template_store, template_writer) = reflector::store();
-    let template_trigger = reflector::reflector(
-        template_writer,
-        guard::watch(
-            guarded_api::<Template>(&client, watch_namespace.as_deref()),
-            watcher::Config::default().any_semantic(),
-            reporter.clone(),
-        ),
-    )
-    .applied_objects()
-    .predicate_filter(predicates::generation, PredicateConfig::default());
-    let template_metrics = metrics.clone();
-    let template_controller = Controller::for_stream(template_trigger, template_store)
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown.clone())
-        .run(
-            |template, context| instrumented("Template", template, context, template::reconcile),
-            template::error_policy,
-            context.clone(),
-        )
-        .for_each(move |result| {
-            log_result("Template", &template_metrics, result);
-            std::future::ready(())
-        });
-
-    let (request_store, request_writer) = reflector::store();
-    let request_trigger = reflector::reflector(
-        request_writer,
-        guard::watch(
-            guarded_api::<ScaffoldRequest>(&client, watch_namespace.as_deref()),
-            watcher::Config::default().any_semantic(),
-            reporter.clone(),
-        ),
-    )
-    .applied_objects()
-    .predicate_filter(predicates::generation, PredicateConfig::default());
-    let store = request_store.clone();
-    // A Template's status (checked, Ready) is what waiting requests wait
-    // for, so every change of a Template wakes them.
-    let template_changes = guard::watch(
-        guarded_api::<Template>(&client, watch_namespace.as_deref()),
-        watcher::Config::default().any_semantic(),
-        reporter,
-    )
-    .applied_objects();
-    let request_metrics = metrics.clone();
-    let request_controller = Controller::for_stream(request_trigger, request_store)
-        .watches_stream(template_changes, move |template| {
-            request::waiting_on(&store, &template)
-        })
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown.clone())
-        .run(
-            |request, context| instrumented("ScaffoldRequest", request, context, request::reconcile),
-            request::error_policy,
-            context,
-        )
-        .for_each(move |result| {
-            log_result("ScaffoldRequest", &request_metrics, result);
-            std::future::ready(())
-        });
+    let template_controller = template_controller(
+        &client,
+        watch_namespace.as_deref(),
+        reporter.clone(),
+        shutdown.clone(),
+        context.clone(),
+    );
+    let request_controller =
+        request_controller(&client, watch_namespace.as_deref(), reporter, shutdown, context);
 
     info!(
         namespace = watch_namespace.as_deref().unwrap_or("(all)"),
@@ -419,6 +350,118 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         Err(error) => warn!(%error, "goldpath stopped"),
     }
     outcome
+}
+
+/// This process's leadership, and the election that ends when leadership is
+/// lost or, after `controllers_stopped`, releases the Lease. Without a Lease
+/// the process always leads.
+fn lead(
+    client: &Client,
+    lease: Option<LeaseOptions>,
+    shutdown: &leader::Stopping,
+    controllers_stopped: tokio::sync::oneshot::Receiver<()>,
+) -> (
+    Leadership,
+    futures::future::BoxFuture<'static, anyhow::Result<()>>,
+) {
+    let controllers_stopped = async move {
+        let _ = controllers_stopped.await;
+    };
+    match lease {
+        Some(lease) => {
+            let (leadership, election) =
+                leader::elect(client.clone(), lease, shutdown.clone(), controllers_stopped);
+            (leadership, election.boxed())
+        }
+        None => (
+            Leadership::always(shutdown.clone()),
+            controllers_stopped.map(Ok).boxed(),
+        ),
+    }
+}
+
+// Each controller is woken by a change of its objects' spec (their
+// generation), not by the status it writes itself: otherwise each status
+// write would wake it at once and override the backoff of a failed attempt.
+
+/// The Template controller, until `shutdown`.
+fn template_controller(
+    client: &Client,
+    namespace: Option<&str>,
+    reporter: Arc<guard::Reporter>,
+    shutdown: leader::Stopping,
+    context: Arc<Context>,
+) -> impl Future<Output = ()> + use<> {
+    let (store, writer) = reflector::store();
+    let trigger = reflector::reflector(
+        writer,
+        guard::watch(
+            guarded_api::<Template>(client, namespace),
+            watcher::Config::default().any_semantic(),
+            reporter,
+        ),
+    )
+    .applied_objects()
+    .predicate_filter(predicates::generation, PredicateConfig::default());
+    let metrics = context.metrics.clone();
+    Controller::for_stream(trigger, store)
+        .with_config(controller::Config::default().concurrency(context.config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |template, context| instrumented("Template", template, context, template::reconcile),
+            template::error_policy,
+            context,
+        )
+        .for_each(move |result| {
+            log_result("Template", &metrics, result);
+            std::future::ready(())
+        })
+}
+
+/// The ScaffoldRequest controller, until `shutdown`.
+fn request_controller(
+    client: &Client,
+    namespace: Option<&str>,
+    reporter: Arc<guard::Reporter>,
+    shutdown: leader::Stopping,
+    context: Arc<Context>,
+) -> impl Future<Output = ()> + use<> {
+    let (store, writer) = reflector::store();
+    let trigger = reflector::reflector(
+        writer,
+        guard::watch(
+            guarded_api::<ScaffoldRequest>(client, namespace),
+            watcher::Config::default().any_semantic(),
+            reporter.clone(),
+        ),
+    )
+    .applied_objects()
+    .predicate_filter(predicates::generation, PredicateConfig::default());
+    let waiting = store.clone();
+    // A Template's status (checked, Ready) is what waiting requests wait
+    // for, so every change of a Template wakes them.
+    let template_changes = guard::watch(
+        guarded_api::<Template>(client, namespace),
+        watcher::Config::default().any_semantic(),
+        reporter,
+    )
+    .applied_objects();
+    let metrics = context.metrics.clone();
+    Controller::for_stream(trigger, store)
+        .watches_stream(template_changes, move |template| {
+            request::waiting_on(&waiting, &template)
+        })
+        .with_config(controller::Config::default().concurrency(context.config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |request, context| instrumented("ScaffoldRequest", request, context, request::reconcile),
+            request::error_policy,
+            context,
+        )
+        .for_each(move |result| {
+            log_result("ScaffoldRequest", &metrics, result);
+            std::future::ready(())
+        })
 }
 
 /// Starts the HTTP endpoint on `address`.

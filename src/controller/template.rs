@@ -250,11 +250,9 @@ pub async fn prepared(
 /// Reconciles one Template.
 pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result<Action, Error> {
     let key = super::key(template.as_ref());
-    let generation = template.metadata.generation;
-    let now = Timestamp::now();
     let old = template.status.clone().unwrap_or_default();
     let mut status = TemplateStatus {
-        observed_generation: generation,
+        observed_generation: template.metadata.generation,
         conditions: old.conditions.clone(),
         revision: old.revision.clone(),
         warnings: old.warnings.clone(),
@@ -265,118 +263,104 @@ pub async fn reconcile(template: Arc<Template>, context: Arc<Context>) -> Result
         .as_ref()
         .and_then(|s| s.git.as_ref())
         .is_some_and(|g| !is_commit_id(g.ref_.as_deref().unwrap_or("")));
-    let refresh = Duration::from_secs(context.config.template_refresh_seconds.max(1));
-    let action = match prepared(&context, &template, None).await {
+    // A Template that follows a branch or tag is looked at again after the
+    // refresh interval; one pinned to a commit only when it changes.
+    let settled = if follows_ref {
+        Action::requeue(Duration::from_secs(
+            context.config.template_refresh_seconds.max(1),
+        ))
+    } else {
+        Action::await_change()
+    };
+    let checked = prepared(&context, &template, None).await;
+    let action = record_check(&mut status, checked, &context, &key, settled);
+    if template.status.as_ref() != Some(&status) {
+        write_status(&template, &old, &status, &context, &key).await?;
+    }
+    Ok(action)
+}
+
+/// Puts the outcome of a check into `status`; the action says when the
+/// Template is looked at again (`settled` once the check has an answer).
+fn record_check(
+    status: &mut TemplateStatus,
+    checked: Result<Result<Arc<Prepared>, Vec<String>>, SourceError>,
+    context: &Context,
+    key: &str,
+    settled: Action,
+) -> Action {
+    let generation = status.observed_generation;
+    let now = Timestamp::now();
+    let (state, reason, message) = match checked {
         Ok(Ok(prepared)) => {
-            context.succeeded(&key);
             status.revision = Some(prepared.revision.clone());
             status.warnings = prepared.warnings.clone();
-            set_state(
-                &mut status.conditions,
-                State::Ready,
-                "Valid",
-                format!("revision {} is valid", prepared.revision),
-                generation,
-                now,
-            );
-            if follows_ref {
-                Action::requeue(refresh)
-            } else {
-                Action::await_change()
-            }
+            let message = format!("revision {} is valid", prepared.revision);
+            (State::Ready, "Valid", message)
         }
         Ok(Err(problems)) => {
-            context.succeeded(&key);
             status.warnings.clear();
-            set_state(
-                &mut status.conditions,
-                State::Stalled,
-                "Invalid",
-                problems.join("; "),
-                generation,
-                now,
-            );
-            if follows_ref {
-                Action::requeue(refresh)
-            } else {
-                Action::await_change()
-            }
+            (State::Stalled, "Invalid", problems.join("; "))
         }
-        Err(error @ (SourceError::Invalid(_) | SourceError::TooLarge(_))) => {
-            context.succeeded(&key);
-            let reason = match error {
-                SourceError::TooLarge(_) => "SourceTooLarge",
-                _ => "SourceInvalid",
-            };
-            set_state(
-                &mut status.conditions,
-                State::Stalled,
-                reason,
-                error.message(),
-                generation,
-                now,
-            );
-            if follows_ref {
-                Action::requeue(refresh)
-            } else {
-                Action::await_change()
-            }
+        Err(error @ SourceError::TooLarge(_)) => {
+            (State::Stalled, "SourceTooLarge", error.message().to_string())
+        }
+        Err(error @ SourceError::Invalid(_)) => {
+            (State::Stalled, "SourceInvalid", error.message().to_string())
         }
         Err(SourceError::Unavailable(message)) => {
-            let delay = context.backoff(&key);
+            let delay = context.backoff(key);
+            let message = format!("{message}; trying again in {}s", delay.as_secs());
             set_state(
                 &mut status.conditions,
                 State::Reconciling,
                 "SourceUnavailable",
-                format!("{message}; trying again in {}s", delay.as_secs()),
+                message,
                 generation,
                 now,
             );
-            Action::requeue(delay)
+            return Action::requeue(delay);
         }
     };
-    if template.status.as_ref() != Some(&status) {
-        let ready = conditions::find(&status.conditions, ConditionType::Ready);
-        let changed_state = conditions::find(&old.conditions, ConditionType::Ready).map(|c| &c.reason)
-            != ready.map(|c| &c.reason);
-        // An apply of the whole status also removes the warnings once there
-        // are none.
-        let api =
-            Api::<Template>::namespaced(context.client.clone(), &template.namespace().unwrap_or_default());
-        super::status::apply(&api, &template.name_any(), FIELD_MANAGER, &status)
-            .await
-            .map_err(kube_error(format!("writing the status of {key}")))?;
-        // One Event per change of the warnings, not per reconcile.
-        if status.warnings != old.warnings && !status.warnings.is_empty() {
-            context
-                .event(
-                    template.as_ref(),
-                    EventType::Warning,
-                    "TemplateWarnings",
-                    "Check",
-                    status.warnings.join("; "),
-                )
-                .await;
-        }
-        if changed_state && let Some(ready) = ready {
-            info!(template = %key, reason = %ready.reason, "template checked");
-            let type_ = if ready.status == "True" {
-                EventType::Normal
-            } else {
-                EventType::Warning
-            };
-            context
-                .event(
-                    template.as_ref(),
-                    type_,
-                    &ready.reason,
-                    "Check",
-                    ready.message.clone(),
-                )
-                .await;
-        }
+    context.succeeded(key);
+    set_state(&mut status.conditions, state, reason, message, generation, now);
+    settled
+}
+
+/// Writes `status` (an apply of the whole status, so warnings that are gone
+/// are removed) and publishes an Event when the warnings or the Ready
+/// reason changed since `old`, not on every reconcile.
+async fn write_status(
+    template: &Template,
+    old: &TemplateStatus,
+    status: &TemplateStatus,
+    context: &Context,
+    key: &str,
+) -> Result<(), Error> {
+    let api = Api::<Template>::namespaced(context.client.clone(), &template.namespace().unwrap_or_default());
+    super::status::apply(&api, &template.name_any(), FIELD_MANAGER, status)
+        .await
+        .map_err(kube_error(format!("writing the status of {key}")))?;
+    if status.warnings != old.warnings && !status.warnings.is_empty() {
+        let note = status.warnings.join("; ");
+        context
+            .event(template, EventType::Warning, "TemplateWarnings", "Check", note)
+            .await;
     }
-    Ok(action)
+    let ready = conditions::find(&status.conditions, ConditionType::Ready);
+    let changed_state = conditions::find(&old.conditions, ConditionType::Ready).map(|c| &c.reason)
+        != ready.map(|c| &c.reason);
+    if changed_state && let Some(ready) = ready {
+        info!(template = %key, reason = %ready.reason, "template checked");
+        let type_ = if ready.status == "True" {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        let note = ready.message.clone();
+        context.event(template, type_, &ready.reason, "Check", note).await;
+    }
+    Ok(())
 }
 
 /// A failed reconcile (the API server) is tried again with backoff.
