@@ -178,7 +178,7 @@ impl Run {
     /// steps from the checkpoint.
     async fn reconcile(&mut self) -> Result<Action, Error> {
         let generation = self.edge.request.metadata.generation;
-        let admitted = transition::admit(self.take_status(), generation);
+        let admitted = transition::admit(self.take_status(), generation, now());
         proceed!(self.apply(admitted).await);
         proceed!(self.requester_known().await);
         let template = proceed!(self.template().await);

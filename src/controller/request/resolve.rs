@@ -14,7 +14,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use super::{Run, template_name, transition};
+use super::{Run, now, template_name, transition};
 use crate::api::conditions::{self, ConditionType, State};
 use crate::api::{EntityRef, ScaffoldRequest, Template, TemplateSpec};
 use crate::controller::guard::Guarded;
@@ -41,14 +41,14 @@ impl Run {
     ) -> Resolved<T> {
         let before = self.edge.request.status.clone();
         let status = self.take_status();
-        let waiting = transition::wait(before.as_ref(), status, state, reason, message, retry);
+        let waiting = transition::wait(before.as_ref(), status, state, reason, message, retry, now());
         self.apply(waiting).await.map(stopped)
     }
 
     /// The request fails before any step ran.
     async fn reject<T>(&mut self, reason: &str, message: String) -> Resolved<T> {
         let status = self.take_status();
-        self.apply(transition::reject(status, reason, message))
+        self.apply(transition::reject(status, reason, message, now()))
             .await
             .map(stopped)
     }

@@ -152,7 +152,7 @@ impl StepLoop<'_> {
                 .secrets()
                 .redact(&format!("the template's output: {error}"))
         });
-        let completed = transition::complete(std::mem::take(status), output);
+        let completed = transition::complete(std::mem::take(status), output, now());
         self.apply(status, completed)
     }
 }

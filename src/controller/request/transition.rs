@@ -13,7 +13,6 @@ use crate::actions::Reach;
 use crate::api::conditions::{self, ConditionState, ConditionType, State, set_state};
 use crate::api::{DeletionPolicy, Phase, RequestOutput, ScaffoldRequestStatus, StepPhase, StepStatus};
 use crate::scaffold::StepOutcome;
-use k8s_openapi::jiff::Timestamp;
 
 /// How long a step's message may be in status.
 const STEP_MESSAGE_LIMIT: usize = 4000;
@@ -98,7 +97,7 @@ pub fn is_finished(status: Option<&ScaffoldRequestStatus>, generation: Option<i6
 /// spec (one that succeeded is never run again: a changed spec is only
 /// reported), and one that failed starts over when its spec changes.
 /// `Next::Continue` means the request goes on with the returned status.
-pub fn admit(mut status: ScaffoldRequestStatus, generation: Option<i64>) -> Transition {
+pub fn admit(mut status: ScaffoldRequestStatus, generation: Option<i64>, now: Time) -> Transition {
     let current = status.observed_generation == generation;
     match status.phase {
         Some(Phase::Succeeded) if !current => {
@@ -109,7 +108,7 @@ pub fn admit(mut status: ScaffoldRequestStatus, generation: Option<i64>) -> Tran
                 generation.unwrap_or_default()
             );
             let changed = ConditionState::new(ConditionType::SpecChanged, true, "NotRerun", &message);
-            conditions::set(&mut status.conditions, &changed, generation, Timestamp::now());
+            conditions::set(&mut status.conditions, &changed, generation, now.0);
             let effects = vec![
                 Effect::WriteStatus,
                 event(EventType::Warning, "SpecChanged", "SpecChanged", message),
@@ -141,17 +140,11 @@ pub fn wait(
     reason: &str,
     message: String,
     retry: Option<Duration>,
+    now: Time,
 ) -> Transition {
     status.phase.get_or_insert(Phase::Pending);
     let generation = status.observed_generation;
-    set_state(
-        &mut status.conditions,
-        state,
-        reason,
-        &message,
-        generation,
-        Timestamp::now(),
-    );
+    set_state(&mut status.conditions, state, reason, &message, generation, now.0);
     let mut effects = Vec::new();
     if before != Some(&status) {
         effects.push(Effect::WriteStatus);
@@ -170,7 +163,7 @@ pub fn wait(
 }
 
 /// The request fails for good before any step ran.
-pub fn reject(mut status: ScaffoldRequestStatus, reason: &str, message: String) -> Transition {
+pub fn reject(mut status: ScaffoldRequestStatus, reason: &str, message: String, now: Time) -> Transition {
     status.phase = Some(Phase::Failed);
     let generation = status.observed_generation;
     set_state(
@@ -179,7 +172,7 @@ pub fn reject(mut status: ScaffoldRequestStatus, reason: &str, message: String) 
         reason,
         &message,
         generation,
-        Timestamp::now(),
+        now.0,
     );
     let effects = vec![
         Effect::WriteStatus,
@@ -299,7 +292,7 @@ pub fn end_step(
             // A forge's rate limit says when it resets: waiting less only
             // spends the next allowance on refusals.
             let delay = outcome.retry_after.unwrap_or_else(backoff);
-            step_retrying(status, index, outcome.message.unwrap_or_default(), delay)
+            step_retrying(status, index, outcome.message.unwrap_or_default(), delay, now)
         }
         _ => step_failed(status, index, outcome.message, now),
     }
@@ -405,6 +398,7 @@ fn step_retrying(
     index: usize,
     reason: String,
     delay: Duration,
+    now: Time,
 ) -> Transition {
     let generation = status.observed_generation;
     let message = format!("{reason}; trying again in {}s", delay.as_secs());
@@ -420,7 +414,7 @@ fn step_retrying(
         "Retrying",
         &message,
         generation,
-        Timestamp::now(),
+        now.0,
     );
     let effects = vec![
         Effect::WriteStatus,
@@ -465,7 +459,11 @@ fn step_failed(
 /// Every step is done: the request succeeds with the template's rendered
 /// output, or fails if that output does not render (`Err`, already
 /// redacted).
-pub fn complete(mut status: ScaffoldRequestStatus, output: Result<RequestOutput, String>) -> Transition {
+pub fn complete(
+    mut status: ScaffoldRequestStatus,
+    output: Result<RequestOutput, String>,
+    now: Time,
+) -> Transition {
     let generation = status.observed_generation;
     let effects = match output {
         Ok(output) => {
@@ -478,7 +476,7 @@ pub fn complete(mut status: ScaffoldRequestStatus, output: Result<RequestOutput,
                 "Succeeded",
                 message,
                 generation,
-                Timestamp::now(),
+                now.0,
             );
             vec![
                 Effect::WriteStatus,
@@ -494,7 +492,7 @@ pub fn complete(mut status: ScaffoldRequestStatus, output: Result<RequestOutput,
                 "OutputFailed",
                 &message,
                 generation,
-                Timestamp::now(),
+                now.0,
             );
             vec![
                 Effect::WriteStatus,

@@ -36,7 +36,7 @@ fn running() -> ScaffoldRequestStatus {
         ("fetch".to_string(), "fetch:template".to_string()),
         ("publish".to_string(), "publish:github".to_string()),
     ];
-    let admitted = admit(ScaffoldRequestStatus::default(), Some(1)).status;
+    let admitted = admit(ScaffoldRequestStatus::default(), Some(1), at(10)).status;
     start(admitted, "abc123", steps, || "started".into()).status
 }
 
@@ -82,7 +82,7 @@ fn a_request_is_finished_only_for_the_spec_it_ran() {
 
 #[test]
 fn a_first_run_goes_on_for_the_current_spec_and_pins_the_revision_once() {
-    let admitted = admit(ScaffoldRequestStatus::default(), Some(3));
+    let admitted = admit(ScaffoldRequestStatus::default(), Some(3), at(10));
     assert_eq!(admitted.next, Next::Continue);
     assert!(admitted.effects.is_empty());
     assert_eq!(admitted.status.observed_generation, Some(3));
@@ -107,7 +107,7 @@ fn a_first_run_goes_on_for_the_current_spec_and_pins_the_revision_once() {
 
 #[test]
 fn a_spec_changed_after_success_is_reported_not_run() {
-    let changed = admit(finished(Phase::Succeeded, 1), Some(2));
+    let changed = admit(finished(Phase::Succeeded, 1), Some(2), at(10));
     assert_eq!(changed.next, Next::AwaitChange);
     assert_eq!(changed.status.phase, Some(Phase::Succeeded));
     assert_eq!(changed.status.observed_generation, Some(2));
@@ -126,14 +126,14 @@ fn a_spec_changed_after_success_is_reported_not_run() {
     assert_eq!(events(&changed)[0].0, "SpecChanged");
 
     // Reported once: the next reconcile finds it settled.
-    let settled = admit(changed.status, Some(2));
+    let settled = admit(changed.status, Some(2), at(10));
     assert_eq!(settled.next, Next::AwaitChange);
     assert!(settled.effects.is_empty());
 }
 
 #[test]
 fn a_failed_request_stays_failed_until_its_spec_changes_then_starts_over() {
-    let unchanged = admit(finished(Phase::Failed, 1), Some(1));
+    let unchanged = admit(finished(Phase::Failed, 1), Some(1), at(10));
     assert_eq!(unchanged.next, Next::AwaitChange);
     assert!(unchanged.effects.is_empty());
 
@@ -144,9 +144,9 @@ fn a_failed_request_stays_failed_until_its_spec_changes_then_starts_over() {
         "StepFailed",
         "no",
         Some(1),
-        Timestamp::now(),
+        at(5).0,
     );
-    let changed = admit(failed, Some(2));
+    let changed = admit(failed, Some(2), at(10));
     assert_eq!(changed.next, Next::Continue);
     assert!(changed.effects.is_empty());
     assert_eq!(changed.status.phase, None);
@@ -166,6 +166,7 @@ fn a_request_rejected_before_its_steps_fails_for_good() {
         running(),
         "InvalidParameters",
         "spec.parameters.name: required".into(),
+        at(10),
     );
     assert_eq!(rejected.status.phase, Some(Phase::Failed));
     assert_eq!(rejected.next, Next::AwaitChange);
@@ -181,7 +182,7 @@ fn a_request_rejected_before_its_steps_fails_for_good() {
 
 #[test]
 fn a_waiting_request_writes_and_announces_only_what_is_new() {
-    let admitted = admit(ScaffoldRequestStatus::default(), Some(1)).status;
+    let admitted = admit(ScaffoldRequestStatus::default(), Some(1), at(10)).status;
     let first = wait(
         None,
         admitted,
@@ -189,6 +190,7 @@ fn a_waiting_request_writes_and_announces_only_what_is_new() {
         "TemplateNotFound",
         "no t".into(),
         None,
+        at(10),
     );
     assert_eq!(first.status.phase, Some(Phase::Pending));
     assert_eq!(first.next, Next::AwaitChange);
@@ -203,6 +205,7 @@ fn a_waiting_request_writes_and_announces_only_what_is_new() {
         "TemplateNotFound",
         "no t".into(),
         None,
+        at(20),
     );
     assert!(same.effects.is_empty(), "{:?}", same.effects);
 
@@ -213,6 +216,7 @@ fn a_waiting_request_writes_and_announces_only_what_is_new() {
         "TemplateNotFound",
         "no t yet".into(),
         None,
+        at(20),
     );
     assert_eq!(
         reworded.effects,
@@ -228,6 +232,7 @@ fn a_waiting_request_writes_and_announces_only_what_is_new() {
         "TemplateUnavailable",
         "later".into(),
         retry,
+        at(20),
     );
     assert_eq!(retried.next, Next::RequeueAfter(Duration::from_secs(2)));
     assert_eq!(condition(&retried.status, "Reconciling").status, "True");
@@ -469,7 +474,7 @@ fn a_request_whose_steps_are_done_succeeds_or_fails_on_its_output() {
         }],
         ..Default::default()
     };
-    let succeeded = complete(running(), Ok(output));
+    let succeeded = complete(running(), Ok(output), at(10));
     assert_eq!(succeeded.status.phase, Some(Phase::Succeeded));
     assert!(succeeded.status.output.is_some());
     assert_eq!(condition(&succeeded.status, "Ready").status, "True");
@@ -477,10 +482,10 @@ fn a_request_whose_steps_are_done_succeeds_or_fails_on_its_output() {
     assert_eq!(succeeded.effects.last(), Some(&Effect::RecordOutcome));
     assert_eq!(succeeded.next, Next::AwaitChange);
 
-    let empty = complete(running(), Ok(RequestOutput::default()));
+    let empty = complete(running(), Ok(RequestOutput::default()), at(10));
     assert_eq!(empty.status.output, None, "an empty output is not kept");
 
-    let failed = complete(running(), Err("the template's output: bad".into()));
+    let failed = complete(running(), Err("the template's output: bad".into()), at(10));
     assert_eq!(failed.status.phase, Some(Phase::Failed));
     assert_eq!(condition(&failed.status, "Stalled").reason, "OutputFailed");
     assert_eq!(
