@@ -380,9 +380,41 @@ fn lead(
     }
 }
 
-// Each controller is woken by a change of its objects' spec (their
-// generation), not by the status it writes itself: otherwise each status
-// write would wake it at once and override the backoff of a failed attempt.
+/// A store of `K`'s objects, and the stream of those whose spec changed
+/// (their generation). A controller is woken by that, not by the status it
+/// writes itself: otherwise each status write would wake it at once and
+/// override the backoff of a failed attempt.
+fn spec_changes<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    reporter: Arc<guard::Reporter>,
+) -> (
+    reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: guard::Stand
+        + Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let trigger = reflector::reflector(
+        writer,
+        guard::watch(
+            guarded_api::<K>(client, namespace),
+            watcher::Config::default().any_semantic(),
+            reporter,
+        ),
+    )
+    .applied_objects()
+    .predicate_filter(predicates::generation, PredicateConfig::default());
+    (store, trigger)
+}
 
 /// The Template controller, until `shutdown`.
 fn template_controller(
@@ -392,17 +424,7 @@ fn template_controller(
     shutdown: leader::Stopping,
     context: Arc<Context>,
 ) -> impl Future<Output = ()> + use<> {
-    let (store, writer) = reflector::store();
-    let trigger = reflector::reflector(
-        writer,
-        guard::watch(
-            guarded_api::<Template>(client, namespace),
-            watcher::Config::default().any_semantic(),
-            reporter,
-        ),
-    )
-    .applied_objects()
-    .predicate_filter(predicates::generation, PredicateConfig::default());
+    let (store, trigger) = spec_changes::<Template>(client, namespace, reporter);
     let metrics = context.metrics.clone();
     Controller::for_stream(trigger, store)
         .with_config(controller::Config::default().concurrency(context.config.concurrency))
@@ -426,17 +448,7 @@ fn request_controller(
     shutdown: leader::Stopping,
     context: Arc<Context>,
 ) -> impl Future<Output = ()> + use<> {
-    let (store, writer) = reflector::store();
-    let trigger = reflector::reflector(
-        writer,
-        guard::watch(
-            guarded_api::<ScaffoldRequest>(client, namespace),
-            watcher::Config::default().any_semantic(),
-            reporter.clone(),
-        ),
-    )
-    .applied_objects()
-    .predicate_filter(predicates::generation, PredicateConfig::default());
+    let (store, trigger) = spec_changes::<ScaffoldRequest>(client, namespace, reporter.clone());
     let waiting = store.clone();
     // A Template's status (checked, Ready) is what waiting requests wait
     // for, so every change of a Template wakes them.
