@@ -156,6 +156,17 @@ fn export_carries_relations_in_both_directions() {
 }
 
 #[test]
+fn empty_labels_and_annotations_survive_the_way_back() {
+    // Found by the catalog_import fuzz target: `annotations: {}` was kept on
+    // import and left out on export, so the entity changed on the way back.
+    let text = "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: a\n  labels: {}\n  annotations:\n   {}\nspec: {type: service, lifecycle: production, owner: team}\n";
+    let imported = backstage::import(text, None).unwrap().entities;
+    let entity = &imported[0];
+    let again = backstage::from_backstage(&backstage::to_backstage(entity), "default");
+    assert_eq!(again.as_ref(), Ok(entity));
+}
+
+#[test]
 fn export_leaves_out_what_kubectl_apply_keeps() {
     let mut entity = imported().remove(0);
     let annotations = entity.metadata.annotations.get_or_insert_default();

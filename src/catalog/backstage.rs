@@ -63,11 +63,13 @@ pub fn from_backstage(entity: &Value, namespace: &str) -> Result<CatalogEntity, 
     }
     let spec: CatalogEntitySpec =
         serde_json::from_value(Value::Object(spec)).map_err(|e| format!("{kind} {name}: {e}"))?;
+    // An empty map is no map, so `annotations: {}` survives the way back.
     let strings = |key: &str| -> Result<Option<BTreeMap<String, String>>, String> {
-        metadata
+        let map: Option<BTreeMap<String, String>> = metadata
             .get(key)
             .map(|v| serde_json::from_value(v.clone()).map_err(|e| format!("metadata.{key}: {e}")))
-            .transpose()
+            .transpose()?;
+        Ok(map.filter(|map| !map.is_empty()))
     };
     Ok(CatalogEntity {
         metadata: ObjectMeta {
