@@ -130,19 +130,7 @@ pub fn publish(request: &PublishRequest<'_>) -> Result<Published, GitError> {
             if let Some(marker) = request.marker {
                 remote.check_other_branches(&repo, marker)?;
             }
-            let tree = repo.find_tree(tree_id).map_err(local)?;
-            let commit = repo
-                .commit(
-                    Some(&branch_ref),
-                    &signature,
-                    &signature,
-                    &commit_message_marked(request.message, request.marker),
-                    &tree,
-                    &[],
-                )
-                .map_err(local)?;
-            remote.push(&repo, &branch_ref, branch)?;
-            let commit = commit.to_string();
+            let commit = commit_and_push(&repo, &remote, request, &branch_ref, &signature, tree_id, &[])?;
             tracing::info!(url = %remote.display, branch, commit, "pushed a new branch");
             Ok(Published { commit, pushed: true })
         }
@@ -196,21 +184,39 @@ pub fn publish_change(request: &PublishRequest<'_>, base_branch: &str) -> Result
             detail: "the branch a pull request goes into must exist".to_owned(),
         })?;
     let tree_id = build_tree_over(&repo, &base.tree().map_err(local)?, request.files)?;
-    let tree = repo.find_tree(tree_id).map_err(local)?;
-    let commit = repo
-        .commit(
-            Some(&branch_ref),
-            &signature,
-            &signature,
-            &commit_message_marked(request.message, request.marker),
-            &tree,
-            &[&base],
-        )
-        .map_err(local)?;
-    remote.push(&repo, &branch_ref, request.branch)?;
-    let commit = commit.to_string();
+    let commit = commit_and_push(
+        &repo,
+        &remote,
+        request,
+        &branch_ref,
+        &signature,
+        tree_id,
+        &[&base],
+    )?;
     tracing::info!(url = %remote.display, branch = request.branch, base = base_branch, commit, "pushed a change branch");
     Ok(Published { commit, pushed: true })
+}
+
+/// Commits `tree_id` over `parents` on `branch_ref` as the request's commit
+/// (its message carrying the marker) and pushes `request.branch`: the one
+/// way both a publish and a pull request's change put a commit on a remote.
+fn commit_and_push(
+    repo: &Repository,
+    remote: &RemoteSpec,
+    request: &PublishRequest<'_>,
+    branch_ref: &str,
+    signature: &Signature<'_>,
+    tree_id: git2::Oid,
+    parents: &[&git2::Commit<'_>],
+) -> Result<String, GitError> {
+    let local = |e: git2::Error| local_error(repo.path(), &e);
+    let tree = repo.find_tree(tree_id).map_err(local)?;
+    let message = commit_message_marked(request.message, request.marker);
+    let commit = repo
+        .commit(Some(branch_ref), signature, signature, &message, &tree, parents)
+        .map_err(local)?;
+    remote.push(repo, branch_ref, request.branch)?;
+    Ok(commit.to_string())
 }
 
 /// The remote, the branch's reference and the commit's signature of a
