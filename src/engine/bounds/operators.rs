@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use minijinja::value::{Value, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, State};
 
-use super::rewrite::{ITERATION, NESTED, TRUTHY};
+use super::rewrite::{AND, ITERATION, NESTED, OR, TRUTHY, UNWRAP};
 use super::{BYTES_PER_ITEM, Guard};
 use crate::engine::js;
 
@@ -22,6 +22,30 @@ fn native(expression: &'static str, left: &Value, right: &Value) -> Result<Value
 
 fn is_list(value: &Value) -> bool {
     matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable)
+}
+
+/// An operand of `and` or `or` whose truth for minijinja is JavaScript's.
+#[derive(Debug)]
+struct Decided {
+    value: Value,
+    truth: bool,
+}
+
+impl Decided {
+    /// `value` itself when minijinja already sees its truth as `truth`.
+    fn with_truth(value: Value, truth: bool) -> Value {
+        if value.is_true() == truth {
+            value
+        } else {
+            Value::from_object(Decided { value, truth })
+        }
+    }
+}
+
+impl minijinja::value::Object for Decided {
+    fn is_true(self: &std::sync::Arc<Self>) -> bool {
+        self.truth
+    }
 }
 
 /// Registers the checked operators, literals and constructors in `env`.
@@ -188,15 +212,29 @@ fn register_javascript(env: &mut Environment<'_>, undefined_in: &Warn) {
     env.add_function("__goldpath_strict_ne", |a: Value, b: Value| {
         !js::strict_equals(&a, &b)
     });
-    // `and` and `or` give one of their operands, as JavaScript's && and ||.
-    env.add_function(
-        "__goldpath_and",
-        |a: Value, b: Value| if js::truthy(&a) { b } else { a },
-    );
-    env.add_function(
-        "__goldpath_or",
-        |a: Value, b: Value| if js::truthy(&a) { a } else { b },
-    );
+    // `and` and `or` give one of their operands, as JavaScript's && and
+    // ||: the left one, when it decides, with minijinja's truth made
+    // JavaScript's (an empty list is true, NaN is false).
+    env.add_function(AND, |a: Value| {
+        if js::truthy(&a) {
+            Value::from(true)
+        } else {
+            Decided::with_truth(a, false)
+        }
+    });
+    env.add_function(OR, |a: Value| {
+        if js::truthy(&a) {
+            Decided::with_truth(a, true)
+        } else {
+            Value::from(false)
+        }
+    });
+    env.add_function(UNWRAP, |value: Value| {
+        match value.downcast_object_ref::<Decided>() {
+            Some(decided) => decided.value.clone(),
+            None => value,
+        }
+    });
     env.add_function("__goldpath_not", |a: Value| !js::truthy(&a));
     env.add_function("__goldpath_neg", |a: Value| js::negate(&a));
     env.add_function(TRUTHY, |a: Value| js::truthy(&a));
@@ -230,6 +268,21 @@ mod tests {
         assert_eq!(
             render("${{ s * n }}|${{ n * s }}|${{ l * 2 }}|${{ l + [3] }}|${{ s ~ n }}|${{ n + 1.5 }}|${{ 2 * 3 }}|${{ s + 'c' }}").unwrap(),
             "ababab|ababab|1,2,1,2|1,23|ab3|4.5|6|abc"
+        );
+    }
+
+    #[test]
+    fn and_and_or_evaluate_their_right_side_only_when_javascript_does() {
+        assert_eq!(
+            render("${{ x and x.y.split(',') }}|${{ s or x.y.z }}|${{ 0 or '' or 'last' }}|${{ n and s }}")
+                .unwrap(),
+            "|ab|last|ab"
+        );
+        // JavaScript's truth: an empty list is true, NaN is false; the
+        // operand chosen is given back as it is.
+        assert_eq!(
+            render("${{ [] and 'yes' }}|${{ ([] or 'no') | length }}|${{ (0 / 0) and 'yes' }}|${{ (0 / 0) or 'no' }}|{% if [] and l %}T{% endif %}").unwrap(),
+            "yes|0|NaN|no|T"
         );
     }
 

@@ -28,10 +28,18 @@ const OPERATORS: &[(&str, &str)] = &[
     ("Lte", "__goldpath_lte"),
     ("Gt", "__goldpath_gt"),
     ("Gte", "__goldpath_gte"),
-    ("ScAnd", "__goldpath_and"),
-    ("ScOr", "__goldpath_or"),
+    ("ScAnd", AND),
+    ("ScOr", OR),
     ("In", "__goldpath_in"),
 ];
+
+/// The functions that decide the left side of `and` and `or` by
+/// JavaScript's truthiness; minijinja's own operator then short-circuits,
+/// so the right side is evaluated only when JavaScript would evaluate it,
+/// and `UNWRAP` gives back the operand the operator chose.
+pub(super) const AND: &str = "__goldpath_and";
+pub(super) const OR: &str = "__goldpath_or";
+pub(super) const UNWRAP: &str = "__goldpath_unwrap";
 
 /// `===` and `!==`, which minijinja does not parse: written as `==` and
 /// `!=` (plus a space, so offsets stay) before parsing, and called as these.
@@ -472,11 +480,15 @@ fn render_edit(source: &str, edit: &Edit, all: &[Edit]) -> String {
     // Text between the arguments (the operator, parentheses) is dropped,
     // but its line breaks are kept.
     let breaks = |from: usize, to: usize| "\n".repeat(source[from..to].matches('\n').count());
-    let mut out = format!("{}(", edit.function);
+    let (mut out, separator) = match edit.function {
+        AND => (format!("{UNWRAP}({AND}("), ") and "),
+        OR => (format!("{UNWRAP}({OR}("), ") or "),
+        function => (format!("{function}("), ", "),
+    };
     let mut at = edit.whole.0;
     for (i, argument) in edit.arguments.iter().enumerate() {
         if i > 0 {
-            out.push_str(", ");
+            out.push_str(separator);
         }
         out.push_str(&breaks(at, argument.0));
         out.push_str(&operand(*argument));
@@ -518,7 +530,7 @@ mod tests {
         );
         assert_eq!(
             rewrite("not a == 1 and (b or c)", false, &syntax()),
-            "__goldpath_and(__goldpath_not(__goldpath_eq(a, 1)), __goldpath_or(b, c))"
+            "__goldpath_unwrap(__goldpath_and(__goldpath_not(__goldpath_eq(a, 1))) and __goldpath_unwrap(__goldpath_or(b) or c))"
         );
         assert_eq!(
             rewrite(
