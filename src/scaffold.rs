@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::actions::{self, Action, ActionContext, ActionError, Effects, Reach, WorldInput};
 use crate::api::{OutputLink, OutputText, RequestOutput, StepPhase, TemplateSpec};
 use crate::engine::expression::{RenderError, Renderer, is_truthy};
-use crate::engine::files::FileTree;
+use crate::engine::files::{FileTree, TemplateFiles};
 use crate::redact::Secrets;
 
 /// Everything one request renders with.
@@ -20,7 +20,7 @@ pub struct Request<'a> {
     /// The template's spec.
     pub template: &'a TemplateSpec,
     /// The template's files.
-    pub template_files: &'a FileTree,
+    pub template_files: &'a TemplateFiles,
     /// Parameter values, validated and with defaults applied.
     pub parameters: Value,
     /// `${{ secrets.* }}`: values never shown anywhere.
@@ -388,7 +388,7 @@ mod tests {
             }],
         }))
         .unwrap();
-        let files = FileTree::new();
+        let files = TemplateFiles::default();
         let request = Request {
             template: &template,
             template_files: &files,

@@ -10,11 +10,11 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::actions::fetch::{FetchTemplateInput, TemplateInput};
+use crate::actions::fetch::{self, FetchTemplateInput, TemplateInput};
 use crate::actions::{self, ActionKind};
 use crate::api::{Step, TemplateOutput, TemplateSpec};
 use crate::engine::expression::Renderer;
-use crate::engine::files::{FileEntry, FileTree};
+use crate::engine::files::{FileEntry, TemplateFiles};
 use crate::engine::parameters::ParameterSchema;
 use crate::engine::skeleton::RawFiles;
 use crate::engine::warnings::{Warning, Warnings};
@@ -43,7 +43,7 @@ pub enum UnknownActions {
 /// compiled in `renderer`.
 pub fn check(
     template: &TemplateSpec,
-    files: &FileTree,
+    files: &TemplateFiles,
     renderer: &Renderer,
     unknown_actions: UnknownActions,
 ) -> Result<Checked, Vec<String>> {
@@ -321,7 +321,7 @@ fn check_expressions(
 fn check_skeleton(
     label: &str,
     input: Option<&Value>,
-    files: &FileTree,
+    files: &TemplateFiles,
     renderer: &Renderer,
     problems: &mut Vec<String>,
 ) {
@@ -333,11 +333,14 @@ fn check_skeleton(
     else {
         return;
     };
-    let Ok(location) = workspace::join("", url) else {
-        problems.push(format!("{label}: input.url {url:?} leaves the template's files"));
-        return;
+    let location = match fetch::source_path(&files.dir, url) {
+        Ok(location) => location,
+        Err(error) => {
+            problems.push(format!("{label}: {error}"));
+            return;
+        }
     };
-    let skeleton = workspace::subtree(files, &location);
+    let skeleton = workspace::subtree(&files.files, &location);
     if skeleton.is_empty() {
         problems.push(format!(
             "{label}: input.url {url:?}: the template has no files under {location:?}"

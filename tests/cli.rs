@@ -853,3 +853,97 @@ fn scaffold_fetches_several_entities_as_the_cluster_does() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("fetched: web/2"), "{stdout}");
 }
+
+/// A set of templates sharing a skeleton two levels up, as in
+/// `templates/service/template.yaml` with `url: ../../skeletons/shared`.
+fn template_set() -> tempfile::TempDir {
+    let set = template_dir(
+        "unused: true\n",
+        &[
+            ("skeletons/shared/catalog-info.yaml", "name: ${{ values.name }}\n"),
+            (
+                "templates/service/template.yaml",
+                &format!(
+                    "{HEAD}  steps:\n    - id: shared\n      action: fetch:template\n      input:\n        url: ../../skeletons/shared\n        values:\n          name: svc\n"
+                ),
+            ),
+        ],
+    );
+    std::fs::remove_file(set.path().join("template.yaml")).unwrap();
+    set
+}
+
+#[test]
+fn a_fetch_url_may_climb_above_the_template_up_to_the_root() {
+    let set = template_set();
+    let template = set.path().join("templates/service/template.yaml");
+    let root = set.path().to_str().unwrap();
+    let rendered = render_args(&template, &[], &["--root", root]);
+    assert!(rendered.ok, "{}", rendered.stderr);
+    let written = std::fs::read_to_string(rendered.out.path().join("out/catalog-info.yaml")).unwrap();
+    assert_eq!(written, "name: svc\n");
+
+    // The root defaults to the git work tree the template is in.
+    std::fs::create_dir(set.path().join(".git")).unwrap();
+    let rendered = render_args(&template, &[], &[]);
+    assert!(rendered.ok, "{}", rendered.stderr);
+    assert!(rendered.out.path().join("out/catalog-info.yaml").exists());
+}
+
+#[test]
+fn a_fetch_url_may_not_climb_above_the_root() {
+    let set = template_set();
+    let template = set.path().join("templates/service/template.yaml");
+    // Without a git work tree the root is the template's directory.
+    let rendered = render_args(&template, &[], &[]);
+    assert!(!rendered.ok);
+    assert!(
+        rendered
+            .stderr
+            .contains("step shared: input.url \"../../skeletons/shared\" climbs above the root"),
+        "{}",
+        rendered.stderr
+    );
+    let below = set.path().join("templates").to_str().unwrap().to_string();
+    let rendered = render_args(&template, &[], &["--root", &below]);
+    assert!(!rendered.ok);
+    assert!(
+        rendered.stderr.contains("climbs above the root"),
+        "{}",
+        rendered.stderr
+    );
+    // A root the template is not inside is refused.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let rendered = render_args(&template, &[], &["--root", elsewhere.path().to_str().unwrap()]);
+    assert!(!rendered.ok);
+    assert!(
+        rendered.stderr.contains("the template is not inside --root"),
+        "{}",
+        rendered.stderr
+    );
+}
+
+#[test]
+fn scaffold_strict_stops_at_a_warning_before_any_step_reaches_outside() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n    - id: publish\n      action: publish:git\n      input:\n        repoUrl: local.test?owner=acme&repo=web\n        description: \"${{{{ parameters.count + 1 }}}}\"\n"
+        ),
+        &[("skeleton/README.md", "# web\n")],
+    );
+    let template = dir.path().join("template.yaml");
+    let (ok, _, stderr, out) = scaffold(&template, &["--strict"]);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("warnings are errors with --strict"), "{stderr}");
+    assert!(stderr.contains("steps[publish].input.description"), "{stderr}");
+    assert!(!out.path().join("out/repos").join("local.test").exists());
+
+    // Without --strict the same template runs, and the warning is printed.
+    let (ok, _, stderr, out) = scaffold(&template, &[]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("warning: ") && stderr.contains("steps[publish].input.description"),
+        "{stderr}"
+    );
+    assert!(out.path().join("out/repos/local.test/acme/web.git").exists());
+}

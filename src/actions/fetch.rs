@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ActionContext, ActionError};
+use crate::api::TemplateSpec;
 use crate::engine::expression::{Syntax, Whitespace};
 use crate::engine::files::FileTree;
 use crate::engine::skeleton::{self, SkeletonOptions};
@@ -172,6 +173,72 @@ pub fn plain(
         .map_err(|e| ActionError::permanent(e.to_string()))
 }
 
+/// Where `url` (relative to the template's directory `dir`) points among
+/// the template's files, whose root is the root of the template's source:
+/// a url may climb above the template's directory, as in Backstage, but
+/// not above that root.
+pub fn source_path(dir: &str, url: &str) -> Result<String, String> {
+    workspace::join(dir, url).map_err(|e| match e {
+        workspace::PathError::Escapes(_) => {
+            format!("input.url {url:?} climbs above the root of the template's source")
+        }
+        other => format!("input.url: {other}"),
+    })
+}
+
+/// What to read of a source whose template lies in directory
+/// `template_dir` (relative to the source's root): the directory to read
+/// and the template's directory, both normalised. The directory to read is
+/// the template's own, or the nearest ancestor holding every directory a
+/// literal fetch `url` names; the root when a url is an expression, known
+/// only per request. Reading no more than this keeps a template in a large
+/// repository within the source limits. A `template_dir` that does not
+/// normalise is passed on as it is, for the read to refuse.
+pub fn source_dirs(spec: &TemplateSpec, template_dir: &str) -> (String, String) {
+    match workspace::join("", template_dir) {
+        Ok(dir) => (source_dir(spec, &dir), dir),
+        Err(_) => (template_dir.to_string(), template_dir.to_string()),
+    }
+}
+
+fn source_dir(spec: &TemplateSpec, dir: &str) -> String {
+    let mut base: Vec<&str> = dir.split('/').filter(|s| !s.is_empty()).collect();
+    for step in &spec.steps {
+        let fetches = crate::actions::find(&step.action).is_some_and(|action| {
+            use crate::actions::ActionKind as K;
+            matches!(
+                action.kind,
+                K::FetchTemplate | K::FetchTemplateFile | K::FetchPlain | K::FetchPlainFile
+            )
+        });
+        let Some(url) = step
+            .input
+            .as_ref()
+            .and_then(|i| i.get("url"))
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        if !fetches || url.contains("://") {
+            continue;
+        }
+        if url.contains("${{") {
+            return String::new();
+        }
+        // A url above the root is refused when the step runs.
+        let Ok(location) = workspace::join(dir, url) else {
+            continue;
+        };
+        let shared = base
+            .iter()
+            .zip(location.split('/'))
+            .take_while(|(a, b)| *a == b)
+            .count();
+        base.truncate(shared);
+    }
+    base.join("/")
+}
+
 /// The files `input.url` names in the template's source, the workspace
 /// directory they go to (`input.targetPath`), and where they lie among the
 /// template's files.
@@ -186,9 +253,9 @@ fn locate(
             "input.url {url:?}: fetching from a URL is not supported; put the files in the template's source and use a relative path such as ./skeleton"
         )));
     }
-    let location = workspace::join("", url).map_err(|e| ActionError::permanent(format!("input.url: {e}")))?;
+    let location = source_path(&context.template_files.dir, url).map_err(ActionError::permanent)?;
     if single_file {
-        let Some(entry) = context.template_files.get(&location) else {
+        let Some(entry) = context.template_files.files.get(&location) else {
             return Err(ActionError::permanent(format!(
                 "input.url {url:?}: the template has no file {location}"
             )));
@@ -210,7 +277,7 @@ fn locate(
             .map_or(String::new(), |(parent, _)| parent.to_string());
         return Ok((FileTree::from([(name, entry.clone())]), dir, origin));
     }
-    let files = subtree(context.template_files, &location);
+    let files = subtree(&context.template_files.files, &location);
     if files.is_empty() {
         return Err(ActionError::permanent(format!(
             "input.url {url:?}: the template has no files under {location:?}"
@@ -219,4 +286,68 @@ fn locate(
     let target = workspace::join("", target.unwrap_or("./"))
         .map_err(|e| ActionError::permanent(format!("input.targetPath: {e}")))?;
     Ok((files, target, location))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(urls: &[(&str, &str)]) -> TemplateSpec {
+        let steps: Vec<Value> = urls
+            .iter()
+            .map(|(action, url)| serde_json::json!({"action": action, "input": {"url": url}}))
+            .collect();
+        serde_json::from_value(serde_json::json!({"type": "service", "steps": steps})).unwrap()
+    }
+
+    #[test]
+    fn the_source_is_read_from_the_nearest_directory_holding_every_fetched_one() {
+        let dirs = |urls: &[(&str, &str)], dir: &str| source_dirs(&spec(urls), dir);
+        let own = [("fetch:template", "./skeleton")];
+        assert_eq!(
+            dirs(&own, "templates/a"),
+            ("templates/a".into(), "templates/a".into())
+        );
+        let shared = [
+            ("fetch:template", "./skeleton"),
+            ("fetch:plain", "../../shared/x"),
+        ];
+        assert_eq!(dirs(&shared, "./templates/a/"), ("".into(), "templates/a".into()));
+        let sibling = [("fetch:template:file", "../b/catalog-info.yaml")];
+        assert_eq!(
+            dirs(&sibling, "templates/a"),
+            ("templates".into(), "templates/a".into())
+        );
+        // Known only per request: the whole source.
+        let expression = [("fetch:template", "../${{ parameters.kind }}")];
+        assert_eq!(
+            dirs(&expression, "templates/a"),
+            ("".into(), "templates/a".into())
+        );
+        // Not a fetch, a URL, and a url above the root (refused when checked)
+        // change nothing.
+        let others = [
+            ("debug:log", "../../x"),
+            ("fetch:plain", "https://example.com/x"),
+            ("fetch:plain", "../../../x"),
+        ];
+        assert_eq!(
+            dirs(&others, "templates/a"),
+            ("templates/a".into(), "templates/a".into())
+        );
+        // A path that does not normalise is left for the read to refuse.
+        assert_eq!(dirs(&own, "../x"), ("../x".into(), "../x".into()));
+    }
+
+    #[test]
+    fn a_url_climbs_up_to_the_root_of_the_source_and_no_further() {
+        assert_eq!(source_path("templates/a", "../../shared"), Ok("shared".into()));
+        assert_eq!(source_path("", "./skeleton/"), Ok("skeleton".into()));
+        let refused = source_path("templates/a", "../../../shared").unwrap_err();
+        assert!(
+            refused.contains("climbs above the root of the template's source"),
+            "{refused}"
+        );
+        assert!(source_path("a", "/etc").unwrap_err().contains("absolute"));
+    }
 }

@@ -22,7 +22,7 @@ pub use definition::{ACTIONS, Action, ActionKind, Needs, Reach, find, reach};
 use input::decode;
 
 use crate::engine::expression::Renderer;
-use crate::engine::files::FileTree;
+use crate::engine::files::{FileTree, TemplateFiles};
 
 /// Label on every object a request created in the cluster: the request's UID.
 pub const REQUEST_UID_LABEL: &str = "goldpath.dev/scaffold-request-uid";
@@ -83,8 +83,8 @@ impl ActionError {
 
 /// What an action sees besides its input.
 pub struct ActionContext<'a> {
-    /// The template's own files (inline or from its git source).
-    pub template_files: &'a FileTree,
+    /// The template's files (inline or from its git source).
+    pub template_files: &'a TemplateFiles,
     /// Renders skeleton files with the request's limits and deadline.
     pub renderer: &'a Renderer,
     /// Lines the action logs (shown by the CLI, recorded in Events).

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+use crate::actions::fetch;
 use crate::api::EntityRef;
 use crate::api::{Template, TemplateSpec};
-use crate::engine::files::{self, FileTree};
+use crate::engine::files::{self, TemplateFiles};
 
 /// A template read from disk, with the files its steps fetch from.
 pub struct LoadedTemplate {
@@ -18,13 +19,15 @@ pub struct LoadedTemplate {
     /// Its spec.
     pub spec: TemplateSpec,
     /// Its files: `spec.source.inline`, its git source, or the directory
-    /// beside the file.
-    pub files: FileTree,
+    /// beside the file (with what its fetch urls climb to).
+    pub files: TemplateFiles,
 }
 
 /// Reads a goldpath Template or a Backstage `scaffolder.backstage.io/v1beta3`
-/// template.yaml (whose `./skeleton` is next to it).
-pub fn template(path: &Path, git_cache: &Path) -> anyhow::Result<LoadedTemplate> {
+/// template.yaml (whose `./skeleton` is next to it). Its fetch urls may
+/// climb up to `root` (default: the enclosing git work tree, else the
+/// template's directory).
+pub fn template(path: &Path, root: Option<&Path>, git_cache: &Path) -> anyhow::Result<LoadedTemplate> {
     let document = yaml_file(path)?;
     let api_version = document
         .get("apiVersion")
@@ -50,34 +53,71 @@ pub fn template(path: &Path, git_cache: &Path) -> anyhow::Result<LoadedTemplate>
         source.and_then(|s| s.inline.as_ref()),
         source.and_then(|s| s.git.as_ref()),
     ) {
-        (Some(inline), _) => files::from_inline(inline),
+        (Some(inline), _) => TemplateFiles::at_root(files::from_inline(inline)),
         (None, Some(git)) => {
             let commit = crate::git::resolve(&git.url, git.ref_.as_deref(), None)
                 .with_context(|| format!("{}: spec.source.git", path.display()))?;
-            crate::git::read_tree(
+            let (read, dir) = fetch::source_dirs(&template.spec, git.path.as_deref().unwrap_or_default());
+            let files = crate::git::read_tree(
                 &git.url,
                 &commit,
-                git.path.as_deref(),
+                Some(&read),
                 None,
                 git_cache,
                 &crate::config::TemplateSourceLimits::default(),
             )
-            .with_context(|| format!("{}: spec.source.git", path.display()))?
+            .with_context(|| format!("{}: spec.source.git", path.display()))?;
+            TemplateFiles::read_from(files, &read, &dir)
         }
-        (None, None) => {
-            let dir = match path.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
-            files::read_dir(&dir)
-                .with_context(|| format!("reading the template's files in {}", dir.display()))?
-        }
+        (None, None) => local_files(path, root, &template.spec)?,
     };
     Ok(LoadedTemplate {
         name,
         spec: template.spec,
         files,
     })
+}
+
+/// The files of a template read from its directory on disk: the
+/// directory beside the file, and what its fetch urls climb to within the
+/// root.
+fn local_files(path: &Path, root: Option<&Path>, spec: &TemplateSpec) -> anyhow::Result<TemplateFiles> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("reading the template's directory {}", dir.display()))?;
+    let root = match root {
+        Some(root) => root
+            .canonicalize()
+            .with_context(|| format!("--root {}", root.display()))?,
+        None => work_tree(&dir).unwrap_or_else(|| dir.clone()),
+    };
+    let Ok(within) = dir.strip_prefix(&root) else {
+        bail!(
+            "{}: the template is not inside --root {}",
+            path.display(),
+            root.display()
+        );
+    };
+    let within: Vec<String> = within
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let (read, template_dir) = fetch::source_dirs(spec, &within.join("/"));
+    let read_path = root.join(&read);
+    let files = files::read_dir(&read_path)
+        .with_context(|| format!("reading the template's files in {}", read_path.display()))?;
+    Ok(TemplateFiles::read_from(files, &read, &template_dir))
+}
+
+/// The git work tree `dir` lies in: the nearest ancestor holding `.git`.
+fn work_tree(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|ancestor| ancestor.join(".git").exists())
+        .map(Path::to_path_buf)
 }
 
 /// What a request brings besides the template.

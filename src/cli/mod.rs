@@ -103,6 +103,11 @@ pub struct RenderArgs {
     /// errors: exit non-zero and write no files.
     #[arg(long)]
     pub strict: bool,
+    /// How far the template's fetch urls may climb (`url: ../../shared`):
+    /// up to this directory. Defaults to the git work tree the template is
+    /// in, else the template's directory.
+    #[arg(long)]
+    pub root: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -132,6 +137,16 @@ pub struct ScaffoldArgs {
     /// forge where its repository does not exist yet; nothing is sent.
     #[arg(long)]
     pub forge_dry_run: bool,
+    /// Treat warnings (what Backstage accepts but is likely a mistake) as
+    /// errors: the template is rendered first as `render` does, and a
+    /// warning stops the run before any step reaches outside.
+    #[arg(long)]
+    pub strict: bool,
+    /// How far the template's fetch urls may climb (`url: ../../shared`):
+    /// up to this directory. Defaults to the git work tree the template is
+    /// in, else the template's directory.
+    #[arg(long)]
+    pub root: Option<PathBuf>,
 }
 
 /// Runs the command line; the binary's `main` is only this.
@@ -142,7 +157,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_operator(args)?,
         Command::Catalog(args) => catalog::run(args, &mut stdout)?,
         Command::Render(args) => {
-            let template = load_template(&args.template, UnknownActions::ShowNotRun)?;
+            let template = load_template(&args.template, args.root.as_deref(), UnknownActions::ShowNotRun)?;
             warn(&args.template, &template.warnings, args.strict)?;
             let inputs = load::inputs(
                 args.values.as_deref(),
@@ -164,8 +179,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scaffold(args) => {
             let repos = args.repos.clone().unwrap_or_else(|| args.out.join("repos"));
             let repos = absolute(&repos)?;
-            let template = load_template(&args.template, UnknownActions::Refuse)?;
-            warn(&args.template, &template.warnings, false)?;
+            let template = load_template(&args.template, args.root.as_deref(), UnknownActions::Refuse)?;
+            warn(&args.template, &template.warnings, args.strict)?;
             let template_ref = format!("template:default/{}", template.loaded.name);
             let request = format!(
                 "default/{}",
@@ -174,13 +189,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let mut effects =
                 local::LocalEffects::new(&repos, &args.out.join("cluster"), &template_ref, &request);
             effects.forge_dry_run = args.forge_dry_run;
-            let inputs = load::inputs(
-                args.values.as_deref(),
-                args.secrets.as_deref(),
-                args.user.as_deref(),
-            )?;
-            let report = scaffold(&template, inputs, &mut effects)?;
-            warn(&args.template, &report.warnings, false)?;
+            let inputs = || {
+                load::inputs(
+                    args.values.as_deref(),
+                    args.secrets.as_deref(),
+                    args.user.as_deref(),
+                )
+            };
+            if args.strict {
+                let planned = scaffold(&template, inputs()?, &mut local::PlannedEffects)?;
+                warn(&args.template, &planned.warnings, true)?;
+            }
+            let report = scaffold(&template, inputs()?, &mut effects)?;
+            warn(&args.template, &report.warnings, args.strict)?;
             write_workspace(&report.workspace, &args.out.join("workspace"))?;
             print_steps(&mut stdout, &report, false)?;
             for call in &effects.forge_calls {
@@ -300,9 +321,13 @@ struct CheckedTemplate {
 }
 
 /// Reads a template and checks it, naming every problem.
-fn load_template(path: &Path, unknown_actions: UnknownActions) -> anyhow::Result<CheckedTemplate> {
+fn load_template(
+    path: &Path,
+    root: Option<&Path>,
+    unknown_actions: UnknownActions,
+) -> anyhow::Result<CheckedTemplate> {
     let cache = std::env::temp_dir().join("goldpath-template-cache");
-    let loaded = load::template(path, &cache)?;
+    let loaded = load::template(path, root, &cache)?;
     let renderer = Renderer::new(Limits::default());
     match template_check::check(&loaded.spec, &loaded.files, &renderer, unknown_actions) {
         Ok(checked) => Ok(CheckedTemplate {

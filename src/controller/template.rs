@@ -14,10 +14,11 @@ use kube::{Api, ResourceExt};
 use tracing::info;
 
 use super::{Context, Error, FIELD_MANAGER, kube_error};
+use crate::actions::fetch;
 use crate::api::conditions::{self, ConditionType, State, set_state};
 use crate::api::{Template, TemplateSpec, TemplateStatus};
 use crate::engine::expression::{Limits, Renderer};
-use crate::engine::files::{self, FileTree};
+use crate::engine::files::{self, TemplateFiles};
 use crate::engine::parameters::ParameterSchema;
 use crate::git;
 use crate::template_check;
@@ -28,7 +29,7 @@ pub struct Prepared {
     /// The template's spec at the generation checked.
     pub spec: TemplateSpec,
     /// Its files at `revision`.
-    pub files: FileTree,
+    pub files: TemplateFiles,
     /// Its compiled parameter schema.
     pub schema: ParameterSchema,
     /// The commit (git) or digest (inline) of its files.
@@ -91,7 +92,7 @@ async fn read_files(
     context: &Context,
     template: &Template,
     revision: Option<&str>,
-) -> Result<(String, FileTree), SourceError> {
+) -> Result<(String, TemplateFiles), SourceError> {
     let source = template.spec.source.as_ref();
     if let Some(git_source) = source.and_then(|s| s.git.clone()) {
         let host_keys = tenancy::check_template_source(&context.config.template_sources, &git_source.url)
@@ -122,6 +123,7 @@ async fn read_files(
             }
         }
         let revision = revision.map(str::to_string);
+        let spec = template.spec.clone();
         let cache = context.git_cache.clone();
         let limits = context.config.template_source_limits;
         return tokio::task::spawn_blocking(move || {
@@ -130,16 +132,17 @@ async fn read_files(
                 None => git::resolve(&git_source.url, git_source.ref_.as_deref(), credentials.as_ref())
                     .map_err(|e| git_failure("spec.source.git", &e))?,
             };
+            let (read, dir) = fetch::source_dirs(&spec, git_source.path.as_deref().unwrap_or_default());
             let files = git::read_tree(
                 &git_source.url,
                 &commit,
-                git_source.path.as_deref(),
+                Some(&read),
                 credentials.as_ref(),
                 &cache,
                 &limits,
             )
             .map_err(|e| git_failure("spec.source.git", &e))?;
-            Ok((commit, files))
+            Ok((commit, TemplateFiles::read_from(files, &read, &dir)))
         })
         .await
         .map_err(|e| SourceError::Unavailable(format!("reading the template's files: {e}")))?;
@@ -149,6 +152,7 @@ async fn read_files(
         .map(files::from_inline)
         .unwrap_or_default();
     let digest = files::digest(&files);
+    let files = TemplateFiles::at_root(files);
     match revision {
         Some(pinned) if pinned != digest => Err(SourceError::Invalid(format!(
             "the template's inline files changed from revision {pinned} to {digest}; inline files are \

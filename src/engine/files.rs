@@ -16,6 +16,41 @@ pub enum FileEntry {
 /// leading `./` or `/`. Directories are implied by their files.
 pub type FileTree = BTreeMap<String, FileEntry>;
 
+/// A template's files: what was read of its source, from the root of what
+/// was read, and the template's own directory among them, which fetch urls
+/// are relative to. A url may climb from `dir` up to that root.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TemplateFiles {
+    /// The files, by path from the root of what was read.
+    pub files: FileTree,
+    /// The template's directory, relative to that root (empty: the root).
+    pub dir: String,
+}
+
+impl TemplateFiles {
+    /// Files read from directory `read` of a source, for a template in its
+    /// directory `template_dir` (at or below `read`; both relative to the
+    /// source's root).
+    pub fn read_from(files: FileTree, read: &str, template_dir: &str) -> Self {
+        let dir = template_dir
+            .strip_prefix(read)
+            .unwrap_or(template_dir)
+            .trim_start_matches('/');
+        TemplateFiles {
+            files,
+            dir: dir.to_string(),
+        }
+    }
+
+    /// Files whose root is the template's own directory.
+    pub fn at_root(files: FileTree) -> Self {
+        TemplateFiles {
+            files,
+            dir: String::new(),
+        }
+    }
+}
+
 impl FileEntry {
     /// A regular, non-executable file.
     pub fn text(contents: impl Into<Vec<u8>>) -> Self {
