@@ -167,6 +167,14 @@ pub struct ScaffoldRequestStatus {
     /// The template's output, rendered once the request succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<RequestOutput>,
+
+    /// What Backstage renders but is likely a mistake (`undefined` in
+    /// arithmetic), found while rendering the request's steps, each naming
+    /// the step, field, file and line; at most 100 and a last line saying
+    /// more were left out. The request goes on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 101))]
+    pub warnings: Vec<String>,
 }
 
 /// The rendered output of a request.

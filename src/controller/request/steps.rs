@@ -95,7 +95,8 @@ impl StepLoop<'_> {
             secrets: inputs.secrets,
             user: inputs.user,
         };
-        let mut scaffold = Scaffold::new(request, Renderer::new(Limits::default()));
+        let renderer = Renderer::new(Limits::default());
+        let mut scaffold = Scaffold::new(request, renderer.clone());
         let mut effects = ClusterEffects::new(
             &self.edge.context,
             &self.edge.request,
@@ -114,6 +115,7 @@ impl StepLoop<'_> {
                 }
                 StepPlan::Rebuild => {
                     let outcome = scaffold.run_step(index, &mut effects);
+                    self.record_warnings(status, &renderer, &scaffold)?;
                     let rebuilt =
                         transition::end_rebuild(std::mem::take(status), index, outcome, now(), || {
                             self.edge.context.backoff(&self.edge.key)
@@ -125,6 +127,7 @@ impl StepLoop<'_> {
                     self.apply(status, started)?;
                     let clock = Instant::now();
                     let outcome = scaffold.run_step(index, &mut effects);
+                    self.record_warnings(status, &renderer, &scaffold)?;
                     self.edge
                         .context
                         .metrics
@@ -152,8 +155,29 @@ impl StepLoop<'_> {
                 .secrets()
                 .redact(&format!("the template's output: {error}"))
         });
+        self.record_warnings(status, &renderer, &scaffold)?;
         let completed = transition::complete(std::mem::take(status), output, now());
         self.apply(status, completed)
+    }
+
+    /// Puts what rendering warned of since the last call in the status,
+    /// secrets masked.
+    fn record_warnings(
+        &self,
+        status: &mut ScaffoldRequestStatus,
+        renderer: &Renderer,
+        scaffold: &Scaffold,
+    ) -> Result<(), Error> {
+        let found = renderer
+            .warnings()
+            .take()
+            .masked(|text| scaffold.secrets().redact(text))
+            .lines();
+        if !found.is_empty() {
+            let warned = transition::warn(std::mem::take(status), found);
+            self.apply(status, warned)?;
+        }
+        Ok(())
     }
 }
 

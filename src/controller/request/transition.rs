@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::actions::Reach;
 use crate::api::conditions::{self, ConditionState, ConditionType, State, set_state};
 use crate::api::{DeletionPolicy, Phase, RequestOutput, ScaffoldRequestStatus, StepPhase, StepStatus};
+use crate::engine::warnings::MAX_WARNINGS;
 use crate::scaffold::StepOutcome;
 
 /// How long a step's message may be in status.
@@ -275,6 +276,39 @@ pub fn start_step(mut status: ScaffoldRequestStatus, index: usize, now: Time) ->
     }
     Transition::new(status, effects, Next::Continue)
 }
+
+/// Rendering a step found `found` (warning lines, secrets masked): what
+/// Backstage renders but is likely a mistake. Lines not yet in
+/// `status.warnings` are added, at most [`MAX_WARNINGS`] and then one line
+/// saying more were left out, and reported by one Event; the request goes
+/// on as Backstage's would.
+pub fn warn(mut status: ScaffoldRequestStatus, found: Vec<String>) -> Transition {
+    let full = status.warnings.len() > MAX_WARNINGS;
+    let mut added = Vec::new();
+    for line in found {
+        if full || status.warnings.contains(&line) || added.contains(&line) {
+            continue;
+        }
+        if status.warnings.len() == MAX_WARNINGS {
+            status.warnings.push(MORE_WARNINGS.to_string());
+            added.push(MORE_WARNINGS.to_string());
+            break;
+        }
+        status.warnings.push(line.clone());
+        added.push(line);
+    }
+    if added.is_empty() {
+        return Transition::new(status, Vec::new(), Next::Continue);
+    }
+    let effects = vec![
+        Effect::WriteStatus,
+        event(EventType::Warning, "RenderWarnings", "Render", added.join("; ")),
+    ];
+    Transition::new(status, effects, Next::Continue)
+}
+
+/// The last line of a request's warnings once [`MAX_WARNINGS`] are kept.
+pub const MORE_WARNINGS: &str = "more warnings not shown";
 
 /// Step `index` ended with `outcome`: recorded and the loop goes on, or
 /// retried after a delay (the server's, else `backoff()`), or the request

@@ -607,3 +607,29 @@ fn a_forge_step_succeeds_only_once_a_later_reconcile_finds_the_same_result() {
     });
     assert_eq!(retried.next, Next::RequeueAfter(Duration::from_secs(8)));
 }
+
+#[test]
+fn render_warnings_are_added_once_bounded_and_reported_by_an_event() {
+    let line = |n: usize| format!("step fetch: input.name: undefined in + ({n})");
+    let warned = warn(running(), vec![line(1), line(1), line(2)]);
+    assert_eq!(warned.status.warnings, vec![line(1), line(2)]);
+    assert_eq!(warned.effects[0], Effect::WriteStatus);
+    let note = format!("{}; {}", line(1), line(2));
+    assert_eq!(events(&warned), vec![("RenderWarnings", "Render", note.as_str())]);
+    assert_eq!(warned.next, Next::Continue);
+
+    // The same warnings again (a step run once more) change nothing.
+    let again = warn(warned.status, vec![line(2)]);
+    assert!(again.effects.is_empty());
+
+    // Past the bound one line says more were left out, and then nothing changes.
+    let many = warn(again.status, (0..500).map(line).collect());
+    assert_eq!(many.status.warnings.len(), MAX_WARNINGS + 1);
+    assert_eq!(
+        many.status.warnings.last().map(String::as_str),
+        Some(MORE_WARNINGS)
+    );
+    let full = warn(many.status, vec![line(1000)]);
+    assert!(full.effects.is_empty());
+    assert_eq!(full.status.warnings.len(), MAX_WARNINGS + 1);
+}
