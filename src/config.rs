@@ -372,11 +372,12 @@ pub struct GitHost {
     pub credentials_secret: Option<String>,
     /// What serves the repositories: `git` (a plain git server, the
     /// default: repositories are made by the first push), or a forge whose
-    /// API makes them (`gitea`; `github` and `gitlab` are not implemented).
+    /// API makes them (`gitea`, `github`; `gitlab` is not implemented).
     #[serde(default, rename = "type")]
     pub kind: ForgeKind,
     /// The forge's API base URL, e.g. `https://gitea.internal/api/v1`;
-    /// required for a forge.
+    /// required for Gitea; for GitHub `https://api.github.com` unless set
+    /// (GitHub Enterprise Server: `https://HOST/api/v3`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
     /// A Secret in the operator's namespace whose key `token` is the forge
@@ -387,15 +388,23 @@ pub struct GitHost {
 
 impl GitHost {
     /// Whether the entry is complete for its type: a forge needs its API's
-    /// URL and a token, and only Gitea's API is implemented.
+    /// URL and a token, and GitLab's API is not implemented.
     pub fn check(&self) -> Result<(), String> {
         match self.kind {
             ForgeKind::Git => Ok(()),
-            ForgeKind::Github | ForgeKind::Gitlab => Err(format!(
-                "type {} is not implemented yet; use type gitea, or git for a server that creates \
-                 repositories on the first push",
+            ForgeKind::Gitlab => Err(format!(
+                "type {} is not implemented yet; use type gitea or github, or git for a server that \
+                 creates repositories on the first push",
                 self.kind
             )),
+            ForgeKind::Github => {
+                if self.token_secret.is_none() {
+                    return Err(
+                        "type github needs tokenSecret, a Secret with the API token in key token".into(),
+                    );
+                }
+                Ok(())
+            }
             ForgeKind::Gitea => {
                 if self.api_url.is_none() {
                     return Err("type gitea needs apiUrl, e.g. https://gitea.internal/api/v1".into());
@@ -410,6 +419,9 @@ impl GitHost {
         }
     }
 }
+
+/// The API of github.com, a `type: github` host's unless it sets `apiUrl`.
+pub const GITHUB_API_URL: &str = "https://api.github.com";
 
 /// Commit author.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -554,7 +566,10 @@ impl Config {
             contents_url,
             credentials_secret: host.credentials_secret.clone(),
             kind: host.kind,
-            api_url: host.api_url.clone(),
+            api_url: host
+                .api_url
+                .clone()
+                .or_else(|| (host.kind == ForgeKind::Github).then(|| GITHUB_API_URL.to_string())),
             token_secret: host.token_secret.clone(),
         })
     }

@@ -791,6 +791,106 @@ fn scaffold_proposes_a_pull_request_branch_on_a_local_repository_and_prints_its_
     );
 }
 
+const GITHUB_PUBLISH: &str = "    - id: fetch\n      action: fetch:template\n      input: {url: ./skeleton}\n    - id: publish\n      action: publish:github\n      input:\n        repoUrl: \"github.com?owner=acme&repo=app\"\n        description: The app\n        homepage: https://app.example\n        repoVisibility: internal\n        topics: [web]\n        collaborators: [{user: alice, access: triage}, {team: ops, access: maintain}]\n        hasWiki: false\n        requiredStatusCheckContexts: [ci]\n        requiredCommitSigning: true\n";
+
+#[test]
+fn scaffold_prints_the_github_api_calls_of_a_publish_and_a_pull_request() {
+    let repos = tempfile::tempdir().unwrap();
+    let repos_arg = repos.path().to_str().unwrap();
+    let first = template_dir(
+        &format!("{HEAD}  steps:\n{GITHUB_PUBLISH}"),
+        &[("skeleton/README.md", "# app\n")],
+    );
+    let (ok, stdout, stderr, _out) = scaffold(
+        &first.path().join("template.yaml"),
+        &["--repos", repos_arg, "--forge-dry-run"],
+    );
+    assert!(ok, "{stderr}");
+    let calls = |stdout: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix("forge: "))
+            .map(|line| line.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let api = "https://api.github.com";
+    assert_eq!(
+        calls(&stdout),
+        [
+            format!("GET {api}/repos/acme/app"),
+            format!("POST {api}/orgs/acme/repos"),
+            "git push".to_string(),
+            format!("PUT {api}/repos/acme/app/topics"),
+            format!("PUT {api}/repos/acme/app/collaborators/alice"),
+            format!("PUT {api}/orgs/acme/teams/ops/repos/acme/app"),
+            format!("PUT {api}/repos/acme/app/branches/main/protection"),
+            format!("POST {api}/repos/acme/app/branches/main/protection/required_signatures"),
+        ]
+    );
+    for expected in [
+        r#""visibility":"internal""#,
+        r#""has_wiki":false"#,
+        r#""permission":"triage""#,
+        r#""contexts":["ci"]"#,
+    ] {
+        assert!(stdout.contains(expected), "{expected} in {stdout}");
+    }
+    assert!(repos.path().join("github.com/acme/app.git").exists());
+
+    let change = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n    - id: propose\n      action: publish:github:pull-request\n      input:\n        repoUrl: \"github.com?owner=acme&repo=app\"\n        branchName: add-docs\n        title: Add docs\n        description: More docs\n        draft: true\n        teamReviewers: [ops]\n"
+        ),
+        &[("skeleton/index.md", "# docs\n")],
+    );
+    let (ok, stdout, stderr, _out) = scaffold(
+        &change.path().join("template.yaml"),
+        &["--repos", repos_arg, "--forge-dry-run"],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        calls(&stdout),
+        [
+            format!("GET {api}/repos/acme/app"),
+            "git push".to_string(),
+            format!("GET {api}/repos/acme/app/pulls?state=open&head=acme%3Aadd-docs&base=main&per_page=1"),
+            format!("POST {api}/repos/acme/app/pulls"),
+            format!("POST {api}/repos/acme/app/pulls/0/requested_reviewers"),
+        ]
+    );
+    // GitHub marks a draft by its flag, not by the title.
+    assert!(stdout.contains(r#""draft":true"#), "{stdout}");
+    assert!(stdout.contains(r#""title":"Add docs""#), "{stdout}");
+}
+
+#[test]
+fn what_publish_github_cannot_honour_is_refused_naming_the_step_and_input() {
+    for (input, expected) in [
+        (
+            "repoVisability: private",
+            "step publish: input.repoVisability is not an input of publish:github",
+        ),
+        (
+            "secrets: {A: b}",
+            "input.secrets: goldpath does not set Actions secrets",
+        ),
+    ] {
+        let dir = template_dir(
+            &format!(
+                "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n    - id: publish\n      action: publish:github\n      input:\n        repoUrl: \"github.com?owner=acme&repo=app\"\n        {input}\n"
+            ),
+            &[("skeleton/README.md", "# app\n")],
+        );
+        let (ok, _, stderr, out) = scaffold(&dir.path().join("template.yaml"), &[]);
+        assert!(!ok, "{input}");
+        assert!(stderr.contains(expected), "{input}: {stderr}");
+        assert!(
+            !out.path().join("out/repos/github.com/acme/app.git").exists(),
+            "{input}"
+        );
+    }
+}
+
 #[test]
 fn a_repeated_step_id_renders_with_a_warning_and_fails_with_strict() {
     let dir = template_dir(

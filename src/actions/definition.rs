@@ -13,6 +13,7 @@ use super::argocd::{ApplicationInput, ApplicationOutput};
 use super::catalog::{FetchEntitiesInput, FetchEntitiesOutput, RegisterInput, RegisterOutput, WriteInput};
 use super::fetch::{FetchPlainInput, FetchTemplateInput};
 use super::fs::{DebugLogInput, DeleteInput, RenameInput};
+use super::github::GithubPublishInput;
 use super::kubernetes::ApplyInput;
 use super::publish::{PublishInput, PublishOutput};
 use super::pull_request::{PullRequestInput, PullRequestOutput};
@@ -32,6 +33,7 @@ pub enum ActionKind {
     PublishGitlab,
     PublishGitea,
     PublishGiteaPullRequest,
+    PublishGithubPullRequest,
     PublishGit,
     ArgocdCreateResources,
     CatalogRegister,
@@ -120,12 +122,18 @@ pub const ACTIONS: &[Action] = &[
     define::<RenameInput, NoOutput>(K::FsRename, "fs:rename", N::Workspace, false),
     define::<DebugLogInput, NoOutput>(K::DebugLog, "debug:log", N::Workspace, false),
     define::<WriteInput, NoOutput>(K::CatalogWrite, "catalog:write", N::Workspace, false),
-    define::<PublishInput, PublishOutput>(K::PublishGithub, "publish:github", N::Forge, false),
+    define::<GithubPublishInput, PublishOutput>(K::PublishGithub, "publish:github", N::Forge, true),
     define::<PublishInput, PublishOutput>(K::PublishGitlab, "publish:gitlab", N::Forge, false),
     define::<PublishInput, PublishOutput>(K::PublishGitea, "publish:gitea", N::Forge, true),
     define::<PullRequestInput, PullRequestOutput>(
         K::PublishGiteaPullRequest,
         "publish:gitea:pull-request",
+        N::Forge,
+        true,
+    ),
+    define::<PullRequestInput, PullRequestOutput>(
+        K::PublishGithubPullRequest,
+        "publish:github:pull-request",
         N::Forge,
         true,
     ),

@@ -9,6 +9,7 @@ pub mod catalog;
 mod definition;
 pub mod fetch;
 mod fs;
+pub mod github;
 pub mod input;
 pub mod kubernetes;
 pub mod publish;
@@ -122,10 +123,12 @@ pub fn run_in_workspace(
 /// The decoded input of an action that reaches outside the workspace.
 #[derive(Debug, Clone)]
 pub enum WorldInput {
-    /// `publish:github`, `publish:gitlab`, `publish:gitea`, `publish:git`.
+    /// `publish:gitlab`, `publish:gitea`, `publish:git`.
     Publish(ActionKind, publish::PublishInput),
-    /// `publish:gitea:pull-request`.
-    PullRequest(pull_request::PullRequestInput),
+    /// `publish:github`.
+    PublishGithub(Box<github::GithubPublishInput>),
+    /// `publish:gitea:pull-request`, `publish:github:pull-request`.
+    PullRequest(ActionKind, pull_request::PullRequestInput),
     /// `argocd:create-resources`.
     Application(argocd::ApplicationInput),
     /// `catalog:register`.
@@ -144,10 +147,11 @@ impl WorldInput {
     pub fn decode(kind: ActionKind, input: &Value) -> Result<WorldInput, ActionError> {
         use ActionKind as K;
         Ok(match kind {
-            K::PublishGithub | K::PublishGitlab | K::PublishGitea | K::PublishGit => {
-                WorldInput::Publish(kind, decode(input)?)
+            K::PublishGitlab | K::PublishGitea | K::PublishGit => WorldInput::Publish(kind, decode(input)?),
+            K::PublishGithub => WorldInput::PublishGithub(Box::new(decode(input)?)),
+            K::PublishGiteaPullRequest | K::PublishGithubPullRequest => {
+                WorldInput::PullRequest(kind, decode(input)?)
             }
-            K::PublishGiteaPullRequest => WorldInput::PullRequest(decode(input)?),
             K::ArgocdCreateResources => WorldInput::Application(decode(input)?),
             K::CatalogRegister => WorldInput::Register(decode(input)?),
             K::CatalogFetch => WorldInput::FetchEntities(decode(input)?),
@@ -200,7 +204,10 @@ impl<W: World> Effects for W {
     fn run(&mut self, input: &WorldInput, workspace: &FileTree) -> Result<Value, ActionError> {
         Ok(match input {
             WorldInput::Publish(kind, input) => output(&push::publish(self, *kind, input, workspace)?),
-            WorldInput::PullRequest(input) => output(&push::pull_request(self, input, workspace)?),
+            WorldInput::PublishGithub(input) => output(&push::publish_github(self, input, workspace)?),
+            WorldInput::PullRequest(kind, input) => {
+                output(&push::pull_request(self, *kind, input, workspace)?)
+            }
             WorldInput::Application(input) => output(&self.create_application(input)?),
             WorldInput::Register(input) => output(&self.register(input)?),
             WorldInput::FetchEntities(input) => output(&self.fetch_entities(input)?),

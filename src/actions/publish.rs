@@ -78,14 +78,16 @@ pub struct PublishInput {
     pub required_approving_review_count: Option<Value>,
 }
 
-/// One of `publish:gitea`'s `collaborators`.
+/// One of `collaborators`.
 #[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
 pub struct Collaborator {
     /// The user.
     pub user: Option<String>,
-    /// Refused: Gitea gives teams access to organisations.
+    /// A team of the organisation (GitHub; refused on Gitea, which gives
+    /// teams access to organisations).
     pub team: Option<String>,
-    /// `pull`, `push` (the default) or `admin`.
+    /// `pull`, `push` (the default) or `admin`; on GitHub also `triage`
+    /// and `maintain`.
     pub access: Option<String>,
 }
 
@@ -257,8 +259,34 @@ fn forge_request(
         name: repo.repo.clone().unwrap_or_default(),
     };
     let protect = input.protect_default_branch.unwrap_or(false);
-    let approvals = match &input.required_approving_review_count {
-        None | Some(Value::Null) => 1,
+    let approvals = required_approvals(input.required_approving_review_count.as_ref())?;
+    let topics = bounded_topics(input.topics.as_deref())?;
+    let (collaborators, _) = collaborators(input.collaborators.as_deref(), false)?;
+    Ok(Some(ForgeRequest {
+        repository: NewRepository {
+            id,
+            description: input.description.clone().unwrap_or_default(),
+            visibility,
+            default_branch: branch.to_string(),
+            ..NewRepository::default()
+        },
+        settings: RepositorySettings {
+            topics,
+            collaborators,
+            teams: Vec::new(),
+            protection: protect.then(|| BranchProtection {
+                branch: branch.to_string(),
+                required_approvals: approvals,
+                ..BranchProtection::default()
+            }),
+        },
+    }))
+}
+
+/// `requiredApprovingReviewCount`: 0 to 6, default 1.
+pub(crate) fn required_approvals(count: Option<&Value>) -> Result<u32, ActionError> {
+    match count {
+        None | Some(Value::Null) => Ok(1),
         Some(Value::Number(n)) => n
             .as_u64()
             .filter(|n| *n <= 6)
@@ -267,71 +295,81 @@ fn forge_request(
                 ActionError::permanent(
                     "input.requiredApprovingReviewCount must be a whole number from 0 to 6",
                 )
-            })?,
-        Some(other) => {
-            return Err(ActionError::permanent(format!(
-                "input.requiredApprovingReviewCount must be a number, not {}",
-                kind_of(other)
-            )));
-        }
-    };
-    let topics = input.topics.clone().unwrap_or_default();
+            }),
+        Some(other) => Err(ActionError::permanent(format!(
+            "input.requiredApprovingReviewCount must be a number, not {}",
+            kind_of(other)
+        ))),
+    }
+}
+
+/// `topics`, at most [`MAX_TOPICS`].
+pub(crate) fn bounded_topics(topics: Option<&[String]>) -> Result<Vec<String>, ActionError> {
+    let topics = topics.unwrap_or_default();
     if topics.len() > MAX_TOPICS {
         return Err(ActionError::permanent(format!(
             "input.topics: {} topics; a repository has at most {MAX_TOPICS}",
             topics.len()
         )));
     }
-    Ok(Some(ForgeRequest {
-        repository: NewRepository {
-            id,
-            description: input.description.clone().unwrap_or_default(),
-            visibility,
-            default_branch: branch.to_string(),
-        },
-        settings: RepositorySettings {
-            topics,
-            collaborators: collaborators(input)?,
-            protection: protect.then(|| BranchProtection {
-                branch: branch.to_string(),
-                required_approvals: approvals,
-            }),
-        },
-    }))
+    Ok(topics.to_vec())
 }
 
-/// `collaborators`: Backstage's list of `{user, access}` (`team` entries
-/// are refused: Gitea gives teams access to organisations, not through this
-/// call).
-fn collaborators(input: &PublishInput) -> Result<Vec<(String, Access)>, ActionError> {
-    let items = input.collaborators.as_deref().unwrap_or_default();
+/// People and teams a step gives access.
+type Grants = (Vec<(String, Access)>, Vec<(String, Access)>);
+
+/// `collaborators`: Backstage's list of `{user, access}` and, on GitHub,
+/// `{team, access}` with GitHub's five levels. Gitea gives teams access to
+/// organisations, not through a repository's call, so there a `team` entry
+/// is refused, as are `triage` and `maintain`.
+pub(crate) fn collaborators(items: Option<&[Collaborator]>, github: bool) -> Result<Grants, ActionError> {
+    let items = items.unwrap_or_default();
     if items.len() > MAX_COLLABORATORS {
         return Err(ActionError::permanent(format!(
             "input.collaborators: {} entries; at most {MAX_COLLABORATORS}",
             items.len()
         )));
     }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            if item.team.is_some() {
+    let (mut users, mut teams) = (Vec::new(), Vec::new());
+    for (i, item) in items.iter().enumerate() {
+        let access = item.access.as_deref().unwrap_or("push");
+        let parsed = if github {
+            Access::parse_github(access)
+        } else {
+            Access::parse(access)
+        };
+        let access = parsed.ok_or_else(|| {
+            ActionError::permanent(format!(
+                "input.collaborators[{i}].access: {access:?} is not {}",
+                if github {
+                    "pull, triage, push, maintain or admin"
+                } else {
+                    "pull, push or admin"
+                }
+            ))
+        })?;
+        let named = |name: &Option<String>| name.as_deref().filter(|n| !n.is_empty()).map(str::to_string);
+        match (named(&item.user), named(&item.team)) {
+            (Some(_), Some(_)) => {
+                return Err(ActionError::permanent(format!(
+                    "input.collaborators[{i}]: name a user or a team, not both"
+                )));
+            }
+            (Some(user), None) => users.push((user, access)),
+            (None, Some(team)) if github => teams.push((team, access)),
+            (None, Some(_)) => {
                 return Err(ActionError::permanent(format!(
                     "input.collaborators[{i}].team: Gitea gives access to users here; name a user"
                 )));
             }
-            let user = item.user.as_deref().filter(|u| !u.is_empty()).ok_or_else(|| {
-                ActionError::permanent(format!("input.collaborators[{i}].user is required"))
-            })?;
-            let access = item.access.as_deref().unwrap_or("push");
-            let access = Access::parse(access).ok_or_else(|| {
-                ActionError::permanent(format!(
-                    "input.collaborators[{i}].access: {access:?} is not pull, push or admin"
-                ))
-            })?;
-            Ok((user.to_string(), access))
-        })
-        .collect()
+            (None, None) => {
+                return Err(ActionError::permanent(format!(
+                    "input.collaborators[{i}].user is required"
+                )));
+            }
+        }
+    }
+    Ok((users, teams))
 }
 
 #[cfg(test)]
@@ -419,6 +457,7 @@ mod tests {
                 description: "d".into(),
                 visibility: Visibility::Public,
                 default_branch: "trunk".into(),
+                ..NewRepository::default()
             }
         );
         assert_eq!(
@@ -432,7 +471,8 @@ mod tests {
             forge.settings.protection,
             Some(BranchProtection {
                 branch: "trunk".into(),
-                required_approvals: 1
+                required_approvals: 1,
+                ..BranchProtection::default()
             })
         );
         assert_eq!(publish.author, (Some("Bot".into()), None));

@@ -1,13 +1,14 @@
-//! `publish:gitea:pull-request`: which repository a step proposes a change
-//! to, on which branch, with which files, and the pull request it opens,
-//! with the inputs of Backstage's `publish:github:pull-request`. Checked
+//! `publish:github:pull-request` and `publish:gitea:pull-request`: which
+//! repository a step proposes a change to, on which branch, with which
+//! files, and the pull request it opens, with the inputs of Backstage's
+//! `publish:github:pull-request`. Checked
 //! like a publish step's `repoUrl` before any URL is built; the forge calls
 //! and the push are the caller's.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::ActionError;
+use super::{ActionError, ActionKind};
 use crate::api::RepoUrl;
 use crate::config::{Config, RepositoryRoute, TenantRules};
 use crate::engine::files::FileTree;
@@ -18,8 +19,8 @@ use crate::tenancy;
 /// Most reviewers (users and teams together) a step may request.
 pub const MAX_REVIEWERS: usize = 20;
 
-/// The input of `publish:gitea:pull-request`: those of Backstage's
-/// `publish:github:pull-request` that Gitea has.
+/// The input of `publish:github:pull-request`, and of
+/// `publish:gitea:pull-request`, which takes the same.
 #[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PullRequestInput {
@@ -37,7 +38,7 @@ pub struct PullRequestInput {
     pub target_path: Option<String>,
     /// The workspace directory proposed (default all of it).
     pub source_path: Option<String>,
-    /// Whether it is a draft (`WIP: ` in front of the title).
+    /// Whether it is a draft (on Gitea, `WIP: ` in front of the title).
     pub draft: Option<bool>,
     /// Users asked to review.
     pub reviewers: Option<Vec<String>>,
@@ -56,7 +57,7 @@ pub struct PullRequestInput {
     pub token: Option<String>,
 }
 
-/// The output of `publish:gitea:pull-request`.
+/// The output of a pull request step.
 #[derive(Serialize, JsonSchema, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct PullRequestOutput {
@@ -84,8 +85,11 @@ pub struct PullRequestStep {
     /// The branch it goes into (`targetBranchName`); the repository's
     /// default branch when `None`.
     pub base: Option<String>,
-    /// Title; `WIP: ` in front for a `draft`, which is how Gitea marks one.
+    /// Title; on Gitea `WIP: ` in front for a `draft`, which is how Gitea
+    /// marks one.
     pub title: String,
+    /// Whether it is opened as a draft (GitHub).
+    pub draft: bool,
     /// Body (`description`).
     pub body: String,
     /// Commit message (`commitMessage`, else the title).
@@ -105,8 +109,10 @@ pub struct PullRequestStep {
 }
 
 impl PullRequestStep {
-    /// Reads a `publish:gitea:pull-request` step's input.
+    /// Reads the input of an `action` step (`publish:github:pull-request`
+    /// or `publish:gitea:pull-request`).
     pub fn resolve(
+        action: ActionKind,
         input: &PullRequestInput,
         config: &Config,
         tenant: &TenantRules,
@@ -118,33 +124,20 @@ impl PullRequestStep {
         tenant.check_owner(&repo).map_err(ActionError::permanent)?;
         let branch = input.branch_name.clone();
         let base = input.target_branch_name.clone();
+        let forge = if action == ActionKind::PublishGithubPullRequest {
+            ForgeKind::Github
+        } else {
+            ForgeKind::Gitea
+        };
         let title = &input.title;
         let body = input.description.clone();
-        let title = if input.draft.unwrap_or(false) {
+        let draft = input.draft.unwrap_or(false);
+        let title = if draft && forge == ForgeKind::Gitea {
             format!("WIP: {title}")
         } else {
             title.to_string()
         };
-        let source = workspace::join("", input.source_path.as_deref().unwrap_or(""))
-            .map_err(|e| ActionError::permanent(format!("input.sourcePath: {e}")))?;
-        let target = workspace::join("", input.target_path.as_deref().unwrap_or(""))
-            .map_err(|e| ActionError::permanent(format!("input.targetPath: {e}")))?;
-        let files: FileTree = workspace::subtree(workspace_files, &source)
-            .into_iter()
-            .map(|(path, entry)| {
-                let path = if target.is_empty() {
-                    path
-                } else {
-                    format!("{target}/{path}")
-                };
-                (path, entry)
-            })
-            .collect();
-        if files.is_empty() {
-            return Err(ActionError::permanent(
-                "there is nothing to propose: the workspace (or its sourcePath) is empty",
-            ));
-        }
+        let files = proposed_files(input, workspace_files)?;
         let reviewers = input.reviewers.clone().unwrap_or_default();
         let team_reviewers = input.team_reviewers.clone().unwrap_or_default();
         if reviewers.len() + team_reviewers.len() > MAX_REVIEWERS {
@@ -158,10 +151,11 @@ impl PullRequestStep {
                  to hosts listed there and contacted nothing",
             )
         })?;
-        if route.kind != ForgeKind::Gitea {
+        if route.kind != forge {
             return Err(ActionError::permanent(format!(
-                "publish:gitea:pull-request: the repoUrl's host is configured as type {}, not gitea; a pull \
-                 request needs the forge's API",
+                "{}: the repoUrl's host is configured as type {}, not {forge}; a pull request needs the \
+                 forge's API",
+                action.definition().name,
                 route.kind
             )));
         }
@@ -178,6 +172,7 @@ impl PullRequestStep {
             branch,
             base,
             title,
+            draft: draft && forge == ForgeKind::Github,
             body,
             files,
             reviewers,
@@ -197,6 +192,7 @@ impl PullRequestStep {
             base: base.to_string(),
             title: self.title.clone(),
             body: self.body.clone(),
+            draft: self.draft,
         }
     }
 
@@ -209,4 +205,29 @@ impl PullRequestStep {
             commit_hash: commit.to_string(),
         }
     }
+}
+
+/// The workspace's `sourcePath` directory placed under `targetPath`.
+fn proposed_files(input: &PullRequestInput, workspace_files: &FileTree) -> Result<FileTree, ActionError> {
+    let source = workspace::join("", input.source_path.as_deref().unwrap_or(""))
+        .map_err(|e| ActionError::permanent(format!("input.sourcePath: {e}")))?;
+    let target = workspace::join("", input.target_path.as_deref().unwrap_or(""))
+        .map_err(|e| ActionError::permanent(format!("input.targetPath: {e}")))?;
+    let files: FileTree = workspace::subtree(workspace_files, &source)
+        .into_iter()
+        .map(|(path, entry)| {
+            let path = if target.is_empty() {
+                path
+            } else {
+                format!("{target}/{path}")
+            };
+            (path, entry)
+        })
+        .collect();
+    if files.is_empty() {
+        return Err(ActionError::permanent(
+            "there is nothing to propose: the workspace (or its sourcePath) is empty",
+        ));
+    }
+    Ok(files)
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::ActionError;
 use super::ActionKind;
+use super::github::{self, GithubPublishInput};
 use super::publish::{Publish, PublishInput, PublishOutput};
 use super::pull_request::{PullRequestInput, PullRequestOutput, PullRequestStep};
 use crate::config::{Config, RepositoryRoute};
@@ -103,7 +104,27 @@ pub fn publish<P: Publisher + ?Sized>(
         &config.tenant(publishing.namespace),
         workspace,
     )?;
-    let token = step_token(input.token.as_deref());
+    publish_resolved(publisher, publish, input.token.as_deref())
+}
+
+/// A `publish:github` step, as [`publish`].
+pub fn publish_github<P: Publisher + ?Sized>(
+    publisher: &mut P,
+    input: &GithubPublishInput,
+    workspace: &FileTree,
+) -> Result<PublishOutput, ActionError> {
+    let publishing = publisher.publishing();
+    let config = publishing.config;
+    let publish = github::resolve(input, config, &config.tenant(publishing.namespace), workspace)?;
+    publish_resolved(publisher, publish, input.common.token.as_deref())
+}
+
+fn publish_resolved<P: Publisher + ?Sized>(
+    publisher: &mut P,
+    publish: Publish,
+    token: Option<&str>,
+) -> Result<PublishOutput, ActionError> {
+    let token = step_token(token);
     let Remote { credentials, forge } =
         publisher.remote(&publish.repo.host, &publish.route, token, publish.forge.is_some())?;
     publisher.prepare(&publish)?;
@@ -149,12 +170,19 @@ pub fn publish<P: Publisher + ?Sized>(
 /// open one found) where there is a forge to ask.
 pub fn pull_request<P: Publisher + ?Sized>(
     publisher: &mut P,
+    action: ActionKind,
     input: &PullRequestInput,
     workspace: &FileTree,
 ) -> Result<PullRequestOutput, ActionError> {
     let publishing = publisher.publishing();
     let config = publishing.config;
-    let step = PullRequestStep::resolve(input, config, &config.tenant(publishing.namespace), workspace)?;
+    let step = PullRequestStep::resolve(
+        action,
+        input,
+        config,
+        &config.tenant(publishing.namespace),
+        workspace,
+    )?;
     let token = step_token(input.token.as_deref());
     let Remote { credentials, forge } = publisher.remote(&step.host, &step.route, token, true)?;
     let default_branch = publisher.default_branch(&step, forge.as_ref())?;

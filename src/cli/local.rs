@@ -20,9 +20,10 @@ use crate::actions::pull_request::PullRequestStep;
 use crate::actions::push::{Publisher, Publishing, Remote};
 use crate::actions::{ActionError, Effects, World, WorldInput, argocd};
 use crate::api::CatalogEntity;
+use crate::config::GITHUB_API_URL;
 use crate::config::{Config, GitHost, RepositoryRoute, Tenancy};
 use crate::engine::files::FileTree;
-use crate::forge::{DryRun, Forge, ForgeKind, gitea::Gitea};
+use crate::forge::{DryRun, Forge, ForgeKind, client::Client};
 
 /// Carries out a request's outside effects on local directories.
 pub struct LocalEffects {
@@ -47,16 +48,17 @@ impl LocalEffects {
     /// Effects that push under `repos` and write cluster objects to `cluster`.
     pub fn new(repos: &Path, cluster: &Path, template: &str, request: &str) -> Self {
         let url = format!("file://{}/{{host}}/{{owner}}/{{repo}}.git", repos.display());
+        // Read as a forge's, so that publish inputs are checked as they are
+        // in the cluster: github.com as GitHub, any other host as Gitea.
+        // Only a dry run makes (prints) the API calls.
+        let host = |host: &str, kind| GitHost {
+            host: host.into(),
+            url: url.clone(),
+            kind,
+            ..GitHost::default()
+        };
         let config = Config {
-            git_hosts: vec![GitHost {
-                host: "*".into(),
-                url,
-                // Read as a forge's, so that publish:gitea's inputs are
-                // checked as they are in the cluster; only a dry run makes
-                // (prints) the API calls.
-                kind: ForgeKind::Gitea,
-                ..GitHost::default()
-            }],
+            git_hosts: vec![host("github.com", ForgeKind::Github), host("*", ForgeKind::Gitea)],
             // On this machine every host is a local directory and every
             // owner the user's own: no tenants to keep apart.
             tenancy: Tenancy {
@@ -103,7 +105,7 @@ impl LocalEffects {
 }
 
 impl Publisher for LocalEffects {
-    type Forge = Gitea<DryRun>;
+    type Forge = Client<DryRun>;
 
     /// Makes the bare repository a publish step pushes to, under --repos.
     fn prepare(&self, publish: &Publish) -> Result<(), ActionError> {
@@ -137,14 +139,22 @@ impl Publisher for LocalEffects {
     fn remote(
         &self,
         host: &str,
-        _: &RepositoryRoute,
+        route: &RepositoryRoute,
         _: Option<&str>,
         forge: bool,
-    ) -> Result<Remote<Gitea<DryRun>>, ActionError> {
-        let api_url = format!("https://{host}/api/v1");
+    ) -> Result<Remote<Client<DryRun>>, ActionError> {
+        let (api_host, api_url) = match route.kind {
+            ForgeKind::Github => (
+                GITHUB_API_URL.trim_start_matches("https://"),
+                GITHUB_API_URL.to_string(),
+            ),
+            _ => (host, format!("https://{host}/api/v1")),
+        };
         Ok(Remote {
             credentials: None,
-            forge: (forge && self.forge_dry_run).then(|| Gitea::new(DryRun::new(host, &api_url))),
+            forge: (forge && self.forge_dry_run)
+                .then(|| Client::new(route.kind, DryRun::new(api_host, &api_url)))
+                .flatten(),
         })
     }
 
@@ -152,15 +162,15 @@ impl Publisher for LocalEffects {
         futures::executor::block_on(call)
     }
 
-    fn pushed(&mut self, forge: Option<&Gitea<DryRun>>, remote_url: &str, branch: &str, _: Duration) {
-        if let Some(gitea) = forge {
-            gitea.transport().note(format!("git push {remote_url} {branch}"));
+    fn pushed(&mut self, forge: Option<&Client<DryRun>>, remote_url: &str, branch: &str, _: Duration) {
+        if let Some(forge) = forge {
+            forge.transport().note(format!("git push {remote_url} {branch}"));
         }
     }
 
-    fn finished(&mut self, forge: Option<&Gitea<DryRun>>) {
-        if let Some(gitea) = forge {
-            self.forge_calls.extend(gitea.transport().calls());
+    fn finished(&mut self, forge: Option<&Client<DryRun>>) {
+        if let Some(forge) = forge {
+            self.forge_calls.extend(forge.transport().calls());
         }
     }
 
@@ -172,7 +182,7 @@ impl Publisher for LocalEffects {
     fn default_branch(
         &self,
         pull: &PullRequestStep,
-        forge: Option<&Gitea<DryRun>>,
+        forge: Option<&Client<DryRun>>,
     ) -> Result<String, ActionError> {
         let path = local_path(&pull.route);
         let repository = git2::Repository::open_bare(path).map_err(|_| {
@@ -182,9 +192,9 @@ impl Publisher for LocalEffects {
                 pull.id
             ))
         })?;
-        if let Some(gitea) = forge {
+        if let Some(forge) = forge {
             // Recorded only: a dry run's forge has no repositories.
-            let _ = self.wait(gitea.repository(&pull.id));
+            let _ = self.wait(forge.repository(&pull.id));
         }
         Ok(repository
             .find_reference("HEAD")

@@ -104,7 +104,7 @@ fn kubernetes_apply_allows_only_listed_kinds_and_namespaces() {
 }
 
 #[test]
-fn a_forge_host_needs_its_api_url_and_token_and_only_gitea_is_implemented() {
+fn a_forge_host_needs_its_api_url_and_token_and_gitlab_is_not_implemented() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yaml");
     let host = "gitHosts:\n  - host: git.internal\n    url: https://git.internal/{owner}/{repo}.git\n";
@@ -117,7 +117,7 @@ fn a_forge_host_needs_its_api_url_and_token_and_only_gitea_is_implemented() {
             "    type: gitea\n    apiUrl: https://git.internal/api/v1\n",
             "type gitea needs tokenSecret",
         ),
-        ("    type: github\n", "type github is not implemented yet"),
+        ("    type: github\n", "type github needs tokenSecret"),
         ("    type: gitlab\n", "type gitlab is not implemented yet"),
     ] {
         std::fs::write(&path, format!("{host}{extra}")).unwrap();
@@ -140,6 +140,28 @@ fn a_forge_host_needs_its_api_url_and_token_and_only_gitea_is_implemented() {
     assert_eq!(route.token_secret.as_deref(), Some("t"));
     std::fs::write(&path, host).unwrap();
     assert_eq!(Config::load(&path).unwrap().git_hosts[0].kind, ForgeKind::Git);
+    // GitHub's API is api.github.com unless the entry names another.
+    for (extra, api) in [
+        ("", "https://api.github.com"),
+        (
+            "    apiUrl: https://ghe.internal/api/v3\n",
+            "https://ghe.internal/api/v3",
+        ),
+    ] {
+        std::fs::write(
+            &path,
+            format!("{host}    type: github\n    tokenSecret: t\n{extra}"),
+        )
+        .unwrap();
+        let route = Config::load(&path)
+            .unwrap()
+            .route(&RepoUrl::parse("git.internal?owner=a&repo=b").unwrap(), "main")
+            .unwrap();
+        assert_eq!(
+            (route.kind, route.api_url.as_deref()),
+            (ForgeKind::Github, Some(api))
+        );
+    }
 }
 
 #[test]

@@ -32,7 +32,7 @@ use crate::actions::{
 use crate::api::{CatalogEntity, Requester, ScaffoldRequest};
 use crate::config::{RepositoryRoute, TenantRules};
 use crate::engine::files::FileTree;
-use crate::forge::{Forge, HttpTransport, gitea::Gitea};
+use crate::forge::{Forge, ForgeKind, HttpTransport, client::Client};
 use crate::git;
 
 /// A repository a step of this request published.
@@ -175,13 +175,27 @@ impl<'a> ClusterEffects<'a> {
 
     /// The credentials a push to `route` uses: the host's Secret, with a
     /// step's own token (Backstage's `token` input) in place of its
-    /// password, so the push acts for the user who asked.
+    /// password, so the push acts for the user who asked. A GitHub host
+    /// without one pushes with its API token, as GitHub takes a token for
+    /// git over HTTPS.
     fn push_credentials(
         &self,
         route: &RepositoryRoute,
         token: Option<&str>,
     ) -> Result<Option<git::Credentials>, ActionError> {
         let mut credentials = match &route.credentials_secret {
+            None if route.kind == ForgeKind::Github && token.is_none() => match &route.token_secret {
+                Some(secret) => {
+                    let token = self.handle.block_on(secret_key(
+                        self.context,
+                        &self.context.namespace,
+                        secret,
+                        "token",
+                    ))?;
+                    Some(git::Credentials::new("x-access-token".to_string(), &token))
+                }
+                None => None,
+            },
             None => None,
             Some(secret) => Some(
                 self.handle
@@ -210,7 +224,7 @@ impl<'a> ClusterEffects<'a> {
         &self,
         route: &RepositoryRoute,
         token: Option<&str>,
-    ) -> Result<Gitea<HttpTransport>, ActionError> {
+    ) -> Result<Client<HttpTransport>, ActionError> {
         let api_url = route.api_url.as_deref().ok_or_else(|| {
             ActionError::transient("the repoUrl's host is a forge without apiUrl in gitHosts".to_string())
         })?;
@@ -226,7 +240,12 @@ impl<'a> ClusterEffects<'a> {
                 ));
             }
         };
-        Ok(Gitea::new(HttpTransport::new(api_url, &token)?))
+        Client::new(route.kind, HttpTransport::new(api_url, &token)?).ok_or_else(|| {
+            ActionError::permanent(format!(
+                "the repoUrl's host is of type {}, which has no API client",
+                route.kind
+            ))
+        })
     }
 
     fn application(&mut self, input: &ApplicationInput) -> Result<ApplicationOutput, ActionError> {
@@ -412,7 +431,7 @@ impl<'a> ClusterEffects<'a> {
 }
 
 impl Publisher for ClusterEffects<'_> {
-    type Forge = Gitea<HttpTransport>;
+    type Forge = Client<HttpTransport>;
 
     fn wait<T>(&self, call: impl Future<Output = T>) -> T {
         self.handle.block_on(call)
@@ -427,7 +446,7 @@ impl Publisher for ClusterEffects<'_> {
         }
     }
 
-    fn pushed(&mut self, _: Option<&Gitea<HttpTransport>>, _: &str, _: &str, took: Duration) {
+    fn pushed(&mut self, _: Option<&Client<HttpTransport>>, _: &str, _: &str, took: Duration) {
         self.context.metrics.git_push_duration.observe(took.as_secs_f64());
     }
 
@@ -446,7 +465,7 @@ impl Publisher for ClusterEffects<'_> {
     fn default_branch(
         &self,
         step: &PullRequestStep,
-        forge: Option<&Gitea<HttpTransport>>,
+        forge: Option<&Client<HttpTransport>>,
     ) -> Result<String, ActionError> {
         let forge = forge.ok_or_else(|| ActionError::transient("a pull request needs the forge's API"))?;
         let repository = self.wait(forge.repository(&step.id))?.ok_or_else(|| {
@@ -464,7 +483,7 @@ impl Publisher for ClusterEffects<'_> {
         route: &RepositoryRoute,
         token: Option<&str>,
         forge: bool,
-    ) -> Result<Remote<Gitea<HttpTransport>>, ActionError> {
+    ) -> Result<Remote<Client<HttpTransport>>, ActionError> {
         Ok(Remote {
             credentials: self.push_credentials(route, token)?,
             forge: if forge {

@@ -58,7 +58,7 @@ impl<T: Transport> Gitea<T> {
 
 /// `text` for a URL path: unreserved characters and `/` kept, the rest
 /// percent-encoded.
-fn segment(text: &str) -> String {
+pub(super) fn segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
@@ -172,8 +172,10 @@ impl<T: Transport> Forge for Gitea<T> {
 
     async fn add_collaborator(&self, id: &RepoId, user: &str, access: Access) -> Result<(), ForgeError> {
         let permission = match access {
-            Access::Read => "read",
-            Access::Write => "write",
+            // publish:gitea refuses GitHub's triage and maintain when it
+            // reads its input; these are their nearest levels.
+            Access::Read | Access::Triage => "read",
+            Access::Write | Access::Maintain => "write",
             Access::Admin => "admin",
         };
         let call = ApiCall::new(
@@ -341,6 +343,7 @@ mod tests {
             description: "Payments".into(),
             visibility: Visibility::Private,
             default_branch: "main".into(),
+            ..NewRepository::default()
         }
     }
 
@@ -356,9 +359,11 @@ mod tests {
             &RepositorySettings {
                 topics: vec!["payments".into()],
                 collaborators: vec![("alice".into(), Access::Write)],
+                teams: Vec::new(),
                 protection: Some(BranchProtection {
                     branch: "main".into(),
                     required_approvals: 1,
+                    ..BranchProtection::default()
                 }),
             },
         )

@@ -3,14 +3,16 @@
 //! write to it, branch protection, topics, pull requests). Each forge is one
 //! module that turns these calls into its HTTP API as [`ApiCall`]s;
 //! [`transport`] sends them, or prints them for a dry run, and turns a
-//! forge's refusals into named errors. Gitea is the one forge implemented;
-//! GitHub and GitLab implement the same trait.
+//! forge's refusals into named errors. Gitea and GitHub are implemented;
+//! [`client::Client`] is whichever one a `gitHosts` entry names.
 //!
 //! The publish flow over a forge ([`ensure_repository`], then a push, then
 //! [`apply_settings`]) is here too, so the cluster and the CLI run the same
 //! calls in the same order.
 
+pub mod client;
 pub mod gitea;
+pub mod github;
 pub mod transport;
 
 use std::fmt;
@@ -29,7 +31,7 @@ pub enum ForgeKind {
     Git,
     /// Gitea (and Forgejo), through its REST API.
     Gitea,
-    /// GitHub or GitHub Enterprise; its API is not implemented yet.
+    /// GitHub or GitHub Enterprise Server, through its REST API.
     Github,
     /// GitLab; its API is not implemented yet.
     Gitlab,
@@ -47,7 +49,7 @@ impl fmt::Display for ForgeKind {
 }
 
 /// A repository on a forge: `owner/name`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RepoId {
     /// The organisation or user that owns it.
     pub owner: String,
@@ -62,16 +64,19 @@ impl fmt::Display for RepoId {
 }
 
 /// Who may see a repository.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Visibility {
     /// Anyone.
     Public,
     /// Only those given access.
+    #[default]
     Private,
+    /// Members of the enterprise (GitHub only).
+    Internal,
 }
 
 /// A repository to create.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NewRepository {
     /// Where.
     pub id: RepoId,
@@ -81,6 +86,36 @@ pub struct NewRepository {
     pub visibility: Visibility,
     /// The branch the first push creates, and the repository's default.
     pub default_branch: String,
+    /// Its homepage, empty for none.
+    pub homepage: String,
+    /// Features and merge settings; `None` leaves the forge's default.
+    pub features: Features,
+}
+
+/// A repository's features and merge settings, each `None` for the
+/// forge's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    /// Issues.
+    pub has_issues: Option<bool>,
+    /// The wiki.
+    pub has_wiki: Option<bool>,
+    /// Projects.
+    pub has_projects: Option<bool>,
+    /// Merge commits.
+    pub allow_merge_commit: Option<bool>,
+    /// Squash merges.
+    pub allow_squash_merge: Option<bool>,
+    /// Rebase merges.
+    pub allow_rebase_merge: Option<bool>,
+    /// Auto-merge.
+    pub allow_auto_merge: Option<bool>,
+    /// Deleting a pull request's branch once it is merged.
+    pub delete_branch_on_merge: Option<bool>,
+    /// A squash commit's title: `PR_TITLE` or `COMMIT_OR_PR_TITLE`.
+    pub squash_merge_commit_title: Option<String>,
+    /// A squash commit's message: `PR_BODY`, `COMMIT_MESSAGES` or `BLANK`.
+    pub squash_merge_commit_message: Option<String>,
 }
 
 /// A repository as the forge reports it.
@@ -97,8 +132,13 @@ pub struct Repository {
 pub enum Access {
     /// Read only.
     Read,
+    /// Read, and manage issues and pull requests (GitHub's `triage`).
+    Triage,
     /// Read and push.
     Write,
+    /// Push, and manage the repository without its sensitive settings
+    /// (GitHub's `maintain`).
+    Maintain,
     /// Everything, settings included.
     Admin,
 }
@@ -114,15 +154,58 @@ impl Access {
             _ => None,
         }
     }
+
+    /// GitHub's names: `pull`, `triage`, `push`, `maintain`, `admin`.
+    pub fn parse_github(text: &str) -> Option<Access> {
+        match text {
+            "triage" => Some(Access::Triage),
+            "maintain" => Some(Access::Maintain),
+            other => Access::parse(other),
+        }
+    }
 }
 
-/// Rules for a protected branch.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Rules for a protected branch. Gitea reads the branch and the
+/// approvals; the rest are GitHub's, which publish:gitea does not take.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BranchProtection {
     /// The branch.
     pub branch: String,
     /// Approving reviews a pull request needs before it merges.
     pub required_approvals: u32,
+    /// Whether administrators are held to the rules too.
+    pub enforce_admins: bool,
+    /// Whether code owners must approve.
+    pub require_code_owner_reviews: bool,
+    /// Whether a new push dismisses approvals.
+    pub dismiss_stale_reviews: bool,
+    /// Whether the last push needs someone else's approval.
+    pub require_last_push_approval: bool,
+    /// Status checks that must pass.
+    pub required_status_checks: Vec<String>,
+    /// Whether the branch must be up to date with the base to merge.
+    pub require_up_to_date: bool,
+    /// Whether conversations must be resolved to merge.
+    pub require_conversation_resolution: bool,
+    /// Whether merge commits are refused.
+    pub require_linear_history: bool,
+    /// Whether commits must be signed.
+    pub require_signatures: bool,
+    /// Who may merge without the required reviews.
+    pub bypass: Actors,
+    /// Who alone may push; `None` for anyone with write access.
+    pub restrictions: Option<Actors>,
+}
+
+/// Users, teams and apps a branch rule names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Actors {
+    /// User logins.
+    pub users: Vec<String>,
+    /// Team slugs.
+    pub teams: Vec<String>,
+    /// App slugs.
+    pub apps: Vec<String>,
 }
 
 /// A pull request to open, or what an existing one is updated to.
@@ -136,6 +219,9 @@ pub struct NewPullRequest {
     pub title: String,
     /// Body.
     pub body: String,
+    /// Whether it is opened as a draft (GitHub; Gitea marks one by its
+    /// title).
+    pub draft: bool,
 }
 
 /// A pull request as the forge reports it.
@@ -236,6 +322,12 @@ pub trait Forge {
     async fn set_topics(&self, id: &RepoId, topics: &[String]) -> Result<(), ForgeError>;
     /// Gives a user access to the repository.
     async fn add_collaborator(&self, id: &RepoId, user: &str, access: Access) -> Result<(), ForgeError>;
+    /// Gives a team of the repository's organisation access to it.
+    async fn add_team(&self, id: &RepoId, team: &str, _access: Access) -> Result<(), ForgeError> {
+        Err(ForgeError::Invalid(format!(
+            "cannot give team {team:?} access to {id}: this forge gives teams access to organisations"
+        )))
+    }
     /// Protects a branch; an existing rule for it is left as it is.
     async fn protect_branch(&self, id: &RepoId, rule: &BranchProtection) -> Result<(), ForgeError>;
     /// The open pull request from `head` into `base`, if there is one.
@@ -272,6 +364,8 @@ pub struct RepositorySettings {
     pub topics: Vec<String>,
     /// Users given access.
     pub collaborators: Vec<(String, Access)>,
+    /// Teams given access.
+    pub teams: Vec<(String, Access)>,
     /// Protection of the default branch.
     pub protection: Option<BranchProtection>,
 }
@@ -306,6 +400,9 @@ pub async fn apply_settings<F: Forge>(
     }
     for (user, access) in &settings.collaborators {
         forge.add_collaborator(id, user, *access).await?;
+    }
+    for (team, access) in &settings.teams {
+        forge.add_team(id, team, *access).await?;
     }
     if let Some(rule) = &settings.protection {
         forge.protect_branch(id, rule).await?;
@@ -420,6 +517,7 @@ mod tests {
             base: "main".into(),
             title: "t".into(),
             body: "b".into(),
+            draft: false,
         }
     }
 

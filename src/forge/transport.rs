@@ -245,7 +245,7 @@ impl Transport for HttpTransport {
                         host: self.host.clone(),
                         call: call.what.clone(),
                         status,
-                        permission: call.permission.clone(),
+                        permission: permission_needed(call, &headers),
                         detail: response.detail(),
                     });
                 }
@@ -261,6 +261,24 @@ impl Transport for HttpTransport {
     }
 }
 
+/// The permission a refused call needs: what goldpath knows it needs, and
+/// what the forge says it accepts (GitHub's
+/// `X-Accepted-GitHub-Permissions`, e.g. `administration=write`).
+fn permission_needed(call: &ApiCall, headers: &reqwest::header::HeaderMap) -> String {
+    match headers
+        .get("x-accepted-github-permissions")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        Some(accepted) => {
+            let accepted: String = accepted.chars().take(MAX_DETAIL_CHARS).collect();
+            format!("{} (GitHub accepts: {accepted})", call.permission)
+        }
+        None => call.permission.clone(),
+    }
+}
+
 fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         "timed out".to_string()
@@ -271,8 +289,9 @@ fn describe(error: &reqwest::Error) -> String {
     }
 }
 
-/// How long a rate-limited answer asks to wait: 429 (or 403 with no
-/// requests left), by `Retry-After` seconds or the `X-RateLimit-Reset`
+/// How long a rate-limited answer asks to wait: 429, or 403 with no
+/// requests left (GitHub's primary limit) or with `Retry-After` (its
+/// secondary limit), by `Retry-After` seconds or the `X-RateLimit-Reset`
 /// epoch second, one minute when it says neither; at most
 /// [`MAX_RATE_LIMIT_WAIT`]. `None` for any other answer.
 pub fn rate_limit_wait(
@@ -287,7 +306,8 @@ pub fn rate_limit_wait(
             .and_then(|v| v.trim().parse::<u64>().ok())
     };
     let exhausted = header("x-ratelimit-remaining") == Some(0);
-    if status != 429 && !(status == 403 && exhausted) {
+    let asked = header("retry-after").is_some();
+    if status != 429 && !(status == 403 && (exhausted || asked)) {
         return None;
     }
     let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -457,6 +477,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_refusal_names_the_permission_github_says_it_accepts() {
+        let (url, _) = scripted(vec![answer(
+            "403 Forbidden",
+            "x-accepted-github-permissions: administration=write\r\n",
+            r#"{"message":"Resource not accessible by personal access token"}"#,
+        )])
+        .await;
+        let message = transport(&url).send(&call()).await.unwrap_err().to_string();
+        assert!(
+            message.contains("write:organization (GitHub accepts: administration=write)"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_rate_limit_is_reported_with_its_wait_not_retried_at_once() {
         let (url, count) = scripted(vec![answer("429 Too Many Requests", "retry-after: 42\r\n", "")]).await;
         let error = transport(&url).send(&call()).await.unwrap_err();
@@ -511,6 +546,15 @@ mod tests {
             None
         );
         assert_eq!(rate_limit_wait(500, &headers(&[("retry-after", "7")]), now), None);
+        // GitHub's secondary limit: 403 with Retry-After, requests left.
+        assert_eq!(
+            rate_limit_wait(
+                403,
+                &headers(&[("x-ratelimit-remaining", "4000"), ("retry-after", "60")]),
+                now
+            ),
+            Some(Duration::from_secs(60))
+        );
     }
 
     #[test]

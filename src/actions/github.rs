@@ -1,0 +1,518 @@
+//! `publish:github` on a `type: github` host: Backstage's inputs for the
+//! repository GitHub makes (visibility, features, merge settings, who may
+//! write, how the default branch is protected), each read into what the
+//! forge is asked for or refused by name. On a plain git host the step
+//! pushes only, as `publish:git` does.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::publish::{
+    ForgeRequest, MAX_COLLABORATORS, Publish, PublishInput, bounded_topics, collaborators, required_approvals,
+};
+use super::{ActionError, ActionKind};
+use crate::api::RepoUrl;
+use crate::config::{Config, TenantRules};
+use crate::engine::files::FileTree;
+use crate::forge::{
+    Access, Actors, BranchProtection, Features, ForgeKind, NewRepository, RepoId, RepositorySettings,
+    Visibility,
+};
+
+/// Most status checks, or users, teams and apps in one list of a branch
+/// rule, a step may name.
+pub const MAX_RULE_ENTRIES: usize = 50;
+
+/// The input of `publish:github`: Backstage's names.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GithubPublishInput {
+    /// What every publish action takes.
+    #[serde(flatten)]
+    pub common: PublishInput,
+    /// The repository's homepage.
+    pub homepage: Option<String>,
+    /// A user, or `owner/team-slug`, given admin access.
+    pub access: Option<String>,
+    /// Whether administrators are held to the branch protection too
+    /// (default true).
+    pub protect_enforce_admins: Option<bool>,
+    /// Whether a merged pull request's branch is deleted.
+    pub delete_branch_on_merge: Option<bool>,
+    /// Whether merge commits are allowed.
+    pub allow_merge_commit: Option<bool>,
+    /// Whether squash merges are allowed.
+    pub allow_squash_merge: Option<bool>,
+    /// `PR_TITLE` or `COMMIT_OR_PR_TITLE`.
+    pub squash_merge_commit_title: Option<String>,
+    /// `PR_BODY`, `COMMIT_MESSAGES` or `BLANK`.
+    pub squash_merge_commit_message: Option<String>,
+    /// Whether rebase merges are allowed.
+    pub allow_rebase_merge: Option<bool>,
+    /// Whether auto-merge is allowed.
+    pub allow_auto_merge: Option<bool>,
+    /// Who may merge without the required reviews.
+    pub bypass_pull_request_allowances: Option<ActorsInput>,
+    /// Who alone may push to the protected branch.
+    pub restrictions: Option<ActorsInput>,
+    /// Whether code owners must approve.
+    pub require_code_owner_reviews: Option<bool>,
+    /// Whether a new push dismisses approvals.
+    pub dismiss_stale_reviews: Option<bool>,
+    /// Status checks that must pass.
+    pub required_status_check_contexts: Option<Vec<String>>,
+    /// Whether a branch must be up to date to merge (default true).
+    pub require_branches_to_be_up_to_date: Option<bool>,
+    /// Whether conversations must be resolved to merge.
+    pub required_conversation_resolution: Option<bool>,
+    /// Whether the last push needs someone else's approval.
+    pub require_last_push_approval: Option<bool>,
+    /// Whether commits to the protected branch must be signed.
+    pub required_commit_signing: Option<bool>,
+    /// Whether merge commits are refused on the protected branch.
+    pub required_linear_history: Option<bool>,
+    /// Whether the repository has projects.
+    pub has_projects: Option<bool>,
+    /// Whether it has a wiki.
+    pub has_wiki: Option<bool>,
+    /// Whether it has issues.
+    pub has_issues: Option<bool>,
+    /// Refused: Actions variables are not set by goldpath.
+    pub repo_variables: Option<Value>,
+    /// Refused: Actions secrets are not set by goldpath.
+    pub secrets: Option<Value>,
+    /// Refused: the OIDC subject claim is not set by goldpath.
+    pub oidc_customization: Option<Value>,
+    /// Refused: custom properties are not set by goldpath.
+    pub custom_properties: Option<Value>,
+}
+
+/// Users, teams and apps, as a branch rule names them.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+pub struct ActorsInput {
+    /// User logins.
+    pub users: Option<Vec<String>>,
+    /// Team slugs.
+    pub teams: Option<Vec<String>>,
+    /// App slugs.
+    pub apps: Option<Vec<String>>,
+}
+
+impl GithubPublishInput {
+    /// The inputs only GitHub's API honours that the step gives.
+    fn github_only_inputs(&self) -> Vec<&'static str> {
+        [
+            ("homepage", self.homepage.is_some()),
+            ("access", self.access.is_some()),
+            ("protectEnforceAdmins", self.protect_enforce_admins.is_some()),
+            ("deleteBranchOnMerge", self.delete_branch_on_merge.is_some()),
+            ("allowMergeCommit", self.allow_merge_commit.is_some()),
+            ("allowSquashMerge", self.allow_squash_merge.is_some()),
+            ("squashMergeCommitTitle", self.squash_merge_commit_title.is_some()),
+            (
+                "squashMergeCommitMessage",
+                self.squash_merge_commit_message.is_some(),
+            ),
+            ("allowRebaseMerge", self.allow_rebase_merge.is_some()),
+            ("allowAutoMerge", self.allow_auto_merge.is_some()),
+            (
+                "bypassPullRequestAllowances",
+                self.bypass_pull_request_allowances.is_some(),
+            ),
+            ("restrictions", self.restrictions.is_some()),
+            (
+                "requireCodeOwnerReviews",
+                self.require_code_owner_reviews.is_some(),
+            ),
+            ("dismissStaleReviews", self.dismiss_stale_reviews.is_some()),
+            (
+                "requiredStatusCheckContexts",
+                self.required_status_check_contexts.is_some(),
+            ),
+            (
+                "requireBranchesToBeUpToDate",
+                self.require_branches_to_be_up_to_date.is_some(),
+            ),
+            (
+                "requiredConversationResolution",
+                self.required_conversation_resolution.is_some(),
+            ),
+            (
+                "requireLastPushApproval",
+                self.require_last_push_approval.is_some(),
+            ),
+            ("requiredCommitSigning", self.required_commit_signing.is_some()),
+            ("requiredLinearHistory", self.required_linear_history.is_some()),
+            ("hasProjects", self.has_projects.is_some()),
+            ("hasWiki", self.has_wiki.is_some()),
+            ("hasIssues", self.has_issues.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
+    /// Inputs goldpath does not carry out on any host.
+    fn refused_input(&self) -> Option<(&'static str, &'static str)> {
+        [
+            (
+                "repoVariables",
+                self.repo_variables.is_some(),
+                "goldpath does not set Actions variables",
+            ),
+            (
+                "secrets",
+                self.secrets.is_some(),
+                "goldpath does not set Actions secrets",
+            ),
+            (
+                "oidcCustomization",
+                self.oidc_customization.is_some(),
+                "goldpath does not set the OIDC subject claim",
+            ),
+            (
+                "customProperties",
+                self.custom_properties.is_some(),
+                "goldpath does not set custom properties",
+            ),
+        ]
+        .into_iter()
+        .find_map(|(name, given, why)| given.then_some((name, why)))
+    }
+}
+
+/// Reads a `publish:github` step's input: what every publish step reads,
+/// then what GitHub is asked for.
+pub fn resolve(
+    input: &GithubPublishInput,
+    config: &Config,
+    tenant: &TenantRules,
+    workspace_files: &FileTree,
+) -> Result<Publish, ActionError> {
+    let mut publish = Publish::resolve(
+        ActionKind::PublishGithub,
+        &input.common,
+        config,
+        tenant,
+        workspace_files,
+    )?;
+    publish.forge = forge_request(input, &publish.repo, &publish.branch, publish.route.kind)?;
+    Ok(publish)
+}
+
+/// What a `publish:github` step asks of GitHub, or `None` on a plain git
+/// server, which it only pushes to.
+pub fn forge_request(
+    input: &GithubPublishInput,
+    repo: &RepoUrl,
+    branch: &str,
+    kind: ForgeKind,
+) -> Result<Option<ForgeRequest>, ActionError> {
+    if let Some((name, why)) = input.refused_input() {
+        return Err(ActionError::permanent(format!(
+            "input.{name}: {why}; remove the input"
+        )));
+    }
+    match kind {
+        ForgeKind::Github => {}
+        ForgeKind::Git => {
+            if let Some(name) = input.github_only_inputs().first() {
+                return Err(ActionError::permanent(format!(
+                    "input.{name}: the repoUrl's host is a plain git server (gitHosts type git), where only \
+                     GitHub's API could honour it; configure the host as type github, or remove the input"
+                )));
+            }
+            return Ok(None);
+        }
+        other => {
+            return Err(ActionError::permanent(format!(
+                "publish:github: the repoUrl's host is configured as type {other}, not github"
+            )));
+        }
+    }
+    let common = &input.common;
+    let visibility = match common.repo_visibility.as_deref().unwrap_or("private") {
+        "public" => Visibility::Public,
+        "private" => Visibility::Private,
+        "internal" => Visibility::Internal,
+        other => {
+            return Err(ActionError::permanent(format!(
+                "input.repoVisibility: {other:?} is not public, private or internal"
+            )));
+        }
+    };
+    let id = RepoId {
+        owner: repo.owner.clone().unwrap_or_default(),
+        name: repo.repo.clone().unwrap_or_default(),
+    };
+    let (mut users, mut teams) = collaborators(common.collaborators.as_deref(), true)?;
+    if let Some(access) = input.access.as_deref().filter(|a| !a.is_empty()) {
+        // Backstage's `access`: `owner/team` is a team, anything else a
+        // user; the owner itself has access already.
+        match access.split_once('/') {
+            Some((_, team)) => teams.push((team.to_string(), Access::Admin)),
+            None if access.eq_ignore_ascii_case(&id.owner) => {}
+            None => users.push((access.to_string(), Access::Admin)),
+        }
+    }
+    if users.len() + teams.len() > MAX_COLLABORATORS {
+        return Err(ActionError::permanent(format!(
+            "input.collaborators and input.access: at most {MAX_COLLABORATORS} together"
+        )));
+    }
+    let protection = if common.protect_default_branch.unwrap_or(true) {
+        Some(protection(input, branch)?)
+    } else {
+        None
+    };
+    Ok(Some(ForgeRequest {
+        repository: NewRepository {
+            id,
+            description: common.description.clone().unwrap_or_default(),
+            visibility,
+            default_branch: branch.to_string(),
+            homepage: input.homepage.clone().unwrap_or_default(),
+            features: features(input)?,
+        },
+        settings: RepositorySettings {
+            topics: bounded_topics(common.topics.as_deref())?,
+            collaborators: users,
+            teams,
+            protection,
+        },
+    }))
+}
+
+fn features(input: &GithubPublishInput) -> Result<Features, ActionError> {
+    let one_of = |name: &str, value: &Option<String>, allowed: &[&str]| match value.as_deref() {
+        None => Ok(None),
+        Some(text) if allowed.contains(&text) => Ok(Some(text.to_string())),
+        Some(text) => Err(ActionError::permanent(format!(
+            "input.{name}: {text:?} is not one of {}",
+            allowed.join(", ")
+        ))),
+    };
+    Ok(Features {
+        has_issues: input.has_issues,
+        has_wiki: input.has_wiki,
+        has_projects: input.has_projects,
+        allow_merge_commit: input.allow_merge_commit,
+        allow_squash_merge: input.allow_squash_merge,
+        allow_rebase_merge: input.allow_rebase_merge,
+        allow_auto_merge: input.allow_auto_merge,
+        delete_branch_on_merge: input.delete_branch_on_merge,
+        squash_merge_commit_title: one_of(
+            "squashMergeCommitTitle",
+            &input.squash_merge_commit_title,
+            &["PR_TITLE", "COMMIT_OR_PR_TITLE"],
+        )?,
+        squash_merge_commit_message: one_of(
+            "squashMergeCommitMessage",
+            &input.squash_merge_commit_message,
+            &["PR_BODY", "COMMIT_MESSAGES", "BLANK"],
+        )?,
+    })
+}
+
+/// The default branch's rules, with Backstage's defaults: one approval,
+/// administrators held to them, branches up to date before they merge.
+fn protection(input: &GithubPublishInput, branch: &str) -> Result<BranchProtection, ActionError> {
+    let checks = bounded(
+        "requiredStatusCheckContexts",
+        input.required_status_check_contexts.as_ref(),
+    )?;
+    Ok(BranchProtection {
+        branch: branch.to_string(),
+        required_approvals: required_approvals(input.common.required_approving_review_count.as_ref())?,
+        enforce_admins: input.protect_enforce_admins.unwrap_or(true),
+        require_code_owner_reviews: input.require_code_owner_reviews.unwrap_or(false),
+        dismiss_stale_reviews: input.dismiss_stale_reviews.unwrap_or(false),
+        require_last_push_approval: input.require_last_push_approval.unwrap_or(false),
+        required_status_checks: checks,
+        require_up_to_date: input.require_branches_to_be_up_to_date.unwrap_or(true),
+        require_conversation_resolution: input.required_conversation_resolution.unwrap_or(false),
+        require_linear_history: input.required_linear_history.unwrap_or(false),
+        require_signatures: input.required_commit_signing.unwrap_or(false),
+        bypass: actors(
+            "bypassPullRequestAllowances",
+            input.bypass_pull_request_allowances.as_ref(),
+        )?,
+        restrictions: input
+            .restrictions
+            .as_ref()
+            .map(|r| actors("restrictions", Some(r)))
+            .transpose()?,
+    })
+}
+
+fn bounded(name: &str, list: Option<&Vec<String>>) -> Result<Vec<String>, ActionError> {
+    let list = list.cloned().unwrap_or_default();
+    if list.len() > MAX_RULE_ENTRIES {
+        return Err(ActionError::permanent(format!(
+            "input.{name}: {} entries; at most {MAX_RULE_ENTRIES}",
+            list.len()
+        )));
+    }
+    Ok(list)
+}
+
+fn actors(name: &str, input: Option<&ActorsInput>) -> Result<Actors, ActionError> {
+    let Some(input) = input else {
+        return Ok(Actors::default());
+    };
+    Ok(Actors {
+        users: bounded(&format!("{name}.users"), input.users.as_ref())?,
+        teams: bounded(&format!("{name}.teams"), input.teams.as_ref())?,
+        apps: bounded(&format!("{name}.apps"), input.apps.as_ref())?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(kind: ForgeKind, input: Value) -> Result<Option<ForgeRequest>, ActionError> {
+        let input: GithubPublishInput = crate::actions::input::decode(&input)?;
+        let repo = RepoUrl::parse(&input.common.repo_url).unwrap();
+        forge_request(&input, &repo, "main", kind)
+    }
+
+    #[test]
+    fn every_input_reaches_the_repository_its_settings_or_its_protection() {
+        let forge = request(
+            ForgeKind::Github,
+            json!({
+                "repoUrl": "github.com?owner=acme&repo=app",
+                "description": "d",
+                "homepage": "https://app.example",
+                "repoVisibility": "internal",
+                "access": "acme/platform",
+                "collaborators": [{"user": "alice", "access": "triage"}, {"team": "ops", "access": "maintain"}],
+                "topics": ["web"],
+                "hasWiki": false,
+                "allowAutoMerge": true,
+                "squashMergeCommitMessage": "PR_BODY",
+                "requiredApprovingReviewCount": 2,
+                "requireCodeOwnerReviews": true,
+                "requiredStatusCheckContexts": ["ci"],
+                "requireBranchesToBeUpToDate": false,
+                "bypassPullRequestAllowances": {"users": ["bot"]},
+                "restrictions": {"teams": ["release"]},
+                "requiredCommitSigning": true,
+            }),
+        )
+        .unwrap()
+        .unwrap();
+        let repository = &forge.repository;
+        assert_eq!(repository.visibility, Visibility::Internal);
+        assert_eq!(repository.homepage, "https://app.example");
+        assert_eq!(repository.features.has_wiki, Some(false));
+        assert_eq!(repository.features.allow_auto_merge, Some(true));
+        assert_eq!(repository.features.has_issues, None);
+        assert_eq!(
+            repository.features.squash_merge_commit_message.as_deref(),
+            Some("PR_BODY")
+        );
+        let settings = &forge.settings;
+        assert_eq!(settings.collaborators, [("alice".to_string(), Access::Triage)]);
+        assert_eq!(
+            settings.teams,
+            [
+                ("ops".to_string(), Access::Maintain),
+                ("platform".to_string(), Access::Admin)
+            ]
+        );
+        let rule = settings.protection.as_ref().unwrap();
+        assert_eq!(rule.required_approvals, 2);
+        assert!(rule.require_code_owner_reviews && rule.enforce_admins && rule.require_signatures);
+        assert!(!rule.require_up_to_date);
+        assert_eq!(rule.required_status_checks, ["ci"]);
+        assert_eq!(rule.bypass.users, ["bot"]);
+        assert_eq!(rule.restrictions.as_ref().unwrap().teams, ["release"]);
+    }
+
+    #[test]
+    fn backstages_defaults_a_private_repository_with_a_protected_branch() {
+        let forge = request(
+            ForgeKind::Github,
+            json!({"repoUrl": "github.com?owner=acme&repo=app"}),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(forge.repository.visibility, Visibility::Private);
+        let rule = forge.settings.protection.unwrap();
+        assert_eq!(
+            (
+                rule.required_approvals,
+                rule.enforce_admins,
+                rule.require_up_to_date
+            ),
+            (1, true, true)
+        );
+        let unprotected = request(
+            ForgeKind::Github,
+            json!({"repoUrl": "github.com?owner=acme&repo=app", "protectDefaultBranch": false}),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(unprotected.settings.protection, None);
+    }
+
+    #[test]
+    fn what_goldpath_cannot_honour_is_refused_by_name() {
+        let base = json!({"repoUrl": "github.com?owner=acme&repo=app"});
+        let cases = [
+            (
+                ForgeKind::Github,
+                "secrets",
+                json!({"A": "b"}),
+                "input.secrets: goldpath does not set",
+            ),
+            (
+                ForgeKind::Github,
+                "repoVariables",
+                json!({"A": "b"}),
+                "input.repoVariables: ",
+            ),
+            (
+                ForgeKind::Github,
+                "repoVisibility",
+                json!("hidden"),
+                "not public, private or internal",
+            ),
+            (
+                ForgeKind::Github,
+                "squashMergeCommitTitle",
+                json!("X"),
+                "input.squashMergeCommitTitle",
+            ),
+            (
+                ForgeKind::Git,
+                "hasWiki",
+                json!(true),
+                "input.hasWiki: the repoUrl's host is a plain git",
+            ),
+            (
+                ForgeKind::Gitea,
+                "description",
+                json!("d"),
+                "configured as type gitea, not github",
+            ),
+        ];
+        for (kind, key, value, expected) in cases {
+            let mut input = base.clone();
+            input[key] = value;
+            let error = request(kind, input).unwrap_err();
+            assert!(error.message.contains(expected), "{key}: {}", error.message);
+        }
+        let checks: Vec<String> = (0..=MAX_RULE_ENTRIES).map(|i| format!("c{i}")).collect();
+        let mut input = base.clone();
+        input["requiredStatusCheckContexts"] = json!(checks);
+        let error = request(ForgeKind::Github, input).unwrap_err();
+        assert!(error.message.contains("at most 50"), "{}", error.message);
+        // On a plain git server the step pushes only.
+        assert_eq!(request(ForgeKind::Git, base).unwrap(), None);
+    }
+}

@@ -1,0 +1,101 @@
+//! The forge a `gitHosts` entry names, as one [`Forge`]: the places that
+//! publish hold a [`Client`] and never match on the kind of forge.
+
+use super::gitea::Gitea;
+use super::github::GitHub;
+use super::{
+    Access, BranchProtection, Forge, ForgeError, ForgeKind, NewPullRequest, NewRepository, PullRequest,
+    RepoId, Repository, Transport,
+};
+
+/// A forge's client over a transport.
+#[derive(Debug)]
+pub enum Client<T> {
+    /// Gitea or Forgejo.
+    Gitea(Gitea<T>),
+    /// GitHub or GitHub Enterprise Server.
+    GitHub(GitHub<T>),
+}
+
+impl<T: Transport> Client<T> {
+    /// The client of a `kind` forge over `transport`; `None` for a plain
+    /// git server or a forge goldpath has no client for.
+    pub fn new(kind: ForgeKind, transport: T) -> Option<Self> {
+        match kind {
+            ForgeKind::Gitea => Some(Client::Gitea(Gitea::new(transport))),
+            ForgeKind::Github => Some(Client::GitHub(GitHub::new(transport))),
+            ForgeKind::Git | ForgeKind::Gitlab => None,
+        }
+    }
+
+    /// The transport, e.g. to read a dry run's calls.
+    pub fn transport(&self) -> &T {
+        match self {
+            Client::Gitea(forge) => forge.transport(),
+            Client::GitHub(forge) => forge.transport(),
+        }
+    }
+}
+
+/// Calls the same method on whichever forge it is.
+macro_rules! each {
+    ($self:ident, $forge:ident => $call:expr) => {
+        match $self {
+            Client::Gitea($forge) => $call.await,
+            Client::GitHub($forge) => $call.await,
+        }
+    };
+}
+
+impl<T: Transport> Forge for Client<T> {
+    async fn repository(&self, id: &RepoId) -> Result<Option<Repository>, ForgeError> {
+        each!(self, forge => forge.repository(id))
+    }
+    async fn create_repository(&self, new: &NewRepository) -> Result<Repository, ForgeError> {
+        each!(self, forge => forge.create_repository(new))
+    }
+    async fn set_topics(&self, id: &RepoId, topics: &[String]) -> Result<(), ForgeError> {
+        each!(self, forge => forge.set_topics(id, topics))
+    }
+    async fn add_collaborator(&self, id: &RepoId, user: &str, access: Access) -> Result<(), ForgeError> {
+        each!(self, forge => forge.add_collaborator(id, user, access))
+    }
+    async fn add_team(&self, id: &RepoId, team: &str, access: Access) -> Result<(), ForgeError> {
+        each!(self, forge => forge.add_team(id, team, access))
+    }
+    async fn protect_branch(&self, id: &RepoId, rule: &BranchProtection) -> Result<(), ForgeError> {
+        each!(self, forge => forge.protect_branch(id, rule))
+    }
+    async fn find_pull_request(
+        &self,
+        id: &RepoId,
+        head: &str,
+        base: &str,
+    ) -> Result<Option<PullRequest>, ForgeError> {
+        each!(self, forge => forge.find_pull_request(id, head, base))
+    }
+    async fn create_pull_request(
+        &self,
+        id: &RepoId,
+        new: &NewPullRequest,
+    ) -> Result<PullRequest, ForgeError> {
+        each!(self, forge => forge.create_pull_request(id, new))
+    }
+    async fn request_reviews(
+        &self,
+        id: &RepoId,
+        number: u64,
+        users: &[String],
+        teams: &[String],
+    ) -> Result<(), ForgeError> {
+        each!(self, forge => forge.request_reviews(id, number, users, teams))
+    }
+    async fn update_pull_request(
+        &self,
+        id: &RepoId,
+        number: u64,
+        new: &NewPullRequest,
+    ) -> Result<PullRequest, ForgeError> {
+        each!(self, forge => forge.update_pull_request(id, number, new))
+    }
+}

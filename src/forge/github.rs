@@ -1,0 +1,616 @@
+//! GitHub's REST API (api.github.com, or GitHub Enterprise Server's
+//! `/api/v3`): each [`Forge`] call as GitHub's requests, and GitHub's
+//! answers read back. Calls go through a [`Transport`], so the same code
+//! runs against a server or prints what it would send.
+
+use serde_json::{Map, Value, json};
+
+use super::gitea::segment;
+use super::transport::{ApiCall, ApiResponse, Method, Transport};
+use super::{
+    Access, Actors, BranchProtection, Forge, ForgeError, NewPullRequest, NewRepository, PullRequest, RepoId,
+    Repository, Visibility, text,
+};
+
+/// What a call changing a repository's settings needs.
+const ADMINISTRATION: &str = "the repo scope (fine-grained: Administration read and write)";
+/// What a pull request call needs.
+const PULL_REQUESTS: &str = "the repo scope (fine-grained: Pull requests read and write)";
+/// What reading a repository needs.
+const METADATA: &str = "the repo scope (fine-grained: Metadata read)";
+
+/// A GitHub server.
+#[derive(Debug)]
+pub struct GitHub<T> {
+    transport: T,
+}
+
+impl<T: Transport> GitHub<T> {
+    /// GitHub over `transport`.
+    pub fn new(transport: T) -> Self {
+        GitHub { transport }
+    }
+
+    /// The transport, e.g. to read a dry run's calls.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    fn refused(&self, call: &ApiCall, response: &ApiResponse) -> ForgeError {
+        ForgeError::Refused {
+            host: self.transport.host().to_string(),
+            call: call.what.clone(),
+            status: response.status,
+            detail: detail(response),
+        }
+    }
+
+    /// Sends `call`; a non-2xx answer is refused, except 404 when
+    /// `missing` says what it means.
+    async fn expect_ok(&self, call: ApiCall, missing: Option<String>) -> Result<Value, ForgeError> {
+        let response = self.transport.send(&call).await?;
+        match (response.status, missing) {
+            (_, _) if response.ok() => Ok(response.body),
+            (404, Some(missing)) => Err(ForgeError::NotFound(format!(
+                "{}: {missing}",
+                self.transport.host()
+            ))),
+            _ => Err(self.refused(&call, &response)),
+        }
+    }
+
+    /// Creates the repository for the token's own user, when that is the
+    /// owner `repoUrl` names (it is not an organisation).
+    async fn create_for_user(&self, new: &NewRepository, body: Value) -> Result<Value, ForgeError> {
+        let me = self
+            .expect_ok(
+                ApiCall::new(
+                    Method::Get,
+                    "/user".into(),
+                    "read the token's user".into(),
+                    METADATA,
+                ),
+                None,
+            )
+            .await?;
+        let login = text(&me, "login").unwrap_or_default();
+        if !login.eq_ignore_ascii_case(&new.id.owner) {
+            return Err(ForgeError::NotFound(format!(
+                "{}: there is no organisation {:?} the token can see, and it is not the token's user \
+                 ({login:?}); name an existing organisation as the repoUrl's owner",
+                self.transport.host(),
+                new.id.owner
+            )));
+        }
+        if new.visibility == Visibility::Internal {
+            return Err(ForgeError::Invalid(format!(
+                "{}: {} belongs to a user, and only an organisation's repositories can be internal",
+                self.transport.host(),
+                new.id
+            )));
+        }
+        let call = ApiCall::new(
+            Method::Post,
+            "/user/repos".into(),
+            format!("create repository {}", new.id),
+            ADMINISTRATION,
+        )
+        .with_body(body);
+        let response = self.transport.send(&call).await?;
+        self.created(new, &call, response).await
+    }
+
+    /// A creation's answer: the repository, or, when GitHub says the name
+    /// is taken (a concurrent run of the same step), the one there.
+    async fn created(
+        &self,
+        new: &NewRepository,
+        call: &ApiCall,
+        response: ApiResponse,
+    ) -> Result<Value, ForgeError> {
+        if response.ok() {
+            return Ok(response.body);
+        }
+        if response.status == 422 && detail(&response).contains("already exists") {
+            let found = self.transport.send(&read_repository(&new.id)).await?;
+            if found.ok() {
+                return Ok(found.body);
+            }
+        }
+        Err(self.refused(call, &response))
+    }
+}
+
+/// GitHub's words about a failure: its `message`, and the `errors` a 422
+/// lists (e.g. `name already exists on this account`).
+fn detail(response: &ApiResponse) -> String {
+    let errors: Vec<&str> = response
+        .body
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|errors| {
+            errors
+                .iter()
+                .take(5)
+                .filter_map(|e| e.get("message").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut detail = response.detail();
+    if !errors.is_empty() {
+        detail.push_str(&format!(" ({})", errors.join("; ")));
+    }
+    detail
+}
+
+fn repo_path(id: &RepoId) -> String {
+    format!("/repos/{}/{}", segment(&id.owner), segment(&id.name))
+}
+
+fn read_repository(id: &RepoId) -> ApiCall {
+    ApiCall::new(
+        Method::Get,
+        repo_path(id),
+        format!("read repository {id}"),
+        METADATA,
+    )
+}
+
+fn repository(body: &Value, fallback_branch: &str) -> Repository {
+    Repository {
+        default_branch: text(body, "default_branch")
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| fallback_branch.to_string()),
+        // GitHub reports no commits as a size of 0.
+        empty: body.get("size").and_then(Value::as_u64).unwrap_or(0) == 0,
+    }
+}
+
+fn pull_request(body: &Value) -> PullRequest {
+    PullRequest {
+        number: body.get("number").and_then(Value::as_u64).unwrap_or_default(),
+        url: text(body, "html_url").unwrap_or_default(),
+    }
+}
+
+fn permission(access: Access) -> &'static str {
+    match access {
+        Access::Read => "pull",
+        Access::Triage => "triage",
+        Access::Write => "push",
+        Access::Maintain => "maintain",
+        Access::Admin => "admin",
+    }
+}
+
+/// The body of a repository's creation: what the step gives, and nothing
+/// for what it leaves to GitHub's defaults.
+fn create_body(new: &NewRepository, in_org: bool) -> Value {
+    let mut body = Map::new();
+    body.insert("name".into(), json!(new.id.name));
+    if !new.description.is_empty() {
+        body.insert("description".into(), json!(new.description));
+    }
+    if !new.homepage.is_empty() {
+        body.insert("homepage".into(), json!(new.homepage));
+    }
+    body.insert("private".into(), json!(new.visibility != Visibility::Public));
+    if in_org {
+        let visibility = match new.visibility {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+            Visibility::Internal => "internal",
+        };
+        body.insert("visibility".into(), json!(visibility));
+    }
+    // Empty: the first push makes the default branch.
+    body.insert("auto_init".into(), json!(false));
+    let features = &new.features;
+    let flags = [
+        ("has_issues", features.has_issues),
+        ("has_wiki", features.has_wiki),
+        ("has_projects", features.has_projects),
+        ("allow_merge_commit", features.allow_merge_commit),
+        ("allow_squash_merge", features.allow_squash_merge),
+        ("allow_rebase_merge", features.allow_rebase_merge),
+        ("allow_auto_merge", features.allow_auto_merge),
+        ("delete_branch_on_merge", features.delete_branch_on_merge),
+    ];
+    for (key, value) in flags {
+        if let Some(value) = value {
+            body.insert(key.into(), json!(value));
+        }
+    }
+    let texts = [
+        ("squash_merge_commit_title", &features.squash_merge_commit_title),
+        (
+            "squash_merge_commit_message",
+            &features.squash_merge_commit_message,
+        ),
+    ];
+    for (key, value) in texts {
+        if let Some(value) = value {
+            body.insert(key.into(), json!(value));
+        }
+    }
+    Value::Object(body)
+}
+
+fn actors(actors: &Actors) -> Value {
+    json!({ "users": actors.users, "teams": actors.teams, "apps": actors.apps })
+}
+
+/// The body of `PUT .../protection`, which replaces the branch's rules.
+fn protection_body(rule: &BranchProtection) -> Value {
+    let mut reviews = json!({
+        "dismiss_stale_reviews": rule.dismiss_stale_reviews,
+        "require_code_owner_reviews": rule.require_code_owner_reviews,
+        "required_approving_review_count": rule.required_approvals,
+        "require_last_push_approval": rule.require_last_push_approval,
+    });
+    if rule.bypass != Actors::default() {
+        reviews["bypass_pull_request_allowances"] = actors(&rule.bypass);
+    }
+    json!({
+        "required_status_checks": {
+            "strict": rule.require_up_to_date,
+            "contexts": rule.required_status_checks,
+        },
+        "enforce_admins": rule.enforce_admins,
+        "required_pull_request_reviews": reviews,
+        "restrictions": rule.restrictions.as_ref().map(actors),
+        "required_linear_history": rule.require_linear_history,
+        "required_conversation_resolution": rule.require_conversation_resolution,
+    })
+}
+
+impl<T: Transport> Forge for GitHub<T> {
+    async fn repository(&self, id: &RepoId) -> Result<Option<Repository>, ForgeError> {
+        let call = read_repository(id);
+        let response = self.transport.send(&call).await?;
+        match response.status {
+            _ if response.ok() => Ok(Some(repository(&response.body, "main"))),
+            404 => Ok(None),
+            _ => Err(self.refused(&call, &response)),
+        }
+    }
+
+    async fn create_repository(&self, new: &NewRepository) -> Result<Repository, ForgeError> {
+        let in_org = ApiCall::new(
+            Method::Post,
+            format!("/orgs/{}/repos", segment(&new.id.owner)),
+            format!("create repository {}", new.id),
+            ADMINISTRATION,
+        )
+        .with_body(create_body(new, true));
+        let response = self.transport.send(&in_org).await?;
+        let created = if response.status == 404 {
+            // Not an organisation: the owner may be the token's own user.
+            self.create_for_user(new, create_body(new, false)).await?
+        } else {
+            self.created(new, &in_org, response).await?
+        };
+        Ok(repository(&created, &new.default_branch))
+    }
+
+    async fn set_topics(&self, id: &RepoId, topics: &[String]) -> Result<(), ForgeError> {
+        let call = ApiCall::new(
+            Method::Put,
+            format!("{}/topics", repo_path(id)),
+            format!("set the topics of {id}"),
+            ADMINISTRATION,
+        )
+        .with_body(json!({ "names": topics }));
+        self.expect_ok(call, Some(format!("repository {id} does not exist")))
+            .await
+            .map(drop)
+    }
+
+    async fn add_collaborator(&self, id: &RepoId, user: &str, access: Access) -> Result<(), ForgeError> {
+        let call = ApiCall::new(
+            Method::Put,
+            format!("{}/collaborators/{}", repo_path(id), segment(user)),
+            format!("add {user} as a collaborator of {id}"),
+            ADMINISTRATION,
+        )
+        .with_body(json!({ "permission": permission(access) }));
+        let response = self.transport.send(&call).await?;
+        match response.status {
+            _ if response.ok() => Ok(()),
+            404 | 422 => Err(ForgeError::NotFound(format!(
+                "{}: cannot add collaborator {user:?} to {id}: no such user{}",
+                self.transport.host(),
+                detail(&response)
+            ))),
+            _ => Err(self.refused(&call, &response)),
+        }
+    }
+
+    async fn add_team(&self, id: &RepoId, team: &str, access: Access) -> Result<(), ForgeError> {
+        let call = ApiCall::new(
+            Method::Put,
+            format!(
+                "/orgs/{}/teams/{}{}",
+                segment(&id.owner),
+                segment(team),
+                repo_path(id)
+            ),
+            format!("give team {team} access to {id}"),
+            "the repo and admin:org scopes (fine-grained: Administration write, and Members read on the \
+             organisation)",
+        )
+        .with_body(json!({ "permission": permission(access) }));
+        self.expect_ok(
+            call,
+            Some(format!(
+                "there is no team {team:?} in organisation {:?}",
+                id.owner
+            )),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn protect_branch(&self, id: &RepoId, rule: &BranchProtection) -> Result<(), ForgeError> {
+        let path = format!("{}/branches/{}/protection", repo_path(id), segment(&rule.branch));
+        let call = ApiCall::new(
+            Method::Put,
+            path.clone(),
+            format!("protect {id} branch {}", rule.branch),
+            ADMINISTRATION,
+        )
+        .with_body(protection_body(rule));
+        let missing = Some(format!(
+            "repository {id} or its branch {} does not exist",
+            rule.branch
+        ));
+        self.expect_ok(call, missing.clone()).await?;
+        if rule.require_signatures {
+            let call = ApiCall::new(
+                Method::Post,
+                format!("{path}/required_signatures"),
+                format!("require signed commits on {id} branch {}", rule.branch),
+                ADMINISTRATION,
+            );
+            self.expect_ok(call, missing).await?;
+        }
+        Ok(())
+    }
+
+    async fn find_pull_request(
+        &self,
+        id: &RepoId,
+        head: &str,
+        base: &str,
+    ) -> Result<Option<PullRequest>, ForgeError> {
+        // GitHub names a branch of the same repository `owner:branch`.
+        let call = ApiCall::new(
+            Method::Get,
+            format!(
+                "{}/pulls?state=open&head={}%3A{}&base={}&per_page=1",
+                repo_path(id),
+                segment(&id.owner),
+                query(head),
+                query(base)
+            ),
+            format!("find the pull request of {id} from {head} into {base}"),
+            PULL_REQUESTS,
+        );
+        let response = self.transport.send(&call).await?;
+        match response.status {
+            _ if response.ok() => Ok(response
+                .body
+                .as_array()
+                .and_then(|pulls| pulls.first())
+                .map(pull_request)),
+            // No repository, so no pull request: opening one says which.
+            404 => Ok(None),
+            _ => Err(self.refused(&call, &response)),
+        }
+    }
+
+    async fn create_pull_request(
+        &self,
+        id: &RepoId,
+        new: &NewPullRequest,
+    ) -> Result<PullRequest, ForgeError> {
+        let call = ApiCall::new(
+            Method::Post,
+            format!("{}/pulls", repo_path(id)),
+            format!("open a pull request on {id} from {}", new.head),
+            PULL_REQUESTS,
+        )
+        .with_body(json!({
+            "title": new.title,
+            "head": new.head,
+            "base": new.base,
+            "body": new.body,
+            "draft": new.draft,
+        }));
+        let body = self
+            .expect_ok(call, Some(format!("repository {id} does not exist")))
+            .await?;
+        Ok(pull_request(&body))
+    }
+
+    async fn request_reviews(
+        &self,
+        id: &RepoId,
+        number: u64,
+        users: &[String],
+        teams: &[String],
+    ) -> Result<(), ForgeError> {
+        let call = ApiCall::new(
+            Method::Post,
+            format!("{}/pulls/{number}/requested_reviewers", repo_path(id)),
+            format!("request reviews of pull request {number} of {id}"),
+            PULL_REQUESTS,
+        )
+        .with_body(json!({ "reviewers": users, "team_reviewers": teams }));
+        self.expect_ok(
+            call,
+            Some(format!("pull request {number} of {id} does not exist")),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn update_pull_request(
+        &self,
+        id: &RepoId,
+        number: u64,
+        new: &NewPullRequest,
+    ) -> Result<PullRequest, ForgeError> {
+        let call = ApiCall::new(
+            Method::Patch,
+            format!("{}/pulls/{number}", repo_path(id)),
+            format!("update pull request {number} of {id}"),
+            PULL_REQUESTS,
+        )
+        .with_body(json!({ "title": new.title, "body": new.body }));
+        let body = self
+            .expect_ok(
+                call,
+                Some(format!("pull request {number} of {id} does not exist")),
+            )
+            .await?;
+        Ok(pull_request(&body))
+    }
+}
+
+/// `text` for a query parameter: as a path segment, `/` encoded too.
+fn query(text: &str) -> String {
+    segment(text).replace('/', "%2F")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forge::{DryRun, Features, RepositorySettings, apply_settings, ensure_repository};
+
+    fn new_repository() -> NewRepository {
+        NewRepository {
+            id: RepoId {
+                owner: "acme".into(),
+                name: "payments".into(),
+            },
+            description: "Payments".into(),
+            visibility: Visibility::Internal,
+            default_branch: "main".into(),
+            homepage: "https://payments.example".into(),
+            features: Features {
+                has_wiki: Some(false),
+                delete_branch_on_merge: Some(true),
+                squash_merge_commit_title: Some("PR_TITLE".into()),
+                ..Features::default()
+            },
+        }
+    }
+
+    fn methods_and_urls(calls: &[String]) -> Vec<String> {
+        calls
+            .iter()
+            .map(|c| c.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_publish_reads_creates_then_sets_topics_access_and_protection_in_that_order() {
+        let github = GitHub::new(DryRun::new("api.github.com", "https://api.github.com"));
+        let new = new_repository();
+        ensure_repository(&github, &new).await.unwrap();
+        apply_settings(
+            &github,
+            &new.id,
+            &RepositorySettings {
+                topics: vec!["payments".into()],
+                collaborators: vec![("alice".into(), Access::Maintain)],
+                teams: vec![("platform".into(), Access::Admin)],
+                protection: Some(BranchProtection {
+                    branch: "main".into(),
+                    required_approvals: 2,
+                    required_status_checks: vec!["ci".into()],
+                    require_signatures: true,
+                    ..BranchProtection::default()
+                }),
+            },
+        )
+        .await
+        .unwrap();
+        let calls = github.transport().calls();
+        let api = "https://api.github.com";
+        assert_eq!(
+            methods_and_urls(&calls),
+            [
+                format!("GET {api}/repos/acme/payments"),
+                format!("POST {api}/orgs/acme/repos"),
+                format!("PUT {api}/repos/acme/payments/topics"),
+                format!("PUT {api}/repos/acme/payments/collaborators/alice"),
+                format!("PUT {api}/orgs/acme/teams/platform/repos/acme/payments"),
+                format!("PUT {api}/repos/acme/payments/branches/main/protection"),
+                format!("POST {api}/repos/acme/payments/branches/main/protection/required_signatures"),
+            ]
+        );
+        for expected in [
+            r#""visibility":"internal""#,
+            r#""homepage":"https://payments.example""#,
+            r#""has_wiki":false"#,
+            r#""delete_branch_on_merge":true"#,
+            r#""squash_merge_commit_title":"PR_TITLE""#,
+        ] {
+            assert!(calls[1].contains(expected), "{expected} in {}", calls[1]);
+        }
+        assert!(!calls[1].contains("has_issues"), "{}", calls[1]);
+        assert!(calls[2].contains(r#"{"names":["payments"]}"#), "{}", calls[2]);
+        assert!(calls[3].contains(r#""permission":"maintain""#), "{}", calls[3]);
+        assert!(
+            calls[5].contains(r#""required_approving_review_count":2"#),
+            "{}",
+            calls[5]
+        );
+        assert!(calls[5].contains(r#""contexts":["ci"]"#), "{}", calls[5]);
+    }
+
+    #[tokio::test]
+    async fn a_pull_request_is_looked_up_by_owner_and_branch_then_opened_as_a_draft() {
+        let github = GitHub::new(DryRun::new("api.github.com", "https://api.github.com"));
+        let id = RepoId {
+            owner: "acme".into(),
+            name: "app".into(),
+        };
+        let new = NewPullRequest {
+            head: "feature/docs".into(),
+            base: "main".into(),
+            title: "Docs".into(),
+            body: "More".into(),
+            draft: true,
+        };
+        crate::forge::ensure_pull_request(&github, &id, &new, false)
+            .await
+            .unwrap();
+        let calls = github.transport().calls();
+        assert_eq!(
+            methods_and_urls(&calls),
+            [
+                "GET https://api.github.com/repos/acme/app/pulls?state=open&head=acme%3Afeature%2Fdocs&base=main&per_page=1",
+                "POST https://api.github.com/repos/acme/app/pulls",
+            ]
+        );
+        assert!(calls[1].contains(r#""draft":true"#), "{}", calls[1]);
+    }
+
+    #[test]
+    fn a_validation_failure_names_githubs_errors() {
+        let response = ApiResponse {
+            status: 422,
+            body: json!({
+                "message": "Repository creation failed.",
+                "errors": [{"resource": "Repository", "field": "name", "message": "name already exists on this account"}],
+            }),
+        };
+        assert_eq!(
+            detail(&response),
+            ": Repository creation failed. (name already exists on this account)"
+        );
+    }
+}
