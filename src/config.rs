@@ -48,6 +48,10 @@ pub struct Config {
     /// How much of a Template's git source is read.
     #[serde(default)]
     pub template_source_limits: TemplateSourceLimits,
+    /// The longest `debug:wait` a step may ask for, in seconds; a longer
+    /// one fails the step.
+    #[serde(default = "default_debug_wait_max")]
+    pub debug_wait_max_seconds: u64,
 }
 
 /// Per-namespace rules: defaults for every namespace, and overrides by
@@ -315,8 +319,14 @@ impl Default for Config {
             tenancy: Tenancy::default(),
             template_sources: TemplateSources::default(),
             template_source_limits: TemplateSourceLimits::default(),
+            debug_wait_max_seconds: default_debug_wait_max(),
         }
     }
+}
+
+/// Backstage's own threshold for `debug:wait`: ten minutes.
+fn default_debug_wait_max() -> u64 {
+    600
 }
 
 fn default_concurrency() -> u16 {

@@ -1047,3 +1047,42 @@ fn scaffold_strict_stops_at_a_warning_before_any_step_reaches_outside() {
     );
     assert!(out.path().join("out/repos/local.test/acme/web.git").exists());
 }
+
+#[test]
+fn debug_wait_sleeps_in_scaffold_is_not_run_by_render_and_is_bounded() {
+    let wait = |input: &str| {
+        template_dir(
+            &format!("{HEAD}  steps:\n    - id: pause\n      action: debug:wait\n      input: {input}\n"),
+            &[],
+        )
+    };
+    let dir = wait("{seconds: 0.2, milliseconds: 100}");
+    let template = dir.path().join("template.yaml");
+    let started = std::time::Instant::now();
+    let (ok, stdout, stderr, _out) = scaffold(&template, &[]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("pause (debug:wait): done"), "{stdout}");
+    // A lower bound only: a loaded machine may take longer, never shorter.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+
+    let rendered = render_args(&template, &[], &[]);
+    assert!(rendered.ok, "{}", rendered.stderr);
+    assert!(
+        rendered.stdout.contains("pause (debug:wait): not run: it waits"),
+        "{}",
+        rendered.stdout
+    );
+
+    // Past Backstage's ten minutes the step fails at once, naming the bound.
+    let dir = wait("{minutes: 10, seconds: 1}");
+    let (ok, _, stderr, _out) = scaffold(&dir.path().join("template.yaml"), &[]);
+    assert!(!ok);
+    assert!(stderr.contains("longer than the maximum of 600s"), "{stderr}");
+    let dir = wait("{seconds: -1}");
+    let (ok, _, stderr, _out) = scaffold(&dir.path().join("template.yaml"), &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("input.seconds must be a number of zero or more"),
+        "{stderr}"
+    );
+}

@@ -17,6 +17,7 @@ use super::github::GithubPublishInput;
 use super::kubernetes::ApplyInput;
 use super::publish::{PublishInput, PublishOutput};
 use super::pull_request::{PullRequestInput, PullRequestOutput};
+use super::wait::WaitInput;
 
 /// Every action goldpath knows, in the order of [`ACTIONS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -39,6 +40,7 @@ pub enum ActionKind {
     CatalogRegister,
     CatalogFetch,
     KubernetesApply,
+    DebugWait,
 }
 
 /// What an action needs besides the workspace.
@@ -53,6 +55,8 @@ pub enum Needs {
     Cluster,
     /// Reads or writes the software catalog.
     Catalog,
+    /// Time: it waits (`debug:wait`). Done, it is not waited for again.
+    Clock,
 }
 
 /// Whether an action stays inside the workspace.
@@ -147,6 +151,7 @@ pub const ACTIONS: &[Action] = &[
     define::<RegisterInput, RegisterOutput>(K::CatalogRegister, "catalog:register", N::Catalog, false),
     define::<FetchEntitiesInput, FetchEntitiesOutput>(K::CatalogFetch, "catalog:fetch", N::Catalog, false),
     define::<ApplyInput, NoOutput>(K::KubernetesApply, "kubernetes:apply", N::Cluster, false),
+    define::<WaitInput, NoOutput>(K::DebugWait, "debug:wait", N::Clock, false),
 ];
 
 /// The action named `name`, or `None` for one goldpath does not know.
@@ -172,7 +177,7 @@ impl Action {
     pub fn reach(&self) -> Reach {
         match self.needs {
             Needs::Workspace => Reach::Workspace,
-            Needs::Forge | Needs::Cluster | Needs::Catalog => Reach::World,
+            Needs::Forge | Needs::Cluster | Needs::Catalog | Needs::Clock => Reach::World,
         }
     }
 
@@ -245,7 +250,7 @@ mod tests {
         }
         let names: std::collections::BTreeSet<_> = ACTIONS.iter().map(|a| a.name).collect();
         assert_eq!(names.len(), ACTIONS.len());
-        assert_eq!(ACTIONS.len(), ActionKind::KubernetesApply as usize + 1);
+        assert_eq!(ACTIONS.len(), ActionKind::DebugWait as usize + 1);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod kubernetes;
 pub mod publish;
 pub mod pull_request;
 pub mod push;
+pub mod wait;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -137,6 +138,8 @@ pub enum WorldInput {
     FetchEntities(catalog::FetchEntitiesInput),
     /// `kubernetes:apply`.
     Apply(kubernetes::ApplyInput),
+    /// `debug:wait`: how long.
+    Wait(std::time::Duration),
     /// An action goldpath does not know, by its name: `goldpath render`
     /// shows it as not run; anywhere else it fails.
     Unknown(String),
@@ -156,6 +159,7 @@ impl WorldInput {
             K::CatalogRegister => WorldInput::Register(decode(input)?),
             K::CatalogFetch => WorldInput::FetchEntities(decode(input)?),
             K::KubernetesApply => WorldInput::Apply(decode(input)?),
+            K::DebugWait => WorldInput::Wait(wait::duration(&decode(input)?)?),
             other => {
                 return Err(ActionError::permanent(format!(
                     "{} runs in the workspace",
@@ -198,6 +202,8 @@ pub trait World: push::Publisher {
     ) -> Result<catalog::FetchEntitiesOutput, ActionError>;
     /// `kubernetes:apply`.
     fn apply_manifest(&mut self, input: &kubernetes::ApplyInput) -> Result<(), ActionError>;
+    /// `debug:wait`, once [`WorldInput::decode`] has read how long.
+    fn wait(&mut self, duration: std::time::Duration) -> Result<(), ActionError>;
 }
 
 impl<W: World> Effects for W {
@@ -213,6 +219,10 @@ impl<W: World> Effects for W {
             WorldInput::FetchEntities(input) => output(&self.fetch_entities(input)?),
             WorldInput::Apply(input) => {
                 self.apply_manifest(input)?;
+                Value::Object(Default::default())
+            }
+            WorldInput::Wait(duration) => {
+                self.wait(*duration)?;
                 Value::Object(Default::default())
             }
             WorldInput::Unknown(name) => {

@@ -213,6 +213,11 @@ pub struct StepStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Time>,
 
+    /// When a `debug:wait` step's wait ends: the request is looked at again
+    /// then, and no thread waits meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_until: Option<Time>,
+
     /// What happened, or what went wrong and what to change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

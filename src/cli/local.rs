@@ -225,6 +225,13 @@ impl World for LocalEffects {
         self.write_object(&input.object()?)
     }
 
+    /// On this machine a wait is a sleep, up to Backstage's maximum.
+    fn wait(&mut self, duration: std::time::Duration) -> Result<(), ActionError> {
+        let max = std::time::Duration::from_secs(self.config.debug_wait_max_seconds);
+        std::thread::sleep(crate::actions::wait::within(duration, max)?);
+        Ok(())
+    }
+
     fn register(&mut self, input: &RegisterInput) -> Result<RegisterOutput, ActionError> {
         let published = &self.published;
         let read = |url: &str| {

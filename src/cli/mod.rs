@@ -409,6 +409,9 @@ fn print_steps(out: &mut impl Write, report: &Report, planned: bool) -> anyhow::
         let not_run = planned && reach != Some(Reach::Workspace) && step.phase == StepPhase::Succeeded;
         let state = match step.phase {
             _ if not_run && reach.is_none() => "not run: goldpath does not know this action".to_string(),
+            _ if not_run && actions::find(&step.action).is_some_and(|a| a.needs == actions::Needs::Clock) => {
+                "not run: it waits".to_string()
+            }
             _ if not_run => "not run: reaches outside the workspace".to_string(),
             StepPhase::Succeeded => "done".to_string(),
             StepPhase::Skipped => "skipped".to_string(),

@@ -511,6 +511,13 @@ impl World for ClusterEffects<'_> {
     fn apply_manifest(&mut self, input: &ApplyInput) -> Result<(), ActionError> {
         self.kubernetes_apply(input)
     }
+
+    /// Only checks the length: the step loop records when the wait ends
+    /// and requeues the request, so no thread is held.
+    fn wait(&mut self, duration: Duration) -> Result<(), ActionError> {
+        let max = Duration::from_secs(self.context.config.debug_wait_max_seconds);
+        crate::actions::wait::within(duration, max).map(drop)
+    }
 }
 
 /// The value of `key` in the Secret `namespace/name`. A missing Secret or

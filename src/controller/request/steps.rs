@@ -138,7 +138,11 @@ impl StepLoop<'_> {
                         .observe(clock.elapsed().as_secs_f64());
                     let backoff = || self.edge.context.backoff(&self.edge.key);
                     let before = std::mem::take(status);
-                    let ended = if through_forge_api(&step.action) {
+                    let waits = actions::find(&step.action).is_some_and(|a| a.needs == actions::Needs::Clock);
+                    let ended = if waits {
+                        let wait = actions::wait::total(outcome.input.as_ref());
+                        transition::end_wait_step(before, index, outcome, wait, now(), backoff)
+                    } else if through_forge_api(&step.action) {
                         transition::end_forge_step(before, index, outcome, now(), backoff)
                     } else {
                         transition::end_step(before, index, outcome, now(), backoff)

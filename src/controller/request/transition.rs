@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::SignedDuration;
 use kube::runtime::events::EventType;
 use serde_json::Value;
 
@@ -207,6 +208,7 @@ pub fn start(
                 phase: StepPhase::Pending,
                 started_at: None,
                 completed_at: None,
+                wait_until: None,
                 message: None,
                 output: None,
             })
@@ -330,6 +332,52 @@ pub fn end_step(
         }
         _ => step_failed(status, index, outcome.message, now),
     }
+}
+
+/// Step `index`, a `debug:wait` of `wait` in all, ended with `outcome`.
+/// The first time it succeeds the time its wait ends is recorded and the
+/// request is looked at again then; it succeeds on the first run at or
+/// after that time. No thread waits.
+pub fn end_wait_step(
+    mut status: ScaffoldRequestStatus,
+    index: usize,
+    outcome: StepOutcome,
+    wait: Duration,
+    now: Time,
+    backoff: impl FnOnce() -> Duration,
+) -> Transition {
+    if outcome.phase != StepPhase::Succeeded {
+        return end_step(status, index, outcome, now, backoff);
+    }
+    let generation = status.observed_generation;
+    let Some(entry) = status.steps.get_mut(index) else {
+        return Transition::new(status, Vec::new(), Next::Continue);
+    };
+    let until = entry.wait_until.get_or_insert_with(|| {
+        let wait = SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX);
+        Time(now.0.checked_add(wait).unwrap_or(now.0))
+    });
+    let left = Duration::try_from(until.0.duration_since(now.0)).unwrap_or_default();
+    if left.is_zero() {
+        return step_succeeded(status, index, outcome, now);
+    }
+    let message = format!(
+        "step {} ({}) waits until {} ({:.3}s left)",
+        entry.id,
+        entry.action,
+        until.0,
+        left.as_secs_f64()
+    );
+    entry.message = Some(message.clone());
+    set_state(
+        &mut status.conditions,
+        State::Reconciling,
+        "Waiting",
+        &message,
+        generation,
+        now.0,
+    );
+    Transition::new(status, vec![Effect::WriteStatus], Next::RequeueAfter(left))
 }
 
 /// Step `index`, which publishes through a forge's API, ended with

@@ -246,6 +246,7 @@ fn done(action: &str, output: Value) -> StepStatus {
         phase: StepPhase::Succeeded,
         started_at: Some(at(10)),
         completed_at: Some(at(20)),
+        wait_until: None,
         message: None,
         output: Some(output),
     }
@@ -632,4 +633,47 @@ fn render_warnings_are_added_once_bounded_and_reported_by_an_event() {
     let full = warn(many.status, vec![line(1000)]);
     assert!(full.effects.is_empty());
     assert_eq!(full.status.warnings.len(), MAX_WARNINGS + 1);
+}
+
+#[test]
+fn a_wait_records_when_it_ends_requeues_for_the_time_left_and_then_succeeds() {
+    let mut status = running();
+    status.steps[0].action = "debug:wait".into();
+    let status = start_step(status, 0, at(100)).status;
+    let ran = || outcome(StepPhase::Succeeded, None, json!({}));
+    let wait = Duration::from_secs(90);
+    let first = end_wait_step(status, 0, ran(), wait, at(100), || Duration::ZERO);
+    assert_eq!(first.next, Next::RequeueAfter(Duration::from_secs(90)));
+    assert_eq!(first.effects, vec![Effect::WriteStatus]);
+    let step = &first.status.steps[0];
+    assert_eq!(step.phase, StepPhase::Running);
+    assert_eq!(step.wait_until, Some(at(190)));
+    assert!(
+        step.message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("90.000s left")
+    );
+    assert_eq!(condition(&first.status, "Reconciling").reason, "Waiting");
+
+    // Looked at again early (the operator restarted): the end recorded
+    // stands, and only the time left is waited for.
+    let early = end_wait_step(first.status, 0, ran(), wait, at(160), || Duration::ZERO);
+    assert_eq!(early.next, Next::RequeueAfter(Duration::from_secs(30)));
+    assert_eq!(early.status.steps[0].wait_until, Some(at(190)));
+
+    let done = end_wait_step(early.status, 0, ran(), wait, at(190), || Duration::ZERO);
+    assert_eq!(done.next, Next::Continue);
+    assert_eq!(done.status.steps[0].phase, StepPhase::Succeeded);
+    // Done, it is restored on a resume, not waited for again.
+    assert!(matches!(
+        plan_step(&done.status.steps[0], actions::reach("debug:wait")),
+        StepPlan::Restore(_)
+    ));
+
+    // A wait past the maximum failed when it ran: that failure stands.
+    let refused = outcome(StepPhase::Failed, Some("longer than the maximum"), json!({}));
+    let failed = end_wait_step(running(), 0, refused, wait, at(100), || Duration::ZERO);
+    assert_eq!(failed.status.steps[0].phase, StepPhase::Failed);
+    assert_eq!(failed.status.steps[0].wait_until, None);
 }
