@@ -1028,3 +1028,167 @@ fn a_backstage_template_using_every_field_is_stored_whole_by_the_api_server() {
     let stored: goldpath::api::Template = serde_json::from_value(stored).unwrap();
     assert_eq!(stored.to_backstage().unwrap(), original);
 }
+
+/// Commits the files of `work` and pushes them to `remote`'s main branch.
+fn push_all(work: &std::path::Path, remote: &str) {
+    let cluster = cluster();
+    assert!(cluster.git(&["init", "--quiet"], Some(work)).status.success());
+    for args in [
+        vec!["add", "."],
+        vec!["commit", "--quiet", "-m", "templates"],
+        vec!["push", "--quiet", remote, "HEAD:main"],
+    ] {
+        let output = cluster.git(&args, Some(work));
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_git_template_fetches_a_skeleton_shared_above_its_directory_up_to_the_repository_root() {
+    let cluster = cluster();
+    let namespace = Namespace::new("climb");
+    let repository = format!("e2e-climb-{}", unique());
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(work.join("skeletons/base")).unwrap();
+    std::fs::create_dir_all(work.join("templates/svc")).unwrap();
+    std::fs::write(
+        work.join("skeletons/base/README.md"),
+        "# ${{ values.name }} shared\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("templates/svc/notes.txt"),
+        "the template's own directory\n",
+    )
+    .unwrap();
+    let remote = format!("{}/{repository}.git", cluster.git_url);
+    push_all(&work, &remote);
+    let _operator = Operator::start(&namespace);
+    let climbing = |name: &str, url: &str| {
+        format!(
+            "apiVersion: goldpath.dev/v1alpha1\nkind: Template\nmetadata: {{name: {name}}}\n\
+             spec:\n  type: service\n  steps:\n\
+             \x20   - id: fetch\n      action: fetch:template\n      input: {{url: \"{url}\", values: {{name: \"${{{{ parameters.name }}}}\"}}}}\n\
+             \x20   - id: publish\n      action: publish:github\n      input: {{repoUrl: \"github.com?owner=e2e&repo=${{{{ parameters.name }}}}\"}}\n\
+             \x20 source:\n    git: {{url: \"{remote}\", ref: main, path: templates/svc, secretRef: {{name: git-push}}}}\n"
+        )
+    };
+    apply(&namespace, &climbing("shared", "../../skeletons/base"));
+    wait_condition(
+        &namespace,
+        "template/shared",
+        "Ready",
+        "Valid",
+        Duration::from_secs(30),
+    );
+    let service = format!("c{}", unique());
+    apply(&namespace, &request("uses-shared", "shared", &service));
+    wait_phase(
+        &namespace,
+        "scaffoldrequest/uses-shared",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+    let clone = dir.path().join("clone");
+    cluster.clone_repository(&format!("e2e-{service}"), &clone);
+    assert_eq!(
+        std::fs::read_to_string(clone.join("README.md")).unwrap(),
+        format!("# {service} shared\n")
+    );
+
+    // One level more leaves the repository: the Template says so.
+    apply(&namespace, &climbing("beyond", "../../../skeletons/base"));
+    let stalled = wait_condition(
+        &namespace,
+        "template/beyond",
+        "Stalled",
+        "Invalid",
+        Duration::from_secs(30),
+    );
+    let message = condition(&stalled, "Stalled").unwrap().2;
+    assert!(
+        message.contains(
+            "step fetch: input.url \"../../../skeletons/base\" climbs above the root of the template's source"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_waiting_request_holds_no_worker_and_render_warnings_reach_its_status() {
+    let namespace = Namespace::new("waits");
+    // One worker: a request that slept on it would hold up the other.
+    let operator = Operator::start_with(&namespace, &cluster().git_url, "concurrency: 1\n");
+    let waiting = "apiVersion: goldpath.dev/v1alpha1\nkind: Template\nmetadata: {name: waiting}\n\
+         spec:\n  type: service\n  steps:\n\
+         \x20   - id: pause\n      action: debug:wait\n      input: {seconds: 20}\n\
+         \x20   - id: note\n      action: debug:log\n      input: {message: \"${{ parameters.count + 1 }}\"}\n\
+         \x20 source: {inline: {}}\n";
+    let quick = "apiVersion: goldpath.dev/v1alpha1\nkind: Template\nmetadata: {name: quick}\n\
+         spec:\n  type: service\n  steps:\n\
+         \x20   - id: note\n      action: debug:log\n      input: {message: hello}\n\
+         \x20 source: {inline: {}}\n";
+    apply(&namespace, waiting);
+    apply(&namespace, quick);
+    for name in ["waiting", "quick"] {
+        wait_condition(
+            &namespace,
+            &format!("template/{name}"),
+            "Ready",
+            "Valid",
+            Duration::from_secs(30),
+        );
+    }
+    let request = |name: &str, template: &str| {
+        format!(
+            "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {{name: {name}}}\n\
+             spec:\n  templateRef: {{name: {template}}}\n  parameters: {{}}\n"
+        )
+    };
+    apply(&namespace, &request("slow", "waiting"));
+    let waits = wait_for("the wait to be recorded", Duration::from_secs(30), || {
+        let object = get(&namespace, "scaffoldrequest/slow");
+        (!object["status"]["steps"][0]["waitUntil"].is_null()).then_some(object)
+    });
+    assert_eq!(
+        condition(&waits, "Reconciling").map(|c| c.1),
+        Some("Waiting".into()),
+        "{waits}"
+    );
+
+    // The other request runs meanwhile on the one worker.
+    apply(&namespace, &request("fast", "quick"));
+    wait_phase(
+        &namespace,
+        "scaffoldrequest/fast",
+        "Succeeded",
+        Duration::from_secs(15),
+    );
+    assert_eq!(phase(&get(&namespace, "scaffoldrequest/slow")), "Running");
+
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/slow",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+    let warnings = done["status"]["warnings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{done}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.starts_with("steps[note].input.message") && warning.contains("undefined"),
+        "{warning}"
+    );
+    let events = events_of(&namespace, "scaffoldrequest/slow", "RenderWarnings");
+    assert_eq!(events.len(), 1, "{}", operator.log());
+    assert!(
+        events[0]["message"].as_str().unwrap().contains(warning),
+        "{}",
+        events[0]
+    );
+}
