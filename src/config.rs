@@ -52,6 +52,22 @@ pub struct Config {
     /// one fails the step.
     #[serde(default = "default_debug_wait_max")]
     pub debug_wait_max_seconds: u64,
+    /// The portal API (`goldpath run --api-addr`): which browser origins
+    /// may call it.
+    #[serde(default)]
+    pub portal: PortalConfig,
+}
+
+/// The portal API's configuration; where it listens and its TLS files are
+/// command-line flags, since the chart mounts them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PortalConfig {
+    /// Origins (`https://backstage.example.com`) whose pages may call the
+    /// API from a browser (CORS). None by default: a portal's backend
+    /// calls it server to server.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 /// Per-namespace rules: defaults for every namespace, and overrides by
@@ -320,6 +336,7 @@ impl Default for Config {
             template_sources: TemplateSources::default(),
             template_source_limits: TemplateSourceLimits::default(),
             debug_wait_max_seconds: default_debug_wait_max(),
+            portal: PortalConfig::default(),
         }
     }
 }

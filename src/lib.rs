@@ -10,6 +10,7 @@ pub mod controller;
 pub mod engine;
 pub mod forge;
 pub mod git;
+pub mod portal;
 pub mod redact;
 pub mod scaffold;
 pub mod telemetry;

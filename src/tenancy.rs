@@ -4,6 +4,8 @@
 //! over the configuration, made before any URL is built or any connection
 //! opened, so a refusal tells nothing about the host it names.
 
+pub mod review;
+
 use std::collections::BTreeMap;
 
 use crate::api::RepoUrl;

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("actions", &["actions"]),
     ("step runner", &["scaffold"]),
     ("template check", &["template_check"]),
+    ("portal API", &["portal"]),
     ("controllers", &["controller"]),
     ("command line", &["cli"]),
 ];

@@ -68,6 +68,17 @@ pub struct RunArgs {
     /// `off` to serve nothing.
     #[arg(long, env = "GOLDPATH_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: String,
+    /// Where to serve the portal API (Backstage's `/api/catalog` routes),
+    /// e.g. `0.0.0.0:7007`; `off` (the default) serves none.
+    #[arg(long, env = "GOLDPATH_API_ADDR", default_value = "off")]
+    pub api_addr: String,
+    /// The portal API's TLS certificate chain (PEM); with `--api-tls-key`.
+    /// Without both the API is plain HTTP.
+    #[arg(long, env = "GOLDPATH_API_TLS_CERT", requires = "api_tls_key")]
+    pub api_tls_cert: Option<PathBuf>,
+    /// The portal API's TLS private key (PEM).
+    #[arg(long, env = "GOLDPATH_API_TLS_KEY", requires = "api_tls_cert")]
+    pub api_tls_key: Option<PathBuf>,
     /// Elect a leader among replicas with a Lease in `--namespace`; only
     /// the leader reconciles.
     #[arg(long, env = "GOLDPATH_LEADER_ELECT")]
@@ -240,6 +251,18 @@ fn run_operator(args: RunArgs) -> anyhow::Result<()> {
                 address => Some(address.parse().with_context(|| {
                     format!("--http-addr {address:?} is not an address like 0.0.0.0:8080")
                 })?),
+            },
+            api: match args.api_addr.as_str() {
+                "off" | "" => None,
+                address => Some(crate::controller::ApiOptions {
+                    address: address.parse().with_context(|| {
+                        format!("--api-addr {address:?} is not an address like 0.0.0.0:7007")
+                    })?,
+                    tls: args
+                        .api_tls_cert
+                        .zip(args.api_tls_key)
+                        .map(|(certificate, key)| crate::portal::tls::TlsFiles { certificate, key }),
+                }),
             },
             lease: args.leader_elect.then(|| crate::controller::LeaseOptions {
                 name: args.lease_name.clone(),

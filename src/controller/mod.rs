@@ -268,10 +268,20 @@ pub struct RunOptions {
     pub watch_namespace: Option<String>,
     /// Where to serve `/metrics`, `/healthz`, `/readyz` and `/catalog.yaml`.
     pub http_address: Option<std::net::SocketAddr>,
+    /// Where to serve the portal API, and its TLS files; `None` serves none.
+    pub api: Option<ApiOptions>,
     /// Elect a leader with this Lease; `None` reconciles without election.
     pub lease: Option<LeaseOptions>,
     /// The log filter `/loglevel` changes, when the caller installed one.
     pub log_level: Option<LogLevel>,
+}
+
+/// Where the portal API listens.
+pub struct ApiOptions {
+    /// The address.
+    pub address: std::net::SocketAddr,
+    /// The certificate and key; `None` serves plain HTTP.
+    pub tls: Option<crate::portal::tls::TlsFiles>,
 }
 
 /// Runs the controllers until SIGTERM or SIGINT; then in-flight reconciles
@@ -306,6 +316,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         Some(address) => Some(serve_http(address, &metrics, &catalog, options.log_level).await?),
         None => None,
     };
+    let cors_origins = config.portal.cors_origins.clone();
     let context = Arc::new(Context {
         client: client.clone(),
         namespace: options.namespace,
@@ -317,7 +328,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         retries: Retries::default(),
         config,
     });
-    let template_controller = template_controller(
+    let (templates, template_controller) = template_controller(
         &client,
         watch_namespace.as_deref(),
         reporter.clone(),
@@ -326,6 +337,10 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
     );
     let request_controller =
         request_controller(&client, watch_namespace.as_deref(), reporter, shutdown, context);
+    let api = match options.api {
+        Some(api) => Some(serve_portal(api, &client, &catalog, templates, &cors_origins).await?),
+        None => None,
+    };
 
     info!(
         namespace = watch_namespace.as_deref().unwrap_or("(all)"),
@@ -342,7 +357,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         () = controllers => election.await,
         lost = &mut election => lost,
     };
-    if let Some(server) = server {
+    for server in [server, api].into_iter().flatten() {
         server.abort();
     }
     match &outcome {
@@ -416,17 +431,17 @@ where
     (store, trigger)
 }
 
-/// The Template controller, until `shutdown`.
+/// The store of Templates and the Template controller, until `shutdown`.
 fn template_controller(
     client: &Client,
     namespace: Option<&str>,
     reporter: Arc<guard::Reporter>,
     shutdown: leader::Stopping,
     context: Arc<Context>,
-) -> impl Future<Output = ()> + use<> {
+) -> (reflector::Store<Template>, impl Future<Output = ()> + use<>) {
     let (store, trigger) = spec_changes::<Template>(client, namespace, reporter);
     let metrics = context.metrics.clone();
-    Controller::for_stream(trigger, store)
+    let controller = Controller::for_stream(trigger, store.clone())
         .with_config(controller::Config::default().concurrency(context.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(
@@ -437,7 +452,8 @@ fn template_controller(
         .for_each(move |result| {
             log_result("Template", &metrics, result);
             std::future::ready(())
-        })
+        });
+    (store, controller)
 }
 
 /// The ScaffoldRequest controller, until `shutdown`.
@@ -493,6 +509,51 @@ async fn serve_http(
         log_level,
     };
     Ok(tokio::spawn(http::serve(listener, Arc::new(endpoint))))
+}
+
+/// What the portal API reads: the stores the controllers keep.
+struct Stores {
+    catalog: Arc<Catalog>,
+    templates: reflector::Store<Template>,
+}
+
+impl crate::portal::Source for Stores {
+    fn entities(&self) -> Vec<Arc<crate::api::CatalogEntity>> {
+        self.catalog.entities()
+    }
+
+    fn templates(&self) -> Vec<Arc<Template>> {
+        self.templates.state()
+    }
+}
+
+/// Starts the portal API.
+async fn serve_portal(
+    options: ApiOptions,
+    client: &Client,
+    catalog: &Arc<Catalog>,
+    templates: reflector::Store<Template>,
+    cors_origins: &[String],
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let stores = Arc::new(Stores {
+        catalog: catalog.clone(),
+        templates,
+    });
+    let tls = options
+        .tls
+        .as_ref()
+        .map(crate::portal::tls::acceptor)
+        .transpose()?;
+    let address = options.address;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve the portal API on {address}: {e}"))?;
+    let portal = crate::portal::Portal::new(client.clone(), stores, cors_origins);
+    Ok(tokio::spawn(crate::portal::serve(
+        listener,
+        tls,
+        Arc::new(portal),
+    )))
 }
 
 /// The objects of kind `K` goldpath watches (in `namespace`, or all), each

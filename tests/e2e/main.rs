@@ -10,6 +10,7 @@ mod control_plane;
 mod forge;
 mod harness;
 mod operations;
+mod portal;
 mod robustness;
 mod scaffold;
 mod tenancy;

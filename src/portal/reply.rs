@@ -1,0 +1,153 @@
+//! What the portal API answers: JSON bodies, and errors in the shape
+//! Backstage's backends answer them (`ErrorResponseBody`: the error's name
+//! and message, the request's method and URL, the status code), so a
+//! portal's client shows them as it shows Backstage's own.
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use hyper::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+
+/// An answer before the CORS headers are added.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status code.
+    pub status: StatusCode,
+    /// The JSON body; `None` for no body (`204`).
+    pub body: Option<Value>,
+    /// Whether to ask for a bearer token (`WWW-Authenticate`), on a `401`.
+    pub challenge: bool,
+}
+
+impl Reply {
+    /// `200` with `body`.
+    pub fn ok(body: Value) -> Reply {
+        Reply::with_status(StatusCode::OK, body)
+    }
+
+    /// `status` with `body`.
+    pub fn with_status(status: StatusCode, body: Value) -> Reply {
+        Reply {
+            status,
+            body: Some(body),
+            challenge: false,
+        }
+    }
+
+    /// `204 No Content`.
+    pub fn no_content() -> Reply {
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+            challenge: false,
+        }
+    }
+
+    /// An error: `status` with Backstage's error name for it and `message`.
+    /// The request's method and URL are filled in by [`Reply::into_response`].
+    pub fn error(status: StatusCode, message: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            body: Some(json!({
+                "error": {"name": error_name(status), "message": message.into()},
+                "response": {"statusCode": status.as_u16()},
+            })),
+            challenge: status == StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// `400`: the request's input is wrong; `message` names the parameter.
+    pub fn bad_request(message: impl Into<String>) -> Reply {
+        Reply::error(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// `404`.
+    pub fn not_found(message: impl Into<String>) -> Reply {
+        Reply::error(StatusCode::NOT_FOUND, message)
+    }
+
+    /// The HTTP response to a `method` call of `url` (path and query).
+    pub fn into_response(self, method: &Method, url: &str) -> Response<Full<Bytes>> {
+        let mut body = self.body;
+        if let Some(error) = body.as_mut().filter(|b| b.get("error").is_some())
+            && let Some(object) = error.as_object_mut()
+        {
+            object.insert("request".into(), json!({"method": method.as_str(), "url": url}));
+        }
+        let bytes = body
+            .map(|b| Bytes::from(serde_json::to_vec(&b).unwrap_or_default()))
+            .unwrap_or_default();
+        let has_body = !bytes.is_empty();
+        let mut response = Response::new(Full::new(bytes));
+        *response.status_mut() = self.status;
+        if has_body {
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+        }
+        if self.challenge {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The name Backstage's `errors` package gives an error of `status`.
+fn error_name(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "InputError",
+        StatusCode::UNAUTHORIZED => "AuthenticationError",
+        StatusCode::FORBIDDEN => "NotAllowedError",
+        StatusCode::NOT_FOUND => "NotFoundError",
+        StatusCode::CONFLICT => "ConflictError",
+        StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLargeError",
+        StatusCode::METHOD_NOT_ALLOWED => "NotAllowedError",
+        StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableError",
+        _ => "Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_error_has_backstages_shape_and_a_401_asks_for_a_bearer_token() {
+        let response = Reply::error(StatusCode::UNAUTHORIZED, "no bearer token")
+            .into_response(&Method::GET, "/api/catalog/entities?limit=1");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[WWW_AUTHENTICATE], "Bearer");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "error": {"name": "AuthenticationError", "message": "no bearer token"},
+                "request": {"method": "GET", "url": "/api/catalog/entities?limit=1"},
+                "response": {"statusCode": 401},
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_204_has_no_body_and_no_content_type() {
+        let response = Reply::no_content().into_response(&Method::DELETE, "/x");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert!(response.headers().get(CONTENT_TYPE).is_none());
+        assert!(
+            response
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .is_empty()
+        );
+    }
+}
