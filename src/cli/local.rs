@@ -1,7 +1,9 @@
 //! The effects of `goldpath scaffold`: what the cluster would do, done on
 //! this machine. Publish steps push to bare repositories under a directory
-//! (any `repoUrl` host maps there); the Argo CD Application, CatalogEntities
-//! and manifests the cluster would apply are written as YAML files.
+//! (any `repoUrl` host maps there), or, given a configuration, to its
+//! `gitHosts` through their forges' APIs; the Argo CD Application,
+//! CatalogEntities and manifests the cluster would apply are written as
+//! YAML files.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,7 +25,36 @@ use crate::api::CatalogEntity;
 use crate::config::GITHUB_API_URL;
 use crate::config::{Config, GitHost, RepositoryRoute, Tenancy};
 use crate::engine::files::FileTree;
-use crate::forge::{DryRun, Forge, ForgeKind, client::Client};
+use crate::forge::{
+    ApiCall, ApiResponse, DryRun, Forge, ForgeError, ForgeKind, HttpTransport, Transport, client::Client,
+};
+use crate::git;
+
+/// How `goldpath scaffold` reaches a forge: a dry run that records each
+/// call, or, with `--config`, its API.
+#[derive(Debug)]
+pub enum LocalTransport {
+    /// Records; sends nothing.
+    Dry(DryRun),
+    /// Sends.
+    Http(HttpTransport),
+}
+
+impl Transport for LocalTransport {
+    fn host(&self) -> &str {
+        match self {
+            LocalTransport::Dry(dry) => dry.host(),
+            LocalTransport::Http(http) => http.host(),
+        }
+    }
+
+    async fn send(&self, call: &ApiCall) -> Result<ApiResponse, ForgeError> {
+        match self {
+            LocalTransport::Dry(dry) => dry.send(call).await,
+            LocalTransport::Http(http) => http.send(call).await,
+        }
+    }
+}
 
 /// Carries out a request's outside effects on local directories.
 pub struct LocalEffects {
@@ -42,6 +73,8 @@ pub struct LocalEffects {
     pub forge_dry_run: bool,
     /// Those calls, and the pushes between them, in order: `step: call`.
     pub forge_calls: Vec<String>,
+    /// With `--config`: API tokens by the name of their `tokenSecret`.
+    tokens: Option<BTreeMap<String, String>>,
 }
 
 impl LocalEffects {
@@ -78,7 +111,43 @@ impl LocalEffects {
             written: Vec::new(),
             forge_dry_run: false,
             forge_calls: Vec::new(),
+            tokens: None,
         }
+    }
+
+    /// Publishes through `config`'s `gitHosts` instead of local bare
+    /// repositories: a forge's API is called at its `apiUrl` with the token
+    /// `tokens` holds under the entry's `tokenSecret`, and a push guards
+    /// the repository as the operator's does.
+    pub fn publish_through(&mut self, config: &Config, tokens: BTreeMap<String, String>) {
+        self.config.git_hosts = config.git_hosts.clone();
+        self.config.git_author = config.git_author.clone();
+        self.tokens = Some(tokens);
+    }
+
+    /// The forge's client for `route`, calling its API for real.
+    fn live_client(
+        &self,
+        tokens: &BTreeMap<String, String>,
+        route: &RepositoryRoute,
+        token: Option<&str>,
+    ) -> Result<(Client<LocalTransport>, String), ActionError> {
+        let api_url = route.api_url.as_deref().ok_or_else(|| {
+            ActionError::permanent("the repoUrl's host is a forge without apiUrl in --config's gitHosts")
+        })?;
+        let name = route.token_secret.as_deref().unwrap_or_default();
+        let token = match token {
+            Some(token) => token.to_string(),
+            None => tokens.get(name).cloned().ok_or_else(|| {
+                ActionError::permanent(format!(
+                    "--secrets has no {name:?}, the tokenSecret of the repoUrl's host in --config"
+                ))
+            })?,
+        };
+        let transport = LocalTransport::Http(HttpTransport::new(api_url, &token)?);
+        let client = Client::new(route.kind, transport)
+            .ok_or_else(|| ActionError::permanent(format!("type {} has no API client", route.kind)))?;
+        Ok((client, token))
     }
 
     fn write_object(&mut self, object: &Value) -> Result<(), ActionError> {
@@ -105,11 +174,18 @@ impl LocalEffects {
 }
 
 impl Publisher for LocalEffects {
-    type Forge = Client<DryRun>;
+    type Forge = Client<LocalTransport>;
 
-    /// Makes the bare repository a publish step pushes to, under --repos.
+    /// Makes the bare repository a publish step pushes to, under --repos;
+    /// with --config, only for a plain git host's `file://` URL: a forge
+    /// made its repository itself.
     fn prepare(&self, publish: &Publish) -> Result<(), ActionError> {
-        let path = local_path(&publish.route);
+        let route = &publish.route;
+        let live = self.tokens.is_some();
+        if live && (route.kind != ForgeKind::Git || !route.remote_url.starts_with("file://")) {
+            return Ok(());
+        }
+        let path = local_path(route);
         if !Path::new(path).exists() {
             // HEAD names the branch published, so a plain `git clone` checks it out.
             git2::Repository::init_opts(
@@ -130,19 +206,34 @@ impl Publisher for LocalEffects {
             config: &self.config,
             namespace: "default",
             marker: &self.request,
-            guard_publish: false,
+            guard_publish: self.tokens.is_some(),
         }
     }
 
-    /// No credentials: the repositories are local directories. Only a dry
-    /// run makes (records) the forge's API calls.
+    /// No credentials: the repositories are local directories, and only a
+    /// dry run makes (records) the forge's API calls. With --config a forge
+    /// is called, and a push that is not to a `file://` URL uses its token.
     fn remote(
         &self,
         host: &str,
         route: &RepositoryRoute,
-        _: Option<&str>,
+        token: Option<&str>,
         forge: bool,
-    ) -> Result<Remote<Client<DryRun>>, ActionError> {
+    ) -> Result<Remote<Client<LocalTransport>>, ActionError> {
+        if let Some(tokens) = self.tokens.as_ref().filter(|_| !self.forge_dry_run) {
+            if !forge {
+                return Ok(Remote {
+                    credentials: None,
+                    forge: None,
+                });
+            }
+            let (client, token) = self.live_client(tokens, route, token)?;
+            return Ok(Remote {
+                credentials: (!route.remote_url.starts_with("file://"))
+                    .then(|| git::Credentials::new("x-access-token", token)),
+                forge: Some(client),
+            });
+        }
         let (api_host, api_url) = match route.kind {
             ForgeKind::Github => (
                 GITHUB_API_URL.trim_start_matches("https://"),
@@ -153,24 +244,28 @@ impl Publisher for LocalEffects {
         Ok(Remote {
             credentials: None,
             forge: (forge && self.forge_dry_run)
-                .then(|| Client::new(route.kind, DryRun::new(api_host, &api_url)))
+                .then(|| Client::new(route.kind, LocalTransport::Dry(DryRun::new(api_host, &api_url))))
                 .flatten(),
         })
     }
 
+    /// On a runtime of its own: HTTP calls need one, and the CLI runs none.
     fn wait<T>(&self, call: impl Future<Output = T>) -> T {
-        futures::executor::block_on(call)
-    }
-
-    fn pushed(&mut self, forge: Option<&Client<DryRun>>, remote_url: &str, branch: &str, _: Duration) {
-        if let Some(forge) = forge {
-            forge.transport().note(format!("git push {remote_url} {branch}"));
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(call),
+            Err(_) => futures::executor::block_on(call),
         }
     }
 
-    fn finished(&mut self, forge: Option<&Client<DryRun>>) {
-        if let Some(forge) = forge {
-            self.forge_calls.extend(forge.transport().calls());
+    fn pushed(&mut self, forge: Option<&Self::Forge>, remote_url: &str, branch: &str, _: Duration) {
+        if let Some(LocalTransport::Dry(dry)) = forge.map(Client::transport) {
+            dry.note(format!("git push {remote_url} {branch}"));
+        }
+    }
+
+    fn finished(&mut self, forge: Option<&Self::Forge>) {
+        if let Some(LocalTransport::Dry(dry)) = forge.map(Client::transport) {
+            self.forge_calls.extend(dry.calls());
         }
     }
 
@@ -178,12 +273,22 @@ impl Publisher for LocalEffects {
         self.published.insert(publish.route.contents_url, publish.files);
     }
 
-    /// The branch HEAD of the repository published earlier names.
+    /// The branch HEAD of the repository published earlier names; with
+    /// --config, the forge's default branch.
     fn default_branch(
         &self,
         pull: &PullRequestStep,
-        forge: Option<&Client<DryRun>>,
+        forge: Option<&Self::Forge>,
     ) -> Result<String, ActionError> {
+        if let Some(forge) = forge.filter(|f| matches!(f.transport(), LocalTransport::Http(_))) {
+            let repository = self.wait(forge.repository(&pull.id))?.ok_or_else(|| {
+                ActionError::permanent(format!(
+                    "the repository {} does not exist; a pull request goes into an existing repository",
+                    pull.id
+                ))
+            })?;
+            return Ok(repository.default_branch);
+        }
         let path = local_path(&pull.route);
         let repository = git2::Repository::open_bare(path).map_err(|_| {
             ActionError::permanent(format!(

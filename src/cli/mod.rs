@@ -148,6 +148,11 @@ pub struct ScaffoldArgs {
     /// forge where its repository does not exist yet; nothing is sent.
     #[arg(long)]
     pub forge_dry_run: bool,
+    /// Publish through this operator configuration's `gitHosts` instead of
+    /// local bare repositories: a forge's API is called at its `apiUrl`
+    /// with the token `--secrets` holds under the entry's `tokenSecret`.
+    #[arg(long, conflicts_with = "forge_dry_run")]
+    pub config: Option<PathBuf>,
     /// Treat warnings (what Backstage accepts but is likely a mistake) as
     /// errors: the template is rendered first as `render` does, and a
     /// warning stops the run before any step reaches outside.
@@ -207,6 +212,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     args.user.as_deref(),
                 )
             };
+            if let Some(path) = &args.config {
+                let config = crate::config::Config::load(path)?;
+                effects.publish_through(&config, inputs()?.secrets);
+            }
             if args.strict {
                 let planned = scaffold(&template, inputs()?, &mut local::PlannedEffects)?;
                 warn(&args.template, &planned.warnings, true)?;

@@ -1,0 +1,930 @@
+//! The contract tier for GitHub: no GitHub runs here, so `goldpath scaffold`
+//! publishes against a local server that holds each request to GitHub's own
+//! OpenAPI description (`@octokit/openapi` from npm, pinned, fetched into
+//! ~/.cache/goldpath at test time) and answers with GitHub's documented
+//! examples, checked against the same description. The push is git, to bare
+//! repositories the server makes when the API creates a repository.
+//!
+//! What it proves: every call goldpath makes is an operation GitHub
+//! documents, with a body and query parameters valid against it, in the
+//! order asserted here, and goldpath reads GitHub's documented answers and
+//! errors (rate limits, a name taken, an organisation missing, a permission
+//! missing). What it cannot: GitHub's behaviour beyond the description
+//! (e.g. which token may do what, or how a repository looks after a push).
+
+// Tests report failures by panicking, helpers included.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The description's package and version, and its tarball's digest.
+const PACKAGE: &str = "@octokit/openapi";
+const VERSION: &str = "23.0.2";
+const TARBALL_SHA256: &str = "71a18407dd5e8464f4e0525daf03deabbe65abd9287d6adc7b5d98f516cd0d0c";
+/// How deep a schema's references are followed; deeper is any value.
+const MAX_SCHEMA_DEPTH: usize = 10;
+
+/// GitHub's description of api.github.com, fetched once per machine.
+fn spec() -> &'static Value {
+    static SPEC: OnceLock<Value> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let path = fetch_spec();
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    })
+}
+
+fn fetch_spec() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"))
+        .join(format!("goldpath/octokit-openapi-{VERSION}"));
+    let file = cache.join("api.github.com.json");
+    if file.exists() {
+        return file;
+    }
+    std::fs::create_dir_all(&cache).unwrap();
+    let work = tempfile::tempdir_in(&cache).unwrap();
+    let packed = Command::new("npm")
+        .args(["pack", &format!("{PACKAGE}@{VERSION}"), "--silent"])
+        .current_dir(work.path())
+        .output()
+        .expect("npm (hack/setup installs it)");
+    assert!(
+        packed.status.success(),
+        "npm pack: {}",
+        String::from_utf8_lossy(&packed.stderr)
+    );
+    let tarball = work.path().join(format!("octokit-openapi-{VERSION}.tgz"));
+    let digest: String = Sha256::digest(std::fs::read(&tarball).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        digest, TARBALL_SHA256,
+        "{PACKAGE}@{VERSION} is not the tarball pinned"
+    );
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(work.path())
+        .arg("package/generated/api.github.com.json")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Renamed into place whole, so a concurrent run never reads half a file.
+    std::fs::rename(work.path().join("package/generated/api.github.com.json"), &file).unwrap();
+    file
+}
+
+/// What `$ref` points at, followed until it is not a reference.
+fn resolve(value: &Value) -> &Value {
+    let mut value = value;
+    for _ in 0..16 {
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(pointer) => value = spec().pointer(pointer.trim_start_matches('#')).unwrap(),
+            None => return value,
+        }
+    }
+    value
+}
+
+/// An OpenAPI 3.0 schema as a JSON Schema (draft 4) with its references
+/// inlined: `nullable` becomes a `null` type, and formats and examples,
+/// which say nothing about validity here, go.
+fn json_schema(schema: &Value, depth: usize) -> Value {
+    if depth > MAX_SCHEMA_DEPTH {
+        return json!({});
+    }
+    let schema = resolve(schema);
+    let Some(object) = schema.as_object() else {
+        return schema.clone();
+    };
+    let mut out = serde_json::Map::new();
+    for (key, value) in object {
+        let converted = match key.as_str() {
+            "nullable" | "format" | "example" | "examples" | "discriminator" | "readOnly" | "writeOnly"
+            | "deprecated" | "x-github" => continue,
+            "properties" => Value::Object(
+                value
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(name, property)| (name.clone(), json_schema(property, depth + 1)))
+                    .collect(),
+            ),
+            "items" | "not" => json_schema(value, depth + 1),
+            "additionalProperties" if value.is_object() => json_schema(value, depth + 1),
+            "allOf" | "anyOf" | "oneOf" => Value::Array(
+                value
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|one| json_schema(one, depth + 1))
+                    .collect(),
+            ),
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), converted);
+    }
+    if object.get("nullable") == Some(&Value::Bool(true)) {
+        match out.get("type").cloned() {
+            Some(Value::String(ty)) => {
+                out.insert("type".into(), json!([ty, "null"]));
+                if let Some(Value::Array(options)) = out.get_mut("enum") {
+                    options.push(Value::Null);
+                }
+            }
+            _ => return json!({"anyOf": [Value::Object(out), {"type": "null"}]}),
+        }
+    }
+    Value::Object(out)
+}
+
+/// Why `instance` does not fit `schema`, or nothing.
+fn violations(schema: &Value, instance: &Value) -> Vec<String> {
+    let schema = json_schema(schema, 0);
+    let validator = jsonschema::draft4::new(&schema).unwrap();
+    validator
+        .iter_errors(instance)
+        .take(5)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+/// The operation GitHub documents for `method` on `path`: its path
+/// template and its description.
+fn operation(method: &str, path: &str) -> Option<(String, &'static Value)> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let paths = spec()["paths"].as_object().unwrap();
+    paths
+        .iter()
+        .filter(|(template, item)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            item.get(method).is_some()
+                && parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(part, segment)| part.starts_with('{') && !segment.is_empty() || part == segment)
+        })
+        // The most literal template: `/repos/{owner}/{repo}/pulls` over a
+        // template with a parameter in that place.
+        .max_by_key(|(template, _)| template.split('/').filter(|p| !p.starts_with('{')).count())
+        .map(|(template, item)| (template.clone(), &item[method]))
+}
+
+/// A documented answer of `operation` for `status`: its first example.
+fn example(operation: &Value, status: u16) -> Value {
+    let response = resolve(&operation["responses"][status.to_string()]);
+    let content = &response["content"]["application/json"];
+    if let Some(first) = content
+        .get("examples")
+        .and_then(Value::as_object)
+        .and_then(|examples| examples.values().next())
+    {
+        return resolve(first)["value"].clone();
+    }
+    content.get("example").cloned().unwrap_or(Value::Null)
+}
+
+/// Fills in what GitHub's example leaves out that its schema requires
+/// (the examples lag the schemas): each missing required property gets the
+/// simplest value its schema allows.
+fn complete(value: &mut Value, schema: &Value, depth: usize) {
+    if depth > MAX_SCHEMA_DEPTH {
+        return;
+    }
+    let schema = match schema.get("anyOf").or_else(|| schema.get("oneOf")) {
+        Some(Value::Array(options)) => options
+            .iter()
+            .find(|o| o.get("type") != Some(&json!("null")))
+            .unwrap_or(schema),
+        _ => schema,
+    };
+    match value {
+        Value::Object(object) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            for name in schema["required"].as_array().into_iter().flatten() {
+                let name = name.as_str().unwrap();
+                if !object.contains_key(name) {
+                    let property = properties.and_then(|p| p.get(name)).unwrap_or(&Value::Null);
+                    object.insert(name.to_string(), simplest(property, depth + 1));
+                }
+            }
+            for (name, property) in properties.into_iter().flatten() {
+                if let Some(inner) = object.get_mut(name) {
+                    complete(inner, property, depth + 1);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                complete(item, &schema["items"], depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The simplest value `schema` allows.
+fn simplest(schema: &Value, depth: usize) -> Value {
+    if let Some(first) = schema.get("enum").and_then(|e| e.get(0)) {
+        return first.clone();
+    }
+    let ty = match &schema["type"] {
+        Value::Array(types) if types.contains(&json!("null")) => return Value::Null,
+        Value::Array(types) => types[0].as_str().unwrap_or("object").to_string(),
+        Value::String(ty) => ty.clone(),
+        _ => match schema.get("anyOf").or_else(|| schema.get("oneOf")) {
+            Some(Value::Array(options)) if options.contains(&json!({"type": "null"})) => return Value::Null,
+            Some(Value::Array(options)) => return simplest(&options[0], depth),
+            _ => "object".into(),
+        },
+    };
+    match ty.as_str() {
+        "string" => json!(""),
+        "integer" | "number" => json!(0),
+        "boolean" => json!(false),
+        "array" => json!([]),
+        _ => {
+            let mut object = json!({});
+            complete(&mut object, schema, depth);
+            object
+        }
+    }
+}
+
+/// An injected answer: the next request for `method` `path` gets it.
+#[derive(Clone)]
+struct Fault {
+    method: &'static str,
+    path: String,
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+/// A pull request the server holds.
+#[derive(Clone)]
+struct Pull {
+    number: u64,
+    repo: String,
+    head: String,
+    base: String,
+    title: String,
+}
+
+#[derive(Default)]
+struct State {
+    /// `METHOD path?query` of each request, in order.
+    calls: Vec<String>,
+    /// Requests or answers that do not fit the description.
+    violations: Vec<String>,
+    /// Organisations that exist.
+    orgs: Vec<String>,
+    /// Repositories by `owner/name`: their default branch.
+    repos: BTreeMap<String, String>,
+    pulls: Vec<Pull>,
+    faults: Vec<Fault>,
+}
+
+/// The contract server.
+struct GitHub {
+    state: Arc<Mutex<State>>,
+    url: String,
+    /// Where the bare repositories live: `{owner}/{repo}.git`.
+    remotes: PathBuf,
+}
+
+impl GitHub {
+    fn start(remotes: &Path, orgs: &[&str]) -> GitHub {
+        spec();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State {
+            orgs: orgs.iter().map(|o| o.to_string()).collect(),
+            ..State::default()
+        }));
+        let shared = state.clone();
+        let root = remotes.to_path_buf();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                serve(stream, &shared, &root);
+            }
+        });
+        GitHub {
+            state,
+            url,
+            remotes: remotes.to_path_buf(),
+        }
+    }
+
+    fn fault(&self, method: &'static str, path: &str, status: u16, headers: &[(&str, &str)], body: Value) {
+        self.state.lock().unwrap().faults.push(Fault {
+            method,
+            path: path.to_string(),
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body,
+        });
+    }
+
+    /// The calls since the last time, as `METHOD path`.
+    fn take_calls(&self) -> Vec<String> {
+        let mut state = self.state.lock().unwrap();
+        assert!(
+            state.violations.is_empty(),
+            "outside GitHub's description: {:#?}",
+            state.violations
+        );
+        std::mem::take(&mut state.calls)
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    query: Vec<(String, String)>,
+    authorized: bool,
+    body: Option<Value>,
+}
+
+fn read_request(stream: &TcpStream) -> Option<Request> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut words = line.split_whitespace();
+    let method = words.next()?.to_lowercase();
+    let target = words.next()?.to_string();
+    let (mut length, mut authorized) = (0usize, false);
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().ok()?,
+            "authorization" => authorized = value.trim().starts_with("token "),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length.min(1 << 20)];
+    reader.read_exact(&mut body).ok()?;
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let query = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k.to_string(), decode(v))
+        })
+        .collect();
+    Some(Request {
+        method,
+        path: path.to_string(),
+        query,
+        authorized,
+        body: (!body.is_empty()).then(|| serde_json::from_slice(&body).unwrap_or(Value::Null)),
+    })
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(byte) = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| u8::from_str_radix(&text[i + 1..i + 3], 16).ok())
+            .flatten()
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn serve(mut stream: TcpStream, state: &Mutex<State>, remotes: &Path) {
+    let Some(request) = read_request(&stream) else {
+        return;
+    };
+    let (status, headers, body) = answer(&request, state, remotes);
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let reason = match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        _ => "Error",
+    };
+    let mut response = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        response.push_str(&format!("{name}: {value}\r\n"));
+    }
+    response.push_str("\r\n");
+    response.push_str(&body);
+    let _ = stream.write_all(response.as_bytes());
+}
+
+/// Checks the request against the description, then answers it.
+fn answer(request: &Request, state: &Mutex<State>, remotes: &Path) -> (u16, Vec<(String, String)>, Value) {
+    let mut state = state.lock().unwrap();
+    let method = request.method.to_uppercase();
+    state.calls.push(format!("{method} {}", request.path));
+    let what = format!("{method} {}", request.path);
+    if !request.authorized {
+        state.violations.push(format!("{what}: no token"));
+    }
+    let Some((template, op)) = operation(&request.method, &request.path) else {
+        state.violations.push(format!("{what}: no such operation"));
+        return (404, vec![], json!({"message": "Not Found"}));
+    };
+    check_request(request, op, &what, &mut state.violations);
+    let fault = state
+        .faults
+        .iter()
+        .position(|f| f.method == method && f.path == request.path);
+    let (status, headers, body) = match fault {
+        Some(index) => {
+            let fault = state.faults.remove(index);
+            (fault.status, fault.headers, fault.body)
+        }
+        None => simulate(request, &template, op, &mut state, remotes),
+    };
+    // Answers the description lists are held to it; GitHub sends a 404
+    // for a missing organisation that this operation does not list.
+    let documented = &op["responses"][status.to_string()];
+    let mut body = body;
+    if !documented.is_null() {
+        let schema = &resolve(documented)["content"]["application/json"]["schema"];
+        if !schema.is_null() {
+            complete(&mut body, &json_schema(schema, 0), 0);
+            for violation in violations(schema, &body) {
+                state
+                    .violations
+                    .push(format!("answer to {what} ({status}): {violation}"));
+            }
+        }
+    } else if status != 404 {
+        state
+            .violations
+            .push(format!("{what}: {status} is not a documented answer"));
+    }
+    (status, headers, body)
+}
+
+fn check_request(request: &Request, op: &Value, what: &str, violations_found: &mut Vec<String>) {
+    let parameters: Vec<&Value> = op["parameters"]
+        .as_array()
+        .map(|p| p.iter().map(resolve).collect())
+        .unwrap_or_default();
+    for (key, value) in &request.query {
+        let declared = parameters
+            .iter()
+            .find(|p| p["in"] == "query" && p["name"] == key.as_str());
+        let Some(declared) = declared else {
+            violations_found.push(format!("{what}: query parameter {key} is not documented"));
+            continue;
+        };
+        let typed = match declared["schema"]["type"].as_str() {
+            Some("integer") => value.parse::<i64>().map(Value::from).unwrap_or(json!(value)),
+            Some("boolean") => value.parse::<bool>().map(Value::from).unwrap_or(json!(value)),
+            _ => json!(value),
+        };
+        for violation in violations(&declared["schema"], &typed) {
+            violations_found.push(format!("{what}: query {key}: {violation}"));
+        }
+    }
+    let documented = resolve(&op["requestBody"]);
+    match (&request.body, documented.is_null()) {
+        (Some(body), false) => {
+            let schema = &documented["content"]["application/json"]["schema"];
+            for violation in violations(schema, body) {
+                violations_found.push(format!("{what}: body: {violation}"));
+            }
+        }
+        (None, false) if documented["required"] == true => {
+            violations_found.push(format!("{what}: the body is required"));
+        }
+        (Some(_), true) => violations_found.push(format!("{what}: takes no body")),
+        _ => {}
+    }
+}
+
+/// GitHub as far as publishing goes: organisations, repositories (made as
+/// bare repositories on disk), pull requests.
+fn simulate(
+    request: &Request,
+    template: &str,
+    op: &'static Value,
+    state: &mut State,
+    remotes: &Path,
+) -> (u16, Vec<(String, String)>, Value) {
+    let parts: Vec<&str> = request.path.split('/').collect();
+    let (owner, repo) = (
+        parts.get(2).copied().unwrap_or_default(),
+        parts.get(3).copied().unwrap_or_default(),
+    );
+    let key = format!("{owner}/{repo}");
+    let body = request.body.clone().unwrap_or(Value::Null);
+    let repository = |owner: &str, name: &str, branch: &str| {
+        let mut answer = example(op, if request.method == "post" { 201 } else { 200 });
+        answer["name"] = json!(name);
+        answer["full_name"] = json!(format!("{owner}/{name}"));
+        answer["default_branch"] = json!(branch);
+        answer["size"] = json!(0);
+        answer
+    };
+    let pull_answer = |pull: &Pull, status: u16| {
+        let mut answer = example(op, status);
+        if let Value::Array(items) = &answer {
+            answer = items[0].clone();
+        }
+        answer["number"] = json!(pull.number);
+        answer["html_url"] = json!(format!("https://github.com/{}/pull/{}", pull.repo, pull.number));
+        answer["title"] = json!(pull.title);
+        answer["head"]["ref"] = json!(pull.head);
+        answer["base"]["ref"] = json!(pull.base);
+        answer["state"] = json!("open");
+        answer
+    };
+    match (request.method.as_str(), template) {
+        ("get", "/repos/{owner}/{repo}") => match state.repos.get(&key) {
+            Some(branch) => (200, vec![], repository(owner, repo, branch)),
+            None => (
+                404,
+                vec![],
+                json!({"message": "Not Found", "documentation_url": "https://docs.github.com"}),
+            ),
+        },
+        ("post", "/orgs/{org}/repos") => {
+            let org = parts[2];
+            if !state.orgs.iter().any(|o| o == org) {
+                return (
+                    404,
+                    vec![],
+                    json!({"message": "Not Found", "documentation_url": "https://docs.github.com"}),
+                );
+            }
+            let name = body["name"].as_str().unwrap_or_default().to_string();
+            state.repos.insert(format!("{org}/{name}"), "main".into());
+            git2::Repository::init_bare(remotes.join(format!("{org}/{name}.git"))).unwrap();
+            (201, vec![], repository(org, &name, "main"))
+        }
+        ("get", "/user") => {
+            let mut answer = example(op, 200);
+            answer["login"] = json!("octocat");
+            (200, vec![], answer)
+        }
+        ("put", "/repos/{owner}/{repo}/topics") => (200, vec![], json!({"names": body["names"]})),
+        ("put", "/repos/{owner}/{repo}/collaborators/{username}") => (204, vec![], Value::Null),
+        ("put", "/orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}") => (204, vec![], Value::Null),
+        ("put", "/repos/{owner}/{repo}/branches/{branch}/protection")
+        | ("post", "/repos/{owner}/{repo}/branches/{branch}/protection/required_signatures") => {
+            (200, vec![], example(op, 200))
+        }
+        ("get", "/repos/{owner}/{repo}/pulls") => {
+            let query: BTreeMap<_, _> = request.query.iter().cloned().collect();
+            let head = query.get("head").cloned().unwrap_or_default();
+            let found: Vec<Value> = state
+                .pulls
+                .iter()
+                .filter(|p| p.repo == key && format!("{owner}:{}", p.head) == head)
+                .filter(|p| query.get("base").is_none_or(|b| *b == p.base))
+                .map(|p| pull_answer(p, 200))
+                .collect();
+            (200, vec![], Value::Array(found))
+        }
+        ("post", "/repos/{owner}/{repo}/pulls") => {
+            let pull = Pull {
+                number: state.pulls.len() as u64 + 1,
+                repo: key,
+                head: body["head"].as_str().unwrap_or_default().into(),
+                base: body["base"].as_str().unwrap_or_default().into(),
+                title: body["title"].as_str().unwrap_or_default().into(),
+            };
+            state.pulls.push(pull.clone());
+            (201, vec![], pull_answer(&pull, 201))
+        }
+        ("patch", "/repos/{owner}/{repo}/pulls/{pull_number}") => {
+            let number: u64 = parts[5].parse().unwrap();
+            let pull = state.pulls.iter_mut().find(|p| p.number == number).unwrap();
+            pull.title = body["title"].as_str().unwrap_or_default().into();
+            let pull = pull.clone();
+            (200, vec![], pull_answer(&pull, 200))
+        }
+        ("post", "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers") => {
+            let number: u64 = parts[5].parse().unwrap();
+            let pull = state.pulls.iter().find(|p| p.number == number).unwrap().clone();
+            (201, vec![], pull_answer(&pull, 201))
+        }
+        _ => (404, vec![], json!({"message": "Not Found"})),
+    }
+}
+
+const HEAD: &str = "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: t\nspec:\n  type: service\n  steps:\n    - id: fetch\n      action: fetch:template\n      input: {url: ./skeleton}\n";
+
+/// Runs `goldpath scaffold` on a template of `step` with the contract
+/// server as github.com's API; the exit status and what it printed.
+fn scaffold(github: &GitHub, step: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("skeleton")).unwrap();
+    std::fs::write(dir.path().join("skeleton/README.md"), "# app\n").unwrap();
+    std::fs::write(dir.path().join("template.yaml"), format!("{HEAD}{step}")).unwrap();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        format!(
+            "gitHosts:\n  - host: github.com\n    type: github\n    url: \"file://{}/{{owner}}/{{repo}}.git\"\n    apiUrl: {}\n    tokenSecret: github-token\n",
+            github.remotes.display(),
+            github.url
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("secrets.yaml"), "github-token: contract-token\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
+        .arg("scaffold")
+        .arg(dir.path().join("template.yaml"))
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--config")
+        .arg(dir.path().join("config.yaml"))
+        .arg("--secrets")
+        .arg(dir.path().join("secrets.yaml"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!text.contains("contract-token"), "the token was shown: {text}");
+    (output.status.success(), text)
+}
+
+const PUBLISH: &str = "    - id: publish\n      action: publish:github\n      input:\n        repoUrl: \"github.com?owner=acme&repo=app\"\n        description: The app\n        homepage: https://app.example\n        repoVisibility: private\n        topics: [web]\n        collaborators: [{user: alice, access: triage}, {team: ops, access: maintain}]\n        access: acme/platform\n        hasWiki: false\n        allowAutoMerge: true\n        deleteBranchOnMerge: true\n        squashMergeCommitTitle: PR_TITLE\n        requiredApprovingReviewCount: 2\n        requireCodeOwnerReviews: true\n        requiredStatusCheckContexts: [ci]\n        bypassPullRequestAllowances: {users: [release-bot]}\n        restrictions: {users: [alice], teams: [ops]}\n        requiredCommitSigning: true\n        requiredLinearHistory: true\n";
+
+fn pull_request(update: bool) -> String {
+    format!(
+        "    - id: propose\n      action: publish:github:pull-request\n      input:\n        repoUrl: \"github.com?owner=acme&repo=app\"\n        branchName: add-docs\n        title: Add docs\n        description: More docs\n        targetPath: docs\n        draft: true\n        reviewers: [alice]\n        teamReviewers: [ops]\n        update: {update}\n        commitMessage: Docs\n"
+    )
+}
+
+#[test]
+fn a_publish_and_its_pull_request_make_only_documented_calls_in_order() {
+    let remotes = tempfile::tempdir().unwrap();
+    let github = GitHub::start(remotes.path(), &["acme"]);
+    let (ok, output) = scaffold(&github, PUBLISH);
+    assert!(ok, "{output}");
+    assert_eq!(
+        github.take_calls(),
+        [
+            "GET /repos/acme/app",
+            "POST /orgs/acme/repos",
+            "PUT /repos/acme/app/topics",
+            "PUT /repos/acme/app/collaborators/alice",
+            "PUT /orgs/acme/teams/ops/repos/acme/app",
+            "PUT /orgs/acme/teams/platform/repos/acme/app",
+            "PUT /repos/acme/app/branches/main/protection",
+            "POST /repos/acme/app/branches/main/protection/required_signatures",
+        ]
+    );
+    let pushed = git2::Repository::open_bare(remotes.path().join("acme/app.git")).unwrap();
+    assert!(
+        pushed.find_reference("refs/heads/main").is_ok(),
+        "the push happened"
+    );
+
+    let (ok, output) = scaffold(&github, &pull_request(false));
+    assert!(ok, "{output}");
+    let pulls = "/repos/acme/app/pulls";
+    assert_eq!(
+        github.take_calls(),
+        [
+            "GET /repos/acme/app".to_string(),
+            format!("GET {pulls}"),
+            format!("POST {pulls}"),
+            format!("POST {pulls}/1/requested_reviewers"),
+        ]
+    );
+    let branch = pushed
+        .find_reference("refs/heads/add-docs")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    assert!(
+        branch
+            .tree()
+            .unwrap()
+            .get_path(Path::new("docs/README.md"))
+            .is_ok()
+    );
+    assert!(branch.message().unwrap().starts_with("Docs"));
+    // Again, with update: the open pull request is found and updated,
+    // never opened twice.
+    let (ok, output) = scaffold(&github, &pull_request(true));
+    assert!(ok, "{output}");
+    assert_eq!(
+        github.take_calls(),
+        [
+            "GET /repos/acme/app".to_string(),
+            format!("GET {pulls}"),
+            format!("PATCH {pulls}/1"),
+            format!("POST {pulls}/1/requested_reviewers"),
+        ]
+    );
+    assert_eq!(github.state.lock().unwrap().pulls.len(), 1);
+}
+
+#[test]
+fn githubs_documented_errors_fail_the_step_naming_what_went_wrong() {
+    let remotes = tempfile::tempdir().unwrap();
+    let github = GitHub::start(remotes.path(), &["acme"]);
+    let basic =
+        |message: &str| json!({"message": message, "documentation_url": "https://docs.github.com/rest"});
+    let publish = |repo: &str| {
+        format!(
+            "    - id: publish\n      action: publish:github\n      input:\n        repoUrl: \"github.com?owner=acme&repo={repo}\"\n"
+        )
+    };
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let reset = reset.to_string();
+    github.fault(
+        "POST",
+        "/orgs/acme/repos",
+        403,
+        &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)],
+        basic("API rate limit exceeded"),
+    );
+    let (ok, output) = scaffold(&github, &publish("limited"));
+    assert!(!ok);
+    assert!(
+        output.contains("rate-limited create repository acme/limited; waiting"),
+        "{output}"
+    );
+    github.take_calls();
+
+    github.fault(
+        "POST",
+        "/orgs/acme/repos",
+        422,
+        &[],
+        json!({
+            "message": "Repository creation failed.",
+            "errors": [{"resource": "Repository", "code": "custom", "field": "name", "message": "name already exists on this account"}],
+            "documentation_url": "https://docs.github.com/rest",
+        }),
+    );
+    let (ok, output) = scaffold(&github, &publish("taken"));
+    assert!(!ok);
+    assert!(
+        output.contains("(422): Repository creation failed. (name already exists on this account)"),
+        "{output}"
+    );
+    // The name taken is read back once: it is not this request's.
+    assert_eq!(
+        github.take_calls(),
+        [
+            "GET /repos/acme/taken",
+            "POST /orgs/acme/repos",
+            "GET /repos/acme/taken"
+        ]
+    );
+
+    let (ok, output) = scaffold(
+        &github,
+        "    - id: publish\n      action: publish:github\n      input:\n        repoUrl: \"github.com?owner=nobody&repo=app\"\n",
+    );
+    assert!(!ok);
+    assert!(output.contains("there is no organisation \"nobody\""), "{output}");
+    assert_eq!(
+        github.take_calls(),
+        ["GET /repos/nobody/app", "POST /orgs/nobody/repos", "GET /user"]
+    );
+
+    github.fault(
+        "PUT",
+        "/repos/acme/guarded/branches/main/protection",
+        403,
+        &[("x-accepted-github-permissions", "administration=write")],
+        basic("Resource not accessible by personal access token"),
+    );
+    let (ok, output) = scaffold(&github, &publish("guarded"));
+    assert!(!ok);
+    let host = github.url.trim_start_matches("http://");
+    for part in [
+        host,
+        "protect acme/guarded branch main",
+        "GitHub accepts: administration=write",
+        "Resource not accessible by personal access token",
+    ] {
+        assert!(output.contains(part), "{part:?} in {output}");
+    }
+    github.take_calls();
+}
+
+#[test]
+fn a_repeated_publish_reuses_its_repository_and_leaves_anyone_elses_untouched() {
+    let remotes = tempfile::tempdir().unwrap();
+    let github = GitHub::start(remotes.path(), &["acme"]);
+    let publish = |repo: &str| {
+        format!(
+            "    - id: publish\n      action: publish:github\n      input:\n        repoUrl: \"github.com?owner=acme&repo={repo}\"\n        topics: [web]\n        protectDefaultBranch: false\n"
+        )
+    };
+    let (ok, output) = scaffold(&github, &publish("app"));
+    assert!(ok, "{output}");
+    github.take_calls();
+    // The same request again (a retry): its commit is found, the
+    // repository is not made again, and its settings are set again.
+    let (ok, output) = scaffold(&github, &publish("app"));
+    assert!(ok, "{output}");
+    assert_eq!(
+        github.take_calls(),
+        ["GET /repos/acme/app", "PUT /repos/acme/app/topics"]
+    );
+
+    // Someone else's repository of that name: the step fails before any
+    // setting is changed, and the repository keeps its one commit.
+    let theirs = git2::Repository::init_bare(remotes.path().join("acme/theirs.git")).unwrap();
+    let signature = git2::Signature::now("someone", "someone@example.com").unwrap();
+    let tree = theirs.treebuilder(None).unwrap().write().unwrap();
+    let tree = theirs.find_tree(tree).unwrap();
+    let commit = theirs
+        .commit(
+            Some("refs/heads/main"),
+            &signature,
+            &signature,
+            "theirs",
+            &tree,
+            &[],
+        )
+        .unwrap();
+    github
+        .state
+        .lock()
+        .unwrap()
+        .repos
+        .insert("acme/theirs".into(), "main".into());
+    let (ok, output) = scaffold(&github, &publish("theirs"));
+    assert!(!ok, "{output}");
+    assert_eq!(github.take_calls(), ["GET /repos/acme/theirs"]);
+    assert_eq!(theirs.refname_to_id("refs/heads/main").unwrap(), commit);
+}
+
+#[test]
+fn the_contract_refuses_what_github_does_not_document() {
+    let (_, create) = operation("post", "/orgs/acme/repos").unwrap();
+    let schema = &resolve(&create["requestBody"])["content"]["application/json"]["schema"];
+    let body = |value: Value| violations(schema, &value);
+    assert!(body(json!({"name": "app", "visibility": "private"})).is_empty());
+    assert!(!body(json!({"name": 5})).is_empty(), "a name must be a string");
+    // internal is GitHub Enterprise's; api.github.com does not document it.
+    assert!(!body(json!({"name": "app", "visibility": "internal"})).is_empty());
+    let (_, protect) = operation("put", "/repos/acme/app/branches/main/protection").unwrap();
+    let mut found = Vec::new();
+    let request = Request {
+        method: "put".into(),
+        path: "/repos/acme/app/branches/main/protection".into(),
+        query: vec![("bogus".into(), "1".into())],
+        authorized: true,
+        body: Some(json!({"enforce_admins": true})),
+    };
+    check_request(&request, protect, "PUT protection", &mut found);
+    assert!(
+        found.iter().any(|v| v.contains("query parameter bogus")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|v| v.contains("required_status_checks")),
+        "{found:?}"
+    );
+    assert!(operation("post", "/repos/acme/app/nonsense").is_none());
+}
