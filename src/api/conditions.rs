@@ -132,12 +132,16 @@ pub enum State {
     Reconciling,
     /// Cannot go on until its spec (or something it depends on) changes.
     Stalled,
+    /// Stopped because its spec asked (a cancelled request): not ready,
+    /// not being worked on and not stuck, so kstatus finds it current.
+    Stopped,
 }
 
 /// kstatus's three conditions for an object in `state`: `Ready`,
 /// `Reconciling` and `Stalled`, all present so that an apply of them is
 /// complete, the two abnormal ones `False` with no message unless they
-/// hold. `Ready` carries the message whatever the state.
+/// hold (none holds for `Stopped`). `Ready` carries the message whatever
+/// the state.
 pub fn kstatus(state: State, reason: &str, message: &str) -> [ConditionState; 3] {
     let when = |holds: bool| if holds { message } else { "" };
     let reconciling = state == State::Reconciling;
@@ -264,14 +268,27 @@ mod tests {
     }
 
     #[test]
-    fn only_one_kstatus_condition_holds() {
-        for state in [State::Ready, State::Reconciling, State::Stalled] {
+    fn at_most_one_kstatus_condition_holds() {
+        for state in [State::Ready, State::Reconciling, State::Stalled, State::Stopped] {
             let holding: Vec<ConditionType> = kstatus(state, "R", "m")
                 .into_iter()
                 .filter(|c| c.status == ConditionStatus::True)
                 .map(|c| c.type_)
                 .collect();
-            assert_eq!(holding.len(), 1, "{state:?}");
+            let expected = usize::from(state != State::Stopped);
+            assert_eq!(holding.len(), expected, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn a_stopped_object_is_neither_ready_nor_reconciling_nor_stalled() {
+        let [ready, reconciling, stalled] = kstatus(State::Stopped, "Cancelled", "cancelled after step a");
+        assert_eq!(ready.status, ConditionStatus::False);
+        assert_eq!(ready.reason, "Cancelled");
+        assert_eq!(ready.message, "cancelled after step a");
+        for abnormal in [reconciling, stalled] {
+            assert_eq!(abnormal.status, ConditionStatus::False);
+            assert_eq!(abnormal.message, "");
         }
     }
 }

@@ -58,6 +58,28 @@ pub struct ScaffoldRequestSpec {
     /// not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requester: Option<Requester>,
+
+    /// `true` stops the request after the step that is running (phase
+    /// `Cancelled`); nothing it made is deleted. Setting it back to `false`
+    /// resumes the request where it stopped.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cancel: bool,
+
+    /// Raise it (e.g. from 0 to 1) to retry a Failed request: it resumes at
+    /// the step that failed, keeping what every finished step recorded.
+    /// Any other change to a Failed request's spec starts it over at the
+    /// first step.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0))]
+    pub retry: i64,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+fn is_zero(value: &i64) -> bool {
+    *value == 0
 }
 
 /// A Kubernetes user, as the API server authenticated them.
@@ -115,6 +137,8 @@ pub enum Phase {
     Succeeded,
     /// A step failed in a way a retry cannot fix; the message says what to change.
     Failed,
+    /// Stopped as `spec.cancel` asked, after the step that was running.
+    Cancelled,
 }
 
 /// Where a step is in its life.
@@ -140,9 +164,15 @@ pub struct ScaffoldRequestStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// Where the request is: Pending, Running, Succeeded or Failed.
+    /// Where the request is: Pending, Running, Succeeded, Failed or
+    /// Cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
+
+    /// The `spec.retry` this status has acted on: a Failed request whose
+    /// `spec.retry` differs resumes at its failed step.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub observed_retry: i64,
 
     /// `Ready`, `Reconciling` and `Stalled`, as kstatus reads them, so that
     /// `kubectl wait --for=condition=Ready` works.

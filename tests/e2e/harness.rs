@@ -802,27 +802,40 @@ impl Gate {
 
     /// Starts forwarding, for the rest of the test process.
     pub fn open(&self) {
+        self.open_slowly(Duration::ZERO);
+    }
+
+    /// Starts forwarding, each connection only after `delay`: a slow
+    /// server, whose every call takes at least that long.
+    pub fn open_slowly(&self, delay: Duration) {
         let listener =
             std::net::TcpListener::bind(("127.0.0.1", self.port)).expect("reopening the gate's port");
         let target = self.target.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let Ok(server) = std::net::TcpStream::connect(&target) else {
-                    continue;
-                };
-                for (mut from, mut to) in [
-                    (
-                        client.try_clone().expect("socket"),
-                        server.try_clone().expect("socket"),
-                    ),
-                    (server, client),
-                ] {
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
-                        let _ = to.shutdown(std::net::Shutdown::Write);
-                    });
-                }
+                let target = target.clone();
+                std::thread::spawn(move || forward(client, &target, delay));
             }
+        });
+    }
+}
+
+/// Forwards `client` to `target` after `delay`, both ways.
+fn forward(client: std::net::TcpStream, target: &str, delay: Duration) {
+    std::thread::sleep(delay);
+    let Ok(server) = std::net::TcpStream::connect(target) else {
+        return;
+    };
+    for (mut from, mut to) in [
+        (
+            client.try_clone().expect("socket"),
+            server.try_clone().expect("socket"),
+        ),
+        (server, client),
+    ] {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from, &mut to);
+            let _ = to.shutdown(std::net::Shutdown::Write);
         });
     }
 }

@@ -138,7 +138,23 @@ impl Edge {
             .map_err(kube_error(format!("writing the status of {}", self.key)))
     }
 
-    /// Counts the request, now Succeeded or Failed, by template and
+    /// What the request's spec asks now, as the API server has it: a
+    /// cancel set while the steps run is seen before the next step starts.
+    /// `None` when the request is gone or can no longer be read (the watch
+    /// reports that).
+    async fn asked_now(&self) -> Result<Option<transition::Asked>, Error> {
+        let namespace = self.request.namespace().unwrap_or_default();
+        let read = Api::<Guarded<ScaffoldRequest>>::namespaced(self.context.client.clone(), &namespace)
+            .get_opt(&self.request.name_any())
+            .await
+            .map_err(kube_error(format!("reading {}", self.key)))?;
+        Ok(match read {
+            Some(Guarded(Ok(request))) => Some(transition::Asked::of(&request)),
+            _ => None,
+        })
+    }
+
+    /// Counts the request, now Succeeded, Failed or Cancelled, by template and
     /// outcome, and the time since it was created.
     fn record_outcome(&self, status: &ScaffoldRequestStatus) {
         let metrics = &self.context.metrics;
@@ -150,6 +166,7 @@ impl Edge {
             .unwrap_or_default();
         let outcome = match status.phase {
             Some(Phase::Succeeded) => "Succeeded",
+            Some(Phase::Cancelled) => "Cancelled",
             _ => "Failed",
         };
         info!(request = %self.key, "request {}", outcome.to_lowercase());
@@ -177,8 +194,8 @@ impl Run {
     /// Dereference (Template, revision, parameters, Secret), then run the
     /// steps from the checkpoint.
     async fn reconcile(&mut self) -> Result<Action, Error> {
-        let generation = self.edge.request.metadata.generation;
-        let admitted = transition::admit(self.take_status(), generation, now());
+        let asked = transition::Asked::of(&self.edge.request);
+        let admitted = transition::admit(self.take_status(), asked, now());
         proceed!(self.apply(admitted).await);
         proceed!(self.requester_known().await);
         let template = proceed!(self.template().await);

@@ -86,6 +86,50 @@ impl StepLoop<'_> {
         Ok(transition.next)
     }
 
+    /// Runs step `index`, recording its start and its outcome.
+    fn run_step(
+        &self,
+        scaffold: &mut Scaffold<'_>,
+        renderer: &Renderer,
+        effects: &mut ClusterEffects<'_>,
+        status: &mut ScaffoldRequestStatus,
+        index: usize,
+        action: &str,
+    ) -> Result<Next, Error> {
+        let started = transition::start_step(std::mem::take(status), index, now());
+        self.apply(status, started)?;
+        let clock = Instant::now();
+        let outcome = scaffold.run_step(index, effects);
+        self.record_warnings(status, renderer, scaffold)?;
+        self.edge
+            .context
+            .metrics
+            .step_duration
+            .get_or_create(&ActionLabels {
+                action: action.to_string(),
+            })
+            .observe(clock.elapsed().as_secs_f64());
+        let backoff = || self.edge.context.backoff(&self.edge.key);
+        let before = std::mem::take(status);
+        let waits = actions::find(action).is_some_and(|a| a.needs == actions::Needs::Clock);
+        let ended = if waits {
+            let wait = actions::wait::total(outcome.input.as_ref());
+            transition::end_wait_step(before, index, outcome, wait, now(), backoff)
+        } else if through_forge_api(action) {
+            transition::end_forge_step(before, index, outcome, now(), backoff)
+        } else {
+            transition::end_step(before, index, outcome, now(), backoff)
+        };
+        self.apply(status, ended)
+    }
+
+    /// What the spec asks, if it asks to cancel: read again between steps,
+    /// since one reconcile runs every step it can.
+    fn cancel_asked(&self) -> Result<Option<transition::Asked>, Error> {
+        let asked = self.handle.block_on(self.edge.asked_now())?;
+        Ok(asked.filter(|asked| asked.cancel))
+    }
+
     fn run(&self, inputs: Inputs, status: &mut ScaffoldRequestStatus) -> Result<Next, Error> {
         let prepared = &inputs.prepared;
         let request = scaffold::Request {
@@ -103,11 +147,20 @@ impl StepLoop<'_> {
             &inputs.template_ref,
             self.handle.clone(),
         );
+        let mut ran = false;
         for (index, step) in prepared.spec.steps.iter().enumerate() {
             let Some(recorded) = status.steps.get(index) else {
                 break;
             };
-            let next = match transition::plan_step(recorded, actions::reach(&step.action)) {
+            let plan = transition::plan_step(recorded, actions::reach(&step.action));
+            if ran
+                && plan == StepPlan::Run
+                && let Some(asked) = self.cancel_asked()?
+            {
+                let cancelled = transition::cancel(std::mem::take(status), asked, now());
+                return self.apply(status, cancelled);
+            }
+            let next = match plan {
                 StepPlan::Restore(output) => {
                     effects.restore(&step.action, &output);
                     scaffold.restore(index, output);
@@ -123,31 +176,15 @@ impl StepLoop<'_> {
                     self.apply(status, rebuilt)?
                 }
                 StepPlan::Run => {
-                    let started = transition::start_step(std::mem::take(status), index, now());
-                    self.apply(status, started)?;
-                    let clock = Instant::now();
-                    let outcome = scaffold.run_step(index, &mut effects);
-                    self.record_warnings(status, &renderer, &scaffold)?;
-                    self.edge
-                        .context
-                        .metrics
-                        .step_duration
-                        .get_or_create(&ActionLabels {
-                            action: step.action.clone(),
-                        })
-                        .observe(clock.elapsed().as_secs_f64());
-                    let backoff = || self.edge.context.backoff(&self.edge.key);
-                    let before = std::mem::take(status);
-                    let waits = actions::find(&step.action).is_some_and(|a| a.needs == actions::Needs::Clock);
-                    let ended = if waits {
-                        let wait = actions::wait::total(outcome.input.as_ref());
-                        transition::end_wait_step(before, index, outcome, wait, now(), backoff)
-                    } else if through_forge_api(&step.action) {
-                        transition::end_forge_step(before, index, outcome, now(), backoff)
-                    } else {
-                        transition::end_step(before, index, outcome, now(), backoff)
-                    };
-                    self.apply(status, ended)?
+                    ran = true;
+                    self.run_step(
+                        &mut scaffold,
+                        &renderer,
+                        &mut effects,
+                        status,
+                        index,
+                        &step.action,
+                    )?
                 }
             };
             if next != Next::Continue {

@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use crate::actions::Reach;
 use crate::api::conditions::{self, ConditionState, ConditionType, State, set_state};
-use crate::api::{DeletionPolicy, Phase, RequestOutput, ScaffoldRequestStatus, StepPhase, StepStatus};
+use crate::api::{
+    DeletionPolicy, Phase, RequestOutput, ScaffoldRequest, ScaffoldRequestStatus, StepPhase, StepStatus,
+};
 use crate::engine::warnings::MAX_WARNINGS;
 use crate::scaffold::StepOutcome;
 
@@ -88,18 +90,46 @@ fn event(type_: EventType, reason: &str, action: &str, note: impl Into<String>) 
     })
 }
 
+/// What a request's spec asks of its life: the spec's generation, whether
+/// it is cancelled, and how many retries it asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Asked {
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// `spec.cancel`.
+    pub cancel: bool,
+    /// `spec.retry`.
+    pub retry: i64,
+}
+
+impl Asked {
+    /// What `request`'s spec asks.
+    pub fn of(request: &ScaffoldRequest) -> Asked {
+        Asked {
+            generation: request.metadata.generation,
+            cancel: request.spec.cancel,
+            retry: request.spec.retry,
+        }
+    }
+}
+
 /// Whether a request in `status` has finished for spec `generation`.
 pub fn is_finished(status: Option<&ScaffoldRequestStatus>, generation: Option<i64>) -> bool {
     status.is_some_and(|s| {
-        matches!(s.phase, Some(Phase::Succeeded | Phase::Failed)) && s.observed_generation == generation
+        matches!(s.phase, Some(Phase::Succeeded | Phase::Failed | Phase::Cancelled))
+            && s.observed_generation == generation
     })
 }
 
 /// The first rule of a reconcile: a finished request stays finished for its
 /// spec (one that succeeded is never run again: a changed spec is only
-/// reported), and one that failed starts over when its spec changes.
-/// `Next::Continue` means the request goes on with the returned status.
-pub fn admit(mut status: ScaffoldRequestStatus, generation: Option<i64>, now: Time) -> Transition {
+/// reported); `spec.cancel` stops any other; a cancelled one resumes where
+/// it stopped once `spec.cancel` is cleared; a failed one resumes at its
+/// failed step when `spec.retry` changes, and starts over when anything
+/// else in its spec does. `Next::Continue` means the request goes on with
+/// the returned status.
+pub fn admit(mut status: ScaffoldRequestStatus, asked: Asked, now: Time) -> Transition {
+    let generation = asked.generation;
     let current = status.observed_generation == generation;
     match status.phase {
         Some(Phase::Succeeded) if !current => {
@@ -118,7 +148,14 @@ pub fn admit(mut status: ScaffoldRequestStatus, generation: Option<i64>, now: Ti
             return Transition::new(status, effects, Next::AwaitChange);
         }
         Some(Phase::Succeeded) => return Transition::new(status, Vec::new(), Next::AwaitChange),
-        Some(Phase::Failed) if current => return Transition::new(status, Vec::new(), Next::AwaitChange),
+        _ if asked.cancel => return cancel(status, asked, now),
+        Some(Phase::Failed | Phase::Cancelled) if current => {
+            return Transition::new(status, Vec::new(), Next::AwaitChange);
+        }
+        Some(Phase::Cancelled) => return resume(status, asked, "spec.cancel was cleared".into(), now),
+        Some(Phase::Failed) if asked.retry != status.observed_retry => {
+            return resume(status, asked, format!("retry {}", asked.retry), now);
+        }
         Some(Phase::Failed) => {
             status = ScaffoldRequestStatus {
                 conditions: std::mem::take(&mut status.conditions),
@@ -128,7 +165,100 @@ pub fn admit(mut status: ScaffoldRequestStatus, generation: Option<i64>, now: Ti
         _ => {}
     }
     status.observed_generation = generation;
+    status.observed_retry = asked.retry;
     Transition::new(status, Vec::new(), Next::Continue)
+}
+
+/// The request stops as `spec.cancel` asks, between steps: phase
+/// `Cancelled`, `Ready` False with reason `Cancelled` and neither
+/// `Reconciling` nor `Stalled`. Every step's record stays (a later resume
+/// starts from it) and nothing the steps made is deleted. A request
+/// already cancelled only takes note of a newer spec.
+pub fn cancel(mut status: ScaffoldRequestStatus, asked: Asked, now: Time) -> Transition {
+    let current = status.observed_generation == asked.generation;
+    status.observed_generation = asked.generation;
+    status.observed_retry = asked.retry;
+    if status.phase == Some(Phase::Cancelled) {
+        let effects = if current {
+            Vec::new()
+        } else {
+            vec![Effect::WriteStatus]
+        };
+        return Transition::new(status, effects, Next::AwaitChange);
+    }
+    let finished = status.steps.iter().filter(|s| is_done(s.phase)).count();
+    for step in &mut status.steps {
+        if !is_done(step.phase) && step.phase != StepPhase::Failed && step.started_at.is_some() {
+            step.message = Some("cancelled before this step finished".into());
+        }
+    }
+    let message = match status.steps.iter().rev().find(|s| is_done(s.phase)) {
+        Some(last) => format!(
+            "cancelled by spec.cancel after step {}: {finished} of {} steps finished; nothing they made \
+             is deleted",
+            last.id,
+            status.steps.len()
+        ),
+        None => "cancelled by spec.cancel before any step finished".to_string(),
+    };
+    status.phase = Some(Phase::Cancelled);
+    set_state(
+        &mut status.conditions,
+        State::Stopped,
+        "Cancelled",
+        &message,
+        asked.generation,
+        now.0,
+    );
+    let effects = vec![
+        Effect::WriteStatus,
+        event(EventType::Normal, "Cancelled", "Cancelled", message),
+        Effect::RecordOutcome,
+    ];
+    Transition::new(status, effects, Next::AwaitChange)
+}
+
+/// A failed or cancelled request goes on from its first unfinished step,
+/// `because` of a retry or a cleared cancel: every finished step keeps its
+/// record (a step that acted on the world is not run again), the pinned
+/// revision stays, and the failed step runs again.
+fn resume(mut status: ScaffoldRequestStatus, asked: Asked, because: String, now: Time) -> Transition {
+    status.observed_generation = asked.generation;
+    status.observed_retry = asked.retry;
+    status.phase = Some(Phase::Running);
+    status.output = None;
+    let finished = status.steps.iter().filter(|s| is_done(s.phase)).count();
+    let mut resumes_at = None;
+    for step in status.steps.iter_mut().filter(|s| !is_done(s.phase)) {
+        if step.phase == StepPhase::Failed {
+            step.phase = StepPhase::Pending;
+            step.completed_at = None;
+        }
+        step.message = None;
+        resumes_at.get_or_insert_with(|| step.id.clone());
+    }
+    let message = match resumes_at {
+        Some(id) => format!("{because}: resuming at step {id}, keeping the {finished} finished steps"),
+        None => format!("{because}: resuming"),
+    };
+    set_state(
+        &mut status.conditions,
+        State::Reconciling,
+        "Resuming",
+        &message,
+        asked.generation,
+        now.0,
+    );
+    let effects = vec![
+        Effect::WriteStatus,
+        event(EventType::Normal, "Resumed", "Resumed", message),
+    ];
+    Transition::new(status, effects, Next::Continue)
+}
+
+/// Whether a step is done: its record stands for it on a resume.
+fn is_done(phase: StepPhase) -> bool {
+    matches!(phase, StepPhase::Succeeded | StepPhase::Skipped)
 }
 
 /// The request waits for something outside it to change (a Template, a
@@ -234,8 +364,7 @@ pub enum StepPlan {
 /// How the step loop treats a step in `step` state whose action reaches
 /// `reach`.
 pub fn plan_step(step: &StepStatus, reach: Option<Reach>) -> StepPlan {
-    let done = matches!(step.phase, StepPhase::Succeeded | StepPhase::Skipped);
-    match (done, reach) {
+    match (is_done(step.phase), reach) {
         (true, Some(Reach::World)) => StepPlan::Restore(
             step.output
                 .clone()

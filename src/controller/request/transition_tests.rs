@@ -36,8 +36,16 @@ fn running() -> ScaffoldRequestStatus {
         ("fetch".to_string(), "fetch:template".to_string()),
         ("publish".to_string(), "publish:github".to_string()),
     ];
-    let admitted = admit(ScaffoldRequestStatus::default(), Some(1), at(10)).status;
+    let admitted = admit(ScaffoldRequestStatus::default(), asked(1), at(10)).status;
     start(admitted, "abc123", steps, || "started".into()).status
+}
+
+/// A spec at `generation` that asks for nothing more.
+fn asked(generation: i64) -> Asked {
+    Asked {
+        generation: Some(generation),
+        ..Asked::default()
+    }
 }
 
 fn outcome(phase: StepPhase, message: Option<&str>, output: Value) -> StepOutcome {
@@ -75,6 +83,8 @@ fn finished(phase: Phase, generation: i64) -> ScaffoldRequestStatus {
 fn a_request_is_finished_only_for_the_spec_it_ran() {
     assert!(is_finished(Some(&finished(Phase::Succeeded, 1)), Some(1)));
     assert!(is_finished(Some(&finished(Phase::Failed, 1)), Some(1)));
+    assert!(is_finished(Some(&finished(Phase::Cancelled, 1)), Some(1)));
+    assert!(!is_finished(Some(&finished(Phase::Cancelled, 1)), Some(2)));
     assert!(!is_finished(Some(&finished(Phase::Failed, 1)), Some(2)));
     assert!(!is_finished(Some(&finished(Phase::Running, 1)), Some(1)));
     assert!(!is_finished(None, Some(1)));
@@ -82,7 +92,7 @@ fn a_request_is_finished_only_for_the_spec_it_ran() {
 
 #[test]
 fn a_first_run_goes_on_for_the_current_spec_and_pins_the_revision_once() {
-    let admitted = admit(ScaffoldRequestStatus::default(), Some(3), at(10));
+    let admitted = admit(ScaffoldRequestStatus::default(), asked(3), at(10));
     assert_eq!(admitted.next, Next::Continue);
     assert!(admitted.effects.is_empty());
     assert_eq!(admitted.status.observed_generation, Some(3));
@@ -107,7 +117,7 @@ fn a_first_run_goes_on_for_the_current_spec_and_pins_the_revision_once() {
 
 #[test]
 fn a_spec_changed_after_success_is_reported_not_run() {
-    let changed = admit(finished(Phase::Succeeded, 1), Some(2), at(10));
+    let changed = admit(finished(Phase::Succeeded, 1), asked(2), at(10));
     assert_eq!(changed.next, Next::AwaitChange);
     assert_eq!(changed.status.phase, Some(Phase::Succeeded));
     assert_eq!(changed.status.observed_generation, Some(2));
@@ -126,14 +136,14 @@ fn a_spec_changed_after_success_is_reported_not_run() {
     assert_eq!(events(&changed)[0].0, "SpecChanged");
 
     // Reported once: the next reconcile finds it settled.
-    let settled = admit(changed.status, Some(2), at(10));
+    let settled = admit(changed.status, asked(2), at(10));
     assert_eq!(settled.next, Next::AwaitChange);
     assert!(settled.effects.is_empty());
 }
 
 #[test]
 fn a_failed_request_stays_failed_until_its_spec_changes_then_starts_over() {
-    let unchanged = admit(finished(Phase::Failed, 1), Some(1), at(10));
+    let unchanged = admit(finished(Phase::Failed, 1), asked(1), at(10));
     assert_eq!(unchanged.next, Next::AwaitChange);
     assert!(unchanged.effects.is_empty());
 
@@ -146,7 +156,7 @@ fn a_failed_request_stays_failed_until_its_spec_changes_then_starts_over() {
         Some(1),
         at(5).0,
     );
-    let changed = admit(failed, Some(2), at(10));
+    let changed = admit(failed, asked(2), at(10));
     assert_eq!(changed.next, Next::Continue);
     assert!(changed.effects.is_empty());
     assert_eq!(changed.status.phase, None);
@@ -182,7 +192,7 @@ fn a_request_rejected_before_its_steps_fails_for_good() {
 
 #[test]
 fn a_waiting_request_writes_and_announces_only_what_is_new() {
-    let admitted = admit(ScaffoldRequestStatus::default(), Some(1), at(10)).status;
+    let admitted = admit(ScaffoldRequestStatus::default(), asked(1), at(10)).status;
     let first = wait(
         None,
         admitted,
@@ -677,3 +687,6 @@ fn a_wait_records_when_it_ends_requeues_for_the_time_left_and_then_succeeds() {
     assert_eq!(failed.status.steps[0].phase, StepPhase::Failed);
     assert_eq!(failed.status.steps[0].wait_until, None);
 }
+
+#[path = "transition_resume_tests.rs"]
+mod resume;
