@@ -8,6 +8,7 @@
 --   no status                        -> Progressing (waiting for the operator)
 --   observedGeneration < generation  -> Progressing (waiting for the operator)
 --   Stalled=True or phase Failed     -> Degraded (Stalled message, or the failed step)
+--   phase Cancelled                  -> Suspended (stopped by spec.cancel)
 --   phase Succeeded and Ready=True   -> Healthy
 --   anything else                    -> Progressing (naming the current step)
 
@@ -119,6 +120,12 @@ if is_true(stalled) or phase == "Failed" then
     message = with_detail("the request is stalled", text(field(stalled, "reason")))
   end
   hs.message = message or "the request failed"
+  return hs
+end
+
+if phase == "Cancelled" then
+  hs.status = "Suspended"
+  hs.message = text(field(ready, "message")) or "the request was cancelled"
   return hs
 end
 
