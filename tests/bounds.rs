@@ -143,6 +143,8 @@ fn each_filter_and_operator_bomb_is_refused() {
         "${{ [[0] * 1000000] * 1000000 }}".into(),
         "${{ range(100000) | join('x' * 10000) }}".into(),
         "${{ ('x' * 10000000) | replace('x', 'xxxxxxxx') }}".into(),
+        "${{ ('x' * 1000000) | replace('', 123456789012345678) }}".into(),
+        "${{ range(100000) | join(['x' * 10000]) }}".into(),
         "${{ ('x' * 10000000).replaceAll('x', 'xxxxxxxx') }}".into(),
         "${{ ('x' * 10000000) | split('') | list }}".into(),
         "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}${{ ns.s }}".into(),

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use minijinja::value::{Serde, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 
+mod kinds;
+
 use super::bounds::{self, Guard, Precheck};
 use super::js;
 use crate::api::{EntityRef, RepoUrl};
@@ -20,6 +22,7 @@ pub fn register(env: &mut Environment<'_>, guard: Guard) {
     filters.extend(minijinja_collection_builtins());
     filters.extend(minijinja_selection_builtins());
     filters.extend(minijinja_format_builtins());
+    kinds::text_only(&mut filters);
     for (name, filter, precheck) in filters {
         bounds::add_checked_filter(env, guard, name, filter, precheck);
     }
@@ -48,7 +51,7 @@ fn backstage_and_nunjucks() -> Vec<Filter> {
         ("dump", Value::from_function(dump), Some(bounds::check_json)),
         ("jsonify", Value::from_function(dump), Some(bounds::check_json)),
         ("truncate", Value::from_function(truncate), None),
-        ("wordcount", Value::from_function(wordcount), None),
+        ("wordcount", Value::from_function(kinds::wordcount), None),
         ("center", Value::from_function(center), Some(bounds::check_width)),
         ("striptags", Value::from_function(striptags), None),
         ("nl2br", Value::from_function(nl2br), Some(bounds::check_escape)),
@@ -62,15 +65,20 @@ fn backstage_and_nunjucks() -> Vec<Filter> {
 fn minijinja_builtins() -> Vec<Filter> {
     use minijinja::filters as builtin;
     vec![
-        ("safe", Value::from_function(builtin::safe), None),
+        ("safe", Value::from_function(kinds::safe), None),
         (
             "escape",
-            Value::from_function(builtin::escape),
+            Value::from_function(kinds::escape),
             Some(bounds::check_escape),
         ),
         (
             "e",
-            Value::from_function(builtin::escape),
+            Value::from_function(kinds::escape),
+            Some(bounds::check_escape),
+        ),
+        (
+            "forceescape",
+            Value::from_function(kinds::escape),
             Some(bounds::check_escape),
         ),
         (
@@ -91,10 +99,10 @@ fn minijinja_builtins() -> Vec<Filter> {
         ),
         (
             "replace",
-            Value::from_function(builtin::replace),
+            Value::from_function(kinds::replace),
             Some(bounds::check_replace),
         ),
-        ("length", Value::from_function(builtin::length), None),
+        ("length", Value::from_function(kinds::length), None),
         ("count", Value::from_function(builtin::length), None),
     ]
 }
@@ -115,13 +123,13 @@ fn minijinja_collection_builtins() -> Vec<Filter> {
         ),
         (
             "reverse",
-            Value::from_function(builtin::reverse),
+            Value::from_function(kinds::reverse),
             Some(bounds::check_chars),
         ),
         ("trim", Value::from_function(builtin::trim), None),
         (
             "join",
-            Value::from_function(builtin::join),
+            Value::from_function(kinds::join),
             Some(bounds::check_join),
         ),
         (
@@ -135,13 +143,13 @@ fn minijinja_collection_builtins() -> Vec<Filter> {
             Some(bounds::check_split),
         ),
         ("round", Value::from_function(round), None),
-        ("abs", Value::from_function(builtin::abs), None),
+        ("abs", Value::from_function(kinds::abs), None),
         ("int", Value::from_function(int), None),
         ("float", Value::from_function(float), None),
         ("urlize", Value::from_function(urlize), Some(bounds::check_urlize)),
         ("attr", Value::from_function(builtin::attr), None),
-        ("first", Value::from_function(builtin::first), None),
-        ("last", Value::from_function(builtin::last), None),
+        ("first", Value::from_function(kinds::first), None),
+        ("last", Value::from_function(kinds::last), None),
         (
             "min",
             Value::from_function(builtin::min),
@@ -199,12 +207,12 @@ fn minijinja_selection_builtins() -> Vec<Filter> {
         ),
         (
             "selectattr",
-            Value::from_function(builtin::selectattr),
+            kinds::list_only("selectattr", Value::from_function(builtin::selectattr)),
             Some(bounds::check_chars),
         ),
         (
             "rejectattr",
-            Value::from_function(builtin::rejectattr),
+            kinds::list_only("rejectattr", Value::from_function(builtin::rejectattr)),
             Some(bounds::check_chars),
         ),
         (
@@ -347,10 +355,6 @@ fn truncate(value: &str, length: Option<usize>, killwords: Option<bool>, end: Op
     format!("{}{end}", &value[..cut])
 }
 
-fn wordcount(value: &str) -> usize {
-    value.split_whitespace().count()
-}
-
 fn center(value: &str, width: Option<usize>) -> String {
     let width = width.unwrap_or(80);
     let len = value.chars().count();
@@ -376,8 +380,16 @@ fn striptags(value: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn nl2br(value: &str) -> Value {
-    Value::from_safe_string(value.replace("\r\n", "<br />\n").replace('\n', "<br />\n"))
+/// nunjucks `nl2br`; the result is safe (and so always true, as an
+/// object) only when the text was.
+fn nl2br(value: Value) -> Value {
+    let text = value.as_str().unwrap_or_default();
+    let out = text.replace("\r\n", "<br />\n").replace('\n', "<br />\n");
+    if value.is_safe() {
+        Value::from_safe_string(out)
+    } else {
+        Value::from(out)
+    }
 }
 
 /// nunjucks `default(value, default, boolean)`: with `boolean` true, any
@@ -507,11 +519,15 @@ fn parse_int(text: &str, base: u32) -> Option<f64> {
 }
 
 /// nunjucks `string`: a value as JavaScript's text (`2`, not `2.0`);
-/// null and undefined stay as they are.
-fn string(value: Value) -> Value {
+/// null and undefined are refused, as Backstage's engine refuses them.
+fn string(value: Value) -> Result<Value, Error> {
     match value.kind() {
-        ValueKind::Undefined | ValueKind::None | ValueKind::String => value,
-        _ => Value::from(js::to_string(&value)),
+        ValueKind::Undefined | ValueKind::None => Err(invalid(format!(
+            "the string filter takes a value, not {}",
+            if value.is_undefined() { "undefined" } else { "null" }
+        ))),
+        ValueKind::String => Ok(value),
+        _ => Ok(Value::from(js::to_string(&value))),
     }
 }
 
@@ -748,7 +764,11 @@ mod tests {
         assert_eq!(truncate("ab cd ef", Some(5), None, None), "ab cd...");
         assert_eq!(truncate("äb cd éf", Some(4), None, Some("…")), "äb…");
         assert_eq!(truncate("äbcdéf", Some(3), None, None), "äbc...");
-        assert_eq!(wordcount("one two  three"), 3);
+        assert_eq!(
+            kinds::wordcount(Value::from("one two-three, _four")).unwrap(),
+            Value::from(4)
+        );
+        assert_eq!(kinds::wordcount(Value::from("--")).unwrap(), Value::from(()));
         assert_eq!(center("ab", Some(6)), "  ab  ");
         assert_eq!(striptags("<p>Hello <b>you</b></p>"), "Hello you");
         assert_eq!(

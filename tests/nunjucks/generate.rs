@@ -40,7 +40,7 @@ fn context() -> serde_json::Value {
 pub const LEFT_OUT: &[&str] = &[
     "* of a string or a list by a number (goldpath repeats them; JavaScript's * gives NaN)",
     "tests nunjucks has and minijinja lacks (truthy, falsy, callable, ...)",
-    "filters on values of a type they do not take, and filters whose results differ",
+    "filters but those of ANY_FILTERS on values of a type they do not take, and filters whose results differ",
     "object literals, whose keys nunjucks reads as names",
     "for k, v over a list or a string",
     "** with large results, which V8 can round differently in the last digit",
@@ -128,6 +128,37 @@ const STRING_FILTERS: &[&str] = &[
     "list",
     "urlize",
 ];
+/// Filters that agree with Backstage's engine on a value of any type,
+/// errors included (`upper` of a number, `join` of an object).
+const ANY_FILTERS: &[&str] = &[
+    "upper",
+    "lower",
+    "capitalize",
+    "title",
+    "trim",
+    "wordcount",
+    "indent",
+    "indent(2, true)",
+    "nl2br",
+    "striptags",
+    "urlize",
+    "length",
+    "join",
+    "join('-')",
+    "join(',', 'name')",
+    "first",
+    "last",
+    "reverse",
+    "abs",
+    "escape",
+    "forceescape",
+    "safe",
+    "replace('l', 'L')",
+    "replace('a', 'b', 1)",
+    "string",
+    "selectattr('on')",
+    "rejectattr('name')",
+];
 /// Filters of numbers that agree with Backstage's engine.
 const NUMBER_FILTERS: &[&str] = &[
     "round",
@@ -213,6 +244,10 @@ impl Generator {
         let choice = if depth == 0 { 0 } else { self.below(11) };
         match choice {
             0 | 1 => self.atom(),
+            2 if self.below(2) == 0 => {
+                let operand = self.atom();
+                format!("{operand} | {}", self.pick(ANY_FILTERS))
+            }
             2 => {
                 let operand = self.pick(STRINGS);
                 format!("{operand} | {}", self.pick(STRING_FILTERS))

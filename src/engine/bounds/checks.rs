@@ -83,7 +83,7 @@ pub fn check_indent(guard: &Guard, args: &[Value]) -> Result<(), Error> {
 pub fn check_replace(guard: &Guard, args: &[Value]) -> Result<(), Error> {
     let text = args.first().and_then(Value::as_str).unwrap_or_default();
     let old = args.get(1).map(|v| v.to_string()).unwrap_or_default();
-    let new = args.get(2).and_then(Value::as_str).map_or(0, str::len);
+    let new = args.get(2).map_or(0, written_len);
     let occurrences = if old.is_empty() {
         text.chars().count() + 1
     } else {
@@ -97,14 +97,16 @@ pub fn check_replace(guard: &Guard, args: &[Value]) -> Result<(), Error> {
     )
 }
 
+/// The length of a value written as text, at most: a value that is not
+/// text is written as JavaScript's string, never longer than minijinja's.
+fn written_len(value: &Value) -> usize {
+    value.as_str().map_or_else(|| value.to_string().len(), str::len)
+}
+
 /// `join(separator)`: one separator between each two items.
 pub fn check_join(guard: &Guard, args: &[Value]) -> Result<(), Error> {
     let items = args.first().and_then(Value::len).unwrap_or(0);
-    let separator = args
-        .get(1)
-        .filter(|v| !v.is_kwargs())
-        .and_then(Value::as_str)
-        .map_or(0, str::len);
+    let separator = args.get(1).filter(|v| !v.is_kwargs()).map_or(0, written_len);
     guard.bytes("joining", items.checked_mul(separator))
 }
 
