@@ -19,12 +19,15 @@
 //!   saw, which entities a change concerns, and what an entity's status reads.
 //! - [`status`]: the whole status of an entity from what was observed.
 //! - [`backstage`]: Backstage's entity format, both ways.
+//! - [`query`]: Backstage's catalog queries (filter, fields, ordering,
+//!   paging, facets) over entities in that format.
 //! - [`figures`]: counts a platform team reports (kinds, ownership, docs).
 
 pub mod backstage;
 pub mod figures;
 pub mod index;
 pub mod lookup;
+pub mod query;
 pub mod relations;
 pub mod rollup;
 pub mod selector;

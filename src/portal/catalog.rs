@@ -3,16 +3,21 @@
 //! every Template as a `kind: Template` entity, as Backstage's catalog holds
 //! templates. A caller sees an entity only where a SubjectAccessReview lets
 //! them `list` (`get` for one by name) its resource, CatalogEntities or
-//! Templates, in its namespace.
+//! Templates, in its namespace; each namespace is asked once per call. What
+//! a query returns is decided by `catalog::query`.
 
 use std::collections::HashMap;
 
 use hyper::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Call, Portal, reply::Reply};
-use crate::api::GROUP;
+use crate::api::{EntityRef, GROUP, Template};
+use crate::catalog::query::{self, Cursor, Filter, Flat, FullText, Order};
 use crate::tenancy::review::Permission;
+
+/// The most references one `by-refs` call may name.
+pub const MAX_REFS: usize = 1000;
 
 /// One entity of the catalog, with the resource it is made from.
 struct Entry {
@@ -22,31 +27,51 @@ struct Entry {
     namespace: String,
     /// The Backstage entity.
     entity: Value,
+    /// Its searchable values.
+    flat: Flat,
+    /// `kind:namespace/name`.
+    reference: String,
+}
+
+impl Entry {
+    fn new(resource: &'static str, namespace: String, uid: Option<&str>, mut entity: Value) -> Entry {
+        if let Some(metadata) = entity.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.insert("namespace".into(), json!(namespace));
+            if let Some(uid) = uid {
+                metadata.insert("uid".into(), json!(uid));
+            }
+        }
+        Entry {
+            resource,
+            namespace,
+            flat: query::flatten(&entity),
+            reference: query::entity_ref(&entity),
+            entity,
+        }
+    }
 }
 
 /// Every entity the portal serves, CatalogEntities first.
 fn entries(portal: &Portal) -> Vec<Entry> {
     let mut all = Vec::new();
     for entity in portal.source.entities() {
-        all.push(Entry {
-            resource: "catalogentities",
-            namespace: entity.metadata.namespace.clone().unwrap_or_default(),
-            entity: crate::catalog::backstage::to_backstage(&entity),
-        });
+        all.push(Entry::new(
+            "catalogentities",
+            entity.metadata.namespace.clone().unwrap_or_default(),
+            entity.metadata.uid.as_deref(),
+            crate::catalog::backstage::to_backstage(&entity),
+        ));
     }
     for template in portal.source.templates() {
-        let namespace = template.metadata.namespace.clone().unwrap_or_default();
-        let Ok(mut entity) = template.to_backstage() else {
+        let Ok(entity) = template.to_backstage() else {
             continue;
         };
-        if let Some(metadata) = entity.get_mut("metadata").and_then(Value::as_object_mut) {
-            metadata.insert("namespace".into(), Value::String(namespace.clone()));
-        }
-        all.push(Entry {
-            resource: "templates",
-            namespace,
+        all.push(Entry::new(
+            "templates",
+            template.metadata.namespace.clone().unwrap_or_default(),
+            template.metadata.uid.as_deref(),
             entity,
-        });
+        ));
     }
     all
 }
@@ -60,94 +85,334 @@ fn resource_of(kind: &str) -> &'static str {
     }
 }
 
+/// A call's query parameters, in order.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn of(query: &str) -> Params {
+        Params(
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn one(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
 /// Answers a call of `/api/catalog/...`.
 pub async fn route(portal: &Portal, call: &Call<'_>) -> Reply {
     let segments: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
-    match (call.method, segments.as_slice()) {
+    let params = Params::of(call.query);
+    let answer = match (call.method, segments.as_slice()) {
+        (&Method::GET, ["entities"]) => entities(portal, call, &params).await,
+        (&Method::GET, ["entities", "by-query"]) => by_query(portal, call, &params).await,
         (&Method::GET, ["entities", "by-name", kind, namespace, name]) => {
-            by_name(portal, call, kind, namespace, name).await
+            by_name(portal, call, kind, namespace, name)
+                .await
+                .map(|e| Reply::ok(e.entity))
         }
-        _ => Reply::not_found(format!("no route {} /api/catalog{}", call.method, call.path)),
-    }
+        (&Method::GET, ["entities", "by-name", kind, namespace, name, "ancestry"]) => {
+            ancestry(portal, call, kind, namespace, name).await
+        }
+        (&Method::GET, ["entities", "by-uid", uid]) => by_uid(portal, call, uid).await,
+        (&Method::POST, ["entities", "by-refs"]) => by_refs(portal, call, &params).await,
+        (&Method::GET, ["entity-facets"]) => facets(portal, call, &params).await,
+        (&Method::POST, ["validate-entity"]) => validate_entity(call),
+        _ => Err(Reply::not_found(format!(
+            "goldpath does not serve {} /api/catalog{}; it serves GET /entities, /entities/by-query, \
+             /entities/by-name/..., /entities/by-uid/..., /entity-facets, POST /entities/by-refs and \
+             /validate-entity",
+            call.method, call.path
+        ))),
+    };
+    answer.unwrap_or_else(|refused| refused)
 }
 
-/// The readable subset of the catalog, asking once per namespace and
-/// resource within this call.
-struct Readable<'a> {
-    portal: &'a Portal,
-    call: &'a Call<'a>,
-    verb: &'static str,
-    answers: HashMap<(&'static str, String), bool>,
-}
-
-impl<'a> Readable<'a> {
-    fn new(portal: &'a Portal, call: &'a Call<'a>, verb: &'static str) -> Readable<'a> {
-        Readable {
-            portal,
-            call,
-            verb,
-            answers: HashMap::new(),
-        }
-    }
-
-    async fn may_read(
-        &mut self,
-        resource: &'static str,
-        namespace: &str,
-        name: Option<&str>,
-    ) -> Result<bool, Reply> {
-        let key = (resource, namespace.to_string());
-        if let Some(answer) = self.answers.get(&key) {
-            return Ok(*answer);
-        }
-        let permission = Permission {
-            verb: self.verb,
-            group: GROUP,
-            resource,
-            namespace,
-            name,
+/// The entities `call`'s caller may `list`.
+async fn readable(portal: &Portal, call: &Call<'_>) -> Result<Vec<Entry>, Reply> {
+    let mut answers: HashMap<(&'static str, String), bool> = HashMap::new();
+    let mut readable = Vec::new();
+    for entry in entries(portal) {
+        let key = (entry.resource, entry.namespace.clone());
+        let allowed = match answers.get(&key) {
+            Some(answer) => *answer,
+            None => {
+                let permission = Permission {
+                    verb: "list",
+                    group: GROUP,
+                    resource: entry.resource,
+                    namespace: &entry.namespace,
+                    name: None,
+                };
+                let answer = portal.allowed(call.caller, &permission).await?;
+                answers.insert(key, answer);
+                answer
+            }
         };
-        let answer = self.portal.allowed(self.call.caller, &permission).await?;
-        self.answers.insert(key, answer);
-        Ok(answer)
+        if allowed {
+            readable.push(entry);
+        }
     }
+    Ok(readable)
+}
+
+fn input<T>(result: Result<T, String>) -> Result<T, Reply> {
+    result.map_err(Reply::bad_request)
+}
+
+/// `GET /entities`: `filter`, `fields`, `order`, `offset`, `limit` and
+/// `after` (a cursor of `by-query`); every match without `limit`.
+async fn entities(portal: &Portal, call: &Call<'_>, params: &Params) -> Result<Reply, Reply> {
+    let filter = input(Filter::parse(&params.all("filter")))?;
+    let fields = input(query::paths("fields", &params.all("fields")))?;
+    let orders = params
+        .all("order")
+        .iter()
+        .flat_map(|o| o.split(','))
+        .map(Order::parse_order)
+        .collect::<Result<Vec<_>, _>>();
+    let orders = input(orders)?;
+    let mut offset = input(query::offset(params.one("offset")))?;
+    if let Some(after) = params.one("after") {
+        offset = input(Cursor::decode(after))?.offset;
+    }
+    let limit = input(query::limit(params.one("limit"), usize::MAX))?;
+    let mut found: Vec<Entry> = readable(portal, call)
+        .await?
+        .into_iter()
+        .filter(|e| filter.matches(&e.flat))
+        .collect();
+    query::sort(&mut found, &orders, |e| (&e.flat, &e.reference));
+    let items: Vec<Value> = found
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|e| query::select(&e.entity, &fields))
+        .collect();
+    Ok(Reply::ok(Value::Array(items)))
+}
+
+/// `GET /entities/by-query`: a page of matches with the total and the
+/// cursors around it; a `cursor` alone continues the query it came from.
+async fn by_query(portal: &Portal, call: &Call<'_>, params: &Params) -> Result<Reply, Reply> {
+    let fields = input(query::paths("fields", &params.all("fields")))?;
+    let limit = input(query::limit(params.one("limit"), query::DEFAULT_LIMIT))?;
+    let cursor = match params.one("cursor") {
+        Some(cursor) => input(Cursor::decode(cursor))?,
+        None => {
+            let order = params
+                .all("orderField")
+                .iter()
+                .map(|o| Order::parse_order_field(o))
+                .collect::<Result<Vec<_>, _>>();
+            let term = params.one("fullTextFilterTerm").unwrap_or_default();
+            let full_text = (!term.trim().is_empty()).then(|| FullText {
+                term: term.to_string(),
+                fields: params
+                    .all("fullTextFilterFields")
+                    .iter()
+                    .flat_map(|f| f.split(','))
+                    .map(|f| f.trim().to_lowercase())
+                    .filter(|f| !f.is_empty())
+                    .collect(),
+            });
+            Cursor {
+                filter: params.all("filter").iter().map(|f| f.to_string()).collect(),
+                order: input(order)?,
+                full_text,
+                offset: input(query::offset(params.one("offset")))?,
+            }
+        }
+    };
+    let filter = input(Filter::parse(&cursor.filter))?;
+    let mut found: Vec<Entry> = readable(portal, call)
+        .await?
+        .into_iter()
+        .filter(|e| filter.matches(&e.flat))
+        .filter(|e| cursor.full_text.as_ref().is_none_or(|t| t.matches(&e.flat)))
+        .collect();
+    query::sort(&mut found, &cursor.order, |e| (&e.flat, &e.reference));
+    let total = found.len();
+    let items: Vec<Value> = found
+        .iter()
+        .skip(cursor.offset)
+        .take(limit)
+        .map(|e| query::select(&e.entity, &fields))
+        .collect();
+    Ok(Reply::ok(json!({
+        "items": items,
+        "totalItems": total,
+        "pageInfo": query::page_info(&cursor, limit, total),
+    })))
 }
 
 /// `GET /entities/by-name/{kind}/{namespace}/{name}`: kind, namespace and
-/// name compared without case, as Backstage compares references.
-async fn by_name(portal: &Portal, call: &Call<'_>, kind: &str, namespace: &str, name: &str) -> Reply {
-    let mut readable = Readable::new(portal, call, "get");
+/// name compared without case, as Backstage compares references. Refused
+/// before looking, as the API server refuses: whether an entity exists is
+/// not told to a caller who may not read its namespace.
+async fn by_name(
+    portal: &Portal,
+    call: &Call<'_>,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Entry, Reply> {
     let resource = resource_of(kind);
-    let found = entries(portal).into_iter().find(|entry| {
-        let field = |pointer: &str| {
-            entry
-                .entity
-                .pointer(pointer)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        };
-        entry.resource == resource
-            && field("/kind").eq_ignore_ascii_case(kind)
-            && entry.namespace.eq_ignore_ascii_case(namespace)
-            && field("/metadata/name").eq_ignore_ascii_case(name)
-    });
-    // Refused before looking, as the API server refuses: whether an
-    // entity exists is not told to a caller who may not read the namespace.
-    match readable.may_read(resource, namespace, Some(name)).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return Reply::error(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "{} may not get {resource}.{GROUP} in namespace {namespace}",
-                    call.caller.user.username
-                ),
-            );
+    let permission = Permission {
+        verb: "get",
+        group: GROUP,
+        resource,
+        namespace,
+        name: Some(name),
+    };
+    portal.require(call.caller, &permission).await?;
+    let wanted = format!("{kind}:{namespace}/{name}").to_lowercase();
+    entries(portal)
+        .into_iter()
+        .find(|e| e.resource == resource && e.reference.to_lowercase() == wanted)
+        .ok_or_else(|| Reply::not_found(format!("no entity named {kind}:{namespace}/{name}")))
+}
+
+/// `GET /entities/by-name/.../ancestry`: the entity and the entities it was
+/// made from. A goldpath entity is a resource of its own, not read from a
+/// location, so its ancestry is itself.
+async fn ancestry(
+    portal: &Portal,
+    call: &Call<'_>,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Reply, Reply> {
+    let entry = by_name(portal, call, kind, namespace, name).await?;
+    Ok(Reply::ok(json!({
+        "rootEntityRef": entry.reference,
+        "items": [{"entity": entry.entity, "parentEntityRefs": []}],
+    })))
+}
+
+/// `GET /entities/by-uid/{uid}`: the object's Kubernetes UID.
+async fn by_uid(portal: &Portal, call: &Call<'_>, uid: &str) -> Result<Reply, Reply> {
+    readable(portal, call)
+        .await?
+        .into_iter()
+        .find(|e| e.entity.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid))
+        .map(|e| Reply::ok(e.entity))
+        .ok_or_else(|| Reply::not_found(format!("no entity with uid {uid}")))
+}
+
+/// `POST /entities/by-refs`: the entities the body's `entityRefs` name, in
+/// its order, `null` for one that does not exist, is not readable or does
+/// not match `filter`.
+async fn by_refs(portal: &Portal, call: &Call<'_>, params: &Params) -> Result<Reply, Reply> {
+    let body: Value = serde_json::from_slice(&call.body)
+        .map_err(|e| Reply::bad_request(format!("the body is not JSON: {e}")))?;
+    let refs = body
+        .get("entityRefs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Reply::bad_request("the body has no entityRefs list"))?;
+    if refs.len() > MAX_REFS {
+        return Err(Reply::bad_request(format!(
+            "entityRefs: more than {MAX_REFS} references"
+        )));
+    }
+    let fields: Vec<String> = match body.get("fields") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(fields)) => fields
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        Some(_) => return Err(Reply::bad_request("fields is not a list of strings")),
+    };
+    let fields = input(query::paths("fields", &fields))?;
+    let filter = input(Filter::parse(&params.all("filter")))?;
+    let readable = readable(portal, call).await?;
+    let by_ref: HashMap<String, &Entry> = readable
+        .iter()
+        .filter(|e| filter.matches(&e.flat))
+        .map(|e| (e.reference.to_lowercase(), e))
+        .collect();
+    let mut items = Vec::with_capacity(refs.len());
+    for reference in refs {
+        let text = reference
+            .as_str()
+            .ok_or_else(|| Reply::bad_request("entityRefs holds something that is not a string"))?;
+        let parsed = input(EntityRef::parse(text, None, None))?;
+        let item = by_ref
+            .get(&parsed.to_string().to_lowercase())
+            .map_or(Value::Null, |e| query::select(&e.entity, &fields));
+        items.push(item);
+    }
+    Ok(Reply::ok(json!({ "items": items })))
+}
+
+/// `GET /entity-facets`: for each `facet`, the values the readable
+/// entities matching `filter` have and how many have each.
+async fn facets(portal: &Portal, call: &Call<'_>, params: &Params) -> Result<Reply, Reply> {
+    let facets = input(query::paths("facet", &params.all("facet")))?;
+    if facets.is_empty() {
+        return Err(Reply::bad_request("name at least one facet, e.g. ?facet=kind"));
+    }
+    let filter = input(Filter::parse(&params.all("filter")))?;
+    let found: Vec<Entry> = readable(portal, call)
+        .await?
+        .into_iter()
+        .filter(|e| filter.matches(&e.flat))
+        .collect();
+    Ok(Reply::ok(query::facets(&facets, found.iter().map(|e| &e.flat))))
+}
+
+/// `POST /validate-entity`: goldpath's own validation of the body's
+/// `entity`, as a CatalogEntity (or, for `kind: Template`, as a Template
+/// would read it): `200` when valid, `400` with every problem otherwise.
+fn validate_entity(call: &Call<'_>) -> Result<Reply, Reply> {
+    let body: Value = serde_json::from_slice(&call.body)
+        .map_err(|e| Reply::bad_request(format!("the body is not JSON: {e}")))?;
+    if !body.get("location").is_some_and(Value::is_string) {
+        return Err(Reply::bad_request("the body has no location (a string)"));
+    }
+    let entity = body
+        .get("entity")
+        .filter(|e| e.is_object())
+        .ok_or_else(|| Reply::bad_request("the body has no entity (an object)"))?;
+    let namespace = entity
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let problems: Vec<(String, String)> = if entity.get("kind").and_then(Value::as_str) == Some("Template") {
+        match Template::from_backstage(entity.clone()) {
+            Ok(_) => Vec::new(),
+            Err(error) => vec![("TypeError".into(), format!("the Template does not read: {error}"))],
         }
-        Err(reply) => return reply,
+    } else {
+        match crate::catalog::backstage::from_backstage(entity, namespace) {
+            Ok(read) => crate::catalog::validation::validate(&read)
+                .into_iter()
+                .map(|p| ("InputError".to_string(), p.to_string()))
+                .collect(),
+            Err(error) => vec![("InputError".into(), error)],
+        }
+    };
+    if problems.is_empty() {
+        return Ok(Reply::empty(StatusCode::OK));
     }
-    match found {
-        Some(entry) => Reply::ok(entry.entity),
-        None => Reply::not_found(format!("no entity named {kind}:{namespace}/{name}")),
-    }
+    let errors: Vec<Value> = problems
+        .into_iter()
+        .map(|(name, message)| json!({"name": name, "message": message}))
+        .collect();
+    Ok(Reply::with_status(
+        StatusCode::BAD_REQUEST,
+        json!({ "errors": errors }),
+    ))
 }

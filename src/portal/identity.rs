@@ -52,7 +52,7 @@ pub struct Caller {
 
 /// What a call presents: its token, and whom it says it acts for.
 #[derive(Debug, PartialEq)]
-struct Credentials<'a> {
+pub(super) struct Credentials<'a> {
     token: &'a str,
     /// The impersonated user, groups and UID.
     acting_for: Option<(String, Vec<String>, Option<String>)>,
@@ -60,7 +60,7 @@ struct Credentials<'a> {
 
 impl Credentials<'_> {
     /// The cache key: a digest, so the cache holds no token.
-    fn key(&self) -> [u8; 32] {
+    pub(super) fn key(&self) -> [u8; 32] {
         let mut digest = Sha256::new();
         digest.update(self.token.as_bytes());
         if let Some((user, groups, uid)) = &self.acting_for {
@@ -76,7 +76,7 @@ impl Credentials<'_> {
 /// Reads the credentials of a call's `headers`, or the reason they are
 /// not usable (`401` without a bearer token, `400` for a malformed
 /// impersonation).
-fn credentials(headers: &HeaderMap) -> Result<Credentials<'_>, Reply> {
+pub(super) fn credentials(headers: &HeaderMap) -> Result<Credentials<'_>, Reply> {
     let unauthorized = |message: &str| Reply::error(StatusCode::UNAUTHORIZED, message);
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Err(unauthorized(
@@ -147,7 +147,7 @@ fn credentials(headers: &HeaderMap) -> Result<Credentials<'_>, Reply> {
 }
 
 /// A refusal kept in the cache: its status and message.
-type Refusal = (StatusCode, String);
+pub(super) type Refusal = (StatusCode, String);
 /// A cached answer: when it was made, and the caller or the refusal.
 type Known = (Instant, Result<Arc<Caller>, Refusal>);
 
@@ -201,7 +201,7 @@ impl Authenticator {
         (at.elapsed() < TTL).then(|| outcome.clone())
     }
 
-    fn remember(&self, key: [u8; 32], outcome: Result<Arc<Caller>, Refusal>) {
+    pub(super) fn remember(&self, key: [u8; 32], outcome: Result<Arc<Caller>, Refusal>) {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= CACHE_LIMIT {
             cache.retain(|_, (at, _)| at.elapsed() < TTL);

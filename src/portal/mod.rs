@@ -326,6 +326,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_body_is_read_up_to_its_limit() {
+        let portal = portal();
+        let headers = {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, "Bearer known".parse().unwrap());
+            headers
+        };
+        let caller = Arc::new(Caller {
+            user: crate::api::Requester {
+                username: "jane".into(),
+                ..Default::default()
+            },
+            portal: None,
+        });
+        let key = identity::credentials(&headers).unwrap().key();
+        portal.authenticator.remember(key, Ok(caller));
+        let post = |size: usize| {
+            Request::builder()
+                .method(Method::POST)
+                .uri("/api/catalog/validate-entity")
+                .header(AUTHORIZATION, "Bearer known")
+                .body(Full::new(Bytes::from(vec![b' '; size])))
+                .unwrap()
+        };
+        let (status, _, body) = call(&portal, post(BODY_LIMIT + 1)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        let (status, _, body) = call(&portal, post(BODY_LIMIT)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "read, and not JSON: {body}");
+        assert!(body.contains("not JSON"), "{body}");
+    }
+
+    #[tokio::test]
     async fn a_browser_preflight_is_answered_for_the_configured_origin_only() {
         let portal = portal();
         let preflight = |origin: &str| {

@@ -37,8 +37,13 @@ impl Reply {
 
     /// `204 No Content`.
     pub fn no_content() -> Reply {
+        Reply::empty(StatusCode::NO_CONTENT)
+    }
+
+    /// `status` without a body.
+    pub fn empty(status: StatusCode) -> Reply {
         Reply {
-            status: StatusCode::NO_CONTENT,
+            status,
             body: None,
             challenge: false,
         }

@@ -12,6 +12,7 @@ mod forge;
 mod harness;
 mod operations;
 mod portal;
+mod portal_catalog;
 mod robustness;
 mod scaffold;
 mod tenancy;
