@@ -294,6 +294,10 @@ struct State {
     /// Repositories by `owner/name`: their default branch.
     repos: BTreeMap<String, String>,
     pulls: Vec<Pull>,
+    /// Webhooks by repository: their URL.
+    hooks: Vec<(String, String)>,
+    /// Repositories with pages on.
+    pages: Vec<String>,
     faults: Vec<Fault>,
 }
 
@@ -642,6 +646,38 @@ fn simulate(
             let pull = state.pulls.iter().find(|p| p.number == number).unwrap().clone();
             (201, vec![], pull_answer(&pull, 201))
         }
+        ("get", "/repos/{owner}/{repo}/hooks") => {
+            let hooks = state
+                .hooks
+                .iter()
+                .filter(|(repo, _)| *repo == key)
+                .map(|(_, url)| {
+                    let mut hook = example(op, 200)[0].clone();
+                    hook["config"]["url"] = json!(url);
+                    hook
+                })
+                .collect();
+            (200, vec![], Value::Array(hooks))
+        }
+        ("post", "/repos/{owner}/{repo}/hooks") => {
+            let url = body["config"]["url"].as_str().unwrap_or_default().to_string();
+            state.hooks.push((key, url.clone()));
+            let mut hook = example(op, 201);
+            hook["config"]["url"] = json!(url);
+            (201, vec![], hook)
+        }
+        ("post", "/repos/{owner}/{repo}/pages") if state.pages.contains(&key) => (
+            409,
+            vec![],
+            json!({"message": "GitHub Pages is already enabled.", "documentation_url": "https://docs.github.com/rest"}),
+        ),
+        ("post", "/repos/{owner}/{repo}/pages") => {
+            state.pages.push(key);
+            (201, vec![], example(op, 201))
+        }
+        ("post", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches") => {
+            (204, vec![], Value::Null)
+        }
         _ => (404, vec![], json!({"message": "Not Found"})),
     }
 }
@@ -927,4 +963,145 @@ fn the_contract_refuses_what_github_does_not_document() {
         "{found:?}"
     );
     assert!(operation("post", "/repos/acme/app/nonsense").is_none());
+}
+
+#[test]
+fn repo_create_then_repo_push_make_a_publish_in_two_steps() {
+    let remotes = tempfile::tempdir().unwrap();
+    let github = GitHub::start(remotes.path(), &["acme"]);
+    let create = |repo: &str| {
+        format!(
+            "    - id: create\n      action: github:repo:create\n      input:\n        repoUrl: \"github.com?owner=acme&repo={repo}\"\n        description: Split\n        topics: [web]\n        collaborators: [{{user: alice, access: push}}]\n        hasIssues: true\n"
+        )
+    };
+    let push = |repo: &str| {
+        format!(
+            "    - id: push\n      action: github:repo:push\n      input:\n        repoUrl: \"github.com?owner=acme&repo={repo}\"\n        gitCommitMessage: First\n        requiredStatusCheckContexts: [ci]\n"
+        )
+    };
+    let (ok, output) = scaffold(&github, &create("split"));
+    assert!(ok, "{output}");
+    assert_eq!(
+        github.take_calls(),
+        [
+            "GET /repos/acme/split",
+            "POST /orgs/acme/repos",
+            "PUT /repos/acme/split/topics",
+            "PUT /repos/acme/split/collaborators/alice",
+        ]
+    );
+    // A retried step finds the empty repository it made.
+    let (ok, output) = scaffold(&github, &create("split"));
+    assert!(ok, "{output}");
+    assert_eq!(
+        github.take_calls(),
+        [
+            "GET /repos/acme/split",
+            "PUT /repos/acme/split/topics",
+            "PUT /repos/acme/split/collaborators/alice",
+        ]
+    );
+    let (ok, output) = scaffold(&github, &push("split"));
+    assert!(ok, "{output}");
+    assert_eq!(
+        github.take_calls(),
+        [
+            "GET /repos/acme/split",
+            "PUT /repos/acme/split/branches/main/protection"
+        ]
+    );
+    let pushed = git2::Repository::open_bare(remotes.path().join("acme/split.git")).unwrap();
+    let head = pushed
+        .find_reference("refs/heads/main")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    assert!(head.message().unwrap().starts_with("First"));
+    // A push makes no repository.
+    let (ok, output) = scaffold(&github, &push("missing"));
+    assert!(!ok);
+    assert!(
+        output.contains("repository acme/missing does not exist"),
+        "{output}"
+    );
+    assert_eq!(github.take_calls(), ["GET /repos/acme/missing"]);
+}
+
+#[test]
+fn branch_protection_create_protects_the_default_branch_or_the_one_named() {
+    let remotes = tempfile::tempdir().unwrap();
+    let github = GitHub::start(remotes.path(), &["acme"]);
+    github
+        .state
+        .lock()
+        .unwrap()
+        .repos
+        .insert("acme/app".into(), "trunk".into());
+    let protect = |extra: &str| {
+        format!(
+            "    - id: protect\n      action: github:branch-protection:create\n      input:\n        repoUrl: \"github.com?owner=acme&repo=app\"\n        requiredStatusCheckContexts: [ci]\n        blockCreations: true\n{extra}"
+        )
+    };
+    let (ok, output) = scaffold(&github, &protect(""));
+    assert!(ok, "{output}");
+    assert_eq!(
+        github.take_calls(),
+        [
+            "GET /repos/acme/app",
+            "PUT /repos/acme/app/branches/trunk/protection"
+        ]
+    );
+    let (ok, output) = scaffold(&github, &protect("        branch: release\n"));
+    assert!(ok, "{output}");
+    assert_eq!(
+        github.take_calls(),
+        ["PUT /repos/acme/app/branches/release/protection"]
+    );
+}
+
+#[test]
+fn a_webhook_pages_and_a_dispatch_are_documented_calls_and_a_webhook_is_made_once() {
+    let remotes = tempfile::tempdir().unwrap();
+    let github = GitHub::start(remotes.path(), &["acme"]);
+    github
+        .state
+        .lock()
+        .unwrap()
+        .repos
+        .insert("acme/app".into(), "main".into());
+    let repo = "repoUrl: \"github.com?owner=acme&repo=app\"";
+    let hook = format!(
+        "    - id: hook\n      action: github:webhook\n      input:\n        {repo}\n        webhookUrl: https://ci.example/hook\n        webhookSecret: hook-secret\n        events: [push, pull_request]\n        contentType: json\n"
+    );
+    let (ok, output) = scaffold(&github, &hook);
+    assert!(ok, "{output}");
+    assert_eq!(
+        github.take_calls(),
+        ["GET /repos/acme/app/hooks", "POST /repos/acme/app/hooks"]
+    );
+    // Again: the hook with that URL is found and left alone.
+    let (ok, output) = scaffold(&github, &hook);
+    assert!(ok, "{output}");
+    assert_eq!(github.take_calls(), ["GET /repos/acme/app/hooks"]);
+    assert_eq!(github.state.lock().unwrap().hooks.len(), 1);
+
+    let pages = format!(
+        "    - id: pages\n      action: github:pages:enable\n      input:\n        {repo}\n        buildType: legacy\n        sourcePath: /docs\n"
+    );
+    for _ in 0..2 {
+        // The second time GitHub answers 409: pages are on already.
+        let (ok, output) = scaffold(&github, &pages);
+        assert!(ok, "{output}");
+        assert_eq!(github.take_calls(), ["POST /repos/acme/app/pages"]);
+    }
+
+    let dispatch = format!(
+        "    - id: deploy\n      action: github:actions:dispatch\n      input:\n        {repo}\n        workflowId: deploy.yaml\n        branchOrTagName: main\n        workflowInputs: {{environment: staging, dryRun: true}}\n"
+    );
+    let (ok, output) = scaffold(&github, &dispatch);
+    assert!(ok, "{output}");
+    assert_eq!(
+        github.take_calls(),
+        ["POST /repos/acme/app/actions/workflows/deploy.yaml/dispatches"]
+    );
 }

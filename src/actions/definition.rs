@@ -13,7 +13,8 @@ use super::argocd::{ApplicationInput, ApplicationOutput};
 use super::catalog::{FetchEntitiesInput, FetchEntitiesOutput, RegisterInput, RegisterOutput, WriteInput};
 use super::fetch::{FetchPlainInput, FetchTemplateInput};
 use super::fs::{DebugLogInput, DeleteInput, RenameInput};
-use super::github::GithubPublishInput;
+use super::github::{GithubPublishInput, RepoCreateInput, RepoCreateOutput, RepoPushInput};
+use super::github_api::{BranchProtectionInput, DispatchInput, PagesInput, WebhookInput};
 use super::kubernetes::ApplyInput;
 use super::publish::{PublishInput, PublishOutput};
 use super::pull_request::{PullRequestInput, PullRequestOutput};
@@ -35,6 +36,12 @@ pub enum ActionKind {
     PublishGitea,
     PublishGiteaPullRequest,
     PublishGithubPullRequest,
+    GithubRepoCreate,
+    GithubRepoPush,
+    GithubBranchProtection,
+    GithubWebhook,
+    GithubActionsDispatch,
+    GithubPagesEnable,
     PublishGit,
     ArgocdCreateResources,
     CatalogRegister,
@@ -141,6 +148,22 @@ pub const ACTIONS: &[Action] = &[
         N::Forge,
         true,
     ),
+    define::<RepoCreateInput, RepoCreateOutput>(K::GithubRepoCreate, "github:repo:create", N::Forge, true),
+    define::<RepoPushInput, PublishOutput>(K::GithubRepoPush, "github:repo:push", N::Forge, true),
+    define::<BranchProtectionInput, NoOutput>(
+        K::GithubBranchProtection,
+        "github:branch-protection:create",
+        N::Forge,
+        true,
+    ),
+    define::<WebhookInput, NoOutput>(K::GithubWebhook, "github:webhook", N::Forge, true),
+    define::<DispatchInput, NoOutput>(
+        K::GithubActionsDispatch,
+        "github:actions:dispatch",
+        N::Forge,
+        true,
+    ),
+    define::<PagesInput, NoOutput>(K::GithubPagesEnable, "github:pages:enable", N::Forge, true),
     define::<PublishInput, PublishOutput>(K::PublishGit, "publish:git", N::Forge, false),
     define::<ApplicationInput, ApplicationOutput>(
         K::ArgocdCreateResources,
@@ -282,7 +305,13 @@ mod tests {
     #[test]
     fn only_tokens_are_secret() {
         for action in ACTIONS {
-            let secret = action.secret_inputs();
+            let mut secret = action.secret_inputs();
+            // A webhook's secret signs its payloads: a credential too.
+            if action.kind == ActionKind::GithubWebhook {
+                secret.sort();
+                assert_eq!(secret, ["token", "webhookSecret"]);
+                secret.retain(|name| name == "token");
+            }
             assert!(
                 secret.iter().all(|name| name == "token"),
                 "{}: {secret:?}",

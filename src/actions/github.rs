@@ -1,19 +1,23 @@
-//! `publish:github` on a `type: github` host: Backstage's inputs for the
-//! repository GitHub makes (visibility, features, merge settings, who may
-//! write, how the default branch is protected), each read into what the
-//! forge is asked for or refused by name. On a plain git host the step
-//! pushes only, as `publish:git` does.
+//! `publish:github`, `github:repo:create` and `github:repo:push` on a
+//! `type: github` host: Backstage's inputs for the repository GitHub makes
+//! (visibility, features, merge settings, who may write, how the default
+//! branch is protected), each read into what the forge is asked for or
+//! refused by name. `github:repo:create` is the first half of
+//! `publish:github` (the repository and its settings), `github:repo:push`
+//! the second (the push and the branch protection). On a plain git host
+//! they push only, as `publish:git` does.
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::publish::{
-    ForgeRequest, MAX_COLLABORATORS, Publish, PublishInput, bounded_topics, collaborators, required_approvals,
+    Collaborator, ForgeRequest, MAX_COLLABORATORS, Publish, PublishInput, bounded_topics, checked_repo,
+    collaborators, required_approvals, route,
 };
 use super::{ActionError, ActionKind};
 use crate::api::RepoUrl;
-use crate::config::{Config, TenantRules};
+use crate::config::{Config, RepositoryRoute, TenantRules};
 use crate::engine::files::FileTree;
 use crate::forge::{
     Access, Actors, BranchProtection, Features, ForgeKind, NewRepository, RepoId, RepositorySettings,
@@ -182,6 +186,184 @@ impl GithubPublishInput {
     }
 }
 
+/// The input of `github:repo:create`: Backstage's names for the repository
+/// and its settings; it pushes nothing.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RepoCreateInput {
+    /// `github.com?owner=owner&repo=repo`.
+    pub repo_url: String,
+    /// The repository's description.
+    pub description: Option<String>,
+    /// Its homepage.
+    pub homepage: Option<String>,
+    /// A user, or `owner/team-slug`, given admin access.
+    pub access: Option<String>,
+    /// `private` (the default), `public` or `internal`.
+    pub repo_visibility: Option<String>,
+    /// Users and teams given access.
+    pub collaborators: Option<Vec<Collaborator>>,
+    /// The repository's topics.
+    pub topics: Option<Vec<String>>,
+    /// Whether it has projects.
+    pub has_projects: Option<bool>,
+    /// Whether it has a wiki.
+    pub has_wiki: Option<bool>,
+    /// Whether it has issues.
+    pub has_issues: Option<bool>,
+    /// Whether merge commits are allowed.
+    pub allow_merge_commit: Option<bool>,
+    /// Whether squash merges are allowed.
+    pub allow_squash_merge: Option<bool>,
+    /// `PR_TITLE` or `COMMIT_OR_PR_TITLE`.
+    pub squash_merge_commit_title: Option<String>,
+    /// `PR_BODY`, `COMMIT_MESSAGES` or `BLANK`.
+    pub squash_merge_commit_message: Option<String>,
+    /// Whether rebase merges are allowed.
+    pub allow_rebase_merge: Option<bool>,
+    /// Whether auto-merge is allowed.
+    pub allow_auto_merge: Option<bool>,
+    /// Whether a merged pull request's branch is deleted.
+    pub delete_branch_on_merge: Option<bool>,
+    /// Refused: Actions variables are not set by goldpath.
+    pub repo_variables: Option<Value>,
+    /// Refused: Actions secrets are not set by goldpath.
+    pub secrets: Option<Value>,
+    /// Refused: the OIDC subject claim is not set by goldpath.
+    pub oidc_customization: Option<Value>,
+    /// Refused: custom properties are not set by goldpath.
+    pub custom_properties: Option<Value>,
+    /// Calls GitHub as the user this token is for.
+    #[schemars(extend("writeOnly" = true))]
+    pub token: Option<String>,
+}
+
+/// The output of `github:repo:create`.
+#[derive(Serialize, JsonSchema, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct RepoCreateOutput {
+    /// The repository's clone URL.
+    pub remote_url: String,
+}
+
+/// The input of `github:repo:push`: Backstage's names for the push and the
+/// default branch's protection, into a repository that exists.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RepoPushInput {
+    /// `github.com?owner=owner&repo=repo`.
+    pub repo_url: String,
+    /// The branch to create (default `main`).
+    pub default_branch: Option<String>,
+    /// The commit message (default `initial commit`).
+    pub git_commit_message: Option<String>,
+    /// The commit author's name (default the operator's `gitAuthor`).
+    pub git_author_name: Option<String>,
+    /// The commit author's email.
+    pub git_author_email: Option<String>,
+    /// The workspace directory to publish (default all of it).
+    pub source_path: Option<String>,
+    /// Whether the default branch is protected (default true).
+    pub protect_default_branch: Option<bool>,
+    /// Whether administrators are held to the protection (default true).
+    pub protect_enforce_admins: Option<bool>,
+    /// Approvals a pull request needs, 0 to 6 (default 1).
+    #[schemars(with = "Option<u8>")]
+    pub required_approving_review_count: Option<Value>,
+    /// Whether code owners must approve.
+    pub require_code_owner_reviews: Option<bool>,
+    /// Whether a new push dismisses approvals.
+    pub dismiss_stale_reviews: Option<bool>,
+    /// Status checks that must pass.
+    pub required_status_check_contexts: Option<Vec<String>>,
+    /// Whether a branch must be up to date to merge (default true).
+    pub require_branches_to_be_up_to_date: Option<bool>,
+    /// Whether conversations must be resolved to merge.
+    pub required_conversation_resolution: Option<bool>,
+    /// Whether the last push needs someone else's approval.
+    pub require_last_push_approval: Option<bool>,
+    /// Whether commits to the protected branch must be signed.
+    pub required_commit_signing: Option<bool>,
+    /// Whether merge commits are refused on the protected branch.
+    pub required_linear_history: Option<bool>,
+    /// Who may merge without the required reviews.
+    pub bypass_pull_request_allowances: Option<ActorsInput>,
+    /// Who alone may push to the protected branch.
+    pub restrictions: Option<ActorsInput>,
+    /// Pushes and calls GitHub as the user this token is for.
+    #[schemars(extend("writeOnly" = true))]
+    pub token: Option<String>,
+}
+
+impl RepoCreateInput {
+    /// As `publish:github`'s input, with no branch protection: the
+    /// repository is made empty.
+    pub fn as_publish(&self) -> GithubPublishInput {
+        GithubPublishInput {
+            common: PublishInput {
+                repo_url: self.repo_url.clone(),
+                description: self.description.clone(),
+                repo_visibility: self.repo_visibility.clone(),
+                topics: self.topics.clone(),
+                collaborators: self.collaborators.clone(),
+                protect_default_branch: Some(false),
+                token: self.token.clone(),
+                ..PublishInput::default()
+            },
+            homepage: self.homepage.clone(),
+            access: self.access.clone(),
+            has_projects: self.has_projects,
+            has_wiki: self.has_wiki,
+            has_issues: self.has_issues,
+            allow_merge_commit: self.allow_merge_commit,
+            allow_squash_merge: self.allow_squash_merge,
+            squash_merge_commit_title: self.squash_merge_commit_title.clone(),
+            squash_merge_commit_message: self.squash_merge_commit_message.clone(),
+            allow_rebase_merge: self.allow_rebase_merge,
+            allow_auto_merge: self.allow_auto_merge,
+            delete_branch_on_merge: self.delete_branch_on_merge,
+            repo_variables: self.repo_variables.clone(),
+            secrets: self.secrets.clone(),
+            oidc_customization: self.oidc_customization.clone(),
+            custom_properties: self.custom_properties.clone(),
+            ..GithubPublishInput::default()
+        }
+    }
+}
+
+impl RepoPushInput {
+    /// As `publish:github`'s input, with no repository settings: the
+    /// repository exists.
+    pub fn as_publish(&self) -> GithubPublishInput {
+        GithubPublishInput {
+            common: PublishInput {
+                repo_url: self.repo_url.clone(),
+                default_branch: self.default_branch.clone(),
+                git_commit_message: self.git_commit_message.clone(),
+                git_author_name: self.git_author_name.clone(),
+                git_author_email: self.git_author_email.clone(),
+                source_path: self.source_path.clone(),
+                protect_default_branch: self.protect_default_branch,
+                required_approving_review_count: self.required_approving_review_count.clone(),
+                token: self.token.clone(),
+                ..PublishInput::default()
+            },
+            protect_enforce_admins: self.protect_enforce_admins,
+            require_code_owner_reviews: self.require_code_owner_reviews,
+            dismiss_stale_reviews: self.dismiss_stale_reviews,
+            required_status_check_contexts: self.required_status_check_contexts.clone(),
+            require_branches_to_be_up_to_date: self.require_branches_to_be_up_to_date,
+            required_conversation_resolution: self.required_conversation_resolution,
+            require_last_push_approval: self.require_last_push_approval,
+            required_commit_signing: self.required_commit_signing,
+            required_linear_history: self.required_linear_history,
+            bypass_pull_request_allowances: self.bypass_pull_request_allowances.clone(),
+            restrictions: self.restrictions.clone(),
+            ..GithubPublishInput::default()
+        }
+    }
+}
+
 /// Reads a `publish:github` step's input: what every publish step reads,
 /// then what GitHub is asked for.
 pub fn resolve(
@@ -199,6 +381,20 @@ pub fn resolve(
     )?;
     publish.forge = forge_request(input, &publish.repo, &publish.branch, publish.route.kind)?;
     Ok(publish)
+}
+
+/// Reads a `github:repo:create` step's input: the repository, where it
+/// lives, and what GitHub is asked for (`None` on a plain git host, which
+/// makes a repository on its first push).
+pub fn resolve_create(
+    input: &RepoCreateInput,
+    config: &Config,
+    tenant: &TenantRules,
+) -> Result<(RepoUrl, RepositoryRoute, Option<ForgeRequest>), ActionError> {
+    let repo = checked_repo(ActionKind::GithubRepoCreate, &input.repo_url, tenant)?;
+    let route = route(config, &repo, "main")?;
+    let request = forge_request(&input.as_publish(), &repo, "main", route.kind)?;
+    Ok((repo, route, request))
 }
 
 /// What a `publish:github` step asks of GitHub, or `None` on a plain git
@@ -317,7 +513,7 @@ fn features(input: &GithubPublishInput) -> Result<Features, ActionError> {
 
 /// The default branch's rules, with Backstage's defaults: one approval,
 /// administrators held to them, branches up to date before they merge.
-fn protection(input: &GithubPublishInput, branch: &str) -> Result<BranchProtection, ActionError> {
+pub(crate) fn protection(input: &GithubPublishInput, branch: &str) -> Result<BranchProtection, ActionError> {
     let checks = bounded(
         "requiredStatusCheckContexts",
         input.required_status_check_contexts.as_ref(),
@@ -334,6 +530,7 @@ fn protection(input: &GithubPublishInput, branch: &str) -> Result<BranchProtecti
         require_conversation_resolution: input.required_conversation_resolution.unwrap_or(false),
         require_linear_history: input.required_linear_history.unwrap_or(false),
         require_signatures: input.required_commit_signing.unwrap_or(false),
+        block_creations: false,
         bypass: actors(
             "bypassPullRequestAllowances",
             input.bypass_pull_request_allowances.as_ref(),

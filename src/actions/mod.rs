@@ -10,6 +10,7 @@ mod definition;
 pub mod fetch;
 mod fs;
 pub mod github;
+pub mod github_api;
 pub mod input;
 pub mod kubernetes;
 pub mod publish;
@@ -128,6 +129,18 @@ pub enum WorldInput {
     Publish(ActionKind, publish::PublishInput),
     /// `publish:github`.
     PublishGithub(Box<github::GithubPublishInput>),
+    /// `github:repo:create`.
+    GithubRepoCreate(Box<github::RepoCreateInput>),
+    /// `github:repo:push`.
+    GithubRepoPush(Box<github::RepoPushInput>),
+    /// `github:branch-protection:create`.
+    GithubBranchProtection(Box<github_api::BranchProtectionInput>),
+    /// `github:webhook`.
+    GithubWebhook(Box<github_api::WebhookInput>),
+    /// `github:actions:dispatch`.
+    GithubActionsDispatch(Box<github_api::DispatchInput>),
+    /// `github:pages:enable`.
+    GithubPagesEnable(Box<github_api::PagesInput>),
     /// `publish:gitea:pull-request`, `publish:github:pull-request`.
     PullRequest(ActionKind, pull_request::PullRequestInput),
     /// `argocd:create-resources`.
@@ -152,6 +165,12 @@ impl WorldInput {
         Ok(match kind {
             K::PublishGitlab | K::PublishGitea | K::PublishGit => WorldInput::Publish(kind, decode(input)?),
             K::PublishGithub => WorldInput::PublishGithub(Box::new(decode(input)?)),
+            K::GithubRepoCreate => WorldInput::GithubRepoCreate(Box::new(decode(input)?)),
+            K::GithubRepoPush => WorldInput::GithubRepoPush(Box::new(decode(input)?)),
+            K::GithubBranchProtection => WorldInput::GithubBranchProtection(Box::new(decode(input)?)),
+            K::GithubWebhook => WorldInput::GithubWebhook(Box::new(decode(input)?)),
+            K::GithubActionsDispatch => WorldInput::GithubActionsDispatch(Box::new(decode(input)?)),
+            K::GithubPagesEnable => WorldInput::GithubPagesEnable(Box::new(decode(input)?)),
             K::PublishGiteaPullRequest | K::PublishGithubPullRequest => {
                 WorldInput::PullRequest(kind, decode(input)?)
             }
@@ -211,6 +230,12 @@ impl<W: World> Effects for W {
         Ok(match input {
             WorldInput::Publish(kind, input) => output(&push::publish(self, *kind, input, workspace)?),
             WorldInput::PublishGithub(input) => output(&push::publish_github(self, input, workspace)?),
+            WorldInput::GithubRepoCreate(input) => output(&push::github_repo_create(self, input)?),
+            WorldInput::GithubRepoPush(input) => output(&push::github_repo_push(self, input, workspace)?),
+            WorldInput::GithubBranchProtection(input) => push::github_branch_protection(self, input)?,
+            WorldInput::GithubWebhook(input) => push::github_webhook(self, input)?,
+            WorldInput::GithubActionsDispatch(input) => push::github_dispatch(self, input)?,
+            WorldInput::GithubPagesEnable(input) => push::github_pages(self, input)?,
             WorldInput::PullRequest(kind, input) => {
                 output(&push::pull_request(self, *kind, input, workspace)?)
             }

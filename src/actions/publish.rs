@@ -147,11 +147,7 @@ impl Publish {
         tenant: &TenantRules,
         workspace_files: &FileTree,
     ) -> Result<Publish, ActionError> {
-        let repo = RepoUrl::parse(&input.repo_url)
-            .map_err(|e| ActionError::permanent(format!("input.repoUrl: {e}")))?;
-        tenancy::check_repository(&repo, action == ActionKind::PublishGitlab)
-            .map_err(ActionError::permanent)?;
-        tenant.check_owner(&repo).map_err(ActionError::permanent)?;
+        let repo = checked_repo(action, &input.repo_url, tenant)?;
         let branch = input.default_branch.as_deref().unwrap_or("main").to_string();
         let source = input.source_path.as_deref().unwrap_or("");
         let source = workspace::join("", source)
@@ -167,14 +163,7 @@ impl Publish {
                 }
             )));
         }
-        // The host is not named back: the message is the same for every
-        // host goldpath does not publish to, and nothing was contacted.
-        let route = config.route(&repo, &branch).ok_or_else(|| {
-            ActionError::permanent(
-                "input.repoUrl: its host is not one of the operator's gitHosts; goldpath publishes only \
-                 to hosts listed there and contacted nothing",
-            )
-        })?;
+        let route = route(config, &repo, &branch)?;
         if input.sign_commit == Some(true) {
             return Err(ActionError::permanent(
                 "input.signCommit: goldpath does not sign commits; remove it or set it to false",
@@ -208,6 +197,31 @@ impl Publish {
             commit_hash: commit.to_string(),
         }
     }
+}
+
+/// The repository a step's `repoUrl` names, checked: plain names, and an
+/// owner the request's namespace may publish under.
+pub(crate) fn checked_repo(
+    action: ActionKind,
+    repo_url: &str,
+    tenant: &TenantRules,
+) -> Result<RepoUrl, ActionError> {
+    let repo = RepoUrl::parse(repo_url).map_err(|e| ActionError::permanent(format!("input.repoUrl: {e}")))?;
+    tenancy::check_repository(&repo, action == ActionKind::PublishGitlab).map_err(ActionError::permanent)?;
+    tenant.check_owner(&repo).map_err(ActionError::permanent)?;
+    Ok(repo)
+}
+
+/// Where `repo` lives, when its host is one the configuration lists.
+pub(crate) fn route(config: &Config, repo: &RepoUrl, branch: &str) -> Result<RepositoryRoute, ActionError> {
+    // The host is not named back: the message is the same for every host
+    // goldpath does not publish to, and nothing was contacted.
+    config.route(repo, branch).ok_or_else(|| {
+        ActionError::permanent(
+            "input.repoUrl: its host is not one of the operator's gitHosts; goldpath publishes only to \
+             hosts listed there and contacted nothing",
+        )
+    })
 }
 
 impl From<crate::forge::ForgeError> for ActionError {

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::ActionError;
 use super::ActionKind;
-use super::github::{self, GithubPublishInput};
+use super::github::{self, GithubPublishInput, RepoCreateInput, RepoCreateOutput, RepoPushInput};
+use super::github_api::{self, BranchProtectionInput, DispatchInput, PagesInput, Target, WebhookInput};
 use super::publish::{Publish, PublishInput, PublishOutput};
 use super::pull_request::{PullRequestInput, PullRequestOutput, PullRequestStep};
 use crate::config::{Config, RepositoryRoute};
@@ -104,7 +105,7 @@ pub fn publish<P: Publisher + ?Sized>(
         &config.tenant(publishing.namespace),
         workspace,
     )?;
-    publish_resolved(publisher, publish, input.token.as_deref())
+    publish_resolved(publisher, publish, input.token.as_deref(), true)
 }
 
 /// A `publish:github` step, as [`publish`].
@@ -116,20 +117,167 @@ pub fn publish_github<P: Publisher + ?Sized>(
     let publishing = publisher.publishing();
     let config = publishing.config;
     let publish = github::resolve(input, config, &config.tenant(publishing.namespace), workspace)?;
-    publish_resolved(publisher, publish, input.common.token.as_deref())
+    publish_resolved(publisher, publish, input.common.token.as_deref(), true)
 }
 
+/// A `github:repo:push` step: as [`publish_github`], into a repository
+/// that must exist already.
+pub fn github_repo_push<P: Publisher + ?Sized>(
+    publisher: &mut P,
+    input: &RepoPushInput,
+    workspace: &FileTree,
+) -> Result<PublishOutput, ActionError> {
+    let publishing = publisher.publishing();
+    let config = publishing.config;
+    let input = input.as_publish();
+    let publish = github::resolve(&input, config, &config.tenant(publishing.namespace), workspace)?;
+    publish_resolved(publisher, publish, input.common.token.as_deref(), false)
+}
+
+/// A `github:repo:create` step: the repository made (or the empty one an
+/// earlier attempt made found) and its settings applied; nothing pushed.
+pub fn github_repo_create<P: Publisher + ?Sized>(
+    publisher: &mut P,
+    input: &RepoCreateInput,
+) -> Result<RepoCreateOutput, ActionError> {
+    let publishing = publisher.publishing();
+    let config = publishing.config;
+    let (repo, route, request) = github::resolve_create(input, config, &config.tenant(publishing.namespace))?;
+    let token = step_token(input.token.as_deref());
+    let Remote { forge, .. } = publisher.remote(&repo.host, &route, token, request.is_some())?;
+    if let (Some(forge), Some(request)) = (&forge, &request) {
+        publisher.wait(forge::ensure_new_repository(forge, &request.repository))?;
+        publisher.wait(forge::apply_settings(
+            forge,
+            &request.repository.id,
+            &request.settings,
+        ))?;
+    }
+    publisher.finished(forge.as_ref());
+    Ok(RepoCreateOutput {
+        remote_url: route.remote_url,
+    })
+}
+
+/// A GitHub step on an existing repository: `call` with the forge's
+/// client; the step's output is empty.
+fn on_github<P: Publisher + ?Sized>(
+    publisher: &mut P,
+    action: ActionKind,
+    repo_url: &str,
+    token: Option<&str>,
+    call: impl FnOnce(&P, &P::Forge, &Target) -> Result<(), ActionError>,
+) -> Result<serde_json::Value, ActionError> {
+    let publishing = publisher.publishing();
+    let config = publishing.config;
+    let target = github_api::target(action, repo_url, config, &config.tenant(publishing.namespace))?;
+    let Remote { forge, .. } = publisher.remote(&target.host, &target.route, step_token(token), true)?;
+    let forge = forge.ok_or_else(|| ActionError::permanent("the repoUrl's host has no API client"))?;
+    let result = call(publisher, &forge, &target);
+    publisher.finished(Some(&forge));
+    result.map(|()| serde_json::Value::Object(Default::default()))
+}
+
+/// `github:branch-protection:create`: the branch named, else the
+/// repository's default branch, protected (`PUT`: a retry sets the same
+/// rules).
+pub fn github_branch_protection<P: Publisher + ?Sized>(
+    publisher: &mut P,
+    input: &BranchProtectionInput,
+) -> Result<serde_json::Value, ActionError> {
+    let mut rule = github_api::branch_rule(input)?;
+    on_github(
+        publisher,
+        ActionKind::GithubBranchProtection,
+        &input.repo_url,
+        input.token.as_deref(),
+        |publisher, forge, target| {
+            if rule.branch.is_empty() {
+                rule.branch = publisher
+                    .wait(forge::existing_repository(forge, &target.id))?
+                    .default_branch;
+            }
+            Ok(publisher.wait(forge.protect_branch(&target.id, &rule))?)
+        },
+    )
+}
+
+/// `github:webhook`: the webhook made, unless one with its URL is there.
+pub fn github_webhook<P: Publisher + ?Sized>(
+    publisher: &mut P,
+    input: &WebhookInput,
+) -> Result<serde_json::Value, ActionError> {
+    let hook = github_api::webhook(input)?;
+    on_github(
+        publisher,
+        ActionKind::GithubWebhook,
+        &input.repo_url,
+        input.token.as_deref(),
+        |publisher, forge, target| {
+            Ok(publisher
+                .wait(forge.ensure_webhook(&target.id, &hook))
+                .map(drop)?)
+        },
+    )
+}
+
+/// `github:actions:dispatch`: a run of the workflow started. A dispatch
+/// cannot be recognised afterwards, so a step retried after a crash
+/// between the call and its record may start a second run.
+pub fn github_dispatch<P: Publisher + ?Sized>(
+    publisher: &mut P,
+    input: &DispatchInput,
+) -> Result<serde_json::Value, ActionError> {
+    let inputs = github_api::workflow_inputs(input)?;
+    on_github(
+        publisher,
+        ActionKind::GithubActionsDispatch,
+        &input.repo_url,
+        input.token.as_deref(),
+        |publisher, forge, target| {
+            Ok(publisher.wait(forge.dispatch_workflow(
+                &target.id,
+                &input.workflow_id,
+                &input.branch_or_tag_name,
+                &inputs,
+            ))?)
+        },
+    )
+}
+
+/// `github:pages:enable`: pages turned on, or found on.
+pub fn github_pages<P: Publisher + ?Sized>(
+    publisher: &mut P,
+    input: &PagesInput,
+) -> Result<serde_json::Value, ActionError> {
+    let pages = github_api::pages(input)?;
+    on_github(
+        publisher,
+        ActionKind::GithubPagesEnable,
+        &input.repo_url,
+        input.token.as_deref(),
+        |publisher, forge, target| Ok(publisher.wait(forge.enable_pages(&target.id, &pages))?),
+    )
+}
+
+/// Pushes a resolved publish step: into the repository it makes on a
+/// forge (`create`), or into one that must exist.
 fn publish_resolved<P: Publisher + ?Sized>(
     publisher: &mut P,
     publish: Publish,
     token: Option<&str>,
+    create: bool,
 ) -> Result<PublishOutput, ActionError> {
     let token = step_token(token);
     let Remote { credentials, forge } =
         publisher.remote(&publish.repo.host, &publish.route, token, publish.forge.is_some())?;
     publisher.prepare(&publish)?;
     if let (Some(forge), Some(request)) = (&forge, &publish.forge) {
-        publisher.wait(forge::ensure_repository(forge, &request.repository))?;
+        if create {
+            publisher.wait(forge::ensure_repository(forge, &request.repository))?;
+        } else {
+            publisher.wait(forge::existing_repository(forge, &request.repository.id))?;
+        }
     }
     let publishing = publisher.publishing();
     let identity = identity(publishing.config, &publish.author);

@@ -4,8 +4,8 @@
 use super::gitea::Gitea;
 use super::github::GitHub;
 use super::{
-    Access, BranchProtection, Forge, ForgeError, ForgeKind, NewPullRequest, NewRepository, PullRequest,
-    RepoId, Repository, Transport,
+    Access, BranchProtection, Forge, ForgeError, ForgeKind, NewPullRequest, NewRepository, Pages,
+    PullRequest, RepoId, Repository, Transport, Webhook,
 };
 
 /// A forge's client over a transport.
@@ -97,5 +97,20 @@ impl<T: Transport> Forge for Client<T> {
         new: &NewPullRequest,
     ) -> Result<PullRequest, ForgeError> {
         each!(self, forge => forge.update_pull_request(id, number, new))
+    }
+    async fn ensure_webhook(&self, id: &RepoId, hook: &Webhook) -> Result<bool, ForgeError> {
+        each!(self, forge => forge.ensure_webhook(id, hook))
+    }
+    async fn dispatch_workflow(
+        &self,
+        id: &RepoId,
+        workflow: &str,
+        git_ref: &str,
+        inputs: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), ForgeError> {
+        each!(self, forge => forge.dispatch_workflow(id, workflow, git_ref, inputs))
+    }
+    async fn enable_pages(&self, id: &RepoId, pages: &Pages) -> Result<(), ForgeError> {
+        each!(self, forge => forge.enable_pages(id, pages))
     }
 }

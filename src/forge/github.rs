@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use super::gitea::segment;
 use super::transport::{ApiCall, ApiResponse, Method, Transport};
 use super::{
-    Access, Actors, BranchProtection, Forge, ForgeError, NewPullRequest, NewRepository, PullRequest, RepoId,
-    Repository, Visibility, text,
+    Access, Actors, BranchProtection, Forge, ForgeError, NewPullRequest, NewRepository, Pages, PullRequest,
+    RepoId, Repository, Visibility, Webhook, text,
 };
 
 /// What a call changing a repository's settings needs.
@@ -261,6 +261,7 @@ fn protection_body(rule: &BranchProtection) -> Value {
         "restrictions": rule.restrictions.as_ref().map(actors),
         "required_linear_history": rule.require_linear_history,
         "required_conversation_resolution": rule.require_conversation_resolution,
+        "block_creations": rule.block_creations,
     })
 }
 
@@ -475,6 +476,105 @@ impl<T: Transport> Forge for GitHub<T> {
             )
             .await?;
         Ok(pull_request(&body))
+    }
+
+    /// Makes the webhook, unless one with its URL is there already (a
+    /// retried step), which is left as it is. The first 100 hooks are
+    /// looked through.
+    async fn ensure_webhook(&self, id: &RepoId, hook: &Webhook) -> Result<bool, ForgeError> {
+        let list = ApiCall::new(
+            Method::Get,
+            format!("{}/hooks?per_page=100", repo_path(id)),
+            format!("list the webhooks of {id}"),
+            "the admin:repo_hook scope (fine-grained: Webhooks read)",
+        );
+        let hooks = self
+            .expect_ok(list, Some(format!("repository {id} does not exist")))
+            .await?;
+        let exists = hooks.as_array().into_iter().flatten().any(|existing| {
+            existing.pointer("/config/url").and_then(Value::as_str) == Some(hook.url.as_str())
+        });
+        if exists {
+            return Ok(false);
+        }
+        let mut config = json!({
+            "url": hook.url,
+            "content_type": hook.content_type,
+            "insecure_ssl": if hook.insecure_ssl { "1" } else { "0" },
+        });
+        if !hook.secret.is_empty() {
+            config["secret"] = json!(hook.secret);
+        }
+        let create = ApiCall::new(
+            Method::Post,
+            format!("{}/hooks", repo_path(id)),
+            format!("create a webhook on {id}"),
+            "the admin:repo_hook scope (fine-grained: Webhooks write)",
+        )
+        .with_body(json!({
+            "name": "web",
+            "config": config,
+            "events": hook.events,
+            "active": hook.active,
+        }));
+        self.expect_ok(create, Some(format!("repository {id} does not exist")))
+            .await
+            .map(|_| true)
+    }
+
+    /// Starts a run of a workflow that has a `workflow_dispatch` trigger.
+    async fn dispatch_workflow(
+        &self,
+        id: &RepoId,
+        workflow: &str,
+        git_ref: &str,
+        inputs: &serde_json::Map<String, Value>,
+    ) -> Result<(), ForgeError> {
+        let call = ApiCall::new(
+            Method::Post,
+            format!(
+                "{}/actions/workflows/{}/dispatches",
+                repo_path(id),
+                segment(workflow)
+            ),
+            format!("dispatch workflow {workflow} of {id} on {git_ref}"),
+            "the repo and workflow scopes (fine-grained: Actions write)",
+        )
+        .with_body(json!({ "ref": git_ref, "inputs": inputs }));
+        self.expect_ok(
+            call,
+            Some(format!(
+                "repository {id} or its workflow {workflow:?} does not exist"
+            )),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Turns GitHub Pages on; pages that are on already (409) are left as
+    /// they are.
+    async fn enable_pages(&self, id: &RepoId, pages: &Pages) -> Result<(), ForgeError> {
+        let mut body = json!({ "build_type": pages.build_type });
+        if pages.build_type == "legacy" {
+            body["source"] = json!({ "branch": pages.branch, "path": pages.path });
+        }
+        let call = ApiCall::new(
+            Method::Post,
+            format!("{}/pages", repo_path(id)),
+            format!("enable GitHub Pages on {id}"),
+            "the repo scope (fine-grained: Pages write and Administration write)",
+        )
+        .with_body(body);
+        let response = self.transport.send(&call).await?;
+        match response.status {
+            _ if response.ok() => Ok(()),
+            409 => Ok(()),
+            404 => Err(ForgeError::NotFound(format!(
+                "{}: repository {id} does not exist",
+                self.transport.host()
+            ))),
+            _ => Err(self.refused(&call, &response)),
+        }
     }
 }
 

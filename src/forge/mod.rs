@@ -191,6 +191,8 @@ pub struct BranchProtection {
     pub require_linear_history: bool,
     /// Whether commits must be signed.
     pub require_signatures: bool,
+    /// Whether only those allowed to push may create matching branches.
+    pub block_creations: bool,
     /// Who may merge without the required reviews.
     pub bypass: Actors,
     /// Who alone may push; `None` for anyone with write access.
@@ -231,6 +233,34 @@ pub struct PullRequest {
     pub number: u64,
     /// Its page.
     pub url: String,
+}
+
+/// A repository webhook to make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Webhook {
+    /// Where payloads go.
+    pub url: String,
+    /// The secret payloads are signed with, empty for none.
+    pub secret: String,
+    /// The events it fires on.
+    pub events: Vec<String>,
+    /// Whether it is active.
+    pub active: bool,
+    /// `json` or `form`.
+    pub content_type: String,
+    /// Whether the receiver's certificate goes unchecked.
+    pub insecure_ssl: bool,
+}
+
+/// Where GitHub Pages publishes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pages {
+    /// `workflow` or `legacy`.
+    pub build_type: String,
+    /// The branch a legacy build reads.
+    pub branch: String,
+    /// `/` or `/docs`.
+    pub path: String,
 }
 
 /// Why a forge call failed. Messages name the host and the call; tokens
@@ -355,6 +385,28 @@ pub trait Forge {
         number: u64,
         new: &NewPullRequest,
     ) -> Result<PullRequest, ForgeError>;
+    /// Makes a webhook unless one with its URL is there; whether it made one.
+    async fn ensure_webhook(&self, id: &RepoId, _hook: &Webhook) -> Result<bool, ForgeError> {
+        Err(unsupported(id, "webhooks"))
+    }
+    /// Starts a run of a workflow.
+    async fn dispatch_workflow(
+        &self,
+        id: &RepoId,
+        _workflow: &str,
+        _git_ref: &str,
+        _inputs: &serde_json::Map<String, Value>,
+    ) -> Result<(), ForgeError> {
+        Err(unsupported(id, "workflow dispatch"))
+    }
+    /// Turns pages on.
+    async fn enable_pages(&self, id: &RepoId, _pages: &Pages) -> Result<(), ForgeError> {
+        Err(unsupported(id, "GitHub Pages"))
+    }
+}
+
+fn unsupported(id: &RepoId, what: &str) -> ForgeError {
+    ForgeError::Invalid(format!("{id}: goldpath's client of this forge has no {what}"))
 }
 
 /// What a publish step asks of the repository beyond its files.
@@ -384,6 +436,32 @@ pub async fn ensure_repository<F: Forge>(forge: &F, new: &NewRepository) -> Resu
             ForgeError::NotFound(format!("repository {} vanished while being created", new.id))
         }),
         Err(e) => Err(e),
+    }
+}
+
+/// The repository, which must exist (it is pushed into, not made).
+pub async fn existing_repository<F: Forge>(forge: &F, id: &RepoId) -> Result<Repository, ForgeError> {
+    forge.repository(id).await?.ok_or_else(|| {
+        ForgeError::NotFound(format!(
+            "repository {id} does not exist; create it first (github:repo:create)"
+        ))
+    })
+}
+
+/// Creates the repository, or finds the empty one an earlier attempt of the
+/// same step made. One with commits is someone else's: it is refused, and
+/// left untouched.
+pub async fn ensure_new_repository<F: Forge>(
+    forge: &F,
+    new: &NewRepository,
+) -> Result<Repository, ForgeError> {
+    match forge.repository(&new.id).await? {
+        Some(found) if !found.empty => Err(ForgeError::Invalid(format!(
+            "repository {} exists and has commits; it is left as it is: name a new repository",
+            new.id
+        ))),
+        Some(found) => Ok(found),
+        None => forge.create_repository(new).await,
     }
 }
 
