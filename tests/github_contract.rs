@@ -646,6 +646,26 @@ fn simulate(
             let pull = state.pulls.iter().find(|p| p.number == number).unwrap().clone();
             (201, vec![], pull_answer(&pull, 201))
         }
+        ("get", "/repos/{owner}/{repo}/branches") => {
+            // The branches the bare repository holds.
+            let names: Vec<String> = git2::Repository::open_bare(remotes.join(format!("{key}.git")))
+                .map(|bare| {
+                    bare.branches(Some(git2::BranchType::Local))
+                        .unwrap()
+                        .filter_map(|b| b.ok()?.0.name().ok()?.map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let branches = names
+                .iter()
+                .map(|name| {
+                    let mut branch = example(op, 200)[0].clone();
+                    branch["name"] = json!(name);
+                    branch
+                })
+                .collect();
+            (200, vec![], Value::Array(branches))
+        }
         ("get", "/repos/{owner}/{repo}/hooks") => {
             let hooks = state
                 .hooks
@@ -997,6 +1017,7 @@ fn repo_create_then_repo_push_make_a_publish_in_two_steps() {
         github.take_calls(),
         [
             "GET /repos/acme/split",
+            "GET /repos/acme/split/branches",
             "PUT /repos/acme/split/topics",
             "PUT /repos/acme/split/collaborators/alice",
         ]
@@ -1017,6 +1038,14 @@ fn repo_create_then_repo_push_make_a_publish_in_two_steps() {
         .peel_to_commit()
         .unwrap();
     assert!(head.message().unwrap().starts_with("First"));
+    // Once it has commits, a create leaves it as it is.
+    let (ok, output) = scaffold(&github, &create("split"));
+    assert!(!ok);
+    assert!(output.contains("acme/split exists and has commits"), "{output}");
+    assert_eq!(
+        github.take_calls(),
+        ["GET /repos/acme/split", "GET /repos/acme/split/branches"]
+    );
     // A push makes no repository.
     let (ok, output) = scaffold(&github, &push("missing"));
     assert!(!ok);

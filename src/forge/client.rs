@@ -98,6 +98,9 @@ impl<T: Transport> Forge for Client<T> {
     ) -> Result<PullRequest, ForgeError> {
         each!(self, forge => forge.update_pull_request(id, number, new))
     }
+    async fn has_branches(&self, id: &RepoId) -> Result<bool, ForgeError> {
+        each!(self, forge => forge.has_branches(id))
+    }
     async fn ensure_webhook(&self, id: &RepoId, hook: &Webhook) -> Result<bool, ForgeError> {
         each!(self, forge => forge.ensure_webhook(id, hook))
     }

@@ -161,7 +161,8 @@ fn repository(body: &Value, fallback_branch: &str) -> Repository {
         default_branch: text(body, "default_branch")
             .filter(|b| !b.is_empty())
             .unwrap_or_else(|| fallback_branch.to_string()),
-        // GitHub reports no commits as a size of 0.
+        // A hint only: GitHub reports a size of 0 for no commits, and for
+        // a few small ones too. `has_branches` asks.
         empty: body.get("size").and_then(Value::as_u64).unwrap_or(0) == 0,
     }
 }
@@ -476,6 +477,20 @@ impl<T: Transport> Forge for GitHub<T> {
             )
             .await?;
         Ok(pull_request(&body))
+    }
+
+    /// Whether the repository has a branch: its first page of one.
+    async fn has_branches(&self, id: &RepoId) -> Result<bool, ForgeError> {
+        let call = ApiCall::new(
+            Method::Get,
+            format!("{}/branches?per_page=1", repo_path(id)),
+            format!("list the branches of {id}"),
+            METADATA,
+        );
+        let branches = self
+            .expect_ok(call, Some(format!("repository {id} does not exist")))
+            .await?;
+        Ok(branches.as_array().is_some_and(|b| !b.is_empty()))
     }
 
     /// Makes the webhook, unless one with its URL is there already (a

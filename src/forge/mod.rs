@@ -385,6 +385,10 @@ pub trait Forge {
         number: u64,
         new: &NewPullRequest,
     ) -> Result<PullRequest, ForgeError>;
+    /// Whether the repository has any branch, i.e. any commit.
+    async fn has_branches(&self, id: &RepoId) -> Result<bool, ForgeError> {
+        Ok(self.repository(id).await?.is_some_and(|found| !found.empty))
+    }
     /// Makes a webhook unless one with its URL is there; whether it made one.
     async fn ensure_webhook(&self, id: &RepoId, _hook: &Webhook) -> Result<bool, ForgeError> {
         Err(unsupported(id, "webhooks"))
@@ -456,11 +460,15 @@ pub async fn ensure_new_repository<F: Forge>(
     new: &NewRepository,
 ) -> Result<Repository, ForgeError> {
     match forge.repository(&new.id).await? {
-        Some(found) if !found.empty => Err(ForgeError::Invalid(format!(
-            "repository {} exists and has commits; it is left as it is: name a new repository",
-            new.id
-        ))),
-        Some(found) => Ok(found),
+        Some(found) => {
+            if forge.has_branches(&new.id).await? {
+                return Err(ForgeError::Invalid(format!(
+                    "repository {} exists and has commits; it is left as it is: name a new repository",
+                    new.id
+                )));
+            }
+            Ok(found)
+        }
         None => forge.create_repository(new).await,
     }
 }
