@@ -8,6 +8,7 @@ use minijinja::value::{Serde, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 
 mod kinds;
+mod predicates;
 
 use super::bounds::{self, Guard, Precheck};
 use super::js;
@@ -26,6 +27,7 @@ pub fn register(env: &mut Environment<'_>, guard: Guard) {
     for (name, filter, precheck) in filters {
         bounds::add_checked_filter(env, guard, name, filter, precheck);
     }
+    predicates::register(env);
     env.set_unknown_method_callback(move |state, value, method, args| {
         guard.time()?;
         bounds::check_js_method(&guard, value, method, args)?;
