@@ -5,10 +5,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::schema::{self, NAMESPACE_PATTERN, OBJECT_NAME_PATTERN};
-use super::{Condition, OutputLink, OutputText, SecretRef};
+use super::{Condition, EntityRef, OutputLink, OutputText, SecretRef};
 
 /// A request to instantiate a Template: render it with these parameters,
 /// publish the result, register it and deploy it.
@@ -95,6 +95,44 @@ pub struct Requester {
     /// The groups the user belongs to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+}
+
+impl ScaffoldRequest {
+    /// `${{ user }}` from the request's `spec.requester`, which the API server
+    /// stamped: `user:default/<name>`, the Kubernetes user name with what an
+    /// entity name cannot hold (`:`, `@`, ...) turned into `-`, cut to 63
+    /// characters. Annotations are not read: anyone who writes the request
+    /// could set them.
+    pub fn user(&self) -> Value {
+        let Some(requester) = &self.spec.requester else {
+            return Value::Null;
+        };
+        let name: String = requester
+            .username
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(63)
+            .collect();
+        let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+        match EntityRef::parse(name, Some("user"), Some("default")) {
+            Ok(parsed) => json!({
+                "ref": parsed.to_string(),
+                "entity": {
+                    "apiVersion": "backstage.io/v1alpha1",
+                    "kind": "User",
+                    "metadata": { "name": parsed.name, "namespace": parsed.namespace },
+                },
+                "kubernetes": { "username": requester.username, "groups": requester.groups },
+            }),
+            Err(_) => Value::Null,
+        }
+    }
 }
 
 fn is_empty_object(value: &Value) -> bool {
@@ -256,4 +294,45 @@ pub struct StepStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form_object")]
     pub output: Option<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn request() -> ScaffoldRequest {
+        serde_json::from_value(json!({
+            "apiVersion": "goldpath.dev/v1alpha1",
+            "kind": "ScaffoldRequest",
+            "metadata": {
+                "name": "r", "namespace": "team", "generation": 1,
+                "annotations": { "goldpath.dev/requested-by": "the-cto" },
+            },
+            "spec": {
+                "templateRef": { "name": "t" },
+                "requester": { "username": "oidc:jane@example.com", "groups": ["team"] },
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_user_is_the_stamped_requester_never_an_annotation() {
+        let user = request().user();
+        assert_eq!(user["ref"], "user:default/oidc-jane-example.com");
+        assert_eq!(user["entity"]["metadata"]["name"], "oidc-jane-example.com");
+        assert_eq!(user["kubernetes"]["username"], "oidc:jane@example.com");
+        let mut long = request();
+        long.spec.requester = Some(Requester {
+            username: format!("system:serviceaccount:team:{}", "x".repeat(100)),
+            ..Default::default()
+        });
+        let name = long.user()["entity"]["metadata"]["name"].clone();
+        assert_eq!(name.as_str().unwrap().len(), 63);
+        let mut anonymous = request();
+        anonymous.spec.requester = None;
+        assert_eq!(anonymous.user(), Value::Null);
+    }
 }

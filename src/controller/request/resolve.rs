@@ -12,11 +12,11 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Run, now, template_name, transition};
 use crate::api::conditions::{self, ConditionType, State};
-use crate::api::{EntityRef, ScaffoldRequest, Template, TemplateSpec};
+use crate::api::{Template, TemplateSpec};
 use crate::controller::guard::Guarded;
 use crate::controller::template::{Prepared, SourceError, prepared};
 use crate::controller::{Error, kube_error};
@@ -241,78 +241,4 @@ pub(super) fn step_list(spec: &TemplateSpec) -> Vec<(String, String)> {
     (0..spec.steps.len())
         .map(|index| (scaffold::step_id(spec, index), spec.steps[index].action.clone()))
         .collect()
-}
-/// `${{ user }}` from the request's `spec.requester`, which the API server
-/// stamped: `user:default/<name>`, the Kubernetes user name with what an
-/// entity name cannot hold (`:`, `@`, ...) turned into `-`, cut to 63
-/// characters. Annotations are not read: anyone who writes the request
-/// could set them.
-pub(super) fn user(request: &ScaffoldRequest) -> Value {
-    let Some(requester) = &request.spec.requester else {
-        return Value::Null;
-    };
-    let name: String = requester
-        .username
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(63)
-        .collect();
-    let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    match EntityRef::parse(name, Some("user"), Some("default")) {
-        Ok(parsed) => json!({
-            "ref": parsed.to_string(),
-            "entity": {
-                "apiVersion": "backstage.io/v1alpha1",
-                "kind": "User",
-                "metadata": { "name": parsed.name, "namespace": parsed.namespace },
-            },
-            "kubernetes": { "username": requester.username, "groups": requester.groups },
-        }),
-        Err(_) => Value::Null,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request() -> ScaffoldRequest {
-        serde_json::from_value(json!({
-            "apiVersion": "goldpath.dev/v1alpha1",
-            "kind": "ScaffoldRequest",
-            "metadata": {
-                "name": "r", "namespace": "team", "generation": 1,
-                "annotations": { "goldpath.dev/requested-by": "the-cto" },
-            },
-            "spec": {
-                "templateRef": { "name": "t" },
-                "requester": { "username": "oidc:jane@example.com", "groups": ["team"] },
-            },
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn the_user_is_the_stamped_requester_never_an_annotation() {
-        let user = user(&request());
-        assert_eq!(user["ref"], "user:default/oidc-jane-example.com");
-        assert_eq!(user["entity"]["metadata"]["name"], "oidc-jane-example.com");
-        assert_eq!(user["kubernetes"]["username"], "oidc:jane@example.com");
-        let mut long = request();
-        long.spec.requester = Some(crate::api::Requester {
-            username: format!("system:serviceaccount:team:{}", "x".repeat(100)),
-            ..Default::default()
-        });
-        let name = super::user(&long)["entity"]["metadata"]["name"].clone();
-        assert_eq!(name.as_str().unwrap().len(), 63);
-        let mut anonymous = request();
-        anonymous.spec.requester = None;
-        assert_eq!(super::user(&anonymous), Value::Null);
-    }
 }

@@ -11,7 +11,6 @@ use kube::runtime::controller::Action;
 use serde_json::Value;
 use tokio::runtime::Handle;
 
-use super::resolve::user;
 use super::transition::{self, Next, StepPlan, Transition};
 use super::{Edge, Run, finally, now, template_name};
 use crate::actions;
@@ -46,7 +45,7 @@ impl Run {
             prepared,
             parameters,
             secrets,
-            user: user(&self.edge.request),
+            user: self.edge.request.user(),
             template_ref: format!("template:{}", template_name(template)),
         };
         let handle = Handle::current();
