@@ -11,7 +11,7 @@
 //! [`Portal::require`] (a SubjectAccessReview for the caller).
 //!
 //! Routes live one module per Backstage plugin, under `/api/<plugin>/`:
-//! `catalog` serves `/api/catalog/...`. Another plugin's routes are a
+//! `catalog` serves `/api/catalog/...`, `scaffolder` `/api/scaffolder/...`. Another plugin's routes are a
 //! module beside it with `pub async fn route(portal: &Portal, call:
 //! &Call<'_>) -> Reply` and one line in [`Portal::route`].
 
@@ -20,6 +20,7 @@ mod catalog;
 pub mod cors;
 pub mod identity;
 pub mod reply;
+mod scaffolder;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -189,13 +190,14 @@ impl Portal {
             p.split_once('/')
                 .map_or((p, ""), |(plugin, _)| (plugin, &p[plugin.len()..]))
         }) else {
-            return Reply::not_found("goldpath serves Backstage's /api/catalog routes");
+            return Reply::not_found("goldpath serves Backstage's /api/catalog and /api/scaffolder routes");
         };
         let call = Call { path: rest, ..call };
         match plugin {
             "catalog" => catalog::route(self, &call).await,
+            "scaffolder" => scaffolder::route(self, &call).await,
             _ => Reply::not_found(format!(
-                "goldpath does not serve /api/{plugin}; it serves /api/catalog"
+                "goldpath does not serve /api/{plugin}; it serves /api/catalog and /api/scaffolder"
             )),
         }
     }
@@ -206,7 +208,7 @@ impl Portal {
 pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, portal: Arc<Portal>) {
     if let Ok(address) = listener.local_addr() {
         let scheme = if tls.is_some() { "https" } else { "http" };
-        info!(%address, scheme, "serving the portal API (/api/catalog)");
+        info!(%address, scheme, "serving the portal API (/api/catalog, /api/scaffolder)");
     }
     let connections = Arc::new(Semaphore::new(CONNECTION_LIMIT));
     loop {

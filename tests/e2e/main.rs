@@ -15,5 +15,6 @@ mod portal;
 mod portal_catalog;
 mod robustness;
 mod scaffold;
+mod scaffolder_api;
 mod tenancy;
 mod tenancy_cluster;

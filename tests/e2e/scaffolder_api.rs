@@ -1,0 +1,226 @@
+//! Backstage's scaffolder routes (`/api/scaffolder/v2/...`) against the
+//! real API server, with callers verified by TokenReview and authorized by
+//! SubjectAccessReview (see `portal`): a task is read, followed through its
+//! events, cancelled and retried, and refused to callers without the
+//! rights.
+//!
+//! Who calls:
+//! - `runner`: may get and patch ScaffoldRequests in the test's namespace;
+//! - `viewer`: may only get them;
+//! - `stranger`: no rights.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Namespace, cluster, wait_for};
+use crate::portal::{Portal, service_account_token};
+use crate::scaffold::{apply, get, phase};
+
+/// A request whose second step waits 20 s: long enough to cancel it.
+const PAUSING: &str = r#"apiVersion: goldpath.dev/v1alpha1
+kind: Template
+metadata: {name: pausing}
+spec:
+  type: service
+  steps:
+    - {id: greet, action: "debug:log", input: {message: hello}}
+    - {id: pause, action: "debug:wait", input: {seconds: 20}}
+    - {id: bye, action: "debug:log", input: {message: bye}}
+---
+apiVersion: goldpath.dev/v1alpha1
+kind: ScaffoldRequest
+metadata: {name: paused}
+spec:
+  templateRef: {name: pausing}
+"#;
+
+/// Gives the ServiceAccount `account` of `namespace` `verbs` on
+/// ScaffoldRequests there.
+fn grant(namespace: &str, account: &str, verbs: &str) {
+    let c = cluster();
+    c.kubectl_ok(&[
+        "create",
+        "role",
+        account,
+        "-n",
+        namespace,
+        &format!("--verb={verbs}"),
+        "--resource=scaffoldrequests.goldpath.dev",
+    ]);
+    c.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        account,
+        "-n",
+        namespace,
+        &format!("--role={account}"),
+        &format!("--serviceaccount={namespace}:{account}"),
+    ]);
+}
+
+fn post(portal: &Portal, path: &str, token: &str) -> (u16, Value) {
+    let authorization = format!("Bearer {token}");
+    let (status, body) = portal.call("POST", path, &[("Authorization", &authorization)], None);
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// The `(id, type, stepId, status)` of each event.
+fn summary(events: &Value) -> Vec<(u64, String, String, String)> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    events
+        .as_array()
+        .expect("a list of events")
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_u64().unwrap(),
+                text(&e["type"]),
+                text(&e["body"]["stepId"]),
+                text(&e["body"]["status"]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_task_is_followed_cancelled_and_retried_through_backstages_routes() {
+    let ns = Namespace::new("scaffolder-api");
+    let n = ns.name.as_str();
+    let portal = Portal::start(&ns, "", &[]);
+    let runner = service_account_token(n, "runner");
+    grant(n, "runner", "get,patch");
+    let viewer = service_account_token(n, "viewer");
+    grant(n, "viewer", "get");
+    let stranger = service_account_token(n, "stranger");
+    apply(&ns, PAUSING);
+    let task = format!("/api/scaffolder/v2/tasks/{n}:paused");
+
+    // The task runs; its events follow its steps.
+    let events = wait_for("the wait step to start", Duration::from_secs(60), || {
+        let (status, events) = portal.get(&format!("{task}/events"), &runner);
+        assert_eq!(status, 200, "{events}");
+        let seen = summary(&events);
+        seen.iter()
+            .any(|(_, _, step, status)| step == "pause" && status == "processing")
+            .then_some(seen)
+    });
+    assert_eq!(
+        events[..2],
+        [
+            (1, "log".into(), "greet".into(), "processing".into()),
+            (2, "log".into(), "greet".into(), "completed".into()),
+        ]
+    );
+    let (status, body) = portal.get(&task, &viewer);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], format!("{n}:paused"));
+    assert_eq!(body["status"], "processing");
+    assert_eq!(
+        body["spec"]["templateInfo"]["entityRef"],
+        format!("template:{n}/pausing")
+    );
+    assert!(
+        body["createdBy"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("user:default/"),
+        "{body}"
+    );
+    // Only what is new after `after`.
+    let (_, newer) = portal.get(&format!("{task}/events?after=2"), &runner);
+    assert!(summary(&newer).iter().all(|(id, ..)| *id > 2), "{newer}");
+
+    // Refused: a caller who may not read, or may only read, changes nothing.
+    let (status, body) = portal.get(&task, &stranger);
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = post(&portal, &format!("{task}/cancel"), &viewer);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(get(&ns, "scaffoldrequest/paused")["spec"]["cancel"], Value::Null);
+
+    // Cancel, as Backstage's cancel button does.
+    let (status, body) = post(&portal, &format!("{task}/cancel"), &runner);
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &Value::from("cancelled")),
+        "{body}"
+    );
+    let cancelled = wait_for("the task to be cancelled", Duration::from_secs(30), || {
+        let (_, body) = portal.get(&task, &runner);
+        (body["status"] == "cancelled").then_some(body)
+    });
+    assert_eq!(cancelled["id"], format!("{n}:paused"));
+    let (_, events) = portal.get(&format!("{task}/events"), &runner);
+    let last = summary(&events).pop().unwrap();
+    assert_eq!((last.1.as_str(), last.3.as_str()), ("cancelled", "cancelled"));
+    assert_eq!(phase(&get(&ns, "scaffoldrequest/paused")), "Cancelled");
+
+    // Retry: it resumes at the wait and completes, without the first step
+    // running again (its event is as it was).
+    let (status, body) = post(&portal, &format!("{task}/retry"), &runner);
+    assert_eq!(
+        (status, &body["id"]),
+        (201, &Value::from(format!("{n}:paused"))),
+        "{body}"
+    );
+    let done = wait_for("the task to complete", Duration::from_secs(90), || {
+        let (_, body) = portal.get(&format!("{task}/events?after=5"), &runner);
+        let seen = summary(&body);
+        seen.iter()
+            .any(|(_, kind, ..)| kind == "completion")
+            .then_some(seen)
+    });
+    assert_eq!(done.last().unwrap().3, "completed", "{done:?}");
+    let (_, events) = portal.get(&format!("{task}/events"), &runner);
+    assert_eq!(
+        summary(&events)[..2],
+        [
+            (1, "log".into(), "greet".into(), "processing".into()),
+            (2, "log".into(), "greet".into(), "completed".into()),
+        ]
+    );
+    let (status, body) = post(&portal, &format!("{task}/retry"), &runner);
+    assert_eq!(status, 409, "a completed task is not retried: {body}");
+
+    // Unknown tasks, and the actions list.
+    let (status, _) = portal.get(&format!("/api/scaffolder/v2/tasks/{n}:nothing"), &runner);
+    assert_eq!(status, 404);
+    let (status, _) = portal.get("/api/scaffolder/v2/tasks/no-colon", &runner);
+    assert_eq!(status, 404);
+    let (status, actions) = portal.get("/api/scaffolder/v2/actions", &stranger);
+    assert_eq!(status, 200);
+    assert!(
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == "debug:wait" && a["schema"]["input"]["properties"]["seconds"].is_object()),
+        "{actions}"
+    );
+
+    // Every write is audited: who, what, the outcome.
+    let log = portal.operator.log();
+    let audits: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["audit"] == "goldpath.dev/portal")
+        .collect();
+    let cancel_path = format!("{task}/cancel");
+    let outcomes: Vec<(String, u64)> = audits
+        .iter()
+        .filter(|a| a["path"] == cancel_path.as_str())
+        .map(|a| {
+            (
+                a["user"].as_str().unwrap_or_default().to_string(),
+                a["status"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (format!("system:serviceaccount:{n}:viewer"), 403),
+            (format!("system:serviceaccount:{n}:runner"), 200),
+        ]
+    );
+}
