@@ -23,6 +23,11 @@ kind: Template
 metadata: {name: pausing}
 spec:
   type: service
+  presentation: {buttonLabels: {createButtonText: Pause}}
+  parameters:
+    - title: Who
+      properties:
+        who: {type: string, "ui:autofocus": true}
   steps:
     - {id: greet, action: "debug:log", input: {message: hello}}
     - {id: pause, action: "debug:wait", input: {seconds: 20}}
@@ -36,7 +41,7 @@ spec:
 "#;
 
 /// Gives the ServiceAccount `account` of `namespace` `verbs` on
-/// ScaffoldRequests there.
+/// ScaffoldRequests and Templates there.
 fn grant(namespace: &str, account: &str, verbs: &str) {
     let c = cluster();
     c.kubectl_ok(&[
@@ -46,7 +51,7 @@ fn grant(namespace: &str, account: &str, verbs: &str) {
         "-n",
         namespace,
         &format!("--verb={verbs}"),
-        "--resource=scaffoldrequests.goldpath.dev",
+        "--resource=scaffoldrequests.goldpath.dev,templates.goldpath.dev",
     ]);
     c.kubectl_ok(&[
         "create",
@@ -197,6 +202,22 @@ fn a_task_is_followed_cancelled_and_retried_through_backstages_routes() {
             .any(|a| a["id"] == "debug:wait" && a["schema"]["input"]["properties"]["seconds"].is_object()),
         "{actions}"
     );
+
+    // The Template's form, as it holds it.
+    let form = format!("/api/scaffolder/v2/templates/{n}/template/pausing/parameter-schema");
+    let (status, body) = portal.get(&form, &viewer);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["title"], "pausing");
+    assert_eq!(body["presentation"]["buttonLabels"]["createButtonText"], "Pause");
+    assert_eq!(body["steps"][0]["title"], "Who");
+    assert_eq!(
+        body["steps"][0]["schema"]["properties"]["who"]["ui:autofocus"],
+        true
+    );
+    let (status, _) = portal.get(&form, &stranger);
+    assert_eq!(status, 403);
+    let (status, _) = portal.get(&form.replace("/template/", "/component/"), &viewer);
+    assert_eq!(status, 404);
 
     // Every write is audited: who, what, the outcome.
     let log = portal.operator.log();

@@ -6,6 +6,7 @@
 //! would. Each call is authorized with a SubjectAccessReview for the
 //! caller on that request: `get` to read it, `patch` to cancel or retry it.
 
+mod form;
 mod task;
 
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::{Call, Portal, reply::Reply};
 use crate::actions::ACTIONS;
-use crate::api::{GROUP, Phase, ScaffoldRequest};
+use crate::api::{GROUP, Phase, ScaffoldRequest, Template};
 use crate::tenancy::review::Permission;
 
 /// The longest `GET /v2/tasks/:id/events` waits for an event it has not
@@ -33,6 +34,9 @@ pub async fn route(portal: &Portal, call: &Call<'_>) -> Reply {
     let segments: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
     let answer = match (call.method, segments.as_slice()) {
         (&Method::GET, ["v2", "actions"]) => Ok(Reply::ok(actions())),
+        (&Method::GET, ["v2", "templates", namespace, kind, name, "parameter-schema"]) => {
+            parameter_schema(portal, call, namespace, kind, name).await
+        }
         (&Method::GET, ["v2", "tasks", id]) => get_task(portal, call, id).await,
         (&Method::GET, ["v2", "tasks", id, "events"]) => events(portal, call, id).await,
         (&Method::POST, ["v2", "tasks", id, "cancel"]) => cancel(portal, call, id).await,
@@ -84,13 +88,45 @@ async fn authorized<'a>(
         namespace,
         name: Some(name),
     };
-    if !portal.allowed(call.caller, &permission).await? {
-        return Err(Reply::error(
-            StatusCode::FORBIDDEN,
-            format!("{} may not {permission}", call.caller.user.username),
-        ));
-    }
+    portal.require(call.caller, &permission).await?;
     Ok((Api::namespaced(portal.client.clone(), namespace), name))
+}
+
+/// `GET /v2/templates/:namespace/:kind/:name/parameter-schema`: the
+/// Template's form, for a caller who may `get` it.
+async fn parameter_schema(
+    portal: &Portal,
+    call: &Call<'_>,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+) -> Result<Reply, Reply> {
+    if !kind.eq_ignore_ascii_case("template") {
+        return Err(Reply::not_found(format!(
+            "no template {kind}:{namespace}/{name}: only a Template has a parameter schema"
+        )));
+    }
+    let permission = Permission {
+        verb: "get",
+        group: GROUP,
+        resource: "templates",
+        namespace,
+        name: Some(name),
+    };
+    portal.require(call.caller, &permission).await?;
+    match Api::<Template>::namespaced(portal.client.clone(), namespace)
+        .get_opt(name)
+        .await
+    {
+        Ok(Some(template)) => Ok(Reply::ok(form::parameter_schema(&template))),
+        Ok(None) => Err(Reply::not_found(format!(
+            "no template template:{namespace}/{name}"
+        ))),
+        Err(error) => Err(Reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("reading Template {namespace}/{name}: {error}"),
+        )),
+    }
 }
 
 /// The request `name`, or the answer that says why not.
