@@ -6,9 +6,10 @@
 //! `impersonate` that user, those groups and that UID. goldpath itself is
 //! not granted `impersonate`: it asks, it does not act as anyone.
 //!
-//! Answers are kept for [`TTL`] in a cache of at most [`CACHE_LIMIT`]
-//! entries keyed by a SHA-256 of the credentials, so a portal's burst of
-//! calls costs one review, and no token is held in memory past its call.
+//! Answers (who a token is, and what they may do) are kept for [`TTL`] in
+//! caches of at most [`CACHE_LIMIT`] entries each, keyed by a SHA-256 of
+//! what was asked, so a portal's burst of calls costs one review of each
+//! kind, and no token is held in memory past its call.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -148,13 +149,74 @@ pub(super) fn credentials(headers: &HeaderMap) -> Result<Credentials<'_>, Reply>
 
 /// A refusal kept in the cache: its status and message.
 pub(super) type Refusal = (StatusCode, String);
-/// A cached answer: when it was made, and the caller or the refusal.
-type Known = (Instant, Result<Arc<Caller>, Refusal>);
+
+/// Answers kept for [`TTL`], at most [`CACHE_LIMIT`] of them: when full,
+/// expired answers are dropped and, when none has expired, all are.
+struct Expiring<V> {
+    entries: Mutex<HashMap<[u8; 32], (Instant, V)>>,
+}
+
+impl<V> Default for Expiring<V> {
+    fn default() -> Self {
+        Expiring {
+            entries: Mutex::default(),
+        }
+    }
+}
+
+impl<V: Clone> Expiring<V> {
+    fn get(&self, key: &[u8; 32]) -> Option<V> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at, value) = entries.get(key)?;
+        (at.elapsed() < TTL).then(|| value.clone())
+    }
+
+    fn insert(&self, key: [u8; 32], value: V) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= CACHE_LIMIT {
+            entries.retain(|_, (at, _)| at.elapsed() < TTL);
+            if entries.len() >= CACHE_LIMIT {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (Instant::now(), value));
+    }
+
+    fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// The cache key of a SubjectAccessReview of `user` for `permission`.
+fn review_key(user: &Requester, permission: &Permission<'_>) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    let parts = [
+        Some(user.username.as_str()),
+        user.uid.as_deref(),
+        Some(permission.verb),
+        Some(permission.group),
+        Some(permission.resource),
+        Some(permission.namespace),
+        permission.name,
+    ];
+    for part in parts
+        .into_iter()
+        .chain(user.groups.iter().map(|g| Some(g.as_str())))
+    {
+        // A separator that no part holds, and a mark for a part not given.
+        digest.update(part.map_or(&[1u8][..], str::as_bytes));
+        digest.update([0]);
+    }
+    digest.finalize().into()
+}
 
 /// Verifies callers, and asks whether they may do things.
 pub struct Authenticator {
     client: Client,
-    cache: Mutex<HashMap<[u8; 32], Known>>,
+    /// Who each set of credentials is.
+    callers: Expiring<Result<Arc<Caller>, Refusal>>,
+    /// What each user may do.
+    reviews: Expiring<bool>,
 }
 
 impl Authenticator {
@@ -163,7 +225,8 @@ impl Authenticator {
     pub fn new(client: Client) -> Authenticator {
         Authenticator {
             client,
-            cache: Mutex::default(),
+            callers: Expiring::default(),
+            reviews: Expiring::default(),
         }
     }
 
@@ -196,25 +259,16 @@ impl Authenticator {
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Result<Arc<Caller>, Refusal>> {
-        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let (at, outcome) = cache.get(key)?;
-        (at.elapsed() < TTL).then(|| outcome.clone())
+        self.callers.get(key)
     }
 
     pub(super) fn remember(&self, key: [u8; 32], outcome: Result<Arc<Caller>, Refusal>) {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.len() >= CACHE_LIMIT {
-            cache.retain(|_, (at, _)| at.elapsed() < TTL);
-            if cache.len() >= CACHE_LIMIT {
-                cache.clear();
-            }
-        }
-        cache.insert(key, (Instant::now(), outcome));
+        self.callers.insert(key, outcome);
     }
 
     /// How many identities are cached now.
     pub fn cached_len(&self) -> usize {
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.callers.len()
     }
 
     async fn verify(&self, credentials: &Credentials<'_>) -> Result<Arc<Caller>, Reply> {
@@ -314,6 +368,10 @@ impl Authenticator {
     /// Whether `user` may do `permission`, by a SubjectAccessReview; `Err`
     /// (`503`) when the API server cannot be asked.
     pub async fn allowed(&self, user: &Requester, permission: &Permission<'_>) -> Result<bool, Reply> {
+        let key = review_key(user, permission);
+        if let Some(known) = self.reviews.get(&key) {
+            return Ok(known);
+        }
         let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
         let answer = api
             .create(&PostParams::default(), &review(user, permission))
@@ -325,7 +383,9 @@ impl Authenticator {
                 )
             })?;
         let status = answer.status.unwrap_or_default();
-        Ok(status.allowed && !status.denied.unwrap_or(false))
+        let allowed = status.allowed && !status.denied.unwrap_or(false);
+        self.reviews.insert(key, allowed);
+        Ok(allowed)
     }
 
     /// Succeeds when `caller` may do `permission`; otherwise `403` naming
@@ -451,6 +511,53 @@ mod tests {
         assert_ne!(keys[0], keys[1]);
         assert_ne!(keys[1], keys[2]);
         assert!(!keys[0].windows(6).any(|w| w == b"secret"));
+    }
+
+    #[test]
+    fn a_review_is_kept_per_user_and_permission() {
+        let jane = Requester {
+            username: "jane".into(),
+            uid: None,
+            groups: vec!["team-a".into()],
+        };
+        let list = Permission {
+            verb: "list",
+            group: "goldpath.dev",
+            resource: "catalogentities",
+            namespace: "team-a",
+            name: None,
+        };
+        let key = review_key(&jane, &list);
+        let other_namespace = Permission {
+            namespace: "team-b",
+            ..list.clone()
+        };
+        let other_groups = Requester {
+            groups: vec!["team-b".into()],
+            ..jane.clone()
+        };
+        assert_ne!(key, review_key(&jane, &other_namespace));
+        assert_ne!(key, review_key(&other_groups, &list));
+        let named = Permission {
+            name: Some(""),
+            ..list.clone()
+        };
+        assert_ne!(key, review_key(&jane, &named), "no name and an empty name differ");
+        let reviews = Expiring::default();
+        for i in 0..(CACHE_LIMIT * 2) {
+            let namespace = format!("ns-{i}");
+            reviews.insert(
+                review_key(
+                    &jane,
+                    &Permission {
+                        namespace: &namespace,
+                        ..list.clone()
+                    },
+                ),
+                true,
+            );
+            assert!(reviews.len() <= CACHE_LIMIT);
+        }
     }
 
     #[tokio::test]
