@@ -351,6 +351,27 @@ impl DryRun {
     }
 }
 
+/// `body` as printed: a `secret` (a webhook's) is a credential, shown as
+/// `***`.
+fn masked(body: &Value) -> Value {
+    match body {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, value)| {
+                    let value = if key == "secret" {
+                        json!("***")
+                    } else {
+                        masked(value)
+                    };
+                    (key.clone(), value)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 impl Transport for DryRun {
     fn host(&self) -> &str {
         &self.host
@@ -358,7 +379,13 @@ impl Transport for DryRun {
 
     async fn send(&self, call: &ApiCall) -> Result<ApiResponse, ForgeError> {
         let line = match &call.body {
-            Some(body) => format!("{} {}{} {body}", call.method.as_str(), self.api_url, call.path),
+            Some(body) => format!(
+                "{} {}{} {}",
+                call.method.as_str(),
+                self.api_url,
+                call.path,
+                masked(body)
+            ),
             None => format!("{} {}{}", call.method.as_str(), self.api_url, call.path),
         };
         if let Ok(mut calls) = self.calls.lock() {
@@ -554,6 +581,19 @@ mod tests {
                 now
             ),
             Some(Duration::from_secs(60))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_prints_a_webhooks_secret_masked() {
+        let dry = DryRun::new("api.github.com", "https://api.github.com");
+        let call = ApiCall::new(Method::Post, "/repos/a/b/hooks".into(), "hook".into(), "p")
+            .with_body(json!({"config": {"url": "https://x", "secret": "hunter2"}}));
+        dry.send(&call).await.unwrap();
+        let line = &dry.calls()[0];
+        assert!(
+            !line.contains("hunter2") && line.contains(r#""secret":"***""#),
+            "{line}"
         );
     }
 
