@@ -172,7 +172,7 @@ fn minijinja_collection_builtins() -> Vec<Filter> {
         ("bool", Value::from_function(builtin::bool), None),
         (
             "batch",
-            Value::from_function(builtin::batch),
+            kinds::sequence("batch", Value::from_function(builtin::batch)),
             Some(bounds::check_count),
         ),
     ]
@@ -199,12 +199,12 @@ fn minijinja_selection_builtins() -> Vec<Filter> {
         ),
         (
             "select",
-            Value::from_function(builtin::select),
+            kinds::sequence("select", Value::from_function(builtin::select)),
             Some(bounds::check_chars),
         ),
         (
             "reject",
-            Value::from_function(builtin::reject),
+            kinds::sequence("reject", Value::from_function(builtin::reject)),
             Some(bounds::check_chars),
         ),
         (

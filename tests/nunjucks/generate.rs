@@ -156,6 +156,10 @@ const ANY_FILTERS: &[&str] = &[
     "string",
     "selectattr('on')",
     "rejectattr('name')",
+    "select('odd')",
+    "reject('string')",
+    "batch(2)",
+    "batch(2, 'x')",
 ];
 /// Filters of numbers that agree with Backstage's engine.
 const NUMBER_FILTERS: &[&str] = &[

@@ -316,8 +316,8 @@ mod tests {
     #[test]
     fn filters_within_bounds_behave_as_before() {
         assert_eq!(
-            render("${{ 'ab' | center(6) }}|${{ s | indent(2) }}|${{ l | dump }}|${{ '%5s' | format('x') }}|${{ l | join('-') }}|${{ 'aXa' | replace('a', 'bb') }}|${{ l | batch(3, 0) | list }}").unwrap(),
-            "  ab  |ab\n  cd|[1,2]|    x|1-2|bbXbb|1,2,0"
+            render("${{ 'ab' | center(6) }}|${{ s | indent(2) }}|${{ l | dump }}|${{ '%5s' | format('x') }}|${{ l | join('-') }}|${{ 'aXa' | replace('a', 'bb') }}|${{ l | batch(3, 'x') | list }}").unwrap(),
+            "  ab  |ab\n  cd|[1,2]|    x|1-2|bbXbb|1,2,x"
         );
     }
 

@@ -323,3 +323,33 @@ pub(super) fn list_only(name: &'static str, inner: Value) -> Value {
         },
     )
 }
+
+/// Makes `select`, `reject` and `batch` read their input as nunjucks does:
+/// text as its characters, a list as it is, null and undefined refused,
+/// and anything else as no items; `batch` fills only with a truthy value.
+pub(super) fn sequence(name: &'static str, inner: Value) -> Value {
+    Value::from_function(
+        move |state: &mut State, args: Rest<Value>| -> Result<Value, Error> {
+            let mut args: Vec<Value> = args.0;
+            let Some(value) = args.first_mut() else {
+                return inner.call(state, &[]);
+            };
+            match value.kind() {
+                ValueKind::Undefined | ValueKind::None => {
+                    return Err(invalid(format!(
+                        "the {name} filter takes a list or text, not {}",
+                        kind_name(value)
+                    )));
+                }
+                ValueKind::String => *value = Value::from(characters(value.as_str().unwrap_or_default())),
+                _ if is_list(value) => {}
+                _ => *value = Value::from(Vec::<Value>::new()),
+            }
+            // nunjucks fills the last batch only with a truthy filler.
+            if name == "batch" && args.get(2).is_some_and(|fill| !js::truthy(fill)) {
+                args.truncate(2);
+            }
+            inner.call(state, &args)
+        },
+    )
+}
