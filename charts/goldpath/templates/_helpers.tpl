@@ -103,9 +103,6 @@ The rules for what the operator watches and reads in the namespaces it
 serves: its own resources, Events, and the objects the catalog rolls up.
 */}}
 {{- define "goldpath.watchedRules" -}}
-- apiGroups: [authorization.k8s.io]
-  resources: [subjectaccessreviews]
-  verbs: [create]
 - apiGroups: [goldpath.dev]
   resources: [templates, scaffoldrequests]
   verbs: [get, list, watch, patch]
