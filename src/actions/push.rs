@@ -12,7 +12,7 @@ use super::ActionError;
 use super::ActionKind;
 use super::github::{self, GithubPublishInput, RepoCreateInput, RepoCreateOutput, RepoPushInput};
 use super::github_api::{self, BranchProtectionInput, DispatchInput, PagesInput, Target, WebhookInput};
-use super::publish::{Publish, PublishInput, PublishOutput};
+use super::publish::{ForgeRequest, Publish, PublishInput, PublishOutput};
 use super::pull_request::{PullRequestInput, PullRequestOutput, PullRequestStep};
 use crate::config::{Config, RepositoryRoute};
 use crate::engine::files::FileTree;
@@ -31,6 +31,11 @@ pub struct Publishing<'a> {
     /// a repository without branches or one of its own; off for the CLI's
     /// own local repositories, made for the run.
     pub guard_publish: bool,
+    /// When the step first started (seconds since the Unix epoch), recorded
+    /// before it made any forge call: an empty repository the forge made
+    /// since then is the step's own, which it may delete and make again
+    /// when a killed push left it refusing pushes. `None`: never delete.
+    pub step_started: Option<i64>,
 }
 
 /// How a repository is reached: the credentials a push uses and the
@@ -272,17 +277,10 @@ fn publish_resolved<P: Publisher + ?Sized>(
     let Remote { credentials, forge } =
         publisher.remote(&publish.repo.host, &publish.route, token, publish.forge.is_some())?;
     publisher.prepare(&publish)?;
-    if let (Some(forge), Some(request)) = (&forge, &publish.forge) {
-        if create {
-            publisher.wait(forge::ensure_repository(forge, &request.repository))?;
-        } else {
-            publisher.wait(forge::existing_repository(forge, &request.repository.id))?;
-        }
-    }
     let publishing = publisher.publishing();
     let identity = identity(publishing.config, &publish.author);
     let started = Instant::now();
-    let published = git::publish(&git::PublishRequest {
+    let push = git::PublishRequest {
         remote_url: &publish.route.remote_url,
         branch: &publish.branch,
         files: &publish.files,
@@ -290,8 +288,9 @@ fn publish_resolved<P: Publisher + ?Sized>(
         identity: &identity,
         credentials: credentials.as_ref(),
         marker: publishing.guard_publish.then_some(publishing.marker),
-    })
-    .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
+    };
+    let request = forge.as_ref().zip(publish.forge.as_ref());
+    let published = create_and_push(publisher, request, create, &push, publishing.step_started)?;
     publisher.pushed(
         forge.as_ref(),
         &publish.route.remote_url,
@@ -311,6 +310,75 @@ fn publish_resolved<P: Publisher + ?Sized>(
     let output = publish.output(&published.commit);
     publisher.published(publish, &output);
     Ok(output)
+}
+
+/// Most times a publish step makes its repository again when the forge
+/// has lost it, or a killed push left it refusing pushes.
+pub const MAX_REMAKES: usize = 2;
+
+/// Makes the repository on the forge (where there is one and `create`
+/// asks for it; else finds it there), then pushes.
+/// A killed run can leave the repository in two states that refuse the
+/// next run's push, both seen on Gitea:
+///
+/// - gone: a create whose caller was killed is rolled back after the
+///   repository became visible, so the next run found it and skipped the
+///   create (Gitea answers 403 to a push into an organisation's repository
+///   that does not exist). It is made again.
+/// - stuck: a push killed while the server held the branch's lock leaves
+///   the lock file behind, and every later push to that branch is refused.
+///   An empty repository the forge made after this step first started is
+///   this step's own: it is deleted and made again. Any other repository
+///   is left as it is and the push's error stands.
+fn create_and_push<P: Publisher + ?Sized>(
+    publisher: &P,
+    forge: Option<(&P::Forge, &ForgeRequest)>,
+    create: bool,
+    push: &git::PublishRequest<'_>,
+    step_started: Option<i64>,
+) -> Result<git::Published, ActionError> {
+    let mut remakes = 0;
+    loop {
+        if let Some((forge, request)) = forge {
+            if create {
+                publisher.wait(forge::ensure_repository(forge, &request.repository))?;
+            } else {
+                publisher.wait(forge::existing_repository(forge, &request.repository.id))?;
+            }
+        }
+        let error = match git::publish(push) {
+            Ok(published) => return Ok(published),
+            Err(error) => error,
+        };
+        let failed = |error: git::GitError| ActionError::new(error.to_string(), error.is_transient());
+        let Some((forge, request)) = forge.filter(|_| create && error.may_be_left_by_a_killed_run()) else {
+            return Err(failed(error));
+        };
+        let id = &request.repository.id;
+        match publisher.wait(forge.repository(id))? {
+            None => {}
+            Some(found) if found.empty && made_since(&found, step_started) => {
+                publisher.wait(forge.delete_repository(id))?;
+            }
+            Some(_) => return Err(failed(error)),
+        }
+        if remakes == MAX_REMAKES {
+            return Err(ActionError::new(
+                format!(
+                    "the repository {id} refused each of {} pushes, though it was made again before each; \
+                     something deletes or breaks it: {error}",
+                    remakes + 1
+                ),
+                true,
+            ));
+        }
+        remakes += 1;
+    }
+}
+
+/// Whether the forge made `repository` after `step_started`.
+fn made_since(repository: &forge::Repository, step_started: Option<i64>) -> bool {
+    matches!((repository.created_at, step_started), (Some(made), Some(started)) if made >= started)
 }
 
 /// A pull request step: the change pushed as a branch (or the branch an
@@ -391,4 +459,273 @@ fn identity(config: &Config, author: &(Option<String>, Option<String>)) -> git::
 /// A step's own `token` input, trimmed, when it has one.
 fn step_token(token: Option<&str>) -> Option<&str> {
     token.map(str::trim).filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::path::{Path, PathBuf};
+    use std::rc::Rc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::{GitHost, Tenancy};
+    use crate::engine::files::FileEntry;
+    use crate::forge::{
+        Access, BranchProtection, ForgeError, ForgeKind, NewPullRequest, NewRepository, RepoId, Repository,
+    };
+
+    /// When the step under test first started.
+    const STARTED: i64 = 1_000;
+
+    /// A forge whose repositories are bare repositories on disk, and which
+    /// can be made to lose or break them as killed runs do.
+    #[derive(Default)]
+    struct Server {
+        root: PathBuf,
+        /// How many creates are rolled back, as Gitea rolls back one whose
+        /// caller was killed: the repository is never on disk.
+        lost_creates: usize,
+        /// The lookup finds the repository once before any create: a
+        /// killed run's create, seen before its rollback.
+        seen_once: bool,
+        /// A repository the forge has but that refuses every push (its
+        /// directory is missing), made at this time; cleared by a delete.
+        broken_since: Option<i64>,
+        calls: Vec<&'static str>,
+    }
+
+    #[derive(Clone)]
+    struct FakeForge(Rc<RefCell<Server>>);
+
+    fn path(root: &Path, id: &RepoId) -> PathBuf {
+        root.join(&id.owner).join(format!("{}.git", id.name))
+    }
+
+    fn repository(created_at: i64) -> Repository {
+        Repository {
+            default_branch: "main".into(),
+            empty: true,
+            created_at: Some(created_at),
+        }
+    }
+
+    impl Forge for FakeForge {
+        async fn repository(&self, id: &RepoId) -> Result<Option<Repository>, ForgeError> {
+            let mut server = self.0.borrow_mut();
+            server.calls.push("get");
+            if let Some(made) = server.broken_since {
+                return Ok(Some(repository(made)));
+            }
+            let seen = std::mem::take(&mut server.seen_once);
+            Ok((path(&server.root, id).exists() || seen).then(|| repository(STARTED)))
+        }
+        async fn create_repository(&self, new: &NewRepository) -> Result<Repository, ForgeError> {
+            let mut server = self.0.borrow_mut();
+            server.calls.push("create");
+            if server.lost_creates > 0 {
+                server.lost_creates -= 1;
+            } else {
+                git2::Repository::init_bare(path(&server.root, &new.id)).unwrap();
+            }
+            Ok(repository(STARTED))
+        }
+        async fn delete_repository(&self, _: &RepoId) -> Result<(), ForgeError> {
+            let mut server = self.0.borrow_mut();
+            server.calls.push("delete");
+            server.broken_since = None;
+            Ok(())
+        }
+        async fn set_topics(&self, _: &RepoId, _: &[String]) -> Result<(), ForgeError> {
+            unreachable!()
+        }
+        async fn add_collaborator(&self, _: &RepoId, _: &str, _: Access) -> Result<(), ForgeError> {
+            unreachable!()
+        }
+        async fn protect_branch(&self, _: &RepoId, _: &BranchProtection) -> Result<(), ForgeError> {
+            unreachable!()
+        }
+        async fn find_pull_request(
+            &self,
+            _: &RepoId,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<PullRequest>, ForgeError> {
+            unreachable!()
+        }
+        async fn create_pull_request(
+            &self,
+            _: &RepoId,
+            _: &NewPullRequest,
+        ) -> Result<PullRequest, ForgeError> {
+            unreachable!()
+        }
+        async fn request_reviews(
+            &self,
+            _: &RepoId,
+            _: u64,
+            _: &[String],
+            _: &[String],
+        ) -> Result<(), ForgeError> {
+            unreachable!()
+        }
+        async fn update_pull_request(
+            &self,
+            _: &RepoId,
+            _: u64,
+            _: &NewPullRequest,
+        ) -> Result<PullRequest, ForgeError> {
+            unreachable!()
+        }
+    }
+
+    struct FakePublisher {
+        config: Config,
+        forge: FakeForge,
+    }
+
+    impl Publisher for FakePublisher {
+        type Forge = FakeForge;
+
+        fn publishing(&self) -> Publishing<'_> {
+            Publishing {
+                config: &self.config,
+                namespace: "acme",
+                marker: "request-uid",
+                guard_publish: true,
+                step_started: Some(STARTED),
+            }
+        }
+        fn wait<T>(&self, call: impl Future<Output = T>) -> T {
+            futures::executor::block_on(call)
+        }
+        fn remote(
+            &self,
+            _: &str,
+            _: &RepositoryRoute,
+            _: Option<&str>,
+            _: bool,
+        ) -> Result<Remote<FakeForge>, ActionError> {
+            Ok(Remote {
+                credentials: None,
+                forge: Some(self.forge.clone()),
+            })
+        }
+        fn default_branch(&self, _: &PullRequestStep, _: Option<&FakeForge>) -> Result<String, ActionError> {
+            unreachable!()
+        }
+        fn pushed(&mut self, _: Option<&FakeForge>, _: &str, _: &str, _: Duration) {}
+        fn published(&mut self, _: Publish, _: &PublishOutput) {}
+    }
+
+    struct Outcome {
+        result: Result<PublishOutput, ActionError>,
+        calls: Vec<&'static str>,
+        repository: PathBuf,
+    }
+
+    /// Publishes one file to `gitea.test?owner=acme&repo=app` on `server`.
+    fn run(server: Server) -> Outcome {
+        let root = server.root.clone();
+        let config = Config {
+            git_hosts: vec![GitHost {
+                host: "gitea.test".into(),
+                url: format!("file://{}/{{owner}}/{{repo}}.git", root.display()),
+                kind: ForgeKind::Gitea,
+                ..GitHost::default()
+            }],
+            tenancy: Tenancy {
+                publish_owners: vec!["*".into()],
+                ..Tenancy::default()
+            },
+            ..Config::default()
+        };
+        std::fs::create_dir_all(root.join("acme")).unwrap();
+        let server = Rc::new(RefCell::new(server));
+        let mut publisher = FakePublisher {
+            config,
+            forge: FakeForge(server.clone()),
+        };
+        let files: FileTree = [("README.md".to_string(), FileEntry::text("# app\n"))]
+            .into_iter()
+            .collect();
+        let input =
+            super::super::input::decode(&json!({"repoUrl": "gitea.test?owner=acme&repo=app"})).unwrap();
+        let result = publish(&mut publisher, ActionKind::PublishGitea, &input, &files);
+        let calls = server.borrow().calls.clone();
+        Outcome {
+            result,
+            calls,
+            repository: root.join("acme/app.git"),
+        }
+    }
+
+    fn tip(repository: &Path) -> String {
+        let pushed = git2::Repository::open_bare(repository).unwrap();
+        let tip = pushed
+            .find_reference("refs/heads/main")
+            .unwrap()
+            .target()
+            .unwrap();
+        tip.to_string()
+    }
+
+    #[test]
+    fn a_repository_the_forge_lost_after_a_killed_create_is_made_again_and_pushed_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run(Server {
+            root: dir.path().into(),
+            seen_once: true,
+            ..Server::default()
+        });
+        let output = outcome.result.unwrap();
+        // Found (about to be rolled back), the push refused, looked up:
+        // gone, so made again and pushed to.
+        assert_eq!(outcome.calls, ["get", "get", "get", "create"]);
+        assert_eq!(output.commit_hash, tip(&outcome.repository));
+    }
+
+    #[test]
+    fn an_empty_repository_this_step_made_that_refuses_pushes_is_deleted_and_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run(Server {
+            root: dir.path().into(),
+            broken_since: Some(STARTED + 5),
+            ..Server::default()
+        });
+        let output = outcome.result.unwrap();
+        assert_eq!(outcome.calls, ["get", "get", "delete", "get", "create"]);
+        assert_eq!(output.commit_hash, tip(&outcome.repository));
+    }
+
+    #[test]
+    fn a_repository_made_before_the_step_started_that_refuses_pushes_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run(Server {
+            root: dir.path().into(),
+            broken_since: Some(STARTED - 1),
+            ..Server::default()
+        });
+        let error = outcome.result.unwrap_err();
+        assert!(!error.transient, "{}", error.message);
+        assert!(error.message.contains("no git repository"), "{}", error.message);
+        assert_eq!(outcome.calls, ["get", "get"]);
+        assert!(!outcome.repository.exists());
+    }
+
+    #[test]
+    fn a_repository_lost_at_every_push_is_made_again_at_most_max_remakes_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run(Server {
+            root: dir.path().into(),
+            lost_creates: usize::MAX,
+            ..Server::default()
+        });
+        let error = outcome.result.unwrap_err();
+        assert!(error.transient, "{}", error.message);
+        assert!(error.message.contains("acme/app"), "{}", error.message);
+        let creates = outcome.calls.iter().filter(|call| **call == "create").count();
+        assert_eq!(creates, 1 + MAX_REMAKES, "{:?}", outcome.calls);
+    }
 }

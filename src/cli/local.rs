@@ -207,6 +207,7 @@ impl Publisher for LocalEffects {
             namespace: "default",
             marker: &self.request,
             guard_publish: self.tokens.is_some(),
+            step_started: None,
         }
     }
 

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::discovery::{self, Scope};
@@ -59,6 +60,8 @@ pub struct ClusterEffects<'a> {
     published: BTreeMap<String, Published>,
     /// Applications created so far.
     applications: Vec<String>,
+    /// When the step running now first started, as its status recorded it.
+    step_started: Option<i64>,
 }
 
 impl<'a> ClusterEffects<'a> {
@@ -75,7 +78,14 @@ impl<'a> ClusterEffects<'a> {
             tenant: context.config.tenant(&request.namespace().unwrap_or_default()),
             published: BTreeMap::new(),
             applications: Vec::new(),
+            step_started: None,
         }
+    }
+
+    /// Told which step runs next: when it first started, as written to the
+    /// request's status before the step made any call.
+    pub fn step_starts(&mut self, started_at: Option<&Time>) {
+        self.step_started = started_at.map(|at| at.0.as_second());
     }
 
     /// Learns from the output of a step that finished before a restart.
@@ -443,6 +453,7 @@ impl Publisher for ClusterEffects<'_> {
             namespace: &self.namespace,
             marker: &self.uid,
             guard_publish: true,
+            step_started: self.step_started,
         }
     }
 

@@ -54,6 +54,9 @@ impl<T: Transport> Forge for Client<T> {
     async fn create_repository(&self, new: &NewRepository) -> Result<Repository, ForgeError> {
         each!(self, forge => forge.create_repository(new))
     }
+    async fn delete_repository(&self, id: &RepoId) -> Result<(), ForgeError> {
+        each!(self, forge => forge.delete_repository(id))
+    }
     async fn set_topics(&self, id: &RepoId, topics: &[String]) -> Result<(), ForgeError> {
         each!(self, forge => forge.set_topics(id, topics))
     }

@@ -76,6 +76,9 @@ fn repository(body: &Value, fallback_branch: &str) -> Repository {
             .filter(|b| !b.is_empty())
             .unwrap_or_else(|| fallback_branch.to_string()),
         empty: body.get("empty").and_then(Value::as_bool).unwrap_or(true),
+        created_at: text(body, "created_at")
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+            .map(|at| at.timestamp()),
     }
 }
 
@@ -155,6 +158,21 @@ impl<T: Transport> Forge for Gitea<T> {
         .with_body(body);
         let created = self.expect_ok(for_user, None).await?;
         Ok(repository(&created, &new.default_branch))
+    }
+
+    async fn delete_repository(&self, id: &RepoId) -> Result<(), ForgeError> {
+        let call = ApiCall::new(
+            Method::Delete,
+            Self::repo_path(id),
+            format!("delete repository {id}"),
+            "write:repository (owner or admin of the repository)",
+        );
+        let response = self.transport.send(&call).await?;
+        match response.status {
+            _ if response.ok() => Ok(()),
+            404 => Ok(()),
+            _ => Err(self.refused(&call, &response)),
+        }
     }
 
     async fn set_topics(&self, id: &RepoId, topics: &[String]) -> Result<(), ForgeError> {
@@ -387,6 +405,22 @@ mod tests {
         );
         assert!(calls[1].contains(r#""private":true"#), "{}", calls[1]);
         assert!(calls[1].contains(r#""description":"Payments""#), "{}", calls[1]);
+    }
+
+    #[tokio::test]
+    async fn a_repository_is_deleted_by_its_path_and_its_creation_time_read() {
+        let gitea = Gitea::new(DryRun::new("git.example", "https://git.example/api/v1/"));
+        gitea.delete_repository(&new_repository().id).await.unwrap();
+        assert_eq!(
+            gitea.transport().calls(),
+            ["DELETE https://git.example/api/v1/repos/acme/payments"]
+        );
+        let read = repository(
+            &serde_json::json!({"empty": true, "created_at": "2026-11-29T19:38:41+01:00"}),
+            "main",
+        );
+        assert_eq!(read.created_at, Some(1_795_977_521));
+        assert_eq!(repository(&serde_json::json!({}), "main").created_at, None);
     }
 
     #[test]

@@ -164,6 +164,9 @@ fn repository(body: &Value, fallback_branch: &str) -> Repository {
         // A hint only: GitHub reports a size of 0 for no commits, and for
         // a few small ones too. `has_branches` asks.
         empty: body.get("size").and_then(Value::as_u64).unwrap_or(0) == 0,
+        // Not read: GitHub does not roll back a repository it reported
+        // made, so a publish never deletes one there.
+        created_at: None,
     }
 }
 
@@ -293,6 +296,20 @@ impl<T: Transport> Forge for GitHub<T> {
             self.created(new, &in_org, response).await?
         };
         Ok(repository(&created, &new.default_branch))
+    }
+
+    async fn delete_repository(&self, id: &RepoId) -> Result<(), ForgeError> {
+        let call = ApiCall::new(
+            Method::Delete,
+            repo_path(id),
+            format!("delete repository {id}"),
+            "the delete_repo scope (fine-grained: Administration read and write)",
+        );
+        let response = self.transport.send(&call).await?;
+        match response.status {
+            _ if response.ok() || response.status == 404 => Ok(()),
+            _ => Err(self.refused(&call, &response)),
+        }
     }
 
     async fn set_topics(&self, id: &RepoId, topics: &[String]) -> Result<(), ForgeError> {

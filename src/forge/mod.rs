@@ -125,6 +125,9 @@ pub struct Repository {
     pub default_branch: String,
     /// Whether it has no commits yet.
     pub empty: bool,
+    /// When the forge made it, in seconds since the Unix epoch, where the
+    /// forge says.
+    pub created_at: Option<i64>,
 }
 
 /// A level of access a collaborator gets.
@@ -348,6 +351,10 @@ pub trait Forge {
     /// Creates a repository in an organisation, or for the token's user
     /// when the owner is that user.
     async fn create_repository(&self, new: &NewRepository) -> Result<Repository, ForgeError>;
+    /// Deletes a repository; one that does not exist is no error. Only
+    /// ever asked for an empty repository the step itself made, which a
+    /// killed push left refusing pushes.
+    async fn delete_repository(&self, id: &RepoId) -> Result<(), ForgeError>;
     /// Replaces the repository's topics.
     async fn set_topics(&self, id: &RepoId, topics: &[String]) -> Result<(), ForgeError>;
     /// Gives a user access to the repository.
@@ -540,6 +547,9 @@ mod tests {
             unreachable!()
         }
         async fn create_repository(&self, _: &NewRepository) -> Result<Repository, ForgeError> {
+            unreachable!()
+        }
+        async fn delete_repository(&self, _: &RepoId) -> Result<(), ForgeError> {
             unreachable!()
         }
         async fn set_topics(&self, _: &RepoId, _: &[String]) -> Result<(), ForgeError> {

@@ -33,6 +33,8 @@ pub enum Method {
     Put,
     /// Change.
     Patch,
+    /// Remove.
+    Delete,
 }
 
 impl Method {
@@ -42,6 +44,7 @@ impl Method {
             Method::Post => "POST",
             Method::Put => "PUT",
             Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
         }
     }
 }
@@ -183,6 +186,7 @@ impl HttpTransport {
             Method::Post => reqwest::Method::POST,
             Method::Put => reqwest::Method::PUT,
             Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
         };
         let mut request = self
             .client

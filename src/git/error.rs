@@ -206,6 +206,18 @@ pub enum GitError {
 }
 
 impl GitError {
+    /// Whether the server refused the push, found no repository or could
+    /// not lock the branch: what a push gets into a repository a forge lost
+    /// or a killed push left locked.
+    pub fn may_be_left_by_a_killed_run(&self) -> bool {
+        matches!(
+            self,
+            GitError::AuthenticationFailed { .. }
+                | GitError::RepositoryNotFound { .. }
+                | GitError::RefLocked { .. }
+        )
+    }
+
     /// Whether retrying the same call later can succeed without any change
     /// to its input.
     pub fn is_transient(&self) -> bool {

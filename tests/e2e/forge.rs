@@ -340,7 +340,6 @@ fn a_token_gitea_refuses_fails_the_step_naming_the_host_the_call_and_the_permiss
 }
 
 #[test]
-#[ignore = "flaky under load: a kill while Gitea creates a repository can leave one that refuses pushes (HTTP 403); run with --ignored"]
 fn killed_at_random_moments_the_operator_makes_each_gitea_repository_and_commit_once() {
     let server = &cluster().gitea;
     let namespace = Namespace::new("gitea-crash");

@@ -97,6 +97,7 @@ impl StepLoop<'_> {
     ) -> Result<Next, Error> {
         let started = transition::start_step(std::mem::take(status), index, now());
         self.apply(status, started)?;
+        effects.step_starts(status.steps.get(index).and_then(|s| s.started_at.as_ref()));
         let clock = Instant::now();
         let outcome = scaffold.run_step(index, effects);
         self.record_warnings(status, renderer, scaffold)?;
@@ -166,6 +167,7 @@ impl StepLoop<'_> {
                     Next::Continue
                 }
                 StepPlan::Rebuild => {
+                    effects.step_starts(recorded.started_at.as_ref());
                     let outcome = scaffold.run_step(index, &mut effects);
                     self.record_warnings(status, &renderer, &scaffold)?;
                     let rebuilt =
