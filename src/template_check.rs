@@ -205,8 +205,10 @@ fn check_output(
     }
 }
 
-/// Refuses inputs a closed action does not take, and required inputs a
-/// step leaves out (when its input is written out, not an expression).
+/// Refuses inputs the action does not take (each action declares every
+/// input Backstage's takes, so none is silently dropped), and required
+/// inputs a step leaves out (when its input is written out, not an
+/// expression).
 fn check_input_names(
     label: &str,
     action: &actions::Action,
@@ -220,14 +222,12 @@ fn check_input_names(
         Some(_) => return,
     };
     let known = action.inputs();
-    if action.closed {
-        for key in fields.keys().filter(|key| !known.contains(key)) {
-            problems.push(format!(
-                "{label}: input.{key} is not an input of {}; it takes {}",
-                action.name,
-                known.join(", ")
-            ));
-        }
+    for key in fields.keys().filter(|key| !known.contains(key)) {
+        problems.push(format!(
+            "{label}: input.{key} is not an input of {}; it takes {}",
+            action.name,
+            known.join(", ")
+        ));
     }
     for name in action.required_inputs() {
         if fields.get(&name).is_none_or(Value::is_null) {
@@ -384,6 +384,146 @@ fn check_skeleton(
                      action's secret inputs; rendered files end up in a repository"
                 )),
                 Ok(_) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, json};
+
+    use super::*;
+
+    /// What the check says of a step of `action` given `input`.
+    fn problems(action: &actions::Action, input: &Map<String, Value>) -> Vec<String> {
+        let mut problems = Vec::new();
+        check_input_names(
+            "step s",
+            action,
+            Some(&Value::Object(input.clone())),
+            &mut problems,
+        );
+        problems
+    }
+
+    #[test]
+    fn every_action_refuses_an_input_it_does_not_declare_naming_the_step_and_the_input() {
+        for action in actions::ACTIONS {
+            let mut input: Map<String, Value> = action
+                .required_inputs()
+                .into_iter()
+                .map(|name| (name, json!("x")))
+                .collect();
+            assert_eq!(problems(action, &input), Vec::<String>::new(), "{}", action.name);
+            input.insert("notAnInput".into(), json!(1));
+            let found = problems(action, &input);
+            assert_eq!(found.len(), 1, "{}: {found:?}", action.name);
+            assert!(
+                found[0].starts_with(&format!(
+                    "step s: input.notAnInput is not an input of {}; it takes ",
+                    action.name
+                )),
+                "{}",
+                found[0]
+            );
+        }
+    }
+
+    #[test]
+    fn backstages_own_inputs_are_declared() {
+        let backstage: &[(&str, &[&str])] = &[
+            (
+                "fetch:template",
+                &[
+                    "url",
+                    "targetPath",
+                    "values",
+                    "copyWithoutRender",
+                    "copyWithoutTemplating",
+                    "cookiecutterCompat",
+                    "templateFileExtension",
+                    "replace",
+                    "trimBlocks",
+                    "lstripBlocks",
+                    "token",
+                ],
+            ),
+            (
+                "fetch:template:file",
+                &[
+                    "url",
+                    "targetPath",
+                    "values",
+                    "cookiecutterCompat",
+                    "replace",
+                    "trimBlocks",
+                    "lstripBlocks",
+                    "token",
+                ],
+            ),
+            ("fetch:plain", &["url", "targetPath", "token"]),
+            ("fetch:plain:file", &["url", "targetPath", "token"]),
+            ("fs:delete", &["files"]),
+            ("fs:rename", &["files"]),
+            ("debug:log", &["message", "listWorkspace"]),
+            ("debug:wait", &["minutes", "seconds", "milliseconds"]),
+            ("catalog:write", &["filePath", "entity"]),
+            (
+                "catalog:register",
+                &["catalogInfoUrl", "repoContentsUrl", "catalogInfoPath", "optional"],
+            ),
+            (
+                "catalog:fetch",
+                &[
+                    "entityRef",
+                    "entityRefs",
+                    "optional",
+                    "defaultKind",
+                    "defaultNamespace",
+                ],
+            ),
+            (
+                "publish:gitlab",
+                &[
+                    "repoUrl",
+                    "repoVisibility",
+                    "defaultBranch",
+                    "gitCommitMessage",
+                    "gitAuthorName",
+                    "gitAuthorEmail",
+                    "signCommit",
+                    "sourcePath",
+                    "skipExisting",
+                    "token",
+                    "setUserAsOwner",
+                    "topics",
+                    "settings",
+                    "branches",
+                    "projectVariables",
+                ],
+            ),
+            (
+                "argocd:create-resources",
+                &[
+                    "argoInstance",
+                    "namespace",
+                    "projectName",
+                    "appName",
+                    "repoUrl",
+                    "path",
+                    "labelValue",
+                ],
+            ),
+        ];
+        for (name, inputs) in backstage {
+            let action = actions::find(name).unwrap();
+            let declared = action.inputs();
+            for input in *inputs {
+                assert!(
+                    declared.contains(&input.to_string()),
+                    "{name}: {input} not declared"
+                );
             }
         }
     }

@@ -471,6 +471,55 @@ fn an_input_publish_gitea_does_not_take_is_refused_naming_the_step_and_input() {
     );
 }
 
+#[test]
+fn render_refuses_an_unknown_input_of_any_known_action_and_shows_unknown_actions_as_not_run() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n        valuez: {{name: svc}}\n    \
+             - id: deploy\n      action: acme:deploy\n      input: {{anything: goes}}\n    \
+             - id: register\n      action: catalog:register\n      input:\n        catalogInfoUrl: https://x/catalog-info.yaml\n        optionl: true\n"
+        ),
+        &[("skeleton/README.md", "# hi\n")],
+    );
+    expect_error(
+        &dir.path().join("template.yaml"),
+        None,
+        &[
+            "step fetch: input.valuez is not an input of fetch:template; it takes ",
+            "step register: input.optionl is not an input of catalog:register",
+        ],
+    );
+    let (_, stderr) = render(&dir.path().join("template.yaml"), None);
+    assert!(
+        !stderr.contains("acme:deploy"),
+        "an unknown action is no error in render: {stderr}"
+    );
+}
+
+#[test]
+fn every_input_of_backstages_publish_gitlab_is_known_and_those_only_its_api_honours_are_refused_by_name() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n    - id: publish\n      action: publish:gitlab\n      input:\n        repoUrl: \"gitlab.com?owner=g&repo=p\"\n        repoVisibility: private\n        defaultBranch: main\n        gitCommitMessage: m\n        gitAuthorName: n\n        gitAuthorEmail: e@example.com\n        signCommit: false\n        sourcePath: true\n        skipExisting: false\n        setUserAsOwner: false\n        topics: [a]\n        settings: {{visibility: private}}\n        branches: [{{name: main, protect: true}}]\n        projectVariables: [{{key: K, value: v}}]\n"
+        ),
+        &[("skeleton/README.md", "# hi\n")],
+    );
+    let rendered = render_with(&dir.path().join("template.yaml"), &[]);
+    assert!(!rendered.ok);
+    assert!(
+        !rendered.stderr.contains("is not an input of"),
+        "{}",
+        rendered.stderr
+    );
+    assert!(
+        rendered.stderr.contains(
+            "step publish (publish:gitlab): input.repoVisibility: goldpath publishes to a GitLab host as to a plain git server"
+        ),
+        "{}",
+        rendered.stderr
+    );
+}
+
 const GITEA_PUBLISH: &str = "    - id: fetch\n      action: fetch:template\n      input: {url: ./skeleton}\n    - id: publish\n      action: publish:gitea\n      input:\n        repoUrl: \"gitea.test?owner=acme&repo=app\"\n        description: The app\n        repoVisibility: private\n        defaultBranch: trunk\n        topics: [web]\n        collaborators: [{user: alice, access: pull}]\n        protectDefaultBranch: true\n";
 
 fn scaffold(template: &Path, args: &[&str]) -> (bool, String, String, tempfile::TempDir) {

@@ -33,6 +33,11 @@ pub struct RegisterInput {
     pub repo_contents_url: Option<String>,
     /// …and the file's path in it (default `/catalog-info.yaml`).
     pub catalog_info_path: Option<String>,
+    /// Backstage's leave to register a location that is registered
+    /// already. Registering is idempotent here, so that is never an error
+    /// and this changes nothing; a catalog-info file that cannot be read
+    /// still fails the step.
+    pub optional: Option<bool>,
 }
 
 /// The output of `catalog:register`.

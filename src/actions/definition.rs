@@ -15,6 +15,7 @@ use super::fetch::{FetchPlainInput, FetchTemplateInput};
 use super::fs::{DebugLogInput, DeleteInput, RenameInput};
 use super::github::{GithubPublishInput, RepoCreateInput, RepoCreateOutput, RepoPushInput};
 use super::github_api::{BranchProtectionInput, DispatchInput, PagesInput, WebhookInput};
+use super::gitlab::GitlabPublishInput;
 use super::kubernetes::ApplyInput;
 use super::publish::{PublishInput, PublishOutput};
 use super::pull_request::{PullRequestInput, PullRequestOutput};
@@ -84,11 +85,6 @@ pub struct Action {
     pub name: &'static str,
     /// What it needs besides the workspace.
     pub needs: Needs,
-    /// Whether inputs its schema does not name are refused when the
-    /// Template is checked. Backstage's actions take inputs goldpath does
-    /// not read (e.g. `publish:github`'s `allowedHosts`); actions that are
-    /// goldpath's own take only what they read, so none is silently dropped.
-    pub closed: bool,
     input: fn() -> Schema,
     output: fn() -> Schema,
 }
@@ -97,17 +93,11 @@ fn schema_of<T: JsonSchema>() -> Schema {
     schemars::schema_for!(T)
 }
 
-const fn define<I: JsonSchema, O: JsonSchema>(
-    kind: ActionKind,
-    name: &'static str,
-    needs: Needs,
-    closed: bool,
-) -> Action {
+const fn define<I: JsonSchema, O: JsonSchema>(kind: ActionKind, name: &'static str, needs: Needs) -> Action {
     Action {
         kind,
         name,
         needs,
-        closed,
         input: schema_of::<I>,
         output: schema_of::<O>,
     }
@@ -125,56 +115,47 @@ use Needs as N;
 /// ones: goldpath fetches templates with the operator's credentials and
 /// pushes with a step's token in place of the host's password.
 pub const ACTIONS: &[Action] = &[
-    define::<FetchTemplateInput, NoOutput>(K::FetchTemplate, "fetch:template", N::Workspace, false),
-    define::<FetchTemplateInput, NoOutput>(K::FetchTemplateFile, "fetch:template:file", N::Workspace, false),
-    define::<FetchPlainInput, NoOutput>(K::FetchPlain, "fetch:plain", N::Workspace, false),
-    define::<FetchPlainInput, NoOutput>(K::FetchPlainFile, "fetch:plain:file", N::Workspace, false),
-    define::<DeleteInput, NoOutput>(K::FsDelete, "fs:delete", N::Workspace, false),
-    define::<RenameInput, NoOutput>(K::FsRename, "fs:rename", N::Workspace, false),
-    define::<DebugLogInput, NoOutput>(K::DebugLog, "debug:log", N::Workspace, false),
-    define::<WriteInput, NoOutput>(K::CatalogWrite, "catalog:write", N::Workspace, false),
-    define::<GithubPublishInput, PublishOutput>(K::PublishGithub, "publish:github", N::Forge, true),
-    define::<PublishInput, PublishOutput>(K::PublishGitlab, "publish:gitlab", N::Forge, false),
-    define::<PublishInput, PublishOutput>(K::PublishGitea, "publish:gitea", N::Forge, true),
+    define::<FetchTemplateInput, NoOutput>(K::FetchTemplate, "fetch:template", N::Workspace),
+    define::<FetchTemplateInput, NoOutput>(K::FetchTemplateFile, "fetch:template:file", N::Workspace),
+    define::<FetchPlainInput, NoOutput>(K::FetchPlain, "fetch:plain", N::Workspace),
+    define::<FetchPlainInput, NoOutput>(K::FetchPlainFile, "fetch:plain:file", N::Workspace),
+    define::<DeleteInput, NoOutput>(K::FsDelete, "fs:delete", N::Workspace),
+    define::<RenameInput, NoOutput>(K::FsRename, "fs:rename", N::Workspace),
+    define::<DebugLogInput, NoOutput>(K::DebugLog, "debug:log", N::Workspace),
+    define::<WriteInput, NoOutput>(K::CatalogWrite, "catalog:write", N::Workspace),
+    define::<GithubPublishInput, PublishOutput>(K::PublishGithub, "publish:github", N::Forge),
+    define::<GitlabPublishInput, PublishOutput>(K::PublishGitlab, "publish:gitlab", N::Forge),
+    define::<PublishInput, PublishOutput>(K::PublishGitea, "publish:gitea", N::Forge),
     define::<PullRequestInput, PullRequestOutput>(
         K::PublishGiteaPullRequest,
         "publish:gitea:pull-request",
         N::Forge,
-        true,
     ),
     define::<PullRequestInput, PullRequestOutput>(
         K::PublishGithubPullRequest,
         "publish:github:pull-request",
         N::Forge,
-        true,
     ),
-    define::<RepoCreateInput, RepoCreateOutput>(K::GithubRepoCreate, "github:repo:create", N::Forge, true),
-    define::<RepoPushInput, PublishOutput>(K::GithubRepoPush, "github:repo:push", N::Forge, true),
+    define::<RepoCreateInput, RepoCreateOutput>(K::GithubRepoCreate, "github:repo:create", N::Forge),
+    define::<RepoPushInput, PublishOutput>(K::GithubRepoPush, "github:repo:push", N::Forge),
     define::<BranchProtectionInput, NoOutput>(
         K::GithubBranchProtection,
         "github:branch-protection:create",
         N::Forge,
-        true,
     ),
-    define::<WebhookInput, NoOutput>(K::GithubWebhook, "github:webhook", N::Forge, true),
-    define::<DispatchInput, NoOutput>(
-        K::GithubActionsDispatch,
-        "github:actions:dispatch",
-        N::Forge,
-        true,
-    ),
-    define::<PagesInput, NoOutput>(K::GithubPagesEnable, "github:pages:enable", N::Forge, true),
-    define::<PublishInput, PublishOutput>(K::PublishGit, "publish:git", N::Forge, false),
+    define::<WebhookInput, NoOutput>(K::GithubWebhook, "github:webhook", N::Forge),
+    define::<DispatchInput, NoOutput>(K::GithubActionsDispatch, "github:actions:dispatch", N::Forge),
+    define::<PagesInput, NoOutput>(K::GithubPagesEnable, "github:pages:enable", N::Forge),
+    define::<PublishInput, PublishOutput>(K::PublishGit, "publish:git", N::Forge),
     define::<ApplicationInput, ApplicationOutput>(
         K::ArgocdCreateResources,
         "argocd:create-resources",
         N::Cluster,
-        false,
     ),
-    define::<RegisterInput, RegisterOutput>(K::CatalogRegister, "catalog:register", N::Catalog, false),
-    define::<FetchEntitiesInput, FetchEntitiesOutput>(K::CatalogFetch, "catalog:fetch", N::Catalog, false),
-    define::<ApplyInput, NoOutput>(K::KubernetesApply, "kubernetes:apply", N::Cluster, false),
-    define::<WaitInput, NoOutput>(K::DebugWait, "debug:wait", N::Clock, false),
+    define::<RegisterInput, RegisterOutput>(K::CatalogRegister, "catalog:register", N::Catalog),
+    define::<FetchEntitiesInput, FetchEntitiesOutput>(K::CatalogFetch, "catalog:fetch", N::Catalog),
+    define::<ApplyInput, NoOutput>(K::KubernetesApply, "kubernetes:apply", N::Cluster),
+    define::<WaitInput, NoOutput>(K::DebugWait, "debug:wait", N::Clock),
 ];
 
 /// The action named `name`, or `None` for one goldpath does not know.

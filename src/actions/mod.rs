@@ -11,6 +11,7 @@ pub mod fetch;
 mod fs;
 pub mod github;
 pub mod github_api;
+pub mod gitlab;
 pub mod input;
 pub mod kubernetes;
 pub mod publish;
@@ -163,7 +164,10 @@ impl WorldInput {
     pub fn decode(kind: ActionKind, input: &Value) -> Result<WorldInput, ActionError> {
         use ActionKind as K;
         Ok(match kind {
-            K::PublishGitlab | K::PublishGitea | K::PublishGit => WorldInput::Publish(kind, decode(input)?),
+            K::PublishGitea | K::PublishGit => WorldInput::Publish(kind, decode(input)?),
+            K::PublishGitlab => {
+                WorldInput::Publish(kind, decode::<gitlab::GitlabPublishInput>(input)?.to_publish()?)
+            }
             K::PublishGithub => WorldInput::PublishGithub(Box::new(decode(input)?)),
             K::GithubRepoCreate => WorldInput::GithubRepoCreate(Box::new(decode(input)?)),
             K::GithubRepoPush => WorldInput::GithubRepoPush(Box::new(decode(input)?)),

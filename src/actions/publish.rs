@@ -172,6 +172,16 @@ impl Publish {
         let forge = if action == ActionKind::PublishGitea {
             forge_request(input, &repo, &branch, &route)?
         } else {
+            // publish:git only pushes; publish:github reads these itself.
+            if let Some(key) = input
+                .forge_only_input()
+                .filter(|_| action == ActionKind::PublishGit)
+            {
+                return Err(ActionError::permanent(format!(
+                    "input.{key}: publish:git only pushes, so it cannot be honoured; use the forge's own \
+                     publish action (publish:gitea, publish:github), or remove the input"
+                )));
+            }
             None
         };
         Ok(Publish {
@@ -418,6 +428,30 @@ mod tests {
             &config.tenant("acme"),
             &files,
         )
+    }
+
+    #[test]
+    fn publish_git_refuses_the_inputs_only_a_forge_honours() {
+        let files: FileTree = [("README.md".to_string(), FileEntry::text("# hi\n"))]
+            .into_iter()
+            .collect();
+        let config = config(ForgeKind::Git);
+        let input =
+            crate::actions::input::decode(&json!({"repoUrl": "h?owner=acme&repo=app", "topics": ["a"]}))
+                .unwrap();
+        let error = Publish::resolve(
+            ActionKind::PublishGit,
+            &input,
+            &config,
+            &config.tenant("acme"),
+            &files,
+        )
+        .unwrap_err();
+        assert!(
+            error.message.starts_with("input.topics: publish:git only pushes"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
