@@ -1,5 +1,5 @@
 # The commands the README names. `make test` is what CI runs.
-.PHONY: test setup lint unit fuzz-short e2e static crds fuzz bench bench-drain bench-catalog bench-soak
+.PHONY: test setup lint unit fuzz-short e2e static crds readme fuzz bench bench-drain bench-catalog bench-soak
 
 test: setup lint unit fuzz-short e2e static
 
@@ -36,6 +36,11 @@ static:
 # link to it); `make unit` fails when they differ.
 crds:
 	cargo run --quiet -- crds > crds/goldpath.yaml
+
+# Regenerates README.md's action reference from the action definitions
+# (`goldpath actions`); `make unit` fails when they differ.
+readme:
+	hack/readme-actions
 
 # Figures, not tests: goldpath against cookiecutter and copier (bench/README.md).
 bench:

@@ -1135,3 +1135,21 @@ fn debug_wait_sleeps_in_scaffold_is_not_run_by_render_and_is_bounded() {
         "{stderr}"
     );
 }
+
+#[test]
+fn readmes_action_reference_is_what_goldpath_actions_prints() {
+    let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
+        .arg("actions")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let (_, rest) = readme.split_once("<!-- actions:begin -->\n").unwrap();
+    let (listed, _) = rest.split_once("<!-- actions:end -->").unwrap();
+    assert!(
+        listed == printed,
+        "README.md's action reference differs from `goldpath actions`; regenerate it with `make readme`"
+    );
+    assert!(printed.contains("#### `publish:gitea`\n"), "{printed}");
+}

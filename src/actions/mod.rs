@@ -17,6 +17,7 @@ pub mod kubernetes;
 pub mod publish;
 pub mod pull_request;
 pub mod push;
+pub mod reference;
 pub mod wait;
 
 use serde::Serialize;

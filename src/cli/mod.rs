@@ -32,6 +32,9 @@ pub struct Cli {
 pub enum Command {
     /// Print goldpath's CustomResourceDefinitions as one YAML stream.
     Crds,
+    /// Print every action goldpath knows, with its inputs and outputs, as
+    /// Markdown (README's action reference is this text).
+    Actions,
     /// Render a template without side effects: validate it and the values,
     /// write the rendered files, and print every step with its rendered input.
     Render(RenderArgs),
@@ -170,6 +173,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Crds => stdout.write_all(crate::api::crds_yaml()?.as_bytes())?,
+        Command::Actions => stdout.write_all(crate::actions::reference::markdown().as_bytes())?,
         Command::Run(args) => run_operator(args)?,
         Command::Catalog(args) => catalog::run(args, &mut stdout)?,
         Command::Render(args) => {
