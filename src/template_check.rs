@@ -430,92 +430,95 @@ mod tests {
         }
     }
 
+    /// Backstage's own actions and the inputs each takes.
+    const BACKSTAGE: &[(&str, &[&str])] = &[
+        (
+            "fetch:template",
+            &[
+                "url",
+                "targetPath",
+                "values",
+                "copyWithoutRender",
+                "copyWithoutTemplating",
+                "cookiecutterCompat",
+                "templateFileExtension",
+                "replace",
+                "trimBlocks",
+                "lstripBlocks",
+                "token",
+            ],
+        ),
+        (
+            "fetch:template:file",
+            &[
+                "url",
+                "targetPath",
+                "values",
+                "cookiecutterCompat",
+                "replace",
+                "trimBlocks",
+                "lstripBlocks",
+                "token",
+            ],
+        ),
+        ("fetch:plain", &["url", "targetPath", "token"]),
+        ("fetch:plain:file", &["url", "targetPath", "token"]),
+        ("fs:delete", &["files"]),
+        ("fs:rename", &["files"]),
+        ("debug:log", &["message", "listWorkspace"]),
+        ("debug:wait", &["minutes", "seconds", "milliseconds"]),
+        ("catalog:write", &["filePath", "entity"]),
+        (
+            "catalog:register",
+            &["catalogInfoUrl", "repoContentsUrl", "catalogInfoPath", "optional"],
+        ),
+        (
+            "catalog:fetch",
+            &[
+                "entityRef",
+                "entityRefs",
+                "optional",
+                "defaultKind",
+                "defaultNamespace",
+            ],
+        ),
+        (
+            "publish:gitlab",
+            &[
+                "repoUrl",
+                "repoVisibility",
+                "defaultBranch",
+                "gitCommitMessage",
+                "gitAuthorName",
+                "gitAuthorEmail",
+                "signCommit",
+                "sourcePath",
+                "skipExisting",
+                "token",
+                "setUserAsOwner",
+                "topics",
+                "settings",
+                "branches",
+                "projectVariables",
+            ],
+        ),
+        (
+            "argocd:create-resources",
+            &[
+                "argoInstance",
+                "namespace",
+                "projectName",
+                "appName",
+                "repoUrl",
+                "path",
+                "labelValue",
+            ],
+        ),
+    ];
+
     #[test]
     fn backstages_own_inputs_are_declared() {
-        let backstage: &[(&str, &[&str])] = &[
-            (
-                "fetch:template",
-                &[
-                    "url",
-                    "targetPath",
-                    "values",
-                    "copyWithoutRender",
-                    "copyWithoutTemplating",
-                    "cookiecutterCompat",
-                    "templateFileExtension",
-                    "replace",
-                    "trimBlocks",
-                    "lstripBlocks",
-                    "token",
-                ],
-            ),
-            (
-                "fetch:template:file",
-                &[
-                    "url",
-                    "targetPath",
-                    "values",
-                    "cookiecutterCompat",
-                    "replace",
-                    "trimBlocks",
-                    "lstripBlocks",
-                    "token",
-                ],
-            ),
-            ("fetch:plain", &["url", "targetPath", "token"]),
-            ("fetch:plain:file", &["url", "targetPath", "token"]),
-            ("fs:delete", &["files"]),
-            ("fs:rename", &["files"]),
-            ("debug:log", &["message", "listWorkspace"]),
-            ("debug:wait", &["minutes", "seconds", "milliseconds"]),
-            ("catalog:write", &["filePath", "entity"]),
-            (
-                "catalog:register",
-                &["catalogInfoUrl", "repoContentsUrl", "catalogInfoPath", "optional"],
-            ),
-            (
-                "catalog:fetch",
-                &[
-                    "entityRef",
-                    "entityRefs",
-                    "optional",
-                    "defaultKind",
-                    "defaultNamespace",
-                ],
-            ),
-            (
-                "publish:gitlab",
-                &[
-                    "repoUrl",
-                    "repoVisibility",
-                    "defaultBranch",
-                    "gitCommitMessage",
-                    "gitAuthorName",
-                    "gitAuthorEmail",
-                    "signCommit",
-                    "sourcePath",
-                    "skipExisting",
-                    "token",
-                    "setUserAsOwner",
-                    "topics",
-                    "settings",
-                    "branches",
-                    "projectVariables",
-                ],
-            ),
-            (
-                "argocd:create-resources",
-                &[
-                    "argoInstance",
-                    "namespace",
-                    "projectName",
-                    "appName",
-                    "repoUrl",
-                    "path",
-                    "labelValue",
-                ],
-            ),
-        ];
+        let backstage = BACKSTAGE;
         for (name, inputs) in backstage {
             let action = actions::find(name).unwrap();
             let declared = action.inputs();

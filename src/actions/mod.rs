@@ -182,7 +182,16 @@ impl WorldInput {
             K::ArgocdCreateResources => WorldInput::Application(decode(input)?),
             K::CatalogRegister => WorldInput::Register(decode(input)?),
             K::CatalogFetch => WorldInput::FetchEntities(decode(input)?),
-            K::KubernetesApply => WorldInput::Apply(decode(input)?),
+            K::KubernetesApply => {
+                let apply: kubernetes::ApplyInput = decode(input)?;
+                if apply.namespace_scoped == Some(false) {
+                    return Err(ActionError::permanent(
+                        "input.namespaceScoped: false asks for a cluster-scoped object; kubernetes:apply \
+                         writes namespaced objects only",
+                    ));
+                }
+                WorldInput::Apply(apply)
+            }
             K::DebugWait => WorldInput::Wait(wait::duration(&decode(input)?)?),
             other => {
                 return Err(ActionError::permanent(format!(
