@@ -13,6 +13,13 @@ use std::process::Command;
 
 use goldpath::engine::files::{self, FileEntry, FileTree};
 
+/// The compat cases' trees are small; they are read whole.
+const WHOLE: files::ReadBounds = files::ReadBounds {
+    max_depth: 64,
+    max_files: 100_000,
+    max_bytes: 1 << 30,
+};
+
 fn case_dir(case: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/compat")
@@ -46,7 +53,7 @@ fn scaffold(case: &str) -> FileTree {
     );
     let mut produced = FileTree::new();
     for part in ["workspace", "cluster"] {
-        let tree = files::read_dir(&out.path().join(part)).unwrap_or_default();
+        let tree = files::read_dir(&out.path().join(part), WHOLE).unwrap_or_default();
         for (path, entry) in tree {
             let entry = match entry {
                 FileEntry::File { contents, executable } => match String::from_utf8(contents) {
@@ -84,7 +91,7 @@ fn check(case: &str) {
         files::write_dir(&produced, &expected_dir).unwrap();
         return;
     }
-    let expected = files::read_dir(&expected_dir)
+    let expected = files::read_dir(&expected_dir, WHOLE)
         .unwrap_or_else(|e| panic!("{case}: no expected tree in {} ({e})", expected_dir.display()));
     let names = |tree: &FileTree| tree.keys().cloned().collect::<Vec<_>>();
     pretty_assertions::assert_eq!(names(&produced), names(&expected), "{case}: the files differ");

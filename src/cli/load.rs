@@ -108,7 +108,14 @@ fn local_files(path: &Path, root: Option<&Path>, spec: &TemplateSpec) -> anyhow:
         .collect();
     let (read, template_dir) = fetch::source_dirs(spec, &within.join("/"));
     let read_path = root.join(&read);
-    let files = files::read_dir(&read_path)
+    // The same bounds as the operator's default for a Template's source.
+    let limits = crate::config::TemplateSourceLimits::default();
+    let bounds = files::ReadBounds {
+        max_depth: limits.max_depth,
+        max_files: limits.max_files,
+        max_bytes: limits.max_bytes,
+    };
+    let files = files::read_dir(&read_path, bounds)
         .with_context(|| format!("reading the template's files in {}", read_path.display()))?;
     Ok(TemplateFiles::read_from(files, &read, &template_dir))
 }

@@ -109,21 +109,59 @@ pub fn digest(tree: &FileTree) -> String {
     format!("sha256:{hex}")
 }
 
+/// How much of a directory a read takes before it stops: how deeply
+/// directories nest, how many files and directories, how many bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadBounds {
+    pub max_depth: usize,
+    pub max_files: usize,
+    pub max_bytes: u64,
+}
+
 /// Reads a directory from disk into a tree, keeping executable bits and
-/// symlinks (not followed). `.git` directories are left out.
-pub fn read_dir(root: &std::path::Path) -> std::io::Result<FileTree> {
+/// symlinks (not followed). `.git` directories are left out. A directory
+/// past any of `bounds` is refused, naming the bound, before its excess is
+/// read.
+pub fn read_dir(root: &std::path::Path, bounds: ReadBounds) -> std::io::Result<FileTree> {
+    let refused = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
     let mut tree = FileTree::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
+    let (mut entries, mut bytes) = (0usize, 0u64);
+    let mut pending = vec![(root.to_path_buf(), 0usize)];
+    while let Some((dir, depth)) = pending.pop() {
         for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;
             let path = entry.path();
             let file_type = entry.file_type()?;
-            if file_type.is_dir() {
-                if entry.file_name() != ".git" {
-                    pending.push(path);
-                }
+            if file_type.is_dir() && entry.file_name() == ".git" {
                 continue;
+            }
+            entries += 1;
+            if entries > bounds.max_files {
+                return Err(refused(format!(
+                    "{}: more than {} files and directories (templateSourceLimits.maxFiles)",
+                    root.display(),
+                    bounds.max_files
+                )));
+            }
+            if file_type.is_dir() {
+                if depth + 1 > bounds.max_depth {
+                    return Err(refused(format!(
+                        "{}: directories nest more than {} levels deep (templateSourceLimits.maxDepth)",
+                        path.display(),
+                        bounds.max_depth
+                    )));
+                }
+                pending.push((path, depth + 1));
+                continue;
+            }
+            let metadata = entry.metadata()?;
+            bytes = bytes.saturating_add(metadata.len());
+            if bytes > bounds.max_bytes {
+                return Err(refused(format!(
+                    "{}: more than {} bytes of files (templateSourceLimits.maxBytes)",
+                    root.display(),
+                    bounds.max_bytes
+                )));
             }
             let relative = path
                 .strip_prefix(root)
@@ -137,7 +175,7 @@ pub fn read_dir(root: &std::path::Path) -> std::io::Result<FileTree> {
             } else {
                 FileEntry::File {
                     contents: std::fs::read(&path)?,
-                    executable: is_executable(&entry.metadata()?),
+                    executable: is_executable(&metadata),
                 }
             };
             tree.insert(relative, file);
@@ -249,4 +287,61 @@ fn symlink(target: &str, path: &std::path::Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn symlink(target: &str, path: &std::path::Path) -> std::io::Result<()> {
     std::fs::write(path, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOMY: ReadBounds = ReadBounds {
+        max_depth: 4,
+        max_files: 10,
+        max_bytes: 100,
+    };
+
+    #[test]
+    fn a_directory_read_stops_at_each_bound_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/b/c.txt"), "0123456789").unwrap();
+        std::fs::write(dir.path().join("d.txt"), "x").unwrap();
+        std::fs::create_dir_all(dir.path().join(".git/objects")).unwrap();
+        std::fs::write(dir.path().join(".git/objects/big"), vec![0; 1000]).unwrap();
+
+        let tree = read_dir(dir.path(), ROOMY).unwrap();
+        assert_eq!(tree.keys().collect::<Vec<_>>(), ["a/b/c.txt", "d.txt"]);
+        // a, a/b, a/b/c.txt and d.txt: four entries, two levels, 11 bytes.
+        for (bounds, names) in [
+            (
+                ReadBounds {
+                    max_files: 3,
+                    ..ROOMY
+                },
+                "maxFiles",
+            ),
+            (
+                ReadBounds {
+                    max_depth: 1,
+                    ..ROOMY
+                },
+                "maxDepth",
+            ),
+            (
+                ReadBounds {
+                    max_bytes: 10,
+                    ..ROOMY
+                },
+                "maxBytes",
+            ),
+        ] {
+            let error = read_dir(dir.path(), bounds).unwrap_err();
+            assert!(error.to_string().contains(names), "{bounds:?}: {error}");
+        }
+        let exact = ReadBounds {
+            max_depth: 2,
+            max_files: 4,
+            max_bytes: 11,
+        };
+        assert_eq!(read_dir(dir.path(), exact).unwrap(), tree);
+    }
 }
