@@ -314,4 +314,4 @@ mod rewrite;
 
 pub use checks::*;
 pub use operators::register_operators;
-pub use rewrite::{is_checked_function, rewrite};
+pub use rewrite::{MAX_CHAIN, is_checked_function, overlong_chain, rewrite};

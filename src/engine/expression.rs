@@ -73,6 +73,20 @@ pub struct RenderError {
     pub syntax: bool,
 }
 
+/// A tag that chains more links than can be compiled safely.
+fn chain_error(location: &str, line: usize) -> RenderError {
+    RenderError {
+        location: location.to_string(),
+        line: Some(line),
+        message: format!(
+            "a tag chains more than {} operators, filters, tests, attributes or calls; split it with {{% set %}}",
+            bounds::MAX_CHAIN
+        ),
+        limit: true,
+        syntax: false,
+    }
+}
+
 impl fmt::Display for RenderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
@@ -250,6 +264,9 @@ impl Renderer {
         // `sources` gains an entry only once its template was added, so a
         // source seen before is in the environment.
         if compiled.sources.get(location).is_none_or(|s| s != source) {
+            if let Some(line) = bounds::overlong_chain(source, true, &compiled.syntax) {
+                return Err(chain_error(location, line));
+            }
             let checked = bounds::rewrite(source, true, &compiled.syntax);
             compiled
                 .env
@@ -325,6 +342,9 @@ impl Renderer {
             self.check_deadline(location)?;
             self.warnings.rendering(location);
             let compiled = lock(&self.env);
+            if let Some(line) = bounds::overlong_chain(expression, false, &compiled.syntax) {
+                return Err(chain_error(location, line));
+            }
             let checked = bounds::rewrite(expression, false, &compiled.syntax);
             let expression = compiled
                 .env

@@ -48,6 +48,62 @@ const STRICT: &[(&str, &str)] = &[("Eq", "__goldpath_strict_eq"), ("Ne", "__gold
 /// The function conditions are wrapped in, for JavaScript's truthiness.
 pub(super) const TRUTHY: &str = "__goldpath_truthy";
 
+/// Operators, filters, tests, attributes, subscripts and calls one tag may
+/// chain. minijinja reads `a - b - c ...` (and `a|f|g ...`, `a.b.c ...`)
+/// in a loop, but compiles and drops the result recursively, a level of
+/// the stack per link (and `rewrite` nests calls as deeply): a few hundred
+/// links overflow a thread's stack and abort the process. `and` and `or`
+/// count twice, as their rewriting nests two calls. Backstage templates
+/// use a handful.
+pub const MAX_CHAIN: usize = 100;
+
+/// The line of the first tag of `source` (as `rewrite` takes it) that
+/// chains more than `MAX_CHAIN` links, checked before anything parses it.
+pub fn overlong_chain(
+    source: &str,
+    template: bool,
+    syntax: &minijinja::syntax::SyntaxConfig,
+) -> Option<usize> {
+    use minijinja::machinery::{Token, tokenize};
+    if source.len() < 2 * MAX_CHAIN {
+        return None;
+    }
+    let mut links = 0;
+    for token in tokenize(source, !template, syntax.clone()) {
+        // What does not tokenize is refused when it is parsed.
+        let Ok((token, span)) = token else {
+            return None;
+        };
+        match token {
+            Token::VariableStart | Token::BlockStart | Token::VariableEnd | Token::BlockEnd => links = 0,
+            Token::TemplateData(_)
+            | Token::Str(_)
+            | Token::String(_)
+            | Token::Int(_)
+            | Token::Int128(_)
+            | Token::Float(_)
+            | Token::Comma
+            | Token::Colon
+            | Token::Assign
+            | Token::BracketClose
+            | Token::ParenClose
+            | Token::BraceClose => {}
+            Token::Ident(name) if !matches!(name, "and" | "or" | "not" | "is" | "in" | "if" | "else") => {}
+            token => {
+                links += if matches!(token, Token::Ident("and" | "or")) {
+                    2
+                } else {
+                    1
+                };
+                if links > MAX_CHAIN {
+                    return Some(span.start_line as usize);
+                }
+            }
+        }
+    }
+    None
+}
+
 /// `source` (a whole template when `template` is true, else one expression)
 /// with every `*`, `+` and `~` replaced by a call of its checked function,
 /// and every list, tuple and map literal that holds more than constants
@@ -208,11 +264,16 @@ fn as_edit(node: &serde_json::Value, source: &str, strict: &[usize]) -> Option<E
 /// replaces the expression stays balanced.
 fn real_span(source: &str, expr: &serde_json::Value) -> Option<(usize, usize)> {
     let (mut start, mut end) = expr_span(expr)?;
-    // Every operand's extent is within the expression's.
+    // Every operand's extent is within the expression's. Each operand is
+    // measured once: a chain of operators nests as deeply as it is long.
+    let mut left = None;
     if let Some(fields) = expr.pointer("/inner/0").and_then(|f| f.as_object()) {
         for key in ["expr", "left", "right", "test_expr", "true_expr", "false_expr"] {
             if let Some(operand) = fields.get(key).filter(|o| o.get("expr").is_some()) {
                 let (from, to) = real_span(source, operand)?;
+                if key == "left" {
+                    left = Some(from);
+                }
                 start = start.min(from);
                 end = end.max(to);
             }
@@ -220,7 +281,7 @@ fn real_span(source: &str, expr: &serde_json::Value) -> Option<(usize, usize)> {
     }
     // A binary operator's span may start at the tag, before its left operand.
     if expr.get("expr").and_then(|e| e.as_str()) == Some("BinOp") {
-        start = real_span(source, expr.pointer("/inner/0/left")?)?.0;
+        start = left?;
     }
     let text = source.get(start..end)?;
     let (opens, closes) = (text.matches('(').count(), text.matches(')').count());
@@ -540,6 +601,83 @@ mod tests {
             ),
             "{% for a, b in __goldpath_entries(__goldpath_nested([__goldpath_nested([x, 1])])) %}${{ __goldpath_nested({'k': __goldpath_mul(__goldpath_nested([a]), 2)}) }}{% endfor %}${{ [1, [2]] }}"
         );
+    }
+
+    #[test]
+    fn a_long_chain_of_operators_measures_each_operand_once() {
+        // Found by the `expression` fuzz target: each operand's extent was
+        // measured twice per level, so `a-b-c-...` took 2^n steps.
+        let chain = (0..200).map(|i| format!("v{i}")).collect::<Vec<_>>().join("-");
+        let rewritten = rewrite(&chain, false, &syntax());
+        assert_eq!(rewritten.matches("__goldpath_sub(").count(), 199);
+        assert!(
+            rewritten.starts_with("__goldpath_sub(__goldpath_sub("),
+            "{rewritten}"
+        );
+        assert!(rewritten.ends_with("v198), v199)"), "{rewritten}");
+        let found = "g-boog-boot-st-ssrin*g-oog-boot-st-ssrin*g-boog-boot-st-ssrin*g-oog-boot-st-ssrin*g-boog-boot-sog-boot-st-boog-boot-sog-boot-st-s";
+        let context = Value::from(minijinja::value::Serde(json!({})));
+        let value = serde_json::Value::String(format!("${{{{ {found} }}}}"));
+        let rendered = Renderer::new(Limits::default())
+            .render_value("steps.s.input.v", &value, &context)
+            .unwrap();
+        assert!(rendered.is_some_and(|v| v.is_null()), "NaN has no JSON form");
+    }
+
+    #[test]
+    fn a_tag_chaining_more_than_the_bound_is_found_before_it_is_parsed() {
+        let chain = |n: usize, link: &str| (0..n).map(|_| "a").collect::<Vec<_>>().join(link);
+        for link in ["-", " and ", "|f|", ".", " is defined and "] {
+            let long = chain(MAX_CHAIN + 2, link);
+            assert_eq!(overlong_chain(&long, false, &syntax()), Some(1), "{link}");
+            let text = format!(
+                "line\n${{{{ {} }}}}\n${{{{ {long} }}}}",
+                chain(MAX_CHAIN / 4, link)
+            );
+            assert_eq!(overlong_chain(&text, true, &syntax()), Some(3), "{link}");
+        }
+        // Links are counted per tag; a long list is not a chain.
+        let tags = (0..10)
+            .map(|_| format!("${{{{ {} }}}}", chain(MAX_CHAIN / 2, "-")))
+            .collect::<String>();
+        assert_eq!(overlong_chain(&tags, true, &syntax()), None);
+        let list = format!(
+            "[{}]",
+            (0..2 * MAX_CHAIN)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        assert_eq!(overlong_chain(&list, false, &syntax()), None);
+        // Refused by the renderer, where minijinja alone overflowed a
+        // thread's stack (2 MiB, as tokio's workers have) and aborted.
+        let bomb = chain(20_000, "-");
+        let refused = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let context = Value::from(minijinja::value::Serde(json!({})));
+                let renderer = Renderer::new(Limits::default());
+                let text = renderer.render_text("skeleton/a.txt", &format!("x\n${{{{ {bomb} }}}}"), &context);
+                let value = serde_json::Value::String(format!("${{{{ {bomb} }}}}"));
+                let value = renderer.render_value("steps.s.input.v", &value, &context);
+                // The longest chain allowed compiles and renders on that stack.
+                let longest = format!("${{{{ {} }}}}", chain(MAX_CHAIN + 1, "-"));
+                assert_eq!(
+                    renderer
+                        .render_text("skeleton/b.txt", &longest, &context)
+                        .unwrap(),
+                    "NaN"
+                );
+                (text.unwrap_err(), value.unwrap_err())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(refused.0.line, Some(2));
+        for error in [refused.0, refused.1] {
+            assert!(error.limit, "{error}");
+            assert!(error.message.contains("chains more than 100"), "{error}");
+        }
     }
 
     #[test]
