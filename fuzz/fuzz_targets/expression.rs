@@ -72,7 +72,7 @@ fn assert_error(error: &goldpath::engine::expression::RenderError, location: &st
     assert!(!error.message.trim().is_empty(), "an error without a message");
     if error.limit {
         assert!(
-            ["instructions", "bytes", "too long", "levels"]
+            ["instructions", "bytes", "too long", "levels", "chains more than"]
                 .iter()
                 .any(|word| error.message.contains(word)),
             "a limit error that does not say which limit: {error}"
