@@ -513,6 +513,13 @@ fn outermost(edits: &[Edit]) -> Vec<&Edit> {
     out
 }
 
+/// The text from `from` to `to`, or none where minijinja's spans of text
+/// that is not a template overlap (what is rewritten then fails to compile
+/// and is reported as the author's syntax error).
+fn between(source: &str, from: usize, to: usize) -> &str {
+    source.get(from..to).unwrap_or_default()
+}
+
 /// `function(arguments)` for one edit, its arguments rewritten in turn.
 fn render_edit(source: &str, edit: &Edit, all: &[Edit]) -> String {
     if let Some(text) = &edit.insert {
@@ -531,16 +538,16 @@ fn render_edit(source: &str, edit: &Edit, all: &[Edit]) -> String {
         let mut out = String::new();
         let mut at = range.0;
         for inner_edit in outermost(&inner) {
-            out.push_str(&source[at..inner_edit.whole.0]);
+            out.push_str(between(source, at, inner_edit.whole.0));
             out.push_str(&render_edit(source, inner_edit, &inner));
             at = inner_edit.whole.1;
         }
-        out.push_str(&source[at..range.1]);
+        out.push_str(between(source, at, range.1));
         out
     };
     // Text between the arguments (the operator, parentheses) is dropped,
     // but its line breaks are kept.
-    let breaks = |from: usize, to: usize| "\n".repeat(source[from..to].matches('\n').count());
+    let breaks = |from: usize, to: usize| "\n".repeat(between(source, from, to).matches('\n').count());
     let (mut out, separator) = match edit.function {
         AND => (format!("{UNWRAP}({AND}("), ") and "),
         OR => (format!("{UNWRAP}({OR}("), ") or "),
@@ -678,6 +685,24 @@ mod tests {
             assert!(error.limit, "{error}");
             assert!(error.message.contains("chains more than 100"), "{error}");
         }
+    }
+
+    #[test]
+    fn overlapping_spans_of_garbled_text_do_not_panic() {
+        // Found by the `expression` fuzz target (mode 3: a skeleton file in
+        // cookiecutter's syntax): spans that overlap made a slice panic.
+        let found = include_bytes!("../../../fuzz/seeds/expression/overlapping-spans");
+        let text = String::from_utf8_lossy(&found[1..]);
+        let whitespace = Whitespace {
+            trim_blocks: true,
+            lstrip_blocks: false,
+        };
+        let renderer = Renderer::new(Limits::default()).for_files(Syntax::Cookiecutter, whitespace);
+        let context = Value::from(minijinja::value::Serde(json!({})));
+        let error = renderer
+            .render_text("skeleton/f.txt", &text, &context)
+            .unwrap_err();
+        assert_eq!(error.location, "skeleton/f.txt", "{error}");
     }
 
     #[test]
