@@ -63,13 +63,20 @@ pub fn from_backstage(entity: &Value, namespace: &str) -> Result<CatalogEntity, 
     }
     let spec: CatalogEntitySpec =
         serde_json::from_value(Value::Object(spec)).map_err(|e| format!("{kind} {name}: {e}"))?;
-    // An empty map is no map, so `annotations: {}` survives the way back.
+    // An empty map is no map, so `annotations: {}` survives the way back;
+    // kubectl's last-applied annotation is the object's, not the entity's,
+    // and the way back leaves it out, so it is not taken in either.
     let strings = |key: &str| -> Result<Option<BTreeMap<String, String>>, String> {
         let map: Option<BTreeMap<String, String>> = metadata
             .get(key)
             .map(|v| serde_json::from_value(v.clone()).map_err(|e| format!("metadata.{key}: {e}")))
             .transpose()?;
-        Ok(map.filter(|map| !map.is_empty()))
+        Ok(map
+            .map(|mut map| {
+                map.remove(LAST_APPLIED);
+                map
+            })
+            .filter(|map| !map.is_empty()))
     };
     Ok(CatalogEntity {
         metadata: ObjectMeta {
