@@ -16,8 +16,9 @@ pub enum SkeletonError {
     /// A name or a file did not render.
     #[error(transparent)]
     Render(#[from] RenderError),
-    /// A rendered path would leave the workspace.
-    #[error("{file}: the rendered path {rendered:?} leaves the workspace")]
+    /// A rendered path would leave the workspace, or the directory the
+    /// files are fetched into.
+    #[error("{file}: the rendered path {rendered:?} leaves the workspace or the target directory")]
     Escapes { file: String, rendered: String },
     /// A rendered path names the directory it is written into, not a file.
     #[error("{file}: the rendered path {rendered:?} names a directory, not a file")]
@@ -74,10 +75,15 @@ pub fn render_into(
         let Some(rendered) = render_path(name, &shown, options)? else {
             continue;
         };
-        let destination = workspace::join(target, &rendered).map_err(|_| SkeletonError::Escapes {
-            file: shown.clone(),
-            rendered: rendered.clone(),
-        })?;
+        // As in Backstage, a file stays below the directory it is fetched
+        // into (`targetPath`), not only within the workspace.
+        let destination = workspace::join(target, &rendered)
+            .ok()
+            .filter(|destination| workspace::is_within(destination, target))
+            .ok_or_else(|| SkeletonError::Escapes {
+                file: shown.clone(),
+                rendered: rendered.clone(),
+            })?;
         // `.` (or a path that climbs back to where it started) would make
         // the file the workspace root itself.
         if destination.is_empty() {
@@ -230,6 +236,16 @@ mod tests {
             assert!(
                 error.to_string().starts_with(&format!("skeleton/{path}")),
                 "{error}"
+            );
+        }
+        // A path that climbs out of the target directory, even within the
+        // workspace, is refused (found by the skeleton fuzz target).
+        for path in ["..", "x/../../y", "${{ values.dot }}/../z"] {
+            let skeleton = FileTree::from([(path.to_string(), FileEntry::text("x"))]);
+            let error = render(skeleton, "app/sub", true).unwrap_err();
+            assert!(
+                matches!(error, SkeletonError::Escapes { .. }),
+                "{path:?}: {error}"
             );
         }
         // Below a target directory, `.` is a file named as the target: kept
