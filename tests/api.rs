@@ -12,6 +12,9 @@ use goldpath::api::{self, CatalogEntity, ScaffoldRequest, Template};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+#[path = "support/npm.rs"]
+mod npm;
+
 fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
@@ -350,36 +353,8 @@ fn entity_kinds_that_need_an_owner_are_exactly_backstages() {
 /// ships it has it; fetched with npm once and cached under ~/.cache/goldpath.
 fn backstage_template_schema() -> Value {
     const PACKAGE: &str = "@backstage/plugin-scaffolder-common@2.4.0";
-    let home = std::env::var("HOME").unwrap();
-    let cache = Path::new(&home).join(".cache/goldpath/npm/plugin-scaffolder-common-2.4.0");
+    let cache = npm::package(PACKAGE, "plugin-scaffolder-common-2.4.0");
     let module = cache.join("package/dist/Template.v1beta3.schema.json.cjs.js");
-    if !module.exists() {
-        // Unpacked beside the cache and renamed into place, so tests that
-        // run at once never see half a package.
-        let parent = cache.parent().unwrap();
-        std::fs::create_dir_all(parent).unwrap();
-        let unpack = tempfile::tempdir_in(parent).unwrap();
-        let packed = Command::new("npm")
-            .args(["pack", PACKAGE, "--silent", "--pack-destination"])
-            .arg(unpack.path())
-            .output()
-            .unwrap_or_else(|e| panic!("npm (needed to fetch {PACKAGE}): {e}"));
-        assert!(
-            packed.status.success(),
-            "npm pack {PACKAGE}: {}",
-            String::from_utf8_lossy(&packed.stderr)
-        );
-        let tarball = String::from_utf8_lossy(&packed.stdout).trim().to_string();
-        let untar = Command::new("tar")
-            .arg("xzf")
-            .arg(unpack.path().join(&tarball))
-            .arg("-C")
-            .arg(unpack.path())
-            .status()
-            .unwrap();
-        assert!(untar.success(), "unpacking {tarball}");
-        let _ = std::fs::rename(unpack.keep(), &cache);
-    }
     let printed = Command::new("node")
         .arg("-e")
         .arg("const m = require(process.argv[1]); process.stdout.write(JSON.stringify(m.default || m))")

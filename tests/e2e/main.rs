@@ -10,6 +10,8 @@ mod catalog;
 mod control_plane;
 mod forge;
 mod harness;
+#[path = "../support/npm.rs"]
+mod npm;
 mod operations;
 mod portal;
 mod portal_catalog;

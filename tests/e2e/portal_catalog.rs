@@ -2,7 +2,6 @@
 //! response checked against Backstage's own catalog OpenAPI document, taken
 //! from the pinned `@backstage/plugin-catalog-backend` npm package.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -17,36 +16,8 @@ const PACKAGE: &str = "@backstage/plugin-catalog-backend@4.0.5";
 /// (the `spec` its generated router holds); fetched with npm once and cached
 /// under ~/.cache/goldpath/npm.
 fn catalog_openapi() -> Value {
-    let home = std::env::var("HOME").unwrap();
-    let cache = Path::new(&home).join(".cache/goldpath/npm/plugin-catalog-backend-4.0.5");
+    let cache = crate::npm::package(PACKAGE, "plugin-catalog-backend-4.0.5");
     let module = cache.join("package/dist/schema/openapi/generated/router.cjs.js");
-    if !module.exists() {
-        // Unpacked beside the cache and renamed into place, so tests that
-        // run at once never see half a package.
-        let parent = cache.parent().unwrap();
-        std::fs::create_dir_all(parent).unwrap();
-        let unpack = tempfile::tempdir_in(parent).unwrap();
-        let packed = Command::new("npm")
-            .args(["pack", PACKAGE, "--silent", "--pack-destination"])
-            .arg(unpack.path())
-            .output()
-            .unwrap_or_else(|e| panic!("npm (needed to fetch {PACKAGE}): {e}"));
-        assert!(
-            packed.status.success(),
-            "npm pack {PACKAGE}: {}",
-            String::from_utf8_lossy(&packed.stderr)
-        );
-        let tarball = String::from_utf8_lossy(&packed.stdout).trim().to_string();
-        let untar = Command::new("tar")
-            .arg("xzf")
-            .arg(unpack.path().join(&tarball))
-            .arg("-C")
-            .arg(unpack.path())
-            .status()
-            .unwrap();
-        assert!(untar.success(), "unpacking {tarball}");
-        let _ = std::fs::rename(unpack.keep(), &cache);
-    }
     // The module needs Backstage's backend packages only to build a router
     // around the document; stand-ins let it load without them.
     let script = "const Module = require('module'); const load = Module._load;\
