@@ -10,6 +10,7 @@ mod kinds;
 mod methods;
 mod numbers;
 mod predicates;
+mod sequences;
 mod text;
 mod values;
 
@@ -18,7 +19,7 @@ use backstage::{parse_entity_ref, parse_repo_url, pick, project_slug};
 pub use methods::COMPAT;
 use methods::js_method;
 use numbers::{float, int, round};
-use text::{center, nl2br, striptags, title, truncate, urlize};
+use text::{center, nl2br, striptags, title, truncate, urlencode, urlize};
 use values::{dump, list, nunjucks_default, string};
 
 /// Adds every filter a Backstage template may call to `env`, each checked
@@ -122,7 +123,7 @@ fn minijinja_collection_builtins() -> Vec<Filter> {
     vec![
         (
             "dictsort",
-            Value::from_function(builtin::dictsort),
+            Value::from_function(sequences::dictsort),
             Some(bounds::check_chars),
         ),
         (
@@ -171,7 +172,7 @@ fn minijinja_collection_builtins() -> Vec<Filter> {
         ),
         (
             "sort",
-            Value::from_function(builtin::sort),
+            Value::from_function(sequences::sort),
             Some(bounds::check_chars),
         ),
         ("list", Value::from_function(list), Some(bounds::check_chars)),
@@ -191,12 +192,12 @@ fn minijinja_selection_builtins() -> Vec<Filter> {
     vec![
         (
             "slice",
-            Value::from_function(builtin::slice),
+            Value::from_function(sequences::slice),
             Some(bounds::check_count),
         ),
         (
             "sum",
-            Value::from_function(builtin::sum),
+            Value::from_function(sequences::sum),
             Some(bounds::check_chars),
         ),
         (
@@ -231,7 +232,7 @@ fn minijinja_selection_builtins() -> Vec<Filter> {
         ),
         (
             "groupby",
-            Value::from_function(builtin::groupby),
+            Value::from_function(sequences::groupby),
             Some(bounds::check_chars),
         ),
         (
@@ -273,7 +274,7 @@ fn minijinja_format_builtins() -> Vec<Filter> {
         ),
         (
             "urlencode",
-            Value::from_function(builtin::urlencode),
+            Value::from_function(urlencode),
             Some(bounds::check_escape),
         ),
     ]
@@ -289,24 +290,40 @@ mod tests {
 
     #[test]
     fn nunjucks_filters_behave_as_nunjucks() {
+        let cut = |text: &str, length: i64, killwords: bool, end: Option<&str>| {
+            let end = end.map(Value::from);
+            truncate(
+                Value::from(text),
+                Some(Value::from(length)),
+                Some(Value::from(killwords)),
+                end,
+            )
+            .unwrap()
+            .to_string()
+        };
         assert_eq!(
-            truncate("a long description of the service", Some(12), None, None),
+            cut("a long description of the service", 12, false, None),
             "a long..."
         );
-        assert_eq!(truncate("short", Some(12), None, None), "short");
-        assert_eq!(truncate("abcdefghij", Some(4), Some(true), Some("~")), "abcd~");
-        assert_eq!(truncate("ab cd ef", Some(5), None, None), "ab cd...");
-        assert_eq!(truncate("äb cd éf", Some(4), None, Some("…")), "äb…");
-        assert_eq!(truncate("äbcdéf", Some(3), None, None), "äbc...");
+        assert_eq!(cut("short", 12, false, None), "short");
+        assert_eq!(cut("abcdefghij", 4, true, Some("~")), "abcd~");
+        assert_eq!(cut("ab cd ef", 5, false, None), "ab cd...");
+        assert_eq!(cut("äb cd éf", 4, false, Some("…")), "äb…");
+        assert_eq!(cut("äbcdéf", 3, false, None), "äbc...");
         assert_eq!(
             kinds::wordcount(Value::from("one two-three, _four")).unwrap(),
             Value::from(4)
         );
         assert_eq!(kinds::wordcount(Value::from("--")).unwrap(), Value::from(()));
-        assert_eq!(center("ab", Some(6)), "  ab  ");
+        assert_eq!(
+            center(Value::from("ab"), Some(Value::from(6)))
+                .unwrap()
+                .to_string(),
+            "  ab  "
+        );
         assert_eq!(striptags("<p>Hello <b>you</b></p>"), "Hello you");
         assert_eq!(
-            nunjucks_default(Value::from(""), Some(Value::from("x")), Some(true)),
+            nunjucks_default(Value::from(""), Some(Value::from("x")), Some(Value::from(true))),
             Value::from("x")
         );
         assert_eq!(

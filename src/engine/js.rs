@@ -289,13 +289,7 @@ pub fn loose_equals(a: &Value, b: &Value) -> bool {
 /// JavaScript's `<`, `>`, `<=` and `>=`: strings by UTF-16 code units,
 /// anything else by number; a comparison with NaN is false.
 pub fn compare(op: &str, a: &Value, b: &Value) -> bool {
-    let (a, b) = (primitive(a), primitive(b));
-    let ordering = if let (Some(x), Some(y)) = (a.as_str(), b.as_str()) {
-        Some(x.encode_utf16().cmp(y.encode_utf16()))
-    } else {
-        to_number(&a).partial_cmp(&to_number(&b))
-    };
-    let Some(ordering) = ordering else {
+    let Some(ordering) = order(a, b) else {
         return false;
     };
     match op {
@@ -305,6 +299,97 @@ pub fn compare(op: &str, a: &Value, b: &Value) -> bool {
         ">=" => ordering.is_ge(),
         _ => false,
     }
+}
+
+/// How JavaScript's relational operators order two values: strings by
+/// UTF-16 code units, anything else by number; `None` when either is NaN.
+pub fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    let (a, b) = (primitive(a), primitive(b));
+    if let (Some(x), Some(y)) = (a.as_str(), b.as_str()) {
+        Some(x.encode_utf16().cmp(y.encode_utf16()))
+    } else {
+        to_number(&a).partial_cmp(&to_number(&b))
+    }
+}
+
+/// `Array.prototype.sort(compare)` as V8 runs it: undefined items last,
+/// unsorted; the rest stable, by binary insertion after the first run
+/// (V8's TimSort below 64 items, so a comparator that is not a total
+/// order gives V8's result) and by merging above. `compare` is called as
+/// V8 calls it below 64 items, so its errors are V8's.
+pub fn sort(
+    items: Vec<Value>,
+    compare: &mut dyn FnMut(&Value, &Value) -> Result<std::cmp::Ordering, minijinja::Error>,
+) -> Result<Vec<Value>, minijinja::Error> {
+    let (mut items, undefined): (Vec<Value>, Vec<Value>) = items.into_iter().partition(|v| !v.is_undefined());
+    if items.len() < 64 {
+        insertion_sort(&mut items, compare)?;
+    } else {
+        items = merge_sort(items, compare)?;
+    }
+    items.extend(undefined);
+    Ok(items)
+}
+
+/// V8's `CountAndMakeRun` and `BinaryInsertionSort` over a whole slice.
+fn insertion_sort(
+    items: &mut [Value],
+    compare: &mut dyn FnMut(&Value, &Value) -> Result<std::cmp::Ordering, minijinja::Error>,
+) -> Result<(), minijinja::Error> {
+    if items.len() < 2 {
+        return Ok(());
+    }
+    let descending = compare(&items[1], &items[0])?.is_lt();
+    let mut run = 2;
+    while run < items.len() {
+        let order = compare(&items[run], &items[run - 1])?;
+        if (descending && order.is_ge()) || (!descending && order.is_lt()) {
+            break;
+        }
+        run += 1;
+    }
+    if descending {
+        items[..run].reverse();
+    }
+    for start in run..items.len() {
+        let (mut left, mut right) = (0, start);
+        while left < right {
+            let mid = left + (right - left) / 2;
+            if compare(&items[start], &items[mid])?.is_lt() {
+                right = mid;
+            } else {
+                left = mid + 1;
+            }
+        }
+        items[left..=start].rotate_right(1);
+    }
+    Ok(())
+}
+
+/// A stable merge sort, which gives TimSort's result for a comparator
+/// that is a total order.
+fn merge_sort(
+    items: Vec<Value>,
+    compare: &mut dyn FnMut(&Value, &Value) -> Result<std::cmp::Ordering, minijinja::Error>,
+) -> Result<Vec<Value>, minijinja::Error> {
+    if items.len() < 2 {
+        return Ok(items);
+    }
+    let mut left = items;
+    let right = left.split_off(left.len() / 2);
+    let (left, right) = (merge_sort(left, compare)?, merge_sort(right, compare)?);
+    let mut out = Vec::with_capacity(left.len() + right.len());
+    let (mut left, mut right) = (left.into_iter().peekable(), right.into_iter().peekable());
+    while let (Some(l), Some(r)) = (left.peek(), right.peek()) {
+        if compare(r, l)?.is_lt() {
+            out.extend(right.next());
+        } else {
+            out.extend(left.next());
+        }
+    }
+    out.extend(left);
+    out.extend(right);
+    Ok(out)
 }
 
 /// nunjucks' `in`: an item of a list (`===`), text within text, a key of

@@ -74,18 +74,24 @@ fn goldpath(renderer: &Renderer, case: &Case, index: usize) -> Outcome {
 
 /// Whether goldpath's outcome is the reference's: the same text or JSON,
 /// or both an error. A value that is NaN or Infinity has no JSON form:
-/// goldpath gives null, as `JSON.stringify` writes it.
+/// goldpath gives null, as `JSON.stringify` writes it, at any depth.
 fn agrees(goldpath: &Outcome, reference: &Outcome) -> bool {
-    let json = |outcome: &Outcome| {
-        outcome.ok.as_ref().map(|value| match value.as_str() {
-            Some(text) if text.starts_with("__number:") => "null".to_string(),
-            _ => js_json(value),
-        })
-    };
+    let json = |outcome: &Outcome| outcome.ok.clone().map(|value| js_json(&without_nan(value)));
     match (&goldpath.error, &reference.error) {
         (Some(_), Some(_)) => true,
         (None, None) => goldpath.undefined == reference.undefined && json(goldpath) == json(reference),
         _ => false,
+    }
+}
+
+/// The reference's numbers JSON cannot hold (`__number:NaN`) as null.
+fn without_nan(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        Json::String(text) if text.starts_with("__number:") => Json::Null,
+        Json::Array(items) => Json::Array(items.into_iter().map(without_nan).collect()),
+        Json::Object(fields) => Json::Object(fields.into_iter().map(|(k, v)| (k, without_nan(v))).collect()),
+        other => other,
     }
 }
 

@@ -8,6 +8,7 @@ use minijinja::value::{Rest, Value, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, ErrorKind, State};
 
 use super::{BoundedWriter, Counter, Guard, Hit};
+use crate::engine::js;
 
 /// A check of a filter's arguments before it runs; `args[0]` is the value
 /// filtered.
@@ -42,16 +43,27 @@ pub fn add_checked_filter(
 
 /// The positional argument `index` or keyword `name`, as a number.
 fn numeric_arg(args: &[Value], index: usize, name: &str) -> Option<usize> {
-    let positional = args
-        .get(index)
-        .filter(|v| !v.is_kwargs())
-        .and_then(Value::as_usize);
+    let positional = args.get(index).filter(|v| !v.is_kwargs()).and_then(count);
     positional.or_else(|| {
         args.last()
             .filter(|v| v.is_kwargs())
             .and_then(|kwargs| kwargs.get_attr(name).ok())
-            .and_then(|v| v.as_usize())
+            .and_then(|v| count(&v))
     })
+}
+
+/// A count or width as nunjucks reads one, with JavaScript's `Number`
+/// (`'1e9'` and `1e9` are a billion), so text or a fraction cannot pass a
+/// bound a whole number would not.
+fn count(value: &Value) -> Option<usize> {
+    let n = js::to_number(value);
+    if n.is_nan() || n < 0.0 {
+        None
+    } else if n >= usize::MAX as f64 {
+        Some(usize::MAX)
+    } else {
+        Some(n.ceil() as usize)
+    }
 }
 
 fn text_len(args: &[Value]) -> usize {
@@ -287,6 +299,11 @@ mod tests {
             format!("${{{{ '%.{huge}f' | format(1.5) }}}}"),
             format!("${{{{ l | batch({huge}, 0) }}}}"),
             format!("${{{{ l | slice({huge}, 0) }}}}"),
+            // Counts and widths are read as JavaScript reads them.
+            format!("${{{{ l | slice('{huge}') }}}}"),
+            "${{ l | slice(1e13) }}".into(),
+            "${{ 'x' | center('1e13') }}".into(),
+            "${{ l | center(1e13) }}".into(),
             "${{ ('x' * 16000000) | replace('x', 'yy') }}".into(),
             "${{ ('x' * 1000000) | replace('', 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy') }}".into(),
             "${{ range(100000) | join('x' * 1000) }}".into(),

@@ -1,41 +1,191 @@
-//! nunjucks' filters that write text: `truncate`, `center`, `striptags`,
-//! `nl2br`, `title` and `urlize`.
+//! nunjucks' filters that write text: `truncate`, `center`, `urlencode`,
+//! `striptags`, `nl2br`, `title` and `urlize`.
 
-use minijinja::value::Value;
+use minijinja::Error;
+use minijinja::value::{Value, ValueKind};
 
+use super::invalid;
 use crate::engine::js;
 
-/// nunjucks `truncate(length=255, killwords=false, end='...')`. Works on
-/// byte offsets of the text, so nothing larger than the result is built.
-pub(super) fn truncate(
-    value: &str,
-    length: Option<usize>,
-    killwords: Option<bool>,
-    end: Option<&str>,
-) -> String {
-    let length = length.unwrap_or(255);
-    let end = end.unwrap_or("...");
-    let Some((cut_at, next)) = value.char_indices().nth(length) else {
-        return value.to_string();
-    };
-    let cut = if killwords.unwrap_or(false) {
-        cut_at
-    } else {
-        // nunjucks cuts at the last space at or before `length`.
-        value[..cut_at + next.len_utf8()].rfind(' ').unwrap_or(cut_at)
-    };
-    format!("{}{end}", &value[..cut])
+/// What nunjucks' filters of text read for undefined, null and false:
+/// empty text; anything else as it is.
+fn normalized(value: Value) -> Value {
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => Value::from(""),
+        ValueKind::Bool if !value.is_true() => Value::from(""),
+        _ => value,
+    }
 }
 
-pub(super) fn center(value: &str, width: Option<usize>) -> String {
-    let width = width.unwrap_or(80);
-    let len = value.chars().count();
-    if len >= width {
-        return value.to_string();
+/// The length nunjucks compares with a width: of text, a list, or an
+/// object's own `length`; undefined of anything else.
+fn direct_length(value: &Value) -> Value {
+    match value.kind() {
+        ValueKind::String => Value::from(value.as_str().unwrap_or_default().encode_utf16().count()),
+        ValueKind::Seq | ValueKind::Iterable => Value::from(value.len().unwrap_or(0)),
+        ValueKind::Map => value.get_item(&Value::from("length")).unwrap_or(Value::UNDEFINED),
+        _ => Value::UNDEFINED,
     }
-    let left = (width - len) / 2;
-    let right = width - len - left;
-    format!("{}{value}{}", " ".repeat(left), " ".repeat(right))
+}
+
+/// `output` marked safe when `like` is.
+fn same_safety(like: &Value, output: String) -> Value {
+    if like.is_safe() {
+        Value::from_safe_string(output)
+    } else {
+        Value::from(output)
+    }
+}
+
+/// JavaScript's `ToIntegerOrInfinity(n)` clamped to `0..=len`, as
+/// `substring` and `lastIndexOf` clamp a position (NaN is `nan_as`).
+fn position(n: f64, len: usize, nan_as: usize) -> usize {
+    if n.is_nan() {
+        nan_as
+    } else if n <= 0.0 {
+        0
+    } else {
+        (n.trunc() as usize).min(len)
+    }
+}
+
+/// nunjucks `truncate(length=255, killwords=false, end='...')`: text
+/// longer than `length` cut at the last space at or before it (or at it,
+/// with `killwords`), and `end` added. A list or text no longer than
+/// `length` is given back as it is; undefined, null and false are empty
+/// text; anything else is refused.
+pub(super) fn truncate(
+    value: Value,
+    length: Option<Value>,
+    killwords: Option<Value>,
+    end: Option<Value>,
+) -> Result<Value, Error> {
+    let value = normalized(value);
+    let length = length.filter(js::truthy).unwrap_or(Value::from(255));
+    if matches!(js::order(&direct_length(&value), &length), Some(o) if o.is_le()) {
+        return Ok(value);
+    }
+    let Some(text) = value.as_str().filter(|_| value.kind() == ValueKind::String) else {
+        return Err(invalid("the truncate filter takes text"));
+    };
+    let chars: Vec<char> = text.chars().collect();
+    let length = js::to_number(&length);
+    let cut = if killwords.is_some_and(|k| js::truthy(&k)) {
+        position(length, chars.len(), 0)
+    } else {
+        let from = position(length, chars.len(), chars.len()).min(chars.len().saturating_sub(1));
+        match chars
+            .get(..=from)
+            .and_then(|head| head.iter().rposition(|c| *c == ' '))
+        {
+            Some(space) => space,
+            None => position(length, chars.len(), 0),
+        }
+    };
+    let end = match end {
+        Some(end) if !end.is_undefined() && !end.is_none() => js::to_string(&end),
+        _ => "...".to_string(),
+    };
+    let mut out: String = chars[..cut].iter().collect();
+    out.push_str(&end);
+    Ok(same_safety(&value, out))
+}
+
+/// nunjucks `center(width=80)`: text or a list's text between spaces to
+/// `width` (the left side one shorter when the spaces are odd), given back
+/// as it is when it is that long already; another value's text as it is
+/// (nunjucks knows no length of it).
+pub(super) fn center(value: Value, width: Option<Value>) -> Result<Value, Error> {
+    let value = normalized(value);
+    let width = width.filter(js::truthy).unwrap_or(Value::from(80));
+    let length = direct_length(&value);
+    if matches!(js::order(&length, &width), Some(o) if o.is_ge()) {
+        return Ok(value);
+    }
+    let spaces = js::to_number(&width) - js::to_number(&length);
+    let pad = |n: f64| -> Result<String, Error> {
+        if n.is_nan() || n <= 0.0 {
+            Ok(String::new())
+        } else if n.is_finite() && n <= 16.0 * 1024.0 * 1024.0 {
+            Ok(" ".repeat(n.ceil() as usize))
+        } else {
+            Err(invalid("the center filter's width is too large"))
+        }
+    };
+    let out = format!(
+        "{}{}{}",
+        pad(spaces / 2.0 - spaces % 2.0)?,
+        js::to_string(&value),
+        pad(spaces / 2.0)?
+    );
+    Ok(same_safety(&value, out))
+}
+
+/// nunjucks `urlencode`: text as JavaScript's `encodeURIComponent`, an
+/// object as `key=value` pairs joined by `&`, a list of pairs likewise (an
+/// item's first two items or characters; null and undefined items are
+/// refused), and anything else as empty text.
+pub(super) fn urlencode(value: Value) -> Result<String, Error> {
+    let pair = |key: &Value, item: &Value| {
+        format!(
+            "{}={}",
+            encode_uri_component(&js::to_string(key)),
+            encode_uri_component(&js::to_string(item))
+        )
+    };
+    let mut pairs = Vec::new();
+    match value.kind() {
+        ValueKind::String => return Ok(encode_uri_component(value.as_str().unwrap_or_default())),
+        ValueKind::Map => {
+            for key in value.try_iter()? {
+                pairs.push(pair(&key, &value.get_item(&key)?));
+            }
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            for item in value.try_iter()? {
+                let (key, item) = match item.kind() {
+                    ValueKind::Undefined | ValueKind::None => {
+                        return Err(invalid("the urlencode filter takes no null or undefined items"));
+                    }
+                    ValueKind::String => {
+                        let mut chars = item.as_str().unwrap_or_default().chars();
+                        let mut next = || {
+                            chars
+                                .next()
+                                .map_or(Value::UNDEFINED, |c| Value::from(c.to_string()))
+                        };
+                        (next(), next())
+                    }
+                    ValueKind::Seq | ValueKind::Iterable => (
+                        item.get_item(&Value::from(0)).unwrap_or(Value::UNDEFINED),
+                        item.get_item(&Value::from(1)).unwrap_or(Value::UNDEFINED),
+                    ),
+                    ValueKind::Map => (
+                        item.get_item(&Value::from("0")).unwrap_or(Value::UNDEFINED),
+                        item.get_item(&Value::from("1")).unwrap_or(Value::UNDEFINED),
+                    ),
+                    _ => (Value::UNDEFINED, Value::UNDEFINED),
+                };
+                pairs.push(pair(&key, &item));
+            }
+        }
+        _ => {}
+    }
+    Ok(pairs.join("&"))
+}
+
+/// JavaScript's `encodeURIComponent`: every byte of the UTF-8 text but
+/// letters, digits and `-_.!~*'()` as `%XX`.
+fn encode_uri_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 pub(super) fn striptags(value: &str) -> String {

@@ -7,16 +7,18 @@ use minijinja::value::{Value, ValueKind};
 use super::invalid;
 use crate::engine::js;
 
-/// nunjucks `dump`: JSON, with an optional indent; undefined has none, so
-/// it prints nothing.
+/// nunjucks `dump`: JSON, with an optional indent (at most 10, as
+/// `JSON.stringify` takes); undefined has none, so it prints nothing.
 pub(super) fn dump(value: Value, indent: Option<usize>) -> Result<Value, Error> {
     if value.is_undefined() {
         return Ok(Value::UNDEFINED);
     }
+    // Numbers as JavaScript writes them: `2`, not `2.0`.
+    let value = js::json_numbers(serde_json::to_value(&value).map_err(|e| invalid(e.to_string()))?);
     let json = match indent {
         Some(n) if n > 0 => {
             let mut out = Vec::new();
-            let spaces = vec![b' '; n];
+            let spaces = vec![b' '; n.min(10)];
             let formatter = serde_json::ser::PrettyFormatter::with_indent(&spaces);
             let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
             serde::Serialize::serialize(&value, &mut serializer).map_err(|e| invalid(e.to_string()))?;
@@ -28,12 +30,13 @@ pub(super) fn dump(value: Value, indent: Option<usize>) -> Result<Value, Error> 
     Ok(Value::from_safe_string(json))
 }
 
-/// nunjucks `default(value, default, boolean)`: with `boolean` true, any
-/// falsy value is replaced, not only an undefined one.
-pub(super) fn nunjucks_default(value: Value, default: Option<Value>, boolean: Option<bool>) -> Value {
-    let replace = value.is_undefined() || (boolean.unwrap_or(false) && !value.is_true());
-    if replace {
-        default.unwrap_or_else(|| Value::from(""))
+/// nunjucks `default(value, default, boolean)`: with `boolean` truthy, any
+/// falsy value (as JavaScript has it) is replaced, not only an undefined
+/// one.
+pub(super) fn nunjucks_default(value: Value, default: Option<Value>, boolean: Option<Value>) -> Value {
+    let boolean = boolean.is_some_and(|b| js::truthy(&b));
+    if value.is_undefined() || (boolean && !js::truthy(&value)) {
+        default.unwrap_or(Value::UNDEFINED)
     } else {
         value
     }
