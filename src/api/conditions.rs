@@ -105,6 +105,17 @@ impl ConditionState {
         }
     }
 
+    /// Whether `condition` is what [`ConditionState::to_condition`] gives
+    /// with it as the previous condition of this type: the same state
+    /// about `generation` (its time is then kept).
+    pub fn holds_in(&self, condition: &Condition, generation: Option<i64>) -> bool {
+        condition.type_ == self.type_.as_str()
+            && condition.status == self.status.as_str()
+            && condition.reason == self.reason
+            && condition.message == self.message
+            && condition.observed_generation == generation
+    }
+
     /// The full condition, keeping the `lastTransitionTime` of the condition
     /// of the same type in `previous` when its status did not change.
     pub fn to_condition(&self, previous: &[Condition], now: Timestamp, generation: Option<i64>) -> Condition {

@@ -201,7 +201,8 @@ impl SourceRef {
         }
     }
 
-    fn is(&self, row: &SourceStatus) -> bool {
+    /// Whether `row` is about this object.
+    pub fn is(&self, row: &SourceStatus) -> bool {
         self.api_version == row.api_version
             && self.kind == row.kind
             && self.namespace == row.namespace

@@ -4,7 +4,9 @@
 //!
 //! Times are kept from the previous status wherever nothing changed, so the
 //! same observations give a status equal to the one already written, and
-//! the controller writes nothing.
+//! the controller writes nothing. [`update`] decides that by comparing the
+//! observations with the status already there, before building one: a
+//! resync of an unchanged catalog builds no status at all.
 //!
 //! Conditions, in this order:
 //! - `Ready`, `Reconciling`, `Stalled`: the roll-up of the sources (see
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{CatalogEntity, CatalogEntityStatus, Relation, SourceHealth};
+use crate::api::{CatalogEntity, CatalogEntityStatus, Relation, SourceHealth, SourceStatus};
 
 use super::rollup::{self, Normalized, SourceRef};
 use super::validation::Problem;
@@ -40,6 +42,83 @@ pub struct Observed {
     pub problems: Vec<Problem>,
 }
 
+/// The status to write for `entity`, given `observed` at `now`, or `None`
+/// when the status it has is already the one [`status`] would give.
+pub fn update(
+    entity: &CatalogEntity,
+    observed: Observed,
+    now: Timestamp,
+    deadline: Duration,
+) -> Option<CatalogEntityStatus> {
+    if holds(entity, &observed, now, deadline) {
+        return None;
+    }
+    Some(status(entity, observed, now, deadline))
+}
+
+/// Whether `entity`'s status equals what [`status`] gives for `observed`,
+/// found without building a status: each piece is compared with what
+/// [`status`] would put there.
+fn holds(entity: &CatalogEntity, observed: &Observed, now: Timestamp, deadline: Duration) -> bool {
+    let Some(previous) = &entity.status else {
+        return false;
+    };
+    let generation = entity.metadata.generation;
+    if previous.observed_generation != generation
+        || previous.relations != observed.relations
+        || !rows_hold(&observed.sources, &previous.sources)
+    {
+        return false;
+    }
+    // The rows are the ones written, so the conditions follow from them.
+    let health = rollup::aggregate(previous.sources.iter().map(|row| row.status));
+    if previous.health != Some(health) {
+        return false;
+    }
+    let kstatus = rollup::conditions(&previous.sources, health, now, deadline);
+    let states = [
+        &kstatus.ready,
+        &kstatus.reconciling,
+        &kstatus.stalled,
+        &valid(&observed.problems),
+        &resolved(&observed.unresolved),
+    ];
+    previous.conditions.len() == states.len()
+        && states
+            .iter()
+            .zip(&previous.conditions)
+            .all(|(state, condition)| state.holds_in(condition, generation))
+}
+
+/// Whether [`rollup::rows`] of `observed` over `previous` gives `previous` again:
+/// every observed object has a row there with its normalized status and a
+/// transition time (so the time is kept), one row each, and the rows are in
+/// [`rollup::rows`]' order. Compares without building a row.
+fn rows_hold(observed: &[(SourceRef, Normalized)], previous: &[SourceStatus]) -> bool {
+    fn key(row: &SourceStatus) -> (&String, &Option<String>, &String, &String) {
+        (&row.kind, &row.namespace, &row.name, &row.api_version)
+    }
+    let sorted = previous.windows(2).all(|pair| key(&pair[0]) < key(&pair[1]));
+    // Bounded by the rows an entity has (`MAX_LABELLED` and its Application).
+    let distinct = observed
+        .iter()
+        .enumerate()
+        .all(|(i, (source, _))| observed[..i].iter().all(|(other, _)| other != source));
+    sorted
+        && distinct
+        && observed.len() == previous.len()
+        && observed.iter().all(|(source, normalized)| {
+            previous.iter().any(|row| {
+                source.is(row)
+                    && row.status == normalized.status
+                    && row.reason == normalized.reason
+                    && row.message == normalized.message
+                    && row.details == normalized.details
+                    && row.last_transition_time.is_some()
+            })
+        })
+}
+
 /// The status `entity` should have, given `observed` at `now`, with sources
 /// stalling after `deadline` without progress.
 pub fn status(
@@ -48,6 +127,8 @@ pub fn status(
     now: Timestamp,
     deadline: Duration,
 ) -> CatalogEntityStatus {
+    #[cfg(test)]
+    tests::BUILT.with(|built| built.set(built.get() + 1));
     let previous = entity.status.clone().unwrap_or_default();
     let generation = entity.metadata.generation;
     let rows = rollup::rows(observed.sources, &previous.sources, now);
@@ -123,10 +204,17 @@ pub fn next_deadline(status: &CatalogEntityStatus, now: Timestamp, deadline: Dur
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use kube::api::ObjectMeta;
 
     use super::*;
     use crate::api::{CatalogEntitySpec, EntityKind, Health, RelationType};
+
+    thread_local! {
+        /// How many statuses [`status`] built on this thread.
+        pub(super) static BUILT: Cell<usize> = const { Cell::new(0) };
+    }
 
     fn at(second: i64) -> Timestamp {
         Timestamp::from_second(1_700_000_000 + second).unwrap()
@@ -228,5 +316,248 @@ mod tests {
         assert_eq!(next_deadline(&status, at(700), deadline), None, "already stalled");
         let current = super::status(&entity(), observed(SourceHealth::Current), at(0), deadline);
         assert_eq!(next_deadline(&current, at(100), deadline), None);
+    }
+}
+
+/// [`update`] against [`status`] on a catalog the way the controller keeps
+/// it: the index observes, and the entity gets what was written.
+#[cfg(test)]
+mod resync {
+    use std::collections::BTreeMap;
+
+    use kube::api::ObjectMeta;
+    use kube::runtime::reflector::ObjectRef;
+    use serde_json::json;
+
+    use super::tests::BUILT;
+    use super::*;
+    use crate::catalog::index::{Family, Index, Source};
+    use crate::config::TenantRules;
+
+    const DEADLINE: Duration = Duration::from_secs(600);
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + second).unwrap()
+    }
+
+    fn built() -> usize {
+        BUILT.with(std::cell::Cell::get)
+    }
+
+    fn tenant() -> TenantRules {
+        let mut rules = crate::config::Config::default().tenant("default");
+        rules.argocd.projects = vec!["*".into()];
+        rules
+    }
+
+    /// `count` entities: 10 Groups, 5 Systems, and Components owned by a
+    /// Group, part of a System and depending on the next Component; the
+    /// first 20 Components show a Bucket, the next 10 an Argo CD Application.
+    fn catalog(count: usize) -> Vec<CatalogEntity> {
+        let components = count - 15;
+        let entity =
+            |name: String, spec: serde_json::Value, annotations: BTreeMap<String, String>| CatalogEntity {
+                metadata: ObjectMeta {
+                    name: Some(name),
+                    namespace: Some("default".into()),
+                    generation: Some(1),
+                    annotations: Some(annotations),
+                    ..ObjectMeta::default()
+                },
+                spec: serde_json::from_value(spec).unwrap(),
+                status: None,
+            };
+        let mut entities = Vec::new();
+        for g in 0..10 {
+            entities.push(entity(
+                format!("g-{g}"),
+                json!({"kind": "Group", "type": "team"}),
+                BTreeMap::new(),
+            ));
+        }
+        for s in 0..5 {
+            entities.push(entity(
+                format!("s-{s}"),
+                json!({"kind": "System", "owner": "g-0"}),
+                BTreeMap::new(),
+            ));
+        }
+        for i in 0..components {
+            let annotations = match i {
+                0..20 => [("backstage.io/kubernetes-id".to_string(), format!("c-{i}"))].into(),
+                20..30 => [("argocd/app-name".to_string(), format!("c-{i}"))].into(),
+                _ => BTreeMap::new(),
+            };
+            let spec = json!({
+                "kind": "Component", "type": "service", "lifecycle": "production",
+                "owner": format!("g-{}", i % 10), "system": format!("s-{}", i % 5),
+                "dependsOn": [format!("component:c-{}", (i + 1) % components)],
+            });
+            entities.push(entity(format!("c-{i}"), spec, annotations));
+        }
+        entities
+    }
+
+    fn bucket(i: usize, status: SourceHealth) -> (SourceRef, Source) {
+        let source = SourceRef::new(
+            "s3.services.k8s.aws/v1alpha1",
+            "Bucket",
+            "default",
+            &format!("b-{i}"),
+        );
+        let labels = [("backstage.io/kubernetes-id".to_string(), format!("c-{i}"))].into();
+        let normalized = Normalized::new(status, "Ready", "");
+        let object = Source {
+            family: Family::Ack,
+            labels,
+            normalized,
+            project: None,
+        };
+        (source, object)
+    }
+
+    fn index(entities: &[CatalogEntity]) -> Index {
+        let mut index = Index::default();
+        for entity in entities {
+            index.entity_applied(entity, "argocd");
+        }
+        for i in 0..20 {
+            let (source, object) = bucket(i, SourceHealth::Current);
+            index.source_applied(source, object);
+        }
+        for i in 20..30 {
+            let source = SourceRef::new("argoproj.io/v1alpha1", "Application", "argocd", &format!("c-{i}"));
+            let normalized = Normalized::new(SourceHealth::InProgress, "OutOfSync", "syncing");
+            let object = Source {
+                family: Family::ArgoCd,
+                labels: BTreeMap::new(),
+                normalized,
+                project: Some("default".into()),
+            };
+            index.source_applied(source, object);
+        }
+        index
+    }
+
+    /// Reconciles every entity as the controller does; returns the names
+    /// of those whose status was written.
+    fn reconcile_all(index: &Index, entities: &mut [CatalogEntity], now: Timestamp) -> Vec<String> {
+        let tenant = tenant();
+        let mut written = Vec::new();
+        for entity in entities.iter_mut() {
+            let observed = index.observe(entity, "argocd", &tenant);
+            if let Some(status) = update(entity, observed, now, DEADLINE) {
+                entity.status = Some(status);
+                written.push(entity.metadata.name.clone().unwrap_or_default());
+            }
+        }
+        written
+    }
+
+    #[test]
+    fn a_resync_of_an_unchanged_catalog_builds_no_status_and_writes_nothing() {
+        let mut entities = catalog(1000);
+        let index = index(&entities);
+        let before = built();
+        assert_eq!(reconcile_all(&index, &mut entities, at(0)).len(), 1000);
+        assert_eq!(built() - before, 1000);
+
+        let before = built();
+        assert!(reconcile_all(&index, &mut entities, at(30)).is_empty());
+        assert_eq!(built() - before, 0, "a resync builds no status");
+
+        // After a restart: a new index from the listed entities, statuses and all.
+        let restarted = self::index(&entities);
+        let before = built();
+        assert!(reconcile_all(&restarted, &mut entities, at(60)).is_empty());
+        assert_eq!(built() - before, 0, "a restart's resync builds no status");
+    }
+
+    #[test]
+    fn a_resync_writes_exactly_the_entities_a_change_concerns() {
+        let mut entities = catalog(1000);
+        let mut index = index(&entities);
+        reconcile_all(&index, &mut entities, at(0));
+
+        let (source, object) = bucket(3, SourceHealth::Failed);
+        index.source_applied(source, object);
+        assert_eq!(reconcile_all(&index, &mut entities, at(10)), ["c-3"]);
+
+        // A System goes: it and the Components part of it lose a relation,
+        // and the Group owning it loses `ownerOf`.
+        let gone = entities
+            .iter()
+            .position(|e| e.metadata.name.as_deref() == Some("s-4"))
+            .unwrap();
+        index.forget_entity(&ObjectRef::from_obj(&entities.remove(gone)), None);
+        let written = reconcile_all(&index, &mut entities, at(20));
+        assert_eq!(written.len(), 197 + 1, "{written:?}");
+        assert!(written.contains(&"g-0".to_string()));
+
+        // Past the deadline the Applications still in progress stall.
+        let written = reconcile_all(&index, &mut entities, at(700));
+        assert_eq!(written.len(), 10, "{written:?}");
+    }
+
+    #[test]
+    fn update_agrees_with_status_whatever_changed() {
+        let mut entities = catalog(40);
+        let index = index(&entities);
+        reconcile_all(&index, &mut entities, at(0));
+        let tenant = tenant();
+        let check = |entity: &CatalogEntity, now: Timestamp| {
+            let full = status(entity, index.observe(entity, "argocd", &tenant), now, DEADLINE);
+            let decided = update(entity, index.observe(entity, "argocd", &tenant), now, DEADLINE);
+            assert_eq!(
+                decided.is_none(),
+                entity.status.as_ref() == Some(&full),
+                "{entity:?}"
+            );
+            if let Some(decided) = decided {
+                assert_eq!(decided, full);
+            }
+            entity.status.as_ref() == Some(&full)
+        };
+        type Change = fn(&mut CatalogEntityStatus);
+        let changes: [(&str, Change); 10] = [
+            ("nothing", |_| {}),
+            ("generation", |s| s.observed_generation = Some(7)),
+            ("a relation", |s| {
+                s.relations.pop();
+            }),
+            ("a row's message", |s| s.sources[0].message = Some("other".into())),
+            ("a row's time", |s| s.sources[0].last_transition_time = None),
+            ("a row too many", |s| {
+                let row = s.sources[0].clone();
+                s.sources.push(row);
+            }),
+            ("no rows", |s| s.sources.clear()),
+            ("health", |s| s.health = Some(crate::api::Health::Unknown)),
+            ("a condition's message", |s| s.conditions[3].message.push('!')),
+            ("the conditions' order", |s| s.conditions.swap(0, 1)),
+        ];
+        // c-0 shows a Bucket, c-20 an Application.
+        for name in ["c-0", "c-20"] {
+            let entity = entities
+                .iter()
+                .find(|e| e.metadata.name.as_deref() == Some(name))
+                .unwrap();
+            for (what, change) in changes {
+                let mut changed = entity.clone();
+                if let Some(status) = &mut changed.status {
+                    change(status);
+                }
+                let holds = check(&changed, at(30));
+                assert_eq!(holds, what == "nothing", "{name}: {what}");
+            }
+            assert_eq!(
+                check(entity, at(700)),
+                name == "c-0",
+                "{name}: stalled past the deadline"
+            );
+        }
+        let mut unwritten = entities[0].clone();
+        unwritten.status = None;
+        assert!(!check(&unwritten, at(30)));
     }
 }

@@ -14,9 +14,10 @@
 //!   on each; a watch stops when its CRD is deleted. Each source watch keeps
 //!   only what the roll-up needs (labels and the normalized status) and
 //!   queues the entities an object's change concerns (`sources`).
-//! - Reconciling an entity computes its status from the index
-//!   ([`crate::catalog::status::status`]) and writes it only when it differs
-//!   from what is there, so a resync of an unchanged catalog writes nothing.
+//! - Reconciling an entity compares what the index observes with the status
+//!   it has and builds and writes a status only when they differ
+//!   ([`crate::catalog::status::update`]), so a resync of an unchanged
+//!   catalog builds no status and writes nothing.
 //!   No entity is reconciled before every watch has listed its objects once,
 //!   so startup does not write half-known relations.
 
@@ -265,12 +266,16 @@ async fn reconcile(entity: Arc<CatalogEntity>, context: Arc<Reconciler>) -> Resu
         .index()
         .observe(&entity, &catalog.config.argocd.namespace, &tenant);
     let now = Timestamp::now();
-    let status = status::status(&entity, observed, now, catalog.deadline);
-    if entity.status.as_ref() != Some(&status) {
-        write_status(&context.client, &entity, &status).await?;
+    let written = status::update(&entity, observed, now, catalog.deadline);
+    if let Some(status) = &written {
+        write_status(&context.client, &entity, status).await?;
         catalog.metrics.catalog_status_writes.inc();
     }
-    Ok(match status::next_deadline(&status, now, catalog.deadline) {
+    let next = written
+        .as_ref()
+        .or(entity.status.as_ref())
+        .and_then(|status| status::next_deadline(status, now, catalog.deadline));
+    Ok(match next {
         Some(wait) => Action::requeue(wait),
         None => Action::await_change(),
     })
