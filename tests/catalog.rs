@@ -74,12 +74,18 @@ fn import_then_export_gives_back_every_kind_unchanged() {
     }
     // The whole export holds the same documents, in its own order.
     let all: Vec<Arc<CatalogEntity>> = entities.into_iter().map(Arc::new).collect();
-    let mut exported = documents(&backstage::export(&all).unwrap());
+    let mut exported = documents(&exported(&all));
     let mut expected = original.clone();
     let key = |d: &Value| d["kind"].to_string() + d["metadata"]["name"].as_str().unwrap();
     exported.sort_by_key(key);
     expected.sort_by_key(key);
     assert_eq!(exported, expected);
+}
+
+fn exported(entities: &[Arc<CatalogEntity>]) -> String {
+    let mut out = Vec::new();
+    backstage::export(entities, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
 }
 
 #[test]
@@ -101,7 +107,7 @@ fn export_carries_relations_in_both_directions() {
             Arc::new(entity)
         })
         .collect();
-    let exported = documents(&backstage::export(&with_relations).unwrap());
+    let exported = documents(&exported(&with_relations));
     let relations = |kind: &str, name: &str| -> Vec<(String, String)> {
         let document = exported
             .iter()

@@ -223,21 +223,23 @@ pub fn import(text: &str, namespace: Option<&str>) -> Result<Imported, Vec<Impor
     }
 }
 
-/// Every entity as a Backstage entity with its relations, one YAML document
-/// each, sorted by namespace, kind and name.
-pub fn export(entities: &[Arc<CatalogEntity>]) -> Result<String, serde_yaml_ng::Error> {
+/// Writes every entity as a Backstage entity with its relations, one YAML
+/// document each, sorted by namespace, kind and name. Each document goes to
+/// `out` as it is made, so a catalog of any size costs one document's
+/// memory beyond the list of entities.
+pub fn export(entities: &[Arc<CatalogEntity>], out: &mut impl std::io::Write) -> std::io::Result<()> {
     let mut sorted: Vec<&CatalogEntity> = entities.iter().map(Arc::as_ref).collect();
-    sorted.sort_by_cached_key(|e| {
+    fn key(e: &CatalogEntity) -> (Option<&str>, &'static str, Option<&str>) {
         (
-            e.metadata.namespace.clone(),
+            e.metadata.namespace.as_deref(),
             super::relations::kind_name(e.spec.kind),
-            e.metadata.name.clone(),
+            e.metadata.name.as_deref(),
         )
-    });
-    let mut out = String::new();
-    for entity in sorted {
-        out.push_str("---\n");
-        out.push_str(&serde_yaml_ng::to_string(&to_backstage(entity))?);
     }
-    Ok(out)
+    sorted.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+    for entity in sorted {
+        out.write_all(b"---\n")?;
+        serde_yaml_ng::to_writer(&mut *out, &to_backstage(entity)).map_err(std::io::Error::other)?;
+    }
+    Ok(())
 }

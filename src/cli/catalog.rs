@@ -54,19 +54,37 @@ pub fn run(args: CatalogArgs, out: &mut impl Write) -> anyhow::Result<()> {
     match args.command {
         CatalogCommand::Import(args) => import(args, out),
         CatalogCommand::Export(args) => {
-            let entities = block_on(async move {
-                let client = client().await?;
-                let api: Api<CatalogEntity> = match &args.namespace {
-                    Some(namespace) => Api::namespaced(client, namespace),
-                    None => Api::all(client),
-                };
-                api.list(&ListParams::default())
-                    .await
-                    .context("listing CatalogEntities")
-            })?;
-            let entities: Vec<_> = entities.items.into_iter().map(std::sync::Arc::new).collect();
-            out.write_all(backstage::export(&entities)?.as_bytes())?;
+            let entities = block_on(list_entities(args.namespace.as_deref()))?;
+            let mut out = std::io::BufWriter::new(out);
+            backstage::export(&entities, &mut out)?;
+            out.flush()?;
             Ok(())
+        }
+    }
+}
+
+/// How many entities one list request asks for.
+const PAGE: u32 = 500;
+
+/// Every CatalogEntity, listed a page at a time, each kept with only what
+/// the export reads: the list of a large catalog is never one response.
+async fn list_entities(namespace: Option<&str>) -> anyhow::Result<Vec<std::sync::Arc<CatalogEntity>>> {
+    let client = client().await?;
+    let api: Api<CatalogEntity> = match namespace {
+        Some(namespace) => Api::namespaced(client, namespace),
+        None => Api::all(client),
+    };
+    let mut entities = Vec::new();
+    let mut params = ListParams::default().limit(PAGE);
+    loop {
+        let page = api.list(&params).await.context("listing CatalogEntities")?;
+        entities.extend(page.items.into_iter().map(|mut entity| {
+            entity.managed_fields_mut().clear();
+            std::sync::Arc::new(entity)
+        }));
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return Ok(entities),
         }
     }
 }

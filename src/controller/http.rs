@@ -13,8 +13,9 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Body, Bytes, Incoming};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Body, Bytes, Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -30,6 +31,14 @@ pub const LOG_FILTER_LIMIT: usize = 1024;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
+/// A response body: whole, or streamed as it is made.
+type Reply = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// How many bytes of `/catalog.yaml` are sent at a time, and how many such
+/// chunks wait for a slow reader before the export waits for it.
+const CHUNK: usize = 64 * 1024;
+const CHUNKS_AHEAD: usize = 2;
+
 /// What the endpoint serves.
 pub struct Endpoint {
     /// The metrics.
@@ -40,8 +49,18 @@ pub struct Endpoint {
     pub log_level: Option<LogLevel>,
 }
 
-fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Reply> {
+    with_type(
+        status,
+        content_type,
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    )
+}
+
+fn with_type(status: StatusCode, content_type: &str, body: Reply) -> Response<Reply> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     if let Ok(value) = content_type.parse() {
         response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
@@ -50,7 +69,7 @@ fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<
 }
 
 impl Endpoint {
-    async fn respond<B>(&self, request: Request<B>, peer: SocketAddr) -> Response<Full<Bytes>>
+    async fn respond<B>(&self, request: Request<B>, peer: SocketAddr) -> Response<Reply>
     where
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -78,10 +97,11 @@ impl Endpoint {
                 TEXT,
                 "the catalog has not listed every object yet\n".into(),
             ),
-            "/catalog.yaml" => match crate::catalog::backstage::export(&self.catalog.entities()) {
-                Ok(yaml) => reply(StatusCode::OK, "application/yaml; charset=utf-8", yaml),
-                Err(error) => reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{error}\n")),
-            },
+            "/catalog.yaml" => with_type(
+                StatusCode::OK,
+                "application/yaml; charset=utf-8",
+                catalog_yaml(self.catalog.entities()),
+            ),
             _ => reply(
                 StatusCode::NOT_FOUND,
                 TEXT,
@@ -91,15 +111,66 @@ impl Endpoint {
     }
 }
 
+/// `/catalog.yaml`, streamed: the documents are written on a blocking
+/// thread into chunks sent as the client reads them, so serving a large
+/// catalog holds a few chunks, not the whole text. A failure part way ends
+/// the body with an error, which the client sees as a broken response
+/// rather than a short catalog.
+fn catalog_yaml(entities: Vec<Arc<crate::api::CatalogEntity>>) -> Reply {
+    let (chunks, mut receiver) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut writer = ChunkWriter {
+            chunk: Vec::with_capacity(CHUNK),
+            chunks,
+        };
+        let written = crate::catalog::backstage::export(&entities, &mut writer).and_then(|()| writer.send());
+        if let Err(error) = written {
+            // Gone when the client went away; then nobody is left to tell.
+            let _ = writer.chunks.blocking_send(Err(error));
+        }
+    });
+    let stream = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+    StreamBody::new(futures::StreamExt::map(stream, |chunk| chunk.map(Frame::data))).boxed_unsync()
+}
+
+/// Collects what is written into chunks of [`CHUNK`] bytes and sends each,
+/// waiting while the client has [`CHUNKS_AHEAD`] unread.
+struct ChunkWriter {
+    chunk: Vec<u8>,
+    chunks: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        self.chunks
+            .blocking_send(Ok(Bytes::from(chunk)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.chunk.extend_from_slice(bytes);
+        if self.chunk.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
 /// `/loglevel`: `GET` answers the filter in use, `PUT` sets the one in the
 /// body, only from the pod itself (`kubectl port-forward` arrives on
 /// loopback), since a `trace` filter from anyone who reaches the port would
 /// fill the logs.
-async fn log_level<B>(
-    level: Option<&LogLevel>,
-    request: Request<B>,
-    peer: SocketAddr,
-) -> Response<Full<Bytes>>
+async fn log_level<B>(level: Option<&LogLevel>, request: Request<B>, peer: SocketAddr) -> Response<Reply>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -146,7 +217,7 @@ where
     }
 }
 
-fn no_log_level() -> Response<Full<Bytes>> {
+fn no_log_level() -> Response<Reply> {
     reply(
         StatusCode::NOT_FOUND,
         TEXT,
@@ -205,6 +276,54 @@ mod tests {
         let status = response.status();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    fn entities(count: usize) -> Vec<Arc<crate::api::CatalogEntity>> {
+        (0..count)
+            .map(|i| {
+                let entity = serde_json::json!({
+                    "apiVersion": "goldpath.dev/v1alpha1", "kind": "CatalogEntity",
+                    "metadata": {"name": format!("c-{i}"), "namespace": "default"},
+                    "spec": {"kind": "Component", "type": "service", "lifecycle": "production", "owner": "g"},
+                });
+                Arc::new(serde_json::from_value(entity).unwrap())
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_catalog_is_served_in_chunks_holding_the_whole_export() {
+        let entities = entities(3000);
+        let mut whole = Vec::new();
+        crate::catalog::backstage::export(&entities, &mut whole).unwrap();
+        let mut body = catalog_yaml(entities);
+        let mut served = Vec::new();
+        let mut chunks = 0;
+        while let Some(frame) = body.frame().await {
+            let data = frame.unwrap().into_data().unwrap();
+            assert!(data.len() < 2 * CHUNK, "{}", data.len());
+            served.extend_from_slice(&data);
+            chunks += 1;
+        }
+        assert!(chunks > 2, "{chunks} chunks of {} bytes", whole.len());
+        assert_eq!(served, whole);
+    }
+
+    #[tokio::test]
+    async fn a_client_going_away_stops_the_export() {
+        let entities = entities(3000);
+        let first = entities[0].clone();
+        let mut body = catalog_yaml(entities);
+        assert!(body.frame().await.is_some());
+        drop(body);
+        // The export lets go of the entities once its next send fails.
+        for _ in 0..1000 {
+            if Arc::strong_count(&first) == 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the export went on after the client went away");
     }
 
     #[tokio::test]
