@@ -605,7 +605,8 @@ impl Operator {
         stream.read_to_string(&mut response).ok()?;
         let (head, body) = response.split_once("\r\n\r\n")?;
         let status = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((status, body.to_string()))
+        let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+        Some((status, if chunked { dechunk(body)? } else { body.to_string() }))
     }
 
     /// Waits until `/readyz` answers 200: every catalog watch has listed.
@@ -837,5 +838,21 @@ fn forward(client: std::net::TcpStream, target: &str, delay: Duration) {
             let _ = std::io::copy(&mut from, &mut to);
             let _ = to.shutdown(std::net::Shutdown::Write);
         });
+    }
+}
+
+/// A chunked HTTP/1.1 body (a streamed response such as `/catalog.yaml`)
+/// as one text: each chunk is its size in hex, CRLF, the bytes, CRLF; a
+/// chunk of size 0 ends it.
+fn dechunk(mut body: &str) -> Option<String> {
+    let mut text = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(text);
+        }
+        text.push_str(rest.get(..size)?);
+        body = rest.get(size..)?.strip_prefix("\r\n")?;
     }
 }
