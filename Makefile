@@ -50,7 +50,7 @@ bench:
 bench-drain:
 	bench/drain
 
-# Figures: a 10,000-entity catalog on the e2e control plane (bench/README.md).
+# Figures: a 10,000-entity catalog (BENCH_ENTITIES=100000: 100,000) on the e2e control plane (bench/README.md).
 bench-catalog:
 	bench/catalog
 

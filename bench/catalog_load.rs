@@ -4,18 +4,20 @@
 //! ```text
 //! catalog-load create NAMESPACE COUNT         create COUNT entities, 3 relations per Component
 //! catalog-load converge NAMESPACE COUNT        wait until every entity shows all its relations
-//! catalog-load ceiling NAMESPACE COUNT         write each entity's status once, as the operator would
+//! catalog-load ceiling NAMESPACE COUNT         create COUNT's Components and write each status once, as the operator would
 //! catalog-load propagate NAMESPACE CHANGES     change ACK Buckets' status, time until entities show it
 //! ```
 //! `create`, `converge` and `ceiling` print seconds; `propagate` prints
 //! latencies in milliseconds, one per line. Uses `KUBECONFIG`.
 //!
-//! The catalog: 100 Groups, 50 Systems, and Components `c-0`... owned by
-//! a Group, part of a System, depending on the next Component, so every
-//! Component has three relations of its own plus the inverse `dependencyOf`.
-//! The first `PROPAGATE` Components are annotated
-//! `backstage.io/kubernetes-id: c-N`, and `create` makes a labelled Bucket
-//! for each.
+//! The catalog: one Group per 100 entities, one System per 200, and
+//! Components `c-0`... owned by a Group, part of a System, depending on the
+//! next Component, so every Component has three relations of its own plus
+//! the inverse `dependencyOf`. One Component in 100 (at least 100) is
+//! annotated `backstage.io/kubernetes-id: c-N`, and `create` makes a
+//! labelled ACK Bucket for each; the next one in 100 is annotated
+//! `argocd/app-name: c-N`, and `create` makes a synced, healthy Argo CD
+//! Application for each.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -34,13 +36,30 @@ use serde_json::json;
 mod parallel;
 use parallel::in_parallel;
 
-const GROUPS: usize = 100;
-const SYSTEMS: usize = 50;
-/// Components with a Bucket each, for `propagate`.
+/// The Buckets `propagate` changes in turn.
 const PROPAGATE: usize = 100;
 
+fn groups(count: usize) -> usize {
+    (count / 100).max(1)
+}
+
+fn systems(count: usize) -> usize {
+    (count / 200).max(1)
+}
+
 fn components(count: usize) -> usize {
-    count.saturating_sub(GROUPS + SYSTEMS)
+    count.saturating_sub(groups(count) + systems(count))
+}
+
+/// Components with a Bucket each: the first ones.
+fn buckets(count: usize) -> usize {
+    (components(count) / 100).max(PROPAGATE).min(components(count))
+}
+
+/// Components with an Argo CD Application each: those after the Buckets'.
+fn applications(count: usize) -> std::ops::Range<usize> {
+    let first = buckets(count);
+    first..(first + components(count) / 100).min(components(count))
 }
 
 /// Every entity's name and how many relations it has once converged.
@@ -52,16 +71,17 @@ fn expected(count: usize) -> HashMap<String, usize> {
         let own = if components > 1 { 4 } else { 3 };
         expected.insert(format!("c-{i}"), own);
     }
-    for g in 0..GROUPS {
+    let (groups, systems) = (groups(count), systems(count));
+    for g in 0..groups {
         expected.insert(
             format!("g-{g}"),
-            (0..components).filter(|i| i % GROUPS == g).count(),
+            components / groups + usize::from(g < components % groups),
         );
     }
-    for s in 0..SYSTEMS {
+    for s in 0..systems {
         expected.insert(
             format!("s-{s}"),
-            (0..components).filter(|i| i % SYSTEMS == s).count(),
+            components / systems + usize::from(s < components % systems),
         );
     }
     expected
@@ -70,8 +90,11 @@ fn expected(count: usize) -> HashMap<String, usize> {
 fn entity(namespace: &str, i: usize, count: usize) -> serde_json::Value {
     let components = components(count);
     let mut annotations = serde_json::Map::new();
-    if i < PROPAGATE {
+    if i < buckets(count) {
         annotations.insert("backstage.io/kubernetes-id".into(), json!(format!("c-{i}")));
+    }
+    if applications(count).contains(&i) {
+        annotations.insert("argocd/app-name".into(), json!(format!("c-{i}")));
     }
     json!({
         "apiVersion": "goldpath.dev/v1alpha1",
@@ -79,11 +102,21 @@ fn entity(namespace: &str, i: usize, count: usize) -> serde_json::Value {
         "metadata": {"name": format!("c-{i}"), "namespace": namespace, "annotations": annotations},
         "spec": {
             "kind": "Component", "type": "service", "lifecycle": "production",
-            "owner": format!("g-{}", i % GROUPS),
-            "system": format!("s-{}", i % SYSTEMS),
+            "owner": format!("g-{}", i % groups(count)),
+            "system": format!("s-{}", i % systems(count)),
             "dependsOn": [format!("component:c-{}", (i + 1) % components)],
         },
     })
+}
+
+fn application_resource() -> ApiResource {
+    ApiResource {
+        group: "argoproj.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "argoproj.io/v1alpha1".into(),
+        kind: "Application".into(),
+        plural: "applications".into(),
+    }
 }
 
 fn bucket_resource() -> ApiResource {
@@ -131,10 +164,30 @@ async fn main() -> anyhow::Result<()> {
 
 async fn create(client: &Client, namespace: &str, count: usize) -> anyhow::Result<()> {
     let entities: Api<CatalogEntity> = Api::namespaced(client.clone(), namespace);
-    let buckets: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &bucket_resource());
+    let bucket_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &bucket_resource());
     let params = PostParams::default();
-    in_parallel(PROPAGATE.min(components(count)), |i| {
-        let (buckets, params) = (&buckets, &params);
+    let argocd = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &application_resource());
+    let first = applications(count).start;
+    in_parallel(applications(count).len(), |i| {
+        let (argocd, params) = (&argocd, &params);
+        let i = first + i;
+        async move {
+            // Argo CD's CRD has no status subresource: the status is created with it.
+            let application: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                "metadata": {"name": format!("c-{i}"), "namespace": namespace},
+                "spec": {"project": namespace, "destination": {"namespace": namespace},
+                         "source": {"repoURL": "https://git.example.com/c.git", "path": "."}},
+                "status": {"sync": {"status": "Synced", "revision": "4f1c2e9"},
+                           "health": {"status": "Healthy"}},
+            }))?;
+            argocd.create(params, &application).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    in_parallel(buckets(count), |i| {
+        let (buckets, params) = (&bucket_api, &params);
         async move {
             let bucket: DynamicObject = serde_json::from_value(json!({
                 "apiVersion": "s3.services.k8s.aws/v1alpha1", "kind": "Bucket",
@@ -150,16 +203,17 @@ async fn create(client: &Client, namespace: &str, count: usize) -> anyhow::Resul
     in_parallel(count, |i| {
         let (entities, params) = (&entities, &params);
         async move {
-            let value = if i < GROUPS {
+            let (groups, systems) = (groups(count), systems(count));
+            let value = if i < groups {
                 json!({"apiVersion": "goldpath.dev/v1alpha1", "kind": "CatalogEntity",
                        "metadata": {"name": format!("g-{i}"), "namespace": namespace},
                        "spec": {"kind": "Group", "type": "team"}})
-            } else if i < GROUPS + SYSTEMS {
+            } else if i < groups + systems {
                 json!({"apiVersion": "goldpath.dev/v1alpha1", "kind": "CatalogEntity",
-                       "metadata": {"name": format!("s-{}", i - GROUPS), "namespace": namespace},
+                       "metadata": {"name": format!("s-{}", i - groups), "namespace": namespace},
                        "spec": {"kind": "System", "owner": "g-0"}})
             } else {
-                entity(namespace, i - GROUPS - SYSTEMS, count)
+                entity(namespace, i - groups - systems, count)
             };
             let object: CatalogEntity = serde_json::from_value(value)?;
             entities.create(params, &object).await?;
@@ -174,10 +228,10 @@ async fn converge(client: &Client, namespace: &str, count: usize) -> anyhow::Res
     let mut missing = expected(count);
     // Systems own nothing but are owned by g-0: one more relation each, and
     // g-0 owns every System.
-    for s in 0..SYSTEMS {
+    for s in 0..systems(count) {
         *missing.get_mut(&format!("s-{s}")).unwrap() += 1;
     }
-    *missing.get_mut("g-0").unwrap() += SYSTEMS;
+    *missing.get_mut("g-0").unwrap() += systems(count);
     let api: Api<CatalogEntity> = Api::namespaced(client.clone(), namespace);
     let mut events = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
@@ -196,12 +250,13 @@ async fn converge(client: &Client, namespace: &str, count: usize) -> anyhow::Res
     anyhow::bail!("the watch ended with {} entities incomplete", missing.len())
 }
 
-/// What the operator's writes cost the API server on their own: one
-/// server-side apply of a status of the same size per entity.
+/// What the operator's writes cost the API server on their own: as many
+/// entities as a catalog of `count` has Components, and one server-side
+/// apply of a status of the same size to each.
 async fn ceiling(client: &Client, namespace: &str, count: usize) -> anyhow::Result<()> {
     let entities: Api<CatalogEntity> = Api::namespaced(client.clone(), namespace);
     let params = PostParams::default();
-    in_parallel(count, |i| {
+    in_parallel(components(count), |i| {
         let (entities, params) = (&entities, &params);
         async move {
             let name = format!("ceiling-{i}");

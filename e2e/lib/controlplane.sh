@@ -9,7 +9,12 @@ start_etcd() {
 	mkdir -p "$STATE_DIR/etcd"
 	chmod 700 "$STATE_DIR/etcd"
 	# The data is thrown away by `down`, so fsync buys nothing but latency.
+	# GOLDPATH_E2E_ETCD_QUOTA_BYTES raises etcd's 2 GiB space quota for
+	# benchmarks that keep hundreds of thousands of objects (bench/catalog).
+	local quota=()
+	[[ -n ${GOLDPATH_E2E_ETCD_QUOTA_BYTES:-} ]] && quota=("--quota-backend-bytes=$GOLDPATH_E2E_ETCD_QUOTA_BYTES")
 	start_daemon etcd "$CP_BIN/etcd" \
+		"${quota[@]}" \
 		--name=goldpath-e2e \
 		--data-dir="$STATE_DIR/etcd" \
 		--listen-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
