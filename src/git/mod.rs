@@ -33,7 +33,7 @@ mod test_support;
 pub use error::{GitError, redact_url};
 pub use publish::{PublishRequest, Published, publish, publish_change};
 pub use read::{read_tree, read_tree_in, resolve};
-pub use remote::scp_address;
+pub use remote::{percent_decode, scp_address};
 
 /// The branch a request publishes to when its template does not name one.
 pub const DEFAULT_BRANCH: &str = "main";

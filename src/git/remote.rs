@@ -668,7 +668,9 @@ pub(super) fn http_status(message: &str) -> Option<u16> {
     })
 }
 
-pub(super) fn percent_decode(text: &str) -> String {
+/// `text` with each `%XX` replaced by the byte it encodes; a `%` not
+/// followed by two hex digits is kept as it is.
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -3,8 +3,11 @@
 //! every Template as a `kind: Template` entity, as Backstage's catalog holds
 //! templates. A caller sees an entity only where a SubjectAccessReview lets
 //! them `list` (`get` for one by name) its resource, CatalogEntities or
-//! Templates, in its namespace; each namespace is asked once per call. What
-//! a query returns is decided by `catalog::query`.
+//! Templates, in its namespace; each namespace is asked once per call. As
+//! Backstage's permission framework answers, what a caller may not read is
+//! left out of lists and is not found by name (`404`, as if absent), and
+//! only the ancestry of such an entity is refused (`403`). What a query
+//! returns is decided by `catalog::query`.
 
 use std::collections::HashMap;
 
@@ -112,7 +115,8 @@ impl Params {
 
 /// Answers a call of `/api/catalog/...`.
 pub async fn route(portal: &Portal, call: &Call<'_>) -> Reply {
-    let segments: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
+    let segments = call.segments();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let params = Params::of(call.query);
     let answer = match (call.method, segments.as_slice()) {
         (&Method::GET, ["entities"]) => entities(portal, call, &params).await,
@@ -257,10 +261,21 @@ async fn by_query(portal: &Portal, call: &Call<'_>, params: &Params) -> Result<R
     })))
 }
 
+/// The review that lets a caller read the entity `kind:namespace/name`.
+fn get_permission<'a>(kind: &str, namespace: &'a str, name: &'a str) -> Permission<'a> {
+    Permission {
+        verb: "get",
+        group: GROUP,
+        resource: resource_of(kind),
+        namespace,
+        name: Some(name),
+    }
+}
+
 /// `GET /entities/by-name/{kind}/{namespace}/{name}`: kind, namespace and
-/// name compared without case, as Backstage compares references. Refused
-/// before looking, as the API server refuses: whether an entity exists is
-/// not told to a caller who may not read its namespace.
+/// name compared without case, as Backstage compares references. An entity
+/// the caller may not `get` is not found, with the words of one that is
+/// absent, as Backstage answers: whether it exists is not told.
 async fn by_name(
     portal: &Portal,
     call: &Call<'_>,
@@ -268,25 +283,25 @@ async fn by_name(
     namespace: &str,
     name: &str,
 ) -> Result<Entry, Reply> {
+    let absent = || Reply::not_found(format!("no entity named {kind}:{namespace}/{name}"));
+    if !portal
+        .allowed(call.caller, &get_permission(kind, namespace, name))
+        .await?
+    {
+        return Err(absent());
+    }
     let resource = resource_of(kind);
-    let permission = Permission {
-        verb: "get",
-        group: GROUP,
-        resource,
-        namespace,
-        name: Some(name),
-    };
-    portal.require(call.caller, &permission).await?;
     let wanted = format!("{kind}:{namespace}/{name}").to_lowercase();
     entries(portal)
         .into_iter()
         .find(|e| e.resource == resource && e.reference.to_lowercase() == wanted)
-        .ok_or_else(|| Reply::not_found(format!("no entity named {kind}:{namespace}/{name}")))
+        .ok_or_else(absent)
 }
 
 /// `GET /entities/by-name/.../ancestry`: the entity and the entities it was
 /// made from. A goldpath entity is a resource of its own, not read from a
-/// location, so its ancestry is itself.
+/// location, so its ancestry is itself. Refused (`403`) to a caller who may
+/// not read it, as Backstage refuses.
 async fn ancestry(
     portal: &Portal,
     call: &Call<'_>,
@@ -294,6 +309,9 @@ async fn ancestry(
     namespace: &str,
     name: &str,
 ) -> Result<Reply, Reply> {
+    portal
+        .require(call.caller, &get_permission(kind, namespace, name))
+        .await?;
     let entry = by_name(portal, call, kind, namespace, name).await?;
     Ok(Reply::ok(json!({
         "rootEntityRef": entry.reference,

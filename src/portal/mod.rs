@@ -90,6 +90,18 @@ pub struct Call<'a> {
     pub body: Bytes,
 }
 
+impl Call<'_> {
+    /// The path's segments, each percent-decoded: Backstage's clients
+    /// encode what they put in a path (a task id's `:` is sent as `%3A`).
+    pub fn segments(&self) -> Vec<String> {
+        self.path
+            .trim_start_matches('/')
+            .split('/')
+            .map(crate::git::percent_decode)
+            .collect()
+    }
+}
+
 impl Portal {
     /// The portal API over `source`, reviewing with `client`, allowing
     /// browser calls from `cors_origins`.
@@ -294,6 +306,27 @@ mod tests {
 
     fn get(path: &str) -> hyper::http::request::Builder {
         Request::builder().method(Method::GET).uri(path)
+    }
+
+    #[test]
+    fn each_path_segment_is_decoded_on_its_own() {
+        let caller = Caller {
+            user: crate::api::Requester {
+                username: "jane".into(),
+                ..Default::default()
+            },
+            portal: None,
+        };
+        let headers = HeaderMap::new();
+        let call = Call {
+            method: &Method::GET,
+            path: "/v2/tasks/team-a%3Aweb/a%2Fb/100%",
+            query: "",
+            headers: &headers,
+            caller: &caller,
+            body: Bytes::new(),
+        };
+        assert_eq!(call.segments(), ["v2", "tasks", "team-a:web", "a/b", "100%"]);
     }
 
     #[tokio::test]

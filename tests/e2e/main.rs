@@ -7,6 +7,7 @@
 
 mod cancel_retry;
 mod catalog;
+mod clients;
 mod control_plane;
 mod forge;
 mod harness;

@@ -201,11 +201,23 @@ fn the_portal_api_refuses_callers_it_cannot_verify_or_who_may_not_read() {
     assert_eq!(status, 401, "{body}");
     assert!(!body.to_string().contains("not-a-token"), "{body}");
 
-    // A verified user without rights: refused, and nothing of the entity.
+    // A verified user without rights: as Backstage answers, the entity is
+    // not found, in the words of one that is absent, and its ancestry is
+    // refused.
     let (status, body) = portal.get(&web, &stranger);
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["name"], "NotFoundError");
+    assert!(!body.to_string().contains("team-a"), "{body}");
+    let (_, absent) = portal.get(&web.replace("/web", "/absent"), &stranger);
+    assert_eq!(
+        body["error"]["message"]
+            .as_str()
+            .map(|m| m.replace("/web", "/absent")),
+        absent["error"]["message"].as_str().map(str::to_string)
+    );
+    let (status, body) = portal.get(&format!("{web}/ancestry"), &stranger);
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["name"], "NotAllowedError");
-    assert!(!body.to_string().contains("team-a"), "{body}");
 
     // A portal without the right to impersonate naming a user who could read.
     let bearer = format!("Bearer {portal_token}");

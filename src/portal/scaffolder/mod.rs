@@ -31,7 +31,8 @@ const FIELD_MANAGER: &str = "goldpath-portal";
 
 /// Answers a call of `/api/scaffolder/...`.
 pub async fn route(portal: &Portal, call: &Call<'_>) -> Reply {
-    let segments: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
+    let segments = call.segments();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let answer = match (call.method, segments.as_slice()) {
         (&Method::GET, ["v2", "actions"]) => Ok(Reply::ok(actions())),
         (&Method::GET, ["v2", "templates", namespace, kind, name, "parameter-schema"]) => {
