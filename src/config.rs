@@ -601,6 +601,21 @@ impl Config {
         })
     }
 
+    /// The kind and API URL of `host` when the configuration lists it by
+    /// name (not through `*`) as a forge: the hosts goldpath will call for
+    /// someone else, with their token.
+    pub fn forge_api(&self, host: &str) -> Option<(ForgeKind, String)> {
+        let listed = self
+            .git_hosts
+            .iter()
+            .find(|h| h.host != "*" && h.host.eq_ignore_ascii_case(host))?;
+        let api_url = listed
+            .api_url
+            .clone()
+            .or_else(|| (listed.kind == ForgeKind::Github).then(|| GITHUB_API_URL.to_string()))?;
+        Some((listed.kind, api_url))
+    }
+
     /// The credentials Secret of the git host whose URL pattern `remote_url`
     /// was made from, e.g. to read back a repository published earlier.
     pub fn credentials_for(&self, remote_url: &str) -> Option<&str> {

@@ -316,7 +316,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         Some(address) => Some(serve_http(address, &metrics, &catalog, options.log_level).await?),
         None => None,
     };
-    let cors_origins = config.portal.cors_origins.clone();
+    let portal_config = config.clone();
     let context = Arc::new(Context {
         client: client.clone(),
         namespace: options.namespace,
@@ -338,7 +338,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
     let request_controller =
         request_controller(&client, watch_namespace.as_deref(), reporter, shutdown, context);
     let api = match options.api {
-        Some(api) => Some(serve_portal(api, &client, &catalog, templates, &cors_origins).await?),
+        Some(api) => Some(serve_portal(api, &client, &catalog, templates, &portal_config).await?),
         None => None,
     };
 
@@ -533,22 +533,27 @@ async fn serve_portal(
     client: &Client,
     catalog: &Arc<Catalog>,
     templates: reflector::Store<Template>,
-    cors_origins: &[String],
+    config: &Config,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let stores = Arc::new(Stores {
         catalog: catalog.clone(),
         templates,
     });
-    let tls = options
-        .tls
-        .as_ref()
-        .map(crate::portal::tls::acceptor)
-        .transpose()?;
+    let tls = match options.tls.as_ref() {
+        Some(files) => {
+            let reloading = crate::portal::tls::Reloading::new(files)?;
+            let acceptor = reloading.acceptor()?;
+            tokio::spawn(reloading.watch());
+            Some(acceptor)
+        }
+        None => None,
+    };
     let address = options.address;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| anyhow::anyhow!("cannot serve the portal API on {address}: {e}"))?;
-    let portal = crate::portal::Portal::new(client.clone(), stores, cors_origins);
+    let portal = crate::portal::Portal::new(client.clone(), stores, &config.portal.cors_origins)
+        .with_config(config.clone());
     Ok(tokio::spawn(crate::portal::serve(
         listener,
         tls,

@@ -13,6 +13,7 @@
 pub mod client;
 pub mod gitea;
 pub mod github;
+pub mod listing;
 pub mod transport;
 
 use std::fmt;

@@ -70,6 +70,8 @@ pub struct Portal {
     pub client: Client,
     /// goldpath's resources.
     pub source: Arc<dyn Source>,
+    /// goldpath's configuration: the forges autocomplete may call.
+    pub config: crate::config::Config,
     authenticator: Authenticator,
     cors: Cors,
 }
@@ -110,8 +112,15 @@ impl Portal {
             authenticator: Authenticator::new(client.clone()),
             client,
             source,
+            config: crate::config::Config::default(),
             cors: Cors::new(cors_origins),
         }
+    }
+
+    /// The same portal with goldpath's configuration (the forges
+    /// autocomplete may call).
+    pub fn with_config(self, config: crate::config::Config) -> Portal {
+        Portal { config, ..self }
     }
 
     /// Succeeds when `caller` may do `permission`; otherwise the answer

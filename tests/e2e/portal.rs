@@ -293,31 +293,38 @@ fn the_portal_api_serves_https_with_the_certificate_it_is_given() {
     let n = ns.name.as_str();
     let dir = tempfile::tempdir().unwrap();
     let (certificate, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=goldpath-api",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&certificate)
-        .output()
-        .expect("running openssl");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    // A self-signed certificate for 127.0.0.1 with a new key, written to
+    // `certificate` and `key`; a copy of the certificate is left at `ca`.
+    let make = |ca: &Path| {
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=goldpath-api",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&certificate)
+            .output()
+            .expect("running openssl");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        std::fs::copy(&certificate, ca).unwrap();
+    };
+    let (first, renewed) = (dir.path().join("first.crt"), dir.path().join("renewed.crt"));
+    make(&first);
     let cert_arg = format!("--api-tls-cert={}", certificate.display());
     let key_arg = format!("--api-tls-key={}", key.display());
     let portal = Portal::start(&ns, "", &[&cert_arg, &key_arg]);
@@ -336,11 +343,17 @@ fn the_portal_api_serves_https_with_the_certificate_it_is_given() {
             .expect("running curl");
         String::from_utf8_lossy(&output.stdout).to_string()
     };
-    assert_eq!(
-        curl(&certificate),
-        "404",
-        "served over TLS with the given certificate"
+    assert_eq!(curl(&first), "404", "served over TLS with the given certificate");
+    // A renewed certificate, as cert-manager writes it, is served without
+    // a restart; the one before is not.
+    make(&renewed);
+    wait_for(
+        "the renewed certificate to be served",
+        Duration::from_secs(60),
+        || (curl(&renewed) == "404").then_some(()),
     );
+    assert_eq!(curl(&first), "000", "the certificate before is no longer served");
+    assert!(portal.operator.log().contains("renewed TLS certificate"));
     // Plain HTTP is not served on the TLS port.
     let plain = std::process::Command::new("curl")
         .args(["-sS", "-m", "10", "-o", "/dev/null", "-w", "%{http_code}"])

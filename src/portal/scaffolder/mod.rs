@@ -6,6 +6,7 @@
 //! would. Each call is authorized with a SubjectAccessReview for the
 //! caller on that request: `get` to read it, `patch` to cancel or retry it.
 
+mod autocomplete;
 mod form;
 mod task;
 
@@ -42,6 +43,9 @@ pub async fn route(portal: &Portal, call: &Call<'_>) -> Reply {
         (&Method::GET, ["v2", "tasks", id, "events"]) => events(portal, call, id).await,
         (&Method::POST, ["v2", "tasks", id, "cancel"]) => cancel(portal, call, id).await,
         (&Method::POST, ["v2", "tasks", id, "retry"]) => retry(portal, call, id).await,
+        (&Method::POST, ["v2", "autocomplete", provider, resource]) => {
+            autocomplete::autocomplete(portal, call, provider, resource).await
+        }
         _ => Err(Reply::not_found(format!(
             "no route {} /api/scaffolder{}",
             call.method, call.path
