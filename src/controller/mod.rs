@@ -335,10 +335,11 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         shutdown.clone(),
         context.clone(),
     );
-    let request_controller =
+    let (requests, request_controller) =
         request_controller(&client, watch_namespace.as_deref(), reporter, shutdown, context);
+    let stores = (catalog.clone(), templates, requests);
     let api = match options.api {
-        Some(api) => Some(serve_portal(api, &client, &catalog, templates, &portal_config).await?),
+        Some(api) => Some(serve_portal(api, &client, stores, &portal_config).await?),
         None => None,
     };
 
@@ -456,16 +457,21 @@ fn template_controller(
     (store, controller)
 }
 
-/// The ScaffoldRequest controller, until `shutdown`.
+/// The store of ScaffoldRequests and the ScaffoldRequest controller, until
+/// `shutdown`.
 fn request_controller(
     client: &Client,
     namespace: Option<&str>,
     reporter: Arc<guard::Reporter>,
     shutdown: leader::Stopping,
     context: Arc<Context>,
-) -> impl Future<Output = ()> + use<> {
+) -> (
+    reflector::Store<ScaffoldRequest>,
+    impl Future<Output = ()> + use<>,
+) {
     let (store, trigger) = spec_changes::<ScaffoldRequest>(client, namespace, reporter.clone());
     let waiting = store.clone();
+    let requests = store.clone();
     // A Template's status (checked, Ready) is what waiting requests wait
     // for, so every change of a Template wakes them.
     let template_changes = guard::watch(
@@ -475,7 +481,7 @@ fn request_controller(
     )
     .applied_objects();
     let metrics = context.metrics.clone();
-    Controller::for_stream(trigger, store)
+    let controller = Controller::for_stream(trigger, store)
         .watches_stream(template_changes, move |template| {
             request::waiting_on(&waiting, &template)
         })
@@ -489,7 +495,8 @@ fn request_controller(
         .for_each(move |result| {
             log_result("ScaffoldRequest", &metrics, result);
             std::future::ready(())
-        })
+        });
+    (requests, controller)
 }
 
 /// Starts the HTTP endpoint on `address`.
@@ -515,6 +522,7 @@ async fn serve_http(
 struct Stores {
     catalog: Arc<Catalog>,
     templates: reflector::Store<Template>,
+    requests: reflector::Store<ScaffoldRequest>,
 }
 
 impl crate::portal::Source for Stores {
@@ -525,19 +533,27 @@ impl crate::portal::Source for Stores {
     fn templates(&self) -> Vec<Arc<Template>> {
         self.templates.state()
     }
+
+    fn requests(&self) -> Vec<Arc<ScaffoldRequest>> {
+        self.requests.state()
+    }
 }
 
 /// Starts the portal API.
 async fn serve_portal(
     options: ApiOptions,
     client: &Client,
-    catalog: &Arc<Catalog>,
-    templates: reflector::Store<Template>,
+    (catalog, templates, requests): (
+        Arc<Catalog>,
+        reflector::Store<Template>,
+        reflector::Store<ScaffoldRequest>,
+    ),
     config: &Config,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let stores = Arc::new(Stores {
-        catalog: catalog.clone(),
+        catalog,
         templates,
+        requests,
     });
     let tls = match options.tls.as_ref() {
         Some(files) => {

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use super::params::Params;
 use super::{Call, Portal, reply::Reply};
 use crate::api::{EntityRef, GROUP, Template};
 use crate::catalog::query::{self, Cursor, Filter, Flat, FullText, Order};
@@ -85,31 +86,6 @@ fn resource_of(kind: &str) -> &'static str {
         "templates"
     } else {
         "catalogentities"
-    }
-}
-
-/// A call's query parameters, in order.
-struct Params(Vec<(String, String)>);
-
-impl Params {
-    fn of(query: &str) -> Params {
-        Params(
-            url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        )
-    }
-
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    fn one(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }
 

@@ -19,6 +19,7 @@ pub mod audit;
 mod catalog;
 pub mod cors;
 pub mod identity;
+pub mod params;
 pub mod reply;
 mod scaffolder;
 pub mod tls;
@@ -41,7 +42,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use crate::api::{CatalogEntity, Template};
+use crate::api::{CatalogEntity, ScaffoldRequest, Template};
 use crate::tenancy::review::Permission;
 use cors::Cors;
 use identity::{Authenticator, Caller};
@@ -62,6 +63,8 @@ pub trait Source: Send + Sync {
     fn entities(&self) -> Vec<Arc<CatalogEntity>>;
     /// Every Template.
     fn templates(&self) -> Vec<Arc<Template>>;
+    /// Every ScaffoldRequest, with its status as last seen.
+    fn requests(&self) -> Vec<Arc<ScaffoldRequest>>;
 }
 
 /// The portal API.
@@ -293,6 +296,10 @@ mod tests {
         }
 
         fn templates(&self) -> Vec<Arc<Template>> {
+            Vec::new()
+        }
+
+        fn requests(&self) -> Vec<Arc<ScaffoldRequest>> {
             Vec::new()
         }
     }

@@ -290,7 +290,13 @@ impl Cluster {
                 Some(value["metadata"]["name"].as_str()?.to_string())
             })
             .expect("the chart renders a ServiceAccount");
-        let token = self.kubectl_ok(&["create", "token", &account, "-n", namespace, "--duration=6h"]);
+        self.token_kubeconfig(&account, namespace)
+    }
+
+    /// A kubeconfig with a token of the ServiceAccount `account` of
+    /// `namespace`.
+    pub fn token_kubeconfig(&self, account: &str, namespace: &str) -> (tempfile::TempDir, PathBuf) {
+        let token = self.kubectl_ok(&["create", "token", account, "-n", namespace, "--duration=6h"]);
         let admin: serde_json::Value = serde_yaml_ng::from_str(
             &std::fs::read_to_string(self.state.join("kubeconfig")).expect("reading the kubeconfig"),
         )
@@ -409,6 +415,16 @@ impl Operator {
     /// Like [`Operator::start_with`], with more command-line arguments.
     pub fn start_with_args(namespace: &Namespace, git_url: &str, extra: &str, args: &[&str]) -> Operator {
         let mut operator = Operator::configure(namespace, git_url, extra, args, ServingGuard::shared());
+        operator.spawn();
+        operator
+    }
+
+    /// Like [`Operator::start_with_args`], running with `kubeconfig` rather
+    /// than the namespace's chart identity.
+    pub fn start_as(namespace: &Namespace, kubeconfig: &Path, extra: &str, args: &[&str]) -> Operator {
+        let mut operator =
+            Operator::configure(namespace, &cluster().git_url, extra, args, ServingGuard::shared());
+        operator.kubeconfig = kubeconfig.to_path_buf();
         operator.spawn();
         operator
     }

@@ -14,9 +14,11 @@ mod forge;
 mod harness;
 #[path = "../support/npm.rs"]
 mod npm;
+mod openapi;
 mod operations;
 mod portal;
 mod portal_catalog;
+mod portal_tasks;
 mod robustness;
 mod scaffold;
 mod scaffolder_api;

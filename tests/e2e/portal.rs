@@ -13,22 +13,32 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::harness::{Namespace, Operator, cluster, free_port, wait_for};
 
+/// goldpath's own ServiceAccount as the chart's admission policies name
+/// it: e2e/up renders them for release `goldpath` in `goldpath-system`.
+/// Only this account may record who created a ScaffoldRequest, so the
+/// portal API's operator runs as it.
+pub const OPERATOR_NAMESPACE: &str = "goldpath-system";
+/// See [`OPERATOR_NAMESPACE`].
+pub const OPERATOR_ACCOUNT: &str = "goldpath";
+
 /// An operator serving the portal API on a port of its own.
 pub struct Portal {
     pub operator: Operator,
     pub port: u16,
+    _identity: tempfile::TempDir,
 }
 
 impl Portal {
     /// Starts an operator for `namespace` with the chart's RBAC for the
-    /// portal API and `--api-addr`, plus `args`.
+    /// portal API and `--api-addr`, plus `args`, running as goldpath's own
+    /// ServiceAccount ([`OPERATOR_ACCOUNT`]) bound to that RBAC.
     pub fn start(namespace: &Namespace, config: &str, args: &[&str]) -> Portal {
         namespace.chart_identity_with(&[
             "--set-json".into(),
@@ -36,13 +46,18 @@ impl Portal {
             "--set".into(),
             "api.enabled=true".into(),
         ]);
+        let (identity, kubeconfig) = operator_identity(&namespace.name);
         let port = free_port();
         let address = format!("--api-addr=127.0.0.1:{port}");
         let mut all = vec![address.as_str()];
         all.extend_from_slice(args);
-        let operator = Operator::start_with_args(namespace, &cluster().git_url, config, &all);
+        let operator = Operator::start_as(namespace, &kubeconfig, config, &all);
         operator.wait_ready();
-        Portal { operator, port }
+        Portal {
+            operator,
+            port,
+            _identity: identity,
+        }
     }
 
     /// Calls the API over plain HTTP: the status and the body.
@@ -79,6 +94,52 @@ impl Portal {
         let (status, body) = self.call("GET", path, &[("Authorization", &authorization)], None);
         (status, serde_json::from_str(&body).unwrap_or(Value::Null))
     }
+}
+
+/// A kubeconfig of [`OPERATOR_ACCOUNT`], which the bindings the chart
+/// rendered for `namespace`'s operator (label `app.kubernetes.io/instance`)
+/// now name too. The bindings go with the namespace's.
+fn operator_identity(namespace: &str) -> (tempfile::TempDir, PathBuf) {
+    let c = cluster();
+    // Made by the first test that needs them; later ones find them.
+    let _ = c.kubectl(&["create", "namespace", OPERATOR_NAMESPACE], None);
+    let _ = c.kubectl(
+        &[
+            "create",
+            "serviceaccount",
+            OPERATOR_ACCOUNT,
+            "-n",
+            OPERATOR_NAMESPACE,
+        ],
+        None,
+    );
+    let selector = format!("app.kubernetes.io/instance={namespace}");
+    let bindings: Value = serde_json::from_str(&c.kubectl_ok(&[
+        "get",
+        "rolebindings,clusterrolebindings",
+        "-A",
+        "-l",
+        &selector,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let subject = serde_json::json!([{
+        "op": "add",
+        "path": "/subjects/-",
+        "value": {"kind": "ServiceAccount", "name": OPERATOR_ACCOUNT, "namespace": OPERATOR_NAMESPACE},
+    }])
+    .to_string();
+    for binding in bindings["items"].as_array().unwrap() {
+        let kind = binding["kind"].as_str().unwrap().to_lowercase();
+        let name = format!("{kind}/{}", binding["metadata"]["name"].as_str().unwrap());
+        let mut args = vec!["patch", name.as_str(), "--type=json", "-p", subject.as_str()];
+        if let Some(namespace) = binding["metadata"]["namespace"].as_str() {
+            args.extend(["-n", namespace]);
+        }
+        c.kubectl_ok(&args);
+    }
+    c.token_kubeconfig(OPERATOR_ACCOUNT, OPERATOR_NAMESPACE)
 }
 
 /// Creates the ServiceAccount `name` in `namespace` and returns a token of

@@ -2,73 +2,22 @@
 //! response checked against Backstage's own catalog OpenAPI document, taken
 //! from the pinned `@backstage/plugin-catalog-backend` npm package.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
 use crate::harness::Namespace;
+use crate::openapi::conforms;
 use crate::portal::{Portal, grant_read, seed, service_account_token};
 
 /// The package whose OpenAPI document the responses are checked against.
 const PACKAGE: &str = "@backstage/plugin-catalog-backend@4.0.5";
 
-/// Backstage's catalog OpenAPI document, as the pinned package ships it
-/// (the `spec` its generated router holds); fetched with npm once and cached
-/// under ~/.cache/goldpath/npm.
+/// Backstage's catalog OpenAPI document, as the pinned package ships it.
 fn catalog_openapi() -> Value {
-    let cache = crate::npm::package(PACKAGE, "plugin-catalog-backend-4.0.5");
-    let module = cache.join("package/dist/schema/openapi/generated/router.cjs.js");
-    // The module needs Backstage's backend packages only to build a router
-    // around the document; stand-ins let it load without them.
-    let script = "const Module = require('module'); const load = Module._load;\
-        Module._load = function (request) { if (request.startsWith('@backstage/')) \
-        return new Proxy({}, { get: () => () => ({}) }); return load.apply(this, arguments); };\
-        process.stdout.write(JSON.stringify(require(process.argv[1]).spec));";
-    let printed = Command::new("node")
-        .args(["-e", script])
-        .arg(&module)
-        .output()
-        .unwrap_or_else(|e| panic!("node (needed to read {PACKAGE}'s OpenAPI document): {e}"));
-    assert!(
-        printed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&printed.stderr)
-    );
-    serde_json::from_slice(&printed.stdout).unwrap()
-}
-
-/// Fails the test when `body` is not what the document says `method`
-/// `path` answers with `status`.
-fn conforms(spec: &Value, method: &str, path: &str, status: u16, body: &Value) {
-    let responses = &spec["paths"][path][method]["responses"];
-    assert!(responses.is_object(), "the document has no {method} {path}");
-    let mut response = responses
-        .get(status.to_string())
-        .or_else(|| responses.get("default"))
-        .unwrap_or_else(|| panic!("{method} {path} does not answer {status} in the document"))
-        .clone();
-    if let Some(reference) = response["$ref"].as_str() {
-        let pointer = reference.trim_start_matches('#');
-        response = spec.pointer(pointer).unwrap().clone();
-    }
-    let Some(schema) = response.pointer("/content/application~1json/schema") else {
-        assert!(
-            body.is_null(),
-            "{method} {path} {status} has no body in the document: {body}"
-        );
-        return;
-    };
-    let mut root = schema.clone();
-    root["components"] = spec["components"].clone();
-    let validator = jsonschema::validator_for(&root).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(body)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{method} {path} {status}: {errors:#?}\n{body:#}"
-    );
+    crate::openapi::document(
+        PACKAGE,
+        "plugin-catalog-backend-4.0.5",
+        "dist/schema/openapi/generated/router.cjs.js",
+    )
 }
 
 #[test]

@@ -132,4 +132,16 @@ serves: its own resources, Events, and the objects the catalog rolls up.
   resources: [secrets]
   verbs: [get]
 {{- end }}
+{{- if .Values.api.enabled }}
+# The portal API's tasks (POST /v2/tasks), each written only after a
+# SubjectAccessReview shows the caller may: the ScaffoldRequest (deleted
+# again when its Secret cannot be written) and the Secret holding the
+# task's secrets, owned by the request. Never read back through the API.
+- apiGroups: [goldpath.dev]
+  resources: [scaffoldrequests]
+  verbs: [create, delete]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create]
+{{- end }}
 {{- end }}

@@ -22,9 +22,6 @@ use crate::controller::template::{Prepared, SourceError, prepared};
 use crate::controller::{Error, kube_error};
 use crate::scaffold;
 
-/// How long a request whose Secret is missing waits before looking again.
-const SECRET_RETRY: Duration = Duration::from_secs(60);
-
 /// A step of resolution: its value, or what the controller does instead.
 type Resolved<T> = Result<ControlFlow<Action, T>, Error>;
 
@@ -187,7 +184,10 @@ impl Run {
         self.wait(state, reason, message, retry).await
     }
 
-    /// The values of `spec.secretRef`; a missing Secret is waited for.
+    /// The values of `spec.secretRef`; a missing Secret is waited for, from
+    /// a second doubling to a minute: a task created through the portal API
+    /// names its Secret before the Secret is written, so it is usually
+    /// there a moment later.
     pub(super) async fn secrets(&mut self) -> Resolved<BTreeMap<String, String>> {
         let Some(reference) = self.edge.request.spec.secret_ref.clone() else {
             return Ok(ControlFlow::Continue(BTreeMap::new()));
@@ -206,7 +206,12 @@ impl Run {
                 reference.name
             );
             return self
-                .wait(State::Stalled, "SecretNotFound", message, Some(SECRET_RETRY))
+                .wait(
+                    State::Stalled,
+                    "SecretNotFound",
+                    message,
+                    Some(self.edge.context.backoff(&self.edge.key)),
+                )
                 .await;
         };
         let values = secret

@@ -1,13 +1,17 @@
 //! Backstage's scaffolder routes (`/api/scaffolder/v2/...`) over
 //! ScaffoldRequests. A task is a request, its id `<namespace>:<name>`
-//! ([`task`]); it is read from the API server at each call, so every
-//! replica, before and after a restart, answers the same. Cancel and retry
-//! set the request's `spec.cancel` and `spec.retry`, as a kubectl user
-//! would. Each call is authorized with a SubjectAccessReview for the
-//! caller on that request: `get` to read it, `patch` to cancel or retry it.
+//! ([`task`]); one task is read from the API server at each call, so every
+//! replica, before and after a restart, answers the same; the task list is
+//! read from the controller's store ([`list`]). Creating a task creates a
+//! request ([`create`]); cancel and retry set the request's `spec.cancel`
+//! and `spec.retry`, as a kubectl user would. Each call is authorized with
+//! a SubjectAccessReview for the caller: `get` to read a request, `list`
+//! to list them, `create` to create one, `patch` to cancel or retry it.
 
 mod autocomplete;
+mod create;
 mod form;
+mod list;
 mod task;
 
 use std::time::{Duration, Instant};
@@ -39,6 +43,8 @@ pub async fn route(portal: &Portal, call: &Call<'_>) -> Reply {
         (&Method::GET, ["v2", "templates", namespace, kind, name, "parameter-schema"]) => {
             parameter_schema(portal, call, namespace, kind, name).await
         }
+        (&Method::GET, ["v2", "tasks"]) => list::list(portal, call).await,
+        (&Method::POST, ["v2", "tasks"]) => create::create(portal, call).await,
         (&Method::GET, ["v2", "tasks", id]) => get_task(portal, call, id).await,
         (&Method::GET, ["v2", "tasks", id, "events"]) => events(portal, call, id).await,
         (&Method::POST, ["v2", "tasks", id, "cancel"]) => cancel(portal, call, id).await,

@@ -1,0 +1,322 @@
+//! Tasks created through the portal API (`POST /api/scaffolder/v2/tasks`)
+//! against the real API server and git server: the operator (goldpath's
+//! own ServiceAccount, the one the chart's admission policy believes)
+//! records the verified caller as the request's requester and then acts
+//! as that caller; the task's secrets live in a Secret the request owns
+//! and appear nowhere else. Every response is checked against Backstage's
+//! own scaffolder OpenAPI document, from the pinned
+//! `@backstage/plugin-scaffolder-backend` npm package.
+//!
+//! The tasks are then listed (`GET /v2/tasks`) as each caller may.
+//!
+//! Who calls:
+//! - `runner`: may create requests, read Templates, write Secrets, Argo CD
+//!   Applications and CatalogEntities in the test's namespace;
+//! - `limited`: the same but Applications;
+//! - `stranger`: no rights.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Namespace, cluster, unique, wait_for};
+use crate::openapi::{conforms, document};
+use crate::portal::{Portal, account, service_account_token};
+use crate::scaffold::{apply, events, get, template};
+
+/// The package whose OpenAPI document the responses are checked against.
+const PACKAGE: &str = "@backstage/plugin-scaffolder-backend@4.3.0";
+
+/// Backstage's scaffolder OpenAPI document, as the pinned package ships it.
+pub fn scaffolder_openapi() -> Value {
+    document(
+        PACKAGE,
+        "plugin-scaffolder-backend-4.3.0",
+        "dist/schema/openapi/generated/router.cjs.js",
+    )
+}
+
+/// Gives the ServiceAccount `name` of `namespace` what a task of the
+/// service template needs, plus `resources`.
+fn grant(namespace: &str, name: &str, resources: &str) {
+    let c = cluster();
+    c.kubectl_ok(&[
+        "create",
+        "role",
+        name,
+        "-n",
+        namespace,
+        "--verb=get,list,watch,create,patch",
+        &format!(
+            "--resource=scaffoldrequests.goldpath.dev,templates.goldpath.dev,catalogentities.goldpath.dev,secrets{resources}"
+        ),
+    ]);
+    c.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        name,
+        "-n",
+        namespace,
+        &format!("--role={name}"),
+        &format!("--serviceaccount={namespace}:{name}"),
+    ]);
+}
+
+/// POSTs `body` to `path` with `token` (none when empty).
+pub fn post(portal: &Portal, path: &str, token: &str, body: &Value) -> (u16, Value) {
+    let authorization = format!("Bearer {token}");
+    let headers: Vec<(&str, &str)> = if token.is_empty() {
+        Vec::new()
+    } else {
+        vec![("Authorization", authorization.as_str())]
+    };
+    let (status, body) = portal.call("POST", path, &headers, Some(body));
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// Waits until task `id` has ended; returns it.
+fn ended(portal: &Portal, id: &str, token: &str) -> Value {
+    wait_for(&format!("task {id} to end"), Duration::from_secs(120), || {
+        let (status, task) = portal.get(&format!("/api/scaffolder/v2/tasks/{id}"), token);
+        assert_eq!(status, 200, "{task}");
+        ["completed", "failed", "cancelled"]
+            .contains(&task["status"].as_str().unwrap_or_default())
+            .then_some(task)
+    })
+}
+
+#[test]
+fn a_task_created_through_the_api_runs_as_its_caller_and_keeps_its_secrets() {
+    let spec = scaffolder_openapi();
+    let ns = Namespace::new("portal-tasks");
+    let n = ns.name.as_str();
+    let portal = Portal::start(&ns, "", &[]);
+    let runner = service_account_token(n, "runner");
+    grant(n, "runner", ",applications.argoproj.io");
+    let limited = service_account_token(n, "limited");
+    grant(n, "limited", "");
+    let stranger = service_account_token(n, "stranger");
+    // The publish step pushes with the `token` secret, so the push works
+    // only if the value reached the step; it must show up nowhere else.
+    let secret_value = cluster().git_token.clone();
+    let with_token = template("svc").replace(
+        "input: {repoUrl: \"github.com?owner=e2e&repo=${{ parameters.name }}\"}",
+        "input: {repoUrl: \"github.com?owner=e2e&repo=${{ parameters.name }}\", token: \"${{ secrets.token }}\"}",
+    );
+    assert!(with_token.contains("secrets.token"));
+    apply(&ns, &with_token);
+    let body = |service: &str| {
+        json!({
+            "templateRef": format!("template:{n}/svc"),
+            "values": {"name": service, "owner": "group:team-a"},
+            "secrets": {"token": secret_value},
+        })
+    };
+    let tasks = "/api/scaffolder/v2/tasks";
+    let requests = || {
+        let list = cluster().kubectl_ok(&["get", "scaffoldrequests", "-n", n, "-o", "name"]);
+        list.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+
+    // Refused: no token, and a caller who may not create requests there.
+    let (status, refused) = post(&portal, tasks, "", &body("nobody"));
+    assert_eq!(status, 401, "{refused}");
+    let (status, refused) = post(&portal, tasks, &stranger, &body("nobody"));
+    assert_eq!(status, 403, "{refused}");
+    let (status, refused) = post(
+        &portal,
+        tasks,
+        &runner,
+        &json!({"templateRef": format!("template:{n}/svc")}),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("values"),
+        "{refused}"
+    );
+    let (status, refused) = post(
+        &portal,
+        tasks,
+        &runner,
+        &json!({"templateRef": format!("template:{n}/nothing"), "values": {}}),
+    );
+    assert_eq!(status, 404, "{refused}");
+    assert!(requests().is_empty(), "a refused call created {:?}", requests());
+
+    // Created: the request is the runner's, and its secrets are a Secret
+    // it owns, named in spec.secretRef.
+    let service = format!("s{}", unique());
+    let (status, created) = post(&portal, tasks, &runner, &body(&service));
+    assert_eq!(status, 201, "{created}");
+    conforms(&spec, "post", "/v2/tasks", status, &created);
+    let id = created["id"].as_str().unwrap().to_string();
+    let (namespace, name) = id.split_once(':').unwrap();
+    assert_eq!(namespace, n);
+    let request = get(&ns, &format!("scaffoldrequest/{name}"));
+    assert_eq!(request["spec"]["requester"]["username"], account(n, "runner"));
+    assert!(
+        request["spec"]["requester"]["groups"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|g| g == "system:serviceaccounts")),
+        "{request:#}"
+    );
+    assert!(request["spec"]["requester"]["uid"].is_string(), "{request:#}");
+    assert_eq!(request["spec"]["secretRef"]["name"], name);
+    assert_eq!(request["spec"]["parameters"]["name"], service.as_str());
+    let secret = get(&ns, &format!("secret/{name}"));
+    let owner = &secret["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (&owner["kind"], &owner["uid"]),
+        (&json!("ScaffoldRequest"), &request["metadata"]["uid"]),
+        "{secret:#}"
+    );
+
+    // It runs to the end as the runner, with the secret.
+    let task = ended(&portal, &id, &runner);
+    assert_eq!(task["status"], "completed", "{task:#}");
+    conforms(&spec, "get", "/v2/tasks/{taskId}", 200, &task);
+    assert_eq!(
+        task["createdBy"],
+        format!("user:default/system-serviceaccount-{n}-runner")
+    );
+    let (status, told) = portal.get(&format!("{tasks}/{id}/events"), &runner);
+    assert_eq!(status, 200, "{told}");
+    conforms(&spec, "get", "/v2/tasks/{taskId}/events", status, &told);
+
+    // The limited caller's task is theirs too: the step they may not do
+    // (make an Argo CD Application) is refused to them.
+    let other = format!("s{}", unique());
+    let (status, created) = post(&portal, tasks, &limited, &body(&other));
+    assert_eq!(status, 201, "{created}");
+    let limited_id = created["id"].as_str().unwrap().to_string();
+    let task = ended(&portal, &limited_id, &limited);
+    assert_eq!(task["status"], "failed", "{task:#}");
+    let limited_name = limited_id.split_once(':').unwrap().1;
+    let failed = get(&ns, &format!("scaffoldrequest/{limited_name}"));
+    assert_eq!(failed["spec"]["requester"]["username"], account(n, "limited"));
+    let deploy = failed["status"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "deploy")
+        .cloned()
+        .unwrap();
+    assert_eq!(deploy["phase"], "Failed", "{failed:#}");
+    let message = deploy["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&account(n, "limited")), "{message}");
+    assert!(message.contains("applications"), "{message}");
+
+    // A user creating a request with kubectl cannot claim another
+    // requester: the API server stamps who they are.
+    let forged = format!(
+        "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {{name: forged, namespace: {n}}}\n\
+         spec:\n  templateRef: {{name: svc}}\n  parameters: {{name: forged, owner: group:team-a}}\n\
+         \x20 requester: {{username: \"{}\", groups: [system:masters]}}\n",
+        account(n, "runner")
+    );
+    let made = cluster().kubectl(
+        &["create", "-f", "-", &format!("--as={}", account(n, "limited"))],
+        Some(&forged),
+    );
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let stamped = get(&ns, "scaffoldrequest/forged");
+    assert_eq!(stamped["spec"]["requester"]["username"], account(n, "limited"));
+    assert!(
+        !stamped["spec"]["requester"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g == "system:masters"),
+        "{stamped:#}"
+    );
+
+    // The list: what the caller may list, filtered as Backstage filters.
+    let ids = |listed: &Value| -> Vec<String> {
+        listed["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The list is the operator's store, which a watch fills a moment after
+    // a create.
+    let listed = wait_for("the three tasks to be listed", Duration::from_secs(10), || {
+        let (status, listed) = portal.get(tasks, &runner);
+        assert_eq!(status, 200, "{listed}");
+        (listed["totalTasks"] == 3).then_some(listed)
+    });
+    conforms(&spec, "get", "/v2/tasks", 200, &listed);
+    for task in [&id, &limited_id, &format!("{n}:forged")] {
+        assert!(ids(&listed).contains(task), "{task} not in {listed}");
+    }
+    let mine = format!("createdBy=user:default/system-serviceaccount-{n}-runner");
+    let (_, listed) = portal.get(&format!("{tasks}?{mine}&status=completed"), &runner);
+    assert_eq!(ids(&listed), std::slice::from_ref(&id));
+    assert_eq!(listed["totalTasks"], 1);
+    let (_, listed) = portal.get(&format!("{tasks}?order=asc:created_at&limit=1&offset=1"), &runner);
+    assert_eq!(
+        (ids(&listed).len(), &listed["totalTasks"]),
+        (1, &json!(3)),
+        "{listed}"
+    );
+    let (status, listed) = portal.get(tasks, &stranger);
+    assert_eq!((status, ids(&listed)), (200, Vec::<String>::new()));
+    let (status, refused) = portal.get(&format!("{tasks}?order=up:name"), &runner);
+    assert_eq!(status, 400, "{refused}");
+
+    // The secret is in no status, Event, log or response.
+    let responses = [
+        portal.get(&format!("{tasks}/{id}"), &runner).1,
+        portal.get(&format!("{tasks}/{id}/events"), &runner).1,
+        portal.get(&format!("{tasks}/{limited_id}/events"), &limited).1,
+    ];
+    for response in responses {
+        assert!(!response.to_string().contains(&secret_value), "{response}");
+    }
+    let everything = cluster().kubectl_ok(&["get", "-n", n, "goldpath", "-o", "json"]);
+    assert!(
+        !everything.contains(&secret_value),
+        "the secret is in a goldpath object"
+    );
+    assert!(!events(&ns).contains(&secret_value), "the secret is in an Event");
+    let log = portal.operator.log();
+    assert!(log.contains(name), "the operator logged nothing about the task");
+    assert!(
+        !log.contains(&secret_value),
+        "the secret is in the operator's log"
+    );
+
+    // Every create is audited: who, the outcome.
+    let audits: Vec<(Value, u64)> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["audit"] == "goldpath.dev/portal" && l["path"] == tasks)
+        .map(|l| (l["user"].clone(), l["status"].as_u64().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        audits,
+        [
+            (Value::Null, 401),
+            (json!(account(n, "stranger")), 403),
+            (json!(account(n, "runner")), 400),
+            (json!(account(n, "runner")), 404),
+            (json!(account(n, "runner")), 201),
+            (json!(account(n, "limited")), 201),
+        ]
+    );
+
+    // Deleting the request deletes its Secret.
+    cluster().kubectl_ok(&["delete", "-n", n, &format!("scaffoldrequest/{name}")]);
+    wait_for(
+        "the task's Secret to go with its request",
+        Duration::from_secs(60),
+        || {
+            let left = cluster().kubectl(&["get", "-n", n, &format!("secret/{name}")], None);
+            (!left.status.success()).then_some(())
+        },
+    );
+}
