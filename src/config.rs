@@ -399,12 +399,14 @@ pub struct GitHost {
     pub credentials_secret: Option<String>,
     /// What serves the repositories: `git` (a plain git server, the
     /// default: repositories are made by the first push), or a forge whose
-    /// API makes them (`gitea`, `github`; `gitlab` is not implemented).
+    /// API makes them (`gitea`, `github`, `gitlab`).
     #[serde(default, rename = "type")]
     pub kind: ForgeKind,
     /// The forge's API base URL, e.g. `https://gitea.internal/api/v1`;
     /// required for Gitea; for GitHub `https://api.github.com` unless set
-    /// (GitHub Enterprise Server: `https://HOST/api/v3`).
+    /// (GitHub Enterprise Server: `https://HOST/api/v3`); for GitLab
+    /// `https://gitlab.com/api/v4` unless set (self-managed:
+    /// `https://HOST/api/v4`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
     /// A Secret in the operator's namespace whose key `token` is the forge
@@ -415,20 +417,16 @@ pub struct GitHost {
 
 impl GitHost {
     /// Whether the entry is complete for its type: a forge needs its API's
-    /// URL and a token, and GitLab's API is not implemented.
+    /// URL and a token.
     pub fn check(&self) -> Result<(), String> {
         match self.kind {
             ForgeKind::Git => Ok(()),
-            ForgeKind::Gitlab => Err(format!(
-                "type {} is not implemented yet; use type gitea or github, or git for a server that \
-                 creates repositories on the first push",
-                self.kind
-            )),
-            ForgeKind::Github => {
+            ForgeKind::Github | ForgeKind::Gitlab => {
                 if self.token_secret.is_none() {
-                    return Err(
-                        "type github needs tokenSecret, a Secret with the API token in key token".into(),
-                    );
+                    return Err(format!(
+                        "type {} needs tokenSecret, a Secret with the API token in key token",
+                        self.kind
+                    ));
                 }
                 Ok(())
             }
@@ -593,10 +591,11 @@ impl Config {
             contents_url,
             credentials_secret: host.credentials_secret.clone(),
             kind: host.kind,
-            api_url: host
-                .api_url
-                .clone()
-                .or_else(|| (host.kind == ForgeKind::Github).then(|| GITHUB_API_URL.to_string())),
+            api_url: host.api_url.clone().or_else(|| match host.kind {
+                ForgeKind::Github => Some(GITHUB_API_URL.to_string()),
+                ForgeKind::Gitlab => Some(crate::forge::gitlab::GITLAB_API_URL.to_string()),
+                ForgeKind::Git | ForgeKind::Gitea => None,
+            }),
             token_secret: host.token_secret.clone(),
         })
     }

@@ -14,7 +14,7 @@ use crate::config::{TemplateSources, TenantRules, pattern_matches};
 /// Longest name a part of a `repoUrl` may be (GitHub's limit for repositories).
 const MAX_NAME: usize = 100;
 /// Deepest GitLab group nesting (GitLab's own limit).
-const MAX_GROUP_DEPTH: usize = 20;
+pub const MAX_GROUP_DEPTH: usize = 20;
 
 /// Checks that `value`, the `part` of a `repoUrl`, is a plain name: ASCII
 /// letters, digits, `.`, `_` and `-`, not starting with `.` or `-`, no

@@ -497,24 +497,19 @@ fn render_refuses_an_unknown_input_of_any_known_action_and_shows_unknown_actions
 }
 
 #[test]
-fn every_input_of_backstages_publish_gitlab_is_known_and_those_only_its_api_honours_are_refused_by_name() {
+fn every_input_of_backstages_publish_gitlab_is_known() {
     let dir = template_dir(
         &format!(
             "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n    - id: publish\n      action: publish:gitlab\n      input:\n        repoUrl: \"gitlab.com?owner=g&repo=p\"\n        repoVisibility: private\n        defaultBranch: main\n        gitCommitMessage: m\n        gitAuthorName: n\n        gitAuthorEmail: e@example.com\n        signCommit: false\n        sourcePath: true\n        skipExisting: false\n        setUserAsOwner: false\n        topics: [a]\n        settings: {{visibility: private}}\n        branches: [{{name: main, protect: true}}]\n        projectVariables: [{{key: K, value: v}}]\n"
         ),
         &[("skeleton/README.md", "# hi\n")],
     );
+    // Rendered, the step is not run: where its host's type decides what
+    // it may take, it is checked when it runs (unit tests of publish:gitlab).
     let rendered = render_with(&dir.path().join("template.yaml"), &[]);
-    assert!(!rendered.ok);
+    assert!(rendered.ok, "{}", rendered.stderr);
     assert!(
         !rendered.stderr.contains("is not an input of"),
-        "{}",
-        rendered.stderr
-    );
-    assert!(
-        rendered.stderr.contains(
-            "step publish (publish:gitlab): input.repoVisibility: goldpath publishes to a GitLab host as to a plain git server"
-        ),
         "{}",
         rendered.stderr
     );

@@ -15,7 +15,8 @@ use super::fetch::{FetchPlainInput, FetchTemplateInput};
 use super::fs::{DebugLogInput, DeleteInput, RenameInput};
 use super::github::{GithubPublishInput, RepoCreateInput, RepoCreateOutput, RepoPushInput};
 use super::github_api::{BranchProtectionInput, DispatchInput, PagesInput, WebhookInput};
-use super::gitlab::GitlabPublishInput;
+use super::gitlab::{GitlabPublishInput, GitlabPublishOutput};
+use super::gitlab_api::{GroupInput, GroupOutput, MergeRequestInput, MergeRequestOutput};
 use super::kubernetes::ApplyInput;
 use super::publish::{PublishInput, PublishOutput};
 use super::pull_request::{PullRequestInput, PullRequestOutput};
@@ -34,6 +35,8 @@ pub enum ActionKind {
     CatalogWrite,
     PublishGithub,
     PublishGitlab,
+    PublishGitlabMergeRequest,
+    GitlabGroupEnsureExists,
     PublishGitea,
     PublishGiteaPullRequest,
     PublishGithubPullRequest,
@@ -124,7 +127,13 @@ pub const ACTIONS: &[Action] = &[
     define::<DebugLogInput, NoOutput>(K::DebugLog, "debug:log", N::Workspace),
     define::<WriteInput, NoOutput>(K::CatalogWrite, "catalog:write", N::Workspace),
     define::<GithubPublishInput, PublishOutput>(K::PublishGithub, "publish:github", N::Forge),
-    define::<GitlabPublishInput, PublishOutput>(K::PublishGitlab, "publish:gitlab", N::Forge),
+    define::<GitlabPublishInput, GitlabPublishOutput>(K::PublishGitlab, "publish:gitlab", N::Forge),
+    define::<MergeRequestInput, MergeRequestOutput>(
+        K::PublishGitlabMergeRequest,
+        "publish:gitlab:merge-request",
+        N::Forge,
+    ),
+    define::<GroupInput, GroupOutput>(K::GitlabGroupEnsureExists, "gitlab:group:ensureExists", N::Forge),
     define::<PublishInput, PublishOutput>(K::PublishGitea, "publish:gitea", N::Forge),
     define::<PullRequestInput, PullRequestOutput>(
         K::PublishGiteaPullRequest,

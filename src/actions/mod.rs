@@ -12,11 +12,13 @@ mod fs;
 pub mod github;
 pub mod github_api;
 pub mod gitlab;
+pub mod gitlab_api;
 pub mod input;
 pub mod kubernetes;
 pub mod publish;
 pub mod pull_request;
 pub mod push;
+pub mod push_gitlab;
 pub mod reference;
 pub mod wait;
 
@@ -127,8 +129,14 @@ pub fn run_in_workspace(
 /// The decoded input of an action that reaches outside the workspace.
 #[derive(Debug, Clone)]
 pub enum WorldInput {
-    /// `publish:gitlab`, `publish:gitea`, `publish:git`.
+    /// `publish:gitea`, `publish:git`.
     Publish(ActionKind, publish::PublishInput),
+    /// `publish:gitlab`.
+    PublishGitlab(Box<gitlab::GitlabPublishInput>),
+    /// `publish:gitlab:merge-request`.
+    GitlabMergeRequest(Box<gitlab_api::MergeRequestInput>),
+    /// `gitlab:group:ensureExists`.
+    GitlabGroup(Box<gitlab_api::GroupInput>),
     /// `publish:github`.
     PublishGithub(Box<github::GithubPublishInput>),
     /// `github:repo:create`.
@@ -166,9 +174,9 @@ impl WorldInput {
         use ActionKind as K;
         Ok(match kind {
             K::PublishGitea | K::PublishGit => WorldInput::Publish(kind, decode(input)?),
-            K::PublishGitlab => {
-                WorldInput::Publish(kind, decode::<gitlab::GitlabPublishInput>(input)?.to_publish()?)
-            }
+            K::PublishGitlab => WorldInput::PublishGitlab(Box::new(decode(input)?)),
+            K::PublishGitlabMergeRequest => WorldInput::GitlabMergeRequest(Box::new(decode(input)?)),
+            K::GitlabGroupEnsureExists => WorldInput::GitlabGroup(Box::new(decode(input)?)),
             K::PublishGithub => WorldInput::PublishGithub(Box::new(decode(input)?)),
             K::GithubRepoCreate => WorldInput::GithubRepoCreate(Box::new(decode(input)?)),
             K::GithubRepoPush => WorldInput::GithubRepoPush(Box::new(decode(input)?)),
@@ -244,6 +252,11 @@ impl<W: World> Effects for W {
         Ok(match input {
             WorldInput::Publish(kind, input) => output(&push::publish(self, *kind, input, workspace)?),
             WorldInput::PublishGithub(input) => output(&push::publish_github(self, input, workspace)?),
+            WorldInput::PublishGitlab(input) => output(&push_gitlab::publish_gitlab(self, input, workspace)?),
+            WorldInput::GitlabMergeRequest(input) => {
+                output(&push_gitlab::gitlab_merge_request(self, input, workspace)?)
+            }
+            WorldInput::GitlabGroup(input) => output(&push_gitlab::gitlab_group(self, input)?),
             WorldInput::GithubRepoCreate(input) => output(&push::github_repo_create(self, input)?),
             WorldInput::GithubRepoPush(input) => output(&push::github_repo_push(self, input, workspace)?),
             WorldInput::GithubBranchProtection(input) => push::github_branch_protection(self, input)?,

@@ -1,4 +1,5 @@
-//! `publish:github:pull-request` and `publish:gitea:pull-request`: which
+//! `publish:github:pull-request`, `publish:gitea:pull-request` and
+//! `publish:gitlab:merge-request` (read into the same input): which
 //! repository a step proposes a change to, on which branch, with which
 //! files, and the pull request it opens, with the inputs of Backstage's
 //! `publish:github:pull-request`. Checked
@@ -120,14 +121,15 @@ impl PullRequestStep {
     ) -> Result<PullRequestStep, ActionError> {
         let repo = RepoUrl::parse(&input.repo_url)
             .map_err(|e| ActionError::permanent(format!("input.repoUrl: {e}")))?;
-        tenancy::check_repository(&repo, false).map_err(ActionError::permanent)?;
+        let gitlab = action == ActionKind::PublishGitlabMergeRequest;
+        tenancy::check_repository(&repo, gitlab).map_err(ActionError::permanent)?;
         tenant.check_owner(&repo).map_err(ActionError::permanent)?;
         let branch = input.branch_name.clone();
         let base = input.target_branch_name.clone();
-        let forge = if action == ActionKind::PublishGithubPullRequest {
-            ForgeKind::Github
-        } else {
-            ForgeKind::Gitea
+        let forge = match action {
+            ActionKind::PublishGithubPullRequest => ForgeKind::Github,
+            ActionKind::PublishGitlabMergeRequest => ForgeKind::Gitlab,
+            _ => ForgeKind::Gitea,
         };
         let title = &input.title;
         let body = input.description.clone();

@@ -16,7 +16,7 @@ use super::publish::{ForgeRequest, Publish, PublishInput, PublishOutput};
 use super::pull_request::{PullRequestInput, PullRequestOutput, PullRequestStep};
 use crate::config::{Config, RepositoryRoute};
 use crate::engine::files::FileTree;
-use crate::forge::{self, Forge, PullRequest};
+use crate::forge::{self, Forge, MergeRequestOptions, PullRequest};
 use crate::git;
 
 /// Who publishes, and under which rules.
@@ -273,6 +273,19 @@ fn publish_resolved<P: Publisher + ?Sized>(
     token: Option<&str>,
     create: bool,
 ) -> Result<PublishOutput, ActionError> {
+    publish_then(publisher, publish, token, create, |_, _, _| Ok(())).map(|(output, ())| output)
+}
+
+/// As [`publish_resolved`], then `after` with the forge's client, once the
+/// repository holds this request's commit and its settings are applied;
+/// `R::default()` where there is no forge to call.
+pub(super) fn publish_then<P: Publisher + ?Sized, R: Default>(
+    publisher: &mut P,
+    publish: Publish,
+    token: Option<&str>,
+    create: bool,
+    after: impl FnOnce(&P, &P::Forge, &ForgeRequest) -> Result<R, ActionError>,
+) -> Result<(PublishOutput, R), ActionError> {
     let token = step_token(token);
     let Remote { credentials, forge } =
         publisher.remote(&publish.repo.host, &publish.route, token, publish.forge.is_some())?;
@@ -299,17 +312,19 @@ fn publish_resolved<P: Publisher + ?Sized>(
     );
     // Only once the branch holds this request's commit: a repository
     // with anyone else's content failed the push and is left untouched.
+    let mut extra = R::default();
     if let (Some(forge), Some(request)) = (&forge, &publish.forge) {
         publisher.wait(forge::apply_settings(
             forge,
             &request.repository.id,
             &request.settings,
         ))?;
+        extra = after(publisher, forge, request)?;
     }
     publisher.finished(forge.as_ref());
     let output = publish.output(&published.commit);
     publisher.published(publish, &output);
-    Ok(output)
+    Ok((output, extra))
 }
 
 /// Most times a publish step makes its repository again when the forge
@@ -390,6 +405,17 @@ pub fn pull_request<P: Publisher + ?Sized>(
     input: &PullRequestInput,
     workspace: &FileTree,
 ) -> Result<PullRequestOutput, ActionError> {
+    propose(publisher, action, input, workspace, None)
+}
+
+/// As [`pull_request`], then a merge request's `options` set (GitLab).
+pub(super) fn propose<P: Publisher + ?Sized>(
+    publisher: &mut P,
+    action: ActionKind,
+    input: &PullRequestInput,
+    workspace: &FileTree,
+    options: Option<&MergeRequestOptions>,
+) -> Result<PullRequestOutput, ActionError> {
     let publishing = publisher.publishing();
     let config = publishing.config;
     let step = PullRequestStep::resolve(
@@ -442,6 +468,9 @@ pub fn pull_request<P: Publisher + ?Sized>(
                 &step.team_reviewers,
             ))?;
         }
+        if let Some(options) = options.filter(|o| **o != MergeRequestOptions::default()) {
+            publisher.wait(forge.set_merge_request_options(&step.id, pull.number, options))?;
+        }
     }
     publisher.finished(forge.as_ref());
     Ok(step.output(&pull, &base, &published.commit))
@@ -457,7 +486,7 @@ fn identity(config: &Config, author: &(Option<String>, Option<String>)) -> git::
 }
 
 /// A step's own `token` input, trimmed, when it has one.
-fn step_token(token: Option<&str>) -> Option<&str> {
+pub(super) fn step_token(token: Option<&str>) -> Option<&str> {
     token.map(str::trim).filter(|t| !t.is_empty())
 }
 

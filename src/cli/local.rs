@@ -144,7 +144,8 @@ impl LocalEffects {
                 ))
             })?,
         };
-        let transport = LocalTransport::Http(HttpTransport::new(api_url, &token)?);
+        let transport =
+            LocalTransport::Http(HttpTransport::new(api_url, &token)?.with_scheme(route.kind.auth_scheme()));
         let client = Client::new(route.kind, transport)
             .ok_or_else(|| ActionError::permanent(format!("type {} has no API client", route.kind)))?;
         Ok((client, token))
@@ -231,7 +232,7 @@ impl Publisher for LocalEffects {
             let (client, token) = self.live_client(tokens, route, token)?;
             return Ok(Remote {
                 credentials: (!route.remote_url.starts_with("file://"))
-                    .then(|| git::Credentials::new("x-access-token", token)),
+                    .then(|| git::Credentials::new(route.kind.push_user(), token)),
                 forge: Some(client),
             });
         }
@@ -240,6 +241,7 @@ impl Publisher for LocalEffects {
                 GITHUB_API_URL.trim_start_matches("https://"),
                 GITHUB_API_URL.to_string(),
             ),
+            ForgeKind::Gitlab => (host, format!("https://{host}/api/v4")),
             _ => (host, format!("https://{host}/api/v1")),
         };
         Ok(Remote {

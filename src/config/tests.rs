@@ -104,7 +104,7 @@ fn kubernetes_apply_allows_only_listed_kinds_and_namespaces() {
 }
 
 #[test]
-fn a_forge_host_needs_its_api_url_and_token_and_gitlab_is_not_implemented() {
+fn a_forge_host_needs_its_api_url_and_token() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yaml");
     let host = "gitHosts:\n  - host: git.internal\n    url: https://git.internal/{owner}/{repo}.git\n";
@@ -118,7 +118,7 @@ fn a_forge_host_needs_its_api_url_and_token_and_gitlab_is_not_implemented() {
             "type gitea needs tokenSecret",
         ),
         ("    type: github\n", "type github needs tokenSecret"),
-        ("    type: gitlab\n", "type gitlab is not implemented yet"),
+        ("    type: gitlab\n", "type gitlab needs tokenSecret"),
     ] {
         std::fs::write(&path, format!("{host}{extra}")).unwrap();
         let error = Config::load(&path).unwrap_err().to_string();
@@ -140,27 +140,34 @@ fn a_forge_host_needs_its_api_url_and_token_and_gitlab_is_not_implemented() {
     assert_eq!(route.token_secret.as_deref(), Some("t"));
     std::fs::write(&path, host).unwrap();
     assert_eq!(Config::load(&path).unwrap().git_hosts[0].kind, ForgeKind::Git);
-    // GitHub's API is api.github.com unless the entry names another.
-    for (extra, api) in [
-        ("", "https://api.github.com"),
+    // GitHub's API is api.github.com, GitLab's gitlab.com's, unless the
+    // entry names another.
+    for (kind, forge, extra, api) in [
+        ("github", ForgeKind::Github, "", "https://api.github.com"),
         (
+            "github",
+            ForgeKind::Github,
             "    apiUrl: https://ghe.internal/api/v3\n",
             "https://ghe.internal/api/v3",
+        ),
+        ("gitlab", ForgeKind::Gitlab, "", "https://gitlab.com/api/v4"),
+        (
+            "gitlab",
+            ForgeKind::Gitlab,
+            "    apiUrl: https://gitlab.internal/api/v4\n",
+            "https://gitlab.internal/api/v4",
         ),
     ] {
         std::fs::write(
             &path,
-            format!("{host}    type: github\n    tokenSecret: t\n{extra}"),
+            format!("{host}    type: {kind}\n    tokenSecret: t\n{extra}"),
         )
         .unwrap();
         let route = Config::load(&path)
             .unwrap()
             .route(&RepoUrl::parse("git.internal?owner=a&repo=b").unwrap(), "main")
             .unwrap();
-        assert_eq!(
-            (route.kind, route.api_url.as_deref()),
-            (ForgeKind::Github, Some(api))
-        );
+        assert_eq!((route.kind, route.api_url.as_deref()), (forge, Some(api)));
     }
 }
 

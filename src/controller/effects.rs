@@ -194,18 +194,20 @@ impl<'a> ClusterEffects<'a> {
         token: Option<&str>,
     ) -> Result<Option<git::Credentials>, ActionError> {
         let mut credentials = match &route.credentials_secret {
-            None if route.kind == ForgeKind::Github && token.is_none() => match &route.token_secret {
-                Some(secret) => {
-                    let token = self.handle.block_on(secret_key(
-                        self.context,
-                        &self.context.namespace,
-                        secret,
-                        "token",
-                    ))?;
-                    Some(git::Credentials::new("x-access-token".to_string(), &token))
+            None if matches!(route.kind, ForgeKind::Github | ForgeKind::Gitlab) && token.is_none() => {
+                match &route.token_secret {
+                    Some(secret) => {
+                        let token = self.handle.block_on(secret_key(
+                            self.context,
+                            &self.context.namespace,
+                            secret,
+                            "token",
+                        ))?;
+                        Some(git::Credentials::new(route.kind.push_user().to_string(), &token))
+                    }
+                    None => None,
                 }
-                None => None,
-            },
+            }
             None => None,
             Some(secret) => Some(
                 self.handle
@@ -222,7 +224,7 @@ impl<'a> ClusterEffects<'a> {
         if let Some(token) = token {
             let username = credentials
                 .as_ref()
-                .map_or("goldpath".into(), |c| c.username.clone());
+                .map_or(route.kind.push_user().into(), |c| c.username.clone());
             credentials = Some(git::Credentials::new(username, token));
         }
         Ok(credentials)
@@ -250,7 +252,8 @@ impl<'a> ClusterEffects<'a> {
                 ));
             }
         };
-        Client::new(route.kind, HttpTransport::new(api_url, &token)?).ok_or_else(|| {
+        let transport = HttpTransport::new(api_url, &token)?.with_scheme(route.kind.auth_scheme());
+        Client::new(route.kind, transport).ok_or_else(|| {
             ActionError::permanent(format!(
                 "the repoUrl's host is of type {}, which has no API client",
                 route.kind

@@ -3,9 +3,10 @@
 
 use super::gitea::Gitea;
 use super::github::GitHub;
+use super::gitlab::GitLab;
 use super::{
-    Access, BranchProtection, Forge, ForgeError, ForgeKind, NewPullRequest, NewRepository, Pages,
-    PullRequest, RepoId, Repository, Transport, Webhook,
+    Access, BranchProtection, Forge, ForgeError, ForgeKind, GroupLevel, MergeRequestOptions, NewPullRequest,
+    NewRepository, Pages, PullRequest, RepoId, Repository, Transport, Variable, Webhook,
 };
 
 /// A forge's client over a transport.
@@ -15,6 +16,8 @@ pub enum Client<T> {
     Gitea(Gitea<T>),
     /// GitHub or GitHub Enterprise Server.
     GitHub(GitHub<T>),
+    /// GitLab.
+    GitLab(GitLab<T>),
 }
 
 impl<T: Transport> Client<T> {
@@ -24,7 +27,8 @@ impl<T: Transport> Client<T> {
         match kind {
             ForgeKind::Gitea => Some(Client::Gitea(Gitea::new(transport))),
             ForgeKind::Github => Some(Client::GitHub(GitHub::new(transport))),
-            ForgeKind::Git | ForgeKind::Gitlab => None,
+            ForgeKind::Gitlab => Some(Client::GitLab(GitLab::new(transport))),
+            ForgeKind::Git => None,
         }
     }
 
@@ -33,6 +37,7 @@ impl<T: Transport> Client<T> {
         match self {
             Client::Gitea(forge) => forge.transport(),
             Client::GitHub(forge) => forge.transport(),
+            Client::GitLab(forge) => forge.transport(),
         }
     }
 }
@@ -43,6 +48,7 @@ macro_rules! each {
         match $self {
             Client::Gitea($forge) => $call.await,
             Client::GitHub($forge) => $call.await,
+            Client::GitLab($forge) => $call.await,
         }
     };
 }
@@ -118,5 +124,32 @@ impl<T: Transport> Forge for Client<T> {
     }
     async fn enable_pages(&self, id: &RepoId, pages: &Pages) -> Result<(), ForgeError> {
         each!(self, forge => forge.enable_pages(id, pages))
+    }
+    async fn repository_number(&self, id: &RepoId) -> Result<u64, ForgeError> {
+        each!(self, forge => forge.repository_number(id))
+    }
+    async fn edit_repository(
+        &self,
+        id: &RepoId,
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), ForgeError> {
+        each!(self, forge => forge.edit_repository(id, settings))
+    }
+    async fn ensure_branch(&self, id: &RepoId, branch: &str, from: &str) -> Result<(), ForgeError> {
+        each!(self, forge => forge.ensure_branch(id, branch, from))
+    }
+    async fn ensure_variable(&self, id: &RepoId, variable: &Variable) -> Result<(), ForgeError> {
+        each!(self, forge => forge.ensure_variable(id, variable))
+    }
+    async fn set_merge_request_options(
+        &self,
+        id: &RepoId,
+        number: u64,
+        options: &MergeRequestOptions,
+    ) -> Result<(), ForgeError> {
+        each!(self, forge => forge.set_merge_request_options(id, number, options))
+    }
+    async fn ensure_group(&self, path: &[GroupLevel]) -> Result<u64, ForgeError> {
+        each!(self, forge => forge.ensure_group(path))
     }
 }

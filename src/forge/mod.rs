@@ -3,8 +3,8 @@
 //! write to it, branch protection, topics, pull requests). Each forge is one
 //! module that turns these calls into its HTTP API as [`ApiCall`]s;
 //! [`transport`] sends them, or prints them for a dry run, and turns a
-//! forge's refusals into named errors. Gitea and GitHub are implemented;
-//! [`client::Client`] is whichever one a `gitHosts` entry names.
+//! forge's refusals into named errors. Gitea, GitHub and GitLab are
+//! implemented; [`client::Client`] is whichever one a `gitHosts` entry names.
 //!
 //! The publish flow over a forge ([`ensure_repository`], then a push, then
 //! [`apply_settings`]) is here too, so the cluster and the CLI run the same
@@ -13,6 +13,7 @@
 pub mod client;
 pub mod gitea;
 pub mod github;
+pub mod gitlab;
 pub mod listing;
 pub mod transport;
 
@@ -34,7 +35,7 @@ pub enum ForgeKind {
     Gitea,
     /// GitHub or GitHub Enterprise Server, through its REST API.
     Github,
-    /// GitLab; its API is not implemented yet.
+    /// GitLab (gitlab.com or self-managed), through its REST API.
     Gitlab,
 }
 
@@ -46,6 +47,27 @@ impl fmt::Display for ForgeKind {
             ForgeKind::Github => "github",
             ForgeKind::Gitlab => "gitlab",
         })
+    }
+}
+
+impl ForgeKind {
+    /// How its API takes a token in the `Authorization` header.
+    pub fn auth_scheme(self) -> &'static str {
+        match self {
+            ForgeKind::Gitlab => "Bearer",
+            ForgeKind::Git | ForgeKind::Gitea | ForgeKind::Github => "token",
+        }
+    }
+
+    /// The user name a push presents with an API token: GitHub's
+    /// `x-access-token`, GitLab's `oauth2` (which its personal, project and
+    /// OAuth tokens all accept), `goldpath` elsewhere.
+    pub fn push_user(self) -> &'static str {
+        match self {
+            ForgeKind::Github => "x-access-token",
+            ForgeKind::Gitlab => "oauth2",
+            ForgeKind::Git | ForgeKind::Gitea => "goldpath",
+        }
     }
 }
 
@@ -267,6 +289,39 @@ pub struct Pages {
     pub path: String,
 }
 
+/// A CI/CD variable of a project (GitLab's project variables).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Variable {
+    /// Its key.
+    pub key: String,
+    /// Its value.
+    pub value: String,
+    /// The fields besides key and value, by GitLab's names
+    /// (`variable_type`, `protected`, `masked`, `raw`, `environment_scope`,
+    /// `description`).
+    pub options: serde_json::Map<String, Value>,
+}
+
+/// What a merge request gets besides its title and body (GitLab).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MergeRequestOptions {
+    /// The user it is assigned to.
+    pub assignee: Option<String>,
+    /// Its labels.
+    pub labels: Vec<String>,
+    /// Whether its branch is deleted once it is merged.
+    pub remove_source_branch: bool,
+}
+
+/// A group to make, one level of a path: its display name and its slug.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupLevel {
+    /// The name shown.
+    pub name: String,
+    /// The path segment.
+    pub slug: String,
+}
+
 /// Why a forge call failed. Messages name the host and the call; tokens
 /// never appear in them.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -414,6 +469,45 @@ pub trait Forge {
     /// Turns pages on.
     async fn enable_pages(&self, id: &RepoId, _pages: &Pages) -> Result<(), ForgeError> {
         Err(unsupported(id, "GitHub Pages"))
+    }
+    /// The repository's numeric id (GitLab's project id).
+    async fn repository_number(&self, id: &RepoId) -> Result<u64, ForgeError> {
+        Err(unsupported(id, "numeric repository ids"))
+    }
+    /// Sets settings by the forge's own names (GitLab's project
+    /// attributes); each is a state, so setting it again changes nothing.
+    async fn edit_repository(
+        &self,
+        id: &RepoId,
+        _settings: &serde_json::Map<String, Value>,
+    ) -> Result<(), ForgeError> {
+        Err(unsupported(id, "repository settings by name"))
+    }
+    /// Makes `branch` from `from` unless it is there.
+    async fn ensure_branch(&self, id: &RepoId, _branch: &str, _from: &str) -> Result<(), ForgeError> {
+        Err(unsupported(id, "branches made through its API"))
+    }
+    /// Makes a CI/CD variable, or sets the one with its key.
+    async fn ensure_variable(&self, id: &RepoId, _variable: &Variable) -> Result<(), ForgeError> {
+        Err(unsupported(id, "CI/CD variables"))
+    }
+    /// Sets a merge request's assignee, labels and branch removal.
+    async fn set_merge_request_options(
+        &self,
+        id: &RepoId,
+        _number: u64,
+        _options: &MergeRequestOptions,
+    ) -> Result<(), ForgeError> {
+        Err(unsupported(id, "merge request options"))
+    }
+    /// Makes each group of `path` that is missing, outermost first; the
+    /// innermost group's id.
+    async fn ensure_group(&self, path: &[GroupLevel]) -> Result<u64, ForgeError> {
+        let path: Vec<&str> = path.iter().map(|level| level.slug.as_str()).collect();
+        Err(ForgeError::Invalid(format!(
+            "group {}: goldpath's client of this forge has no groups",
+            path.join("/")
+        )))
     }
 }
 

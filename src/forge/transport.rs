@@ -134,6 +134,9 @@ pub struct HttpTransport {
     api_url: String,
     host: String,
     token: String,
+    /// How the token is presented: `token` (Gitea, GitHub) or `Bearer`
+    /// (GitLab, whose personal, project, group and OAuth tokens all go so).
+    scheme: &'static str,
     /// The first wait between attempts; it doubles after each.
     pub retry_delay: Duration,
 }
@@ -175,8 +178,15 @@ impl HttpTransport {
             api_url: api_url.trim_end_matches('/').to_string(),
             host,
             token: token.to_string(),
+            scheme: "token",
             retry_delay: Duration::from_millis(500),
         })
+    }
+
+    /// The same transport presenting its token as `scheme <token>`.
+    pub fn with_scheme(mut self, scheme: &'static str) -> Self {
+        self.scheme = scheme;
+        self
     }
 
     /// One attempt: the answer, or why there was none.
@@ -191,7 +201,10 @@ impl HttpTransport {
         let mut request = self
             .client
             .request(method, format!("{}{}", self.api_url, call.path))
-            .header(reqwest::header::AUTHORIZATION, format!("token {}", self.token))
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!("{} {}", self.scheme, self.token),
+            )
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(body) = &call.body {
             request = request.json(body);
@@ -296,7 +309,8 @@ fn describe(error: &reqwest::Error) -> String {
 /// How long a rate-limited answer asks to wait: 429, or 403 with no
 /// requests left (GitHub's primary limit) or with `Retry-After` (its
 /// secondary limit), by `Retry-After` seconds or the `X-RateLimit-Reset`
-/// epoch second, one minute when it says neither; at most
+/// (GitLab: `RateLimit-Reset`) epoch second, one minute when it says
+/// neither; at most
 /// [`MAX_RATE_LIMIT_WAIT`]. `None` for any other answer.
 pub fn rate_limit_wait(
     status: u16,
@@ -316,7 +330,11 @@ pub fn rate_limit_wait(
     }
     let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let wait = header("retry-after")
-        .or_else(|| header("x-ratelimit-reset").map(|reset| reset.saturating_sub(now)))
+        .or_else(|| {
+            header("x-ratelimit-reset")
+                .or_else(|| header("ratelimit-reset"))
+                .map(|reset| reset.saturating_sub(now))
+        })
         .unwrap_or(60)
         .max(1);
     Some(Duration::from_secs(wait).min(MAX_RATE_LIMIT_WAIT))
@@ -577,6 +595,11 @@ mod tests {
             None
         );
         assert_eq!(rate_limit_wait(500, &headers(&[("retry-after", "7")]), now), None);
+        // GitLab's 429 names its reset without the X- prefix.
+        assert_eq!(
+            rate_limit_wait(429, &headers(&[("ratelimit-reset", "1000090")]), now),
+            Some(Duration::from_secs(90))
+        );
         // GitHub's secondary limit: 403 with Retry-After, requests left.
         assert_eq!(
             rate_limit_wait(
