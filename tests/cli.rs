@@ -579,6 +579,45 @@ fn scaffold_publishes_gitea_steps_to_a_local_repository_and_prints_api_calls_onl
 }
 
 #[test]
+fn scaffold_prints_a_gitlab_publishs_api_calls_when_asked() {
+    let dir = template_dir(
+        &format!(
+            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input: {{url: ./skeleton}}\n    - id: publish\n      action: publish:gitlab\n      input:\n        repoUrl: \"gitlab.com?owner=platform/team&repo=app\"\n        topics: [web]\n        settings: {{visibility: internal, merge_method: ff}}\n        branches: [{{name: main, protect: true}}]\n"
+        ),
+        &[("skeleton/README.md", "# app\n")],
+    );
+    let (ok, stdout, stderr, out) = scaffold(&dir.path().join("template.yaml"), &["--forge-dry-run"]);
+    assert!(ok, "{stderr}");
+    let calls: Vec<String> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("forge: "))
+        .map(|line| {
+            let words = if line.starts_with("git ") { 4 } else { 2 };
+            line.split(' ').take(words).collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    let project = "https://gitlab.com/api/v4/projects/platform%2Fteam%2Fapp";
+    assert_eq!(
+        calls,
+        [
+            format!("GET {project}"),
+            "GET https://gitlab.com/api/v4/namespaces/platform%2Fteam".to_string(),
+            "POST https://gitlab.com/api/v4/projects".to_string(),
+            format!(
+                "git push file://{}/out/repos/gitlab.com/platform/team/app.git main",
+                out.path().display()
+            ),
+            format!("PUT {project}"),
+            format!("PUT {project}"),
+            format!("GET {project}/protected_branches/main"),
+            format!("POST {project}/protected_branches"),
+            format!("GET {project}"),
+        ]
+    );
+    assert!(stdout.contains(r#""visibility":"internal""#), "{stdout}");
+}
+
+#[test]
 fn scaffold_refuses_what_publish_gitea_cannot_honour() {
     for (input, expected) in [
         (

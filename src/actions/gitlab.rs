@@ -133,7 +133,7 @@ pub struct GitlabPublishOutput {
     pub repo_contents_url: String,
     /// The commit published; empty when an existing project was skipped.
     pub commit_hash: String,
-    /// The project's id, on a `type: gitlab` host.
+    /// The project's id, on a `type: gitlab` host (not on a dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<u64>,
     /// Whether this step published (false: `skipExisting` found the

@@ -97,7 +97,12 @@ fn gitlab_after_push<P: Publisher + ?Sized>(
     for variable in &after.variables {
         publisher.wait(forge.ensure_variable(id, variable))?;
     }
-    Ok(Some(publisher.wait(forge.repository_number(id))?))
+    // A dry run's project was never made, so it has no id.
+    match publisher.wait(forge.repository_number(id)) {
+        Ok(number) => Ok(Some(number)),
+        Err(forge::ForgeError::NotFound(_)) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// A `publish:gitlab:merge-request` step: the change pushed as a branch,

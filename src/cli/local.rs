@@ -82,7 +82,8 @@ impl LocalEffects {
     pub fn new(repos: &Path, cluster: &Path, template: &str, request: &str) -> Self {
         let url = format!("file://{}/{{host}}/{{owner}}/{{repo}}.git", repos.display());
         // Read as a forge's, so that publish inputs are checked as they are
-        // in the cluster: github.com as GitHub, any other host as Gitea.
+        // in the cluster: github.com as GitHub, gitlab.com as GitLab, any
+        // other host as Gitea.
         // Only a dry run makes (prints) the API calls.
         let host = |host: &str, kind| GitHost {
             host: host.into(),
@@ -91,7 +92,11 @@ impl LocalEffects {
             ..GitHost::default()
         };
         let config = Config {
-            git_hosts: vec![host("github.com", ForgeKind::Github), host("*", ForgeKind::Gitea)],
+            git_hosts: vec![
+                host("github.com", ForgeKind::Github),
+                host("gitlab.com", ForgeKind::Gitlab),
+                host("*", ForgeKind::Gitea),
+            ],
             // On this machine every host is a local directory and every
             // owner the user's own: no tenants to keep apart.
             tenancy: Tenancy {

@@ -648,22 +648,25 @@ mod tests {
             default_branch: "main".into(),
             ..NewRepository::default()
         };
-        // The dry run's namespace lookup finds nothing: the create is
-        // refused naming the group, before any project is made.
-        let error = ensure_repository(&gitlab, &new).await.unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .contains("no group or user \"platform/payments\""),
-            "{error}"
-        );
+        let created = ensure_repository(&gitlab, &new).await.unwrap();
+        assert!(created.empty);
+        let calls = gitlab.transport().calls();
         assert_eq!(
             methods_and_urls(&gitlab),
             [
                 "GET https://gitlab.example/api/v4/projects/platform%2Fpayments%2Fapi",
                 "GET https://gitlab.example/api/v4/namespaces/platform%2Fpayments",
+                "POST https://gitlab.example/api/v4/projects",
             ]
         );
+        for part in [
+            r#""namespace_id":0"#,
+            r#""visibility":"internal""#,
+            r#""path":"api""#,
+            r#""description":"Payments API""#,
+        ] {
+            assert!(calls[2].contains(part), "{part} in {}", calls[2]);
+        }
         let settings = RepositorySettings {
             topics: vec!["payments".into()],
             collaborators: Vec::new(),
@@ -676,15 +679,15 @@ mod tests {
         apply_settings(&gitlab, &new.id, &settings).await.unwrap();
         let calls = gitlab.transport().calls();
         assert_eq!(
-            methods_and_urls(&gitlab)[2..],
+            methods_and_urls(&gitlab)[3..],
             [
                 "PUT https://gitlab.example/api/v4/projects/platform%2Fpayments%2Fapi",
                 "GET https://gitlab.example/api/v4/projects/platform%2Fpayments%2Fapi/protected_branches/main",
                 "POST https://gitlab.example/api/v4/projects/platform%2Fpayments%2Fapi/protected_branches",
             ]
         );
-        assert!(calls[2].contains(r#"{"topics":["payments"]}"#), "{}", calls[2]);
-        assert!(calls[4].contains(r#""push_access_level":40"#), "{}", calls[4]);
+        assert!(calls[3].contains(r#"{"topics":["payments"]}"#), "{}", calls[3]);
+        assert!(calls[5].contains(r#""push_access_level":40"#), "{}", calls[5]);
     }
 
     #[tokio::test]

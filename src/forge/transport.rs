@@ -341,8 +341,9 @@ pub fn rate_limit_wait(
 }
 
 /// A transport that sends nothing: it records each call and answers as a
-/// forge would where nothing exists yet (a read finds nothing, a write
-/// succeeds), for `goldpath scaffold --forge-dry-run`.
+/// forge would where nothing exists yet (a read finds nothing but the
+/// namespace a GitLab project is made in, a write succeeds), for
+/// `goldpath scaffold --forge-dry-run`.
 #[derive(Debug)]
 pub struct DryRun {
     host: String,
@@ -414,6 +415,12 @@ impl Transport for DryRun {
             calls.push(line);
         }
         Ok(match call.method {
+            // GitLab makes a project in a namespace that must be there
+            // already: a dry run takes the one named to be.
+            Method::Get if call.path.starts_with("/namespaces/") => ApiResponse {
+                status: 200,
+                body: json!({"id": 0, "kind": "group"}),
+            },
             Method::Get => ApiResponse {
                 status: 404,
                 body: Value::Null,
