@@ -448,6 +448,16 @@ impl GitHost {
 /// The API of github.com, a `type: github` host's unless it sets `apiUrl`.
 pub const GITHUB_API_URL: &str = "https://api.github.com";
 
+/// A forge's API when its entry sets no `apiUrl`: github.com's or
+/// gitlab.com's; Gitea has none.
+fn default_api_url(kind: ForgeKind) -> Option<String> {
+    match kind {
+        ForgeKind::Github => Some(GITHUB_API_URL.to_string()),
+        ForgeKind::Gitlab => Some(crate::forge::gitlab::GITLAB_API_URL.to_string()),
+        ForgeKind::Git | ForgeKind::Gitea => None,
+    }
+}
+
 /// Commit author.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -591,11 +601,7 @@ impl Config {
             contents_url,
             credentials_secret: host.credentials_secret.clone(),
             kind: host.kind,
-            api_url: host.api_url.clone().or_else(|| match host.kind {
-                ForgeKind::Github => Some(GITHUB_API_URL.to_string()),
-                ForgeKind::Gitlab => Some(crate::forge::gitlab::GITLAB_API_URL.to_string()),
-                ForgeKind::Git | ForgeKind::Gitea => None,
-            }),
+            api_url: host.api_url.clone().or_else(|| default_api_url(host.kind)),
             token_secret: host.token_secret.clone(),
         })
     }
@@ -608,10 +614,7 @@ impl Config {
             .git_hosts
             .iter()
             .find(|h| h.host != "*" && h.host.eq_ignore_ascii_case(host))?;
-        let api_url = listed
-            .api_url
-            .clone()
-            .or_else(|| (listed.kind == ForgeKind::Github).then(|| GITHUB_API_URL.to_string()))?;
+        let api_url = listed.api_url.clone().or_else(|| default_api_url(listed.kind))?;
         Some((listed.kind, api_url))
     }
 

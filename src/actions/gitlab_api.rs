@@ -317,6 +317,20 @@ mod tests {
     }
 
     #[test]
+    fn labels_are_bounded() {
+        let labels: Vec<String> = (0..=MAX_LABELS).map(|i| format!("l{i}")).collect();
+        let input: MergeRequestInput = decode(&json!({
+            "repoUrl": "gitlab.com?owner=g&repo=p",
+            "title": "t",
+            "branchName": "b",
+            "labels": labels,
+        }))
+        .unwrap();
+        let error = input.to_pull_request().unwrap_err();
+        assert!(error.message.contains("at most 50"), "{}", error.message);
+    }
+
+    #[test]
     fn a_group_path_is_checked_as_an_owner_and_bounded() {
         let config = config();
         let tenant = config.tenant("acme");
