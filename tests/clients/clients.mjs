@@ -14,7 +14,9 @@
 //                  "timeoutMs": 60000 }, ... ] }
 // and prints one JSON object: each call's name with { "ok": result } or
 // { "error": { "name", "status", "message" } }. `streamLogs` answers the
-// events it saw, in order, once the stream completes.
+// events it saw, in order, once the stream completes. A string argument
+// "$ref:<name>.<path>" is the result of an earlier call, e.g.
+// "$ref:create.taskId".
 
 import { CatalogClient } from '@backstage/catalog-client';
 import { ConfigReader } from '@backstage/config';
@@ -81,22 +83,36 @@ function collect(observable) {
   return { done, stop: () => subscription.unsubscribe() };
 }
 
-async function run(plan, call) {
+// `value` with each "$ref:<name>.<path>" replaced by that earlier result.
+function resolve(value, results) {
+  if (typeof value === 'string' && value.startsWith('$ref:')) {
+    const [name, ...path] = value.slice(5).split('.');
+    return path.reduce((found, key) => found?.[key], results[name]?.ok);
+  }
+  if (Array.isArray(value)) return value.map(v => resolve(v, results));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v, results)]));
+  }
+  return value;
+}
+
+async function run(plan, call, results) {
   const client = clientsFor(plan, plan.callers[call.as])[call.client];
   if (!client || typeof client[call.method] !== 'function') {
     throw new Error(`no method ${call.client}.${call.method}`);
   }
   const ms = call.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const what = `${call.client}.${call.method}`;
+  const args = resolve(call.args ?? [], results);
   if (call.method === 'streamLogs') {
-    const stream = collect(client.streamLogs(...(call.args ?? [])));
+    const stream = collect(client.streamLogs(...args));
     try {
       return await withTimeout(stream.done, ms, what);
     } finally {
       stream.stop();
     }
   }
-  const result = await withTimeout(client[call.method](...(call.args ?? [])), ms, what);
+  const result = await withTimeout(client[call.method](...args), ms, what);
   // undefined (an entity that is not there) is not JSON; say it as null.
   return result === undefined ? null : result;
 }
@@ -113,7 +129,7 @@ const plan = await readStdin();
 const results = {};
 for (const call of plan.calls) {
   try {
-    results[call.name] = { ok: await run(plan, call) };
+    results[call.name] = { ok: await run(plan, call, results) };
   } catch (error) {
     results[call.name] = { error: describe(error) };
   }

@@ -5,8 +5,9 @@
 //! operator's base URLs and a fetchApi adding each caller's token.
 //!
 //! Who calls:
-//! - `runner`: may get and list CatalogEntities and Templates, and get and
-//!   patch ScaffoldRequests, in the test's namespace;
+//! - `runner`: may get and list CatalogEntities and Templates, get, list,
+//!   create and patch ScaffoldRequests and create Secrets, in the test's
+//!   namespace;
 //! - `stranger`: no rights.
 
 use std::io::Write;
@@ -108,7 +109,7 @@ fn call(name: &str, caller: &str, client: &str, method: &str, args: Value) -> Va
 }
 
 #[test]
-fn backstages_published_clients_read_the_catalog_and_follow_cancel_and_retry_a_task() {
+fn backstages_published_clients_read_the_catalog_and_create_follow_cancel_retry_and_list_tasks() {
     let ns = Namespace::new("clients");
     let n = ns.name.as_str();
     let portal = Portal::start(&ns, "", &[]);
@@ -120,8 +121,26 @@ fn backstages_published_clients_read_the_catalog_and_follow_cancel_and_retry_a_t
         "runner-tasks",
         "-n",
         n,
-        "--verb=get,patch",
+        "--verb=get,list,patch,create",
         "--resource=scaffoldrequests.goldpath.dev",
+    ]);
+    cluster().kubectl_ok(&[
+        "create",
+        "role",
+        "runner-secrets",
+        "-n",
+        n,
+        "--verb=create",
+        "--resource=secrets",
+    ]);
+    cluster().kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "runner-secrets",
+        "-n",
+        n,
+        "--role=runner-secrets",
+        &format!("--serviceaccount={n}:runner"),
     ]);
     cluster().kubectl_ok(&[
         "create",
@@ -321,4 +340,57 @@ fn backstages_published_clients_read_the_catalog_and_follow_cancel_and_retry_a_t
     );
     assert_eq!(ok(&results, "done")["status"], "completed");
     assert_eq!(phase(&get(&ns, "scaffoldrequest/paused")), "Succeeded");
+
+    // A task made with scaffold(), followed to its end and listed; the
+    // secret it was given is in no answer and not in the request.
+    let secret = "client-secret-value-7f3a91";
+    let create = json!({
+        "baseUrl": base,
+        "callers": {"runner": runner},
+        "longPolling": true,
+        "calls": [
+            call("create", "runner", "scaffolder", "scaffold", json!([{
+                "templateRef": format!("template:{n}/service"),
+                "values": {"name": "from-client"},
+                "secrets": {"apiKey": secret},
+            }])),
+            json!({"name": "log", "as": "runner", "client": "scaffolder", "method": "streamLogs",
+                   "args": [{"taskId": "$ref:create.taskId"}], "timeoutMs": 120000}),
+            call("created", "runner", "scaffolder", "getTask", json!(["$ref:create.taskId"])),
+            call("tasks", "runner", "scaffolder", "listTasks", json!([{"filterByOwnership": "all"}])),
+        ],
+    });
+    let results = run_clients(&create);
+    assert!(
+        !results.to_string().contains(secret),
+        "a secret in an answer: {results}"
+    );
+    let id = ok(&results, "create")["taskId"].as_str().unwrap().to_string();
+    let (namespace, name) = id.split_once(':').unwrap_or_else(|| panic!("a task id: {id}"));
+    assert_eq!(namespace, n);
+    let log = ok(&results, "log").as_array().unwrap().clone();
+    let last = log.last().unwrap_or_else(|| panic!("no events"));
+    assert_eq!(
+        (&last["type"], &last["body"]["status"]),
+        (&json!("completion"), &json!("completed"))
+    );
+    let created = ok(&results, "created");
+    assert_eq!(created["status"], "completed");
+    assert_eq!(created["spec"]["parameters"]["name"], "from-client");
+    let listed: Vec<&str> = ok(&results, "tasks")["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        listed.contains(&id.as_str()) && listed.contains(&task.as_str()),
+        "{listed:?}"
+    );
+    let request = get(&ns, &format!("scaffoldrequest/{name}"));
+    assert!(
+        !request.to_string().contains(secret),
+        "the secret is in the request: {request}"
+    );
+    assert_eq!(phase(&request), "Succeeded");
 }
