@@ -1104,6 +1104,42 @@ fn a_publish_and_its_merge_request_make_only_the_clients_calls_in_order() {
 }
 
 #[test]
+fn a_merge_request_with_commit_action_delete_removes_its_files_from_the_branch() {
+    let remotes = tempfile::tempdir().unwrap();
+    let gitlab = GitLab::start(remotes.path(), &["acme"]);
+    let (ok, output) = scaffold(
+        &gitlab,
+        "    - id: publish\n      action: publish:gitlab\n      input:\n        repoUrl: \"gitlab.test?owner=acme&repo=app\"\n",
+    );
+    assert!(ok, "{output}");
+    gitlab.take_calls();
+    let (ok, output) = scaffold(
+        &gitlab,
+        "    - id: propose\n      action: publish:gitlab:merge-request\n      input:\n        repoUrl: \"gitlab.test?owner=acme&repo=app\"\n        branchName: cleanup\n        title: Remove the readme\n        commitAction: delete\n",
+    );
+    assert!(ok, "{output}");
+    let mrs = "/projects/acme%2Fapp/merge_requests";
+    assert_eq!(
+        gitlab.take_calls(),
+        [
+            "GET /projects/acme%2Fapp".to_string(),
+            format!("GET {mrs}"),
+            format!("POST {mrs}"),
+        ]
+    );
+    let pushed = git2::Repository::open_bare(remotes.path().join("acme/app.git")).unwrap();
+    let tree = |branch: &str| {
+        pushed
+            .find_reference(&format!("refs/heads/{branch}"))
+            .unwrap()
+            .peel_to_tree()
+            .unwrap()
+    };
+    assert!(tree("cleanup").get_path(Path::new("README.md")).is_err());
+    assert!(tree("main").get_path(Path::new("README.md")).is_ok());
+}
+
+#[test]
 fn gitlabs_errors_fail_the_step_naming_what_went_wrong() {
     let remotes = tempfile::tempdir().unwrap();
     let gitlab = GitLab::start(remotes.path(), &["acme"]);

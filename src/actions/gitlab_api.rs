@@ -13,6 +13,7 @@ use super::pull_request::PullRequestInput;
 use crate::api::RepoUrl;
 use crate::config::{Config, RepositoryRoute, TenantRules};
 use crate::forge::{ForgeKind, GroupLevel, MergeRequestOptions};
+use crate::git::Change;
 use crate::tenancy;
 
 /// Most labels a merge request step may give.
@@ -41,7 +42,8 @@ pub struct MergeRequestInput {
     #[schemars(extend("writeOnly" = true))]
     pub token: Option<String>,
     /// `auto` (the default), `create` or `update`: the files are written;
-    /// `delete` and `skip` are refused.
+    /// `delete`: they are removed from the branch (each must be in the
+    /// target branch); `skip` is refused.
     pub commit_action: Option<String>,
     /// Refused: the project is the repoUrl's.
     pub projectid: Option<String>,
@@ -83,6 +85,21 @@ pub struct MergeRequestOutput {
 }
 
 impl MergeRequestInput {
+    /// What the commit does with the files: `auto`, `create` and `update`
+    /// write them (goldpath commits through git, where all three are one),
+    /// `delete` removes them; `skip` is refused.
+    pub fn change(&self) -> Result<Change, ActionError> {
+        match self.commit_action.as_deref().unwrap_or("auto") {
+            "auto" | "create" | "update" => Ok(Change::Write),
+            "delete" => Ok(Change::Remove),
+            other => Err(ActionError::permanent(format!(
+                "input.commitAction: {other:?} is not carried out: goldpath commits the workspace's files to \
+                 the branch (auto, create, update) or removes them (delete); a merge request of a branch \
+                 without a commit is not made"
+            ))),
+        }
+    }
+
     /// As a pull request step's input, and the merge request's options.
     pub fn to_pull_request(&self) -> Result<(PullRequestInput, MergeRequestOptions), ActionError> {
         let refused = [
@@ -102,15 +119,7 @@ impl MergeRequestInput {
                 "input.{name}: {why}; remove the input"
             )));
         }
-        match self.commit_action.as_deref().unwrap_or("auto") {
-            "auto" | "create" | "update" => {}
-            other => {
-                return Err(ActionError::permanent(format!(
-                    "input.commitAction: {other:?} is not carried out: goldpath commits the workspace's files \
-                     to the branch through git (auto, create and update all write them)"
-                )));
-            }
-        }
+        self.change()?;
         let labels = match &self.labels {
             None => Vec::new(),
             Some(Value::String(text)) => text
@@ -300,7 +309,7 @@ mod tests {
             }
         );
         for (key, value, expected) in [
-            ("commitAction", json!("delete"), "input.commitAction: \"delete\""),
+            ("commitAction", json!("skip"), "input.commitAction: \"skip\""),
             ("projectid", json!("42"), "input.projectid: "),
             (
                 "assignReviewersFromApprovalRules",

@@ -405,16 +405,18 @@ pub fn pull_request<P: Publisher + ?Sized>(
     input: &PullRequestInput,
     workspace: &FileTree,
 ) -> Result<PullRequestOutput, ActionError> {
-    propose(publisher, action, input, workspace, None)
+    propose(publisher, action, input, workspace, None, git::Change::Write)
 }
 
-/// As [`pull_request`], then a merge request's `options` set (GitLab).
+/// As [`pull_request`], then a merge request's `options` set (GitLab);
+/// `change` says whether the files are written or removed.
 pub(super) fn propose<P: Publisher + ?Sized>(
     publisher: &mut P,
     action: ActionKind,
     input: &PullRequestInput,
     workspace: &FileTree,
     options: Option<&MergeRequestOptions>,
+    change_kind: git::Change,
 ) -> Result<PullRequestOutput, ActionError> {
     let publishing = publisher.publishing();
     let config = publishing.config;
@@ -441,8 +443,8 @@ pub(super) fn propose<P: Publisher + ?Sized>(
         credentials: credentials.as_ref(),
         marker: Some(publishing.marker),
     };
-    let published =
-        git::publish_change(&change, &base).map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
+    let published = git::publish_change_as(&change, &base, change_kind)
+        .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
     publisher.pushed(
         forge.as_ref(),
         &step.route.remote_url,

@@ -120,6 +120,7 @@ pub fn gitlab_merge_request<P: Publisher + ?Sized>(
         &pull,
         workspace,
         Some(&options),
+        input.change()?,
     )?;
     let repo = crate::api::RepoUrl::parse(&input.repo_url)
         .map_err(|e| ActionError::permanent(format!("input.repoUrl: {e}")))?;

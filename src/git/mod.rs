@@ -31,7 +31,7 @@ mod tree;
 mod test_support;
 
 pub use error::{GitError, redact_url};
-pub use publish::{PublishRequest, Published, publish, publish_change};
+pub use publish::{Change, PublishRequest, Published, publish, publish_change, publish_change_as};
 pub use read::{read_tree, read_tree_in, resolve};
 pub use remote::{percent_decode, scp_address};
 

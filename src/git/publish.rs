@@ -151,6 +151,27 @@ pub fn publish(request: &PublishRequest<'_>) -> Result<Published, GitError> {
 ///   a marker, an existing branch is taken as it is);
 /// - base missing: [`GitError::ReferenceNotFound`].
 pub fn publish_change(request: &PublishRequest<'_>, base_branch: &str) -> Result<Published, GitError> {
+    publish_change_as(request, base_branch, Change::Write)
+}
+
+/// What a change does with its files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Writes them over the base's.
+    Write,
+    /// Removes them from the base (each must be there; their content is
+    /// not read).
+    Remove,
+}
+
+/// As [`publish_change`], with `change` saying what the files are for;
+/// [`Change::Remove`] fails with [`GitError::PathNotFound`] naming a file
+/// the base does not hold.
+pub fn publish_change_as(
+    request: &PublishRequest<'_>,
+    base_branch: &str,
+    change: Change,
+) -> Result<Published, GitError> {
     let (remote, branch_ref, signature) = start(request)?;
     valid_branch_ref(base_branch)?;
     remote.check_local()?;
@@ -183,7 +204,19 @@ pub fn publish_change(request: &PublishRequest<'_>, base_branch: &str) -> Result
             reference: base_branch.to_owned(),
             detail: "the branch a pull request goes into must exist".to_owned(),
         })?;
-    let tree_id = build_tree_over(&repo, &base.tree().map_err(local)?, request.files)?;
+    let base_tree = base.tree().map_err(local)?;
+    let lacking = request
+        .files
+        .keys()
+        .find(|path| base_tree.get_path(std::path::Path::new(path.as_str())).is_err());
+    if let (Change::Remove, Some(path)) = (change, lacking) {
+        return Err(GitError::PathNotFound {
+            path: path.clone(),
+            commit: base.id().to_string(),
+            url: remote.display.clone(),
+        });
+    }
+    let tree_id = build_tree_over(&repo, &base_tree, request.files, change == Change::Remove)?;
     let commit = commit_and_push(
         &repo,
         &remote,

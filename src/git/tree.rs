@@ -73,18 +73,24 @@ pub(super) fn build_tree(repo: &Repository, files: &FileTree) -> Result<Oid, Git
     write_dir(repo, &root).map_err(local)
 }
 
-/// Writes `files` over `base`, a tree of `repo`: the base's other files stay
-/// as they are. Returns the new root tree's id.
+/// Writes `files` over `base`, a tree of `repo`, or with `remove` takes
+/// their paths out of it: the base's other files stay as they are. Returns
+/// the new root tree's id.
 pub(super) fn build_tree_over(
     repo: &Repository,
     base: &git2::Tree<'_>,
     files: &FileTree,
+    remove: bool,
 ) -> Result<Oid, GitError> {
     let local = |e: git2::Error| local_error(repo.path(), &e);
     let mut index = git2::Index::new().map_err(local)?;
     index.read_tree(base).map_err(local)?;
     for (path, entry) in files {
         split_tree_path(path)?;
+        if remove {
+            index.remove_path(std::path::Path::new(path)).map_err(local)?;
+            continue;
+        }
         let (contents, mode) = match entry {
             FileEntry::File { contents, executable } => (
                 contents.as_slice(),

@@ -311,3 +311,48 @@ fn a_marked_publish_to_a_local_repository_keeps_to_its_own_too() {
     }
     assert_eq!(tip(&remote, "release"), None);
 }
+
+#[test]
+fn a_removing_change_takes_its_files_out_of_the_base_and_refuses_one_it_lacks() {
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "remote.git");
+    publish_files(&url, &sample_files()).expect("publish");
+    let gone: FileTree = [("README.md".to_string(), FileEntry::text(""))]
+        .into_iter()
+        .collect();
+    let identity = identity();
+    let request = PublishRequest {
+        remote_url: &url,
+        branch: "remove-readme",
+        files: &gone,
+        message: "Remove",
+        identity: &identity,
+        credentials: None,
+        marker: None,
+    };
+    publish_change_as(&request, "main", Change::Remove).expect("remove");
+    let repo = Repository::open_bare(&remote).expect("open");
+    let commit = repo
+        .find_commit(tip(&remote, "remove-readme").expect("pushed"))
+        .expect("commit");
+    let tree = commit.tree().expect("tree");
+    assert!(tree.get_path(Path::new("README.md")).is_err());
+    assert!(
+        tree.get_path(Path::new("bin/run.sh")).is_ok(),
+        "the base's other files stay"
+    );
+    let missing: FileTree = [("nope.txt".to_string(), FileEntry::text(""))]
+        .into_iter()
+        .collect();
+    let request = PublishRequest {
+        branch: "remove-nope",
+        files: &missing,
+        ..request
+    };
+    let error = publish_change_as(&request, "main", Change::Remove).unwrap_err();
+    assert!(
+        matches!(&error, GitError::PathNotFound { path, .. } if path == "nope.txt"),
+        "{error}"
+    );
+    assert!(tip(&remote, "remove-nope").is_none(), "nothing pushed");
+}
