@@ -223,6 +223,17 @@ pub trait Effects {
     fn run(&mut self, input: &WorldInput, workspace: &FileTree) -> Result<Value, ActionError>;
 }
 
+/// The effects of a render that must leave nothing behind (`goldpath
+/// render`, the portal API's dry run): none. Steps that reach outside the
+/// workspace are shown with their rendered input, not run.
+pub struct PlannedEffects;
+
+impl Effects for PlannedEffects {
+    fn run(&mut self, _: &WorldInput, _: &FileTree) -> Result<Value, ActionError> {
+        Ok(Value::Object(serde_json::Map::new()))
+    }
+}
+
 /// The effects of the actions that reach outside the workspace, where
 /// they run (the cluster, or this machine for `goldpath scaffold`).
 /// Publishing is [`push::Publisher`]'s; the step runner reaches both

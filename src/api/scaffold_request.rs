@@ -104,9 +104,16 @@ impl ScaffoldRequest {
     /// characters. Annotations are not read: anyone who writes the request
     /// could set them.
     pub fn user(&self) -> Value {
-        let Some(requester) = &self.spec.requester else {
-            return Value::Null;
-        };
+        self.spec.requester.as_ref().map_or(Value::Null, Requester::user)
+    }
+}
+
+impl Requester {
+    /// `${{ user }}` of what this user asks for: `user:default/<name>`, the
+    /// Kubernetes user name with what an entity name cannot hold (`:`, `@`,
+    /// ...) turned into `-`, cut to 63 characters.
+    pub fn user(&self) -> Value {
+        let requester = self;
         let name: String = requester
             .username
             .chars()
@@ -280,6 +287,12 @@ pub struct StepStatus {
     /// When the step finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Time>,
+
+    /// The request's `metadata.generation` the step last ran at: a step run
+    /// again after a retry or a resume ran at a later one, which orders its
+    /// events after those told of its earlier run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
 
     /// When a `debug:wait` step's wait ends: the request is looked at again
     /// then, and no thread waits meanwhile.

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::actions::argocd::{ApplicationInput, ApplicationOutput};
 use crate::actions::catalog::{
@@ -20,7 +20,7 @@ use crate::actions::kubernetes::ApplyInput;
 use crate::actions::publish::{Publish, PublishOutput};
 use crate::actions::pull_request::PullRequestStep;
 use crate::actions::push::{Publisher, Publishing, Remote};
-use crate::actions::{ActionError, Effects, World, WorldInput, argocd};
+use crate::actions::{ActionError, World, argocd};
 use crate::api::CatalogEntity;
 use crate::config::GITHUB_API_URL;
 use crate::config::{Config, GitHost, RepositoryRoute, Tenancy};
@@ -391,14 +391,4 @@ fn is_object_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-}
-
-/// The effects of `goldpath render`: none. Steps that reach outside the
-/// workspace are shown with their rendered input, not run.
-pub struct PlannedEffects;
-
-impl Effects for PlannedEffects {
-    fn run(&mut self, _: &WorldInput, _: &FileTree) -> Result<Value, ActionError> {
-        Ok(json!({}))
-    }
 }

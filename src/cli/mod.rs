@@ -184,7 +184,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 args.secrets.as_deref(),
                 args.user.as_deref(),
             )?;
-            let report = scaffold(&template, inputs, &mut local::PlannedEffects)?;
+            let report = scaffold(&template, inputs, &mut actions::PlannedEffects)?;
             warn(&args.template, &report.warnings, args.strict)?;
             write_workspace(&report.workspace, &args.out)?;
             print_steps(&mut stdout, &report, true)?;
@@ -221,7 +221,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 effects.publish_through(&config, inputs()?.secrets);
             }
             if args.strict {
-                let planned = scaffold(&template, inputs()?, &mut local::PlannedEffects)?;
+                let planned = scaffold(&template, inputs()?, &mut actions::PlannedEffects)?;
                 warn(&args.template, &planned.warnings, true)?;
             }
             let report = scaffold(&template, inputs()?, &mut effects)?;

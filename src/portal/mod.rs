@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -77,6 +77,9 @@ pub struct Portal {
     pub config: crate::config::Config,
     authenticator: Authenticator,
     cors: Cors,
+    /// What the scaffolder routes bound across calls: event streams open,
+    /// dry runs rendering.
+    scaffolder: scaffolder::Shared,
 }
 
 /// One verified call, as a route sees it.
@@ -117,6 +120,7 @@ impl Portal {
             source,
             config: crate::config::Config::default(),
             cors: Cors::new(cors_origins),
+            scaffolder: scaffolder::Shared::default(),
         }
     }
 
@@ -139,7 +143,7 @@ impl Portal {
     }
 
     /// Answers one request.
-    pub async fn respond<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    pub async fn respond<B>(&self, request: Request<B>) -> Response<reply::Body>
     where
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -283,7 +287,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use http_body_util::BodyExt;
+    use http_body_util::{BodyExt, Full};
     use hyper::header::{ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION, ORIGIN, WWW_AUTHENTICATE};
 
     use super::*;

@@ -1,23 +1,43 @@
-//! What the portal API answers: JSON bodies, and errors in the shape
-//! Backstage's backends answer them (`ErrorResponseBody`: the error's name
-//! and message, the request's method and URL, the status code), so a
-//! portal's client shows them as it shows Backstage's own.
+//! What the portal API answers: JSON bodies, a stream of server-sent
+//! events, and errors in the shape Backstage's backends answer them
+//! (`ErrorResponseBody`: the error's name and message, the request's method
+//! and URL, the status code), so a portal's client shows them as it shows
+//! Backstage's own.
 
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use std::convert::Infallible;
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Bytes, Frame};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Method, Response, StatusCode};
 use serde_json::{Value, json};
+
+/// The body of a response: whole, or sent as it is made.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// A body sent piece by piece as it is made; the connection's end drops it.
+pub struct Streamed(Pin<Box<dyn Stream<Item = Bytes> + Send>>);
+
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Streamed")
+    }
+}
 
 /// An answer before the CORS headers are added.
 #[derive(Debug)]
 pub struct Reply {
     /// The status code.
     pub status: StatusCode,
-    /// The JSON body; `None` for no body (`204`).
+    /// The JSON body; `None` for no body (`204`) or a streamed one.
     pub body: Option<Value>,
     /// Whether to ask for a bearer token (`WWW-Authenticate`), on a `401`.
     pub challenge: bool,
+    /// Server-sent events (`text/event-stream`), sent as they come.
+    pub stream: Option<Streamed>,
 }
 
 impl Reply {
@@ -32,6 +52,19 @@ impl Reply {
             status,
             body: Some(body),
             challenge: false,
+            stream: None,
+        }
+    }
+
+    /// `200` with server-sent events: each item of `events` is one or more
+    /// whole events (see [`sse_event`]), sent as soon as it comes; the
+    /// response ends with the stream.
+    pub fn event_stream(events: impl Stream<Item = Bytes> + Send + 'static) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            body: None,
+            challenge: false,
+            stream: Some(Streamed(Box::pin(events))),
         }
     }
 
@@ -46,6 +79,7 @@ impl Reply {
             status,
             body: None,
             challenge: false,
+            stream: None,
         }
     }
 
@@ -59,6 +93,7 @@ impl Reply {
                 "response": {"statusCode": status.as_u16()},
             })),
             challenge: status == StatusCode::UNAUTHORIZED,
+            stream: None,
         }
     }
 
@@ -73,7 +108,16 @@ impl Reply {
     }
 
     /// The HTTP response to a `method` call of `url` (path and query).
-    pub fn into_response(self, method: &Method, url: &str) -> Response<Full<Bytes>> {
+    pub fn into_response(self, method: &Method, url: &str) -> Response<Body> {
+        if let Some(Streamed(events)) = self.stream {
+            let frames = events.map(|bytes| Ok::<_, Infallible>(Frame::data(bytes)));
+            let mut response = Response::new(BodyExt::boxed_unsync(StreamBody::new(frames)));
+            *response.status_mut() = self.status;
+            let headers = response.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            return response;
+        }
         let mut body = self.body;
         if let Some(error) = body.as_mut().filter(|b| b.get("error").is_some())
             && let Some(object) = error.as_object_mut()
@@ -84,7 +128,7 @@ impl Reply {
             .map(|b| Bytes::from(serde_json::to_vec(&b).unwrap_or_default()))
             .unwrap_or_default();
         let has_body = !bytes.is_empty();
-        let mut response = Response::new(Full::new(bytes));
+        let mut response = Response::new(Full::new(bytes).boxed_unsync());
         *response.status_mut() = self.status;
         if has_body {
             response.headers_mut().insert(
@@ -99,6 +143,12 @@ impl Reply {
         }
         response
     }
+}
+
+/// One server-sent event: its `id`, its `type` as the event name and
+/// `data` as one line of JSON, as Backstage's event stream writes them.
+pub fn sse_event(id: u64, type_: &str, data: &Value) -> String {
+    format!("id: {id}\nevent: {type_}\ndata: {data}\n\n")
 }
 
 /// The name Backstage's `errors` package gives an error of `status`.
@@ -138,6 +188,24 @@ mod tests {
                 "response": {"statusCode": 401},
             })
         );
+    }
+
+    #[tokio::test]
+    async fn an_event_stream_is_sent_as_it_comes_and_ends_with_its_stream() {
+        let (send, receive) = futures::channel::mpsc::unbounded::<Bytes>();
+        let response = Reply::event_stream(receive).into_response(&Method::GET, "/x");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
+        assert_eq!(response.headers()[CACHE_CONTROL], "no-cache");
+        let mut body = response.into_body();
+        let first = sse_event(3, "log", &json!({"id": 3}));
+        assert_eq!(first, "id: 3\nevent: log\ndata: {\"id\":3}\n\n");
+        send.unbounded_send(Bytes::from(first.clone())).unwrap();
+        // The first event arrives while the stream is still open.
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), first.as_bytes());
+        drop(send);
+        assert!(body.frame().await.is_none(), "the body ends with its stream");
     }
 
     #[tokio::test]

@@ -31,6 +31,21 @@ pub fn document(package: &str, dir: &str, module: &str) -> Value {
     serde_json::from_slice(&printed.stdout).unwrap()
 }
 
+/// Fails the test when `body` is not the document's schema `name`
+/// (`#/components/schemas/<name>`).
+pub fn conforms_to(spec: &Value, name: &str, body: &Value) {
+    let schema = serde_json::json!({
+        "$ref": format!("#/components/schemas/{name}"),
+        "components": spec["components"].clone(),
+    });
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{name}: {errors:#?}\n{body:#}");
+}
+
 /// Fails the test when `body` is not what the document `spec` says
 /// `method` `path` answers with `status`.
 pub fn conforms(spec: &Value, method: &str, path: &str, status: u16, body: &Value) {

@@ -15,12 +15,14 @@
 //! - `limited`: the same but Applications;
 //! - `stranger`: no rights.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::harness::{Namespace, cluster, unique, wait_for};
-use crate::openapi::{conforms, document};
+use crate::openapi::{conforms, conforms_to, document};
 use crate::portal::{Portal, account, service_account_token};
 use crate::scaffold::{apply, events, get, template};
 
@@ -318,5 +320,293 @@ fn a_task_created_through_the_api_runs_as_its_caller_and_keeps_its_secrets() {
             let left = cluster().kubectl(&["get", "-n", n, &format!("secret/{name}")], None);
             (!left.status.success()).then_some(())
         },
+    );
+}
+
+/// A template whose middle step waits: its events come while a stream is
+/// open.
+const PAUSING: &str = r#"apiVersion: goldpath.dev/v1alpha1
+kind: Template
+metadata: {name: pausing}
+spec:
+  type: service
+  steps:
+    - {id: greet, action: "debug:log", input: {message: hello}}
+    - {id: pause, action: "debug:wait", input: {seconds: 8}}
+    - {id: bye, action: "debug:log", input: {message: bye}}
+"#;
+
+/// Opens `GET path` as server-sent events (HTTP/1.0, so the body is the
+/// stream itself, ended by closing the connection): the status line and
+/// headers, and the connection to read the events from.
+fn open_stream(portal: &Portal, path: &str, headers: &[(&str, &str)]) -> (String, TcpStream) {
+    let mut stream = TcpStream::connect(("127.0.0.1", portal.port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).unwrap(),
+            1,
+            "the response ended in its head"
+        );
+        head.push(byte[0]);
+    }
+    (String::from_utf8(head).unwrap(), stream)
+}
+
+/// Reads whole events from `stream` until `enough` holds for what was
+/// read, or the stream ends: each event's `id:`, `event:` and `data:`.
+fn read_events(
+    stream: &mut TcpStream,
+    enough: impl Fn(&[(u64, String, Value)]) -> bool,
+) -> Vec<(u64, String, Value)> {
+    let mut text = String::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let events = parse_events(&text);
+        if enough(&events) {
+            return events;
+        }
+        let read = stream.read(&mut buffer).unwrap();
+        if read == 0 {
+            return events;
+        }
+        text.push_str(std::str::from_utf8(&buffer[..read]).unwrap());
+    }
+}
+
+fn parse_events(text: &str) -> Vec<(u64, String, Value)> {
+    let whole = &text[..text.rfind("\n\n").map_or(0, |end| end + 2)];
+    whole
+        .split("\n\n")
+        .filter(|block| !block.is_empty() && !block.starts_with(':'))
+        .map(|block| {
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                    .unwrap_or_else(|| panic!("no {name} in {block:?}"))
+                    .to_string()
+            };
+            let data: Value = serde_json::from_str(&field("data")).unwrap();
+            (field("id").parse().unwrap(), field("event"), data)
+        })
+        .collect()
+}
+
+#[test]
+fn a_task_streams_its_events_as_they_happen_and_the_stream_ends_with_it() {
+    let spec = scaffolder_openapi();
+    let ns = Namespace::new("portal-stream");
+    let n = ns.name.as_str();
+    let portal = Portal::start(&ns, "", &[]);
+    let runner = service_account_token(n, "runner");
+    grant(n, "runner", "");
+    let stranger = service_account_token(n, "stranger");
+    apply(&ns, PAUSING);
+    let (status, created) = post(
+        &portal,
+        "/api/scaffolder/v2/tasks",
+        &runner,
+        &json!({"templateRef": format!("template:{n}/pausing"), "values": {}}),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let path = format!("/api/scaffolder/v2/tasks/{id}/eventstream");
+    let authorization = format!("Bearer {runner}");
+
+    // Refused before any stream opens.
+    let (head, _) = open_stream(&portal, &path, &[]);
+    assert!(head.starts_with("HTTP/1.0 401"), "{head}");
+    let (head, _) = open_stream(
+        &portal,
+        &path,
+        &[("Authorization", &format!("Bearer {stranger}"))],
+    );
+    assert!(head.starts_with("HTTP/1.0 403"), "{head}");
+
+    // The wait step's start arrives while the task still runs.
+    let (head, mut stream) = open_stream(&portal, &path, &[("Authorization", &authorization)]);
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    assert!(
+        head.to_lowercase().contains("content-type: text/event-stream"),
+        "{head}"
+    );
+    let early = read_events(&mut stream, |seen| {
+        seen.iter().any(|(_, _, e)| e["body"]["stepId"] == "pause")
+    });
+    assert!(
+        early.iter().all(|(_, kind, _)| kind == "log"),
+        "told before the task ended: {early:?}"
+    );
+    let (_, task) = portal.get(&format!("/api/scaffolder/v2/tasks/{id}"), &runner);
+    assert_eq!(
+        task["status"], "processing",
+        "the stream ran ahead of the task: {task}"
+    );
+    // The rest, up to the completion; then the server ends the stream.
+    let rest = read_events(&mut stream, |_| false);
+    let all: Vec<_> = early.into_iter().chain(rest).collect();
+    let ids: Vec<u64> = all.iter().map(|(id, ..)| *id).collect();
+    assert_eq!(ids, [1, 2, 3, 4, 5, 6, 7], "{all:?}");
+    let (_, kind, last) = all.last().unwrap();
+    assert_eq!(
+        (kind.as_str(), &last["body"]["status"]),
+        ("completion", &json!("completed"))
+    );
+    for (id, kind, event) in &all {
+        assert_eq!(
+            (event["id"].as_u64(), event["type"].as_str()),
+            (Some(*id), Some(kind.as_str()))
+        );
+        conforms_to(&spec, "SerializedTaskEvent", event);
+    }
+    // The same events as /events tells.
+    let (_, told) = portal.get(&format!("/api/scaffolder/v2/tasks/{id}/events"), &runner);
+    let told: Vec<&Value> = told.as_array().unwrap().iter().collect();
+    assert_eq!(told, all.iter().map(|(_, _, e)| e).collect::<Vec<_>>());
+
+    // A client that reconnects with the last id it has gets the rest, and
+    // the stream of an ended task ends at once.
+    let (_, mut stream) = open_stream(
+        &portal,
+        &path,
+        &[("Authorization", &authorization), ("Last-Event-ID", "4")],
+    );
+    let after: Vec<u64> = read_events(&mut stream, |_| false)
+        .iter()
+        .map(|(id, ..)| *id)
+        .collect();
+    assert_eq!(after, [5, 6, 7]);
+    let (_, mut stream) = open_stream(
+        &portal,
+        &format!("{path}?after=6"),
+        &[("Authorization", &authorization)],
+    );
+    let after: Vec<u64> = read_events(&mut stream, |_| false)
+        .iter()
+        .map(|(id, ..)| *id)
+        .collect();
+    assert_eq!(after, [7]);
+    let (head, _) = open_stream(
+        &portal,
+        &format!("/api/scaffolder/v2/tasks/{n}:nothing/eventstream"),
+        &[("Authorization", &authorization)],
+    );
+    assert!(head.starts_with("HTTP/1.0 404"), "{head}");
+}
+
+#[test]
+fn a_dry_run_renders_inside_goldpath_and_nothing_leaves_it() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+
+    let mut spec = scaffolder_openapi();
+    // Backstage's document asks each file of a dry run's answer for a
+    // `content`, which Backstage's own router does not send (it sends
+    // `base64Content`, as goldpath does): the check asks for what the
+    // router sends.
+    spec["components"]["schemas"]["SerializedFile"]["required"] = json!(["path"]);
+    let ns = Namespace::new("portal-dry-run");
+    let n = ns.name.as_str();
+    let portal = Portal::start(&ns, "", &[]);
+    // A caller with no rights in the cluster: a dry run touches nothing.
+    let caller = service_account_token(n, "caller");
+    let service = format!("dry{}", unique());
+    let secret_value = cluster().git_token.clone();
+    let template = json!({
+        "apiVersion": "scaffolder.backstage.io/v1beta3",
+        "kind": "Template",
+        "metadata": {"name": "dry", "namespace": n},
+        "spec": {
+            "type": "service",
+            "parameters": [{"required": ["name"], "properties": {"name": {"type": "string"}}}],
+            "steps": [
+                {"id": "fetch", "action": "fetch:template", "input": {"url": "./skeleton", "values": {"name": "${{ parameters.name }}"}}},
+                {"id": "publish", "action": "publish:github", "input": {"repoUrl": "github.com?owner=e2e&repo=${{ parameters.name }}", "token": "${{ secrets.token }}"}},
+            ],
+            "output": {"text": [{"title": "Rendered", "content": "${{ parameters.name }} for ${{ user.ref }}"}]},
+        },
+    });
+    let files = [
+        ("skeleton/README.md", "# ${{ values.name }}\n"),
+        (
+            "skeleton/catalog-info.yaml",
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: ${{ values.name }}}\nspec: {type: service, lifecycle: experimental, owner: group:team-a}\n",
+        ),
+    ];
+    let contents: Vec<Value> = files
+        .iter()
+        .map(|(path, text)| json!({"path": path, "base64Content": BASE64.encode(text)}))
+        .collect();
+    let body = json!({
+        "template": template,
+        "values": {"name": service},
+        "secrets": {"token": secret_value},
+        "directoryContents": contents,
+    });
+    let dry_run = "/api/scaffolder/v2/dry-run";
+    let (status, refused) = post(&portal, dry_run, "", &body);
+    assert_eq!(status, 401, "{refused}");
+    let (status, answer) = post(&portal, dry_run, &caller, &body);
+    assert_eq!(status, 200, "{answer}");
+    conforms(&spec, "post", "/v2/dry-run", status, &answer);
+    let rendered: Vec<(String, String)> = answer["directoryContents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let text = BASE64.decode(f["base64Content"].as_str().unwrap()).unwrap();
+            (
+                f["path"].as_str().unwrap().to_string(),
+                String::from_utf8(text).unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        rendered.contains(&("README.md".into(), format!("# {service}\n"))),
+        "{rendered:?}"
+    );
+    let steps: Vec<&str> = answer["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["fetch", "publish"]);
+    assert_eq!(
+        answer["output"]["text"][0]["content"],
+        format!("{service} for user:default/system-serviceaccount-{n}-caller")
+    );
+    assert!(
+        !answer.to_string().contains(&secret_value),
+        "the secret is in the answer"
+    );
+
+    // Nothing left the process: no repository, no object in the namespace.
+    assert!(
+        !cluster()
+            .git_server_repository(&format!("e2e-{service}"))
+            .exists()
+    );
+    let left = cluster().kubectl_ok(&["get", "-n", n, "goldpath", "-o", "name"]);
+    assert!(left.trim().is_empty(), "{left}");
+    assert!(!portal.operator.log().contains(&secret_value));
+
+    // What is wrong is named.
+    let mut bad = body.clone();
+    bad["values"] = json!({});
+    let (status, refused) = post(&portal, dry_run, &caller, &bad);
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]["message"].as_str().unwrap().contains("name"),
+        "{refused}"
     );
 }

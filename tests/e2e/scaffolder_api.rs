@@ -2,7 +2,8 @@
 //! real API server, with callers verified by TokenReview and authorized by
 //! SubjectAccessReview (see `portal`): a task is read, followed through its
 //! events, cancelled and retried, and refused to callers without the
-//! rights.
+//! rights. Each answer is checked against Backstage's scaffolder OpenAPI
+//! document.
 //!
 //! Who calls:
 //! - `runner`: may get and patch ScaffoldRequests in the test's namespace;
@@ -14,7 +15,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{Namespace, cluster, wait_for};
+use crate::openapi::conforms;
 use crate::portal::{Portal, service_account_token};
+use crate::portal_tasks::scaffolder_openapi;
 use crate::scaffold::{apply, get, phase};
 
 /// A request whose second step waits 20 s: long enough to cancel it.
@@ -92,6 +95,7 @@ fn summary(events: &Value) -> Vec<(u64, String, String, String)> {
 fn a_task_is_followed_cancelled_and_retried_through_backstages_routes() {
     let ns = Namespace::new("scaffolder-api");
     let n = ns.name.as_str();
+    let spec = scaffolder_openapi();
     let portal = Portal::start(&ns, "", &[]);
     let runner = service_account_token(n, "runner");
     grant(n, "runner", "get,patch");
@@ -119,6 +123,7 @@ fn a_task_is_followed_cancelled_and_retried_through_backstages_routes() {
     );
     let (status, body) = portal.get(&task, &viewer);
     assert_eq!(status, 200, "{body}");
+    conforms(&spec, "get", "/v2/tasks/{taskId}", status, &body);
     assert_eq!(body["id"], format!("{n}:paused"));
     assert_eq!(body["status"], "processing");
     assert_eq!(
@@ -145,6 +150,7 @@ fn a_task_is_followed_cancelled_and_retried_through_backstages_routes() {
 
     // Cancel, as Backstage's cancel button does.
     let (status, body) = post(&portal, &format!("{task}/cancel"), &runner);
+    conforms(&spec, "post", "/v2/tasks/{taskId}/cancel", status, &body);
     assert_eq!(
         (status, &body["status"]),
         (200, &Value::from("cancelled")),
@@ -155,21 +161,30 @@ fn a_task_is_followed_cancelled_and_retried_through_backstages_routes() {
         (body["status"] == "cancelled").then_some(body)
     });
     assert_eq!(cancelled["id"], format!("{n}:paused"));
-    let (_, events) = portal.get(&format!("{task}/events"), &runner);
-    let last = summary(&events).pop().unwrap();
-    assert_eq!((last.1.as_str(), last.3.as_str()), ("cancelled", "cancelled"));
+    let (status, events) = portal.get(&format!("{task}/events"), &runner);
+    conforms(&spec, "get", "/v2/tasks/{taskId}/events", status, &events);
+    let told = summary(&events);
+    let ends: Vec<(&str, &str)> = told[told.len() - 2..]
+        .iter()
+        .map(|e| (e.1.as_str(), e.3.as_str()))
+        .collect();
+    assert_eq!(ends, [("cancelled", "cancelled"), ("completion", "cancelled")]);
+    let told_before = told.last().unwrap().0;
     assert_eq!(phase(&get(&ns, "scaffoldrequest/paused")), "Cancelled");
 
     // Retry: it resumes at the wait and completes, without the first step
     // running again (its event is as it was).
     let (status, body) = post(&portal, &format!("{task}/retry"), &runner);
+    conforms(&spec, "post", "/v2/tasks/{taskId}/retry", status, &body);
     assert_eq!(
         (status, &body["id"]),
         (201, &Value::from(format!("{n}:paused"))),
         "{body}"
     );
+    // What the retried run tells comes under ids above everything told
+    // before, the cancel's completion included.
     let done = wait_for("the task to complete", Duration::from_secs(90), || {
-        let (_, body) = portal.get(&format!("{task}/events?after=5"), &runner);
+        let (_, body) = portal.get(&format!("{task}/events?after={told_before}"), &runner);
         let seen = summary(&body);
         seen.iter()
             .any(|(_, kind, ..)| kind == "completion")
@@ -194,6 +209,7 @@ fn a_task_is_followed_cancelled_and_retried_through_backstages_routes() {
     assert_eq!(status, 404);
     let (status, actions) = portal.get("/api/scaffolder/v2/actions", &stranger);
     assert_eq!(status, 200);
+    conforms(&spec, "get", "/v2/actions", status, &actions);
     assert!(
         actions
             .as_array()
@@ -207,6 +223,13 @@ fn a_task_is_followed_cancelled_and_retried_through_backstages_routes() {
     let form = format!("/api/scaffolder/v2/templates/{n}/template/pausing/parameter-schema");
     let (status, body) = portal.get(&form, &viewer);
     assert_eq!(status, 200, "{body}");
+    conforms(
+        &spec,
+        "get",
+        "/v2/templates/{namespace}/{kind}/{name}/parameter-schema",
+        status,
+        &body,
+    );
     assert_eq!(body["title"], "pausing");
     assert_eq!(body["presentation"]["buttonLabels"]["createButtonText"], "Pause");
     assert_eq!(body["steps"][0]["title"], "Who");

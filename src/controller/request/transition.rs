@@ -338,6 +338,7 @@ pub fn start(
                 phase: StepPhase::Pending,
                 started_at: None,
                 completed_at: None,
+                generation: None,
                 wait_until: None,
                 message: None,
                 output: None,
@@ -390,6 +391,7 @@ pub fn start_step(mut status: ScaffoldRequestStatus, index: usize, now: Time) ->
     let first_attempt = entry.started_at.is_none();
     entry.phase = StepPhase::Running;
     entry.started_at.get_or_insert(now.clone());
+    entry.generation = generation;
     entry.message = None;
     let message = format!("step {} ({})", entry.id, entry.action);
     let action = step_action(&entry.id);

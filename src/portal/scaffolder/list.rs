@@ -119,7 +119,7 @@ impl Row {
                 .as_ref()
                 .map(|t| t.0.to_string())
                 .unwrap_or_default(),
-            status: task::task_status(request.status.as_ref().and_then(|s| s.phase)),
+            status: task::task_status(task::phase(&request)),
             created_by: request.user()["ref"].as_str().map(str::to_string),
             request,
         }

@@ -10,9 +10,20 @@
 
 mod autocomplete;
 mod create;
+mod dry_run;
 mod form;
 mod list;
+mod stream;
 mod task;
+
+/// What the scaffolder routes bound across calls.
+#[derive(Default)]
+pub struct Shared {
+    /// The task event streams open.
+    streams: stream::Streams,
+    /// The dry runs rendering.
+    dry_runs: dry_run::DryRuns,
+}
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +58,8 @@ pub async fn route(portal: &Portal, call: &Call<'_>) -> Reply {
         (&Method::POST, ["v2", "tasks"]) => create::create(portal, call).await,
         (&Method::GET, ["v2", "tasks", id]) => get_task(portal, call, id).await,
         (&Method::GET, ["v2", "tasks", id, "events"]) => events(portal, call, id).await,
+        (&Method::GET, ["v2", "tasks", id, "eventstream"]) => event_stream(portal, call, id).await,
+        (&Method::POST, ["v2", "dry-run"]) => dry_run::dry_run(portal, call).await,
         (&Method::POST, ["v2", "tasks", id, "cancel"]) => cancel(portal, call, id).await,
         (&Method::POST, ["v2", "tasks", id, "retry"]) => retry(portal, call, id).await,
         (&Method::POST, ["v2", "autocomplete", provider, resource]) => {
@@ -168,12 +181,25 @@ async fn events(portal: &Portal, call: &Call<'_>, id: &str) -> Result<Reply, Rep
     loop {
         let request = fetch(&api, id, name).await?;
         let found = task::events(&request, after);
-        let phase = request.status.as_ref().and_then(|s| s.phase);
-        if !found.is_empty() || task::ended(phase) || Instant::now() >= deadline {
+        if !found.is_empty() || task::ended(&request) || Instant::now() >= deadline {
             return Ok(Reply::ok(Value::Array(found)));
         }
         tokio::time::sleep(POLL_EVERY).await;
     }
+}
+
+/// `GET /v2/tasks/:id/eventstream?after=N`: the events after `N` (or
+/// `Last-Event-ID`) as server-sent events, sent as the request changes,
+/// until the task ends ([`stream`]).
+async fn event_stream(portal: &Portal, call: &Call<'_>, id: &str) -> Result<Reply, Reply> {
+    let header = call.headers.get("last-event-id").and_then(|h| h.to_str().ok());
+    let after = stream::last_seen(header, after(call.query)?)?;
+    let (api, name) = authorized(portal, call, id, "get").await?;
+    // Told at once when the task is not there, rather than by an empty
+    // stream.
+    fetch(&api, id, name).await?;
+    let permit = portal.scaffolder.streams.open()?;
+    Ok(Reply::event_stream(stream::stream(api, name, after, permit)))
 }
 
 /// The `after` of a query: the last event id the caller has, 0 if none.

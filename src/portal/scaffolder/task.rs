@@ -27,6 +27,22 @@ pub fn parse_task_id(id: &str) -> Option<(&str, &str)> {
     (valid(namespace) && valid(name)).then_some((namespace, name))
 }
 
+/// The phase of `request`'s task: its status's, except that an end the
+/// spec has moved past since (a retry, or a cancel cleared, that the
+/// controller has not taken up yet) is no end: the task is open again, as
+/// Backstage's retry reopens a task and takes back its end.
+pub fn phase(request: &ScaffoldRequest) -> Option<Phase> {
+    let status = request.status.as_ref()?;
+    let superseded = matches!(
+        (status.observed_generation, request.metadata.generation),
+        (Some(observed), Some(current)) if observed < current
+    );
+    match status.phase {
+        Some(Phase::Succeeded | Phase::Failed | Phase::Cancelled) if superseded => Some(Phase::Pending),
+        phase => phase,
+    }
+}
+
 /// Backstage's status of a task whose request is in `phase`.
 pub fn task_status(phase: Option<Phase>) -> &'static str {
     match phase {
@@ -76,7 +92,7 @@ pub fn task(request: &ScaffoldRequest, user: &Value) -> Value {
             "steps": steps,
             "output": status.output.as_ref().map(|o| json!({"links": o.links, "text": o.text})).unwrap_or(json!({})),
         },
-        "status": task_status(status.phase),
+        "status": task_status(phase(request)),
         "createdAt": request.metadata.creation_timestamp.as_ref().map(timestamp).unwrap_or_default(),
     });
     if let Some(heartbeat) = last_activity(&status.steps) {
@@ -98,10 +114,25 @@ fn last_activity(steps: &[StepStatus]) -> Option<&Time> {
         .max_by_key(|t| t.0)
 }
 
-/// The events of `request`'s task with an id above `after`, in order.
-/// Step `i` (from 0) begins with event `2i + 1` and ends with `2i + 2`;
-/// the run's end is `2n + 1` for `n` steps. A step that fails and is
-/// retried later ends again under its id.
+/// How far apart the event ids of two runs of a request are: more than the
+/// `2n + 1` ids of a run of the at most 100 steps a Template holds.
+const RUN_SPAN: u64 = 1000;
+
+/// The first event id of the run at `generation` (`metadata.generation`,
+/// from 1): 0 for the first run, [`RUN_SPAN`] further for each later one.
+fn run_base(generation: Option<i64>) -> u64 {
+    let generation = u64::try_from(generation.unwrap_or(1)).unwrap_or(0);
+    generation.saturating_sub(1).saturating_mul(RUN_SPAN)
+}
+
+/// The events of `request`'s task with an id above `after`, in id order.
+/// Step `i` (from 0) begins with event `b + 2i + 1` and ends with
+/// `b + 2i + 2`, where `b` is the base of the generation the step last ran
+/// at ([`run_base`]); the run's end is `b + 2n + 1` for `n` steps, with `b`
+/// the generation status reflects (a cancelled run adds its `completion`
+/// at `b + 2n + 2`). A step run again (a retry, a resume
+/// after a cancel) tells its new start and end under new, higher ids, so a
+/// caller who has seen every earlier id (`after`) still gets them.
 pub fn events(request: &ScaffoldRequest, after: u64) -> Vec<Value> {
     let namespace = request.metadata.namespace.as_deref().unwrap_or_default();
     let name = request.metadata.name.as_deref().unwrap_or_default();
@@ -118,7 +149,7 @@ pub fn events(request: &ScaffoldRequest, after: u64) -> Vec<Value> {
     };
     let mut all = Vec::new();
     for (index, step) in status.steps.iter().enumerate() {
-        let base = 2 * index as u64;
+        let base = run_base(step.generation) + 2 * index as u64;
         if let Some(started) = &step.started_at {
             let body = json!({
                 "message": format!("Beginning step {}", step.id),
@@ -140,11 +171,11 @@ pub fn events(request: &ScaffoldRequest, after: u64) -> Vec<Value> {
             all.push(event(base + 2, "log", body, step.completed_at.as_ref()));
         }
     }
-    let last = 2 * status.steps.len() as u64 + 1;
+    let last = run_base(status.observed_generation) + 2 * status.steps.len() as u64 + 1;
     let ready = conditions::find(&status.conditions, ConditionType::Ready);
     let when = ready.map(|c| &c.last_transition_time);
     let reason = ready.map(|c| c.message.clone()).unwrap_or_default();
-    let end = match status.phase {
+    let end = match phase(request) {
         Some(Phase::Succeeded) => {
             let output = status
                 .output
@@ -152,7 +183,7 @@ pub fn events(request: &ScaffoldRequest, after: u64) -> Vec<Value> {
                 .map(|o| json!({"links": o.links, "text": o.text}))
                 .unwrap_or(json!({}));
             let body = json!({"message": "Run completed with status: completed", "status": "completed", "output": output});
-            Some(event(last, "completion", body, when))
+            vec![event(last, "completion", body, when)]
         }
         Some(Phase::Failed) => {
             let body = json!({
@@ -160,22 +191,33 @@ pub fn events(request: &ScaffoldRequest, after: u64) -> Vec<Value> {
                 "status": "failed",
                 "error": {"name": "Error", "message": reason},
             });
-            Some(event(last, "completion", body, when))
+            vec![event(last, "completion", body, when)]
         }
+        // Backstage tells a cancel, then completes the run: its client
+        // stops following a task at a `completion`.
         Some(Phase::Cancelled) => {
             let body = json!({"message": reason, "status": "cancelled"});
-            Some(event(last, "cancelled", body, when))
+            let completion =
+                json!({"message": "Run completed with status: cancelled", "status": "cancelled"});
+            vec![
+                event(last, "cancelled", body, when),
+                event(last + 1, "completion", completion, when),
+            ]
         }
-        _ => None,
+        _ => Vec::new(),
     };
     all.extend(end);
     all.retain(|e| e["id"].as_u64().is_some_and(|n| n > after));
+    all.sort_by_key(|e| e["id"].as_u64());
     all
 }
 
 /// Whether a task in `status` has ended: its events are all there.
-pub fn ended(phase: Option<Phase>) -> bool {
-    matches!(phase, Some(Phase::Succeeded | Phase::Failed | Phase::Cancelled))
+pub fn ended(request: &ScaffoldRequest) -> bool {
+    matches!(
+        phase(request),
+        Some(Phase::Succeeded | Phase::Failed | Phase::Cancelled)
+    )
 }
 
 #[cfg(test)]
@@ -197,6 +239,7 @@ mod tests {
             phase,
             started_at: started.map(at),
             completed_at: completed.map(at),
+            generation: started.map(|_| 1),
             message: None,
             output: None,
             wait_until: None,
@@ -364,6 +407,47 @@ mod tests {
     }
 
     #[test]
+    fn a_retried_step_is_told_again_under_ids_above_everything_told_before() {
+        let mut failing = step("b", StepPhase::Failed, Some(3), Some(4));
+        failing.message = Some("step b (debug:log) failed: no".into());
+        let mut failed = request(
+            Phase::Failed,
+            vec![step("a", StepPhase::Succeeded, Some(1), Some(2)), failing],
+        );
+        failed.status.as_mut().unwrap().observed_generation = Some(1);
+        let before = events(&failed, 0);
+        let told = before.last().unwrap()["id"].as_u64().unwrap();
+        assert_eq!(told, 5);
+
+        // Retried (generation 2): b runs again, then the run succeeds.
+        let mut retried = failed.clone();
+        let status = retried.status.as_mut().unwrap();
+        status.phase = Some(Phase::Running);
+        status.observed_generation = Some(2);
+        status.steps[1] = step("b", StepPhase::Running, Some(3), None);
+        status.steps[1].generation = Some(2);
+        let running = events(&retried, told);
+        assert_eq!(summary(&running), [(1003, "log".into(), "processing".into())]);
+        let status = retried.status.as_mut().unwrap();
+        status.phase = Some(Phase::Succeeded);
+        status.steps[1] = step("b", StepPhase::Succeeded, Some(3), Some(9));
+        status.steps[1].generation = Some(2);
+        let all = events(&retried, 0);
+        let ids: Vec<u64> = all.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids, [1, 2, 1003, 1004, 1005], "unique and in order");
+        assert_eq!(
+            summary(&events(&retried, told)),
+            [
+                (1003, "log".into(), "processing".into()),
+                (1004, "log".into(), "completed".into()),
+                (1005, "completion".into(), "completed".into()),
+            ]
+        );
+        // The finished step keeps what was told of it.
+        assert_eq!(all[..2], before[..2]);
+    }
+
+    #[test]
     fn a_failed_or_cancelled_run_ends_with_its_reason() {
         let mut failing = step("b", StepPhase::Failed, Some(3), Some(4));
         failing.message = Some("step b (debug:log) failed: no".into());
@@ -389,10 +473,26 @@ mod tests {
         );
         let all = events(&cancelled, 0);
         assert_eq!(
-            summary(&all).last(),
-            Some(&(5, "cancelled".into(), "cancelled".into()))
+            summary(&all)[2..],
+            [
+                (5, "cancelled".into(), "cancelled".into()),
+                (6, "completion".into(), "cancelled".into()),
+            ]
         );
         assert_eq!(all[2]["body"]["message"], "cancelled by spec.cancel after step a");
-        assert!(ended(Some(Phase::Cancelled)) && !ended(Some(Phase::Running)));
+        assert!(ended(&cancelled));
+        assert!(!ended(&request(Phase::Running, Vec::new())));
+
+        // Retried: until the controller takes up the new generation, the
+        // old end is no end, and nothing ends the task's events.
+        let mut retried = cancelled.clone();
+        retried.metadata.generation = Some(3);
+        retried.status.as_mut().unwrap().observed_generation = Some(2);
+        assert!(!ended(&retried));
+        assert_eq!(task(&retried, &Value::Null)["status"], "open");
+        assert!(
+            events(&retried, 0).iter().all(|e| e["type"] == "log"),
+            "a superseded end is not told"
+        );
     }
 }
