@@ -1,5 +1,5 @@
 # The commands the README names. `make test` is what CI runs.
-.PHONY: test setup lint unit fuzz-short e2e static crds readme fuzz bench bench-drain bench-catalog bench-soak
+.PHONY: test setup lint unit fuzz-short e2e static crds readme fuzz bench bench-drain bench-catalog bench-soak bench-portal
 
 test: setup lint unit fuzz-short e2e static
 
@@ -57,3 +57,7 @@ bench-catalog:
 # Figures: ten minutes of load and hostile input on the e2e control plane (bench/README.md).
 bench-soak:
 	bench/soak
+
+# Figures: 200 tasks through the portal API beside 200 direct creates (bench/README.md).
+bench-portal:
+	bench/portal
