@@ -147,6 +147,12 @@ fn each_filter_and_operator_bomb_is_refused() {
         "${{ range(100000) | join(['x' * 10000]) }}".into(),
         "${{ ('x' * 10000000).replaceAll('x', 'xxxxxxxx') }}".into(),
         "${{ ('x' * 10000000) | split('') | list }}".into(),
+        // Counts, widths and slices read as JavaScript reads numbers.
+        format!("${{{{ [1] | slice('{huge}') }}}}"),
+        "${{ 'x' | center('1e13') }}".into(),
+        "${{ [1, 2][0:2:0.0000001] }}".into(),
+        "${{ {}[1:] }}".into(),
+        "${{ ('x' * 10000000)[::0.5] }}".into(),
         "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}${{ ns.s }}".into(),
     ] {
         let dir = logging(&expression);

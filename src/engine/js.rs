@@ -392,6 +392,116 @@ fn merge_sort(
     Ok(out)
 }
 
+/// What `x[start:stop:step]` gives in nunjucks: a list of the items (of
+/// text, the characters) from `start` by `step` while before `stop`, as
+/// JavaScript computes the positions (so an index past the end gives
+/// undefined items, and text positions add as text). Null bounds are the
+/// ends; the step must be a non-zero number. Only the first `max_items`
+/// items are made: `Err(None)` past them (nunjucks gives up too, where a
+/// position is no number), `Err(Some(error))` for a bad step.
+pub fn slice(
+    value: &Value,
+    start: &Value,
+    stop: &Value,
+    step: &Value,
+    max_items: usize,
+) -> Result<Value, Option<minijinja::Error>> {
+    use std::cmp::Ordering::{Greater, Less};
+    let target = if truthy(value) {
+        value.clone()
+    } else {
+        Value::from(Vec::<Value>::new())
+    };
+    let length = match target.kind() {
+        ValueKind::String => Value::from(target.as_str().unwrap_or_default().chars().count()),
+        ValueKind::Seq | ValueKind::Iterable => Value::from(target.len().unwrap_or(0)),
+        ValueKind::Map => target
+            .get_item(&Value::from("length"))
+            .unwrap_or(Value::UNDEFINED),
+        _ => Value::UNDEFINED,
+    };
+    if !to_number(step).is_finite() || to_number(step) == 0.0 {
+        return Err(Some(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            "a slice's step must be a number other than 0",
+        )));
+    }
+    let backwards = order(step, &Value::from(0)) == Some(Less);
+    let mut index = match start.kind() {
+        ValueKind::None if backwards => from_number(to_number(&length) - 1.0),
+        ValueKind::None => Value::from(0),
+        _ => start.clone(),
+    };
+    let stop = match stop.kind() {
+        ValueKind::None if backwards => Value::from(-1),
+        ValueKind::None => length.clone(),
+        _ if order(stop, &Value::from(0)) == Some(Less) => add(stop, &length),
+        _ => stop.clone(),
+    };
+    if order(&index, &Value::from(0)) == Some(Less) {
+        index = add(&index, &length);
+    }
+    let mut items = Vec::new();
+    let mut cursor = Cursor::default();
+    loop {
+        if order(&index, &Value::from(0)) == Some(Less) || order(&index, &length) == Some(Greater) {
+            break;
+        }
+        let past = order(&index, &stop);
+        if (!backwards && matches!(past, Some(o) if o.is_ge()))
+            || (backwards && matches!(past, Some(o) if o.is_le()))
+        {
+            break;
+        }
+        // A position that is no number never reaches the end.
+        if items.len() >= max_items || to_number(&index).is_nan() {
+            return Err(None);
+        }
+        items.push(item_at(&target, &to_string(&index), &mut cursor));
+        index = add(&index, step);
+    }
+    Ok(Value::from(items))
+}
+
+/// A position in text, by characters, that moves to another in as many
+/// steps as they are apart: a slice reads text in order, so reading all
+/// of it costs its length, not its length squared.
+#[derive(Default)]
+struct Cursor {
+    chars: usize,
+    bytes: usize,
+}
+
+impl Cursor {
+    fn char_at(&mut self, text: &str, at: usize) -> Option<char> {
+        while self.chars < at {
+            self.bytes += text[self.bytes..].chars().next()?.len_utf8();
+            self.chars += 1;
+        }
+        while self.chars > at {
+            self.bytes -= text[..self.bytes].chars().next_back()?.len_utf8();
+            self.chars -= 1;
+        }
+        text[self.bytes..].chars().next()
+    }
+}
+
+/// The item of a list or character of text at `key`, a canonical index
+/// (`1`, not `01` or `1.5`), or an object's value under it; else undefined.
+fn item_at(target: &Value, key: &str, cursor: &mut Cursor) -> Value {
+    let index = key.parse::<usize>().ok().filter(|i| i.to_string() == key);
+    match (target.kind(), index) {
+        (ValueKind::String, Some(i)) => cursor
+            .char_at(target.as_str().unwrap_or_default(), i)
+            .map_or(Value::UNDEFINED, |c| Value::from(c.to_string())),
+        (ValueKind::Seq | ValueKind::Iterable, Some(i)) => {
+            target.get_item(&Value::from(i)).unwrap_or(Value::UNDEFINED)
+        }
+        (ValueKind::Map, _) => target.get_item(&Value::from(key)).unwrap_or(Value::UNDEFINED),
+        _ => Value::UNDEFINED,
+    }
+}
+
 /// nunjucks' `in`: an item of a list (`===`), text within text, a key of
 /// an object; anything else is an error.
 pub fn contains(within: &Value, key: &Value) -> Result<bool, minijinja::Error> {

@@ -301,6 +301,7 @@ impl Generator {
     fn expression(&mut self, depth: usize) -> String {
         let choice = if depth == 0 { 0 } else { self.below(11) };
         match choice {
+            1 if self.below(3) == 0 => self.slice(),
             0 | 1 => self.atom(),
             2 if self.below(2) == 0 => {
                 let operand = self.atom();
@@ -379,6 +380,22 @@ impl Generator {
                 );
                 format!("{a} if {b} else {c}")
             }
+        }
+    }
+
+    /// A slice of text, a list, null or undefined, with bounds and a step
+    /// of either sign, past the ends or left out.
+    fn slice(&mut self) -> String {
+        let value = match self.below(3) {
+            0 => self.pick(STRINGS),
+            1 => self.pick(LISTS),
+            _ => self.pick(&["nu", "missing", "none"]),
+        };
+        let bounds = ["", "0", "1", "-1", "2", "-3", "10"];
+        let (start, stop) = (self.pick(&bounds), self.pick(&bounds));
+        match self.pick(&["", "", "1", "2", "-1", "-2"]) {
+            "" => format!("{value}[{start}:{stop}]"),
+            step => format!("{value}[{start}:{stop}:{step}]"),
         }
     }
 

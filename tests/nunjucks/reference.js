@@ -94,12 +94,13 @@ function unparseable(template) {
 
 // Backstage's workflow runner catches what fails to render in a step input
 // and keeps the string as written; for text that does not parse, so does
-// goldpath.
-function keptIfUnparseable(template, render) {
+// goldpath. Whether it parses is the engine's own judgement: nunjitsu's
+// error says so (it parses slices, which nunjucks 3.2.4 does not).
+function keptIfUnparseable(template, render, parses = () => !unparseable(template)) {
   try {
     return render();
   } catch (error) {
-    if (unparseable(template)) return template;
+    if (!parses(error)) return template;
     throw error;
   }
 }
@@ -152,7 +153,11 @@ input.on('line', line => {
     c.mode === 'value'
       ? {
           nunjitsu: outcome(() =>
-            keptIfUnparseable(c.template, () => r.nunjitsu.renderValue(c.template, context)),
+            keptIfUnparseable(
+              c.template,
+              () => r.nunjitsu.renderValue(c.template, context),
+              error => error.phase !== 'parse',
+            ),
           ),
           nunjucks: outcome(() =>
             keptIfUnparseable(c.template, () => nunjucksValue(r.nunjucks, c, c.template, context)),

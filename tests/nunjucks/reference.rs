@@ -80,9 +80,13 @@ impl Reference {
             .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
         let dir = cache.join("goldpath").join(format!("nunjucks-{digest}"));
         if !dir.join("node_modules/nunjitsu/package.json").exists() {
+            // One staging directory per install: the tests of one process
+            // run at once, and may each install.
+            static INSTALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let install = INSTALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let staging = cache
                 .join("goldpath")
-                .join(format!("nunjucks-{digest}.{}", std::process::id()));
+                .join(format!("nunjucks-{digest}.{}.{install}", std::process::id()));
             let _ = std::fs::remove_dir_all(&staging);
             std::fs::create_dir_all(&staging).unwrap();
             for file in ["package.json", "package-lock.json", "reference.js"] {

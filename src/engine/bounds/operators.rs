@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use minijinja::value::{Value, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, State};
 
-use super::rewrite::{AND, ITERATION, NESTED, OR, TRUTHY, UNWRAP};
+use super::rewrite::{AND, ITERATION, NESTED, OR, SLICE, TRUTHY, UNWRAP};
 use super::{BYTES_PER_ITEM, Guard};
 use crate::engine::js;
 
@@ -169,6 +169,20 @@ fn register_growing(env: &mut Environment<'_>, guard: Guard, undefined_in: &Warn
         }
         Ok::<_, Error>(js::add(&left, &right))
     });
+    env.add_function(
+        SLICE,
+        move |value: Value, start: Value, stop: Value, step: Value| {
+            guard.time()?;
+            js::slice(&value, &start, &stop, &step, guard.max_items()).map_err(|error| {
+                error.unwrap_or_else(|| {
+                    guard
+                        .items("slicing", None)
+                        .err()
+                        .unwrap_or_else(|| Error::from(minijinja::ErrorKind::InvalidOperation))
+                })
+            })
+        },
+    );
     env.add_function("__goldpath_concat", move |left: Value, right: Value| {
         guard.time()?;
         let size = guard

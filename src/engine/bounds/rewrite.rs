@@ -1,7 +1,7 @@
 //! Operators and literals rewritten, before a template is compiled, into
 //! calls of the checked functions `operators` registers: `*`, `+`, `~` and
-//! JavaScript's comparisons and truthiness, list, tuple and map literals,
-//! `dict()` and `namespace()`, and each loop iteration counted.
+//! JavaScript's comparisons and truthiness, slices, list, tuple and map
+//! literals, `dict()` and `namespace()`, and each loop iteration counted.
 
 use minijinja::{Error, ErrorKind};
 
@@ -153,15 +153,26 @@ pub fn rewrite(source: &str, template: bool, syntax: &minijinja::syntax::SyntaxC
 }
 
 /// One expression to replace by a call: the function, the expression's
-/// extent and its arguments' (the operands, or the whole literal).
+/// extent and its arguments (the operands, or the whole literal).
 #[derive(Debug, Clone)]
 struct Edit {
     function: &'static str,
     whole: (usize, usize),
-    arguments: Vec<(usize, usize)>,
+    arguments: Vec<Argument>,
     /// Text inserted at `whole.0` instead of a call.
     insert: Option<String>,
 }
+
+/// An argument of the call that replaces an expression: an operand, by
+/// its extent in the source, or a value written in for one left out.
+#[derive(Debug, Clone)]
+enum Argument {
+    Source((usize, usize)),
+    Written(&'static str),
+}
+
+/// The function slices (`x[1:]`) become.
+pub(super) const SLICE: &str = "__goldpath_slice";
 
 /// The checked function literals are wrapped in.
 pub(super) const NESTED: &str = "__goldpath_nested";
@@ -192,10 +203,11 @@ fn collect_operators(source: &str, node: &serde_json::Value, strict: &[usize], e
                     edits.extend(expr_span(node).map(|whole| Edit {
                         function: NESTED,
                         whole,
-                        arguments: vec![whole],
+                        arguments: vec![Argument::Source(whole)],
                         insert: None,
                     }))
                 }
+                Some("Slice") => edits.extend(slice(source, node)),
                 _ => {}
             }
             for (key, child) in fields {
@@ -251,7 +263,7 @@ fn as_edit(node: &serde_json::Value, source: &str, strict: &[usize]) -> Option<E
     Some(Edit {
         function,
         whole: real_span(source, node)?,
-        arguments: vec![left, right],
+        arguments: vec![Argument::Source(left), Argument::Source(right)],
         insert: None,
     })
 }
@@ -318,7 +330,7 @@ fn unary(source: &str, node: &serde_json::Value) -> Option<Edit> {
     Some(Edit {
         function,
         whole: span(inner.get(1)?)?,
-        arguments: vec![real_span(source, inner.pointer("/0/expr")?)?],
+        arguments: vec![Argument::Source(real_span(source, inner.pointer("/0/expr")?)?)],
         insert: None,
     })
 }
@@ -329,7 +341,27 @@ fn wrap(source: &str, function: &'static str, expr: &serde_json::Value) -> Optio
     Some(Edit {
         function,
         whole,
-        arguments: vec![whole],
+        arguments: vec![Argument::Source(whole)],
+        insert: None,
+    })
+}
+
+/// `x[start:stop:step]` as a call, as nunjucks slices (see `js::slice`):
+/// a bound left out is none, a step left out 1.
+fn slice(source: &str, node: &serde_json::Value) -> Option<Edit> {
+    let parts = node.pointer("/inner/0")?;
+    let mut arguments = vec![Argument::Source(real_span(source, parts.get("expr")?)?)];
+    for (part, left_out) in [("start", "none"), ("stop", "none"), ("step", "1")] {
+        arguments.push(match parts.get(part).filter(|p| !p.is_null()) {
+            Some(part) => Argument::Source(real_span(source, part)?),
+            None => Argument::Written(left_out),
+        });
+    }
+    let (value, (from, to)) = (real_span(source, parts.get("expr")?)?, expr_span(node)?);
+    Some(Edit {
+        function: SLICE,
+        whole: (from.min(value.0), to.max(value.1)),
+        arguments,
         insert: None,
     })
 }
@@ -558,9 +590,14 @@ fn render_edit(source: &str, edit: &Edit, all: &[Edit]) -> String {
         if i > 0 {
             out.push_str(separator);
         }
-        out.push_str(&breaks(at, argument.0));
-        out.push_str(&operand(*argument));
-        at = argument.1;
+        match argument {
+            Argument::Source(argument) => {
+                out.push_str(&breaks(at, argument.0));
+                out.push_str(&operand(*argument));
+                at = argument.1;
+            }
+            Argument::Written(value) => out.push_str(value),
+        }
     }
     out.push(')');
     out.push_str(&breaks(at, edit.whole.1));
@@ -607,6 +644,14 @@ mod tests {
                 &syntax()
             ),
             "{% for a, b in __goldpath_entries(__goldpath_nested([__goldpath_nested([x, 1])])) %}${{ __goldpath_nested({'k': __goldpath_mul(__goldpath_nested([a]), 2)}) }}{% endfor %}${{ [1, [2]] }}"
+        );
+        assert_eq!(
+            rewrite(
+                "${{ a.b[1:] }} ${{ (x ~ y)[:-1] }} ${{ s[::a + 1] }}",
+                true,
+                &syntax()
+            ),
+            "${{ __goldpath_slice(a.b, 1, none, 1) }} ${{ __goldpath_slice(__goldpath_concat(x, y), none, __goldpath_neg(1), 1) }} ${{ __goldpath_slice(s, none, none, __goldpath_add(a, 1)) }}"
         );
     }
 
