@@ -153,6 +153,8 @@ fn each_filter_and_operator_bomb_is_refused() {
         "${{ [1, 2][0:2:0.0000001] }}".into(),
         "${{ {}[1:] }}".into(),
         "${{ ('x' * 10000000)[::0.5] }}".into(),
+        "${{ ('x' * 100000) | replace(r/x/g, '$`') }}".into(),
+        "${{ ('x' * 100000).replace(r/x/g, \"$'$'\") }}".into(),
         "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}${{ ns.s }}".into(),
     ] {
         let dir = logging(&expression);

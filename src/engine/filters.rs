@@ -27,7 +27,7 @@ use values::{dump, list, nunjucks_default, string};
 /// Backstage's.
 pub fn register(env: &mut Environment<'_>, guard: Guard) {
     let mut filters = backstage_and_nunjucks();
-    filters.extend(minijinja_builtins());
+    filters.extend(minijinja_builtins(guard));
     filters.extend(minijinja_collection_builtins());
     filters.extend(minijinja_selection_builtins());
     filters.extend(minijinja_format_builtins());
@@ -39,7 +39,7 @@ pub fn register(env: &mut Environment<'_>, guard: Guard) {
     env.set_unknown_method_callback(move |state, value, method, args| {
         guard.time()?;
         bounds::check_js_method(&guard, value, method, args)?;
-        let result = js_method(state, value, method, args)?;
+        let result = js_method(state, &guard, value, method, args)?;
         guard.depth(&format!(".{method}()"), &result)?;
         Ok(result)
     });
@@ -72,7 +72,7 @@ fn backstage_and_nunjucks() -> Vec<Filter> {
 
 /// minijinja's own filters over text that templates use, with the checks
 /// of those that can grow a value (as in the two lists after it).
-fn minijinja_builtins() -> Vec<Filter> {
+fn minijinja_builtins(guard: Guard) -> Vec<Filter> {
     use minijinja::filters as builtin;
     vec![
         ("safe", Value::from_function(kinds::safe), None),
@@ -109,7 +109,7 @@ fn minijinja_builtins() -> Vec<Filter> {
         ),
         (
             "replace",
-            Value::from_function(kinds::replace),
+            kinds::replace_matching(guard),
             Some(bounds::check_replace),
         ),
         ("length", Value::from_function(kinds::length), None),

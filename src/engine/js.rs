@@ -6,6 +6,8 @@
 
 use minijinja::value::{Value, ValueKind};
 
+pub mod pattern;
+
 /// A value as nunjucks writes it into the output: `null` and `undefined`
 /// write nothing, anything else its JavaScript string.
 pub fn output(value: &Value) -> String {

@@ -190,6 +190,9 @@ const ANY_FILTERS: &[&str] = &[
     "round(1, 'floor')",
     "title",
     "e",
+    "replace(r/[sv]/g, '$&-')",
+    "replace(r/a|^/, \"[$'$`]\")",
+    "replace(r/\\w*/g, '.')",
 ];
 /// Filters of numbers that agree with Backstage's engine.
 const NUMBER_FILTERS: &[&str] = &[

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use minijinja::value::{Value, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, State};
 
-use super::rewrite::{AND, ITERATION, NESTED, OR, SLICE, TRUTHY, UNWRAP};
+use super::rewrite::{AND, ITERATION, NESTED, OR, REGEX, SLICE, TRUTHY, UNWRAP};
 use super::{BYTES_PER_ITEM, Guard};
 use crate::engine::js;
 
@@ -183,6 +183,10 @@ fn register_growing(env: &mut Environment<'_>, guard: Guard, undefined_in: &Warn
             })
         },
     );
+    env.add_function(REGEX, move |source: String, flags: String| {
+        guard.time()?;
+        js::pattern::Pattern::new(&source, &flags).map(Value::from_object)
+    });
     env.add_function("__goldpath_concat", move |left: Value, right: Value| {
         guard.time()?;
         let size = guard

@@ -117,7 +117,8 @@ pub fn rewrite(source: &str, template: bool, syntax: &minijinja::syntax::SyntaxC
     {
         return source.to_string();
     }
-    let (written, strict) = strict_operators(source, template, syntax);
+    let literals = regex_literals(source, template, syntax);
+    let (written, strict) = strict_operators(&literals, template, syntax);
     let source = written.as_str();
     use minijinja::machinery::{parse, parse_expr};
     let ast = if template {
@@ -392,10 +393,115 @@ fn strict_operators(
     if !source.contains("==") {
         return (source.to_string(), Vec::new());
     }
-    let bytes = source.as_bytes();
-    let (var_start, var_end) = syntax.variable_delimiters();
     let mut out = source.as_bytes().to_vec();
     let mut found = Vec::new();
+    walk_code(source, template, syntax, &mut |i| {
+        let rest = &source[i..];
+        if rest.starts_with("===") || rest.starts_with("!==") {
+            out[i + 2] = b' ';
+            found.push(i);
+            return 3;
+        }
+        0
+    });
+    // Only ASCII bytes were replaced by ASCII, so the text is still UTF-8.
+    (
+        String::from_utf8(out).unwrap_or_else(|_| source.to_string()),
+        found,
+    )
+}
+
+/// The function nunjucks' regular-expression literals become.
+pub(super) const REGEX: &str = "__goldpath_regex";
+
+/// `source` with each `r/pattern/flags` literal inside a tag, which
+/// minijinja does not parse, written as a call of `REGEX` with the
+/// pattern and flags as strings (its line breaks kept after it). A literal
+/// nunjucks would refuse is left as it is, for the parser to refuse.
+fn regex_literals(source: &str, template: bool, syntax: &minijinja::syntax::SyntaxConfig) -> String {
+    if !source.contains("r/") {
+        return source.to_string();
+    }
+    let mut literals = Vec::new();
+    walk_code(source, template, syntax, &mut |i| {
+        let word_before = source[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
+        if word_before || !source[i..].starts_with("r/") {
+            return 0;
+        }
+        match regex_literal(&source[i..]) {
+            Some((len, pattern, flags)) => {
+                literals.push((i, len, pattern, flags));
+                len
+            }
+            None => 0,
+        }
+    });
+    let mut out = String::with_capacity(source.len() + literals.len() * 32);
+    let mut at = 0;
+    for (i, len, pattern, flags) in literals {
+        out.push_str(&source[at..i]);
+        let quoted: String = pattern
+            .chars()
+            .flat_map(|c| match c {
+                '\\' => vec!['\\', '\\'],
+                '\'' => vec!['\\', '\''],
+                '\n' => vec!['\\', 'n'],
+                '\r' => vec!['\\', 'r'],
+                other => vec![other],
+            })
+            .collect();
+        out.push_str(&format!("{REGEX}('{quoted}', '{flags}')"));
+        out.push_str(&"\n".repeat(pattern.matches('\n').count()));
+        at = i + len;
+    }
+    out.push_str(&source[at..]);
+    out
+}
+
+/// The length, pattern and flags of the `r/pattern/flags` literal `text`
+/// starts with, scanned as nunjucks scans one: a `/` after an odd number of
+/// backslashes is part of the pattern, after an even one ambiguous; the
+/// letters after it are its flags.
+fn regex_literal(text: &str) -> Option<(usize, String, String)> {
+    let mut backslashes = 0;
+    for (at, c) in text.char_indices().skip(2) {
+        match c {
+            '\\' => backslashes += 1,
+            '/' if backslashes % 2 == 1 => backslashes = 0,
+            '/' if backslashes > 0 => return None,
+            '/' => {
+                let pattern = text[2..at].to_string();
+                if pattern.len() > crate::engine::js::pattern::MAX_PATTERN {
+                    return None;
+                }
+                // Every letter after it is a flag, for the pattern to
+                // check (nunjucks refuses an unknown or repeated one).
+                let flags: String = text[at + 1..]
+                    .chars()
+                    .take_while(char::is_ascii_alphabetic)
+                    .collect();
+                return Some((at + 1 + flags.len(), pattern, flags));
+            }
+            _ => backslashes = 0,
+        }
+    }
+    None
+}
+
+/// Calls `visit` with each offset of `source` inside a tag's code, outside
+/// its string literals; `visit` gives how many bytes it took (0: none),
+/// which are then stepped over.
+fn walk_code(
+    source: &str,
+    template: bool,
+    syntax: &minijinja::syntax::SyntaxConfig,
+    visit: &mut dyn FnMut(usize) -> usize,
+) {
+    let bytes = source.as_bytes();
+    let (var_start, var_end) = syntax.variable_delimiters();
     let mut i = 0;
     // Outside a tag (`None`), or inside one until its closing delimiter.
     let mut closing: Option<&str> = if template { None } else { Some("") };
@@ -436,27 +542,24 @@ fn strict_operators(
                     if bytes[i] == q {
                         quote = None;
                     }
-                } else if bytes[i] == b'"' || bytes[i] == b'\'' {
-                    quote = Some(bytes[i]);
                 } else if !end.is_empty() && rest.starts_with(end) {
                     closing = None;
                     i += end.len();
                     continue;
-                } else if rest.starts_with("===") || rest.starts_with("!==") {
-                    out[i + 2] = b' ';
-                    found.push(i);
-                    i += 3;
-                    continue;
+                } else {
+                    let taken = visit(i);
+                    if taken > 0 {
+                        i += taken;
+                        continue;
+                    }
+                    if bytes[i] == b'"' || bytes[i] == b'\'' {
+                        quote = Some(bytes[i]);
+                    }
                 }
             }
         }
         i += char_len(source, i);
     }
-    // Only ASCII bytes were replaced by ASCII, so the text is still UTF-8.
-    (
-        String::from_utf8(out).unwrap_or_else(|_| source.to_string()),
-        found,
-    )
 }
 
 /// The length in bytes of the character at `i` (1 past the end), so a scan

@@ -8,7 +8,8 @@ use minijinja::value::{Rest, Value, ValueKind};
 use minijinja::{Error, State};
 
 use super::{Filter, invalid};
-use crate::engine::js;
+use crate::engine::bounds::Guard;
+use crate::engine::js::{self, pattern};
 
 /// What a filter of text gives for undefined, null and false (nunjucks
 /// reads them as empty text in most).
@@ -305,6 +306,32 @@ pub(super) fn replace(value: Value, from: Value, to: Value, count: Option<i64>) 
     } else {
         Value::from(out)
     }
+}
+
+/// nunjucks `replace` with a regular expression (`r/-/g`): of text only,
+/// as JavaScript's `text.replace(pattern, to)` (`count` is not read); the
+/// result is refused once it passes `guard`'s bound on one value.
+pub(super) fn replace_matching(guard: Guard) -> Value {
+    Value::from_function(
+        move |value: Value, from: Value, to: Value, count: Option<i64>| -> Result<Value, Error> {
+            let Some(pattern) = pattern::as_pattern(&from) else {
+                return Ok(replace(value, from, to, count));
+            };
+            let Some(text) = value.as_str().filter(|_| value.kind() == ValueKind::String) else {
+                return Err(invalid(format!(
+                    "the replace filter with a regular expression takes text, not {}",
+                    kind_name(&value)
+                )));
+            };
+            match pattern.replace(text, &js::to_string(&to), guard.max_bytes) {
+                Ok(out) => Ok(Value::from(out)),
+                Err(pattern::TooLong) => Err(guard
+                    .bytes("replacing with a regular expression", None)
+                    .err()
+                    .unwrap_or_else(|| invalid("the replacement is too long"))),
+            }
+        },
+    )
 }
 
 /// Makes `selectattr` and `rejectattr` refuse anything but a list, as

@@ -4,6 +4,9 @@
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Error, ErrorKind, State};
 
+use crate::engine::bounds::Guard;
+use crate::engine::js::{self, pattern};
+
 /// The global that marks an environment as cookiecutterCompat's.
 pub const COMPAT: &str = "__goldpath_compat";
 
@@ -11,6 +14,7 @@ pub const COMPAT: &str = "__goldpath_compat";
 /// `parameters.name.toUpperCase()` or `parameters.tags.includes('java')`.
 pub(super) fn js_method(
     state: &mut State,
+    guard: &Guard,
     value: &Value,
     method: &str,
     args: &[Value],
@@ -19,6 +23,29 @@ pub(super) fn js_method(
         return dict_method(value, method);
     }
     if let Some(s) = value.as_str() {
+        if let Some(found) = args.first().and_then(pattern::as_pattern) {
+            return match method {
+                "replace" => {
+                    let to = args
+                        .get(1)
+                        .map(js::to_string)
+                        .unwrap_or_else(|| "undefined".into());
+                    found
+                        .replace(s, &to, guard.max_bytes)
+                        .map(Value::from)
+                        .map_err(|_| {
+                            guard
+                                .bytes("replacing with a regular expression", None)
+                                .err()
+                                .unwrap_or_else(|| Error::from(ErrorKind::InvalidOperation))
+                        })
+                }
+                _ => Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!(".{method}() takes no regular expression; .replace() and the replace filter do"),
+                )),
+            };
+        }
         return string_method(s, method, args);
     }
     if value.kind() == ValueKind::Seq {
