@@ -525,18 +525,66 @@ pub fn contains(within: &Value, key: &Value) -> Result<bool, minijinja::Error> {
     }
 }
 
-/// What `for k, v in value` iterates in nunjucks: an object's
-/// `[key, value]` pairs; anything else as it is.
-pub fn entries(value: &Value) -> Result<Value, minijinja::Error> {
-    if value.kind() != ValueKind::Map {
-        return Ok(value.clone());
+/// What `for a, b in value` iterates in nunjucks, each item as `count`
+/// values (undefined where there are fewer): an object's `[key, value]`
+/// entries, text's `[index, character]` pairs, a list's items each taken
+/// apart (a list into its items, text into its characters, an object into
+/// its values under `"0"`, `"1"`, ..., null and undefined refused, anything
+/// else into undefined values); nothing of anything else.
+pub fn entries(value: &Value, count: usize) -> Result<Value, minijinja::Error> {
+    let padded = |mut items: Vec<Value>| {
+        items.resize(count, Value::UNDEFINED);
+        Value::from(items)
+    };
+    let mut out = Vec::new();
+    match value.kind() {
+        ValueKind::Map => {
+            for key in value.try_iter()? {
+                let item = value.get_item(&key)?;
+                out.push(padded(vec![key, item]));
+            }
+        }
+        ValueKind::String => {
+            for (i, c) in value.as_str().unwrap_or_default().chars().enumerate() {
+                out.push(padded(vec![Value::from(i), Value::from(c.to_string())]));
+            }
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            for item in value.try_iter()? {
+                let parts: Vec<Value> = match item.kind() {
+                    ValueKind::Undefined | ValueKind::None => {
+                        return Err(minijinja::Error::new(
+                            minijinja::ErrorKind::InvalidOperation,
+                            format!("`for` cannot take {} apart", output_kind(&item)),
+                        ));
+                    }
+                    ValueKind::Seq | ValueKind::Iterable => item.try_iter()?.take(count).collect(),
+                    ValueKind::String => item
+                        .as_str()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(count)
+                        .map(|c| Value::from(c.to_string()))
+                        .collect(),
+                    ValueKind::Map => (0..count)
+                        .map(|i| {
+                            item.get_item(&Value::from(i.to_string()))
+                                .unwrap_or(Value::UNDEFINED)
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                out.push(padded(parts));
+            }
+        }
+        _ => {}
     }
-    let mut pairs = Vec::new();
-    for key in value.try_iter()? {
-        let item = value.get_item(&key)?;
-        pairs.push(Value::from(vec![key, item]));
-    }
-    Ok(Value::from(pairs))
+    Ok(Value::from(out))
+}
+
+/// `undefined` or `null`, as a message names a value.
+fn output_kind(value: &Value) -> &'static str {
+    if value.is_undefined() { "undefined" } else { "null" }
 }
 
 /// JSON with numbers as JavaScript holds them: an integral number is an

@@ -259,7 +259,9 @@ fn register_javascript(env: &mut Environment<'_>, undefined_in: &Warn) {
     env.add_function("__goldpath_in", |key: Value, within: Value| {
         js::contains(&within, &key)
     });
-    env.add_function("__goldpath_entries", |value: Value| js::entries(&value));
+    env.add_function("__goldpath_entries", |value: Value, count: usize| {
+        js::entries(&value, count)
+    });
     env.add_function("__goldpath_items", |value: Value| {
         // `for x in` an object iterates nothing in nunjucks.
         if value.kind() == ValueKind::Map {

@@ -169,7 +169,7 @@ struct Edit {
 #[derive(Debug, Clone)]
 enum Argument {
     Source((usize, usize)),
-    Written(&'static str),
+    Written(String),
 }
 
 /// The function slices (`x[1:]`) become.
@@ -200,6 +200,10 @@ fn collect_operators(source: &str, node: &serde_json::Value, strict: &[usize], e
                     node.pointer("/inner/0/test_expr")
                         .and_then(|e| wrap(source, TRUTHY, e)),
                 ),
+                Some("Map") => edits.extend(names_as_keys(node)),
+                _ => {}
+            }
+            match fields.get("expr").and_then(Json::as_str) {
                 Some("List" | "Tuple" | "Map") if !is_constant(node) => {
                     edits.extend(expr_span(node).map(|whole| Edit {
                         function: NESTED,
@@ -355,7 +359,7 @@ fn slice(source: &str, node: &serde_json::Value) -> Option<Edit> {
     for (part, left_out) in [("start", "none"), ("stop", "none"), ("step", "1")] {
         arguments.push(match parts.get(part).filter(|p| !p.is_null()) {
             Some(part) => Argument::Source(real_span(source, part)?),
-            None => Argument::Written(left_out),
+            None => Argument::Written(left_out.to_string()),
         });
     }
     let (value, (from, to)) = (real_span(source, parts.get("expr")?)?, expr_span(node)?);
@@ -367,20 +371,42 @@ fn slice(source: &str, node: &serde_json::Value) -> Option<Edit> {
     })
 }
 
-/// What a `for` loop iterates, as nunjucks iterates it: an object's
-/// entries for `for k, v in`, nothing for `for x in` an object.
+/// What a `for` loop iterates, as nunjucks iterates it: for `for a, b in`
+/// each item taken apart into as many values (`js::entries`), for `for x
+/// in` nothing of an object.
 fn loop_over(source: &str, node: &serde_json::Value) -> Option<Edit> {
     let header = node.pointer("/inner/0")?;
-    let unpacks = header.pointer("/target/expr").and_then(|e| e.as_str()) != Some("Var");
-    wrap(
-        source,
-        if unpacks {
-            "__goldpath_entries"
-        } else {
-            "__goldpath_items"
-        },
-        header.get("iter")?,
-    )
+    let iter = header.get("iter")?;
+    if header.pointer("/target/expr").and_then(|e| e.as_str()) == Some("Var") {
+        return wrap(source, "__goldpath_items", iter);
+    }
+    let names = header.pointer("/target/inner/0/items")?.as_array()?.len();
+    let whole = real_span(source, iter)?;
+    Some(Edit {
+        function: "__goldpath_entries",
+        whole,
+        arguments: vec![Argument::Source(whole), Argument::Written(names.to_string())],
+        insert: None,
+    })
+}
+
+/// The keys of an object literal that are names (`{a: 1}`) as the text
+/// nunjucks reads them as (`{'a': 1}`), not the variables minijinja would.
+fn names_as_keys(node: &serde_json::Value) -> Vec<Edit> {
+    let keys = node.pointer("/inner/0/keys").and_then(|k| k.as_array());
+    keys.into_iter()
+        .flatten()
+        .filter(|key| key.get("expr").and_then(|e| e.as_str()) == Some("Var"))
+        .filter_map(|key| {
+            let name = key.pointer("/inner/0/id")?.as_str()?;
+            Some(Edit {
+                function: "",
+                whole: expr_span(key)?,
+                arguments: Vec::new(),
+                insert: Some(format!("'{name}'")),
+            })
+        })
+        .collect()
 }
 
 /// `source` with each `===` and `!==` inside a tag written as `== ` and
@@ -746,7 +772,11 @@ mod tests {
                 true,
                 &syntax()
             ),
-            "{% for a, b in __goldpath_entries(__goldpath_nested([__goldpath_nested([x, 1])])) %}${{ __goldpath_nested({'k': __goldpath_mul(__goldpath_nested([a]), 2)}) }}{% endfor %}${{ [1, [2]] }}"
+            "{% for a, b in __goldpath_entries(__goldpath_nested([__goldpath_nested([x, 1])]), 2) %}${{ __goldpath_nested({'k': __goldpath_mul(__goldpath_nested([a]), 2)}) }}{% endfor %}${{ [1, [2]] }}"
+        );
+        assert_eq!(
+            rewrite("${{ {a: 1, 'b': {c: a}} }}", true, &syntax()),
+            "${{ __goldpath_nested({'a': 1, 'b': __goldpath_nested({'c': a})}) }}"
         );
         assert_eq!(
             rewrite(
