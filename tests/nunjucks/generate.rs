@@ -41,7 +41,6 @@ pub const LEFT_OUT: &[&str] = &[
     "* of a string or a list by a number (goldpath repeats them; JavaScript's * gives NaN)",
     "** with large results, which V8 can round differently in the last digit",
     "a list or object compared with itself (goldpath cannot tell the same object from an equal one)",
-    "a conditional expression as the condition of {% if %} without parentheses (minijinja does not parse it)",
 ];
 
 /// Binary operators, as nunjucks spells them (`*` apart, see `LEFT_OUT`).
@@ -442,9 +441,11 @@ impl Generator {
                         self.open(),
                         self.close(),
                     );
-                    // Parenthesised: minijinja does not parse a bare
-                    // conditional expression as the condition (`LEFT_OUT`).
-                    let condition = format!("({})", self.expression(2));
+                    let condition = if self.below(2) == 0 {
+                        format!("({})", self.expression(2))
+                    } else {
+                        self.expression(2)
+                    };
                     let then = self.template(depth - 1);
                     let otherwise = self.template(depth - 1);
                     out.push_str(&format!(

@@ -118,7 +118,12 @@ pub fn rewrite(source: &str, template: bool, syntax: &minijinja::syntax::SyntaxC
         return source.to_string();
     }
     let literals = regex_literals(source, template, syntax);
-    let (written, strict) = strict_operators(&literals, template, syntax);
+    let conditions = if template {
+        parenthesised_conditions(&literals)
+    } else {
+        literals
+    };
+    let (written, strict) = strict_operators(&conditions, template, syntax);
     let source = written.as_str();
     use minijinja::machinery::{parse, parse_expr};
     let ast = if template {
@@ -487,6 +492,88 @@ fn regex_literals(source: &str, template: bool, syntax: &minijinja::syntax::Synt
     out
 }
 
+/// `source` with the condition of each `{% if %}` and `{% elif %}` that
+/// holds a conditional expression (`{% if a if b else c %}`, which nunjucks
+/// parses and minijinja does not) in parentheses.
+fn parenthesised_conditions(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut at = 0;
+    let mut from = 0;
+    while let Some(open) = source[from..].find("{%").map(|i| from + i) {
+        let Some((start, end)) = condition(source, open + 2) else {
+            from = open + 2;
+            continue;
+        };
+        let text = &source[start..end];
+        if has_word(text, "if") {
+            out.push_str(&source[at..start]);
+            out.push('(');
+            out.push_str(text);
+            out.push(')');
+            at = end;
+        }
+        from = end;
+    }
+    out.push_str(&source[at..]);
+    out
+}
+
+/// Where the condition of the `if` or `elif` tag whose body starts at
+/// `body` is: after the keyword, up to the tag's end (outside strings),
+/// without surrounding whitespace or whitespace control.
+fn condition(source: &str, body: usize) -> Option<(usize, usize)> {
+    let rest = source.get(body..)?;
+    let keyword = rest.trim_start_matches(['-', '+']).trim_start();
+    let after = ["elif", "if"].iter().find_map(|k| keyword.strip_prefix(k))?;
+    if !after.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let start = source.len() - after.trim_start().len();
+    let mut quote = None;
+    let mut chars = source[start..].char_indices();
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '%') if source[start + i..].starts_with("%}") => {
+                let end = source[start..start + i].trim_end_matches(['-', '+']).trim_end();
+                return Some((start, start + end.len()));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether `text` holds `word` as a word, outside string literals.
+fn has_word(text: &str, word: &str) -> bool {
+    let mut quote = None;
+    let mut escaped = false;
+    let bytes = text.as_bytes();
+    for (i, c) in text.char_indices() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None => {
+                let boundary = |j: Option<&u8>| !j.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+                if text[i..].starts_with(word)
+                    && boundary(i.checked_sub(1).and_then(|j| bytes.get(j)))
+                    && boundary(bytes.get(i + word.len()))
+                {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
 /// The length, pattern and flags of the `r/pattern/flags` literal `text`
 /// starts with, scanned as nunjucks scans one: a `/` after an odd number of
 /// backslashes is part of the pattern, after an even one ambiguous; the
@@ -777,6 +864,10 @@ mod tests {
         assert_eq!(
             rewrite("${{ {a: 1, 'b': {c: a}} }}", true, &syntax()),
             "${{ __goldpath_nested({'a': 1, 'b': __goldpath_nested({'c': a})}) }}"
+        );
+        assert_eq!(
+            parenthesised_conditions("{%- if a if b else c -%}x{% elif 'if' %}{% if (d) %}{% if e if f %}"),
+            "{%- if (a if b else c) -%}x{% elif 'if' %}{% if (d) %}{% if (e if f) %}"
         );
         assert_eq!(
             rewrite(
