@@ -300,14 +300,24 @@ async fn propagate(client: &Client, namespace: &str, changes: usize) -> anyhow::
     // entity name -> (status its Bucket row must show, when it was written)
     let pending: Arc<Mutex<HashMap<String, (String, Instant)>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    // Set once the watch has listed every entity: a change written before
+    // would be timed from before the list, not until the operator shows it.
+    let (listed, mut listed_rx) = tokio::sync::watch::channel(false);
     let watching = {
         let (pending, latencies) = (pending.clone(), latencies.clone());
         tokio::spawn(async move {
             let mut events = watcher(entities, watcher::Config::default().any_semantic())
                 .default_backoff()
-                .applied_objects()
                 .boxed();
-            while let Ok(Some(entity)) = events.try_next().await {
+            while let Ok(Some(event)) = events.try_next().await {
+                let entity = match event {
+                    watcher::Event::InitDone => {
+                        let _ = listed.send(true);
+                        continue;
+                    }
+                    watcher::Event::Apply(entity) => entity,
+                    _ => continue,
+                };
                 let row = entity
                     .status
                     .as_ref()
@@ -323,11 +333,16 @@ async fn propagate(client: &Client, namespace: &str, changes: usize) -> anyhow::
             }
         })
     };
-    // Let the watch list everything first.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    listed_rx.wait_for(|listed| *listed).await?;
     for change in 0..changes {
         let i = change % PROPAGATE;
-        let ready = (change / PROPAGATE).is_multiple_of(2);
+        // The opposite of the Bucket's Ready condition now, so every write
+        // is a change, on a fresh catalog or one a previous run flipped.
+        let bucket = buckets.get_status(&format!("b-{i}")).await?;
+        let ready = bucket.data["status"]["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+            .is_none_or(|c| c["status"] != "True");
         let status = json!({"status": {"conditions": [
             {"type": "Ready", "status": if ready { "True" } else { "False" }},
             {"type": "ACK.ResourceSynced", "status": if ready { "True" } else { "False" }},
