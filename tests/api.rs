@@ -353,7 +353,8 @@ fn entity_kinds_that_need_an_owner_are_exactly_backstages() {
 /// ships it has it; fetched with npm once and cached under ~/.cache/goldpath.
 fn backstage_template_schema() -> Value {
     const PACKAGE: &str = "@backstage/plugin-scaffolder-common@2.4.0";
-    let cache = npm::package(PACKAGE, "plugin-scaffolder-common-2.4.0");
+    const SHA256: &str = "7735f5258dc1d5b17b10ee8e5f0f749a5f1dcc8059d26482abe9ab6350f707e8";
+    let cache = npm::package(PACKAGE, SHA256, &[]);
     let module = cache.join("package/dist/Template.v1beta3.schema.json.cjs.js");
     let printed = Command::new("node")
         .arg("-e")

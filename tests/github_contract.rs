@@ -23,7 +23,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+
+#[path = "support/npm.rs"]
+mod npm;
 
 /// The description's package and version, and its tarball's digest.
 const PACKAGE: &str = "@octokit/openapi";
@@ -42,47 +44,10 @@ fn spec() -> &'static Value {
 }
 
 fn fetch_spec() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"))
-        .join(format!("goldpath/octokit-openapi-{VERSION}"));
-    let file = cache.join("api.github.com.json");
-    if file.exists() {
-        return file;
-    }
-    std::fs::create_dir_all(&cache).unwrap();
-    let work = tempfile::tempdir_in(&cache).unwrap();
-    let packed = Command::new("npm")
-        .args(["pack", &format!("{PACKAGE}@{VERSION}"), "--silent"])
-        .current_dir(work.path())
-        .output()
-        .expect("npm (hack/setup installs it)");
-    assert!(
-        packed.status.success(),
-        "npm pack: {}",
-        String::from_utf8_lossy(&packed.stderr)
-    );
-    let tarball = work.path().join(format!("octokit-openapi-{VERSION}.tgz"));
-    let digest: String = Sha256::digest(std::fs::read(&tarball).unwrap())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(
-        digest, TARBALL_SHA256,
-        "{PACKAGE}@{VERSION} is not the tarball pinned"
-    );
-    let status = Command::new("tar")
-        .arg("-xzf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(work.path())
-        .arg("package/generated/api.github.com.json")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    // Renamed into place whole, so a concurrent run never reads half a file.
-    std::fs::rename(work.path().join("package/generated/api.github.com.json"), &file).unwrap();
-    file
+    const FILE: &str = "generated/api.github.com.json";
+    npm::package(&format!("{PACKAGE}@{VERSION}"), TARBALL_SHA256, &[FILE])
+        .join("package")
+        .join(FILE)
 }
 
 /// What `$ref` points at, followed until it is not a reference.

@@ -5,12 +5,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// The OpenAPI document of `package` (`name@version`, cached under
-/// `dir`), as its generated router module (`module`, inside the package)
-/// holds it (`spec`). Fetched with npm once and cached under
+/// The OpenAPI document of `package` (`name@version`, its tarball's
+/// SHA-256 `sha256`), as its generated router module (`module`, inside the
+/// package) holds it (`spec`). Fetched with npm once and cached under
 /// ~/.cache/goldpath/npm.
-pub fn document(package: &str, dir: &str, module: &str) -> Value {
-    let cache = crate::npm::package(package, dir);
+pub fn document(package: &str, sha256: &str, module: &str) -> Value {
+    let cache = crate::npm::package(package, sha256, &[]);
     let module = cache.join("package").join(module);
     // The module needs Backstage's backend packages only to build a router
     // around the document; stand-ins let it load without them.

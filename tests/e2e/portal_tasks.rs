@@ -28,12 +28,14 @@ use crate::scaffold::{apply, events, get, template};
 
 /// The package whose OpenAPI document the responses are checked against.
 const PACKAGE: &str = "@backstage/plugin-scaffolder-backend@4.3.0";
+/// The SHA-256 of its tarball.
+const SHA256: &str = "3673f89b50a69d1e40e6fdc710737d27b139f729202d9ea8e03b068064a2ad3a";
 
 /// Backstage's scaffolder OpenAPI document, as the pinned package ships it.
 pub fn scaffolder_openapi() -> Value {
     document(
         PACKAGE,
-        "plugin-scaffolder-backend-4.3.0",
+        SHA256,
         "dist/schema/openapi/generated/router.cjs.js",
     )
 }

@@ -1,41 +1,70 @@
-//! An npm package the tests read, fetched with `npm pack` once and cached
-//! under ~/.cache/goldpath/npm.
+//! An npm package the tests read, fetched with `npm pack` once, checked
+//! against the SHA-256 of its tarball it is pinned to, and cached under
+//! ~/.cache/goldpath/npm (in a directory named by the package and its pin,
+//! so a new pin is fetched again).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The unpacked `package` (`name@version`) in the cache directory `dir`;
-/// its files are under `package/`.
-pub fn package(package: &str, dir: &str) -> PathBuf {
+use sha2::{Digest, Sha256};
+
+/// The unpacked `package` (`name@version`), whose tarball's SHA-256 is
+/// `sha256`; its files are under `package/`. `only` names the files to
+/// unpack (paths under `package/`), all of them when empty: some packages
+/// hold hundreds of megabytes a test does not read.
+pub fn package(package: &str, sha256: &str, only: &[&str]) -> PathBuf {
     let home = std::env::var("HOME").unwrap();
-    let cache = Path::new(&home).join(".cache/goldpath/npm").join(dir);
-    if !cache.join("package/package.json").exists() {
-        // Unpacked beside the cache and renamed into place, so tests that
-        // run at once never see half a package.
-        let parent = cache.parent().unwrap();
-        std::fs::create_dir_all(parent).unwrap();
-        let unpack = tempfile::tempdir_in(parent).unwrap();
-        let packed = Command::new("npm")
-            .args(["pack", package, "--silent", "--pack-destination"])
-            .arg(unpack.path())
-            .output()
-            .unwrap_or_else(|e| panic!("npm (needed to fetch {package}): {e}"));
-        assert!(
-            packed.status.success(),
-            "npm pack {package}: {}",
-            String::from_utf8_lossy(&packed.stderr)
-        );
-        let tarball = String::from_utf8_lossy(&packed.stdout).trim().to_string();
-        let untar = Command::new("tar")
-            .arg("xzf")
-            .arg(unpack.path().join(&tarball))
-            .arg("-C")
-            .arg(unpack.path())
-            .status()
-            .unwrap();
-        assert!(untar.success(), "unpacking {tarball}");
-        let _ = std::fs::rename(unpack.keep(), &cache);
+    let name: String = package
+        .trim_start_matches('@')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let cache = Path::new(&home)
+        .join(".cache/goldpath/npm")
+        .join(format!("{name}-{}", &sha256[..12]));
+    let wanted: Vec<String> = if only.is_empty() {
+        vec!["package/package.json".into()]
+    } else {
+        only.iter().map(|path| format!("package/{path}")).collect()
+    };
+    if wanted.iter().all(|path| cache.join(path).exists()) {
+        return cache;
     }
+    // Unpacked beside the cache and renamed into place, so tests that run
+    // at once never see half a package.
+    let parent = cache.parent().unwrap();
+    std::fs::create_dir_all(parent).unwrap();
+    let unpack = tempfile::tempdir_in(parent).unwrap();
+    let packed = Command::new("npm")
+        .args(["pack", package, "--silent", "--pack-destination"])
+        .arg(unpack.path())
+        .output()
+        .unwrap_or_else(|e| panic!("npm (needed to fetch {package}): {e}"));
+    assert!(
+        packed.status.success(),
+        "npm pack {package}: {}",
+        String::from_utf8_lossy(&packed.stderr)
+    );
+    let tarball = unpack.path().join(String::from_utf8_lossy(&packed.stdout).trim());
+    let digest: String = Sha256::digest(std::fs::read(&tarball).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(digest, sha256, "{package} is not the tarball pinned");
+    let mut untar = Command::new("tar");
+    untar.arg("xzf").arg(&tarball).arg("-C").arg(unpack.path());
+    if !only.is_empty() {
+        untar.args(&wanted);
+    }
+    assert!(untar.status().unwrap().success(), "unpacking {package}");
+    std::fs::remove_file(&tarball).unwrap();
+    let _ = std::fs::rename(unpack.keep(), &cache);
     cache
 }
 
