@@ -229,11 +229,29 @@ fn check_input_names(
             known.join(", ")
         ));
     }
+    // A value written out (no expression in it) is checked now as the step
+    // would check it when it runs: its type, and the values or range its
+    // schema allows.
+    let schema = action.input_schema();
+    let properties = schema.get("properties").and_then(Value::as_object);
+    for (key, value) in fields.iter().filter(|(_, value)| is_literal(value)) {
+        if let Some(property) = properties.and_then(|p| p.get(key))
+            && let Err(error) = actions::input::check_value(key, property, value)
+        {
+            problems.push(format!("{label}: {error} ({})", action.name));
+        }
+    }
     for name in action.required_inputs() {
         if fields.get(&name).is_none_or(Value::is_null) {
             problems.push(format!("{label}: input.{name} is required by {}", action.name));
         }
     }
+}
+
+/// Whether `value` is the same whatever a request gives: no expression
+/// anywhere in it, and not `null` (which means "not given").
+fn is_literal(value: &Value) -> bool {
+    !value.is_null() && !serde_json::to_string(value).is_ok_and(|text| text.contains("${{"))
 }
 
 fn known_actions() -> String {
@@ -410,10 +428,20 @@ mod tests {
     #[test]
     fn every_action_refuses_an_input_it_does_not_declare_naming_the_step_and_the_input() {
         for action in actions::ACTIONS {
+            let schema = action.input_schema();
+            // A value of the type each required input takes.
+            let value = |name: &str| match schema.pointer(&format!("/properties/{name}/type")) {
+                Some(ty) if ty == "array" => json!(["x"]),
+                Some(ty) if ty == "object" => json!({}),
+                _ => json!("x"),
+            };
             let mut input: Map<String, Value> = action
                 .required_inputs()
                 .into_iter()
-                .map(|name| (name, json!("x")))
+                .map(|name| {
+                    let value = value(&name);
+                    (name, value)
+                })
                 .collect();
             assert_eq!(problems(action, &input), Vec::<String>::new(), "{}", action.name);
             input.insert("notAnInput".into(), json!(1));
@@ -428,6 +456,48 @@ mod tests {
                 found[0]
             );
         }
+    }
+
+    #[test]
+    fn a_value_written_out_is_checked_against_what_the_input_allows() {
+        let input = |fields: Value| fields.as_object().cloned().unwrap_or_default();
+        let create = actions::ActionKind::GithubRepoCreate.definition();
+        let found = problems(
+            create,
+            &input(
+                json!({"repoUrl": "github.com?owner=a&repo=b", "repoVisibility": "hidden",
+                          "squashMergeCommitTitle": "TITLE"}),
+            ),
+        );
+        assert_eq!(
+            found,
+            [
+                "step s: input.repoVisibility: \"hidden\" is not one of \"private\", \"public\", \"internal\" \
+                 (github:repo:create)",
+                "step s: input.squashMergeCommitTitle: \"TITLE\" is not one of \"PR_TITLE\", \
+                 \"COMMIT_OR_PR_TITLE\" (github:repo:create)"
+            ]
+        );
+        let push = actions::ActionKind::GithubRepoPush.definition();
+        let found = problems(
+            push,
+            &input(json!({"repoUrl": "r", "requiredApprovingReviewCount": 9, "protectDefaultBranch": "yes"})),
+        );
+        assert_eq!(
+            found,
+            [
+                "step s: input.requiredApprovingReviewCount must be from 0 to 6, not 9 (github:repo:push)",
+                "step s: input.protectDefaultBranch must be true or false, not a string (github:repo:push)"
+            ]
+        );
+        // Known only per request: checked when the step runs.
+        let rendered = input(
+            json!({"repoUrl": "r", "repoVisibility": "${{ parameters.visibility }}",
+                                    "topics": ["${{ parameters.topic }}"], "description": null}),
+        );
+        assert_eq!(problems(create, &rendered), Vec::<String>::new());
+        let rendered = input(json!({"repoUrl": "r", "requiredApprovingReviewCount": "${{ parameters.n }}"}));
+        assert_eq!(problems(push, &rendered), Vec::<String>::new());
     }
 
     /// Backstage's own actions and the inputs each takes.

@@ -35,13 +35,28 @@ pub struct GithubPublishInput {
     /// What every publish action takes.
     #[serde(flatten)]
     pub common: PublishInput,
+    /// The repository's settings.
+    #[serde(flatten)]
+    pub settings: RepoSettingsInput,
+    /// Whether administrators are held to the branch protection too
+    /// (default true).
+    pub protect_enforce_admins: Option<bool>,
+    /// The default branch's rules. `common` names
+    /// `requiredApprovingReviewCount` too, alike: whichever of the two
+    /// serde fills, it is read from both ([`GithubPublishInput::rules`]).
+    #[serde(flatten)]
+    pub rules: BranchRulesInput,
+}
+
+/// The repository settings `publish:github` and `github:repo:create` take,
+/// defined once and flattened into both inputs.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RepoSettingsInput {
     /// The repository's homepage.
     pub homepage: Option<String>,
     /// A user, or `owner/team-slug`, given admin access.
     pub access: Option<String>,
-    /// Whether administrators are held to the branch protection too
-    /// (default true).
-    pub protect_enforce_admins: Option<bool>,
     /// Whether a merged pull request's branch is deleted.
     pub delete_branch_on_merge: Option<bool>,
     /// Whether merge commits are allowed.
@@ -49,33 +64,15 @@ pub struct GithubPublishInput {
     /// Whether squash merges are allowed.
     pub allow_squash_merge: Option<bool>,
     /// `PR_TITLE` or `COMMIT_OR_PR_TITLE`.
+    #[schemars(extend("enum" = SQUASH_TITLES))]
     pub squash_merge_commit_title: Option<String>,
     /// `PR_BODY`, `COMMIT_MESSAGES` or `BLANK`.
+    #[schemars(extend("enum" = SQUASH_MESSAGES))]
     pub squash_merge_commit_message: Option<String>,
     /// Whether rebase merges are allowed.
     pub allow_rebase_merge: Option<bool>,
     /// Whether auto-merge is allowed.
     pub allow_auto_merge: Option<bool>,
-    /// Who may merge without the required reviews.
-    pub bypass_pull_request_allowances: Option<ActorsInput>,
-    /// Who alone may push to the protected branch.
-    pub restrictions: Option<ActorsInput>,
-    /// Whether code owners must approve.
-    pub require_code_owner_reviews: Option<bool>,
-    /// Whether a new push dismisses approvals.
-    pub dismiss_stale_reviews: Option<bool>,
-    /// Status checks that must pass.
-    pub required_status_check_contexts: Option<Vec<String>>,
-    /// Whether a branch must be up to date to merge (default true).
-    pub require_branches_to_be_up_to_date: Option<bool>,
-    /// Whether conversations must be resolved to merge.
-    pub required_conversation_resolution: Option<bool>,
-    /// Whether the last push needs someone else's approval.
-    pub require_last_push_approval: Option<bool>,
-    /// Whether commits to the protected branch must be signed.
-    pub required_commit_signing: Option<bool>,
-    /// Whether merge commits are refused on the protected branch.
-    pub required_linear_history: Option<bool>,
     /// Whether the repository has projects.
     pub has_projects: Option<bool>,
     /// Whether it has a wiki.
@@ -92,6 +89,44 @@ pub struct GithubPublishInput {
     pub custom_properties: Option<Value>,
 }
 
+/// `squashMergeCommitTitle`'s values.
+const SQUASH_TITLES: [&str; 2] = ["PR_TITLE", "COMMIT_OR_PR_TITLE"];
+/// `squashMergeCommitMessage`'s values.
+const SQUASH_MESSAGES: [&str; 3] = ["PR_BODY", "COMMIT_MESSAGES", "BLANK"];
+
+/// A branch's protection rules as `publish:github`, `github:repo:push` and
+/// `github:branch-protection:create` take them, defined once and
+/// flattened into the three inputs. Whether administrators are held to
+/// them is each action's own input (`protectEnforceAdmins`, or
+/// `enforceAdmins`), as in Backstage.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BranchRulesInput {
+    /// Approvals a pull request needs, 0 to 6 (default 1).
+    #[schemars(with = "Option<u8>", range(max = 6))]
+    pub required_approving_review_count: Option<Value>,
+    /// Whether code owners must approve.
+    pub require_code_owner_reviews: Option<bool>,
+    /// Whether a new push dismisses approvals.
+    pub dismiss_stale_reviews: Option<bool>,
+    /// Status checks that must pass.
+    pub required_status_check_contexts: Option<Vec<String>>,
+    /// Whether a branch must be up to date to merge (default true).
+    pub require_branches_to_be_up_to_date: Option<bool>,
+    /// Whether conversations must be resolved to merge.
+    pub required_conversation_resolution: Option<bool>,
+    /// Whether the last push needs someone else's approval.
+    pub require_last_push_approval: Option<bool>,
+    /// Whether commits to the protected branch must be signed.
+    pub required_commit_signing: Option<bool>,
+    /// Whether merge commits are refused on the protected branch.
+    pub required_linear_history: Option<bool>,
+    /// Who may merge without the required reviews.
+    pub bypass_pull_request_allowances: Option<ActorsInput>,
+    /// Who alone may push to the protected branch.
+    pub restrictions: Option<ActorsInput>,
+}
+
 /// Users, teams and apps, as a branch rule names them.
 #[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
 pub struct ActorsInput {
@@ -103,28 +138,14 @@ pub struct ActorsInput {
     pub apps: Option<Vec<String>>,
 }
 
-impl GithubPublishInput {
-    /// The inputs only GitHub's API honours that the step gives.
-    fn github_only_inputs(&self) -> Vec<&'static str> {
+impl BranchRulesInput {
+    /// The rules the step gives, by input name.
+    fn given(&self) -> impl Iterator<Item = &'static str> {
         [
-            ("homepage", self.homepage.is_some()),
-            ("access", self.access.is_some()),
-            ("protectEnforceAdmins", self.protect_enforce_admins.is_some()),
-            ("deleteBranchOnMerge", self.delete_branch_on_merge.is_some()),
-            ("allowMergeCommit", self.allow_merge_commit.is_some()),
-            ("allowSquashMerge", self.allow_squash_merge.is_some()),
-            ("squashMergeCommitTitle", self.squash_merge_commit_title.is_some()),
             (
-                "squashMergeCommitMessage",
-                self.squash_merge_commit_message.is_some(),
+                "requiredApprovingReviewCount",
+                self.required_approving_review_count.is_some(),
             ),
-            ("allowRebaseMerge", self.allow_rebase_merge.is_some()),
-            ("allowAutoMerge", self.allow_auto_merge.is_some()),
-            (
-                "bypassPullRequestAllowances",
-                self.bypass_pull_request_allowances.is_some(),
-            ),
-            ("restrictions", self.restrictions.is_some()),
             (
                 "requireCodeOwnerReviews",
                 self.require_code_owner_reviews.is_some(),
@@ -148,13 +169,76 @@ impl GithubPublishInput {
             ),
             ("requiredCommitSigning", self.required_commit_signing.is_some()),
             ("requiredLinearHistory", self.required_linear_history.is_some()),
+            (
+                "bypassPullRequestAllowances",
+                self.bypass_pull_request_allowances.is_some(),
+            ),
+            ("restrictions", self.restrictions.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+    }
+
+    /// The rules for `branch`, with Backstage's defaults: one approval,
+    /// administrators held to them (unless `enforce_admins` says not),
+    /// branches up to date before they merge.
+    pub fn protection(
+        &self,
+        branch: &str,
+        enforce_admins: Option<bool>,
+    ) -> Result<BranchProtection, ActionError> {
+        let checks = bounded(
+            "requiredStatusCheckContexts",
+            self.required_status_check_contexts.as_ref(),
+        )?;
+        Ok(BranchProtection {
+            branch: branch.to_string(),
+            required_approvals: required_approvals(self.required_approving_review_count.as_ref())?,
+            enforce_admins: enforce_admins.unwrap_or(true),
+            require_code_owner_reviews: self.require_code_owner_reviews.unwrap_or(false),
+            dismiss_stale_reviews: self.dismiss_stale_reviews.unwrap_or(false),
+            require_last_push_approval: self.require_last_push_approval.unwrap_or(false),
+            required_status_checks: checks,
+            require_up_to_date: self.require_branches_to_be_up_to_date.unwrap_or(true),
+            require_conversation_resolution: self.required_conversation_resolution.unwrap_or(false),
+            require_linear_history: self.required_linear_history.unwrap_or(false),
+            require_signatures: self.required_commit_signing.unwrap_or(false),
+            block_creations: false,
+            bypass: actors(
+                "bypassPullRequestAllowances",
+                self.bypass_pull_request_allowances.as_ref(),
+            )?,
+            restrictions: self
+                .restrictions
+                .as_ref()
+                .map(|r| actors("restrictions", Some(r)))
+                .transpose()?,
+        })
+    }
+}
+
+impl RepoSettingsInput {
+    /// The settings the step gives, by input name.
+    fn given(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("homepage", self.homepage.is_some()),
+            ("access", self.access.is_some()),
+            ("deleteBranchOnMerge", self.delete_branch_on_merge.is_some()),
+            ("allowMergeCommit", self.allow_merge_commit.is_some()),
+            ("allowSquashMerge", self.allow_squash_merge.is_some()),
+            ("squashMergeCommitTitle", self.squash_merge_commit_title.is_some()),
+            (
+                "squashMergeCommitMessage",
+                self.squash_merge_commit_message.is_some(),
+            ),
+            ("allowRebaseMerge", self.allow_rebase_merge.is_some()),
+            ("allowAutoMerge", self.allow_auto_merge.is_some()),
             ("hasProjects", self.has_projects.is_some()),
             ("hasWiki", self.has_wiki.is_some()),
             ("hasIssues", self.has_issues.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, given)| given.then_some(name))
-        .collect()
     }
 
     /// Inputs goldpath does not carry out on any host.
@@ -186,6 +270,28 @@ impl GithubPublishInput {
     }
 }
 
+impl GithubPublishInput {
+    /// The inputs only GitHub's API honours that the step gives.
+    fn github_only_inputs(&self) -> Vec<&'static str> {
+        let enforce = self.protect_enforce_admins.map(|_| "protectEnforceAdmins");
+        self.settings
+            .given()
+            .chain(enforce)
+            .chain(self.rules().given())
+            .collect()
+    }
+
+    /// The branch rules, `requiredApprovingReviewCount` included wherever
+    /// serde put it (the two flattened inputs both name it).
+    fn rules(&self) -> BranchRulesInput {
+        let mut rules = self.rules.clone();
+        if rules.required_approving_review_count.is_none() {
+            rules.required_approving_review_count = self.common.required_approving_review_count.clone();
+        }
+        rules
+    }
+}
+
 /// The input of `github:repo:create`: Backstage's names for the repository
 /// and its settings; it pushes nothing.
 #[derive(Deserialize, JsonSchema, Debug, Clone, Default)]
@@ -195,44 +301,16 @@ pub struct RepoCreateInput {
     pub repo_url: String,
     /// The repository's description.
     pub description: Option<String>,
-    /// Its homepage.
-    pub homepage: Option<String>,
-    /// A user, or `owner/team-slug`, given admin access.
-    pub access: Option<String>,
     /// `private` (the default), `public` or `internal`.
+    #[schemars(extend("enum" = ["private", "public", "internal"]))]
     pub repo_visibility: Option<String>,
     /// Users and teams given access.
     pub collaborators: Option<Vec<Collaborator>>,
     /// The repository's topics.
     pub topics: Option<Vec<String>>,
-    /// Whether it has projects.
-    pub has_projects: Option<bool>,
-    /// Whether it has a wiki.
-    pub has_wiki: Option<bool>,
-    /// Whether it has issues.
-    pub has_issues: Option<bool>,
-    /// Whether merge commits are allowed.
-    pub allow_merge_commit: Option<bool>,
-    /// Whether squash merges are allowed.
-    pub allow_squash_merge: Option<bool>,
-    /// `PR_TITLE` or `COMMIT_OR_PR_TITLE`.
-    pub squash_merge_commit_title: Option<String>,
-    /// `PR_BODY`, `COMMIT_MESSAGES` or `BLANK`.
-    pub squash_merge_commit_message: Option<String>,
-    /// Whether rebase merges are allowed.
-    pub allow_rebase_merge: Option<bool>,
-    /// Whether auto-merge is allowed.
-    pub allow_auto_merge: Option<bool>,
-    /// Whether a merged pull request's branch is deleted.
-    pub delete_branch_on_merge: Option<bool>,
-    /// Refused: Actions variables are not set by goldpath.
-    pub repo_variables: Option<Value>,
-    /// Refused: Actions secrets are not set by goldpath.
-    pub secrets: Option<Value>,
-    /// Refused: the OIDC subject claim is not set by goldpath.
-    pub oidc_customization: Option<Value>,
-    /// Refused: custom properties are not set by goldpath.
-    pub custom_properties: Option<Value>,
+    /// Its settings.
+    #[serde(flatten)]
+    pub settings: RepoSettingsInput,
     /// Calls GitHub as the user this token is for.
     #[schemars(extend("writeOnly" = true))]
     pub token: Option<String>,
@@ -267,29 +345,9 @@ pub struct RepoPushInput {
     pub protect_default_branch: Option<bool>,
     /// Whether administrators are held to the protection (default true).
     pub protect_enforce_admins: Option<bool>,
-    /// Approvals a pull request needs, 0 to 6 (default 1).
-    #[schemars(with = "Option<u8>")]
-    pub required_approving_review_count: Option<Value>,
-    /// Whether code owners must approve.
-    pub require_code_owner_reviews: Option<bool>,
-    /// Whether a new push dismisses approvals.
-    pub dismiss_stale_reviews: Option<bool>,
-    /// Status checks that must pass.
-    pub required_status_check_contexts: Option<Vec<String>>,
-    /// Whether a branch must be up to date to merge (default true).
-    pub require_branches_to_be_up_to_date: Option<bool>,
-    /// Whether conversations must be resolved to merge.
-    pub required_conversation_resolution: Option<bool>,
-    /// Whether the last push needs someone else's approval.
-    pub require_last_push_approval: Option<bool>,
-    /// Whether commits to the protected branch must be signed.
-    pub required_commit_signing: Option<bool>,
-    /// Whether merge commits are refused on the protected branch.
-    pub required_linear_history: Option<bool>,
-    /// Who may merge without the required reviews.
-    pub bypass_pull_request_allowances: Option<ActorsInput>,
-    /// Who alone may push to the protected branch.
-    pub restrictions: Option<ActorsInput>,
+    /// The default branch's rules.
+    #[serde(flatten)]
+    pub rules: BranchRulesInput,
     /// Pushes and calls GitHub as the user this token is for.
     #[schemars(extend("writeOnly" = true))]
     pub token: Option<String>,
@@ -310,22 +368,7 @@ impl RepoCreateInput {
                 token: self.token.clone(),
                 ..PublishInput::default()
             },
-            homepage: self.homepage.clone(),
-            access: self.access.clone(),
-            has_projects: self.has_projects,
-            has_wiki: self.has_wiki,
-            has_issues: self.has_issues,
-            allow_merge_commit: self.allow_merge_commit,
-            allow_squash_merge: self.allow_squash_merge,
-            squash_merge_commit_title: self.squash_merge_commit_title.clone(),
-            squash_merge_commit_message: self.squash_merge_commit_message.clone(),
-            allow_rebase_merge: self.allow_rebase_merge,
-            allow_auto_merge: self.allow_auto_merge,
-            delete_branch_on_merge: self.delete_branch_on_merge,
-            repo_variables: self.repo_variables.clone(),
-            secrets: self.secrets.clone(),
-            oidc_customization: self.oidc_customization.clone(),
-            custom_properties: self.custom_properties.clone(),
+            settings: self.settings.clone(),
             ..GithubPublishInput::default()
         }
     }
@@ -344,21 +387,11 @@ impl RepoPushInput {
                 git_author_email: self.git_author_email.clone(),
                 source_path: self.source_path.clone(),
                 protect_default_branch: self.protect_default_branch,
-                required_approving_review_count: self.required_approving_review_count.clone(),
                 token: self.token.clone(),
                 ..PublishInput::default()
             },
+            rules: self.rules.clone(),
             protect_enforce_admins: self.protect_enforce_admins,
-            require_code_owner_reviews: self.require_code_owner_reviews,
-            dismiss_stale_reviews: self.dismiss_stale_reviews,
-            required_status_check_contexts: self.required_status_check_contexts.clone(),
-            require_branches_to_be_up_to_date: self.require_branches_to_be_up_to_date,
-            required_conversation_resolution: self.required_conversation_resolution,
-            require_last_push_approval: self.require_last_push_approval,
-            required_commit_signing: self.required_commit_signing,
-            required_linear_history: self.required_linear_history,
-            bypass_pull_request_allowances: self.bypass_pull_request_allowances.clone(),
-            restrictions: self.restrictions.clone(),
             ..GithubPublishInput::default()
         }
     }
@@ -405,7 +438,7 @@ pub fn forge_request(
     branch: &str,
     kind: ForgeKind,
 ) -> Result<Option<ForgeRequest>, ActionError> {
-    if let Some((name, why)) = input.refused_input() {
+    if let Some((name, why)) = input.settings.refused_input() {
         return Err(ActionError::permanent(format!(
             "input.{name}: {why}; remove the input"
         )));
@@ -443,7 +476,7 @@ pub fn forge_request(
         name: repo.repo.clone().unwrap_or_default(),
     };
     let (mut users, mut teams) = collaborators(common.collaborators.as_deref(), true)?;
-    if let Some(access) = input.access.as_deref().filter(|a| !a.is_empty()) {
+    if let Some(access) = input.settings.access.as_deref().filter(|a| !a.is_empty()) {
         // Backstage's `access`: `owner/team` is a team, anything else a
         // user; the owner itself has access already.
         match access.split_once('/') {
@@ -458,7 +491,7 @@ pub fn forge_request(
         )));
     }
     let protection = if common.protect_default_branch.unwrap_or(true) {
-        Some(protection(input, branch)?)
+        Some(input.rules().protection(branch, input.protect_enforce_admins)?)
     } else {
         None
     };
@@ -468,8 +501,8 @@ pub fn forge_request(
             description: common.description.clone().unwrap_or_default(),
             visibility,
             default_branch: branch.to_string(),
-            homepage: input.homepage.clone().unwrap_or_default(),
-            features: features(input)?,
+            homepage: input.settings.homepage.clone().unwrap_or_default(),
+            features: features(&input.settings)?,
         },
         settings: RepositorySettings {
             topics: bounded_topics(common.topics.as_deref())?,
@@ -480,7 +513,7 @@ pub fn forge_request(
     }))
 }
 
-fn features(input: &GithubPublishInput) -> Result<Features, ActionError> {
+fn features(input: &RepoSettingsInput) -> Result<Features, ActionError> {
     let one_of = |name: &str, value: &Option<String>, allowed: &[&str]| match value.as_deref() {
         None => Ok(None),
         Some(text) if allowed.contains(&text) => Ok(Some(text.to_string())),
@@ -501,45 +534,13 @@ fn features(input: &GithubPublishInput) -> Result<Features, ActionError> {
         squash_merge_commit_title: one_of(
             "squashMergeCommitTitle",
             &input.squash_merge_commit_title,
-            &["PR_TITLE", "COMMIT_OR_PR_TITLE"],
+            &SQUASH_TITLES,
         )?,
         squash_merge_commit_message: one_of(
             "squashMergeCommitMessage",
             &input.squash_merge_commit_message,
-            &["PR_BODY", "COMMIT_MESSAGES", "BLANK"],
+            &SQUASH_MESSAGES,
         )?,
-    })
-}
-
-/// The default branch's rules, with Backstage's defaults: one approval,
-/// administrators held to them, branches up to date before they merge.
-pub(crate) fn protection(input: &GithubPublishInput, branch: &str) -> Result<BranchProtection, ActionError> {
-    let checks = bounded(
-        "requiredStatusCheckContexts",
-        input.required_status_check_contexts.as_ref(),
-    )?;
-    Ok(BranchProtection {
-        branch: branch.to_string(),
-        required_approvals: required_approvals(input.common.required_approving_review_count.as_ref())?,
-        enforce_admins: input.protect_enforce_admins.unwrap_or(true),
-        require_code_owner_reviews: input.require_code_owner_reviews.unwrap_or(false),
-        dismiss_stale_reviews: input.dismiss_stale_reviews.unwrap_or(false),
-        require_last_push_approval: input.require_last_push_approval.unwrap_or(false),
-        required_status_checks: checks,
-        require_up_to_date: input.require_branches_to_be_up_to_date.unwrap_or(true),
-        require_conversation_resolution: input.required_conversation_resolution.unwrap_or(false),
-        require_linear_history: input.required_linear_history.unwrap_or(false),
-        require_signatures: input.required_commit_signing.unwrap_or(false),
-        block_creations: false,
-        bypass: actors(
-            "bypassPullRequestAllowances",
-            input.bypass_pull_request_allowances.as_ref(),
-        )?,
-        restrictions: input
-            .restrictions
-            .as_ref()
-            .map(|r| actors("restrictions", Some(r)))
-            .transpose()?,
     })
 }
 
@@ -631,6 +632,61 @@ mod tests {
     }
 
     #[test]
+    fn one_definition_of_the_branch_rules_serves_the_three_actions_that_take_them() {
+        let rules = schemars::schema_for!(BranchRulesInput);
+        let rules = rules.get("properties").and_then(Value::as_object).unwrap();
+        assert_eq!(rules.len(), 11);
+        let given = json!({
+            "repoUrl": "github.com?owner=acme&repo=app",
+            "requiredApprovingReviewCount": 3,
+            "requireCodeOwnerReviews": true,
+            "requiredStatusCheckContexts": ["ci"],
+            "restrictions": {"users": ["release-bot"]},
+        });
+        let mut made = Vec::new();
+        for (kind, enforce) in [
+            (ActionKind::PublishGithub, "protectEnforceAdmins"),
+            (ActionKind::GithubRepoPush, "protectEnforceAdmins"),
+            (ActionKind::GithubBranchProtection, "enforceAdmins"),
+        ] {
+            let schema = kind.definition().input_schema();
+            for (name, property) in rules {
+                assert_eq!(
+                    schema.pointer(&format!("/properties/{name}")),
+                    Some(property),
+                    "{name}"
+                );
+            }
+            assert!(kind.definition().inputs().contains(&enforce.to_string()));
+            let mut input = given.clone();
+            input[enforce] = json!(false);
+            let decoded = crate::actions::WorldInput::decode(kind, &input).unwrap();
+            let rule = match decoded {
+                crate::actions::WorldInput::PublishGithub(input) => {
+                    input.rules().protection("main", input.protect_enforce_admins)
+                }
+                crate::actions::WorldInput::GithubRepoPush(input) => input
+                    .as_publish()
+                    .rules()
+                    .protection("main", input.protect_enforce_admins),
+                crate::actions::WorldInput::GithubBranchProtection(input) => {
+                    crate::actions::github_api::branch_rule(&input)
+                }
+                _ => unreachable!(),
+            }
+            .unwrap();
+            made.push(BranchProtection {
+                branch: "main".into(),
+                ..rule
+            });
+        }
+        assert_eq!(made[0].required_approvals, 3);
+        assert!(!made[0].enforce_admins && made[0].require_code_owner_reviews);
+        assert_eq!(made[0].restrictions.as_ref().unwrap().users, ["release-bot"]);
+        assert!(made.iter().all(|rule| *rule == made[0]), "{made:?}");
+    }
+
+    #[test]
     fn backstages_defaults_a_private_repository_with_a_protected_branch() {
         let forge = request(
             ForgeKind::Github,
@@ -677,7 +733,7 @@ mod tests {
                 ForgeKind::Github,
                 "repoVisibility",
                 json!("hidden"),
-                "not public, private or internal",
+                "input.repoVisibility: \"hidden\" is not one of \"public\", \"private\", \"internal\"",
             ),
             (
                 ForgeKind::Github,

@@ -7,8 +7,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::github::{ActorsInput, GithubPublishInput, protection};
-use super::publish::{PublishInput, checked_repo, route};
+use super::github::BranchRulesInput;
+use super::publish::{checked_repo, route};
 use super::{ActionError, ActionKind};
 use crate::config::{Config, RepositoryRoute, TenantRules};
 use crate::forge::{BranchProtection, ForgeKind, Pages, RepoId, Webhook};
@@ -64,29 +64,9 @@ pub struct BranchProtectionInput {
     pub branch: Option<String>,
     /// Whether administrators are held to the rules (default true).
     pub enforce_admins: Option<bool>,
-    /// Approvals a pull request needs, 0 to 6 (default 1).
-    #[schemars(with = "Option<u8>")]
-    pub required_approving_review_count: Option<Value>,
-    /// Whether code owners must approve.
-    pub require_code_owner_reviews: Option<bool>,
-    /// Whether a new push dismisses approvals.
-    pub dismiss_stale_reviews: Option<bool>,
-    /// Who may merge without the required reviews.
-    pub bypass_pull_request_allowances: Option<ActorsInput>,
-    /// Who alone may push.
-    pub restrictions: Option<ActorsInput>,
-    /// Status checks that must pass.
-    pub required_status_check_contexts: Option<Vec<String>>,
-    /// Whether a branch must be up to date to merge (default true).
-    pub require_branches_to_be_up_to_date: Option<bool>,
-    /// Whether conversations must be resolved to merge.
-    pub required_conversation_resolution: Option<bool>,
-    /// Whether the last push needs someone else's approval.
-    pub require_last_push_approval: Option<bool>,
-    /// Whether commits must be signed.
-    pub required_commit_signing: Option<bool>,
-    /// Whether merge commits are refused.
-    pub required_linear_history: Option<bool>,
+    /// The rules.
+    #[serde(flatten)]
+    pub rules: BranchRulesInput,
     /// Whether only those allowed to push may create matching branches.
     pub block_creations: Option<bool>,
     /// Calls GitHub as the user this token is for.
@@ -97,25 +77,8 @@ pub struct BranchProtectionInput {
 /// The rules a `github:branch-protection:create` step sets: for the branch
 /// it names, or the default branch when `branch` is empty.
 pub fn branch_rule(input: &BranchProtectionInput) -> Result<BranchProtection, ActionError> {
-    let as_publish = GithubPublishInput {
-        common: PublishInput {
-            required_approving_review_count: input.required_approving_review_count.clone(),
-            ..PublishInput::default()
-        },
-        protect_enforce_admins: input.enforce_admins,
-        require_code_owner_reviews: input.require_code_owner_reviews,
-        dismiss_stale_reviews: input.dismiss_stale_reviews,
-        bypass_pull_request_allowances: input.bypass_pull_request_allowances.clone(),
-        restrictions: input.restrictions.clone(),
-        required_status_check_contexts: input.required_status_check_contexts.clone(),
-        require_branches_to_be_up_to_date: input.require_branches_to_be_up_to_date,
-        required_conversation_resolution: input.required_conversation_resolution,
-        require_last_push_approval: input.require_last_push_approval,
-        required_commit_signing: input.required_commit_signing,
-        required_linear_history: input.required_linear_history,
-        ..GithubPublishInput::default()
-    };
-    let mut rule = protection(&as_publish, input.branch.as_deref().unwrap_or_default())?;
+    let branch = input.branch.as_deref().unwrap_or_default();
+    let mut rule = input.rules.protection(branch, input.enforce_admins)?;
     rule.block_creations = input.block_creations.unwrap_or(false);
     Ok(rule)
 }

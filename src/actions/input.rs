@@ -1,7 +1,9 @@
 //! Decoding a step's rendered input into its action's typed input, once.
 //! The input's JSON Schema (derived from the same struct) is checked first,
-//! so a wrong type or a missing input is reported as `input.<name>` with
-//! what was expected; serde then fills the struct.
+//! so a wrong type, a value outside the schema's `enum` or range, or a
+//! missing input is reported as `input.<name>` with what was expected;
+//! serde then fills the struct. The Template check applies the same check
+//! to the values a template writes out ([`check_value`]).
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -37,15 +39,47 @@ pub fn decode<T: DeserializeOwned + JsonSchema>(input: &Value) -> Result<T, Acti
     if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
         for (name, value) in &fields {
             if let Some(property) = properties.get(name) {
-                check_type(name, property, value)?;
+                check_value(name, property, value)?;
             }
         }
     }
     serde_json::from_value(Value::Object(fields)).map_err(|e| ActionError::permanent(format!("input: {e}")))
 }
 
-/// Checks `value` against the `type` its property's schema names, with the
-/// words goldpath uses everywhere for a wrong input.
+/// Checks `value` against its property's schema: its `type`, and the
+/// `enum` or `minimum`/`maximum` the schema gives, with the words goldpath
+/// uses everywhere for a wrong input.
+pub fn check_value(name: &str, property: &Value, value: &Value) -> Result<(), ActionError> {
+    check_type(name, property, value)?;
+    if let Some(allowed) = property.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        let words: Vec<String> = allowed
+            .iter()
+            .filter(|v| !v.is_null())
+            .map(Value::to_string)
+            .collect();
+        return Err(ActionError::permanent(format!(
+            "input.{name}: {value} is not one of {}",
+            words.join(", ")
+        )));
+    }
+    if let Some(number) = value.as_f64() {
+        let bound = |key: &str| property.get(key).and_then(Value::as_f64);
+        let (min, max) = (bound("minimum"), bound("maximum"));
+        if min.is_some_and(|min| number < min) || max.is_some_and(|max| number > max) {
+            let show = |b: Option<f64>| b.map_or_else(|| "any".to_string(), |b| b.to_string());
+            return Err(ActionError::permanent(format!(
+                "input.{name} must be from {} to {}, not {value}",
+                show(min),
+                show(max)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `value` against the `type` its property's schema names.
 fn check_type(name: &str, property: &Value, value: &Value) -> Result<(), ActionError> {
     let types: Vec<&str> = match property.get("type") {
         Some(Value::String(one)) => vec![one.as_str()],
@@ -131,6 +165,17 @@ mod tests {
             "input.count must be a whole number, not a number"
         );
         assert_eq!(error(json!("text")), "input must be an object, not a string");
+        let property = json!({"type": ["string", "null"], "enum": ["a", "b"]});
+        let message = |value: Value| check_value("kind", &property, &value).unwrap_err().message;
+        assert_eq!(message(json!("c")), r#"input.kind: "c" is not one of "a", "b""#);
+        assert_eq!(message(json!(1)), "input.kind must be a string, not a number");
+        assert!(check_value("kind", &property, &json!("b")).is_ok());
+        let property = json!({"type": "integer", "minimum": 0, "maximum": 6});
+        assert_eq!(
+            check_value("count", &property, &json!(7)).unwrap_err().message,
+            "input.count must be from 0 to 6, not 7"
+        );
+        assert!(check_value("count", &property, &json!(6)).is_ok());
     }
 
     #[test]

@@ -51,7 +51,8 @@ pub struct PublishInput {
     pub description: Option<String>,
     /// The branch to create (default `main`).
     pub default_branch: Option<String>,
-    /// `public` or `private`.
+    /// `public` or `private`; on GitHub also `internal`.
+    #[schemars(extend("enum" = ["public", "private", "internal"]))]
     pub repo_visibility: Option<String>,
     /// The commit message (default `initial commit`).
     pub git_commit_message: Option<String>,
@@ -73,8 +74,8 @@ pub struct PublishInput {
     pub collaborators: Option<Vec<Collaborator>>,
     /// Whether the default branch is protected.
     pub protect_default_branch: Option<bool>,
-    /// Approvals a protected branch needs, 0 to 6 (default 1).
-    #[schemars(with = "Option<u8>")]
+    /// Approvals a pull request needs, 0 to 6 (default 1).
+    #[schemars(with = "Option<u8>", range(max = 6))]
     pub required_approving_review_count: Option<Value>,
 }
 

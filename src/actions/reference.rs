@@ -68,9 +68,20 @@ fn properties(schema: &Value) -> Vec<(&String, &Value)> {
 }
 
 /// A property's type in words: `string`, `list of strings`, `boolean or
-/// string`, `object`, `any`; `(secret)` for a write-only input.
+/// string`, `object`, `any`; the values it allows when its schema lists
+/// them, the range of a bounded number; `(secret)` for a write-only input.
 fn type_of(root: &Value, property: &Value) -> String {
-    let named = type_words(root, property, 0);
+    let mut named = type_words(root, property, 0);
+    if let Some(values) = property.get("enum").and_then(Value::as_array) {
+        let values: Vec<String> = values
+            .iter()
+            .filter(|v| !v.is_null())
+            .map(|v| format!("`{}`", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+            .collect();
+        named = format!("{named}: {}", values.join(", "));
+    } else if let (Some(min), Some(max)) = (property.get("minimum"), property.get("maximum")) {
+        named = format!("{named}, {min} to {max}");
+    }
     if property.get("writeOnly") == Some(&Value::Bool(true)) {
         format!("{named} (secret)")
     } else {
@@ -181,6 +192,16 @@ mod tests {
         );
         assert!(text.contains("| `token` | string (secret) | no |"), "{text}");
         assert!(text.contains("| `topics` | list of strings | no |"), "{text}");
+        assert!(
+            text.contains(
+                "| `squashMergeCommitMessage` | string: `PR_BODY`, `COMMIT_MESSAGES`, `BLANK` | no |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| `requiredApprovingReviewCount` | whole number, 0 to 6 | no |"),
+            "{text}"
+        );
         assert!(
             text.contains("| `commitHash` | string | The commit published. |"),
             "{text}"
