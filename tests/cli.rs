@@ -633,7 +633,10 @@ fn scaffold_refuses_what_publish_gitea_cannot_honour() {
             "collaborators: [{user: bob, access: triage}]",
             "\"triage\" is not pull, push or admin",
         ),
-        ("requiredApprovingReviewCount: 99", "whole number from 0 to 6"),
+        (
+            "requiredApprovingReviewCount: 99",
+            "input.requiredApprovingReviewCount must be from 0 to 6, not 99",
+        ),
     ] {
         let dir = template_dir(
             &format!(
