@@ -263,6 +263,11 @@ struct State {
     hooks: Vec<(String, String)>,
     /// Repositories with pages on.
     pages: Vec<String>,
+    /// Workflow runs: repository, workflow, ref, when made (as GitHub
+    /// writes it), run id.
+    runs: Vec<(String, String, String, String, u64)>,
+    /// The server's base URL, for the `Link` of a list's next page.
+    base: String,
     faults: Vec<Fault>,
 }
 
@@ -281,6 +286,7 @@ impl GitHub {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State {
             orgs: orgs.iter().map(|o| o.to_string()).collect(),
+            base: url.clone(),
             ..State::default()
         }));
         let shared = state.clone();
@@ -632,17 +638,45 @@ fn simulate(
             (200, vec![], Value::Array(branches))
         }
         ("get", "/repos/{owner}/{repo}/hooks") => {
-            let hooks = state
+            // GitHub's paging: `per_page` a page, the next one in `Link`.
+            let number = |name: &str, default: usize| {
+                request
+                    .query
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(default)
+            };
+            let (per_page, page) = (number("per_page", 30), number("page", 1));
+            let all: Vec<&String> = state
                 .hooks
                 .iter()
                 .filter(|(repo, _)| *repo == key)
-                .map(|(_, url)| {
+                .map(|(_, url)| url)
+                .collect();
+            let hooks = all
+                .iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|url| {
                     let mut hook = example(op, 200)[0].clone();
                     hook["config"]["url"] = json!(url);
                     hook
                 })
                 .collect();
-            (200, vec![], Value::Array(hooks))
+            let mut headers = vec![];
+            if page * per_page < all.len() {
+                headers.push((
+                    "link".to_string(),
+                    format!(
+                        "<{}/repos/{key}/hooks?per_page={per_page}&page={}>; rel=\"next\", <{}/repos/{key}/hooks?per_page={per_page}&page=1>; rel=\"first\"",
+                        state.base,
+                        page + 1,
+                        state.base
+                    ),
+                ));
+            }
+            (200, headers, Value::Array(hooks))
         }
         ("post", "/repos/{owner}/{repo}/hooks") => {
             let url = body["config"]["url"].as_str().unwrap_or_default().to_string();
@@ -661,7 +695,47 @@ fn simulate(
             (201, vec![], example(op, 201))
         }
         ("post", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches") => {
+            let id = state.runs.len() as u64 + 1;
+            let made = k8s_openapi::jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            let git_ref = body["ref"].as_str().unwrap_or_default().to_string();
+            state.runs.push((key, parts[6].to_string(), git_ref, made, id));
             (204, vec![], Value::Null)
+        }
+        ("get", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs") => {
+            let param = |name: &str| {
+                request
+                    .query
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            let since = param("created");
+            let since = since.strip_prefix(">=").unwrap_or(&since).to_string();
+            // The same format both sides: text order is time order.
+            let found: Vec<Value> = state
+                .runs
+                .iter()
+                .rev()
+                .filter(|(repo, workflow, git_ref, made, _)| {
+                    *repo == key && workflow == parts[6] && *git_ref == param("branch") && *made >= since
+                })
+                .map(|(_, _, git_ref, made, id)| {
+                    let mut run = example(op, 200)["workflow_runs"][0].clone();
+                    run["id"] = json!(id);
+                    run["head_branch"] = json!(git_ref);
+                    run["created_at"] = json!(made);
+                    run["event"] = json!("workflow_dispatch");
+                    run
+                })
+                .collect();
+            (
+                200,
+                vec![],
+                json!({"total_count": found.len(), "workflow_runs": found}),
+            )
         }
         _ => (404, vec![], json!({"message": "Not Found"})),
     }
@@ -1096,6 +1170,141 @@ fn a_webhook_pages_and_a_dispatch_are_documented_calls_and_a_webhook_is_made_onc
     assert!(ok, "{output}");
     assert_eq!(
         github.take_calls(),
+        ["POST /repos/acme/app/actions/workflows/deploy.yaml/dispatches"]
+    );
+}
+
+#[test]
+fn a_webhook_is_looked_for_on_every_page_of_hooks_within_a_bound() {
+    let remotes = tempfile::tempdir().unwrap();
+    let github = GitHub::start(remotes.path(), &["acme"]);
+    let hook = |repo: &str| {
+        format!(
+            "    - id: hook\n      action: github:webhook\n      input:\n        repoUrl: \"github.com?owner=acme&repo={repo}\"\n        webhookUrl: https://ci.example/hook\n"
+        )
+    };
+    let seed = |repo: &str, others: usize, ours_at: Option<usize>| {
+        let mut state = github.state.lock().unwrap();
+        state.repos.insert(format!("acme/{repo}"), "main".into());
+        for i in 0..others {
+            let url = if Some(i) == ours_at {
+                "https://ci.example/hook".to_string()
+            } else {
+                format!("https://other.example/{i}")
+            };
+            state.hooks.push((format!("acme/{repo}"), url));
+        }
+    };
+    // On the second page of two: found, none made.
+    seed("found", 150, Some(140));
+    let (ok, output) = scaffold(&github, &hook("found"));
+    assert!(ok, "{output}");
+    assert_eq!(github.take_calls(), ["GET /repos/acme/found/hooks"; 2]);
+    // On no page of three: made once, after every page was read.
+    seed("absent", 250, None);
+    let (ok, output) = scaffold(&github, &hook("absent"));
+    assert!(ok, "{output}");
+    let mut expected = vec!["GET /repos/acme/absent/hooks"; 3];
+    expected.push("POST /repos/acme/absent/hooks");
+    assert_eq!(github.take_calls(), expected);
+    // More pages than the bound: the step fails, naming it, and makes none.
+    seed("crowded", 1001, None);
+    let (ok, output) = scaffold(&github, &hook("crowded"));
+    assert!(!ok);
+    assert!(
+        output.contains("acme/crowded has more than 1000 webhooks"),
+        "{output}"
+    );
+    assert_eq!(github.take_calls(), ["GET /repos/acme/crowded/hooks"; 10]);
+}
+
+#[test]
+fn a_dispatch_retried_after_a_crash_finds_the_run_it_started_and_starts_none() {
+    use goldpath::forge::{Forge, HttpTransport, RepoId, github::GitHub as Client};
+    let remotes = tempfile::tempdir().unwrap();
+    let github = GitHub::start(remotes.path(), &["acme"]);
+    github
+        .state
+        .lock()
+        .unwrap()
+        .repos
+        .insert("acme/app".into(), "main".into());
+    let client = Client::new(HttpTransport::new(&github.url, "contract-token").unwrap());
+    let id = RepoId {
+        owner: "acme".into(),
+        name: "app".into(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let inputs = serde_json::Map::new();
+    runtime.block_on(async {
+        // The first attempt: no run since the step started, so it dispatches.
+        assert_eq!(
+            client
+                .find_dispatched_run(&id, "deploy.yaml", "main", now)
+                .await
+                .unwrap(),
+            None
+        );
+        client
+            .dispatch_workflow(&id, "deploy.yaml", "main", &inputs)
+            .await
+            .unwrap();
+        // Killed before it recorded the step done; the retry finds the run.
+        assert_eq!(
+            client
+                .find_dispatched_run(&id, "deploy.yaml", "main", now)
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        // Not a run on another ref, nor one made before the step started.
+        assert_eq!(
+            client
+                .find_dispatched_run(&id, "deploy.yaml", "release", now)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            client
+                .find_dispatched_run(&id, "deploy.yaml", "main", now + 3600)
+                .await
+                .unwrap(),
+            None
+        );
+    });
+    assert_eq!(
+        github.take_calls(),
+        [
+            "GET /repos/acme/app/actions/workflows/deploy.yaml/runs",
+            "POST /repos/acme/app/actions/workflows/deploy.yaml/dispatches",
+            "GET /repos/acme/app/actions/workflows/deploy.yaml/runs",
+            "GET /repos/acme/app/actions/workflows/deploy.yaml/runs",
+            "GET /repos/acme/app/actions/workflows/deploy.yaml/runs",
+        ]
+    );
+    // A dispatch GitHub fails with 5xx is not sent again by the transport:
+    // the step's next attempt decides, after looking for the run.
+    github.fault(
+        "POST",
+        "/repos/acme/app/actions/workflows/deploy.yaml/dispatches",
+        500,
+        &[],
+        json!({"message": "Server Error"}),
+    );
+    let error = runtime
+        .block_on(client.dispatch_workflow(&id, "deploy.yaml", "main", &inputs))
+        .unwrap_err();
+    assert!(error.to_string().contains("not sent again"), "{error}");
+    assert_eq!(
+        github.state.lock().unwrap().calls,
         ["POST /repos/acme/app/actions/workflows/deploy.yaml/dispatches"]
     );
 }

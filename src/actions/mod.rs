@@ -11,6 +11,7 @@ pub mod fetch;
 mod fs;
 pub mod github;
 pub mod github_api;
+pub mod github_steps;
 pub mod gitlab;
 pub mod gitlab_api;
 pub mod input;
@@ -270,10 +271,10 @@ impl<W: World> Effects for W {
             WorldInput::GitlabGroup(input) => output(&push_gitlab::gitlab_group(self, input)?),
             WorldInput::GithubRepoCreate(input) => output(&push::github_repo_create(self, input)?),
             WorldInput::GithubRepoPush(input) => output(&push::github_repo_push(self, input, workspace)?),
-            WorldInput::GithubBranchProtection(input) => push::github_branch_protection(self, input)?,
-            WorldInput::GithubWebhook(input) => push::github_webhook(self, input)?,
-            WorldInput::GithubActionsDispatch(input) => push::github_dispatch(self, input)?,
-            WorldInput::GithubPagesEnable(input) => push::github_pages(self, input)?,
+            WorldInput::GithubBranchProtection(input) => github_steps::github_branch_protection(self, input)?,
+            WorldInput::GithubWebhook(input) => github_steps::github_webhook(self, input)?,
+            WorldInput::GithubActionsDispatch(input) => github_steps::github_dispatch(self, input)?,
+            WorldInput::GithubPagesEnable(input) => github_steps::github_pages(self, input)?,
             WorldInput::PullRequest(kind, input) => {
                 output(&push::pull_request(self, *kind, input, workspace)?)
             }

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use super::ActionError;
 use super::ActionKind;
 use super::github::{self, GithubPublishInput, RepoCreateInput, RepoCreateOutput, RepoPushInput};
-use super::github_api::{self, BranchProtectionInput, DispatchInput, PagesInput, Target, WebhookInput};
 use super::publish::{ForgeRequest, Publish, PublishInput, PublishOutput};
 use super::pull_request::{PullRequestInput, PullRequestOutput, PullRequestStep};
 use crate::config::{Config, RepositoryRoute};
@@ -162,107 +161,6 @@ pub fn github_repo_create<P: Publisher + ?Sized>(
     Ok(RepoCreateOutput {
         remote_url: route.remote_url,
     })
-}
-
-/// A GitHub step on an existing repository: `call` with the forge's
-/// client; the step's output is empty.
-fn on_github<P: Publisher + ?Sized>(
-    publisher: &mut P,
-    action: ActionKind,
-    repo_url: &str,
-    token: Option<&str>,
-    call: impl FnOnce(&P, &P::Forge, &Target) -> Result<(), ActionError>,
-) -> Result<serde_json::Value, ActionError> {
-    let publishing = publisher.publishing();
-    let config = publishing.config;
-    let target = github_api::target(action, repo_url, config, &config.tenant(publishing.namespace))?;
-    let Remote { forge, .. } = publisher.remote(&target.host, &target.route, step_token(token), true)?;
-    let forge = forge.ok_or_else(|| ActionError::permanent("the repoUrl's host has no API client"))?;
-    let result = call(publisher, &forge, &target);
-    publisher.finished(Some(&forge));
-    result.map(|()| serde_json::Value::Object(Default::default()))
-}
-
-/// `github:branch-protection:create`: the branch named, else the
-/// repository's default branch, protected (`PUT`: a retry sets the same
-/// rules).
-pub fn github_branch_protection<P: Publisher + ?Sized>(
-    publisher: &mut P,
-    input: &BranchProtectionInput,
-) -> Result<serde_json::Value, ActionError> {
-    let mut rule = github_api::branch_rule(input)?;
-    on_github(
-        publisher,
-        ActionKind::GithubBranchProtection,
-        &input.repo_url,
-        input.token.as_deref(),
-        |publisher, forge, target| {
-            if rule.branch.is_empty() {
-                rule.branch = publisher
-                    .wait(forge::existing_repository(forge, &target.id))?
-                    .default_branch;
-            }
-            Ok(publisher.wait(forge.protect_branch(&target.id, &rule))?)
-        },
-    )
-}
-
-/// `github:webhook`: the webhook made, unless one with its URL is there.
-pub fn github_webhook<P: Publisher + ?Sized>(
-    publisher: &mut P,
-    input: &WebhookInput,
-) -> Result<serde_json::Value, ActionError> {
-    let hook = github_api::webhook(input)?;
-    on_github(
-        publisher,
-        ActionKind::GithubWebhook,
-        &input.repo_url,
-        input.token.as_deref(),
-        |publisher, forge, target| {
-            Ok(publisher
-                .wait(forge.ensure_webhook(&target.id, &hook))
-                .map(drop)?)
-        },
-    )
-}
-
-/// `github:actions:dispatch`: a run of the workflow started. A dispatch
-/// cannot be recognised afterwards, so a step retried after a crash
-/// between the call and its record may start a second run.
-pub fn github_dispatch<P: Publisher + ?Sized>(
-    publisher: &mut P,
-    input: &DispatchInput,
-) -> Result<serde_json::Value, ActionError> {
-    let inputs = github_api::workflow_inputs(input)?;
-    on_github(
-        publisher,
-        ActionKind::GithubActionsDispatch,
-        &input.repo_url,
-        input.token.as_deref(),
-        |publisher, forge, target| {
-            Ok(publisher.wait(forge.dispatch_workflow(
-                &target.id,
-                &input.workflow_id,
-                &input.branch_or_tag_name,
-                &inputs,
-            ))?)
-        },
-    )
-}
-
-/// `github:pages:enable`: pages turned on, or found on.
-pub fn github_pages<P: Publisher + ?Sized>(
-    publisher: &mut P,
-    input: &PagesInput,
-) -> Result<serde_json::Value, ActionError> {
-    let pages = github_api::pages(input)?;
-    on_github(
-        publisher,
-        ActionKind::GithubPagesEnable,
-        &input.repo_url,
-        input.token.as_deref(),
-        |publisher, forge, target| Ok(publisher.wait(forge.enable_pages(&target.id, &pages))?),
-    )
 }
 
 /// Pushes a resolved publish step: into the repository it makes on a
@@ -488,7 +386,7 @@ fn identity(config: &Config, author: &(Option<String>, Option<String>)) -> git::
 }
 
 /// A step's own `token` input, trimmed, when it has one.
-pub(super) fn step_token(token: Option<&str>) -> Option<&str> {
+pub(crate) fn step_token(token: Option<&str>) -> Option<&str> {
     token.map(str::trim).filter(|t| !t.is_empty())
 }
 
@@ -524,6 +422,10 @@ mod tests {
         /// A repository the forge has but that refuses every push (its
         /// directory is missing), made at this time; cleared by a delete.
         broken_since: Option<i64>,
+        /// When a workflow run was dispatched, if one was.
+        run_made: Option<i64>,
+        /// A dispatch GitHub gives no answer to.
+        dispatch_unanswered: bool,
         calls: Vec<&'static str>,
     }
 
@@ -570,6 +472,36 @@ mod tests {
         }
         async fn set_topics(&self, _: &RepoId, _: &[String]) -> Result<(), ForgeError> {
             unreachable!()
+        }
+        async fn find_dispatched_run(
+            &self,
+            _: &RepoId,
+            _: &str,
+            _: &str,
+            since: i64,
+        ) -> Result<Option<u64>, ForgeError> {
+            let mut server = self.0.borrow_mut();
+            server.calls.push("runs");
+            Ok(server.run_made.filter(|made| *made >= since).map(|_| 1))
+        }
+        async fn dispatch_workflow(
+            &self,
+            _: &RepoId,
+            _: &str,
+            _: &str,
+            _: &serde_json::Map<String, serde_json::Value>,
+        ) -> Result<(), ForgeError> {
+            let mut server = self.0.borrow_mut();
+            server.calls.push("dispatch");
+            if server.dispatch_unanswered {
+                return Err(ForgeError::Unavailable {
+                    host: "github.test".into(),
+                    call: "dispatch".into(),
+                    detail: "timed out (not sent again)".into(),
+                });
+            }
+            server.run_made = Some(STARTED + 1);
+            Ok(())
         }
         async fn add_collaborator(&self, _: &RepoId, _: &str, _: Access) -> Result<(), ForgeError> {
             unreachable!()
@@ -690,6 +622,72 @@ mod tests {
             calls,
             repository: root.join("acme/app.git"),
         }
+    }
+
+    /// Runs a `github:actions:dispatch` step on `server`.
+    fn dispatch(server: Server) -> (Result<serde_json::Value, ActionError>, Vec<&'static str>) {
+        let config = Config {
+            git_hosts: vec![GitHost {
+                host: "github.test".into(),
+                url: "file:///nowhere/{owner}/{repo}.git".into(),
+                kind: ForgeKind::Github,
+                ..GitHost::default()
+            }],
+            tenancy: Tenancy {
+                publish_owners: vec!["*".into()],
+                ..Tenancy::default()
+            },
+            ..Config::default()
+        };
+        let server = Rc::new(RefCell::new(server));
+        let mut publisher = FakePublisher {
+            config,
+            forge: FakeForge(server.clone()),
+        };
+        let input = super::super::input::decode(&json!({
+            "repoUrl": "github.test?owner=acme&repo=app",
+            "workflowId": "deploy.yaml",
+            "branchOrTagName": "main",
+        }))
+        .unwrap();
+        let result = super::super::github_steps::github_dispatch(&mut publisher, &input);
+        let calls = server.borrow().calls.clone();
+        (result, calls)
+    }
+
+    #[test]
+    fn a_dispatch_starts_a_run_unless_an_earlier_attempt_of_the_step_started_one() {
+        let (result, calls) = dispatch(Server::default());
+        assert!(result.is_ok());
+        assert_eq!(calls, ["runs", "dispatch"]);
+        // Killed after its dispatch: the run made since the step started
+        // is found, and no second one is started.
+        let (result, calls) = dispatch(Server {
+            run_made: Some(STARTED + 3),
+            ..Server::default()
+        });
+        assert!(result.is_ok());
+        assert_eq!(calls, ["runs"]);
+        // A run from before the step started is someone else's.
+        let (result, calls) = dispatch(Server {
+            run_made: Some(STARTED - 1),
+            ..Server::default()
+        });
+        assert!(result.is_ok());
+        assert_eq!(calls, ["runs", "dispatch"]);
+        // No answer: whether a run started is unknown, so the step is
+        // tried again once GitHub would list it.
+        let (result, calls) = dispatch(Server {
+            dispatch_unanswered: true,
+            ..Server::default()
+        });
+        let error = result.unwrap_err();
+        assert!(error.transient, "{error:?}");
+        assert_eq!(
+            error.retry_after,
+            Some(super::super::github_steps::DISPATCH_SETTLE)
+        );
+        assert_eq!(calls, ["runs", "dispatch"]);
     }
 
     fn tip(repository: &Path) -> String {

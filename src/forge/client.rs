@@ -122,6 +122,15 @@ impl<T: Transport> Forge for Client<T> {
     ) -> Result<(), ForgeError> {
         each!(self, forge => forge.dispatch_workflow(id, workflow, git_ref, inputs))
     }
+    async fn find_dispatched_run(
+        &self,
+        id: &RepoId,
+        workflow: &str,
+        git_ref: &str,
+        since: i64,
+    ) -> Result<Option<u64>, ForgeError> {
+        each!(self, forge => forge.find_dispatched_run(id, workflow, git_ref, since))
+    }
     async fn enable_pages(&self, id: &RepoId, pages: &Pages) -> Result<(), ForgeError> {
         each!(self, forge => forge.enable_pages(id, pages))
     }

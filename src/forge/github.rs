@@ -18,6 +18,12 @@ const ADMINISTRATION: &str = "the repo scope (fine-grained: Administration read 
 const PULL_REQUESTS: &str = "the repo scope (fine-grained: Pull requests read and write)";
 /// What reading a repository needs.
 const METADATA: &str = "the repo scope (fine-grained: Metadata read)";
+/// What a workflow call needs.
+const ACTIONS: &str = "the repo and workflow scopes (fine-grained: Actions write)";
+/// Most pages of a repository's webhooks read, 100 each: more than any
+/// repository has (GitHub allows 20 per event). A list longer than that
+/// fails the step rather than risk a second hook with the same URL.
+pub const MAX_HOOK_PAGES: usize = 10;
 
 /// A GitHub server.
 #[derive(Debug)]
@@ -511,23 +517,44 @@ impl<T: Transport> Forge for GitHub<T> {
     }
 
     /// Makes the webhook, unless one with its URL is there already (a
-    /// retried step), which is left as it is. The first 100 hooks are
-    /// looked through.
+    /// retried step), which is left as it is. Every page of the
+    /// repository's hooks is looked through, at most [`MAX_HOOK_PAGES`].
     async fn ensure_webhook(&self, id: &RepoId, hook: &Webhook) -> Result<bool, ForgeError> {
-        let list = ApiCall::new(
-            Method::Get,
-            format!("{}/hooks?per_page=100", repo_path(id)),
-            format!("list the webhooks of {id}"),
-            "the admin:repo_hook scope (fine-grained: Webhooks read)",
-        );
-        let hooks = self
-            .expect_ok(list, Some(format!("repository {id} does not exist")))
-            .await?;
-        let exists = hooks.as_array().into_iter().flatten().any(|existing| {
-            existing.pointer("/config/url").and_then(Value::as_str) == Some(hook.url.as_str())
-        });
-        if exists {
-            return Ok(false);
+        let mut page = Some(format!("{}/hooks?per_page=100", repo_path(id)));
+        let mut read = 0;
+        while let Some(path) = page.take() {
+            if read == MAX_HOOK_PAGES {
+                return Err(ForgeError::Invalid(format!(
+                    "{}: repository {id} has more than {} webhooks; goldpath reads at most {MAX_HOOK_PAGES} \
+                     pages of them to find one with the URL it would make",
+                    self.transport.host(),
+                    MAX_HOOK_PAGES * 100
+                )));
+            }
+            read += 1;
+            let list = ApiCall::new(
+                Method::Get,
+                path,
+                format!("list the webhooks of {id}"),
+                "the admin:repo_hook scope (fine-grained: Webhooks read)",
+            );
+            let response = self.transport.send(&list).await?;
+            if response.status == 404 {
+                return Err(ForgeError::NotFound(format!(
+                    "{}: repository {id} does not exist",
+                    self.transport.host()
+                )));
+            }
+            if !response.ok() {
+                return Err(self.refused(&list, &response));
+            }
+            let exists = response.body.as_array().into_iter().flatten().any(|existing| {
+                existing.pointer("/config/url").and_then(Value::as_str) == Some(hook.url.as_str())
+            });
+            if exists {
+                return Ok(false);
+            }
+            page = response.next;
         }
         let mut config = json!({
             "url": hook.url,
@@ -570,9 +597,11 @@ impl<T: Transport> Forge for GitHub<T> {
                 segment(workflow)
             ),
             format!("dispatch workflow {workflow} of {id} on {git_ref}"),
-            "the repo and workflow scopes (fine-grained: Actions write)",
+            ACTIONS,
         )
-        .with_body(json!({ "ref": git_ref, "inputs": inputs }));
+        .with_body(json!({ "ref": git_ref, "inputs": inputs }))
+        // GitHub cannot tell a second dispatch from a new one.
+        .sent_once();
         self.expect_ok(
             call,
             Some(format!(
@@ -581,6 +610,43 @@ impl<T: Transport> Forge for GitHub<T> {
         )
         .await
         .map(drop)
+    }
+
+    /// The newest run of `workflow` on `git_ref` a dispatch started at or
+    /// after `since` (seconds since the Unix epoch): one an earlier attempt
+    /// of a step may have started.
+    async fn find_dispatched_run(
+        &self,
+        id: &RepoId,
+        workflow: &str,
+        git_ref: &str,
+        since: i64,
+    ) -> Result<Option<u64>, ForgeError> {
+        let since = k8s_openapi::jiff::Timestamp::from_second(since)
+            .map_err(|e| ForgeError::Invalid(format!("the step's start time: {e}")))?
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let call = ApiCall::new(
+            Method::Get,
+            format!(
+                "{}/actions/workflows/{}/runs?event=workflow_dispatch&branch={}&created={}&per_page=1",
+                repo_path(id),
+                segment(workflow),
+                query(git_ref),
+                query(&format!(">={since}"))
+            ),
+            format!("list the runs of workflow {workflow} of {id} on {git_ref} since {since}"),
+            ACTIONS,
+        );
+        let runs = self
+            .expect_ok(
+                call,
+                Some(format!(
+                    "repository {id} or its workflow {workflow:?} does not exist"
+                )),
+            )
+            .await?;
+        Ok(runs.pointer("/workflow_runs/0/id").and_then(Value::as_u64))
     }
 
     /// Turns GitHub Pages on; pages that are on already (409) are left as
@@ -616,133 +682,4 @@ fn query(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::forge::{DryRun, Features, RepositorySettings, apply_settings, ensure_repository};
-
-    fn new_repository() -> NewRepository {
-        NewRepository {
-            id: RepoId {
-                owner: "acme".into(),
-                name: "payments".into(),
-            },
-            description: "Payments".into(),
-            visibility: Visibility::Internal,
-            default_branch: "main".into(),
-            homepage: "https://payments.example".into(),
-            features: Features {
-                has_wiki: Some(false),
-                delete_branch_on_merge: Some(true),
-                squash_merge_commit_title: Some("PR_TITLE".into()),
-                ..Features::default()
-            },
-        }
-    }
-
-    fn methods_and_urls(calls: &[String]) -> Vec<String> {
-        calls
-            .iter()
-            .map(|c| c.split(' ').take(2).collect::<Vec<_>>().join(" "))
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn a_publish_reads_creates_then_sets_topics_access_and_protection_in_that_order() {
-        let github = GitHub::new(DryRun::new("api.github.com", "https://api.github.com"));
-        let new = new_repository();
-        ensure_repository(&github, &new).await.unwrap();
-        apply_settings(
-            &github,
-            &new.id,
-            &RepositorySettings {
-                topics: vec!["payments".into()],
-                collaborators: vec![("alice".into(), Access::Maintain)],
-                teams: vec![("platform".into(), Access::Admin)],
-                protection: Some(BranchProtection {
-                    branch: "main".into(),
-                    required_approvals: 2,
-                    required_status_checks: vec!["ci".into()],
-                    require_signatures: true,
-                    ..BranchProtection::default()
-                }),
-            },
-        )
-        .await
-        .unwrap();
-        let calls = github.transport().calls();
-        let api = "https://api.github.com";
-        assert_eq!(
-            methods_and_urls(&calls),
-            [
-                format!("GET {api}/repos/acme/payments"),
-                format!("POST {api}/orgs/acme/repos"),
-                format!("PUT {api}/repos/acme/payments/topics"),
-                format!("PUT {api}/repos/acme/payments/collaborators/alice"),
-                format!("PUT {api}/orgs/acme/teams/platform/repos/acme/payments"),
-                format!("PUT {api}/repos/acme/payments/branches/main/protection"),
-                format!("POST {api}/repos/acme/payments/branches/main/protection/required_signatures"),
-            ]
-        );
-        for expected in [
-            r#""visibility":"internal""#,
-            r#""homepage":"https://payments.example""#,
-            r#""has_wiki":false"#,
-            r#""delete_branch_on_merge":true"#,
-            r#""squash_merge_commit_title":"PR_TITLE""#,
-        ] {
-            assert!(calls[1].contains(expected), "{expected} in {}", calls[1]);
-        }
-        assert!(!calls[1].contains("has_issues"), "{}", calls[1]);
-        assert!(calls[2].contains(r#"{"names":["payments"]}"#), "{}", calls[2]);
-        assert!(calls[3].contains(r#""permission":"maintain""#), "{}", calls[3]);
-        assert!(
-            calls[5].contains(r#""required_approving_review_count":2"#),
-            "{}",
-            calls[5]
-        );
-        assert!(calls[5].contains(r#""contexts":["ci"]"#), "{}", calls[5]);
-    }
-
-    #[tokio::test]
-    async fn a_pull_request_is_looked_up_by_owner_and_branch_then_opened_as_a_draft() {
-        let github = GitHub::new(DryRun::new("api.github.com", "https://api.github.com"));
-        let id = RepoId {
-            owner: "acme".into(),
-            name: "app".into(),
-        };
-        let new = NewPullRequest {
-            head: "feature/docs".into(),
-            base: "main".into(),
-            title: "Docs".into(),
-            body: "More".into(),
-            draft: true,
-        };
-        crate::forge::ensure_pull_request(&github, &id, &new, false)
-            .await
-            .unwrap();
-        let calls = github.transport().calls();
-        assert_eq!(
-            methods_and_urls(&calls),
-            [
-                "GET https://api.github.com/repos/acme/app/pulls?state=open&head=acme%3Afeature%2Fdocs&base=main&per_page=1",
-                "POST https://api.github.com/repos/acme/app/pulls",
-            ]
-        );
-        assert!(calls[1].contains(r#""draft":true"#), "{}", calls[1]);
-    }
-
-    #[test]
-    fn a_validation_failure_names_githubs_errors() {
-        let response = ApiResponse {
-            status: 422,
-            body: json!({
-                "message": "Repository creation failed.",
-                "errors": [{"resource": "Repository", "field": "name", "message": "name already exists on this account"}],
-            }),
-        };
-        assert_eq!(
-            detail(&response),
-            ": Repository creation failed. (name already exists on this account)"
-        );
-    }
-}
+mod tests;

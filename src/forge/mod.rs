@@ -466,6 +466,17 @@ pub trait Forge {
     ) -> Result<(), ForgeError> {
         Err(unsupported(id, "workflow dispatch"))
     }
+    /// The run of `workflow` on `git_ref` a dispatch started at or after
+    /// `since` (seconds since the Unix epoch), if there is one.
+    async fn find_dispatched_run(
+        &self,
+        id: &RepoId,
+        _workflow: &str,
+        _git_ref: &str,
+        _since: i64,
+    ) -> Result<Option<u64>, ForgeError> {
+        Err(unsupported(id, "workflow runs"))
+    }
     /// Turns pages on.
     async fn enable_pages(&self, id: &RepoId, _pages: &Pages) -> Result<(), ForgeError> {
         Err(unsupported(id, "GitHub Pages"))

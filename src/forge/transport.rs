@@ -62,6 +62,11 @@ pub struct ApiCall {
     pub what: String,
     /// The permission the call needs, for a 401/403's message.
     pub permission: String,
+    /// Whether a 5xx or a call that got no answer is sent again. Off for
+    /// a call that must not take effect twice and that GitHub cannot
+    /// recognise afterwards (a workflow dispatch): its failure goes to the
+    /// step, whose next attempt looks for the effect first.
+    pub resend: bool,
 }
 
 impl ApiCall {
@@ -73,7 +78,14 @@ impl ApiCall {
             body: None,
             what,
             permission: permission.to_string(),
+            resend: true,
         }
+    }
+
+    /// The same call, never sent twice by the transport.
+    pub fn sent_once(mut self) -> Self {
+        self.resend = false;
+        self
     }
 
     /// The same call with a JSON body.
@@ -85,12 +97,16 @@ impl ApiCall {
 
 /// A forge's answer that is not a failure of the transport: any 2xx, and
 /// the 4xx a forge module interprets (404, 409, 422, ...).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct ApiResponse {
     /// The HTTP status.
     pub status: u16,
     /// The JSON body; a body that is not JSON as a string; `null` if empty.
     pub body: Value,
+    /// The path (below the API's base URL) of the next page of a list, from
+    /// the `Link` header's `rel="next"`; only a link below the same base
+    /// URL is followed, so the token never goes anywhere else.
+    pub next: Option<String>,
 }
 
 impl ApiResponse {
@@ -243,12 +259,23 @@ impl Transport for HttpTransport {
             }
             let (status, headers, body) = match self.attempt(call).await {
                 Ok(answer) => answer,
-                Err(detail) => {
+                Err(detail) if call.resend => {
                     last = detail;
                     continue;
                 }
+                Err(detail) => {
+                    return Err(ForgeError::Unavailable {
+                        host: self.host.clone(),
+                        call: call.what.clone(),
+                        detail: format!("{detail} (not sent again)"),
+                    });
+                }
             };
-            let response = ApiResponse { status, body };
+            let response = ApiResponse {
+                status,
+                body,
+                next: next_page(&headers, &self.api_url),
+            };
             if let Some(wait) = rate_limit_wait(status, &headers, SystemTime::now()) {
                 return Err(ForgeError::RateLimited {
                     host: self.host.clone(),
@@ -257,6 +284,13 @@ impl Transport for HttpTransport {
                 });
             }
             match status {
+                500..=599 if !call.resend => {
+                    return Err(ForgeError::Unavailable {
+                        host: self.host.clone(),
+                        call: call.what.clone(),
+                        detail: format!("{status}{} (not sent again)", response.detail()),
+                    });
+                }
                 401 | 403 => {
                     return Err(ForgeError::Denied {
                         host: self.host.clone(),
@@ -294,6 +328,22 @@ fn permission_needed(call: &ApiCall, headers: &reqwest::header::HeaderMap) -> St
         }
         None => call.permission.clone(),
     }
+}
+
+/// The `rel="next"` link of a `Link` header (GitHub's and Gitea's paging),
+/// as a path below `api_url`; `None` for the last page, or a link anywhere
+/// else.
+pub fn next_page(headers: &reqwest::header::HeaderMap, api_url: &str) -> Option<String> {
+    let link = headers.get(reqwest::header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|param| param.trim().replace(' ', "") == "rel=\"next\"");
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let path = target.strip_prefix(api_url)?;
+        (is_next && path.starts_with('/')).then(|| path.to_string())
+    })
 }
 
 fn describe(error: &reqwest::Error) -> String {
@@ -423,11 +473,12 @@ impl Transport for DryRun {
             },
             Method::Get => ApiResponse {
                 status: 404,
-                body: Value::Null,
+                ..ApiResponse::default()
             },
             _ => ApiResponse {
                 status: 201,
                 body: call.body.clone().unwrap_or_else(|| json!({})),
+                next: None,
             },
         })
     }
@@ -618,6 +669,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn only_a_next_page_below_the_api_url_is_followed() {
+        let api = "https://ghe.example/api/v3";
+        let link = |value: &str| headers(&[("link", value)]);
+        assert_eq!(
+            next_page(
+                &link(
+                    "<https://ghe.example/api/v3/repos/a/b/hooks?per_page=100&page=2>; rel=\"next\", \
+                     <https://ghe.example/api/v3/repos/a/b/hooks?per_page=100&page=5>; rel=\"last\""
+                ),
+                api
+            ),
+            Some("/repos/a/b/hooks?per_page=100&page=2".to_string())
+        );
+        // The last page, a link to another host or outside the API, none.
+        for value in [
+            "<https://ghe.example/api/v3/repos/a/b/hooks?page=1>; rel=\"first\"",
+            "<https://elsewhere.example/api/v3/repos/a/b/hooks?page=2>; rel=\"next\"",
+            "<https://ghe.example/api/v3.evil/x>; rel=\"next\"",
+            "garbage",
+        ] {
+            assert_eq!(next_page(&link(value), api), None, "{value}");
+        }
+        assert_eq!(next_page(&HeaderMap::new(), api), None);
+    }
+
     #[tokio::test]
     async fn a_dry_run_prints_a_webhooks_secret_masked() {
         let dry = DryRun::new("api.github.com", "https://api.github.com");
@@ -636,17 +713,20 @@ mod tests {
         let long = ApiResponse {
             status: 422,
             body: json!({"message": "x".repeat(10_000)}),
+            ..ApiResponse::default()
         };
         assert_eq!(long.detail().len(), 2 + MAX_DETAIL_CHARS);
         let plain = ApiResponse {
             status: 500,
             body: Value::String("  boom \n".into()),
+            ..ApiResponse::default()
         };
         assert_eq!(plain.detail(), ": boom");
         assert_eq!(
             ApiResponse {
                 status: 404,
-                body: Value::Null
+                body: Value::Null,
+                ..ApiResponse::default()
             }
             .detail(),
             ""

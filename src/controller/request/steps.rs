@@ -225,9 +225,10 @@ impl StepLoop<'_> {
 
 /// Whether `action` makes a repository or pull request through a forge's
 /// API, which may roll back one it reported made: its result is confirmed
-/// on a later reconcile. Today that is Gitea's; GitHub and GitLab have not
-/// been seen to roll back a repository they reported made, and a push to a
-/// plain git host is not rolled back.
+/// on a later reconcile. That is Gitea's. GitHub keeps what it answered
+/// made (a retried GitHub step finds what a killed one left: README,
+/// "Forges"); GitLab has not been seen to roll back a repository it
+/// reported made; and a push to a plain git host is not rolled back.
 fn through_forge_api(action: &str) -> bool {
     matches!(action, "publish:gitea" | "publish:gitea:pull-request")
 }
