@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::RepoUrl;
 use crate::forge::ForgeKind;
+use crate::forge::github_app::Installation;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -410,22 +411,53 @@ pub struct GitHost {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
     /// A Secret in the operator's namespace whose key `token` is the forge
-    /// API token; required for a forge. A step's `token` input overrides it.
+    /// API token; required for a forge, except a GitHub host with `app`. A
+    /// step's `token` input overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_secret: Option<String>,
+    /// On a GitHub host, the GitHub App goldpath acts as: its installation
+    /// tokens are used in place of `tokenSecret`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<GithubApp>,
+}
+
+/// A GitHub App goldpath acts as.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GithubApp {
+    /// The App's id.
+    pub app_id: u64,
+    /// The installation whose tokens are used; left out, the installation
+    /// on each repository's owner (organisation or user) is looked up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<u64>,
+    /// A Secret in the operator's namespace whose key `privateKey` is the
+    /// App's private key, the PEM file GitHub gives.
+    pub private_key_secret: String,
 }
 
 impl GitHost {
     /// Whether the entry is complete for its type: a forge needs its API's
     /// URL and a token.
     pub fn check(&self) -> Result<(), String> {
+        if self.app.is_some() && self.kind != ForgeKind::Github {
+            return Err(format!(
+                "app names a GitHub App, and this host is of type {}; only type github takes it",
+                self.kind
+            ));
+        }
         match self.kind {
             ForgeKind::Git => Ok(()),
             ForgeKind::Github | ForgeKind::Gitlab => {
-                if self.token_secret.is_none() {
+                if self.token_secret.is_none() && self.app.is_none() {
                     return Err(format!(
-                        "type {} needs tokenSecret, a Secret with the API token in key token",
-                        self.kind
+                        "type {} needs tokenSecret, a Secret with the API token in key token{}",
+                        self.kind,
+                        if self.kind == ForgeKind::Github {
+                            ", or app, a GitHub App"
+                        } else {
+                            ""
+                        }
                     ));
                 }
                 Ok(())
@@ -527,6 +559,8 @@ pub struct RepositoryRoute {
     pub api_url: Option<String>,
     /// Secret with the forge API token.
     pub token_secret: Option<String>,
+    /// The GitHub App acting on the repository, and which installation.
+    pub app: Option<(GithubApp, Installation)>,
 }
 
 impl Config {
@@ -603,6 +637,17 @@ impl Config {
             kind: host.kind,
             api_url: host.api_url.clone().or_else(|| default_api_url(host.kind)),
             token_secret: host.token_secret.clone(),
+            app: host
+                .app
+                .clone()
+                .filter(|_| host.kind == ForgeKind::Github)
+                .map(|app| {
+                    let installation = match app.installation_id {
+                        Some(id) => Installation::Id(id),
+                        None => Installation::Owner(repo.owner.clone().unwrap_or_default()),
+                    };
+                    (app, installation)
+                }),
         })
     }
 

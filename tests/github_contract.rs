@@ -268,6 +268,10 @@ struct State {
     runs: Vec<(String, String, String, String, u64)>,
     /// The server's base URL, for the `Link` of a list's next page.
     base: String,
+    /// The `Authorization` header of each request, in order.
+    authorizations: Vec<String>,
+    /// Owners a GitHub App is installed on.
+    installed_on: Vec<String>,
     faults: Vec<Fault>,
 }
 
@@ -332,7 +336,8 @@ struct Request {
     method: String,
     path: String,
     query: Vec<(String, String)>,
-    authorized: bool,
+    /// The `Authorization` header.
+    authorization: String,
     body: Option<Value>,
 }
 
@@ -343,7 +348,7 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
     let mut words = line.split_whitespace();
     let method = words.next()?.to_lowercase();
     let target = words.next()?.to_string();
-    let (mut length, mut authorized) = (0usize, false);
+    let (mut length, mut authorization) = (0usize, String::new());
     loop {
         let mut header = String::new();
         reader.read_line(&mut header).ok()?;
@@ -354,7 +359,7 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
         let (name, value) = header.split_once(':')?;
         match name.to_ascii_lowercase().as_str() {
             "content-length" => length = value.trim().parse().ok()?,
-            "authorization" => authorized = value.trim().starts_with("token "),
+            "authorization" => authorization = value.trim().to_string(),
             _ => {}
         }
     }
@@ -373,7 +378,7 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
         method,
         path: path.to_string(),
         query,
-        authorized,
+        authorization,
         body: (!body.is_empty()).then(|| serde_json::from_slice(&body).unwrap_or(Value::Null)),
     })
 }
@@ -431,9 +436,13 @@ fn answer(request: &Request, state: &Mutex<State>, remotes: &Path) -> (u16, Vec<
     let method = request.method.to_uppercase();
     state.calls.push(format!("{method} {}", request.path));
     let what = format!("{method} {}", request.path);
-    if !request.authorized {
-        state.violations.push(format!("{what}: no token"));
+    // A GitHub App's own calls take its JWT; every other call a token.
+    let app_call = request.path.starts_with("/app/") || request.path.ends_with("/installation");
+    let scheme = if app_call { "Bearer " } else { "token " };
+    if !request.authorization.starts_with(scheme) {
+        state.violations.push(format!("{what}: no {scheme}credential"));
     }
+    state.authorizations.push(request.authorization.clone());
     let Some((template, op)) = operation(&request.method, &request.path) else {
         state.violations.push(format!("{what}: no such operation"));
         return (404, vec![], json!({"message": "Not Found"}));
@@ -703,6 +712,31 @@ fn simulate(
             state.runs.push((key, parts[6].to_string(), git_ref, made, id));
             (204, vec![], Value::Null)
         }
+        ("get", "/orgs/{org}/installation") | ("get", "/users/{username}/installation") => {
+            if state.installed_on.iter().any(|o| o == parts[2]) {
+                let mut installation = example(op, 200);
+                installation["id"] = json!(7);
+                (200, vec![], installation)
+            } else {
+                (
+                    404,
+                    vec![],
+                    json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}),
+                )
+            }
+        }
+        ("post", "/app/installations/{installation_id}/access_tokens") => {
+            let mut token = example(op, 201);
+            token["token"] = json!(format!("ghs_installation{}", parts[3]));
+            token["expires_at"] = json!(
+                k8s_openapi::jiff::Timestamp::now()
+                    .checked_add(k8s_openapi::jiff::SignedDuration::from_hours(1))
+                    .unwrap()
+                    .strftime("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string()
+            );
+            (201, vec![], token)
+        }
         ("get", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs") => {
             let param = |name: &str| {
                 request
@@ -746,6 +780,17 @@ const HEAD: &str = "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\
 /// Runs `goldpath scaffold` on a template of `step` with the contract
 /// server as github.com's API; the exit status and what it printed.
 fn scaffold(github: &GitHub, step: &str) -> (bool, String) {
+    scaffold_as(
+        github,
+        step,
+        "    tokenSecret: github-token\n",
+        "github-token: contract-token\n",
+    )
+}
+
+/// As [`scaffold`], with `credentials` (YAML lines of the host's entry) and
+/// `secrets` (the `--secrets` file).
+fn scaffold_as(github: &GitHub, step: &str, credentials: &str, secrets: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("skeleton")).unwrap();
     std::fs::write(dir.path().join("skeleton/README.md"), "# app\n").unwrap();
@@ -753,13 +798,13 @@ fn scaffold(github: &GitHub, step: &str) -> (bool, String) {
     std::fs::write(
         dir.path().join("config.yaml"),
         format!(
-            "gitHosts:\n  - host: github.com\n    type: github\n    url: \"file://{}/{{owner}}/{{repo}}.git\"\n    apiUrl: {}\n    tokenSecret: github-token\n",
+            "gitHosts:\n  - host: github.com\n    type: github\n    url: \"file://{}/{{owner}}/{{repo}}.git\"\n    apiUrl: {}\n{credentials}",
             github.remotes.display(),
             github.url
         ),
     )
     .unwrap();
-    std::fs::write(dir.path().join("secrets.yaml"), "github-token: contract-token\n").unwrap();
+    std::fs::write(dir.path().join("secrets.yaml"), secrets).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
         .arg("scaffold")
         .arg(dir.path().join("template.yaml"))
@@ -1009,7 +1054,7 @@ fn the_contract_refuses_what_github_does_not_document() {
         method: "put".into(),
         path: "/repos/acme/app/branches/main/protection".into(),
         query: vec![("bogus".into(), "1".into())],
-        authorized: true,
+        authorization: "token t".into(),
         body: Some(json!({"enforce_admins": true})),
     };
     check_request(&request, protect, "PUT protection", &mut found);
@@ -1306,5 +1351,80 @@ fn a_dispatch_retried_after_a_crash_finds_the_run_it_started_and_starts_none() {
     assert_eq!(
         github.state.lock().unwrap().calls,
         ["POST /repos/acme/app/actions/workflows/deploy.yaml/dispatches"]
+    );
+}
+
+#[test]
+fn a_github_app_finds_its_installation_mints_a_token_and_publishes_with_it() {
+    let remotes = tempfile::tempdir().unwrap();
+    let github = GitHub::start(remotes.path(), &["acme"]);
+    github.state.lock().unwrap().installed_on.push("acme".into());
+    let made = Command::new("openssl")
+        .args(["genrsa", "-traditional", "2048"])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let pem = String::from_utf8(made.stdout).unwrap();
+    let secrets = format!(
+        "github-app: |\n{}",
+        pem.lines().map(|l| format!("  {l}\n")).collect::<String>()
+    );
+    let publish = |repo: &str| {
+        format!(
+            "    - id: publish\n      action: publish:github\n      input:\n        repoUrl: \"github.com?owner=acme&repo={repo}\"\n        protectDefaultBranch: false\n"
+        )
+    };
+    let app = "    app:\n      appId: 12\n      privateKeySecret: github-app\n";
+    let (ok, output) = scaffold_as(&github, &publish("app"), app, &secrets);
+    assert!(ok, "{output}");
+    assert!(
+        !output.contains("ghs_installation") && !output.contains("PRIVATE KEY"),
+        "{output}"
+    );
+    let authorizations = std::mem::take(&mut github.state.lock().unwrap().authorizations);
+    assert_eq!(
+        github.take_calls(),
+        [
+            "GET /orgs/acme/installation",
+            "POST /app/installations/7/access_tokens",
+            "GET /repos/acme/app",
+            "POST /orgs/acme/repos",
+        ]
+    );
+    // The App's calls carry its JWT, the publish's the token minted.
+    assert!(authorizations[0].starts_with("Bearer ey") && authorizations[1] == authorizations[0]);
+    assert!(
+        authorizations[2..].iter().all(|a| a == "token ghs_installation7"),
+        "{authorizations:?}"
+    );
+
+    // A named installation is not looked up.
+    let named = "    app:\n      appId: 12\n      installationId: 9\n      privateKeySecret: github-app\n";
+    let (ok, output) = scaffold_as(&github, &publish("named"), named, &secrets);
+    assert!(ok, "{output}");
+    assert_eq!(
+        github.take_calls()[..2],
+        ["POST /app/installations/9/access_tokens", "GET /repos/acme/named"]
+    );
+
+    // An owner the App is not installed on: named, after the organisation
+    // and the user were looked up.
+    let (ok, output) = scaffold_as(
+        &github,
+        &publish("app").replace("owner=acme", "owner=elsewhere"),
+        app,
+        &secrets,
+    );
+    assert!(!ok);
+    assert!(
+        output.contains("the GitHub App is not installed on elsewhere"),
+        "{output}"
+    );
+    assert_eq!(
+        github.take_calls(),
+        [
+            "GET /orgs/elsewhere/installation",
+            "GET /users/elsewhere/installation"
+        ]
     );
 }

@@ -25,6 +25,7 @@ use crate::api::CatalogEntity;
 use crate::config::GITHUB_API_URL;
 use crate::config::{Config, GitHost, RepositoryRoute, Tenancy};
 use crate::engine::files::FileTree;
+use crate::forge::github_app::{AppKey, TokenCache};
 use crate::forge::{
     ApiCall, ApiResponse, DryRun, Forge, ForgeError, ForgeKind, HttpTransport, Transport, client::Client,
 };
@@ -140,14 +141,24 @@ impl LocalEffects {
         let api_url = route.api_url.as_deref().ok_or_else(|| {
             ActionError::permanent("the repoUrl's host is a forge without apiUrl in --config's gitHosts")
         })?;
-        let name = route.token_secret.as_deref().unwrap_or_default();
-        let token = match token {
-            Some(token) => token.to_string(),
-            None => tokens.get(name).cloned().ok_or_else(|| {
+        let secret = |name: &str, what: &str| {
+            tokens.get(name).cloned().ok_or_else(|| {
                 ActionError::permanent(format!(
-                    "--secrets has no {name:?}, the tokenSecret of the repoUrl's host in --config"
+                    "--secrets has no {name:?}, the {what} of the repoUrl's host in --config"
                 ))
-            })?,
+            })
+        };
+        let token = match (token, &route.app) {
+            (Some(token), _) => token.to_string(),
+            (None, Some((app, installation))) => {
+                let key = AppKey::new(
+                    app.app_id,
+                    &secret(&app.private_key_secret, "app's privateKeySecret")?,
+                )?;
+                let now = k8s_openapi::jiff::Timestamp::now().as_second();
+                self.wait(TokenCache::default().token(api_url, &key, installation.clone(), now))?
+            }
+            (None, None) => secret(route.token_secret.as_deref().unwrap_or_default(), "tokenSecret")?,
         };
         let transport =
             LocalTransport::Http(HttpTransport::new(api_url, &token)?.with_scheme(route.kind.auth_scheme()));

@@ -22,6 +22,7 @@ fn a_configured_host_routes_to_its_server_and_others_to_https() {
             kind: ForgeKind::Git,
             api_url: None,
             token_secret: None,
+            app: None,
         })
     );
     let other = RepoUrl::parse("gitlab.com?owner=team&repo=bucket").unwrap();
@@ -269,4 +270,35 @@ templateSourceLimits: {maxFiles: 50}
             ..TemplateSourceLimits::default()
         }
     );
+}
+
+#[test]
+fn a_github_host_may_act_as_a_github_app_and_no_other_type_may() {
+    let config: Config = serde_yaml_ng::from_str(
+        "gitHosts:\n  - host: github.com\n    type: github\n    url: \"https://github.com/{owner}/{repo}.git\"\n    app: {appId: 12, privateKeySecret: gh-app}\n  - host: ghe.example\n    type: github\n    url: \"https://ghe.example/{owner}/{repo}.git\"\n    app: {appId: 12, installationId: 9, privateKeySecret: gh-app}\n",
+    )
+    .unwrap();
+    for host in &config.git_hosts {
+        assert_eq!(host.check(), Ok(()), "{}", host.host);
+    }
+    let repo = |host: &str| RepoUrl::parse(&format!("{host}?owner=acme&repo=app")).unwrap();
+    let (app, installation) = config.route(&repo("github.com"), "main").unwrap().app.unwrap();
+    assert_eq!(
+        (app.app_id, installation),
+        (12, Installation::Owner("acme".into()))
+    );
+    let (_, installation) = config.route(&repo("ghe.example"), "main").unwrap().app.unwrap();
+    assert_eq!(installation, Installation::Id(9));
+    let mut gitea = config.git_hosts[0].clone();
+    gitea.kind = ForgeKind::Gitea;
+    gitea.api_url = Some("https://gitea.example/api/v1".into());
+    gitea.token_secret = Some("t".into());
+    assert!(gitea.check().unwrap_err().contains("only type github takes it"));
+    let mut neither = config.git_hosts[0].clone();
+    neither.app = None;
+    assert!(neither.check().unwrap_err().contains("or app, a GitHub App"));
+    let unknown: Result<Config, _> = serde_yaml_ng::from_str(
+        "gitHosts:\n  - host: h\n    url: u\n    app: {appId: 1, privateKeySecret: k, key: inline}\n",
+    );
+    assert!(unknown.is_err());
 }

@@ -33,6 +33,7 @@ use crate::actions::{
 use crate::api::{CatalogEntity, Requester, ScaffoldRequest};
 use crate::config::{RepositoryRoute, TenantRules};
 use crate::engine::files::FileTree;
+use crate::forge::github_app::AppKey;
 use crate::forge::{Forge, ForgeKind, HttpTransport, client::Client};
 use crate::git;
 
@@ -194,20 +195,9 @@ impl<'a> ClusterEffects<'a> {
         token: Option<&str>,
     ) -> Result<Option<git::Credentials>, ActionError> {
         let mut credentials = match &route.credentials_secret {
-            None if matches!(route.kind, ForgeKind::Github | ForgeKind::Gitlab) && token.is_none() => {
-                match &route.token_secret {
-                    Some(secret) => {
-                        let token = self.handle.block_on(secret_key(
-                            self.context,
-                            &self.context.namespace,
-                            secret,
-                            "token",
-                        ))?;
-                        Some(git::Credentials::new(route.kind.push_user().to_string(), &token))
-                    }
-                    None => None,
-                }
-            }
+            None if matches!(route.kind, ForgeKind::Github | ForgeKind::Gitlab) && token.is_none() => self
+                .host_token(route)?
+                .map(|token| git::Credentials::new(route.kind.push_user().to_string(), &token)),
             None => None,
             Some(secret) => Some(
                 self.handle
@@ -230,6 +220,39 @@ impl<'a> ClusterEffects<'a> {
         Ok(credentials)
     }
 
+    /// The host's own API token: a GitHub App's installation token (kept
+    /// until shortly before it expires), else `tokenSecret`'s; `None` when
+    /// it has neither.
+    fn host_token(&self, route: &RepositoryRoute) -> Result<Option<String>, ActionError> {
+        let namespace = &self.context.namespace;
+        if let (Some((app, installation)), Some(api_url)) = (&route.app, &route.api_url) {
+            let pem = self.handle.block_on(secret_key(
+                self.context,
+                namespace,
+                &app.private_key_secret,
+                "privateKey",
+            ))?;
+            let key = AppKey::new(app.app_id, &pem)?;
+            let now = k8s_openapi::jiff::Timestamp::now().as_second();
+            let token = self.handle.block_on(self.context.app_tokens.token(
+                api_url,
+                &key,
+                installation.clone(),
+                now,
+            ))?;
+            return Ok(Some(token));
+        }
+        match &route.token_secret {
+            Some(secret) => Ok(Some(self.handle.block_on(secret_key(
+                self.context,
+                namespace,
+                secret,
+                "token",
+            ))?)),
+            None => Ok(None),
+        }
+    }
+
     /// The forge client for `route`'s host, with the step's token or the
     /// host's.
     fn forge_client(
@@ -240,17 +263,13 @@ impl<'a> ClusterEffects<'a> {
         let api_url = route.api_url.as_deref().ok_or_else(|| {
             ActionError::transient("the repoUrl's host is a forge without apiUrl in gitHosts".to_string())
         })?;
-        let token = match (token, &route.token_secret) {
-            (Some(token), _) => token.to_string(),
-            (None, Some(secret)) => {
-                self.handle
-                    .block_on(secret_key(self.context, &self.context.namespace, secret, "token"))?
-            }
-            (None, None) => {
-                return Err(ActionError::transient(
+        let token = match token {
+            Some(token) => token.to_string(),
+            None => self.host_token(route)?.ok_or_else(|| {
+                ActionError::transient(
                     "the repoUrl's host is a forge without tokenSecret in gitHosts, and the step has no token",
-                ));
-            }
+                )
+            })?,
         };
         let transport = HttpTransport::new(api_url, &token)?.with_scheme(route.kind.auth_scheme());
         Client::new(route.kind, transport).ok_or_else(|| {

@@ -32,6 +32,7 @@ use tracing::{info, warn};
 
 use crate::api::{ScaffoldRequest, Template};
 use crate::config::Config;
+use crate::forge::github_app::TokenCache;
 
 pub use catalog::Catalog;
 pub use leader::{Leadership, LeaseOptions};
@@ -59,6 +60,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     templates: template::Cache,
     retries: Retries,
+    /// GitHub App installation tokens, kept until shortly before they
+    /// expire.
+    pub app_tokens: TokenCache,
 }
 
 /// How many times each object's work has failed transiently in a row, for
@@ -326,6 +330,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         metrics: metrics.clone(),
         templates: template::Cache::default(),
         retries: Retries::default(),
+        app_tokens: TokenCache::default(),
         config,
     });
     let (templates, template_controller) = template_controller(

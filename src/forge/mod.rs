@@ -14,6 +14,7 @@ pub mod client;
 pub mod gitea;
 pub mod github;
 pub mod gitlab;
+pub mod github_app;
 pub mod listing;
 pub mod transport;
 
