@@ -32,7 +32,6 @@ use tracing::{info, warn};
 
 use crate::api::{ScaffoldRequest, Template};
 use crate::config::Config;
-use crate::forge::github_app::TokenCache;
 
 pub use catalog::Catalog;
 pub use leader::{Leadership, LeaseOptions};
@@ -60,13 +59,11 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     templates: template::Cache,
     retries: Retries,
-    /// GitHub App installation tokens, kept until shortly before they
-    /// expire.
-    pub app_tokens: TokenCache,
+    /// GitHub App installation tokens, kept until shortly before expiry.
+    pub app_tokens: crate::forge::github_app::TokenCache,
 }
 
-/// How many times each object's work has failed transiently in a row, for
-/// its backoff.
+/// How many times in a row each object's work failed transiently, for its backoff.
 #[derive(Default)]
 struct Retries {
     counts: Mutex<HashMap<String, u32>>,
@@ -330,7 +327,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         metrics: metrics.clone(),
         templates: template::Cache::default(),
         retries: Retries::default(),
-        app_tokens: TokenCache::default(),
+        app_tokens: Default::default(),
         config,
     });
     let (templates, template_controller) = template_controller(

@@ -744,6 +744,7 @@ mod tests {
         let response = ApiResponse {
             status: 400,
             body: json!({"message": {"name": ["has already been taken"], "path": ["has already been taken"]}}),
+            next: None,
         };
         assert!(taken(&response));
         assert_eq!(
@@ -753,6 +754,7 @@ mod tests {
         let plain = ApiResponse {
             status: 403,
             body: json!({"error": "insufficient_scope"}),
+            next: None,
         };
         assert_eq!(detail(&plain), ": insufficient_scope");
         let project = repository(

@@ -129,6 +129,7 @@ mod tests {
             Ok(ApiResponse {
                 status: 200,
                 body: Value::Array(page),
+                next: None,
             })
         }
     }

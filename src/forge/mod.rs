@@ -13,8 +13,8 @@
 pub mod client;
 pub mod gitea;
 pub mod github;
-pub mod gitlab;
 pub mod github_app;
+pub mod gitlab;
 pub mod listing;
 pub mod transport;
 

@@ -470,6 +470,7 @@ impl Transport for DryRun {
             Method::Get if call.path.starts_with("/namespaces/") => ApiResponse {
                 status: 200,
                 body: json!({"id": 0, "kind": "group"}),
+                next: None,
             },
             Method::Get => ApiResponse {
                 status: 404,
