@@ -15,11 +15,7 @@ const SHA256: &str = "6fd84e22cc82b42100a0191a80e2ab68f64f279ef196903bd9e1e61fc6
 
 /// Backstage's catalog OpenAPI document, as the pinned package ships it.
 fn catalog_openapi() -> Value {
-    crate::openapi::document(
-        PACKAGE,
-        SHA256,
-        "dist/schema/openapi/generated/router.cjs.js",
-    )
+    crate::openapi::document(PACKAGE, SHA256, "dist/schema/openapi/generated/router.cjs.js")
 }
 
 #[test]

@@ -33,11 +33,7 @@ const SHA256: &str = "3673f89b50a69d1e40e6fdc710737d27b139f729202d9ea8e03b068064
 
 /// Backstage's scaffolder OpenAPI document, as the pinned package ships it.
 pub fn scaffolder_openapi() -> Value {
-    document(
-        PACKAGE,
-        SHA256,
-        "dist/schema/openapi/generated/router.cjs.js",
-    )
+    document(PACKAGE, SHA256, "dist/schema/openapi/generated/router.cjs.js")
 }
 
 /// Gives the ServiceAccount `name` of `namespace` what a task of the
