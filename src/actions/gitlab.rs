@@ -13,11 +13,12 @@ use serde_json::{Map, Value};
 
 use super::fetch::BoolOrText;
 use super::publish::{ForgeRequest, Publish, PublishInput, bounded_topics};
+use super::push::made_since;
 use super::{ActionError, ActionKind, kind_of};
 use crate::api::RepoUrl;
 use crate::config::{Config, TenantRules};
 use crate::engine::files::FileTree;
-use crate::forge::{ForgeKind, NewRepository, RepoId, RepositorySettings, Variable, Visibility};
+use crate::forge::{ForgeKind, NewRepository, RepoId, Repository, RepositorySettings, Variable, Visibility};
 
 /// Most `branches` a step may name, each one or two API calls.
 pub const MAX_BRANCHES: usize = 20;
@@ -165,6 +166,14 @@ pub struct AfterPush {
     pub protect_branches: Vec<String>,
     /// CI/CD variables.
     pub variables: Vec<Variable>,
+}
+
+/// Whether `skipExisting` leaves `found` as it is: a project with commits
+/// that this step did not make. One made since the step first started is
+/// this step's own, pushed to by an attempt that ended before its settings
+/// were set: the publish goes on, reuses it and sets them.
+pub fn skips(found: &Repository, step_started: Option<i64>) -> bool {
+    !found.empty && !made_since(found, step_started)
 }
 
 impl GitlabPublishInput {
@@ -561,6 +570,26 @@ mod tests {
         // On a plain git host the step pushes only.
         let plain = publish(ForgeKind::Git, json!({"repoUrl": "gitlab.com?owner=g&repo=p"})).unwrap();
         assert_eq!(plain.publish.forge, None);
+    }
+
+    #[test]
+    fn skip_existing_leaves_only_a_project_with_commits_that_this_step_did_not_make() {
+        let project = |empty, created_at| Repository {
+            default_branch: "main".into(),
+            empty,
+            created_at: Some(created_at),
+        };
+        let started = Some(1_000);
+        // Someone's project, older than the step: left as it is.
+        assert!(skips(&project(false, 999), started));
+        // Empty: published to, as Backstage does.
+        assert!(!skips(&project(true, 999), started));
+        // Made by an earlier attempt of this step that pushed and then
+        // ended before its settings were set: the publish goes on.
+        assert!(!skips(&project(false, 1_000), started));
+        assert!(!skips(&project(false, 1_005), started));
+        // No record of when the step started (the CLI): nothing is ours.
+        assert!(skips(&project(false, 1_005), None));
     }
 
     #[test]

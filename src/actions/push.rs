@@ -289,8 +289,9 @@ fn create_and_push<P: Publisher + ?Sized>(
     }
 }
 
-/// Whether the forge made `repository` after `step_started`.
-fn made_since(repository: &forge::Repository, step_started: Option<i64>) -> bool {
+/// Whether the forge made `repository` after `step_started`: a
+/// repository this step made on an earlier attempt.
+pub(super) fn made_since(repository: &forge::Repository, step_started: Option<i64>) -> bool {
     matches!((repository.created_at, step_started), (Some(made), Some(started)) if made >= started)
 }
 

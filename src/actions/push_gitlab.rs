@@ -14,7 +14,7 @@ use crate::forge::{self, Forge};
 /// A `publish:gitlab` step: the project made in its namespace (or found,
 /// when it holds this request's commit), pushed, its topics, settings,
 /// branches and variables set; with `skipExisting`, a project that has
-/// commits is reported and left as it is.
+/// commits and that this step did not make is reported and left as it is.
 pub fn publish_gitlab<P: Publisher + ?Sized>(
     publisher: &mut P,
     input: &GitlabPublishInput,
@@ -30,8 +30,9 @@ pub fn publish_gitlab<P: Publisher + ?Sized>(
         if let Some(forge) = &forge {
             let id = &request.repository.id;
             let found = publisher.wait(forge.repository(id)).map_err(ActionError::from);
+            let started = publishing.step_started;
             let skipped = match found {
-                Ok(Some(found)) if !found.empty => publisher
+                Ok(Some(found)) if gitlab::skips(&found, started) => publisher
                     .wait(forge.repository_number(id))
                     .map_err(ActionError::from)
                     .map(|number| Some((found, number))),
