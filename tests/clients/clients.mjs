@@ -25,6 +25,18 @@ import { ScaffolderClient } from '@backstage/plugin-scaffolder-common';
 
 const DEFAULT_TIMEOUT_MS = 60000;
 
+// streamLogs reads the event stream with @microsoft/fetch-event-source,
+// which is written for a page: it (un)registers a visibility listener on
+// `document` even when told to stream while hidden, and takes its timers
+// from `window`. Node has neither, so it gets the parts a page that never
+// changes visibility has.
+globalThis.document ??= {
+  hidden: false,
+  addEventListener() {},
+  removeEventListener() {},
+};
+globalThis.window ??= globalThis;
+
 async function readStdin() {
   const chunks = [];
   for await (const chunk of process.stdin) chunks.push(chunk);

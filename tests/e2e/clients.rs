@@ -344,11 +344,24 @@ fn backstages_published_clients_read_the_catalog_and_create_follow_cancel_retry_
     // A task made with scaffold(), followed to its end and listed; the
     // secret it was given is in no answer and not in the request.
     let secret = "client-secret-value-7f3a91";
+    // Streamed as Backstage's frontend streams it: server-sent events.
+    let dry_template = json!({
+        "apiVersion": "scaffolder.backstage.io/v1beta3",
+        "kind": "Template",
+        "metadata": {"name": "dry"},
+        "spec": {
+            "type": "service",
+            "parameters": [{"properties": {"name": {"type": "string"}}}],
+            "steps": [{"id": "say", "action": "debug:log", "input": {"message": "hello ${{ parameters.name }}"}}],
+        },
+    });
     let create = json!({
         "baseUrl": base,
         "callers": {"runner": runner},
-        "longPolling": true,
         "calls": [
+            call("dry", "runner", "scaffolder", "dryRun", json!([{
+                "template": dry_template, "values": {"name": "dry-client"}, "secrets": {}, "directoryContents": [],
+            }])),
             call("create", "runner", "scaffolder", "scaffold", json!([{
                 "templateRef": format!("template:{n}/service"),
                 "values": {"name": "from-client"},
@@ -361,6 +374,14 @@ fn backstages_published_clients_read_the_catalog_and_create_follow_cancel_retry_
         ],
     });
     let results = run_clients(&create);
+    let dry = ok(&results, "dry");
+    let said: Vec<&str> = dry["log"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no dry-run log: {dry}"))
+        .iter()
+        .filter_map(|l| l["body"]["message"].as_str())
+        .collect();
+    assert!(said.contains(&"hello dry-client"), "{dry}");
     assert!(
         !results.to_string().contains(secret),
         "a secret in an answer: {results}"
