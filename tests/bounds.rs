@@ -137,25 +137,21 @@ fn each_filter_and_operator_bomb_is_refused() {
         format!("${{{{ [1] | tojson(indent={huge}) }}}}"),
         format!("${{{{ '%{huge}s' | format('x') }}}}"),
         format!("${{{{ [1] | batch({huge}, 0) | list }}}}"),
-        format!("${{{{ 'x' * {huge} }}}}"),
-        "${{ 'x' * 100000000 }}".into(),
-        "${{ [0] * 100000000 }}".into(),
-        "${{ [[0] * 1000000] * 1000000 }}".into(),
-        "${{ range(100000) | join('x' * 10000) }}".into(),
-        "${{ ('x' * 10000000) | replace('x', 'xxxxxxxx') }}".into(),
-        "${{ ('x' * 1000000) | replace('', 123456789012345678) }}".into(),
-        "${{ range(100000) | join(['x' * 10000]) }}".into(),
-        "${{ ('x' * 10000000).replaceAll('x', 'xxxxxxxx') }}".into(),
-        "${{ ('x' * 10000000) | split('') | list }}".into(),
+        "${{ range(100000) | join('' | center(10000)) }}".into(),
+        "${{ ('' | center(10000000)) | replace(' ', 'xxxxxxxx') }}".into(),
+        "${{ ('' | center(1000000)) | replace('', 123456789012345678) }}".into(),
+        "${{ range(100000) | join(['' | center(10000)]) }}".into(),
+        "${{ ('' | center(10000000)).replaceAll(' ', 'xxxxxxxx') }}".into(),
+        "${{ ('' | center(10000000)) | split('') | list }}".into(),
         // Counts, widths and slices read as JavaScript reads numbers.
         format!("${{{{ [1] | slice('{huge}') }}}}"),
         "${{ 'x' | center('1e13') }}".into(),
         "${{ [1, 2][0:2:0.0000001] }}".into(),
         "${{ {}[1:] }}".into(),
-        "${{ ('x' * 10000000)[::0.5] }}".into(),
-        "${{ ('x' * 100000) | replace(r/x/g, '$`') }}".into(),
-        "${{ ('x' * 100000).replace(r/x/g, \"$'$'\") }}".into(),
-        "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}${{ ns.s }}".into(),
+        "${{ ('' | center(10000000))[::0.5] }}".into(),
+        "${{ ('' | center(100000) | replace(' ', 'x')) | replace(r/x/g, '$`') }}".into(),
+        "${{ ('' | center(100000) | replace(' ', 'x')).replace(r/x/g, \"$'$'\") }}".into(),
+        "{% set ns = namespace(s=('' | center(1000000))) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}${{ ns.s }}".into(),
     ] {
         let dir = logging(&expression);
         let run = render(&dir.path().join("template.yaml"), &[]);
@@ -170,7 +166,7 @@ fn each_filter_and_operator_bomb_is_refused() {
 #[test]
 fn a_whole_expression_that_grows_as_json_is_refused() {
     // Each string fits; the list of them as JSON does not.
-    let dir = logging("${{ ['x' * 9000000, 'x' * 9000000] }}");
+    let dir = logging("${{ ['' | center(9000000), '' | center(9000000)] }}");
     let run = render(&dir.path().join("template.yaml"), &[]);
     assert_refused(
         "whole expression",
@@ -183,18 +179,18 @@ fn a_whole_expression_that_grows_as_json_is_refused() {
 fn a_huge_each_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!(
-        "{HEAD}  steps:\n    - id: many\n      action: debug:log\n      each: ${{{{ range(100000) * 1000 }}}}\n      input:\n        message: ${{{{ each.value }}}}\n"
+        "{HEAD}  steps:\n    - id: many\n      action: debug:log\n      each: ${{{{ ('' | center(2000000)) | list }}}}\n      input:\n        message: ${{{{ each.value }}}}\n"
     );
     std::fs::write(dir.path().join("template.yaml"), yaml).unwrap();
     let run = render(&dir.path().join("template.yaml"), &[]);
-    assert_refused("each", &run, &["steps[many].each", "repeating a list", "items"]);
+    assert_refused("each", &run, &["steps[many].each", "items"]);
 }
 
 #[test]
 fn a_deeply_nested_manifest_is_refused_before_parsing() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!(
-        "{HEAD}  steps:\n    - id: apply\n      action: kubernetes:apply\n      input:\n        manifest: ${{{{ '[' * 1000000 }}}}\n"
+        "{HEAD}  steps:\n    - id: apply\n      action: kubernetes:apply\n      input:\n        manifest: ${{{{ '' | center(1000000) | replace(' ', '[') }}}}\n"
     );
     std::fs::write(dir.path().join("template.yaml"), yaml).unwrap();
     let out = dir.path().join("out");
@@ -282,7 +278,7 @@ fn output_collected_in_set_blocks_and_macros_is_counted() {
             "{{% set s %}}{{% for i in range(100000) %}}{}{{% endfor %}}{{% endset %}}",
             "x".repeat(1000)
         ),
-        "{% macro m() %}${{ 'x' * 10000000 }}{% endmacro %}{% set s %}{% for i in range(100) %}${{ m() }}{% endfor %}{% endset %}".into(),
+        "{% macro m() %}${{ '' | center(10000000) }}{% endmacro %}{% set s %}{% for i in range(100) %}${{ m() }}{% endfor %}{% endset %}".into(),
     ] {
         let dir = logging(&expression);
         let run = render(&dir.path().join("template.yaml"), &[]);

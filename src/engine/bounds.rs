@@ -16,7 +16,8 @@
 //!   stops at the bound.
 //!
 //! Measuring writes a value's text into a counter that stops at the bound,
-//! so a value built lazily (`[[0] * 1000] * 1000`) is never expanded past it.
+//! so a value larger written out than held (a list holding one list many
+//! times) is never expanded past it.
 
 use std::fmt::{self, Write as _};
 use std::time::{Duration, Instant};

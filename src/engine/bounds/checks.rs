@@ -304,18 +304,18 @@ mod tests {
             "${{ l | slice(1e13) }}".into(),
             "${{ 'x' | center('1e13') }}".into(),
             "${{ l | center(1e13) }}".into(),
-            "${{ ('x' * 16000000) | replace('x', 'yy') }}".into(),
-            "${{ ('x' * 1000000) | replace('', 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy') }}".into(),
-            "${{ range(100000) | join('x' * 1000) }}".into(),
-            "${{ ('x' * 10000000).replaceAll('x', 'yy') }}".into(),
-            "${{ ('x' * 10000000).concat('x' * 10000000) }}".into(),
-            "${{ ('x' * 10000000) | split('') | length }}".into(),
-            "${{ ('x' * 10000000) | list | length }}".into(),
-            "${{ ('ß' * 4000000) | upper }}".into(),
-            "${{ ('<' * 4000000) | escape }}".into(),
-            "${{ ('<' * 4000000) | urlencode }}".into(),
-            "${{ ('a.com ' * 2000000) | urlize }}".into(),
-            "${{ ([range(100000)] * 20) | pprint }}".into(),
+            "${{ ('' | center(16000000)) | replace(' ', 'yy') }}".into(),
+            "${{ ('' | center(1000000)) | replace('', 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy') }}".into(),
+            "${{ range(100000) | join('' | center(1000)) }}".into(),
+            "${{ ('' | center(10000000)).replaceAll(' ', 'yy') }}".into(),
+            "${{ ('' | center(10000000)).concat('' | center(10000000)) }}".into(),
+            "${{ ('' | center(10000000)) | split('') | length }}".into(),
+            "${{ ('' | center(10000000)) | list | length }}".into(),
+            "${{ ('' | center(4000000) | replace(' ', 'ß')) | upper }}".into(),
+            "${{ ('' | center(4000000) | replace(' ', '<')) | escape }}".into(),
+            "${{ ('' | center(4000000) | replace(' ', '<')) | urlencode }}".into(),
+            "${{ ('' | center(2000000) | replace(' ', 'a.com ')) | urlize }}".into(),
+            format!("${{{{ [{}] | pprint }}}}", ["range(100000)"; 20].join(", ")),
         ] {
             let error = match render(&source) {
                 Ok(out) => panic!("{source}: rendered {} bytes", out.len()),
@@ -345,15 +345,16 @@ mod tests {
         let error = renderer
             .render_value(
                 "steps[a].input.x",
-                &json!("${{ ['x' * 9000000, 'x' * 9000000] }}"),
+                &json!("${{ ['' | center(9000000), '' | center(9000000)] }}"),
                 &context,
             )
             .unwrap_err();
         assert!(error.limit, "{error}");
         assert!(error.message.contains("16777216 bytes of output"), "{error}");
         assert_eq!(error.location, "steps[a].input.x");
+        let five = format!("${{{{ [{}] }}}}", ["'' | center(1000)"; 5].join(", "));
         let fits = renderer
-            .render_value("x", &json!("${{ ['x' * 1000] * 5 }}"), &context)
+            .render_value("x", &json!(five), &context)
             .unwrap()
             .unwrap();
         assert_eq!(fits.as_array().map(Vec::len), Some(5));
