@@ -118,6 +118,8 @@ type Environments = HashMap<(Syntax, Whitespace), Arc<Mutex<Compiled>>>;
 /// them (what is compiled has its operators rewritten, see [`bounds`]).
 struct Compiled {
     env: Environment<'static>,
+    /// The bounds its filters and operators check.
+    guard: Guard,
     syntax: SyntaxConfig,
     sources: HashMap<String, String>,
 }
@@ -488,6 +490,41 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// What a template in Backstage's syntax may call beyond the language:
+/// its filters and global functions, read from the environment that
+/// renders them, so the list cannot name what does not exist. The engine's
+/// own helpers (`__goldpath_*`, the targets of its rewritten operators)
+/// are left out; Backstage's syntax has no global values.
+pub struct Extensions {
+    /// The filters' names, in registration order.
+    pub filters: Vec<&'static str>,
+    /// The global functions' names, sorted.
+    pub functions: Vec<String>,
+}
+
+/// The [`Extensions`] of Backstage's syntax.
+pub fn extensions() -> Extensions {
+    let limits = Limits::default();
+    let compiled = environment(
+        Syntax::Backstage,
+        Whitespace::default(),
+        limits,
+        Instant::now() + limits.timeout,
+        &Sink::default(),
+    );
+    let mut functions: Vec<String> = compiled
+        .env
+        .globals()
+        .filter(|(name, _)| !bounds::is_checked_function(name))
+        .map(|(name, _)| name.to_string())
+        .collect();
+    functions.sort();
+    Extensions {
+        filters: filters::names(compiled.guard),
+        functions,
+    }
+}
+
 fn environment(
     syntax: Syntax,
     whitespace: Whitespace,
@@ -526,6 +563,7 @@ fn environment(
     bounds::register_operators(&mut env, guard, warnings.clone());
     Compiled {
         env,
+        guard,
         syntax: config,
         sources: HashMap::new(),
     }

@@ -15,6 +15,7 @@ mod text;
 mod values;
 
 use super::bounds::{self, Guard, Precheck};
+pub use backstage::documented;
 use backstage::{parse_entity_ref, parse_repo_url, pick, project_slug};
 pub use methods::COMPAT;
 use methods::js_method;
@@ -26,13 +27,7 @@ use values::{dump, list, nunjucks_default, string};
 /// against `guard` (see [`bounds`]): minijinja's own and nunjucks' and
 /// Backstage's.
 pub fn register(env: &mut Environment<'_>, guard: Guard) {
-    let mut filters = backstage_and_nunjucks();
-    filters.extend(minijinja_builtins(guard));
-    filters.extend(minijinja_collection_builtins());
-    filters.extend(minijinja_selection_builtins());
-    filters.extend(minijinja_format_builtins());
-    kinds::text_only(&mut filters);
-    for (name, filter, precheck) in filters {
+    for (name, filter, precheck) in all(guard) {
         bounds::add_checked_filter(env, guard, name, filter, precheck);
     }
     predicates::register(env);
@@ -43,6 +38,23 @@ pub fn register(env: &mut Environment<'_>, guard: Guard) {
         guard.depth(&format!(".{method}()"), &result)?;
         Ok(result)
     });
+}
+
+/// The names of the filters [`register`] adds, Backstage's first: what
+/// the portal lists as the templating surface.
+pub fn names(guard: Guard) -> Vec<&'static str> {
+    all(guard).into_iter().map(|(name, _, _)| name).collect()
+}
+
+/// Every filter [`register`] adds.
+fn all(guard: Guard) -> Vec<Filter> {
+    let mut filters = backstage_and_nunjucks();
+    filters.extend(minijinja_builtins(guard));
+    filters.extend(minijinja_collection_builtins());
+    filters.extend(minijinja_selection_builtins());
+    filters.extend(minijinja_format_builtins());
+    kinds::text_only(&mut filters);
+    filters
 }
 
 /// A filter's name, the filter, and the check of its arguments.

@@ -219,6 +219,30 @@ fn a_task_is_followed_cancelled_and_retried_through_backstages_routes() {
         "{actions}"
     );
 
+    // The templating surface: Backstage's filters, documented, among the
+    // rest, and the global functions.
+    let (status, extensions) = portal.get("/api/scaffolder/v2/templating-extensions", &stranger);
+    assert_eq!(status, 200, "{extensions}");
+    conforms(&spec, "get", "/v2/templating-extensions", status, &extensions);
+    for filter in [
+        "parseRepoUrl",
+        "parseEntityRef",
+        "pick",
+        "projectSlug",
+        "dump",
+        "lower",
+    ] {
+        assert!(
+            extensions["filters"][filter].is_object(),
+            "{filter}: {extensions}"
+        );
+    }
+    assert!(extensions["filters"]["parseEntityRef"]["schema"]["arguments"].is_array());
+    assert!(
+        extensions["globals"]["functions"]["range"].is_object(),
+        "{extensions}"
+    );
+
     // The Template's form, as it holds it.
     let form = format!("/api/scaffolder/v2/templates/{n}/template/pausing/parameter-schema");
     let (status, body) = portal.get(&form, &viewer);

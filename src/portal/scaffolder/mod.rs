@@ -11,6 +11,7 @@
 mod autocomplete;
 mod create;
 mod dry_run;
+mod extensions;
 mod form;
 mod list;
 mod stream;
@@ -51,6 +52,7 @@ pub async fn route(portal: &Portal, call: &Call<'_>) -> Reply {
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let answer = match (call.method, segments.as_slice()) {
         (&Method::GET, ["v2", "actions"]) => Ok(Reply::ok(actions())),
+        (&Method::GET, ["v2", "templating-extensions"]) => Ok(Reply::ok(extensions::list())),
         (&Method::GET, ["v2", "templates", namespace, kind, name, "parameter-schema"]) => {
             parameter_schema(portal, call, namespace, kind, name).await
         }
