@@ -144,6 +144,28 @@ fn a_task_created_through_the_api_runs_as_its_caller_and_keeps_its_secrets() {
         &json!({"templateRef": format!("template:{n}/nothing"), "values": {}}),
     );
     assert_eq!(status, 404, "{refused}");
+    // Values the Template's form refuses: Backstage's `errors`, naming the
+    // field and the rule, never echoing the value.
+    let mut wrong = body("Not A Name");
+    wrong["values"]["replicas"] = json!(0);
+    let (status, refused) = post(&portal, tasks, &runner, &wrong);
+    assert_eq!(status, 400, "{refused}");
+    conforms(&spec, "post", "/v2/tasks", status, &refused);
+    let named: Vec<(Value, Value)> = refused["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["path"].clone(), e["name"].clone()))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            (json!(["name"]), json!("pattern")),
+            (json!(["replicas"]), json!("minimum"))
+        ],
+        "{refused}"
+    );
+    assert!(!refused.to_string().contains("Not A Name"), "{refused}");
     assert!(requests().is_empty(), "a refused call created {:?}", requests());
 
     // Created: the request is the runner's, and its secrets are a Secret
@@ -304,6 +326,7 @@ fn a_task_created_through_the_api_runs_as_its_caller_and_keeps_its_secrets() {
             (json!(account(n, "stranger")), 403),
             (json!(account(n, "runner")), 400),
             (json!(account(n, "runner")), 404),
+            (json!(account(n, "runner")), 400),
             (json!(account(n, "runner")), 201),
             (json!(account(n, "limited")), 201),
         ]
@@ -603,8 +626,73 @@ fn a_dry_run_renders_inside_goldpath_and_nothing_leaves_it() {
     bad["values"] = json!({});
     let (status, refused) = post(&portal, dry_run, &caller, &bad);
     assert_eq!(status, 400, "{refused}");
+    conforms(&spec, "post", "/v2/dry-run", status, &refused);
+    assert_eq!(refused["errors"][0]["name"], "required", "{refused}");
+    assert_eq!(refused["errors"][0]["path"], json!(["name"]), "{refused}");
+}
+
+/// When the task's Secret cannot be written (here an admission policy
+/// refuses every Secret made in the namespace), the request made for it is
+/// taken back: the caller is told which Secret failed and why, and nothing
+/// is left behind, neither the request nor its secret values.
+#[test]
+fn a_task_whose_secret_cannot_be_written_leaves_nothing_behind() {
+    let ns = Namespace::new("portal-no-secret");
+    let n = ns.name.as_str();
+    let portal = Portal::start(&ns, "", &[]);
+    let runner = service_account_token(n, "runner");
+    grant(n, "runner", "");
+    apply(&ns, &template("svc"));
+    let policy = format!("e2e-no-secrets-{n}");
+    let closed = format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\n\
+         metadata: {{name: {policy}}}\nspec:\n  failurePolicy: Fail\n  matchConstraints:\n\
+         \x20   resourceRules: [{{apiGroups: [\"\"], apiVersions: [v1], operations: [CREATE], resources: [secrets]}}]\n\
+         \x20 validations: [{{expression: \"false\", message: \"secrets are closed in {n}\"}}]\n---\n\
+         apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\n\
+         metadata: {{name: {policy}}}\nspec:\n  policyName: {policy}\n  validationActions: [Deny]\n\
+         \x20 matchResources:\n    namespaceSelector:\n      matchLabels: {{kubernetes.io/metadata.name: {n}}}\n"
+    );
+    let c = cluster();
+    let output = c.kubectl(&["apply", "-f", "-"], Some(&closed));
     assert!(
-        refused["error"]["message"].as_str().unwrap().contains("name"),
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The policy takes effect once the API server has loaded it.
+    wait_for("the policy to refuse Secrets", Duration::from_secs(60), || {
+        let probe = c.kubectl(&["create", "secret", "generic", "probe", "-n", n], None);
+        (!probe.status.success()).then_some(())
+    });
+
+    let secret_value = format!("v{}", unique());
+    let body = json!({
+        "templateRef": format!("template:{n}/svc"),
+        "values": {"name": "orders", "owner": "group:team-a"},
+        "secrets": {"token": secret_value},
+    });
+    let (status, refused) = post(&portal, "/api/scaffolder/v2/tasks", &runner, &body);
+    c.kubectl_ok(&[
+        "delete",
+        "validatingadmissionpolicybinding,validatingadmissionpolicy",
+        &policy,
+    ]);
+    assert_eq!(status, 503, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("creating the Secret of task"), "{refused}");
+    assert!(
+        message.contains(&format!("secrets are closed in {n}")),
         "{refused}"
     );
+    assert!(!refused.to_string().contains(&secret_value), "{refused}");
+    wait_for("the request to be taken back", Duration::from_secs(60), || {
+        let left = c.kubectl_ok(&["get", "scaffoldrequests,secrets", "-n", n, "-o", "name"]);
+        let left: Vec<&str> = left
+            .lines()
+            .filter(|l| l.starts_with("scaffoldrequest") || l.contains("svc-"))
+            .collect();
+        left.is_empty().then_some(())
+    });
+    assert!(!portal.operator.log().contains(&secret_value));
 }

@@ -21,10 +21,11 @@ use kube::{Api, Resource};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::task;
+use super::{form, task};
 use crate::api::{
     EntityRef, GROUP, Requester, ScaffoldRequest, ScaffoldRequestSpec, SecretRef, Template, TemplateRef,
 };
+use crate::engine::parameters::ParameterSchema;
 use crate::portal::{Call, Portal, reply::Reply};
 use crate::tenancy::review::Permission;
 
@@ -207,11 +208,12 @@ pub async fn create(portal: &Portal, call: &Call<'_>) -> Result<Reply, Reply> {
         .get_opt(template)
         .await
         .map_err(unavailable(format!("reading Template {namespace}/{template}")))?;
-    if exists.is_none() {
+    let Some(found) = exists else {
         return Err(Reply::not_found(format!(
             "no template template:{namespace}/{template}"
         )));
-    }
+    };
+    check_values(&found, &options.values)?;
     let requests = Api::<ScaffoldRequest>::namespaced(portal.client.clone(), namespace);
     let created = create_request(&requests, &options, &call.caller.user).await?;
     let name = created.metadata.name.clone().unwrap_or_default();
@@ -233,6 +235,19 @@ pub async fn create(portal: &Portal, call: &Call<'_>) -> Result<Reply, Reply> {
         StatusCode::CREATED,
         json!({"id": task::task_id(namespace, &name)}),
     ))
+}
+
+/// Refuses `values` that `template`'s parameter schema refuses, as the
+/// operator would once the request exists, so no request is made that
+/// could only fail.
+fn check_values(template: &Template, values: &Value) -> Result<(), Reply> {
+    let name = template.metadata.name.as_deref().unwrap_or_default();
+    let schema = ParameterSchema::new(template.spec.parameters.as_ref())
+        .map_err(|error| Reply::bad_request(format!("template {name}: {error}")))?;
+    schema
+        .validate(values)
+        .map(drop)
+        .map_err(|errors| form::refused(&errors))
 }
 
 /// Creates the request, drawing another name when one is taken.

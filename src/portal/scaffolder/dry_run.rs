@@ -137,10 +137,10 @@ pub fn run(dry: DryRun, user: Value) -> Result<Value, Reply> {
     let renderer = Renderer::new(LIMITS);
     let checked = template_check::check(spec, &files, &renderer, UnknownActions::ShowNotRun)
         .map_err(|problems| Reply::bad_request(format!("template: {}", problems.join("; "))))?;
-    let parameters = checked.schema.validate(&dry.values).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        Reply::bad_request(format!("values: {}", lines.join("; ")))
-    })?;
+    let parameters = checked
+        .schema
+        .validate(&dry.values)
+        .map_err(|errors| super::form::refused(&errors))?;
     let request = Request {
         template: spec,
         template_files: &files,
@@ -313,10 +313,10 @@ mod tests {
         let steps = json!([{"id": "log", "action": "debug:log", "input": {"message": "hi"}}]);
         let good = template(steps.clone());
         let refused = run(options(&body(good.clone(), &[], json!({}))).unwrap(), Value::Null).unwrap_err();
-        assert!(
-            refused.body.unwrap().to_string().contains("values: "),
-            "a required parameter is missing"
-        );
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        let errors = &refused.body.unwrap()["errors"];
+        assert_eq!(errors[0]["name"], "required", "{errors}");
+        assert_eq!(errors[0]["path"], json!(["name"]), "{errors}");
         let unknown = template(json!([{"id": "x", "action": "debug:log", "input": {"nope": 1}}]));
         let refused = run(
             options(&body(unknown, &[], json!({"name": "a"}))).unwrap(),

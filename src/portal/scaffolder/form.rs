@@ -1,14 +1,66 @@
 //! A Template's form as Backstage's `parameter-schema` route answers it:
 //! the title and description, one step (page) per parameter schema, each
 //! schema as the Template holds it (`ui:*` keys and all), and the
-//! Template's `presentation` and form decorators.
+//! Template's `presentation` and form decorators; and values the form's
+//! schema refuses, as Backstage's `400 {errors: [...]}` tells them.
 
+use hyper::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::api::Template;
+use crate::engine::parameters::ParameterError;
+use crate::portal::reply::Reply;
 
 /// The title of a page whose schema has none, as Backstage gives it.
 const UNTITLED_PAGE: &str = "Please enter the following information";
+
+/// `400` with Backstage's `errors`: one `ValidationError` per problem
+/// `errors` (from the same validation the operator applies) found, naming
+/// the field (`property`, `path`) and the rule broken (`name`). The value
+/// submitted is never echoed (`instance` is empty): any value may be a
+/// secret.
+pub fn refused(errors: &[ParameterError]) -> Reply {
+    let errors: Vec<Value> = errors
+        .iter()
+        .map(|error| {
+            let path: Vec<Value> = field_path(&error.field);
+            let property = if error.field.is_empty() || error.field.starts_with('[') {
+                format!("instance{}", error.field)
+            } else {
+                format!("instance.{}", error.field)
+            };
+            json!({
+                "path": path,
+                "property": property,
+                "message": error.message,
+                "schema": {},
+                "instance": {},
+                "name": error.rule,
+                "argument": error.rule,
+                "stack": format!("{property} {}", error.message),
+            })
+        })
+        .collect();
+    Reply::with_status(StatusCode::BAD_REQUEST, json!({ "errors": errors }))
+}
+
+/// A field's path (`ports[2].number`) as Backstage's `path`: its keys and
+/// indices (`["ports", 2, "number"]`).
+fn field_path(field: &str) -> Vec<Value> {
+    let mut path = Vec::new();
+    for part in field.split('.').filter(|part| !part.is_empty()) {
+        let (key, indices) = part.split_once('[').map_or((part, ""), |(k, rest)| (k, rest));
+        if !key.is_empty() {
+            path.push(Value::from(key));
+        }
+        for index in indices.split('[').map(|i| i.trim_end_matches(']')) {
+            if let Ok(index) = index.parse::<u64>() {
+                path.push(Value::from(index));
+            }
+        }
+    }
+    path
+}
 
 /// `template`'s form, as `GET /v2/templates/.../parameter-schema` answers.
 pub fn parameter_schema(template: &Template) -> Value {
@@ -65,6 +117,44 @@ mod tests {
             "spec": spec,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn refused_values_are_backstages_errors_naming_field_and_rule() {
+        use crate::engine::parameters::ParameterSchema;
+        let schema = ParameterSchema::new(Some(&json!({
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string"},
+                "ports": {"type": "array", "items": {"properties": {"number": {"type": "integer", "minimum": 1}}}},
+            },
+        })))
+        .unwrap();
+        let errors = schema
+            .validate(&json!({"ports": [{"number": 5}, {"number": -7}]}))
+            .unwrap_err();
+        let reply = refused(&errors);
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        let body = reply.body.unwrap();
+        let named: Vec<(Value, Value, Value)> = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["path"].clone(), e["property"].clone(), e["name"].clone()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (json!(["name"]), json!("instance.name"), json!("required")),
+                (
+                    json!(["ports", 1, "number"]),
+                    json!("instance.ports[1].number"),
+                    json!("minimum")
+                ),
+            ],
+            "{body}"
+        );
+        assert!(!body.to_string().contains("-7"), "{body}");
     }
 
     #[test]
