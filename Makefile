@@ -1,5 +1,5 @@
 # The commands the README names. `make test` is what CI runs.
-.PHONY: test setup lint unit fuzz-short e2e static crds readme fuzz bench bench-drain bench-catalog bench-soak bench-portal
+.PHONY: test setup lint unit fuzz-short e2e static crds readme fuzz bench bench-drain bench-catalog bench-soak bench-portal bench-forge
 
 test: setup lint unit fuzz-short e2e static
 
@@ -61,3 +61,7 @@ bench-soak:
 # Figures: 200 tasks through the portal API beside 200 direct creates (bench/README.md).
 bench-portal:
 	bench/portal
+
+# Figures: 200 requests published to Gitea beside the same 200 to Soft Serve (bench/README.md).
+bench-forge:
+	bench/forge
