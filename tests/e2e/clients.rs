@@ -199,6 +199,7 @@ fn backstages_published_clients_read_the_catalog_and_create_follow_cancel_retry_
             call("strangers-list", "stranger", "catalog", "getEntities", json!([{"filter": {"kind": "Component"}}])),
             call("strangers-web", "stranger", "catalog", "getEntityByRef", json!([format!("component:{n}/web")])),
             call("actions", "runner", "scaffolder", "listActions", json!([])),
+            call("extensions", "runner", "scaffolder", "listTemplatingExtensions", json!([])),
             call("form", "runner", "scaffolder", "getTemplateParameterSchema", json!([format!("template:{n}/pausing")])),
             call("running", "runner", "scaffolder", "getTask", json!([task])),
             call("strangers-cancel", "stranger", "scaffolder", "cancelTask", json!([task])),
@@ -256,6 +257,12 @@ fn backstages_published_clients_read_the_catalog_and_create_follow_cancel_retry_
     assert_eq!(*ok(&results, "strangers-web"), Value::Null);
 
     // Scaffolder: actions, the form, the running task, cancel.
+    let extensions = ok(&results, "extensions");
+    assert!(
+        extensions["filters"]["parseRepoUrl"]["description"].is_string()
+            && extensions["globals"]["functions"]["range"].is_object(),
+        "{extensions}"
+    );
     let actions = ok(&results, "actions");
     assert!(
         actions
