@@ -660,10 +660,24 @@ fn a_task_whose_secret_cannot_be_written_leaves_nothing_behind() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    // The policy takes effect once the API server has loaded it.
+    // The policy takes effect once the API server has loaded it: a probe
+    // made before that succeeds, and the next probe of the same name then
+    // fails for another reason, so only the policy's own refusal counts.
     wait_for("the policy to refuse Secrets", Duration::from_secs(60), || {
-        let probe = c.kubectl(&["create", "secret", "generic", "probe", "-n", n], None);
-        (!probe.status.success()).then_some(())
+        let probe = c.kubectl(
+            &[
+                "create",
+                "secret",
+                "generic",
+                &format!("probe-{}", unique()),
+                "-n",
+                n,
+            ],
+            None,
+        );
+        String::from_utf8_lossy(&probe.stderr)
+            .contains(&format!("secrets are closed in {n}"))
+            .then_some(())
     });
 
     let secret_value = format!("v{}", unique());
