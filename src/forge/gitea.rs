@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::transport::{ApiCall, ApiResponse, Method, Transport};
+use super::transport::{self, ApiCall, ApiResponse, Method, Transport};
 use super::{
     Access, BranchProtection, Forge, ForgeError, NewPullRequest, NewRepository, PullRequest, RepoId,
     Repository, Visibility, text,
@@ -29,26 +29,13 @@ impl<T: Transport> Gitea<T> {
     }
 
     fn refused(&self, call: &ApiCall, response: &ApiResponse) -> ForgeError {
-        ForgeError::Refused {
-            host: self.transport.host().to_string(),
-            call: call.what.clone(),
-            status: response.status,
-            detail: response.detail(),
-        }
+        transport::refused(self.transport.host(), call, response, ApiResponse::detail)
     }
 
     /// Sends `call`; a non-2xx answer is refused, except 404 when
     /// `missing` says what it means.
     async fn expect_ok(&self, call: ApiCall, missing: Option<String>) -> Result<Value, ForgeError> {
-        let response = self.transport.send(&call).await?;
-        match (response.status, missing) {
-            (_, _) if response.ok() => Ok(response.body),
-            (404, Some(missing)) => Err(ForgeError::NotFound(format!(
-                "{}: {missing}",
-                self.transport.host()
-            ))),
-            _ => Err(self.refused(&call, &response)),
-        }
+        transport::expect_ok(&self.transport, &call, missing, ApiResponse::detail).await
     }
 
     fn repo_path(id: &RepoId) -> String {

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::gitea::segment;
-use super::transport::{ApiCall, ApiResponse, Method, Transport};
+use super::transport::{self, ApiCall, ApiResponse, Method, Transport};
 use super::{
     Access, Actors, BranchProtection, Forge, ForgeError, NewPullRequest, NewRepository, Pages, PullRequest,
     RepoId, Repository, Visibility, Webhook, text,
@@ -43,26 +43,13 @@ impl<T: Transport> GitHub<T> {
     }
 
     fn refused(&self, call: &ApiCall, response: &ApiResponse) -> ForgeError {
-        ForgeError::Refused {
-            host: self.transport.host().to_string(),
-            call: call.what.clone(),
-            status: response.status,
-            detail: detail(response),
-        }
+        transport::refused(self.transport.host(), call, response, detail)
     }
 
     /// Sends `call`; a non-2xx answer is refused, except 404 when
     /// `missing` says what it means.
     async fn expect_ok(&self, call: ApiCall, missing: Option<String>) -> Result<Value, ForgeError> {
-        let response = self.transport.send(&call).await?;
-        match (response.status, missing) {
-            (_, _) if response.ok() => Ok(response.body),
-            (404, Some(missing)) => Err(ForgeError::NotFound(format!(
-                "{}: {missing}",
-                self.transport.host()
-            ))),
-            _ => Err(self.refused(&call, &response)),
-        }
+        transport::expect_ok(&self.transport, &call, missing, detail).await
     }
 
     /// Creates the repository for the token's own user, when that is the

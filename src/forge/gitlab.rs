@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::transport::{ApiCall, ApiResponse, Method, Transport};
+use super::transport::{self, ApiCall, ApiResponse, Method, Transport};
 use super::{
     Access, BranchProtection, Forge, ForgeError, GroupLevel, MergeRequestOptions, NewPullRequest,
     NewRepository, PullRequest, RepoId, Repository, Variable, Visibility, text,
@@ -43,12 +43,7 @@ impl<T: Transport> GitLab<T> {
     }
 
     fn refused(&self, call: &ApiCall, response: &ApiResponse) -> ForgeError {
-        ForgeError::Refused {
-            host: self.transport.host().to_string(),
-            call: call.what.clone(),
-            status: response.status,
-            detail: detail(response),
-        }
+        transport::refused(self.transport.host(), call, response, detail)
     }
 
     fn not_found(&self, what: String) -> ForgeError {
@@ -58,12 +53,7 @@ impl<T: Transport> GitLab<T> {
     /// Sends `call`; a non-2xx answer is refused, except 404 when
     /// `missing` says what it means.
     async fn expect_ok(&self, call: ApiCall, missing: Option<String>) -> Result<Value, ForgeError> {
-        let response = self.transport.send(&call).await?;
-        match (response.status, missing) {
-            (_, _) if response.ok() => Ok(response.body),
-            (404, Some(missing)) => Err(self.not_found(missing)),
-            _ => Err(self.refused(&call, &response)),
-        }
+        transport::expect_ok(&self.transport, &call, missing, detail).await
     }
 
     /// The user `username`'s numeric id.

@@ -144,6 +144,38 @@ pub trait Transport {
     async fn send(&self, call: &ApiCall) -> Result<ApiResponse, ForgeError>;
 }
 
+/// The error for `call` that `response` refused, with the forge's own
+/// words read by `detail`.
+pub fn refused(
+    host: &str,
+    call: &ApiCall,
+    response: &ApiResponse,
+    detail: fn(&ApiResponse) -> String,
+) -> ForgeError {
+    ForgeError::Refused {
+        host: host.to_string(),
+        call: call.what.clone(),
+        status: response.status,
+        detail: detail(response),
+    }
+}
+
+/// Sends `call`; a non-2xx answer is refused, except 404 when `missing`
+/// says what it means.
+pub async fn expect_ok<T: Transport>(
+    transport: &T,
+    call: &ApiCall,
+    missing: Option<String>,
+    detail: fn(&ApiResponse) -> String,
+) -> Result<Value, ForgeError> {
+    let response = transport.send(call).await?;
+    match (response.status, missing) {
+        (_, _) if response.ok() => Ok(response.body),
+        (404, Some(missing)) => Err(ForgeError::NotFound(format!("{}: {missing}", transport.host()))),
+        _ => Err(refused(transport.host(), call, &response, detail)),
+    }
+}
+
 /// Calls over HTTP(S) with a token.
 pub struct HttpTransport {
     client: reqwest::Client,
