@@ -15,6 +15,8 @@
 //! - `publish`: a new branch from a file tree, and a change branch on a base;
 //! - `read`: resolving references and reading a template's files;
 //! - `tree`: file trees written as git trees;
+//! - `merge`: the three-way merge of file trees behind template upgrades,
+//!   in memory;
 //! - `cache`: the on-disk repositories that reads share;
 //! - `error`: what failed, and whether a retry can help.
 
@@ -22,6 +24,7 @@ use std::fmt;
 
 mod cache;
 mod error;
+mod merge;
 mod publish;
 mod read;
 mod remote;
@@ -31,6 +34,7 @@ mod tree;
 mod test_support;
 
 pub use error::{GitError, redact_url};
+pub use merge::{Conflict, ConflictKind, MergeLabels, Merged, merge_trees};
 pub use publish::{Change, PublishRequest, Published, publish, publish_change, publish_change_as};
 pub use read::{read_tree, read_tree_in, resolve};
 pub use remote::{percent_decode, scp_address};
