@@ -3,6 +3,7 @@
 mod catalog;
 mod load;
 mod local;
+mod upgrade;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,10 @@ pub enum Command {
     Scaffold(ScaffoldArgs),
     /// Backstage catalog-info.yaml to CatalogEntities and back.
     Catalog(catalog::CatalogArgs),
+    /// Merge a template's change since an earlier revision into a
+    /// repository made from it: conflicts are left as conflict markers and
+    /// listed.
+    Upgrade(upgrade::UpgradeArgs),
     /// Run the controllers against the cluster of the kubeconfig (or the
     /// one goldpath runs in) until SIGTERM.
     Run(RunArgs),
@@ -176,6 +181,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Actions => stdout.write_all(crate::actions::reference::markdown().as_bytes())?,
         Command::Run(args) => run_operator(args)?,
         Command::Catalog(args) => catalog::run(args, &mut stdout)?,
+        Command::Upgrade(args) => upgrade::run(&args, &mut stdout)?,
         Command::Render(args) => {
             let template = load_template(&args.template, args.root.as_deref(), UnknownActions::ShowNotRun)?;
             warn(&args.template, &template.warnings, args.strict)?;
