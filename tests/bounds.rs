@@ -2,7 +2,9 @@
 //! that multiplies, a whole-expression value that grows as JSON, a huge
 //! `each`, deeply nested YAML, deeply nested parameters, a catalog file
 //! with a YAML mistake, a Template git source that expands to a billion
-//! paths or nests thousands deep) is refused with a clear error, exit code
+//! paths or nests thousands deep, a repository `goldpath upgrade` merges
+//! into or a template revision it reads that does the same) is refused with
+//! a clear error, exit code
 //! 1, in under 2 s of CPU and 100 MB of RSS. Each
 //! case runs the goldpath binary under a virtual memory limit, and its
 //! figures come from the kernel's accounting of that one process (CPU
@@ -405,4 +407,99 @@ fn a_git_source_nested_thousands_deep_is_refused_without_overflowing_the_stack()
         &["directories nested more than 32 deep (templateSourceLimits.maxDepth)"],
     );
     assert!(!run.stderr.contains("overflow"), "{}", run.stderr);
+}
+
+/// A commit on HEAD of a new work tree at `dir` whose tree holds
+/// `files` and, under `skeleton`, `levels` levels of `entries` names
+/// around one README.
+fn work_tree_with_fan_out(dir: &Path, files: &[(&str, &str)], levels: usize, entries: usize) {
+    let repo = Repository::init(dir).unwrap();
+    let mut tree = {
+        let mut builder = repo.treebuilder(None).unwrap();
+        builder
+            .insert("README.md", repo.blob(b"# readme\n").unwrap(), MODE_FILE)
+            .unwrap();
+        builder.write().unwrap()
+    };
+    for _ in 0..levels {
+        tree = fan_out(&repo, tree, entries);
+    }
+    let mut root = repo.treebuilder(None).unwrap();
+    root.insert("skeleton", tree, MODE_TREE).unwrap();
+    for (path, contents) in files {
+        std::fs::write(dir.join(path), contents).unwrap();
+        root.insert(path, repo.blob(contents.as_bytes()).unwrap(), MODE_FILE)
+            .unwrap();
+    }
+    let root = repo.find_tree(root.write().unwrap()).unwrap();
+    let signature = Signature::now("t", "t@example.com").unwrap();
+    let commit = repo
+        .commit(Some("HEAD"), &signature, &signature, "m", &root, &[])
+        .unwrap();
+    repo.tag_lightweight("v1", &repo.find_object(commit, None).unwrap(), false)
+        .unwrap();
+}
+
+/// A work tree at `dir` with one committed file and nothing uncommitted.
+fn clean_work_tree(dir: &Path) {
+    let repo = Repository::init(dir).unwrap();
+    std::fs::write(dir.join("README.md"), "# readme\n").unwrap();
+    let mut index = repo.index().unwrap();
+    index.add_path(Path::new("README.md")).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let signature = Signature::now("t", "t@example.com").unwrap();
+    repo.commit(Some("HEAD"), &signature, &signature, "m", &tree, &[])
+        .unwrap();
+}
+
+const UPGRADED_TEMPLATE: &str = "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: t\nspec:\n  type: service\n  steps:\n    - id: fetch\n      action: fetch:template\n      input: {url: ./skeleton}\n";
+
+fn upgrade(template: &Path, repo: &Path) -> Run {
+    goldpath(&[
+        "upgrade",
+        template.to_str().unwrap(),
+        "--from",
+        "v1",
+        "--repo",
+        repo.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn upgrading_a_repository_that_expands_to_a_billion_paths_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("template");
+    std::fs::create_dir(&template).unwrap();
+    work_tree_with_fan_out(&template, &[("template.yaml", UPGRADED_TEMPLATE)], 1, 2);
+    let made = dir.path().join("made");
+    work_tree_with_fan_out(&made, &[], 9, 10);
+    let run = upgrade(&template.join("template.yaml"), &made);
+    assert_refused(
+        "upgrade --repo with 10^9 paths",
+        &run,
+        &[
+            "reading --repo",
+            "more than 10000 files and directories (templateSourceLimits.maxFiles)",
+        ],
+    );
+}
+
+#[test]
+fn upgrading_from_a_template_revision_that_expands_to_a_billion_paths_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("template");
+    std::fs::create_dir(&template).unwrap();
+    work_tree_with_fan_out(&template, &[("template.yaml", UPGRADED_TEMPLATE)], 9, 10);
+    let made = dir.path().join("made");
+    clean_work_tree(&made);
+    let run = upgrade(&template.join("template.yaml"), &made);
+    assert_refused(
+        "upgrade --from a revision with 10^9 paths",
+        &run,
+        &[
+            "at v1",
+            "more than 10000 files and directories (templateSourceLimits.maxFiles)",
+        ],
+    );
 }

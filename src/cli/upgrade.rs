@@ -54,6 +54,8 @@ pub fn run(args: &UpgradeArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .template
         .canonicalize()
         .with_context(|| format!("cannot read {}", args.template.display()))?;
+    let repo_dir = args.repo.as_path();
+    let ours = committed_files(repo_dir)?;
     let old_checkout = tempfile::tempdir().context("creating a temporary directory")?;
     let old_path = checkout_template_at(&template_path, &args.from, old_checkout.path())?;
     let old = load_template(&old_path, Some(old_checkout.path()), UnknownActions::ShowNotRun)
@@ -63,8 +65,6 @@ pub fn run(args: &UpgradeArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let base = render(&old, args).with_context(|| format!("rendering the template at {}", args.from))?;
     let theirs = render(&new, args).context("rendering the template")?;
 
-    let repo_dir = args.repo.as_path();
-    let ours = committed_files(repo_dir)?;
     let labels = MergeLabels {
         base: format!("template at {}", args.from),
         ours: format!("{} (HEAD)", repo_dir.display()),
@@ -160,6 +160,19 @@ fn committed_files(dir: &Path) -> anyhow::Result<FileTree> {
     if repo.is_bare() {
         bail!("--repo {}: a bare repository; give its work tree", dir.display());
     }
+    let head = repo
+        .head()
+        .and_then(|head| head.peel_to_commit())
+        .map_err(|e| anyhow::anyhow!("--repo {}: no commit at HEAD: {}", dir.display(), e.message()))?;
+    // Read first, within the limits: the status walk below compares the
+    // work tree with this same tree.
+    let files = crate::git::read_tree_in(
+        &repo,
+        &head.id().to_string(),
+        None,
+        &TemplateSourceLimits::default(),
+    )
+    .with_context(|| format!("reading --repo {}", dir.display()))?;
     let mut options = git2::StatusOptions::new();
     options.include_untracked(true).include_ignored(false);
     let statuses = repo
@@ -172,17 +185,7 @@ fn committed_files(dir: &Path) -> anyhow::Result<FileTree> {
             String::from_utf8_lossy(dirty.path_bytes())
         );
     }
-    let head = repo
-        .head()
-        .and_then(|head| head.peel_to_commit())
-        .map_err(|e| anyhow::anyhow!("--repo {}: no commit at HEAD: {}", dir.display(), e.message()))?;
-    crate::git::read_tree_in(
-        &repo,
-        &head.id().to_string(),
-        None,
-        &TemplateSourceLimits::default(),
-    )
-    .with_context(|| format!("reading --repo {}", dir.display()))
+    Ok(files)
 }
 
 /// Writes into `dir` what the merge changed against `ours` and removes
