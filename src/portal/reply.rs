@@ -145,6 +145,45 @@ impl Reply {
     }
 }
 
+/// The answer when the cluster's API server refused a call made while
+/// `doing`: what its refusal means for the caller (the object was invalid
+/// or denied by an admission policy, goldpath may not, it is not there, it
+/// conflicts), and `503` only when the API server did not answer, was
+/// overloaded or failed itself, which a retry may mend.
+pub fn cluster_refused(doing: &str, error: &kube::Error) -> Reply {
+    let kube::Error::Api(status) = error else {
+        return Reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{doing}: the cluster's API server did not answer ({error}); try again"),
+        );
+    };
+    let answer = match status.code {
+        400 | 422 => StatusCode::BAD_REQUEST,
+        403 => StatusCode::FORBIDDEN,
+        404 => StatusCode::NOT_FOUND,
+        409 => StatusCode::CONFLICT,
+        413 => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let reason = if status.reason.is_empty() {
+        status.code.to_string()
+    } else {
+        format!("{} {}", status.code, status.reason)
+    };
+    let advice = if answer == StatusCode::SERVICE_UNAVAILABLE {
+        "; try again"
+    } else {
+        ""
+    };
+    Reply::error(
+        answer,
+        format!(
+            "{doing}: the cluster's API server refused it ({reason}): {}{advice}",
+            status.message
+        ),
+    )
+}
+
 /// One server-sent event: its `id`, its `type` as the event name and
 /// `data` as one line of JSON, as Backstage's event stream writes them.
 pub fn sse_event(id: u64, type_: &str, data: &Value) -> String {
@@ -206,6 +245,70 @@ mod tests {
         assert_eq!(frame.into_data().unwrap(), first.as_bytes());
         drop(send);
         assert!(body.frame().await.is_none(), "the body ends with its stream");
+    }
+
+    #[test]
+    fn a_refusal_of_the_cluster_is_answered_by_what_it_means() {
+        let refusal = |code: u16, reason: &str| {
+            kube::Error::Api(
+                kube::core::Status::failure(&format!("denied by policy p{code}"), reason)
+                    .with_code(code)
+                    .boxed(),
+            )
+        };
+        let cases = [
+            (422, "Invalid", StatusCode::BAD_REQUEST, "InputError"),
+            (400, "BadRequest", StatusCode::BAD_REQUEST, "InputError"),
+            (403, "Forbidden", StatusCode::FORBIDDEN, "NotAllowedError"),
+            (404, "NotFound", StatusCode::NOT_FOUND, "NotFoundError"),
+            (409, "AlreadyExists", StatusCode::CONFLICT, "ConflictError"),
+            (
+                413,
+                "RequestEntityTooLarge",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLargeError",
+            ),
+            (
+                429,
+                "TooManyRequests",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableError",
+            ),
+            (
+                500,
+                "InternalError",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableError",
+            ),
+            (
+                504,
+                "Timeout",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableError",
+            ),
+        ];
+        for (code, reason, status, name) in cases {
+            let reply = cluster_refused("creating the Secret of task a:b", &refusal(code, reason));
+            assert_eq!(reply.status, status, "{code}");
+            let error = &reply.body.as_ref().unwrap()["error"];
+            assert_eq!(error["name"], name, "{code}");
+            let message = error["message"].as_str().unwrap();
+            assert!(
+                message.starts_with("creating the Secret of task a:b: ")
+                    && message.contains(&format!("({code} {reason})"))
+                    && message.contains(&format!("denied by policy p{code}")),
+                "{message}"
+            );
+            assert_eq!(
+                message.ends_with("try again"),
+                status == StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+        let unanswered = cluster_refused(
+            "reading Template a/b",
+            &kube::Error::LinesCodecMaxLineLengthExceeded,
+        );
+        assert_eq!(unanswered.status, StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[tokio::test]

@@ -633,7 +633,8 @@ fn a_dry_run_renders_inside_goldpath_and_nothing_leaves_it() {
 
 /// When the task's Secret cannot be written (here an admission policy
 /// refuses every Secret made in the namespace), the request made for it is
-/// taken back: the caller is told which Secret failed and why, and nothing
+/// taken back: the caller is told which Secret failed and why, with the
+/// status its refusal means (never `503`, which says "try again"), and nothing
 /// is left behind, neither the request nor its secret values.
 #[test]
 fn a_task_whose_secret_cannot_be_written_leaves_nothing_behind() {
@@ -692,9 +693,13 @@ fn a_task_whose_secret_cannot_be_written_leaves_nothing_behind() {
         "validatingadmissionpolicybinding,validatingadmissionpolicy",
         &policy,
     ]);
-    assert_eq!(status, 503, "{refused}");
+    // The policy's refusal is the API server's 422 Invalid: the caller's
+    // input was refused, not the service unavailable.
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["name"], "InputError", "{refused}");
     let message = refused["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("creating the Secret of task"), "{refused}");
+    assert!(message.contains("422 Invalid"), "{refused}");
     assert!(
         message.contains(&format!("secrets are closed in {n}")),
         "{refused}"

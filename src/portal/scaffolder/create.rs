@@ -26,7 +26,8 @@ use crate::api::{
     EntityRef, GROUP, Requester, ScaffoldRequest, ScaffoldRequestSpec, SecretRef, Template, TemplateRef,
 };
 use crate::engine::parameters::ParameterSchema;
-use crate::portal::{Call, Portal, reply::Reply};
+use crate::portal::reply::{Reply, cluster_refused};
+use crate::portal::{Call, Portal};
 use crate::tenancy::review::Permission;
 
 /// How many secrets a task may carry.
@@ -201,13 +202,10 @@ pub async fn create(portal: &Portal, call: &Call<'_>) -> Result<Reply, Reply> {
     for permission in &needed {
         portal.require(call.caller, permission).await?;
     }
-    let unavailable = |what: String| {
-        move |error: kube::Error| Reply::error(StatusCode::SERVICE_UNAVAILABLE, format!("{what}: {error}"))
-    };
     let exists = Api::<Template>::namespaced(portal.client.clone(), namespace)
         .get_opt(template)
         .await
-        .map_err(unavailable(format!("reading Template {namespace}/{template}")))?;
+        .map_err(|e| cluster_refused(&format!("reading Template {namespace}/{template}"), &e))?;
     let Some(found) = exists else {
         return Err(Reply::not_found(format!(
             "no template template:{namespace}/{template}"
@@ -226,9 +224,10 @@ pub async fn create(portal: &Portal, call: &Call<'_>) -> Result<Reply, Reply> {
             // Without its Secret the request would only wait: take it back,
             // so the caller's retry is the one request.
             let _ = requests.delete(&name, &DeleteParams::background()).await;
-            return Err(unavailable(format!(
-                "creating the Secret of task {namespace}:{name}"
-            ))(error));
+            return Err(cluster_refused(
+                &format!("creating the Secret of task {namespace}:{name}"),
+                &error,
+            ));
         }
     }
     Ok(Reply::with_status(
@@ -264,9 +263,9 @@ async fn create_request(
             Ok(created) => return Ok(created),
             Err(kube::Error::Api(status)) if status.code == 409 => last = Some(status.message),
             Err(error) => {
-                return Err(Reply::error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("creating a ScaffoldRequest in namespace {namespace}: {error}"),
+                return Err(cluster_refused(
+                    &format!("creating a ScaffoldRequest in namespace {namespace}"),
+                    &error,
                 ));
             }
         }

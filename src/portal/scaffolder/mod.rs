@@ -33,7 +33,8 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::{Call, Portal, reply::Reply};
+use super::reply::{Reply, cluster_refused};
+use super::{Call, Portal};
 use crate::actions::ACTIONS;
 use crate::api::{GROUP, Phase, ScaffoldRequest, Template};
 use crate::tenancy::review::Permission;
@@ -148,9 +149,9 @@ async fn parameter_schema(
         Ok(None) => Err(Reply::not_found(format!(
             "no template template:{namespace}/{name}"
         ))),
-        Err(error) => Err(Reply::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("reading Template {namespace}/{name}: {error}"),
+        Err(error) => Err(cluster_refused(
+            &format!("reading Template {namespace}/{name}"),
+            &error,
         )),
     }
 }
@@ -160,9 +161,9 @@ async fn fetch(api: &Api<ScaffoldRequest>, id: &str, name: &str) -> Result<Scaff
     match api.get_opt(name).await {
         Ok(Some(request)) => Ok(request),
         Ok(None) => Err(Reply::not_found(format!("no task {id}"))),
-        Err(error) => Err(Reply::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("reading ScaffoldRequest {name} of task {id}: {error}"),
+        Err(error) => Err(cluster_refused(
+            &format!("reading ScaffoldRequest {name} of task {id}"),
+            &error,
         )),
     }
 }
@@ -227,12 +228,7 @@ async fn patch_spec(api: &Api<ScaffoldRequest>, id: &str, name: &str, spec: Valu
     api.patch(name, &params, &Patch::Merge(json!({ "spec": spec })))
         .await
         .map(|_| ())
-        .map_err(|error| {
-            Reply::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("changing ScaffoldRequest {name} of task {id}: {error}"),
-            )
-        })
+        .map_err(|error| cluster_refused(&format!("changing ScaffoldRequest {name} of task {id}"), &error))
 }
 
 /// `POST /v2/tasks/:id/cancel`: sets `spec.cancel`; the request stops
