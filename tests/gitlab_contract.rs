@@ -964,8 +964,64 @@ fn simulate(
             answer["full_path"] = json!(path);
             (201, answer)
         }
+        "CurrentUser" => {
+            let mut answer = fixture;
+            answer["id"] = json!(USER_ID);
+            answer["username"] = json!(USER);
+            (200, answer)
+        }
+        "ListGroups" => {
+            let groups: Vec<Value> = state
+                .namespaces
+                .iter()
+                .map(|(path, id)| {
+                    let mut answer = fixture.clone();
+                    answer["id"] = json!(id);
+                    answer["full_path"] = json!(path);
+                    answer
+                })
+                .collect();
+            (200, Value::Array(page_of(groups, &query)))
+        }
+        "ListGroupProjects" | "ListUserProjects" => {
+            let owner = if name == "ListUserProjects" {
+                (segment(1) == USER_ID.to_string()).then(|| USER.to_string())
+            } else {
+                state
+                    .namespaces
+                    .iter()
+                    .find(|(_, id)| id.to_string() == segment(1))
+                    .map(|(path, _)| path.clone())
+            };
+            let Some(owner) = owner else {
+                return not_found("Group");
+            };
+            let projects: Vec<Value> = state
+                .projects
+                .iter()
+                .filter(|(path, _)| path.rsplit_once('/').is_some_and(|(parent, _)| parent == owner))
+                .map(|(path, id)| project_answer(fixture.clone(), path, *id, remotes))
+                .collect();
+            (200, Value::Array(page_of(projects, &query)))
+        }
         _ => (200, fixture),
     }
+}
+
+/// The token's user, as `GET /user` names them.
+const USER: &str = "jane";
+const USER_ID: u64 = 5;
+
+/// The page `page` of `per_page` items that the query asks for, as
+/// GitLab's offset pagination answers (20 a page unless asked).
+fn page_of(items: Vec<Value>, query: &BTreeMap<String, String>) -> Vec<Value> {
+    let number = |key: &str, default: usize| query.get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (page, per_page) = (number("page", 1).max(1), number("per_page", 20).min(100));
+    items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect()
 }
 
 fn merge_request_answer(mut fixture: Value, mr: &MergeRequest) -> Value {
@@ -1358,5 +1414,108 @@ fn the_contract_refuses_what_the_client_does_not_send() {
         client
             .operations("POST", &["projects", "a%2Fb", "nonsense"])
             .is_empty()
+    );
+}
+
+/// Lists what a portal's GitLab autocomplete asks for (`groups`, and
+/// `repositories` of a group or of the token's user), as goldpath's portal
+/// does, against the contract server: only the client's calls, pages read
+/// in turn, and at most `MAX_PAGES` of them however many groups there are.
+#[test]
+fn autocomplete_lists_groups_and_projects_with_the_clients_calls_in_bounded_pages() {
+    use goldpath::forge::client::Client;
+    use goldpath::forge::listing::{Choice, Listing, MAX_PAGES, PAGE_SIZE};
+    use goldpath::forge::{ForgeError, ForgeKind, HttpTransport};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let remotes = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..120).map(|i| format!("g{i:03}")).collect();
+    let groups: Vec<&str> = names.iter().map(String::as_str).collect();
+    let gitlab = GitLab::start(remotes.path(), &groups);
+    {
+        let mut state = gitlab.state.lock().unwrap();
+        for (path, id) in [
+            ("g000/web", 2001),
+            ("g000/api", 2002),
+            ("g001/other", 2003),
+            ("jane/mine", 2004),
+        ] {
+            state.projects.insert(path.to_string(), id);
+        }
+    }
+    let client = |url: &str| {
+        let transport = HttpTransport::new(&format!("{url}/api/v4"), "user-token")
+            .unwrap()
+            .with_scheme(ForgeKind::Gitlab.auth_scheme());
+        Client::new(ForgeKind::Gitlab, transport).unwrap()
+    };
+    let gitlab_client = client(&gitlab.url);
+
+    let listed = runtime.block_on(gitlab_client.list(&Listing::Groups)).unwrap();
+    assert_eq!(listed.len(), 121, "every group and the user's own namespace");
+    assert_eq!(
+        (&listed[0], listed.last().unwrap()),
+        (
+            &Choice {
+                title: Some("g000".into()),
+                id: "100".into()
+            },
+            &Choice {
+                title: Some(USER.into()),
+                id: USER_ID.to_string()
+            }
+        )
+    );
+    assert_eq!(
+        gitlab.take_calls(),
+        ["GET /user", "GET /groups", "GET /groups", "GET /groups"]
+    );
+
+    let projects = runtime
+        .block_on(gitlab_client.list(&Listing::Projects("100".into())))
+        .unwrap();
+    let ids: Vec<(&str, &str)> = projects
+        .iter()
+        .map(|c| (c.title.as_deref().unwrap(), c.id.as_str()))
+        .collect();
+    assert_eq!(ids, [("api", "api"), ("web", "web")]);
+    assert_eq!(gitlab.take_calls(), ["GET /user", "GET /groups/100/projects"]);
+
+    let own = runtime
+        .block_on(gitlab_client.list(&Listing::Projects(USER_ID.to_string())))
+        .unwrap();
+    assert_eq!(own.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["mine"]);
+    assert_eq!(gitlab.take_calls(), ["GET /user", "GET /users/5/projects"]);
+
+    let missing = runtime
+        .block_on(gitlab_client.list(&Listing::Projects("999".into())))
+        .unwrap_err();
+    assert!(missing.to_string().contains("not found"), "{missing}");
+    gitlab.take_calls();
+
+    // However many groups GitLab holds, one listing reads MAX_PAGES pages.
+    let many: Vec<String> = (0..PAGE_SIZE * MAX_PAGES + 75)
+        .map(|i| format!("m{i:04}"))
+        .collect();
+    let crowded = GitLab::start(
+        remotes.path(),
+        &many.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let crowded_client = client(&crowded.url);
+    let bounded = runtime.block_on(crowded_client.list(&Listing::Groups)).unwrap();
+    assert_eq!(bounded.len(), PAGE_SIZE * MAX_PAGES + 1);
+    assert_eq!(crowded.take_calls().len(), MAX_PAGES + 1);
+
+    // A token GitLab refuses is named as refused, not as an empty list.
+    gitlab.fault("GET", "/user", 401, &[], json!({"message": "401 Unauthorized"}));
+    let refused = runtime
+        .block_on(gitlab_client.list(&Listing::Groups))
+        .unwrap_err();
+    assert!(
+        matches!(refused, ForgeError::Denied { status: 401, .. }),
+        "{refused}"
     );
 }

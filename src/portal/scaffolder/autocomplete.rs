@@ -1,5 +1,7 @@
 //! `POST /v2/autocomplete/:provider/:resource`: the names a form's picker
-//! offers (repositories, organisations, branches), listed by the forge with
+//! offers (GitHub's and Gitea's repositories, organisations and branches,
+//! GitLab's groups and projects, as Backstage's modules for each answer
+//! them), listed by the forge with
 //! the token the caller sends, the user's own, as Backstage's frontend
 //! sends it. goldpath's own forge tokens are never used here, so a caller
 //! sees exactly what the forge lets that user see and cannot enumerate
@@ -10,12 +12,14 @@ use hyper::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::forge::client::Client;
-use crate::forge::listing::Listing;
+use crate::forge::listing::{Choice, Listing};
 use crate::forge::{ForgeError, ForgeKind, HttpTransport, RepoId};
 use crate::portal::{Call, Portal, reply::Reply};
 
 /// The host Backstage's GitHub autocomplete asks when the context names none.
 const GITHUB_HOST: &str = "github.com";
+/// The host Backstage's GitLab autocomplete asks when the context names none.
+const GITLAB_HOST: &str = "gitlab.com";
 
 /// What a call asks: the forge kind, the listing and the host.
 #[derive(Debug, PartialEq)]
@@ -39,15 +43,22 @@ fn ask(provider: &str, resource: &str, body: &[u8]) -> Result<Ask, Reply> {
     let kind = match provider {
         "github" => ForgeKind::Github,
         "gitea" => ForgeKind::Gitea,
+        "gitlab" => ForgeKind::Gitlab,
         _ => return Err(Reply::bad_request(format!("Unsupported provider: {provider}"))),
     };
     let empty = Map::new();
     let context = body.get("context").and_then(Value::as_object).unwrap_or(&empty);
     let text = |key: &str| context.get(key).and_then(Value::as_str).filter(|v| !v.is_empty());
-    let listing = match resource {
-        "repositoriesWithOwner" | "repositories" => Listing::Repositories,
-        "owners" => Listing::Owners,
-        "branches" => {
+    let listing = match (kind, resource) {
+        (ForgeKind::Gitlab, "groups") => Listing::Groups,
+        (ForgeKind::Gitlab, "repositories") => match text("id") {
+            Some(id) => Listing::Projects(id.to_string()),
+            None => return Err(Reply::bad_request("Missing groupId and userId context parameter")),
+        },
+        (ForgeKind::Gitlab, _) => return Err(Reply::bad_request(format!("Invalid resource: {resource}"))),
+        (_, "repositoriesWithOwner" | "repositories") => Listing::Repositories,
+        (_, "owners") => Listing::Owners,
+        (_, "branches") => {
             let (Some(owner), Some(name)) = (text("owner"), text("repository")) else {
                 return Err(Reply::bad_request(
                     "Missing owner and/or repository context parameter",
@@ -70,6 +81,7 @@ fn ask(provider: &str, resource: &str, body: &[u8]) -> Result<Ask, Reply> {
     let host = match (text("host"), kind) {
         (Some(host), _) => host.to_string(),
         (None, ForgeKind::Github) => GITHUB_HOST.to_string(),
+        (None, ForgeKind::Gitlab) => GITLAB_HOST.to_string(),
         (None, _) => return Err(Reply::bad_request("context.host: name the Gitea host")),
     };
     Ok(Ask {
@@ -80,7 +92,8 @@ fn ask(provider: &str, resource: &str, body: &[u8]) -> Result<Ask, Reply> {
     })
 }
 
-/// Answers the call: `{"results": [{"id": name}, ...]}`.
+/// Answers the call: `{"results": [{"title": shown, "id": value}, ...]}`,
+/// `title` only where the forge's value is not what a person reads.
 pub async fn autocomplete(
     portal: &Portal,
     call: &Call<'_>,
@@ -97,12 +110,25 @@ pub async fn autocomplete(
             )));
         }
     };
-    let transport = HttpTransport::new(&api_url, &ask.token).map_err(|e| forge_error(&e))?;
+    let transport = HttpTransport::new(&api_url, &ask.token)
+        .map_err(|e| forge_error(&e))?
+        .with_scheme(ask.kind.auth_scheme());
     let client = Client::new(ask.kind, transport)
         .ok_or_else(|| Reply::bad_request(format!("Unsupported provider: {provider}")))?;
-    let names = client.list(&ask.listing).await.map_err(|e| forge_error(&e))?;
-    let results: Vec<Value> = names.into_iter().map(|id| json!({ "id": id })).collect();
-    Ok(Reply::ok(json!({ "results": results })))
+    let choices = client.list(&ask.listing).await.map_err(|e| forge_error(&e))?;
+    Ok(Reply::ok(results(choices)))
+}
+
+/// Backstage's answer shape for `choices`.
+fn results(choices: Vec<Choice>) -> Value {
+    let results: Vec<Value> = choices
+        .into_iter()
+        .map(|Choice { title, id }| match title {
+            Some(title) => json!({ "title": title, "id": id }),
+            None => json!({ "id": id }),
+        })
+        .collect();
+    json!({ "results": results })
 }
 
 /// The answer to a forge's refusal: `403` when it refused the user's
@@ -153,6 +179,38 @@ mod tests {
     }
 
     #[test]
+    fn a_gitlab_call_is_read_as_backstages_gitlab_module_reads_it() {
+        let groups = ask("gitlab", "groups", &body(json!({"token": "t"}))).unwrap();
+        assert_eq!(
+            (groups.kind, groups.listing, groups.host.as_str()),
+            (ForgeKind::Gitlab, Listing::Groups, "gitlab.com")
+        );
+        let projects = ask(
+            "gitlab",
+            "repositories",
+            &body(json!({"token": "t", "context": {"host": "gitlab.example", "id": "42"}})),
+        )
+        .unwrap();
+        assert_eq!(
+            (projects.listing, projects.host.as_str()),
+            (Listing::Projects("42".into()), "gitlab.example")
+        );
+        assert_eq!(
+            results(vec![
+                Choice {
+                    title: Some("team/web".into()),
+                    id: "9".into()
+                },
+                Choice {
+                    title: None,
+                    id: "main".into()
+                }
+            ]),
+            json!({"results": [{"title": "team/web", "id": "9"}, {"id": "main"}]})
+        );
+    }
+
+    #[test]
     fn what_backstage_refuses_is_refused_with_its_words() {
         let refused = |provider: &str, resource: &str, value: Value| {
             let reply = ask(provider, resource, &body(value)).unwrap_err();
@@ -188,6 +246,14 @@ mod tests {
             json!({"token": "t", "context": {"host": "h", "owner": "..", "repository": "r"}}),
         );
         assert!(climbing.contains("context.owner"), "{climbing}");
+        assert_eq!(
+            refused("gitlab", "repositories", json!({"token": "t", "context": {}})),
+            "Missing groupId and userId context parameter"
+        );
+        assert_eq!(
+            refused("gitlab", "branches", json!({"token": "t"})),
+            "Invalid resource: branches"
+        );
         let no_host = refused("gitea", "owners", json!({"token": "t"}));
         assert!(no_host.contains("context.host"), "{no_host}");
     }
