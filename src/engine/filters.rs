@@ -6,6 +6,7 @@ use minijinja::value::Value;
 use minijinja::{Environment, Error, ErrorKind};
 
 mod backstage;
+mod docs;
 mod kinds;
 mod methods;
 mod numbers;
@@ -15,8 +16,8 @@ mod text;
 mod values;
 
 use super::bounds::{self, Guard, Precheck};
-pub use backstage::documented;
 use backstage::{parse_entity_ref, parse_repo_url, pick, project_slug};
+pub use docs::{filter as documented, function as documented_function};
 pub use methods::COMPAT;
 use methods::js_method;
 use numbers::{float, int, round};

@@ -1,8 +1,10 @@
 //! `GET /v2/templating-extensions`: the filters and global functions a
 //! Template's expressions may call, from the engine's own registration
 //! ([`crate::engine::expression::extensions`]), in Backstage's shape.
-//! Backstage's four filters carry its descriptions, schemas and examples;
-//! the rest name where they come from.
+//! Each filter and function carries its description, the schemas of its
+//! input, arguments and output, and an example with what it renders to
+//! ([`filters::documented`], held by its tests to what the engine
+//! registers).
 
 use serde_json::{Map, Value, json};
 
@@ -17,7 +19,7 @@ pub fn list() -> Value {
         .iter()
         .map(|name| {
             let documented = filters::documented(name).unwrap_or_else(
-                || json!({"description": format!("nunjucks' filter {name}, as nunjucks or Jinja define it")}),
+                || json!({"description": format!("the filter {name}, as nunjucks or Jinja define it")}),
             );
             (name.to_string(), documented)
         })
@@ -25,25 +27,16 @@ pub fn list() -> Value {
     let functions: Map<String, Value> = extensions
         .functions
         .iter()
-        .map(|name| (name.clone(), json!({"description": function_description(name)})))
+        .map(|name| {
+            let documented = filters::documented_function(name)
+                .unwrap_or_else(|| json!({"description": format!("the function {name}")}));
+            (name.clone(), documented)
+        })
         .collect();
     json!({
         "filters": filters,
         "globals": {"functions": functions, "values": {}},
     })
-}
-
-/// What the global function `name` does.
-fn function_description(name: &str) -> String {
-    match name {
-        "range" => "range([start,] stop[, step]): the integers from start up to stop".into(),
-        "dict" => "dict(key=value, ...): a map of the arguments given".into(),
-        "namespace" => {
-            "namespace(key=value, ...): an object whose attributes `set` may change inside a loop".into()
-        }
-        "debug" => "debug(): the values a template can see, as text".into(),
-        _ => format!("the function {name}"),
-    }
 }
 
 #[cfg(test)]
@@ -73,8 +66,21 @@ mod tests {
     }
 
     #[test]
-    fn backstages_filters_are_documented_and_functions_exist() {
+    fn every_filter_and_function_is_documented_with_schema_and_example() {
         let listed = list();
+        let filters = listed["filters"].as_object().unwrap();
+        for (name, filter) in filters
+            .iter()
+            .chain(listed["globals"]["functions"].as_object().unwrap())
+        {
+            assert!(filter["description"].is_string(), "{name}");
+            assert!(filter["schema"]["output"].is_object(), "{name}");
+            assert!(filter["schema"]["arguments"].is_array(), "{name}");
+            assert!(filter["examples"][0]["example"].is_string(), "{name}");
+        }
+        for name in filters.keys() {
+            assert!(filters[name]["schema"]["input"].is_object(), "{name}");
+        }
         for name in ["parseRepoUrl", "parseEntityRef", "pick", "projectSlug"] {
             let filter = &listed["filters"][name];
             assert!(filter["description"].is_string(), "{name}");
