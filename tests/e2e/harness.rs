@@ -369,6 +369,8 @@ pub struct Operator {
     log: PathBuf,
     /// Serve every namespace rather than `namespace` only.
     all_namespaces: bool,
+    /// The address space the process may take (`ulimit -v`, in KiB).
+    memory_limit_kb: Option<u64>,
     _serving: ServingGuard,
     _dir: tempfile::TempDir,
 }
@@ -420,13 +422,41 @@ impl Operator {
     }
 
     /// Like [`Operator::start_with_args`], running with `kubeconfig` rather
-    /// than the namespace's chart identity.
-    pub fn start_as(namespace: &Namespace, kubeconfig: &Path, extra: &str, args: &[&str]) -> Operator {
+    /// than the namespace's chart identity, and limited to
+    /// `memory_limit_kb` KiB of address space (`ulimit -v`) when given.
+    pub fn start_as(
+        namespace: &Namespace,
+        kubeconfig: &Path,
+        extra: &str,
+        args: &[&str],
+        memory_limit_kb: Option<u64>,
+    ) -> Operator {
         let mut operator =
             Operator::configure(namespace, &cluster().git_url, extra, args, ServingGuard::shared());
         operator.kubeconfig = kubeconfig.to_path_buf();
+        operator.memory_limit_kb = memory_limit_kb;
         operator.spawn();
         operator
+    }
+
+    /// The process's peak resident set and peak address space, in KiB
+    /// (`VmHWM`, `VmPeak`).
+    pub fn peak_memory_kb(&self) -> (u64, u64) {
+        let pid = self
+            .child
+            .as_ref()
+            .map(std::process::Child::id)
+            .unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|kb| kb.parse().ok())
+                .unwrap_or_default()
+        };
+        (field("VmHWM:"), field("VmPeak:"))
     }
 
     /// Like [`Operator::start`], serving every namespace rather than its
@@ -499,6 +529,7 @@ impl Operator {
             cache: dir.path().join("cache"),
             config,
             all_namespaces: false,
+            memory_limit_kb: None,
             _serving: serving,
             _dir: dir,
         }
@@ -524,6 +555,7 @@ impl Operator {
             cache: dir.path().join("cache"),
             config: path,
             all_namespaces: true,
+            memory_limit_kb: None,
             _serving: serving,
             _dir: dir,
         };
@@ -547,7 +579,19 @@ impl Operator {
             .append(true)
             .open(&self.log)
             .expect("opening the operator log");
-        let child = Command::new(env!("CARGO_BIN_EXE_goldpath"))
+        // Under a limit the shell sets it, then becomes goldpath (same pid).
+        let mut command = match self.memory_limit_kb {
+            Some(kb) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -v {kb}; exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_goldpath"));
+                shell
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_goldpath")),
+        };
+        let child = command
             .args(["run", "--config"])
             .arg(&self.config)
             .args(["--namespace", &self.namespace])

@@ -40,6 +40,17 @@ impl Portal {
     /// portal API and `--api-addr`, plus `args`, running as goldpath's own
     /// ServiceAccount ([`OPERATOR_ACCOUNT`]) bound to that RBAC.
     pub fn start(namespace: &Namespace, config: &str, args: &[&str]) -> Portal {
+        Portal::start_limited(namespace, config, args, None)
+    }
+
+    /// [`Portal::start`], the operator limited to `memory_limit_kb` KiB of
+    /// address space (`ulimit -v`) when given.
+    pub fn start_limited(
+        namespace: &Namespace,
+        config: &str,
+        args: &[&str],
+        memory_limit_kb: Option<u64>,
+    ) -> Portal {
         namespace.chart_identity_with(&[
             "--set-json".into(),
             format!("config.tenancy.namespaces={{\"{}\":{{}}}}", namespace.name),
@@ -51,7 +62,7 @@ impl Portal {
         let address = format!("--api-addr=127.0.0.1:{port}");
         let mut all = vec![address.as_str()];
         all.extend_from_slice(args);
-        let operator = Operator::start_as(namespace, &kubeconfig, config, &all);
+        let operator = Operator::start_as(namespace, &kubeconfig, config, &all, memory_limit_kb);
         operator.wait_ready();
         Portal {
             operator,

@@ -715,3 +715,142 @@ fn a_task_whose_secret_cannot_be_written_leaves_nothing_behind() {
     });
     assert!(!portal.operator.log().contains(&secret_value));
 }
+
+/// The address space the operator may take in
+/// [`the_portals_bounds_hold_under_a_memory_limit`] (`ulimit -v`, KiB).
+const PORTAL_MEMORY_LIMIT_KB: u64 = 2 << 20;
+
+/// The portal's bounds that input can drive hold with the operator under a
+/// memory limit (`ulimit -v`): 256 event streams open at once (each one
+/// a watch and a buffer) and the next refused with `503`, then served
+/// again once one closes; dry runs at once, each with a body near the
+/// 1 MiB limit and a skeleton whose loop asks for 10^8 iterations, each
+/// answered; a task list asked for past its page cap refused, and
+/// the largest page served. The process serves on after all of it.
+#[test]
+fn the_portals_bounds_hold_under_a_memory_limit() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+
+    let ns = Namespace::new("portal-bounds");
+    let n = ns.name.as_str();
+    let portal = Portal::start_limited(&ns, "", &[], Some(PORTAL_MEMORY_LIMIT_KB));
+    let runner = service_account_token(n, "runner");
+    grant(n, "runner", "");
+    apply(
+        &ns,
+        "apiVersion: goldpath.dev/v1alpha1\nkind: Template\nmetadata: {name: waiting}\nspec:\n  type: service\n  steps:\n    - {id: pause, action: \"debug:wait\", input: {seconds: 300}}\n",
+    );
+    let (status, created) = post(
+        &portal,
+        "/api/scaffolder/v2/tasks",
+        &runner,
+        &json!({"templateRef": format!("template:{n}/waiting"), "values": {}}),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let path = format!("/api/scaffolder/v2/tasks/{id}/eventstream");
+    let authorization = format!("Bearer {runner}");
+    let headers = [("Authorization", authorization.as_str())];
+
+    let mut open = Vec::new();
+    for i in 0..256 {
+        let (head, stream) = open_stream(&portal, &path, &headers);
+        assert!(head.starts_with("HTTP/1.0 200"), "stream {i}: {head}");
+        open.push(stream);
+    }
+    let (head, mut refused) = open_stream(&portal, &path, &headers);
+    assert!(head.starts_with("HTTP/1.0 503"), "{head}");
+    let mut answer = String::new();
+    refused.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("256 event streams are open"), "{answer}");
+    drop(open.pop());
+    wait_for(
+        "a closed stream's place to be free",
+        Duration::from_secs(30),
+        || {
+            let (head, stream) = open_stream(&portal, &path, &headers);
+            head.starts_with("HTTP/1.0 200").then_some(stream)
+        },
+    );
+    drop(open);
+
+    // Dry runs: a body near the limit, and a skeleton file whose loop asks
+    // for far more than the engine's bounds allow.
+    let filler = "x".repeat(600 * 1024);
+    let files = [
+        ("skeleton/big.txt", filler.as_str()),
+        (
+            "skeleton/grow.txt",
+            "{% for i in range(100000000) %}${{ values.name }}{% endfor %}",
+        ),
+    ];
+    let contents: Vec<Value> = files
+        .iter()
+        .map(|(path, text)| json!({"path": path, "base64Content": BASE64.encode(text)}))
+        .collect();
+    let body = json!({
+        "template": {
+            "apiVersion": "scaffolder.backstage.io/v1beta3",
+            "kind": "Template",
+            "metadata": {"name": "dry", "namespace": n},
+            "spec": {"type": "service", "steps": [
+                {"id": "fetch", "action": "fetch:template", "input": {"url": "./skeleton", "values": {"name": "${{ parameters.name }}"}}},
+            ]},
+        },
+        "values": {"name": "grown"},
+        "directoryContents": contents,
+    });
+    let body_size = body.to_string().len();
+    assert!(body_size > 800 * 1024 && body_size < 1024 * 1024, "{body_size}");
+    // Six at once, on their own connections (the portal handle stays on
+    // this thread).
+    let request = format!(
+        "POST /api/scaffolder/v2/dry-run HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer {runner}\r\n\
+         Content-Type: application/json\r\nContent-Length: {body_size}\r\n\r\n{body}"
+    );
+    let port = portal.port;
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+                    stream.write_all(request.as_bytes()).unwrap();
+                    let mut response = String::new();
+                    stream.read_to_string(&mut response).unwrap();
+                    let status = response.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+                    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+                    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+                })
+            })
+            .collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    for (status, answer) in &answers {
+        assert!(matches!(status, 200 | 400), "{status} {answer}");
+        assert!(answer.to_string().len() < 4 * 1024 * 1024, "{status}");
+    }
+
+    // The task list's page cap.
+    let tasks = "/api/scaffolder/v2/tasks";
+    let (status, refused) = portal.get(&format!("{tasks}?limit=1001"), &runner);
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.to_string().contains("limit"), "{refused}");
+    let (status, listed) = portal.get(&format!("{tasks}?limit=1000"), &runner);
+    assert_eq!(status, 200, "{listed}");
+
+    let (status, _) = portal.get(&format!("/api/scaffolder/v2/tasks/{id}"), &runner);
+    assert_eq!(status, 200, "the operator serves on");
+    let (rss, peak) = portal.operator.peak_memory_kb();
+    println!(
+        "operator under ulimit -v {PORTAL_MEMORY_LIMIT_KB} KiB: peak RSS {} MiB, peak address space {} MiB; \
+         dry runs answered {:?}",
+        rss / 1024,
+        peak / 1024,
+        answers.iter().map(|(s, _)| *s).collect::<Vec<_>>()
+    );
+    assert!(peak <= PORTAL_MEMORY_LIMIT_KB, "{peak}");
+    // About 70 MiB in a debug build; the margin is generous.
+    assert!(rss < 256 * 1024, "peak RSS {rss} KiB");
+}
