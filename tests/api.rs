@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use goldpath::api::{self, CatalogEntity, ScaffoldRequest, Template};
+use goldpath::api::{self, CatalogEntity, ScaffoldApproval, ScaffoldRequest, Template};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -153,6 +153,7 @@ fn crds_are_named_and_grouped_for_kubectl() {
             ("Template", "Namespaced", Some(&vec!["tmpl".to_string()])),
             ("ScaffoldRequest", "Namespaced", Some(&vec!["sr".to_string()])),
             ("CatalogEntity", "Namespaced", Some(&vec!["ce".to_string()])),
+            ("ScaffoldApproval", "Namespaced", Some(&vec!["sap".to_string()])),
         ]
     );
     for crd in &crds {
@@ -160,13 +161,17 @@ fn crds_are_named_and_grouped_for_kubectl() {
         assert_eq!(crd.spec.names.categories, Some(vec!["goldpath".to_string()]));
         let version = &crd.spec.versions[0];
         assert_eq!(version.name, "v1alpha1");
-        assert!(
-            version
-                .subresources
-                .as_ref()
-                .and_then(|s| s.status.as_ref())
-                .is_some(),
-            "{} has no status subresource",
+        // An approval is a record of a decision, written once by its
+        // approver; nothing reports back on it.
+        let has_status = version
+            .subresources
+            .as_ref()
+            .and_then(|s| s.status.as_ref())
+            .is_some();
+        assert_eq!(
+            has_status,
+            crd.spec.names.kind != "ScaffoldApproval",
+            "{} status subresource",
             crd.spec.names.kind
         );
         let columns: Vec<&str> = version
@@ -178,6 +183,7 @@ fn crds_are_named_and_grouped_for_kubectl() {
         let expected: &[&str] = match crd.spec.names.kind.as_str() {
             "Template" => &["Title", "Ready", "Revision", "Age"],
             "ScaffoldRequest" => &["Template", "Phase", "Repository", "Age"],
+            "ScaffoldApproval" => &["Request", "Step", "Decision", "Approver", "Age"],
             _ => &["Kind", "Owner", "Health", "Age"],
         };
         assert_eq!(columns, expected, "{} printer columns", crd.spec.names.kind);
@@ -221,7 +227,7 @@ fn every_property_is_documented_and_typed_or_deliberately_free_form() {
         "CatalogEntity.spec",
     ];
     let mut seen_free_form = Vec::new();
-    for kind in ["Template", "ScaffoldRequest", "CatalogEntity"] {
+    for kind in ["Template", "ScaffoldRequest", "CatalogEntity", "ScaffoldApproval"] {
         each_property(kind, &schema_of(kind), &mut |path, property| {
             let description = property
                 .get("description")
@@ -258,6 +264,7 @@ fn every_sample_parses_into_the_types_and_passes_the_schema() {
         match object["kind"].as_str() {
             Some("Template") => round_trip::<Template>(file, object),
             Some("ScaffoldRequest") => round_trip::<ScaffoldRequest>(file, object),
+            Some("ScaffoldApproval") => round_trip::<ScaffoldApproval>(file, object),
             Some("CatalogEntity") => {
                 round_trip::<CatalogEntity>(file, object);
                 kinds.push(object["spec"]["kind"].as_str().unwrap_or_default().to_string());

@@ -63,6 +63,7 @@ $out"
 	log "chart policies applied: $(tr '\n' ' ' <<<"$out")"
 	# The API server loads a new policy a moment after it is stored.
 	wait_for kube-apiserver 30 "the requester policy to stamp a ScaffoldRequest" requester_stamped
+	wait_for kube-apiserver 30 "the approver policy to stamp a ScaffoldApproval" approver_stamped
 }
 
 # requester_stamped: a ScaffoldRequest created (dry run) as the admin comes
@@ -78,3 +79,15 @@ EOF
 	) && [[ $stamped == goldpath-admin ]]
 }
 
+# approver_stamped: a ScaffoldApproval created (dry run) as the admin comes
+# back with the admin as spec.approver, whatever it claimed.
+approver_stamped() {
+	local stamped
+	stamped=$("$KUBECTL" create --dry-run=server -o 'jsonpath={.spec.approver.username}' -f - 2>/dev/null <<'EOF'
+apiVersion: goldpath.dev/v1alpha1
+kind: ScaffoldApproval
+metadata: {name: policy-check, namespace: default}
+spec: {requestName: x, stepId: approve, decision: Approve, approver: {username: forged}}
+EOF
+	) && [[ $stamped == goldpath-admin ]]
+}

@@ -4,6 +4,7 @@
 //! applying) are described here and carried out by an [`Effects`]
 //! implementation: the cluster's, or the local one of `goldpath scaffold`.
 
+pub mod approval;
 pub mod argocd;
 pub mod catalog;
 mod definition;

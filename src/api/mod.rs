@@ -1,4 +1,4 @@
-//! The goldpath API: the three custom resources of group `goldpath.dev`,
+//! The goldpath API: the custom resources of group `goldpath.dev`,
 //! version `v1alpha1`, and the CRDs generated from them.
 //!
 //! The Rust types are the contract. The CRD YAML in `crds/` is generated from
@@ -10,6 +10,7 @@
 mod catalog_entity;
 pub mod conditions;
 mod refs;
+mod scaffold_approval;
 mod scaffold_request;
 mod schema;
 mod shared;
@@ -20,6 +21,7 @@ pub use catalog_entity::{
     Relation, RelationType, SourceHealth, SourceStatus,
 };
 pub use refs::{EntityRef, RepoUrl};
+pub use scaffold_approval::{Decision, ScaffoldApproval, ScaffoldApprovalSpec};
 pub use scaffold_request::{
     DeletionPolicy, Phase, RequestOutput, Requester, ScaffoldRequest, ScaffoldRequestSpec,
     ScaffoldRequestStatus, StepPhase, StepStatus, TemplateRef,
@@ -38,7 +40,12 @@ pub const GROUP: &str = "goldpath.dev";
 
 /// Every goldpath CRD, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![Template::crd(), ScaffoldRequest::crd(), CatalogEntity::crd()]
+    vec![
+        Template::crd(),
+        ScaffoldRequest::crd(),
+        CatalogEntity::crd(),
+        ScaffoldApproval::crd(),
+    ]
 }
 
 /// Every goldpath CRD as one multi-document YAML stream, as `goldpath crds`

@@ -5,6 +5,7 @@
 // Tests report failures by panicking.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod approvals;
 mod autocomplete;
 mod cancel_retry;
 mod catalog;

@@ -109,6 +109,10 @@ serves: its own resources, Events, and the objects the catalog rolls up.
 - apiGroups: [goldpath.dev]
   resources: [catalogentities]
   verbs: [get, list, watch, patch, create, delete]
+# Approvals are only read: the API server records who made each one.
+- apiGroups: [goldpath.dev]
+  resources: [scaffoldapprovals]
+  verbs: [get, list, watch]
 - apiGroups: [goldpath.dev]
   resources: [templates/status, scaffoldrequests/status, catalogentities/status]
   verbs: [get, patch]
