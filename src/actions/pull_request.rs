@@ -198,6 +198,27 @@ impl PullRequestStep {
         }
     }
 
+    /// Whether the forge shows `pull_request` with this step's branch as its
+    /// head. One whose head the forge names otherwise is open, but the
+    /// forge has not recorded the branch (a push cut short by a kill leaves
+    /// git holding it before the forge's records do): its page shows no
+    /// branch, so the step is not done. The error is transient: the step
+    /// runs again, finds the same pull request by its branch and looks
+    /// again.
+    pub fn check_head(&self, pull_request: &PullRequest) -> Result<(), ActionError> {
+        match &pull_request.head {
+            Some(head) if *head != self.branch => Err(ActionError::new(
+                format!(
+                    "pull request #{} of {} is open, but {} does not show branch {} as its head yet (it \
+                     names {head:?}): the forge has not recorded the pushed branch",
+                    pull_request.number, self.id, self.host, self.branch
+                ),
+                true,
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The step's output, under Backstage's names.
     pub fn output(&self, pull_request: &PullRequest, base: &str, commit: &str) -> PullRequestOutput {
         PullRequestOutput {
@@ -232,4 +253,78 @@ fn proposed_files(input: &PullRequestInput, workspace_files: &FileTree) -> Resul
         ));
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{GitHost, Tenancy};
+
+    fn step() -> PullRequestStep {
+        let config = Config {
+            git_hosts: vec![GitHost {
+                host: "gitea.test".into(),
+                url: "https://gitea.test/{owner}/{repo}.git".into(),
+                kind: ForgeKind::Gitea,
+                ..GitHost::default()
+            }],
+            tenancy: Tenancy {
+                publish_owners: vec!["*".into()],
+                ..Tenancy::default()
+            },
+            ..Config::default()
+        };
+        let input = PullRequestInput {
+            repo_url: "gitea.test?owner=acme&repo=platform".into(),
+            branch_name: "add-billing".into(),
+            title: "Add billing".into(),
+            ..PullRequestInput::default()
+        };
+        let files: FileTree = [(
+            "README.md".to_string(),
+            crate::engine::files::FileEntry::text("# billing\n"),
+        )]
+        .into_iter()
+        .collect();
+        PullRequestStep::resolve(
+            ActionKind::PublishGiteaPullRequest,
+            &input,
+            &config,
+            &config.tenant("team"),
+            &files,
+        )
+        .unwrap()
+    }
+
+    fn pull_request(head: Option<&str>) -> PullRequest {
+        PullRequest {
+            number: 8,
+            url: "https://gitea.test/acme/platform/pulls/8".into(),
+            head: head.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_pull_request_counts_only_once_the_forge_shows_the_branch_as_its_head() {
+        let step = step();
+        step.check_head(&pull_request(Some("add-billing"))).unwrap();
+        // GitHub and GitLab name the head the pull request was opened with,
+        // so their answers say nothing of it; nor does a dry run's.
+        step.check_head(&pull_request(None)).unwrap();
+        // Gitea names the pull request's own ref while it has no record of
+        // the branch: not done yet, and said so.
+        let error = step
+            .check_head(&pull_request(Some("refs/pull/8/head")))
+            .unwrap_err();
+        assert!(error.transient, "{error:?}");
+        for part in [
+            "#8",
+            "acme/platform",
+            "gitea.test",
+            "add-billing",
+            "refs/pull/8/head",
+        ] {
+            assert!(error.message.contains(part), "{part}: {}", error.message);
+        }
+    }
 }

@@ -353,6 +353,7 @@ pub(super) fn propose<P: Publisher + ?Sized>(
     let mut pull = PullRequest {
         number: 0,
         url: String::new(),
+        head: None,
     };
     if let Some(forge) = &forge {
         pull = publisher.wait(forge::ensure_pull_request(
@@ -361,6 +362,7 @@ pub(super) fn propose<P: Publisher + ?Sized>(
             &step.pull_request(&base),
             step.update,
         ))?;
+        step.check_head(&pull)?;
         if !step.reviewers.is_empty() || !step.team_reviewers.is_empty() {
             publisher.wait(forge.request_reviews(
                 &step.id,

@@ -73,6 +73,10 @@ fn pull_request(body: &Value) -> PullRequest {
     PullRequest {
         number: body.get("number").and_then(Value::as_u64).unwrap_or_default(),
         url: text(body, "html_url").unwrap_or_default(),
+        head: body
+            .pointer("/head/ref")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     }
 }
 
@@ -408,6 +412,22 @@ mod tests {
         );
         assert_eq!(read.created_at, Some(1_795_977_521));
         assert_eq!(repository(&serde_json::json!({}), "main").created_at, None);
+    }
+
+    #[test]
+    fn a_pull_requests_head_is_read_as_gitea_names_it() {
+        // Gitea's answer for a pull request whose branch it has recorded,
+        // and for one whose branch it has not (its own ref instead).
+        let recorded = json!({"number": 8, "html_url": "u/8", "head": {"label": "add-x", "ref": "add-x"}});
+        assert_eq!(pull_request(&recorded).head.as_deref(), Some("add-x"));
+        let unrecorded =
+            json!({"number": 8, "html_url": "u/8", "head": {"label": "add-x", "ref": "refs/pull/8/head"}});
+        assert_eq!(
+            pull_request(&unrecorded).head.as_deref(),
+            Some("refs/pull/8/head")
+        );
+        // A dry run echoes the request, whose head is a plain name.
+        assert_eq!(pull_request(&json!({"head": "add-x"})).head, None);
     }
 
     #[test]

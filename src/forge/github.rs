@@ -167,6 +167,7 @@ fn pull_request(body: &Value) -> PullRequest {
     PullRequest {
         number: body.get("number").and_then(Value::as_u64).unwrap_or_default(),
         url: text(body, "html_url").unwrap_or_default(),
+        head: None,
     }
 }
 

@@ -198,6 +198,7 @@ fn merge_request(body: &Value) -> PullRequest {
     PullRequest {
         number: body.get("iid").and_then(Value::as_u64).unwrap_or_default(),
         url: text(body, "web_url").unwrap_or_default(),
+        head: None,
     }
 }
 

@@ -260,6 +260,14 @@ pub struct PullRequest {
     pub number: u64,
     /// Its page.
     pub url: String,
+    /// The head branch as the forge's answer names it, where that name
+    /// says whether the forge has recorded the branch: Gitea names the
+    /// branch only once its records hold it, and until then the pull
+    /// request's own ref (`refs/pull/N/head`), as after a push whose client
+    /// was killed before Gitea's hook recorded the branch. `None` where the
+    /// answer names the head the pull request was opened with whatever
+    /// the forge holds (GitHub, GitLab), or names none (a dry run).
+    pub head: Option<String>,
 }
 
 /// A repository webhook to make.
@@ -678,6 +686,7 @@ mod tests {
             Ok((head == "open-branch").then(|| PullRequest {
                 number: 7,
                 url: "u/7".into(),
+                head: None,
             }))
         }
         async fn create_pull_request(
@@ -689,6 +698,7 @@ mod tests {
             Ok(PullRequest {
                 number: 8,
                 url: "u/8".into(),
+                head: None,
             })
         }
         async fn request_reviews(
@@ -710,6 +720,7 @@ mod tests {
             Ok(PullRequest {
                 number,
                 url: "u/7".into(),
+                head: None,
             })
         }
     }
