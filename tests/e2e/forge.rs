@@ -461,6 +461,46 @@ fn existing_repository(org: &str, name: &str) {
     );
 }
 
+/// What Gitea says of pull request `number` and of `branch`, for a failure
+/// to explain itself: the pull request's state and head, its timeline, the
+/// branch as Gitea's branch list knows it, and the branch's commits as git
+/// has them.
+fn pull_request_history(org: &str, repo: &str, branch: &str, number: &Value) -> String {
+    let pull = gitea("GET", &format!("/repos/{org}/{repo}/pulls/{number}"), None);
+    let summary = |p: &Value| {
+        json!({
+            "number": p["number"], "state": p["state"], "merged": p["merged"],
+            "head": {"label": p["head"]["label"], "ref": p["head"]["ref"], "sha": p["head"]["sha"]},
+            "created_at": p["created_at"], "closed_at": p["closed_at"],
+        })
+    };
+    let timeline = gitea(
+        "GET",
+        &format!("/repos/{org}/{repo}/issues/{number}/timeline?limit=50"),
+        None,
+    );
+    let events: Vec<Value> = timeline
+        .1
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .map(|e| json!({"type": e["type"], "created_at": e["created_at"], "body": e["body"]}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let known = gitea("GET", &format!("/repos/{org}/{repo}/branches/{branch}"), None);
+    format!(
+        "pull request {number}: {} {}\ntimeline: {events:?}\nGitea's branch {branch}: {} {}\n\
+         git's {branch}: {:?}",
+        pull.0,
+        summary(&pull.1),
+        known.0,
+        known.1["commit"]["id"],
+        git_history(org, repo, branch),
+    )
+}
+
 fn open_pull_requests(org: &str, repo: &str) -> Vec<Value> {
     gitea_ok(
         "GET",
@@ -593,13 +633,23 @@ fn killed_at_random_moments_the_operator_opens_each_gitea_pull_request_once() {
             .iter()
             .filter(|p| p["head"]["ref"] == branch.as_str())
             .collect();
-        assert_eq!(mine.len(), 1, "pull requests from {branch}: {mine:?}");
-        assert_eq!(commits(&org, "platform", &branch).len(), main + 1, "{branch}");
         let request = get(&namespace, &format!("scaffoldrequest/{name}"));
+        let named = &request["status"]["steps"][1]["output"]["pullRequestNumber"];
         assert_eq!(
-            request["status"]["steps"][1]["output"]["pullRequestNumber"],
-            mine[0]["number"]
+            mine.len(),
+            1,
+            "pull requests from {branch}: {mine:?}\nall, by number, state and head: {:?}\n{}",
+            pulls
+                .iter()
+                .map(|p| format!(
+                    "#{} {} {} {}",
+                    p["number"], p["state"], p["head"]["label"], p["head"]["ref"]
+                ))
+                .collect::<Vec<_>>(),
+            pull_request_history(&org, "platform", &branch, named)
         );
+        assert_eq!(commits(&org, "platform", &branch).len(), main + 1, "{branch}");
+        assert_eq!(named, &mine[0]["number"]);
     }
     assert_eq!(pulls.len(), names.len());
 }
