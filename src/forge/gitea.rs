@@ -261,10 +261,19 @@ impl<T: Transport> Forge for Gitea<T> {
         );
         let response = self.transport.send(&call).await?;
         match response.status {
-            _ if response.ok() && text(&response.body, "state").as_deref() == Some("open") => {
-                Ok(Some(pull_request(&response.body)))
-            }
-            _ if response.ok() => Ok(None),
+            _ if response.ok() => match text(&response.body, "state").as_deref() {
+                Some("open") => Ok(Some(pull_request(&response.body))),
+                Some(_) => Ok(None),
+                // Gitea answers 200 with `null` when it found the pull
+                // request but could not read its branch (seen under load):
+                // that says nothing of whether one is open, and taking it
+                // for none would open a second one.
+                None => Err(ForgeError::Unavailable {
+                    host: self.transport.host().to_string(),
+                    call: call.what.clone(),
+                    detail: format!("answered {} without a pull request", response.status),
+                }),
+            },
             404 => Ok(None),
             _ => Err(self.refused(&call, &response)),
         }
@@ -287,10 +296,22 @@ impl<T: Transport> Forge for Gitea<T> {
             "title": new.title,
             "body": new.body,
         }));
-        let body = self
-            .expect_ok(call, Some(format!("repository {id} does not exist")))
-            .await?;
-        Ok(pull_request(&body))
+        let response = self.transport.send(&call).await?;
+        match response.status {
+            _ if response.ok() => Ok(pull_request(&response.body)),
+            // "already exists": a killed run's create that Gitea finished
+            // only after this run looked for an open pull request. That
+            // one is the step's.
+            409 => match self.find_pull_request(id, &new.head, &new.base).await? {
+                Some(found) => Ok(found),
+                None => Err(self.refused(&call, &response)),
+            },
+            404 => Err(ForgeError::NotFound(format!(
+                "{}: repository {id} does not exist",
+                self.transport.host()
+            ))),
+            _ => Err(self.refused(&call, &response)),
+        }
     }
 
     async fn request_reviews(
@@ -412,6 +433,103 @@ mod tests {
         );
         assert_eq!(read.created_at, Some(1_795_977_521));
         assert_eq!(repository(&serde_json::json!({}), "main").created_at, None);
+    }
+
+    /// A transport that answers calls with these statuses and bodies, in
+    /// order, recording each call's method and path.
+    #[derive(Default)]
+    struct Answers {
+        answers: std::sync::Mutex<Vec<(u16, Value)>>,
+        calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Answers {
+        fn new(answers: Vec<(u16, Value)>) -> Self {
+            Answers {
+                answers: std::sync::Mutex::new(answers),
+                ..Answers::default()
+            }
+        }
+    }
+
+    impl Transport for Answers {
+        fn host(&self) -> &str {
+            "git.example"
+        }
+        async fn send(&self, call: &ApiCall) -> Result<ApiResponse, ForgeError> {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(format!("{:?} {}", call.method, call.path));
+            let (status, body) = self.answers.lock().unwrap().remove(0);
+            Ok(ApiResponse {
+                status,
+                body,
+                next: None,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_create_gitea_says_exists_finds_the_pull_request_a_killed_run_opened() {
+        let open = json!({"number": 8, "state": "open", "html_url": "u/8", "head": {"ref": "add-x"}});
+        let gitea = Gitea::new(Answers::new(vec![
+            (
+                409,
+                json!({"message": "pull request already exists for these targets"}),
+            ),
+            (200, open),
+        ]));
+        let new = NewPullRequest {
+            head: "add-x".into(),
+            base: "main".into(),
+            title: "Add x".into(),
+            body: String::new(),
+            draft: false,
+        };
+        let found = gitea
+            .create_pull_request(&new_repository().id, &new)
+            .await
+            .unwrap();
+        assert_eq!(found.number, 8);
+        assert_eq!(
+            *gitea.transport().calls.lock().unwrap(),
+            [
+                "Post /repos/acme/payments/pulls",
+                "Get /repos/acme/payments/pulls/main/add-x"
+            ]
+        );
+        // Exists, yet not found open: refused, as Gitea said.
+        let gitea = Gitea::new(Answers::new(vec![
+            (
+                409,
+                json!({"message": "pull request already exists for these targets"}),
+            ),
+            (404, Value::Null),
+        ]));
+        let error = gitea
+            .create_pull_request(&new_repository().id, &new)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("already exists"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_pull_request_lookup_answered_without_a_pull_request_is_retried_not_taken_for_none() {
+        async fn find(status: u16, body: Value) -> Result<Option<PullRequest>, ForgeError> {
+            Gitea::new(Answers::new(vec![(status, body)]))
+                .find_pull_request(&new_repository().id, "add-x", "main")
+                .await
+        }
+        let open = json!({"number": 8, "state": "open", "head": {"ref": "add-x"}});
+        assert_eq!(find(200, open).await.unwrap().map(|p| p.number), Some(8));
+        assert_eq!(
+            find(200, json!({"number": 8, "state": "closed"})).await.unwrap(),
+            None
+        );
+        assert_eq!(find(404, Value::Null).await.unwrap(), None);
+        // Gitea's 200 with `null`, seen when it could not read the branch.
+        let error = find(200, Value::Null).await.unwrap_err();
+        assert!(error.is_transient(), "{error}");
+        assert!(error.to_string().contains("git.example"), "{error}");
     }
 
     #[test]
