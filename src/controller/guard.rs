@@ -12,7 +12,10 @@
 //! on without it, and [`Reporter`] says so on the object itself, once per
 //! generation, with a `Stalled` condition and a Warning Event. The catalog
 //! reads the objects it rolls up (other controllers' kinds) the same way and
-//! rolls one it cannot read up as `Unknown`.
+//! rolls one it cannot read up as `Unknown`. [`listing`] sees that every
+//! watch's initial list finishes.
+
+pub(super) mod listing;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -444,12 +447,14 @@ pub fn watch<K>(
 where
     K: Stand + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    watcher(api, config).default_backoff().filter_map(move |event| {
-        std::future::ready(match event {
-            Ok(event) => reporter.sort(event).map(Ok),
-            Err(error) => Some(Err(error)),
+    listing::watch(api, config)
+        .default_backoff()
+        .filter_map(move |event| {
+            std::future::ready(match event {
+                Ok(event) => reporter.sort(event).map(Ok),
+                Err(error) => Some(Err(error)),
+            })
         })
-    })
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use super::Catalog;
 use crate::api::SourceHealth;
 use crate::catalog::index::{Family, Source};
 use crate::catalog::rollup::{Normalized, SourceRef};
-use crate::controller::guard::{self, Guarded};
+use crate::controller::guard::{self, Guarded, listing};
 
 /// A running watch on one kind's objects.
 struct SourceWatch {
@@ -34,7 +34,7 @@ pub(super) async fn discover_sources(client: Client, catalog: Arc<Catalog>, name
     let mut listing: HashSet<(String, String)> = HashSet::new();
     let mut listed = false;
     let mut last_error = None;
-    let mut events = watcher(crds, watcher::Config::default().any_semantic())
+    let mut events = listing::watch(crds, watcher::Config::default().any_semantic())
         .default_backoff()
         .boxed();
     while let Some(event) = events.next().await {
@@ -317,7 +317,7 @@ async fn watch_sources(
     let mut listing = HashSet::new();
     // The watch retries with backoff; the same error is logged once.
     let mut last_error = None;
-    let mut events = watcher(api, watcher::Config::default().any_semantic())
+    let mut events = listing::watch(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .boxed();
     while let Some(event) = events.next().await {
