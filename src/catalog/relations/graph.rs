@@ -1,26 +1,52 @@
 //! The graph of every entity's relations in both directions, kept up to date
 //! one entity at a time.
+//!
+//! Every reference is held once: a node's key is an [`Ref`] that the edges
+//! pointing at it share, so a relation costs a pointer, not a copy of the
+//! target's `kind:namespace/name` (at 100,000 entities with three relations
+//! each, 600,000 strings fewer).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use super::inverse;
-use crate::api::Relation;
+use crate::api::{Relation, RelationType};
+
+/// An entity reference, lowercase, shared by the node and every edge to it.
+type Ref = Arc<str>;
+
+/// A relation as the graph keeps it; ordered as [`Relation`] is (type, then
+/// target), so a node's edges come out in the order its status lists them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Edge {
+    type_: RelationType,
+    target: Ref,
+}
+
+impl Edge {
+    fn relation(&self) -> Relation {
+        Relation {
+            type_: self.type_,
+            target_ref: self.target.to_string(),
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Node {
     /// Whether the entity exists; a node that does not is only a target.
     present: bool,
     /// Relations the entity declares.
-    outgoing: BTreeSet<Relation>,
+    outgoing: BTreeSet<Edge>,
     /// Inverses of relations other entities declare towards this one:
     /// `(inverse type, source)`. Each source's outgoing set holds one relation
     /// per (type, target) and `inverse` is one-to-one, so no counting is
     /// needed.
-    incoming: BTreeSet<Relation>,
+    incoming: BTreeSet<Edge>,
 }
 
 impl Node {
-    fn relations(&self) -> BTreeSet<&Relation> {
+    fn relations(&self) -> BTreeSet<&Edge> {
         self.outgoing.iter().chain(&self.incoming).collect()
     }
 }
@@ -36,7 +62,7 @@ impl Node {
 /// per entity pointing at it when it appears or disappears.
 #[derive(Debug, Default)]
 pub struct Graph {
-    nodes: HashMap<String, Node>,
+    nodes: HashMap<Ref, Node>,
     /// How many nodes are present entities.
     entities: usize,
 }
@@ -63,7 +89,18 @@ impl Graph {
 
     /// Whether `entity_ref` is an entity in the graph.
     pub fn contains(&self, entity_ref: &str) -> bool {
-        self.nodes.get(&key(entity_ref)).is_some_and(|node| node.present)
+        self.nodes
+            .get(key(entity_ref).as_str())
+            .is_some_and(|node| node.present)
+    }
+
+    /// The shared form of `reference` (already lowercase): the node's key
+    /// when there is a node, a new one otherwise.
+    fn intern(&self, reference: &str) -> Ref {
+        match self.nodes.get_key_value(reference) {
+            Some((shared, _)) => shared.clone(),
+            None => Ref::from(reference),
+        }
     }
 
     /// Sets the relations `entity_ref` declares, adding the entity if it is
@@ -77,12 +114,12 @@ impl Graph {
         entity_ref: &str,
         outgoing: impl IntoIterator<Item = Relation>,
     ) -> BTreeSet<String> {
-        let source = key(entity_ref);
-        let outgoing: BTreeSet<Relation> = outgoing
+        let source = self.intern(&key(entity_ref));
+        let outgoing: BTreeSet<Edge> = outgoing
             .into_iter()
-            .map(|relation| Relation {
+            .map(|relation| Edge {
                 type_: relation.type_,
-                target_ref: key(&relation.target_ref),
+                target: self.intern(&key(&relation.target_ref)),
             })
             .collect();
         let mut changed = BTreeSet::new();
@@ -92,7 +129,7 @@ impl Graph {
                 if node.outgoing == outgoing {
                     return changed;
                 }
-                let before: BTreeSet<Relation> = node.relations().into_iter().cloned().collect();
+                let before: BTreeSet<Edge> = node.relations().into_iter().cloned().collect();
                 (true, before, self.unresolved(&source))
             }
             _ => (false, BTreeSet::new(), Vec::new()),
@@ -103,33 +140,33 @@ impl Graph {
         let old = std::mem::replace(&mut node.outgoing, outgoing.clone());
         if !was_present {
             self.entities += 1;
-            changed.insert(source.clone());
+            changed.insert(source.to_string());
             // Entities pointing here: their reference resolves now.
-            changed.extend(node.incoming.iter().map(|r| r.target_ref.clone()));
+            changed.extend(node.incoming.iter().map(|edge| edge.target.to_string()));
         }
 
         for removed in old.difference(&outgoing) {
             self.unlink(&source, removed, &mut changed);
         }
         for added in outgoing.difference(&old) {
-            let back = Relation {
+            let back = Edge {
                 type_: inverse(added.type_),
-                target_ref: source.clone(),
+                target: source.clone(),
             };
-            let target = self.nodes.entry(added.target_ref.clone()).or_default();
+            let target = self.nodes.entry(added.target.clone()).or_default();
             let inserted = target.incoming.insert(back.clone());
             if inserted && target.present && !target.outgoing.contains(&back) {
-                changed.insert(added.target_ref.clone());
+                changed.insert(added.target.to_string());
             }
         }
 
         if was_present && let Some(node) = self.nodes.get(&source) {
-            let after: BTreeSet<&Relation> = node.relations();
+            let after: BTreeSet<&Edge> = node.relations();
             if after.len() != before.len()
                 || !after.iter().zip(&before).all(|(a, b)| *a == b)
                 || self.unresolved(&source) != unresolved_before
             {
-                changed.insert(source.clone());
+                changed.insert(source.to_string());
             }
         }
         changed.retain(|entity| self.contains(entity));
@@ -142,13 +179,13 @@ impl Graph {
     /// resolves). The removed entity itself is not returned. Removing an
     /// entity that is not in the graph returns nothing.
     pub fn remove(&mut self, entity_ref: &str) -> BTreeSet<String> {
-        let source = key(entity_ref);
+        let source = self.intern(&key(entity_ref));
         let mut changed = BTreeSet::new();
         let old = match self.nodes.get_mut(&source) {
             Some(node) if node.present => {
                 node.present = false;
                 self.entities -= 1;
-                changed.extend(node.incoming.iter().map(|r| r.target_ref.clone()));
+                changed.extend(node.incoming.iter().map(|edge| edge.target.to_string()));
                 std::mem::take(&mut node.outgoing)
             }
             _ => return changed,
@@ -157,24 +194,24 @@ impl Graph {
             self.unlink(&source, removed, &mut changed);
         }
         self.forget_if_unused(&source);
-        changed.remove(&source);
+        changed.remove(&*source);
         changed.retain(|entity| self.contains(entity));
         changed
     }
 
     /// Drops the inverse of `source`'s relation `removed` from its target.
-    fn unlink(&mut self, source: &str, removed: &Relation, changed: &mut BTreeSet<String>) {
-        let back = Relation {
+    fn unlink(&mut self, source: &Ref, removed: &Edge, changed: &mut BTreeSet<String>) {
+        let back = Edge {
             type_: inverse(removed.type_),
-            target_ref: source.to_string(),
+            target: source.clone(),
         };
-        if let Some(target) = self.nodes.get_mut(&removed.target_ref) {
+        if let Some(target) = self.nodes.get_mut(&removed.target) {
             let dropped = target.incoming.remove(&back);
             if dropped && target.present && !target.outgoing.contains(&back) {
-                changed.insert(removed.target_ref.clone());
+                changed.insert(removed.target.to_string());
             }
         }
-        self.forget_if_unused(&removed.target_ref);
+        self.forget_if_unused(&removed.target);
     }
 
     fn forget_if_unused(&mut self, reference: &str) {
@@ -192,24 +229,24 @@ impl Graph {
     /// duplicates. Also answers for a target that is not (yet) an entity.
     pub fn relations(&self, entity_ref: &str) -> Vec<Relation> {
         self.nodes
-            .get(&key(entity_ref))
-            .map(|node| node.relations().into_iter().cloned().collect())
+            .get(key(entity_ref).as_str())
+            .map(|node| node.relations().into_iter().map(Edge::relation).collect())
             .unwrap_or_default()
     }
 
     /// The targets `entity_ref` points at that are not entities in the
     /// graph, sorted, without duplicates.
     pub fn unresolved(&self, entity_ref: &str) -> Vec<String> {
-        let Some(node) = self.nodes.get(&key(entity_ref)) else {
+        let Some(node) = self.nodes.get(key(entity_ref).as_str()) else {
             return Vec::new();
         };
-        let targets: BTreeSet<&String> = node
+        let targets: BTreeSet<&Ref> = node
             .outgoing
             .iter()
-            .map(|relation| &relation.target_ref)
+            .map(|edge| &edge.target)
             .filter(|target| !self.nodes.get(*target).is_some_and(|n| n.present))
             .collect();
-        targets.into_iter().cloned().collect()
+        targets.into_iter().map(|target| target.to_string()).collect()
     }
 }
 
@@ -220,6 +257,33 @@ mod tests {
     use crate::api::RelationType::*;
     use crate::catalog::relations::outgoing;
     use crate::catalog::relations::tests::{rel, set, spec};
+
+    /// Each reference is held once, however many relations name it.
+    #[test]
+    fn a_reference_is_held_once_by_its_node_and_every_edge() {
+        let mut graph = Graph::new();
+        for name in ["a", "b", "c"] {
+            graph.upsert(
+                &format!("component:default/{name}"),
+                [rel(OwnedBy, "Group:Default/Team")],
+            );
+        }
+        graph.upsert("group:default/team", []);
+        let (team, node) = graph.nodes.get_key_value("group:default/team").unwrap();
+        // The node's key, each Component's edge to it: one string.
+        assert_eq!(Arc::strong_count(team), 4);
+        for edge in &node.incoming {
+            let (source, _) = graph.nodes.get_key_value(&*edge.target).unwrap();
+            assert!(Arc::ptr_eq(source, &edge.target), "{edge:?}");
+        }
+        // Removed, the strings go with the last edge.
+        for name in ["a", "b", "c"] {
+            graph.remove(&format!("component:default/{name}"));
+        }
+        let (team, _) = graph.nodes.get_key_value("group:default/team").unwrap();
+        assert_eq!(Arc::strong_count(team), 1);
+        assert_eq!(graph.nodes.len(), 1);
+    }
 
     /// Both directions for every relation type Backstage derives.
     #[test]
