@@ -151,6 +151,9 @@ fn each_filter_and_operator_bomb_is_refused() {
         "${{ [1, 2][0:2:0.0000001] }}".into(),
         "${{ {}[1:] }}".into(),
         "${{ ('' | center(10000000))[::0.5] }}".into(),
+        // Text past U+FFFF is iterated by UTF-16 units: two items per emoji.
+        "{% for c in ('' | center(3000000) | replace(' ', '😀')) %}${{ c }}{% endfor %}".into(),
+        "{% for i, c in ('' | center(3000000) | replace(' ', '😀')) %}${{ c }}{% endfor %}".into(),
         "${{ ('' | center(100000) | replace(' ', 'x')) | replace(r/x/g, '$`') }}".into(),
         "${{ ('' | center(100000) | replace(' ', 'x')).replace(r/x/g, \"$'$'\") }}".into(),
         "{% set ns = namespace(s=('' | center(1000000))) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}${{ ns.s }}".into(),

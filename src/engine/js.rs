@@ -50,6 +50,28 @@ fn write_string(value: &Value, out: &mut String) {
     }
 }
 
+/// Text as JavaScript indexes, counts and cuts it: UTF-16 code units, so
+/// a character past U+FFFF (an emoji) is two.
+pub fn units(text: &str) -> Vec<u16> {
+    text.encode_utf16().collect()
+}
+
+/// UTF-16 code units as text. A unit that is half of a character past
+/// U+FFFF, cut from its other half, is U+FFFD: JavaScript keeps the lone
+/// half, and Backstage writes it as U+FFFD when it encodes the text as
+/// UTF-8.
+pub fn from_units(units: &[u16]) -> String {
+    String::from_utf16_lossy(units)
+}
+
+/// Text's UTF-16 code units, each as text (see [`from_units`]): what
+/// nunjucks reads as a text's items (`list`, `first`, `for c in text`).
+pub fn unit_texts(text: &str) -> Vec<Value> {
+    text.encode_utf16()
+        .map(|unit| Value::from(from_units(&[unit])))
+        .collect()
+}
+
 /// A number value's JavaScript text: integers as they are, other numbers
 /// as `Number.prototype.toString` writes them.
 fn number_string(value: &Value) -> String {
@@ -395,7 +417,7 @@ fn merge_sort(
 }
 
 /// What `x[start:stop:step]` gives in nunjucks: a list of the items (of
-/// text, the characters) from `start` by `step` while before `stop`, as
+/// text, the UTF-16 units, see [`unit_texts`]) from `start` by `step` while before `stop`, as
 /// JavaScript computes the positions (so an index past the end gives
 /// undefined items, and text positions add as text). Null bounds are the
 /// ends; the step must be a non-zero number. Only the first `max_items`
@@ -415,7 +437,7 @@ pub fn slice(
         Value::from(Vec::<Value>::new())
     };
     let length = match target.kind() {
-        ValueKind::String => Value::from(target.as_str().unwrap_or_default().chars().count()),
+        ValueKind::String => Value::from(target.as_str().unwrap_or_default().encode_utf16().count()),
         ValueKind::Seq | ValueKind::Iterable => Value::from(target.len().unwrap_or(0)),
         ValueKind::Map => target
             .get_item(&Value::from("length"))
@@ -465,37 +487,63 @@ pub fn slice(
     Ok(Value::from(items))
 }
 
-/// A position in text, by characters, that moves to another in as many
+/// A position in text, by UTF-16 units, that moves to another in as many
 /// steps as they are apart: a slice reads text in order, so reading all
-/// of it costs its length, not its length squared.
+/// of it costs its length, not its length squared. `bytes` is where the
+/// character holding unit `units` (or the one after it) starts.
 #[derive(Default)]
 struct Cursor {
-    chars: usize,
+    units: usize,
     bytes: usize,
 }
 
 impl Cursor {
-    fn char_at(&mut self, text: &str, at: usize) -> Option<char> {
-        while self.chars < at {
-            self.bytes += text[self.bytes..].chars().next()?.len_utf8();
-            self.chars += 1;
+    fn unit_at(&mut self, text: &str, at: usize) -> Option<u16> {
+        loop {
+            let c = text[self.bytes..].chars().next()?;
+            if self.units + c.len_utf16() > at {
+                break;
+            }
+            self.bytes += c.len_utf8();
+            self.units += c.len_utf16();
         }
-        while self.chars > at {
-            self.bytes -= text[..self.bytes].chars().next_back()?.len_utf8();
-            self.chars -= 1;
+        while self.units > at {
+            let c = text[..self.bytes].chars().next_back()?;
+            self.bytes -= c.len_utf8();
+            self.units -= c.len_utf16();
         }
-        text[self.bytes..].chars().next()
+        let c = text[self.bytes..].chars().next()?;
+        let mut buffer = [0u16; 2];
+        c.encode_utf16(&mut buffer).get(at - self.units).copied()
     }
 }
 
-/// The item of a list or character of text at `key`, a canonical index
+/// What `value[key]` gives in nunjucks: text's UTF-16 unit at an index
+/// (see [`from_units`]) and its `length`, a list's `length`; anything else
+/// as minijinja looks it up, undefined when absent.
+pub fn item(value: &Value, key: &Value) -> Value {
+    match value.kind() {
+        ValueKind::String => {
+            let key = to_string(key);
+            if key == "length" {
+                Value::from(value.as_str().unwrap_or_default().encode_utf16().count())
+            } else {
+                item_at(value, &key, &mut Cursor::default())
+            }
+        }
+        ValueKind::Seq if key.as_str() == Some("length") => Value::from(value.len().unwrap_or(0)),
+        _ => value.get_item(key).unwrap_or(Value::UNDEFINED),
+    }
+}
+
+/// The item of a list or UTF-16 unit of text at `key`, a canonical index
 /// (`1`, not `01` or `1.5`), or an object's value under it; else undefined.
 fn item_at(target: &Value, key: &str, cursor: &mut Cursor) -> Value {
     let index = key.parse::<usize>().ok().filter(|i| i.to_string() == key);
     match (target.kind(), index) {
         (ValueKind::String, Some(i)) => cursor
-            .char_at(target.as_str().unwrap_or_default(), i)
-            .map_or(Value::UNDEFINED, |c| Value::from(c.to_string())),
+            .unit_at(target.as_str().unwrap_or_default(), i)
+            .map_or(Value::UNDEFINED, |unit| Value::from(from_units(&[unit]))),
         (ValueKind::Seq | ValueKind::Iterable, Some(i)) => {
             target.get_item(&Value::from(i)).unwrap_or(Value::UNDEFINED)
         }
@@ -527,8 +575,8 @@ pub fn contains(within: &Value, key: &Value) -> Result<bool, minijinja::Error> {
 
 /// What `for a, b in value` iterates in nunjucks, each item as `count`
 /// values (undefined where there are fewer): an object's `[key, value]`
-/// entries, text's `[index, character]` pairs, a list's items each taken
-/// apart (a list into its items, text into its characters, an object into
+/// entries, text's `[index, UTF-16 unit]` pairs, a list's items each taken
+/// apart (a list into its items, text into its UTF-16 units, an object into
 /// its values under `"0"`, `"1"`, ..., null and undefined refused, anything
 /// else into undefined values); nothing of anything else.
 pub fn entries(value: &Value, count: usize) -> Result<Value, minijinja::Error> {
@@ -545,8 +593,11 @@ pub fn entries(value: &Value, count: usize) -> Result<Value, minijinja::Error> {
             }
         }
         ValueKind::String => {
-            for (i, c) in value.as_str().unwrap_or_default().chars().enumerate() {
-                out.push(padded(vec![Value::from(i), Value::from(c.to_string())]));
+            for (i, unit) in unit_texts(value.as_str().unwrap_or_default())
+                .into_iter()
+                .enumerate()
+            {
+                out.push(padded(vec![Value::from(i), unit]));
             }
         }
         ValueKind::Seq | ValueKind::Iterable => {
@@ -559,13 +610,18 @@ pub fn entries(value: &Value, count: usize) -> Result<Value, minijinja::Error> {
                         ));
                     }
                     ValueKind::Seq | ValueKind::Iterable => item.try_iter()?.take(count).collect(),
-                    ValueKind::String => item
-                        .as_str()
-                        .unwrap_or_default()
-                        .chars()
-                        .take(count)
-                        .map(|c| Value::from(c.to_string()))
-                        .collect(),
+                    ValueKind::String => {
+                        let units: Vec<u16> = item
+                            .as_str()
+                            .unwrap_or_default()
+                            .encode_utf16()
+                            .take(count)
+                            .collect();
+                        units
+                            .iter()
+                            .map(|unit| Value::from(from_units(&[*unit])))
+                            .collect()
+                    }
                     ValueKind::Map => (0..count)
                         .map(|i| {
                             item.get_item(&Value::from(i.to_string()))
@@ -675,5 +731,31 @@ mod tests {
         assert!(!truthy(&arithmetic("-", &Value::UNDEFINED, &one)));
         assert_eq!(to_number(&v(serde_json::json!(" 0x1f "))), 31.0);
         assert!(to_number(&v(serde_json::json!("inf"))).is_nan());
+    }
+
+    #[test]
+    fn slices_of_text_read_utf16_units_in_either_direction() {
+        let text = Value::from("a😀b😀");
+        let n = |n: i64| Value::from(n);
+        let slice_text = |start: Value, stop: Value, step: i64| {
+            output(&slice(&text, &start, &stop, &n(step), 100).unwrap())
+        };
+        let none = || Value::from(());
+        // Units: a, 😀's halves, b, 😀's halves; a lone half is U+FFFD.
+        assert_eq!(
+            slice_text(none(), none(), 1),
+            "a,\u{fffd},\u{fffd},b,\u{fffd},\u{fffd}"
+        );
+        assert_eq!(slice_text(n(1), n(4), 1), "\u{fffd},\u{fffd},b");
+        assert_eq!(
+            slice_text(none(), none(), -1),
+            "\u{fffd},\u{fffd},b,\u{fffd},\u{fffd},a"
+        );
+        assert_eq!(slice_text(n(5), n(0), -2), "\u{fffd},b,\u{fffd}");
+        assert_eq!(slice_text(n(3), n(6), 3), "b");
+        assert_eq!(slice_text(n(-2), none(), 1), "\u{fffd},\u{fffd}");
+        assert_eq!(units("😀").len(), 2);
+        assert_eq!(from_units(&units("a😀")), "a😀");
+        assert_eq!(from_units(&units("a😀")[..2]), "a\u{fffd}");
     }
 }

@@ -31,6 +31,8 @@ fn context() -> serde_json::Value {
         "o": { "a": 1, "b": "x" },
         "oe": {},
         "lo": [{ "name": "a", "on": true, "n": 2 }, { "name": "b", "on": false, "n": 1 }],
+        "u": "😀 a😀b",
+        "w": "😀",
     })
 }
 
@@ -40,6 +42,8 @@ fn context() -> serde_json::Value {
 pub const LEFT_OUT: &[&str] = &[
     "** with large results, which V8 can round differently in the last digit",
     "a list or object compared with itself (goldpath cannot tell the same object from an equal one)",
+    "halves of a character past U+FFFF, cut apart, put back together or written by dump",
+    "regular expressions over text past U+FFFF (JavaScript's match UTF-16 units)",
 ];
 
 /// Binary operators, as nunjucks spells them.
@@ -177,6 +181,10 @@ const ANY_FILTERS: &[&str] = &[
     "replace(r/a|^/, \"[$'$`]\")",
     "replace(r/\\w*/g, '.')",
 ];
+/// Text past U+FFFF (emoji), which JavaScript indexes, counts and cuts by
+/// UTF-16 units: a cut can fall between a character's two halves.
+const ASTRAL: &[&str] = &["u", "w", "'😀'", "'a😀b'", "'😀😀 x'"];
+
 /// Filters of numbers that agree with Backstage's engine.
 const NUMBER_FILTERS: &[&str] = &[
     "round",
@@ -258,7 +266,12 @@ impl Generator {
     pub fn case(&mut self) -> Case {
         let mode = if self.below(3) == 0 { "value" } else { "text" };
         let template = if mode == "value" {
-            format!("${{{{ {} }}}}", self.expression(3))
+            let expression = if self.below(8) == 0 {
+                self.astral()
+            } else {
+                self.expression(3)
+            };
+            format!("${{{{ {expression} }}}}")
         } else {
             self.template(2)
         };
@@ -362,6 +375,39 @@ impl Generator {
         }
     }
 
+    /// Text past U+FFFF sliced, indexed, filtered, tested or compared,
+    /// alone: its halves are never put back together (see `LEFT_OUT`).
+    fn astral(&mut self) -> String {
+        let value = self.pick(ASTRAL);
+        let bounds = ["", "0", "1", "-1", "2", "-2", "3", "10"];
+        match self.below(6) {
+            0 => {
+                let (start, stop) = (self.pick(&bounds), self.pick(&bounds));
+                match self.pick(&["", "", "1", "2", "-1", "-3"]) {
+                    "" => format!("{value}[{start}:{stop}]"),
+                    step => format!("{value}[{start}:{stop}:{step}]"),
+                }
+            }
+            1 => format!("{value}[{}]", self.pick(&["0", "1", "2", "3", "4", "-1"])),
+            2 => format!("{value} is {}", self.pick(TESTS)),
+            3 => format!(
+                "{value} {} {}",
+                self.pick(&["<", ">=", "==", "in", "~", "+"]),
+                self.pick(&["'a'", "'😀'", "s", "u", "1"])
+            ),
+            _ => {
+                // Regular expressions apart (see `LEFT_OUT`).
+                let filter = loop {
+                    let filter = self.pick(ANY_FILTERS);
+                    if !filter.contains("r/") {
+                        break filter;
+                    }
+                };
+                format!("{value} | {filter}")
+            }
+        }
+    }
+
     /// A slice of text, a list, null or undefined, with bounds and a step
     /// of either sign, past the ends or left out.
     fn slice(&mut self) -> String {
@@ -408,6 +454,9 @@ impl Generator {
             out.push_str(self.text());
             let choice = if depth == 0 { 0 } else { self.below(5) };
             match choice {
+                // A separator after text past U+FFFF, so that halves of
+                // one character are not written next to each other.
+                0 if self.below(6) == 0 => out.push_str(&format!("${{{{ {} }}}}|", self.astral())),
                 0 | 1 => out.push_str(&format!("${{{{ {} }}}}", self.expression(2))),
                 2 => {
                     let (o1, c1, o2, c2, o3, c3) = (
@@ -431,8 +480,18 @@ impl Generator {
                 }
                 3 => {
                     let (o1, c1, o2, c2) = (self.open(), self.close(), self.open(), self.close());
-                    let iterable =
-                        self.pick(&["l", "ln", "le", "lo", "o", "oe", "[1, 'a', none]", "s", "missing"]);
+                    let iterable = self.pick(&[
+                        "l",
+                        "ln",
+                        "le",
+                        "lo",
+                        "o",
+                        "oe",
+                        "[1, 'a', none]",
+                        "s",
+                        "u",
+                        "missing",
+                    ]);
                     let body = if self.below(2) == 0 {
                         "${{ x }}${{ loop.index }},".to_string()
                     } else {

@@ -143,6 +143,15 @@ function outcome(run) {
   }
 }
 
+function written(v) {
+  if (typeof v === 'number' && !Number.isFinite(v)) return `__number:${v}`;
+  if (typeof v === 'string') return v.toWellFormed();
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    return Object.fromEntries(Object.entries(v).map(([key, item]) => [key.toWellFormed(), item]));
+  }
+  return v;
+}
+
 const input = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
 input.on('line', line => {
   if (!line.trim()) return;
@@ -169,9 +178,8 @@ input.on('line', line => {
         };
   // Values are JSON already; numbers JSON cannot hold (NaN, Infinity) are
   // written as strings naming them, so they are not mistaken for null.
-  process.stdout.write(
-    JSON.stringify(result, (_, v) =>
-      typeof v === 'number' && !Number.isFinite(v) ? `__number:${v}` : v,
-    ) + '\n',
-  );
+  // Text is written as Backstage writes it to a file, as UTF-8: a lone
+  // half of a character past U+FFFF (cut from text by a slice, `truncate`
+  // or `reverse`, which count UTF-16 units) as U+FFFD.
+  process.stdout.write(JSON.stringify(result, (_, v) => written(v)) + '\n');
 });

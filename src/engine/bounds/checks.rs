@@ -97,7 +97,7 @@ pub fn check_replace(guard: &Guard, args: &[Value]) -> Result<(), Error> {
     let old = args.get(1).map(|v| v.to_string()).unwrap_or_default();
     let new = args.get(2).map_or(0, written_len);
     let occurrences = if old.is_empty() {
-        text.chars().count() + 1
+        text.encode_utf16().count() + 1
     } else {
         text.matches(old.as_str()).count()
     };
@@ -241,7 +241,7 @@ pub fn check_split(guard: &Guard, args: &[Value]) -> Result<(), Error> {
 pub fn check_chars(guard: &Guard, args: &[Value]) -> Result<(), Error> {
     match args.first().and_then(Value::as_str) {
         Some(text) if text.len() > guard.max_items() => {
-            guard.items("listing characters", Some(text.chars().count()))
+            guard.items("listing characters", Some(text.encode_utf16().count()))
         }
         _ => Ok(()),
     }

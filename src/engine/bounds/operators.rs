@@ -6,7 +6,7 @@ use minijinja::value::{Value, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, State};
 
 use super::Guard;
-use super::rewrite::{AND, ITERATION, NESTED, OR, REGEX, SLICE, TRUTHY, UNWRAP};
+use super::rewrite::{AND, ITEM, ITERATION, NESTED, OR, REGEX, SLICE, TRUTHY, UNWRAP};
 use crate::engine::js;
 
 fn is_list(value: &Value) -> bool {
@@ -140,6 +140,28 @@ fn register_growing(env: &mut Environment<'_>, guard: Guard, undefined_in: &Warn
         }
         Ok::<_, Error>(js::add(&left, &right))
     });
+    // A loop over text makes a list of its UTF-16 units: as many items
+    // as a slice of it would.
+    let units = move |value: &Value| match value.as_str().filter(|_| value.kind() == ValueKind::String) {
+        Some(text) => guard.items("iterating over text", Some(text.encode_utf16().count())),
+        None => Ok(()),
+    };
+    env.add_function("__goldpath_entries", move |value: Value, count: usize| {
+        guard.time()?;
+        units(&value)?;
+        js::entries(&value, count)
+    });
+    env.add_function("__goldpath_items", move |value: Value| {
+        guard.time()?;
+        units(&value)?;
+        // `for x in` an object iterates nothing in nunjucks, and text its
+        // UTF-16 units.
+        Ok::<_, Error>(match value.kind() {
+            ValueKind::Map => Value::from(Vec::<Value>::new()),
+            ValueKind::String => Value::from(js::unit_texts(value.as_str().unwrap_or_default())),
+            _ => value,
+        })
+    });
     env.add_function(
         SLICE,
         move |value: Value, start: Value, stop: Value, step: Value| {
@@ -230,17 +252,7 @@ fn register_javascript(env: &mut Environment<'_>, undefined_in: &Warn) {
     env.add_function("__goldpath_in", |key: Value, within: Value| {
         js::contains(&within, &key)
     });
-    env.add_function("__goldpath_entries", |value: Value, count: usize| {
-        js::entries(&value, count)
-    });
-    env.add_function("__goldpath_items", |value: Value| {
-        // `for x in` an object iterates nothing in nunjucks.
-        if value.kind() == ValueKind::Map {
-            Value::from(Vec::<Value>::new())
-        } else {
-            value
-        }
-    });
+    env.add_function(ITEM, |value: Value, key: Value| js::item(&value, &key));
 }
 
 #[cfg(test)]

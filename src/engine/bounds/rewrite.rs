@@ -185,6 +185,9 @@ enum Argument {
 /// The function slices (`x[1:]`) become.
 pub(super) const SLICE: &str = "__goldpath_slice";
 
+/// The function subscripts (`x[1]`) become.
+pub(super) const ITEM: &str = "__goldpath_item";
+
 /// The checked function literals are wrapped in.
 pub(super) const NESTED: &str = "__goldpath_nested";
 
@@ -223,6 +226,7 @@ fn collect_operators(source: &str, node: &serde_json::Value, strict: &[usize], e
                     }))
                 }
                 Some("Slice") => edits.extend(slice(source, node)),
+                Some("GetItem") => edits.extend(subscript(source, node)),
                 _ => {}
             }
             for (key, child) in fields {
@@ -377,6 +381,21 @@ fn slice(source: &str, node: &serde_json::Value) -> Option<Edit> {
         function: SLICE,
         whole: (from.min(value.0), to.max(value.1)),
         arguments,
+        insert: None,
+    })
+}
+
+/// `x[key]` as a call, as nunjucks looks an item up (see `js::item`):
+/// text by UTF-16 units, not characters.
+fn subscript(source: &str, node: &serde_json::Value) -> Option<Edit> {
+    let parts = node.pointer("/inner/0")?;
+    let value = real_span(source, parts.get("expr")?)?;
+    let key = real_span(source, parts.get("subscript_expr")?)?;
+    let (from, to) = expr_span(node)?;
+    Some(Edit {
+        function: ITEM,
+        whole: (from.min(value.0), to.max(value.1)),
+        arguments: vec![Argument::Source(value), Argument::Source(key)],
         insert: None,
     })
 }

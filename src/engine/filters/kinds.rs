@@ -87,15 +87,10 @@ fn is_list(value: &Value) -> bool {
     matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable)
 }
 
-/// The characters of a text as a list of one-character texts.
-fn characters(text: &str) -> Vec<Value> {
-    text.chars().map(|c| Value::from(c.to_string())).collect()
-}
-
 /// nunjucks `join`: the items (or each item's `attribute`) as JavaScript's
 /// `Array.prototype.join` writes them (null and undefined as nothing,
 /// objects as `[object Object]`). Without an attribute only a list is
-/// taken; with one, text is read as its characters and anything else as
+/// taken; with one, text is read as its UTF-16 units and anything else as
 /// no items.
 pub(super) fn join(
     value: Value,
@@ -104,7 +99,7 @@ pub(super) fn join(
 ) -> Result<String, Error> {
     let items: Vec<Value> = match (value.kind(), &attribute) {
         _ if is_list(&value) => value.try_iter()?.collect(),
-        (ValueKind::String, Some(_)) => characters(value.as_str().unwrap_or_default()),
+        (ValueKind::String, Some(_)) => js::unit_texts(value.as_str().unwrap_or_default()),
         (_, Some(_)) => Vec::new(),
         _ => {
             return Err(invalid(format!(
@@ -123,7 +118,7 @@ pub(super) fn join(
             out.push_str(&separator);
         }
         let item = match &attribute {
-            Some(attribute) => item.get_item(attribute).unwrap_or(Value::UNDEFINED),
+            Some(attribute) => js::item(item, attribute),
             None => item.clone(),
         };
         if !is_missing(&item) {
@@ -175,7 +170,7 @@ pub(super) fn abs(value: Value) -> Value {
     js::from_number(js::to_number(&value).abs())
 }
 
-/// The first (`last`: the last) item of a list or character of a text;
+/// The first (`last`: the last) item of a list or UTF-16 unit of a text;
 /// undefined of anything else but null and undefined, which are refused.
 pub(super) fn first(value: Value) -> Result<Value, Error> {
     end(value, "first", |items| items.first().cloned())
@@ -194,25 +189,32 @@ fn end(value: Value, name: &str, pick: impl Fn(&[Value]) -> Option<Value>) -> Re
                 kind_name(&value)
             )));
         }
-        ValueKind::String => characters(value.as_str().unwrap_or_default()),
+        ValueKind::String => {
+            // One unit, not a list of them all.
+            let mut units = value.as_str().unwrap_or_default().encode_utf16();
+            let unit = if name == "first" {
+                units.next()
+            } else {
+                units.last()
+            };
+            return Ok(unit.map_or(Value::UNDEFINED, |unit| Value::from(js::from_units(&[unit]))));
+        }
         _ if is_list(&value) => value.try_iter()?.collect(),
         _ => Vec::new(),
     };
     Ok(pick(&items).unwrap_or(Value::UNDEFINED))
 }
 
-/// nunjucks `reverse`: text reversed, a list reversed, and an empty list of
-/// anything else.
+/// nunjucks `reverse`: text's UTF-16 units reversed (a character past
+/// U+FFFF into two halves, see `js::from_units`), a list reversed, and an
+/// empty list of anything else.
 pub(super) fn reverse(value: Value) -> Result<Value, Error> {
     Ok(match value.kind() {
-        ValueKind::String => Value::from(
-            value
-                .as_str()
-                .unwrap_or_default()
-                .chars()
-                .rev()
-                .collect::<String>(),
-        ),
+        ValueKind::String => {
+            let mut units = js::units(value.as_str().unwrap_or_default());
+            units.reverse();
+            Value::from(js::from_units(&units))
+        }
         _ if is_list(&value) => {
             let mut items: Vec<Value> = value.try_iter()?.collect();
             items.reverse();
@@ -267,6 +269,7 @@ pub(super) fn safe(value: Value) -> Value {
 /// occurrences of `from` in text or a number's text, by `to`'s JavaScript
 /// string; an empty `from` puts `to` around every character. Anything
 /// else, or a `from` neither text nor a number, is given back unchanged.
+/// Characters are UTF-16 units, as in JavaScript's `split('')`.
 pub(super) fn replace(value: Value, from: Value, to: Value, count: Option<i64>) -> Value {
     let text = match value.kind() {
         ValueKind::String => value.as_str().unwrap_or_default().to_string(),
@@ -280,8 +283,8 @@ pub(super) fn replace(value: Value, from: Value, to: Value, count: Option<i64>) 
     let to = js::to_string(&to);
     let out = if from.is_empty() {
         let mut out = to.clone();
-        for c in text.chars() {
-            out.push(c);
+        for unit in js::units(&text) {
+            out.push_str(&js::from_units(&[unit]));
             out.push_str(&to);
         }
         out
@@ -352,7 +355,7 @@ pub(super) fn list_only(name: &'static str, inner: Value) -> Value {
 }
 
 /// Makes `select`, `reject` and `batch` read their input as nunjucks does:
-/// text as its characters, a list as it is, null and undefined refused,
+/// text as its UTF-16 units, a list as it is, null and undefined refused,
 /// and anything else as no items; `batch` fills only with a truthy value.
 pub(super) fn sequence(name: &'static str, inner: Value) -> Value {
     Value::from_function(
@@ -368,7 +371,7 @@ pub(super) fn sequence(name: &'static str, inner: Value) -> Value {
                         kind_name(value)
                     )));
                 }
-                ValueKind::String => *value = Value::from(characters(value.as_str().unwrap_or_default())),
+                ValueKind::String => *value = Value::from(js::unit_texts(value.as_str().unwrap_or_default())),
                 _ if is_list(value) => {}
                 _ => *value = Value::from(Vec::<Value>::new()),
             }

@@ -78,15 +78,16 @@ fn dict_method(value: &Value, method: &str) -> Result<Value, Error> {
 fn string_method(s: &str, method: &str, args: &[Value]) -> Result<Value, Error> {
     let arg = |i: usize| args.get(i).map(|v| v.to_string()).unwrap_or_default();
     let index = |i: usize| args.get(i).and_then(|v| i64::try_from(v.clone()).ok());
-    let chars: Vec<char> = s.chars().collect();
+    // Positions are UTF-16 units, as JavaScript's.
+    let units = js::units(s);
     let slice = |start: Option<i64>, end: Option<i64>| -> String {
-        let len = chars.len() as i64;
+        let len = units.len() as i64;
         let clamp = |i: i64| if i < 0 { (len + i).max(0) } else { i.min(len) } as usize;
         let (from, to) = (clamp(start.unwrap_or(0)), clamp(end.unwrap_or(len)));
         if from >= to {
             String::new()
         } else {
-            chars[from..to].iter().collect()
+            js::from_units(&units[from..to])
         }
     };
     Ok(match method {
@@ -100,7 +101,7 @@ fn string_method(s: &str, method: &str, args: &[Value]) -> Result<Value, Error> 
         "includes" => Value::from(s.contains(&arg(0))),
         "indexOf" => Value::from(
             s.find(&arg(0))
-                .map(|b| s[..b].chars().count() as i64)
+                .map(|b| s[..b].encode_utf16().count() as i64)
                 .unwrap_or(-1),
         ),
         "split" => Value::from(s.split(&arg(0)).map(str::to_string).collect::<Vec<_>>()),

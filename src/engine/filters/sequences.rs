@@ -1,6 +1,6 @@
 //! nunjucks' filters that sort, slice, group and sum items (`sort`,
 //! `dictsort`, `slice`, `groupby`, `sum`), on values of every type as
-//! Backstage's engine reads them: text as its characters, most other
+//! Backstage's engine reads them: text as its UTF-16 units, most other
 //! values as no items, null and undefined refused where it refuses them,
 //! and JavaScript's ordering and `+`.
 
@@ -12,11 +12,6 @@ use minijinja::value::{Kwargs, Value, ValueKind};
 use super::invalid;
 use crate::engine::js;
 
-/// The characters of a text, each a text.
-fn characters(text: &str) -> Vec<Value> {
-    text.chars().map(|c| Value::from(c.to_string())).collect()
-}
-
 fn is_list(value: &Value) -> bool {
     matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable)
 }
@@ -25,11 +20,11 @@ fn is_nullish(value: &Value) -> bool {
     matches!(value.kind(), ValueKind::Undefined | ValueKind::None)
 }
 
-/// The items nunjucks reads from a value: a list's, text's characters,
+/// The items nunjucks reads from a value: a list's, text's UTF-16 units,
 /// none of anything else.
 fn items(value: &Value) -> Result<Vec<Value>, Error> {
     Ok(match value.kind() {
-        ValueKind::String => characters(value.as_str().unwrap_or_default()),
+        ValueKind::String => js::unit_texts(value.as_str().unwrap_or_default()),
         _ if is_list(value) => value.try_iter()?.collect(),
         _ => Vec::new(),
     })
@@ -44,7 +39,9 @@ fn has_key(value: &Value, key: &str) -> bool {
     };
     match value.kind() {
         ValueKind::Map => value.get_item(&Value::from(key)).is_ok_and(|v| !v.is_undefined()),
-        ValueKind::String => key == "length" || index(value.as_str().unwrap_or_default().chars().count()),
+        ValueKind::String => {
+            key == "length" || index(value.as_str().unwrap_or_default().encode_utf16().count())
+        }
         _ if is_list(value) => key == "length" || index(value.len().unwrap_or(0)),
         _ => false,
     }
@@ -61,9 +58,9 @@ fn own_value(value: &Value, key: &str) -> Value {
             let text = value.as_str().unwrap_or_default();
             match key.parse::<usize>() {
                 Ok(i) => text
-                    .chars()
+                    .encode_utf16()
                     .nth(i)
-                    .map_or(Value::UNDEFINED, |c| Value::from(c.to_string())),
+                    .map_or(Value::UNDEFINED, |unit| Value::from(js::from_units(&[unit]))),
                 Err(_) => Value::from(text.encode_utf16().count()),
             }
         }
@@ -121,7 +118,7 @@ fn at_path(value: &Value, path: &[String]) -> Result<Value, Error> {
 }
 
 /// nunjucks `sort(reverse=false, case_sensitive=false, attribute)`: a
-/// list's items, text's characters, or no items, in JavaScript's order.
+/// list's items, text's UTF-16 units, or no items, in JavaScript's order.
 pub(super) fn sort(
     value: Value,
     reverse: Option<Value>,
@@ -199,14 +196,19 @@ pub(super) fn dictsort(
     Ok(Value::from(sorted))
 }
 
-/// nunjucks `slice(count, fill)`: a list's items or text's characters in
+/// nunjucks `slice(count, fill)`: a list's items or text's UTF-16 units in
 /// `count` parts (text in parts of text), the first ones one longer; a
 /// truthy `fill` ends each shorter part of a list. Anything else is
 /// refused, as is a count that is not a positive whole number.
 pub(super) fn slice(value: Value, count: Option<Value>, fill: Option<Value>) -> Result<Value, Error> {
-    let text = value.as_str().filter(|_| value.kind() == ValueKind::String);
-    let values: Vec<Value> = match text {
-        Some(text) => characters(text),
+    // Text is cut into parts of text, by UTF-16 units: a character past
+    // U+FFFF split between two parts leaves half in each.
+    let units = value
+        .as_str()
+        .filter(|_| value.kind() == ValueKind::String)
+        .map(js::units);
+    let values: Vec<Value> = match units {
+        Some(_) => Vec::new(),
         None if is_list(&value) => value.try_iter()?.collect(),
         None => return Err(invalid("the slice filter takes a list or text")),
     };
@@ -217,22 +219,23 @@ pub(super) fn slice(value: Value, count: Option<Value>, fill: Option<Value>) -> 
         ));
     }
     let count = count as usize;
-    let (base, extra) = (values.len() / count, values.len() % count);
+    let total = units.as_ref().map_or(values.len(), Vec::len);
+    let (base, extra) = (total / count, total % count);
     let fill = fill.filter(js::truthy);
     let mut parts = Vec::new();
     let mut offset = 0;
     for index in 0..count {
         let length = base + usize::from(index < extra);
-        let part = &values[offset..offset + length];
+        let range = offset..offset + length;
         offset += length;
         let fills = fill.is_some() && index >= extra;
-        if text.is_some() {
+        if let Some(units) = &units {
             if fills {
                 return Err(invalid("the slice filter cannot fill a part of text"));
             }
-            parts.push(Value::from(part.iter().map(js::to_string).collect::<String>()));
+            parts.push(Value::from(js::from_units(&units[range])));
         } else {
-            let mut part = part.to_vec();
+            let mut part = values[range].to_vec();
             part.extend(fill.clone().filter(|_| fills));
             parts.push(Value::from(part));
         }
@@ -241,7 +244,7 @@ pub(super) fn slice(value: Value, count: Option<Value>, fill: Option<Value>) -> 
 }
 
 /// nunjucks `groupby(attribute)`: an object from each item's attribute, as
-/// text, to the items that have it; text is read as its characters, and
+/// text, to the items that have it; text is read as its UTF-16 units, and
 /// anything else but null and undefined (refused) as no items.
 pub(super) fn groupby(value: Value, attribute: Option<Value>) -> Result<Value, Error> {
     if is_nullish(&value) {
@@ -269,8 +272,8 @@ pub(super) fn groupby(value: Value, attribute: Option<Value>) -> Result<Value, E
 
 /// nunjucks `sum(attribute, start=0)`: the items (or each item's
 /// attribute) added with JavaScript's `+`, then added to `start`. Without
-/// an attribute only a list is taken; with one, text is read as its
-/// characters and anything else as no items.
+/// an attribute only a list is taken; with one, text is read as its UTF-16
+/// units and anything else as no items.
 pub(super) fn sum(value: Value, attribute: Option<Value>, start: Option<Value>) -> Result<Value, Error> {
     let attribute = attribute.filter(js::truthy).map(|a| js::to_string(&a));
     let values: Vec<Value> = match &attribute {

@@ -53,7 +53,9 @@ fn position(n: f64, len: usize, nan_as: usize) -> usize {
 /// longer than `length` cut at the last space at or before it (or at it,
 /// with `killwords`), and `end` added. A list or text no longer than
 /// `length` is given back as it is; undefined, null and false are empty
-/// text; anything else is refused.
+/// text; anything else is refused. Lengths and cuts are in UTF-16 units,
+/// as JavaScript's; a cut inside a character past U+FFFF keeps its first
+/// half (see `js::from_units`).
 pub(super) fn truncate(
     value: Value,
     length: Option<Value>,
@@ -68,25 +70,25 @@ pub(super) fn truncate(
     let Some(text) = value.as_str().filter(|_| value.kind() == ValueKind::String) else {
         return Err(invalid("the truncate filter takes text"));
     };
-    let chars: Vec<char> = text.chars().collect();
+    let units = js::units(text);
     let length = js::to_number(&length);
     let cut = if killwords.is_some_and(|k| js::truthy(&k)) {
-        position(length, chars.len(), 0)
+        position(length, units.len(), 0)
     } else {
-        let from = position(length, chars.len(), chars.len()).min(chars.len().saturating_sub(1));
-        match chars
+        let from = position(length, units.len(), units.len()).min(units.len().saturating_sub(1));
+        match units
             .get(..=from)
-            .and_then(|head| head.iter().rposition(|c| *c == ' '))
+            .and_then(|head| head.iter().rposition(|unit| *unit == u16::from(b' ')))
         {
             Some(space) => space,
-            None => position(length, chars.len(), 0),
+            None => position(length, units.len(), 0),
         }
     };
     let end = match end {
         Some(end) if !end.is_undefined() && !end.is_none() => js::to_string(&end),
         _ => "...".to_string(),
     };
-    let mut out: String = chars[..cut].iter().collect();
+    let mut out = js::from_units(&units[..cut]);
     out.push_str(&end);
     Ok(same_safety(&value, out))
 }
@@ -123,8 +125,9 @@ pub(super) fn center(value: Value, width: Option<Value>) -> Result<Value, Error>
 
 /// nunjucks `urlencode`: text as JavaScript's `encodeURIComponent`, an
 /// object as `key=value` pairs joined by `&`, a list of pairs likewise (an
-/// item's first two items or characters; null and undefined items are
-/// refused), and anything else as empty text.
+/// item's first two items or UTF-16 units; null and undefined items are
+/// refused, and so is half of a character past U+FFFF, as
+/// `encodeURIComponent` refuses it), and anything else as empty text.
 pub(super) fn urlencode(value: Value) -> Result<String, Error> {
     let pair = |key: &Value, item: &Value| {
         format!(
@@ -148,13 +151,19 @@ pub(super) fn urlencode(value: Value) -> Result<String, Error> {
                         return Err(invalid("the urlencode filter takes no null or undefined items"));
                     }
                     ValueKind::String => {
-                        let mut chars = item.as_str().unwrap_or_default().chars();
-                        let mut next = || {
-                            chars
-                                .next()
-                                .map_or(Value::UNDEFINED, |c| Value::from(c.to_string()))
+                        let units: Vec<u16> =
+                            item.as_str().unwrap_or_default().encode_utf16().take(2).collect();
+                        if units.iter().any(|unit| (0xD800..=0xDFFF).contains(unit)) {
+                            return Err(invalid(
+                                "the urlencode filter cannot encode half of a character past U+FFFF (URI malformed)",
+                            ));
+                        }
+                        let unit = |i: usize| {
+                            units
+                                .get(i)
+                                .map_or(Value::UNDEFINED, |unit| Value::from(js::from_units(&[*unit])))
                         };
-                        (next(), next())
+                        (unit(0), unit(1))
                     }
                     ValueKind::Seq | ValueKind::Iterable => (
                         item.get_item(&Value::from(0)).unwrap_or(Value::UNDEFINED),
@@ -273,7 +282,9 @@ fn urlize_word(word: &str, length: usize, rel: &str) -> String {
         .iter()
         .find_map(|end| inner.strip_suffix(end))
         .unwrap_or(inner);
-    let short: String = url.chars().take(length).collect();
+    // JavaScript's `substr(0, length)`: UTF-16 units.
+    let units = js::units(url);
+    let short = js::from_units(&units[..units.len().min(length)]);
     if url.starts_with("http://") || url.starts_with("https://") {
         return format!("<a href=\"{url}\"{rel}>{short}</a>");
     }

@@ -55,18 +55,11 @@ pub(super) fn string(value: Value) -> Result<Value, Error> {
     }
 }
 
-/// nunjucks `list`: a string's characters, a list itself, an object's
+/// nunjucks `list`: a string's UTF-16 units (`js::unit_texts`), a list itself, an object's
 /// entries as `{key, value}` objects.
 pub(super) fn list(value: Value) -> Result<Value, Error> {
     match value.kind() {
-        ValueKind::String => Ok(Value::from(
-            value
-                .as_str()
-                .unwrap_or_default()
-                .chars()
-                .map(String::from)
-                .collect::<Vec<_>>(),
-        )),
+        ValueKind::String => Ok(Value::from(js::unit_texts(value.as_str().unwrap_or_default()))),
         ValueKind::Map => {
             let mut entries = Vec::new();
             for key in value.try_iter()? {
