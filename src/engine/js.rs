@@ -499,22 +499,22 @@ struct Cursor {
 
 impl Cursor {
     fn unit_at(&mut self, text: &str, at: usize) -> Option<u16> {
-        loop {
-            let c = text[self.bytes..].chars().next()?;
-            if self.units + c.len_utf16() > at {
-                break;
-            }
-            self.bytes += c.len_utf8();
-            self.units += c.len_utf16();
-        }
+        // Back first: a cursor past the end (an earlier index beyond the
+        // text) still reaches the units before it.
         while self.units > at {
             let c = text[..self.bytes].chars().next_back()?;
             self.bytes -= c.len_utf8();
             self.units -= c.len_utf16();
         }
-        let c = text[self.bytes..].chars().next()?;
-        let mut buffer = [0u16; 2];
-        c.encode_utf16(&mut buffer).get(at - self.units).copied()
+        loop {
+            let c = text[self.bytes..].chars().next()?;
+            if self.units + c.len_utf16() > at {
+                let mut buffer = [0u16; 2];
+                return c.encode_utf16(&mut buffer).get(at - self.units).copied();
+            }
+            self.bytes += c.len_utf8();
+            self.units += c.len_utf16();
+        }
     }
 }
 
@@ -754,6 +754,8 @@ mod tests {
         assert_eq!(slice_text(n(5), n(0), -2), "\u{fffd},b,\u{fffd}");
         assert_eq!(slice_text(n(3), n(6), 3), "b");
         assert_eq!(slice_text(n(-2), none(), 1), "\u{fffd},\u{fffd}");
+        // A start at the end, backwards: undefined, then the units.
+        assert_eq!(slice_text(n(6), n(3), -1), ",\u{fffd},\u{fffd}");
         assert_eq!(units("😀").len(), 2);
         assert_eq!(from_units(&units("a😀")), "a😀");
         assert_eq!(from_units(&units("a😀")[..2]), "a\u{fffd}");
