@@ -53,6 +53,11 @@ pub struct Config {
     /// one fails the step.
     #[serde(default = "default_debug_wait_max")]
     pub debug_wait_max_seconds: u64,
+    /// How long, in seconds, a gated step (`wait:*`) without its own
+    /// `timeout` may wait before it fails and its request is `Stalled`.
+    /// From 1 to 30 days' worth.
+    #[serde(default = "default_step_timeout")]
+    pub step_timeout_seconds: u64,
     /// The portal API (`goldpath run --api-addr`): which browser origins
     /// may call it.
     #[serde(default)]
@@ -337,6 +342,7 @@ impl Default for Config {
             template_sources: TemplateSources::default(),
             template_source_limits: TemplateSourceLimits::default(),
             debug_wait_max_seconds: default_debug_wait_max(),
+            step_timeout_seconds: default_step_timeout(),
             portal: PortalConfig::default(),
         }
     }
@@ -345,6 +351,11 @@ impl Default for Config {
 /// Backstage's own threshold for `debug:wait`: ten minutes.
 fn default_debug_wait_max() -> u64 {
     600
+}
+
+/// An hour: long enough for a first Argo CD sync of a large application.
+fn default_step_timeout() -> u64 {
+    3600
 }
 
 fn default_concurrency() -> u16 {
@@ -572,6 +583,14 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("{}: not a valid goldpath configuration: {e}", path.display()))?;
         if config.concurrency == 0 {
             anyhow::bail!("{}: concurrency must be at least 1", path.display());
+        }
+        let step_timeout = std::time::Duration::from_secs(config.step_timeout_seconds);
+        if step_timeout.is_zero() || step_timeout > crate::actions::gate::MAX_TIMEOUT {
+            anyhow::bail!(
+                "{}: stepTimeoutSeconds must be from 1 to {} (30 days)",
+                path.display(),
+                crate::actions::gate::MAX_TIMEOUT.as_secs()
+            );
         }
         config
             .template_sources

@@ -36,21 +36,25 @@ pub struct StepOutcome {
     pub id: String,
     /// The step's action.
     pub action: String,
-    /// Succeeded, Failed or Skipped.
+    /// Succeeded, Failed or Skipped; Running when it waits.
     pub phase: StepPhase,
     /// The rendered input, secrets masked; `None` when the step was skipped
     /// or its input did not render.
     pub input: Option<Value>,
     /// The step's output, secrets masked.
     pub output: Value,
-    /// Why it was skipped or failed.
+    /// Why it was skipped or failed, or what it waits for.
     pub message: Option<String>,
     /// What the action logged, secrets masked.
     pub log: Vec<String>,
     /// Whether a failure may pass when tried again.
     pub transient: bool,
-    /// How long to wait before that, when the server said.
+    /// How long to wait before that, when the server said; for a step
+    /// that waits, when to look again.
     pub retry_after: Option<std::time::Duration>,
+    /// Whether the action answered that it waits (a gated step,
+    /// [`actions::gate`]): not finished, to be looked at again.
+    pub waiting: bool,
 }
 
 /// A request's run: its workspace and the outputs of the steps so far.
@@ -115,6 +119,7 @@ impl<'a> Scaffold<'a> {
             log: Vec::new(),
             transient: false,
             retry_after: None,
+            waiting: false,
         };
         let Some(step) = template.steps.get(index) else {
             outcome.message = Some(format!("the template has no step {}", index + 1));
@@ -132,6 +137,12 @@ impl<'a> Scaffold<'a> {
                 outcome.phase = StepPhase::Skipped;
                 outcome.message = Some("skipped: its `if` is false".into());
                 self.outputs.insert(id, json!({ "output": {} }));
+            }
+            Err(error) if error.waiting => {
+                outcome.phase = StepPhase::Running;
+                outcome.waiting = true;
+                outcome.retry_after = error.retry_after;
+                outcome.message = Some(self.secrets.redact(&error.message));
             }
             Err(error) => {
                 outcome.transient = error.transient;

@@ -81,6 +81,9 @@ pub fn check(
         if let Some(action) = action {
             check_input_names(&label, action, step.input.as_ref(), &mut problems);
         }
+        if let Some(Err(error)) = step.timeout.as_deref().map(actions::gate::parse_timeout) {
+            problems.push(format!("{label}: {error}"));
+        }
         let secret_inputs = action.map(actions::Action::secret_inputs).unwrap_or_default();
         check_step_expressions(
             &label,

@@ -1190,3 +1190,19 @@ fn readmes_action_reference_is_what_goldpath_actions_prints() {
     );
     assert!(printed.contains("#### `publish:gitea`\n"), "{printed}");
 }
+
+#[test]
+fn a_step_timeout_that_does_not_read_is_refused_naming_the_step() {
+    for (timeout, says) in [
+        ("10 minutes", "timeout \"10 minutes\" has ' '"),
+        ("45d", "longer than the maximum of 30d"),
+    ] {
+        let dir = template_dir(
+            &format!(
+                "{HEAD}  steps:\n    - id: settle\n      action: debug:wait\n      timeout: {timeout}\n      input:\n        seconds: 1\n"
+            ),
+            &[],
+        );
+        expect_error(&dir.path().join("template.yaml"), None, &["step settle: ", says]);
+    }
+}

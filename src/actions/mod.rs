@@ -10,6 +10,7 @@ pub mod catalog;
 mod definition;
 pub mod fetch;
 mod fs;
+pub mod gate;
 pub mod github;
 pub mod github_api;
 pub mod github_steps;
@@ -57,8 +58,12 @@ pub struct ActionError {
     /// needing a change to the template or request.
     pub transient: bool,
     /// How long to wait before trying again, when the server said (a rate
-    /// limit's reset); the usual backoff otherwise.
+    /// limit's reset); the usual backoff otherwise. For an answer that
+    /// waits, when to look again.
     pub retry_after: Option<std::time::Duration>,
+    /// Not a failure: the step waits for what `message` says, and is looked
+    /// at again after `retry_after` ([`gate`]).
+    pub waiting: bool,
 }
 
 impl ActionError {
@@ -68,6 +73,7 @@ impl ActionError {
             message: message.into(),
             transient: false,
             retry_after: None,
+            waiting: false,
         }
     }
 
@@ -77,6 +83,7 @@ impl ActionError {
             message: message.into(),
             transient,
             retry_after: None,
+            waiting: false,
         }
     }
 
@@ -86,6 +93,7 @@ impl ActionError {
             message: message.into(),
             transient: true,
             retry_after: None,
+            waiting: false,
         }
     }
 }

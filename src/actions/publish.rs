@@ -241,6 +241,7 @@ impl From<crate::forge::ForgeError> for ActionError {
             message: error.to_string(),
             transient: error.is_transient(),
             retry_after: error.retry_after(),
+            waiting: false,
         }
     }
 }

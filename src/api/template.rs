@@ -228,6 +228,15 @@ pub struct Step {
     #[schemars(schema_with = "schema::free_form")]
     pub each: Option<Value>,
 
+    /// How long the step may wait for what it waits for (a gated step,
+    /// e.g. `wait:argocd-application`): whole numbers with units `d`, `h`,
+    /// `m`, `s`, e.g. `10m` or `1h30m`, at most 30 days. Without it, the
+    /// operator's `stepTimeoutSeconds`. Past it the step fails and the
+    /// request is `Stalled` with reason `StepTimedOut`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+[dhms])+$"), length(max = 32))]
+    pub timeout: Option<String>,
+
     /// Backstage `backstage:permissions`: `tags` a portal's permission
     /// policy reads. Kept for portals.
     #[serde(

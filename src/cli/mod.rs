@@ -412,8 +412,17 @@ fn scaffold(
     let mut result = Ok(());
     for index in 0..template.spec.steps.len() {
         let outcome = run.run_step(index, effects);
-        let failed = outcome.phase == StepPhase::Failed;
-        if failed {
+        let failed = !matches!(outcome.phase, StepPhase::Succeeded | StepPhase::Skipped);
+        if outcome.waiting {
+            // Nothing on this machine looks again later: only the operator
+            // waits for what a gated step waits for.
+            result = Err(anyhow::anyhow!(
+                "step {} ({}) waits for {}; only the operator waits for a gated step",
+                outcome.id,
+                outcome.action,
+                outcome.message.clone().unwrap_or_default()
+            ));
+        } else if failed {
             result = Err(anyhow::anyhow!("{}", outcome.message.clone().unwrap_or_default()));
         }
         steps.push(outcome);

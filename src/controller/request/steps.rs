@@ -14,7 +14,7 @@ use tokio::runtime::Handle;
 use super::transition::{self, Next, StepPlan, Transition};
 use super::{Edge, Run, finally, now, template_name};
 use crate::actions;
-use crate::api::{ScaffoldRequestStatus, Template};
+use crate::api::{ScaffoldRequestStatus, Step, Template};
 use crate::controller::Error;
 use crate::controller::effects::ClusterEffects;
 use crate::controller::template::Prepared;
@@ -93,8 +93,9 @@ impl StepLoop<'_> {
         effects: &mut ClusterEffects<'_>,
         status: &mut ScaffoldRequestStatus,
         index: usize,
-        action: &str,
+        step: &Step,
     ) -> Result<Next, Error> {
+        let action = step.action.as_str();
         let started = transition::start_step(std::mem::take(status), index, now());
         self.apply(status, started)?;
         effects.step_starts(status.steps.get(index).and_then(|s| s.started_at.as_ref()));
@@ -112,7 +113,9 @@ impl StepLoop<'_> {
         let backoff = || self.edge.context.backoff(&self.edge.key);
         let before = std::mem::take(status);
         let waits = actions::find(action).is_some_and(|a| a.needs == actions::Needs::Clock);
-        let ended = if waits {
+        let ended = if outcome.waiting {
+            transition::wait_step(before, index, outcome, self.timeout(step), now())
+        } else if waits {
             let wait = actions::wait::total(outcome.input.as_ref());
             transition::end_wait_step(before, index, outcome, wait, now(), backoff)
         } else if through_forge_api(action) {
@@ -121,6 +124,15 @@ impl StepLoop<'_> {
             transition::end_step(before, index, outcome, now(), backoff)
         };
         self.apply(status, ended)
+    }
+
+    /// How long `step` may wait: its own `timeout` (the Template's check
+    /// refused one that does not read), else the configured default.
+    fn timeout(&self, step: &Step) -> std::time::Duration {
+        step.timeout
+            .as_deref()
+            .and_then(|text| actions::gate::parse_timeout(text).ok())
+            .unwrap_or_else(|| std::time::Duration::from_secs(self.edge.context.config.step_timeout_seconds))
     }
 
     /// What the spec asks, if it asks to cancel: read again between steps,
@@ -178,14 +190,7 @@ impl StepLoop<'_> {
                 }
                 StepPlan::Run => {
                     ran = true;
-                    self.run_step(
-                        &mut scaffold,
-                        &renderer,
-                        &mut effects,
-                        status,
-                        index,
-                        &step.action,
-                    )?
+                    self.run_step(&mut scaffold, &renderer, &mut effects, status, index, step)?
                 }
             };
             if next != Next::Continue {

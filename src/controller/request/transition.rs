@@ -233,6 +233,8 @@ fn resume(mut status: ScaffoldRequestStatus, asked: Asked, because: String, now:
         if step.phase == StepPhase::Failed {
             step.phase = StepPhase::Pending;
             step.completed_at = None;
+            // A gated step that timed out waits anew, with a new deadline.
+            step.wait_until = None;
         }
         step.message = None;
         resumes_at.get_or_insert_with(|| step.id.clone());
@@ -388,6 +390,15 @@ pub fn start_step(mut status: ScaffoldRequestStatus, index: usize, now: Time) ->
     let Some(entry) = status.steps.get_mut(index) else {
         return Transition::new(status, Vec::new(), Next::Continue);
     };
+    // A gated step looked at again while it waits: its record says so
+    // already, and writing it again would only blank its message.
+    if entry.phase == StepPhase::Running
+        && entry.wait_until.is_some()
+        && entry.started_at.is_some()
+        && entry.generation == generation
+    {
+        return Transition::new(status, Vec::new(), Next::Continue);
+    }
     let first_attempt = entry.started_at.is_none();
     entry.phase = StepPhase::Running;
     entry.started_at.get_or_insert(now.clone());
@@ -509,6 +520,97 @@ pub fn end_wait_step(
         now.0,
     );
     Transition::new(status, vec![Effect::WriteStatus], Next::RequeueAfter(left))
+}
+
+/// Step `index`, a gated step, answered that it waits for what
+/// `outcome.message` says. The first such answer fixes its deadline,
+/// `timeout` from now, in `status.steps[index].waitUntil`, so a restarted
+/// operator keeps it; until then the step stays Running, its message and
+/// the `Reconciling` condition (reason `Waiting`) say what it waits for, and
+/// the request is looked at again after the action's recheck (never past
+/// the deadline). Status is written only when it says something new, so a
+/// step that keeps waiting for the same thing writes nothing. At the
+/// deadline the step fails and the request is `Stalled` (`StepTimedOut`).
+pub fn wait_step(
+    mut status: ScaffoldRequestStatus,
+    index: usize,
+    outcome: StepOutcome,
+    timeout: Duration,
+    now: Time,
+) -> Transition {
+    let before = status.clone();
+    let generation = status.observed_generation;
+    let Some(entry) = status.steps.get_mut(index) else {
+        return Transition::new(status, Vec::new(), Next::Continue);
+    };
+    let waited_for = outcome.message.unwrap_or_default();
+    let first = entry.wait_until.is_none();
+    let deadline = entry
+        .wait_until
+        .get_or_insert_with(|| {
+            let timeout = SignedDuration::try_from(timeout).unwrap_or(SignedDuration::MAX);
+            Time(now.0.checked_add(timeout).unwrap_or(now.0))
+        })
+        .clone();
+    let left = Duration::try_from(deadline.0.duration_since(now.0)).unwrap_or_default();
+    let action = step_action(&entry.id);
+    if left.is_zero() {
+        let failure = format!(
+            "step {} ({}) timed out after {}: still waiting for {waited_for}",
+            entry.id,
+            entry.action,
+            crate::actions::gate::show(timeout)
+        );
+        let failure = crate::controller::truncate(failure, STEP_MESSAGE_LIMIT);
+        entry.phase = StepPhase::Failed;
+        entry.completed_at = Some(now.clone());
+        entry.message = Some(failure.clone());
+        status.phase = Some(Phase::Failed);
+        set_state(
+            &mut status.conditions,
+            State::Stalled,
+            "StepTimedOut",
+            &failure,
+            generation,
+            now.0,
+        );
+        let effects = vec![
+            Effect::WriteStatus,
+            event(EventType::Warning, "StepTimedOut", &action, failure),
+            Effect::RecordOutcome,
+        ];
+        return Transition::new(status, effects, Next::AwaitChange);
+    }
+    let message = crate::controller::truncate(
+        format!(
+            "step {} ({}) waits for {waited_for}; it times out at {}",
+            entry.id, entry.action, deadline.0
+        ),
+        STEP_MESSAGE_LIMIT,
+    );
+    entry.phase = StepPhase::Running;
+    entry.message = Some(message.clone());
+    set_state(
+        &mut status.conditions,
+        State::Reconciling,
+        "Waiting",
+        &message,
+        generation,
+        now.0,
+    );
+    let mut effects = Vec::new();
+    if status != before {
+        effects.push(Effect::WriteStatus);
+    }
+    if first {
+        effects.push(event(EventType::Normal, "StepWaiting", &action, message));
+    }
+    let recheck = outcome
+        .retry_after
+        .unwrap_or(crate::actions::gate::MIN_RECHECK)
+        .max(crate::actions::gate::MIN_RECHECK)
+        .min(left);
+    Transition::new(status, effects, Next::RequeueAfter(recheck))
 }
 
 /// Step `index`, which publishes through a forge's API, ended with
