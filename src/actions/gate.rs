@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::ActionError;
 
 /// The longest timeout a step may ask for.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(crate::config::MAX_STEP_TIMEOUT_SECONDS);
 
 /// The shortest time between two looks at what a step waits for, so an
 /// action that asks for less cannot make a hot loop.
