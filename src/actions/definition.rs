@@ -13,6 +13,10 @@ use super::argocd::{ApplicationInput, ApplicationOutput};
 use super::catalog::{FetchEntitiesInput, FetchEntitiesOutput, RegisterInput, RegisterOutput, WriteInput};
 use super::fetch::{FetchPlainInput, FetchTemplateInput};
 use super::fs::{DebugLogInput, DeleteInput, RenameInput};
+use super::gated::{
+    ApplicationWaitInput, ApplicationWaitOutput, ConditionWaitInput, ConditionWaitOutput, EntityWaitInput,
+    EntityWaitOutput,
+};
 use super::github::{GithubPublishInput, RepoCreateInput, RepoCreateOutput, RepoPushInput};
 use super::github_api::{BranchProtectionInput, DispatchInput, PagesInput, WebhookInput};
 use super::gitlab::{GitlabPublishInput, GitlabPublishOutput};
@@ -52,6 +56,9 @@ pub enum ActionKind {
     CatalogFetch,
     KubernetesApply,
     DebugWait,
+    WaitArgocdApplication,
+    WaitCatalogEntity,
+    WaitCondition,
 }
 
 /// What an action needs besides the workspace.
@@ -68,6 +75,9 @@ pub enum Needs {
     Catalog,
     /// Time: it waits (`debug:wait`). Done, it is not waited for again.
     Clock,
+    /// Reads the cluster until what it waits for holds (a gated step,
+    /// [`super::gate`]). Done, it is not waited for again.
+    Gate,
 }
 
 /// Whether an action stays inside the workspace.
@@ -165,6 +175,13 @@ pub const ACTIONS: &[Action] = &[
     define::<FetchEntitiesInput, FetchEntitiesOutput>(K::CatalogFetch, "catalog:fetch", N::Catalog),
     define::<ApplyInput, NoOutput>(K::KubernetesApply, "kubernetes:apply", N::Cluster),
     define::<WaitInput, NoOutput>(K::DebugWait, "debug:wait", N::Clock),
+    define::<ApplicationWaitInput, ApplicationWaitOutput>(
+        K::WaitArgocdApplication,
+        "wait:argocd-application",
+        N::Gate,
+    ),
+    define::<EntityWaitInput, EntityWaitOutput>(K::WaitCatalogEntity, "wait:catalog-entity", N::Gate),
+    define::<ConditionWaitInput, ConditionWaitOutput>(K::WaitCondition, "wait:condition", N::Gate),
 ];
 
 /// The action named `name`, or `None` for one goldpath does not know.
@@ -190,7 +207,7 @@ impl Action {
     pub fn reach(&self) -> Reach {
         match self.needs {
             Needs::Workspace => Reach::Workspace,
-            Needs::Forge | Needs::Cluster | Needs::Catalog | Needs::Clock => Reach::World,
+            Needs::Forge | Needs::Cluster | Needs::Catalog | Needs::Clock | Needs::Gate => Reach::World,
         }
     }
 
@@ -263,7 +280,7 @@ mod tests {
         }
         let names: std::collections::BTreeSet<_> = ACTIONS.iter().map(|a| a.name).collect();
         assert_eq!(names.len(), ACTIONS.len());
-        assert_eq!(ACTIONS.len(), ActionKind::DebugWait as usize + 1);
+        assert_eq!(ACTIONS.len(), ActionKind::WaitCondition as usize + 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod definition;
 pub mod fetch;
 mod fs;
 pub mod gate;
+pub mod gated;
 pub mod github;
 pub mod github_api;
 pub mod github_steps;
@@ -173,6 +174,8 @@ pub enum WorldInput {
     Apply(kubernetes::ApplyInput),
     /// `debug:wait`: how long.
     Wait(std::time::Duration),
+    /// `wait:argocd-application`, `wait:catalog-entity`, `wait:condition`.
+    Gate(gated::Gate),
     /// An action goldpath does not know, by its name: `goldpath render`
     /// shows it as not run; anywhere else it fails.
     Unknown(String),
@@ -211,6 +214,9 @@ impl WorldInput {
                 WorldInput::Apply(apply)
             }
             K::DebugWait => WorldInput::Wait(wait::duration(&decode(input)?)?),
+            K::WaitArgocdApplication => WorldInput::Gate(gated::Gate::Application(decode(input)?)),
+            K::WaitCatalogEntity => WorldInput::Gate(gated::Gate::Entity(decode(input)?)),
+            K::WaitCondition => WorldInput::Gate(gated::Gate::Condition(decode(input)?)),
             other => {
                 return Err(ActionError::permanent(format!(
                     "{} runs in the workspace",
@@ -266,6 +272,9 @@ pub trait World: push::Publisher {
     fn apply_manifest(&mut self, input: &kubernetes::ApplyInput) -> Result<(), ActionError>;
     /// `debug:wait`, once [`WorldInput::decode`] has read how long.
     fn wait(&mut self, duration: std::time::Duration) -> Result<(), ActionError>;
+    /// A gated step: looks once at what it waits for, and answers its
+    /// output, failed, or waiting ([`gate`]).
+    fn look(&mut self, gate: &gated::Gate) -> Result<Value, ActionError>;
 }
 
 impl<W: World> Effects for W {
@@ -298,6 +307,7 @@ impl<W: World> Effects for W {
                 self.wait(*duration)?;
                 Value::Object(Default::default())
             }
+            WorldInput::Gate(gate) => self.look(gate)?,
             WorldInput::Unknown(name) => {
                 return Err(ActionError::permanent(format!("unknown action {name:?}")));
             }

@@ -356,6 +356,13 @@ impl World for LocalEffects {
         Ok(())
     }
 
+    /// Nothing here to wait on: a gated step runs in the cluster only.
+    fn look(&mut self, _: &crate::actions::gated::Gate) -> Result<serde_json::Value, ActionError> {
+        Err(ActionError::permanent(
+            "it waits for something in the cluster; goldpath scaffold has none (only the operator runs it)",
+        ))
+    }
+
     fn register(&mut self, input: &RegisterInput) -> Result<RegisterOutput, ActionError> {
         let published = &self.published;
         let read = |url: &str| {

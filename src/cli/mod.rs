@@ -460,7 +460,10 @@ fn print_steps(out: &mut impl Write, report: &Report, planned: bool) -> anyhow::
         let not_run = planned && reach != Some(Reach::Workspace) && step.phase == StepPhase::Succeeded;
         let state = match step.phase {
             _ if not_run && reach.is_none() => "not run: goldpath does not know this action".to_string(),
-            _ if not_run && actions::find(&step.action).is_some_and(|a| a.needs == actions::Needs::Clock) => {
+            _ if not_run
+                && actions::find(&step.action)
+                    .is_some_and(|a| matches!(a.needs, actions::Needs::Clock | actions::Needs::Gate)) =>
+            {
                 "not run: it waits".to_string()
             }
             _ if not_run => "not run: reaches outside the workspace".to_string(),

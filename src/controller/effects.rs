@@ -37,6 +37,8 @@ use crate::forge::github_app::AppKey;
 use crate::forge::{Forge, ForgeKind, HttpTransport, client::Client};
 use crate::git;
 
+mod gates;
+
 /// A repository a step of this request published.
 struct Published {
     remote_url: String,
@@ -61,6 +63,8 @@ pub struct ClusterEffects<'a> {
     published: BTreeMap<String, Published>,
     /// Applications created so far.
     applications: Vec<String>,
+    /// Entities registered so far, by reference.
+    entities: Vec<String>,
     /// When the step running now first started, as its status recorded it.
     step_started: Option<i64>,
 }
@@ -79,6 +83,7 @@ impl<'a> ClusterEffects<'a> {
             tenant: context.config.tenant(&request.namespace().unwrap_or_default()),
             published: BTreeMap::new(),
             applications: Vec::new(),
+            entities: Vec::new(),
             step_started: None,
         }
     }
@@ -112,6 +117,11 @@ impl<'a> ClusterEffects<'a> {
             && let Some(name) = text("appName")
         {
             self.applications.push(name);
+        }
+        if action.kind == ActionKind::CatalogRegister
+            && let Some(reference) = text("entityRef")
+        {
+            self.entities.push(reference);
         }
     }
 
@@ -534,7 +544,9 @@ impl World for ClusterEffects<'_> {
     }
 
     fn register(&mut self, input: &RegisterInput) -> Result<RegisterOutput, ActionError> {
-        self.register_entities(input)
+        let registered = self.register_entities(input)?;
+        self.entities.push(registered.entity_ref.clone());
+        Ok(registered)
     }
 
     fn fetch_entities(&mut self, input: &FetchEntitiesInput) -> Result<FetchEntitiesOutput, ActionError> {
@@ -550,6 +562,10 @@ impl World for ClusterEffects<'_> {
     fn wait(&mut self, duration: Duration) -> Result<(), ActionError> {
         let max = Duration::from_secs(self.context.config.debug_wait_max_seconds);
         crate::actions::wait::within(duration, max).map(drop)
+    }
+
+    fn look(&mut self, gate: &crate::actions::gated::Gate) -> Result<Value, ActionError> {
+        self.look_once(gate)
     }
 }
 
