@@ -12,6 +12,7 @@ mod catalog;
 mod clients;
 mod control_plane;
 mod forge;
+mod gated;
 mod harness;
 #[path = "../support/npm.rs"]
 mod npm;

@@ -900,7 +900,7 @@ fn a_template_from_git_is_pinned_to_a_commit_and_follows_its_branch() {
 }
 
 /// Events of `reason` about `object` (`kind/name`) in the namespace.
-fn events_of(namespace: &Namespace, object: &str, reason: &str) -> Vec<Value> {
+pub(crate) fn events_of(namespace: &Namespace, object: &str, reason: &str) -> Vec<Value> {
     let events: Value = serde_json::from_str(&events(namespace)).unwrap();
     let (kind, name) = object.split_once('/').unwrap();
     events["items"]
