@@ -169,12 +169,11 @@ fn a_degraded_application_fails_its_step_with_argo_cds_message_and_a_timeout_sta
     let namespace = Namespace::new("gatefail");
     let _operator = Operator::start_with(&namespace, &cluster().git_url, CONFIG);
     apply(&namespace, &template("rollout", None));
-    apply(&namespace, &template("brief", Some("6s")));
+    apply(&namespace, &template("brief", Some("20s")));
     ready_templates(&namespace, &["rollout", "brief"]);
     let degraded = format!("bad-{}", unique());
     let slow = format!("slow-{}", unique());
     apply(&namespace, &request("bad", "rollout", &degraded));
-    apply(&namespace, &request("slow", "brief", &slow));
 
     waits_for(&namespace, "bad", 1, "to be Synced and Healthy");
     argo_status(
@@ -204,8 +203,12 @@ fn a_degraded_application_fails_its_step_with_argo_cds_message_and_a_timeout_sta
         "nothing after it ran"
     );
 
-    // Never healthy within its 6 s: Stalled, naming the step, the action
-    // and what it still waited for.
+    // Never healthy within its 20 s: Stalled, naming the step, the action
+    // and what it still waited for. Its deadline runs from its first wait,
+    // so it starts only now, and its Application's status is written as
+    // soon as it waits, well within the 20 s on a loaded machine.
+    apply(&namespace, &request("slow", "brief", &slow));
+    waits_for(&namespace, "slow", 1, "to be Synced and Healthy");
     argo_status(&namespace, &slow, "Synced", "Progressing", None);
     let timed_out = wait_phase(
         &namespace,
@@ -221,7 +224,7 @@ fn a_degraded_application_fails_its_step_with_argo_cds_message_and_a_timeout_sta
     );
     assert!(
         message.starts_with(
-            "step rollout (wait:argocd-application) timed out after 6s: still waiting for Application"
+            "step rollout (wait:argocd-application) timed out after 20s: still waiting for Application"
         ),
         "{message}"
     );
