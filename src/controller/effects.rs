@@ -30,7 +30,7 @@ use crate::actions::push::{Publisher, Publishing, Remote};
 use crate::actions::{
     self, ActionError, ActionKind, Needs, REQUEST_ANNOTATION, REQUEST_UID_LABEL, World, argocd,
 };
-use crate::api::{CatalogEntity, Requester, ScaffoldRequest};
+use crate::api::{CatalogEntity, EntityRef, Requester, ScaffoldRequest};
 use crate::config::{RepositoryRoute, TenantRules};
 use crate::engine::files::FileTree;
 use crate::forge::github_app::AppKey;
@@ -408,21 +408,7 @@ impl<'a> ClusterEffects<'a> {
     }
 
     fn fetch(&self, input: &FetchEntitiesInput) -> Result<FetchEntitiesOutput, ActionError> {
-        input.fetch(&self.namespace, |wanted| {
-            // Only what the requester may read themselves: an entity of a
-            // namespace they cannot see is refused, not reported missing.
-            self.require(&Permission {
-                verb: "get",
-                group: "goldpath.dev",
-                resource: "catalogentities",
-                namespace: &wanted.namespace,
-                name: Some(&wanted.name),
-            })?;
-            let api = Api::<CatalogEntity>::namespaced(self.context.client.clone(), &wanted.namespace);
-            self.handle
-                .block_on(api.get_opt(&wanted.name))
-                .map_err(|e| api_failure(&format!("reading {wanted}"), e))
-        })
+        input.fetch(&self.namespace, |wanted| self.read_entity(wanted))
     }
 
     fn kubernetes_apply(&self, input: &ApplyInput) -> Result<(), ActionError> {
@@ -469,6 +455,23 @@ impl<'a> ClusterEffects<'a> {
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.context.client.clone(), &namespace, &resource);
         self.apply(&api, &resource, &format!("{kind} {namespace}/{name}"), manifest)
+    }
+
+    /// The CatalogEntity `wanted` names, read only if the requester may
+    /// read it themselves: an entity of a namespace they cannot see is
+    /// refused, not reported missing.
+    pub(super) fn read_entity(&self, wanted: &EntityRef) -> Result<Option<CatalogEntity>, ActionError> {
+        self.require(&Permission {
+            verb: "get",
+            group: "goldpath.dev",
+            resource: "catalogentities",
+            namespace: &wanted.namespace,
+            name: Some(&wanted.name),
+        })?;
+        let api = Api::<CatalogEntity>::namespaced(self.context.client.clone(), &wanted.namespace);
+        self.handle
+            .block_on(api.get_opt(&wanted.name))
+            .map_err(|e| api_failure(&format!("reading {wanted}"), e))
     }
 }
 

@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::{ClusterEffects, api_failure};
 use crate::actions::gated::{self, ApplicationWaitInput, ConditionWaitInput, EntityWaitInput, Gate};
 use crate::actions::{ActionError, REQUEST_UID_LABEL, output};
-use crate::api::{CatalogEntity, EntityRef};
+use crate::api::EntityRef;
 use crate::controller::access::Permission;
 
 impl ClusterEffects<'_> {
@@ -118,21 +118,9 @@ impl ClusterEffects<'_> {
         };
         let wanted = EntityRef::parse(&text, Some("Component"), Some(&self.namespace))
             .map_err(|e| ActionError::permanent(format!("input.entityRef {text:?}: {e}")))?;
-        self.require(&Permission {
-            verb: "get",
-            group: "goldpath.dev",
-            resource: "catalogentities",
-            namespace: &wanted.namespace,
-            name: Some(&wanted.name),
-        })?;
-        let api = Api::<CatalogEntity>::namespaced(self.context.client.clone(), &wanted.namespace);
-        let found = self
-            .handle
-            .block_on(api.get_opt(&wanted.name))
-            .map_err(|e| api_failure(&format!("reading {wanted}"), e))?
-            .filter(|entity| {
-                crate::actions::catalog::entity_ref(entity).eq_ignore_ascii_case(&wanted.to_string())
-            });
+        let found = self.read_entity(&wanted)?.filter(|entity| {
+            crate::actions::catalog::entity_ref(entity).eq_ignore_ascii_case(&wanted.to_string())
+        });
         gated::entity(&wanted.to_string(), found.as_ref())
     }
 
