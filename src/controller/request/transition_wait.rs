@@ -32,11 +32,7 @@ pub fn end_wait_step(
     let Some(entry) = status.steps.get_mut(index) else {
         return Transition::new(status, Vec::new(), Next::Continue);
     };
-    let until = entry.wait_until.get_or_insert_with(|| {
-        let wait = SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX);
-        Time(now.0.checked_add(wait).unwrap_or(now.0))
-    });
-    let left = Duration::try_from(until.0.duration_since(now.0)).unwrap_or_default();
+    let (until, left) = deadline(&mut entry.wait_until, wait, &now);
     if left.is_zero() {
         return step_succeeded(status, index, outcome, now);
     }
@@ -82,14 +78,7 @@ pub fn wait_step(
     };
     let waited_for = outcome.message.unwrap_or_default();
     let first = entry.wait_until.is_none();
-    let deadline = entry
-        .wait_until
-        .get_or_insert_with(|| {
-            let timeout = SignedDuration::try_from(timeout).unwrap_or(SignedDuration::MAX);
-            Time(now.0.checked_add(timeout).unwrap_or(now.0))
-        })
-        .clone();
-    let left = Duration::try_from(deadline.0.duration_since(now.0)).unwrap_or_default();
+    let (deadline, left) = deadline(&mut entry.wait_until, timeout, &now);
     let action = step_action(&entry.id);
     if left.is_zero() {
         let timeout = crate::actions::gate::show(timeout);
@@ -129,6 +118,19 @@ pub fn wait_step(
 
 /// Gated step `index` still waits for `waited_for` at its deadline, after
 /// `timeout`: it fails, and the request is `Stalled` (`StepTimedOut`).
+/// A waiting step's deadline, fixed at `after` from `now` by its first
+/// wait and kept in `wait_until` from then on, and the time left until it.
+fn deadline(wait_until: &mut Option<Time>, after: Duration, now: &Time) -> (Time, Duration) {
+    let until = wait_until
+        .get_or_insert_with(|| {
+            let after = SignedDuration::try_from(after).unwrap_or(SignedDuration::MAX);
+            Time(now.0.checked_add(after).unwrap_or(now.0))
+        })
+        .clone();
+    let left = Duration::try_from(until.0.duration_since(now.0)).unwrap_or_default();
+    (until, left)
+}
+
 fn step_timed_out(
     mut status: ScaffoldRequestStatus,
     index: usize,
