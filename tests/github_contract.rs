@@ -16,16 +16,18 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
+#[path = "support/contract.rs"]
+mod contract;
 #[path = "support/npm.rs"]
 mod npm;
+
+use contract::{Answer, Exchange, Request, Server, TOKEN};
 
 /// The description's package and version, and its tarball's digest.
 const PACKAGE: &str = "@octokit/openapi";
@@ -228,16 +230,6 @@ fn simplest(schema: &Value, depth: usize) -> Value {
     }
 }
 
-/// An injected answer: the next request for `method` `path` gets it.
-#[derive(Clone)]
-struct Fault {
-    method: &'static str,
-    path: String,
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Value,
-}
-
 /// A pull request the server holds.
 #[derive(Clone)]
 struct Pull {
@@ -248,12 +240,9 @@ struct Pull {
     title: String,
 }
 
+/// GitHub's own state.
 #[derive(Default)]
 struct State {
-    /// `METHOD path?query` of each request, in order.
-    calls: Vec<String>,
-    /// Requests or answers that do not fit the description.
-    violations: Vec<String>,
     /// Organisations that exist.
     orgs: Vec<String>,
     /// Repositories by `owner/name`: their default branch.
@@ -272,167 +261,25 @@ struct State {
     authorizations: Vec<String>,
     /// Owners a GitHub App is installed on.
     installed_on: Vec<String>,
-    faults: Vec<Fault>,
 }
 
-/// The contract server.
-struct GitHub {
-    state: Arc<Mutex<State>>,
-    url: String,
-    /// Where the bare repositories live: `{owner}/{repo}.git`.
-    remotes: PathBuf,
-}
+/// The contract server; its bare repositories are `{owner}/{repo}.git`.
+type GitHub = Server<State>;
 
 impl GitHub {
     fn start(remotes: &Path, orgs: &[&str]) -> GitHub {
         spec();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State {
+        let state = |url: &str| State {
             orgs: orgs.iter().map(|o| o.to_string()).collect(),
-            base: url.clone(),
+            base: url.to_string(),
             ..State::default()
-        }));
-        let shared = state.clone();
-        let root = remotes.to_path_buf();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                serve(stream, &shared, &root);
-            }
-        });
-        GitHub {
-            state,
-            url,
-            remotes: remotes.to_path_buf(),
-        }
+        };
+        Server::listen(remotes, "GitHub's description", state, answer)
     }
-
-    fn fault(&self, method: &'static str, path: &str, status: u16, headers: &[(&str, &str)], body: Value) {
-        self.state.lock().unwrap().faults.push(Fault {
-            method,
-            path: path.to_string(),
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body,
-        });
-    }
-
-    /// The calls since the last time, as `METHOD path`.
-    fn take_calls(&self) -> Vec<String> {
-        let mut state = self.state.lock().unwrap();
-        assert!(
-            state.violations.is_empty(),
-            "outside GitHub's description: {:#?}",
-            state.violations
-        );
-        std::mem::take(&mut state.calls)
-    }
-}
-
-struct Request {
-    method: String,
-    path: String,
-    query: Vec<(String, String)>,
-    /// The `Authorization` header.
-    authorization: String,
-    body: Option<Value>,
-}
-
-fn read_request(stream: &TcpStream) -> Option<Request> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut words = line.split_whitespace();
-    let method = words.next()?.to_lowercase();
-    let target = words.next()?.to_string();
-    let (mut length, mut authorization) = (0usize, String::new());
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        match name.to_ascii_lowercase().as_str() {
-            "content-length" => length = value.trim().parse().ok()?,
-            "authorization" => authorization = value.trim().to_string(),
-            _ => {}
-        }
-    }
-    let mut body = vec![0; length.min(1 << 20)];
-    reader.read_exact(&mut body).ok()?;
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let query = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (k.to_string(), decode(v))
-        })
-        .collect();
-    Some(Request {
-        method,
-        path: path.to_string(),
-        query,
-        authorization,
-        body: (!body.is_empty()).then(|| serde_json::from_slice(&body).unwrap_or(Value::Null)),
-    })
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(byte) = (bytes[i] == b'%' && i + 2 < bytes.len())
-            .then(|| u8::from_str_radix(&text[i + 1..i + 3], 16).ok())
-            .flatten()
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
-}
-
-fn serve(mut stream: TcpStream, state: &Mutex<State>, remotes: &Path) {
-    let Some(request) = read_request(&stream) else {
-        return;
-    };
-    let (status, headers, body) = answer(&request, state, remotes);
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    let reason = match status {
-        200 => "OK",
-        201 => "Created",
-        204 => "No Content",
-        _ => "Error",
-    };
-    let mut response = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        response.push_str(&format!("{name}: {value}\r\n"));
-    }
-    response.push_str("\r\n");
-    response.push_str(&body);
-    let _ = stream.write_all(response.as_bytes());
 }
 
 /// Checks the request against the description, then answers it.
-fn answer(request: &Request, state: &Mutex<State>, remotes: &Path) -> (u16, Vec<(String, String)>, Value) {
-    let mut state = state.lock().unwrap();
+fn answer(request: &Request, state: &mut Exchange<State>, remotes: &Path) -> Answer {
     let method = request.method.to_uppercase();
     state.calls.push(format!("{method} {}", request.path));
     let what = format!("{method} {}", request.path);
@@ -442,22 +289,15 @@ fn answer(request: &Request, state: &Mutex<State>, remotes: &Path) -> (u16, Vec<
     if !request.authorization.starts_with(scheme) {
         state.violations.push(format!("{what}: no {scheme}credential"));
     }
-    state.authorizations.push(request.authorization.clone());
-    let Some((template, op)) = operation(&request.method, &request.path) else {
+    state.forge.authorizations.push(request.authorization.clone());
+    let Some((template, op)) = operation(&request.method.to_lowercase(), &request.path) else {
         state.violations.push(format!("{what}: no such operation"));
         return (404, vec![], json!({"message": "Not Found"}));
     };
     check_request(request, op, &what, &mut state.violations);
-    let fault = state
-        .faults
-        .iter()
-        .position(|f| f.method == method && f.path == request.path);
-    let (status, headers, body) = match fault {
-        Some(index) => {
-            let fault = state.faults.remove(index);
-            (fault.status, fault.headers, fault.body)
-        }
-        None => simulate(request, &template, op, &mut state, remotes),
+    let (status, headers, body) = match state.take_fault(&method, &request.path) {
+        Some(fault) => fault,
+        None => simulate(request, &template, op, &mut state.forge, remotes),
     };
     // Answers the description lists are held to it; GitHub sends a 404
     // for a missing organisation that this operation does not list.
@@ -527,7 +367,8 @@ fn simulate(
     op: &'static Value,
     state: &mut State,
     remotes: &Path,
-) -> (u16, Vec<(String, String)>, Value) {
+) -> Answer {
+    let method = request.method.to_lowercase();
     let parts: Vec<&str> = request.path.split('/').collect();
     let (owner, repo) = (
         parts.get(2).copied().unwrap_or_default(),
@@ -536,7 +377,7 @@ fn simulate(
     let key = format!("{owner}/{repo}");
     let body = request.body.clone().unwrap_or(Value::Null);
     let repository = |owner: &str, name: &str, branch: &str| {
-        let mut answer = example(op, if request.method == "post" { 201 } else { 200 });
+        let mut answer = example(op, if method == "post" { 201 } else { 200 });
         answer["name"] = json!(name);
         answer["full_name"] = json!(format!("{owner}/{name}"));
         answer["default_branch"] = json!(branch);
@@ -556,7 +397,7 @@ fn simulate(
         answer["state"] = json!("open");
         answer
     };
-    match (request.method.as_str(), template) {
+    match (method.as_str(), template) {
         ("get", "/repos/{owner}/{repo}") => match state.repos.get(&key) {
             Some(branch) => (200, vec![], repository(owner, repo, branch)),
             None => (
@@ -775,8 +616,6 @@ fn simulate(
     }
 }
 
-const HEAD: &str = "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: t\nspec:\n  type: service\n  steps:\n    - id: fetch\n      action: fetch:template\n      input: {url: ./skeleton}\n";
-
 /// Runs `goldpath scaffold` on a template of `step` with the contract
 /// server as github.com's API; the exit status and what it printed.
 fn scaffold(github: &GitHub, step: &str) -> (bool, String) {
@@ -784,45 +623,19 @@ fn scaffold(github: &GitHub, step: &str) -> (bool, String) {
         github,
         step,
         "    tokenSecret: github-token\n",
-        "github-token: contract-token\n",
+        &format!("github-token: {TOKEN}\n"),
     )
 }
 
 /// As [`scaffold`], with `credentials` (YAML lines of the host's entry) and
 /// `secrets` (the `--secrets` file).
 fn scaffold_as(github: &GitHub, step: &str, credentials: &str, secrets: &str) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("skeleton")).unwrap();
-    std::fs::write(dir.path().join("skeleton/README.md"), "# app\n").unwrap();
-    std::fs::write(dir.path().join("template.yaml"), format!("{HEAD}{step}")).unwrap();
-    std::fs::write(
-        dir.path().join("config.yaml"),
-        format!(
-            "gitHosts:\n  - host: github.com\n    type: github\n    url: \"file://{}/{{owner}}/{{repo}}.git\"\n    apiUrl: {}\n{credentials}",
-            github.remotes.display(),
-            github.url
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("secrets.yaml"), secrets).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
-        .arg("scaffold")
-        .arg(dir.path().join("template.yaml"))
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .arg("--config")
-        .arg(dir.path().join("config.yaml"))
-        .arg("--secrets")
-        .arg(dir.path().join("secrets.yaml"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let config = format!(
+        "gitHosts:\n  - host: github.com\n    type: github\n    url: \"file://{}/{{owner}}/{{repo}}.git\"\n    apiUrl: {}\n{credentials}",
+        github.remotes.display(),
+        github.url
     );
-    assert!(!text.contains("contract-token"), "the token was shown: {text}");
-    (output.status.success(), text)
+    contract::scaffold(step, &config, secrets)
 }
 
 const PUBLISH: &str = "    - id: publish\n      action: publish:github\n      input:\n        repoUrl: \"github.com?owner=acme&repo=app\"\n        description: The app\n        homepage: https://app.example\n        repoVisibility: private\n        topics: [web]\n        collaborators: [{user: alice, access: triage}, {team: ops, access: maintain}]\n        access: acme/platform\n        hasWiki: false\n        allowAutoMerge: true\n        deleteBranchOnMerge: true\n        squashMergeCommitTitle: PR_TITLE\n        requiredApprovingReviewCount: 2\n        requireCodeOwnerReviews: true\n        requiredStatusCheckContexts: [ci]\n        bypassPullRequestAllowances: {users: [release-bot]}\n        restrictions: {users: [alice], teams: [ops]}\n        requiredCommitSigning: true\n        requiredLinearHistory: true\n";
@@ -896,7 +709,7 @@ fn a_publish_and_its_pull_request_make_only_documented_calls_in_order() {
             format!("POST {pulls}/1/requested_reviewers"),
         ]
     );
-    assert_eq!(github.state.lock().unwrap().pulls.len(), 1);
+    assert_eq!(github.state.lock().unwrap().forge.pulls.len(), 1);
 }
 
 #[test]
@@ -910,12 +723,7 @@ fn githubs_documented_errors_fail_the_step_naming_what_went_wrong() {
             "    - id: publish\n      action: publish:github\n      input:\n        repoUrl: \"github.com?owner=acme&repo={repo}\"\n"
         )
     };
-    let reset = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    let reset = reset.to_string();
+    let reset = contract::ten_minutes_from_now().to_string();
     github.fault(
         "POST",
         "/orgs/acme/repos",
@@ -1013,24 +821,12 @@ fn a_repeated_publish_reuses_its_repository_and_leaves_anyone_elses_untouched() 
 
     // Someone else's repository of that name: the step fails before any
     // setting is changed, and the repository keeps its one commit.
-    let theirs = git2::Repository::init_bare(remotes.path().join("acme/theirs.git")).unwrap();
-    let signature = git2::Signature::now("someone", "someone@example.com").unwrap();
-    let tree = theirs.treebuilder(None).unwrap().write().unwrap();
-    let tree = theirs.find_tree(tree).unwrap();
-    let commit = theirs
-        .commit(
-            Some("refs/heads/main"),
-            &signature,
-            &signature,
-            "theirs",
-            &tree,
-            &[],
-        )
-        .unwrap();
+    let (theirs, commit) = contract::someone_elses_repository(&remotes.path().join("acme/theirs.git"));
     github
         .state
         .lock()
         .unwrap()
+        .forge
         .repos
         .insert("acme/theirs".into(), "main".into());
     let (ok, output) = scaffold(&github, &publish("theirs"));
@@ -1051,7 +847,7 @@ fn the_contract_refuses_what_github_does_not_document() {
     let (_, protect) = operation("put", "/repos/acme/app/branches/main/protection").unwrap();
     let mut found = Vec::new();
     let request = Request {
-        method: "put".into(),
+        method: "PUT".into(),
         path: "/repos/acme/app/branches/main/protection".into(),
         query: vec![("bogus".into(), "1".into())],
         authorization: "token t".into(),
@@ -1148,6 +944,7 @@ fn branch_protection_create_protects_the_default_branch_or_the_one_named() {
         .state
         .lock()
         .unwrap()
+        .forge
         .repos
         .insert("acme/app".into(), "trunk".into());
     let protect = |extra: &str| {
@@ -1180,6 +977,7 @@ fn a_webhook_pages_and_a_dispatch_are_documented_calls_and_a_webhook_is_made_onc
         .state
         .lock()
         .unwrap()
+        .forge
         .repos
         .insert("acme/app".into(), "main".into());
     let repo = "repoUrl: \"github.com?owner=acme&repo=app\"";
@@ -1196,7 +994,7 @@ fn a_webhook_pages_and_a_dispatch_are_documented_calls_and_a_webhook_is_made_onc
     let (ok, output) = scaffold(&github, &hook);
     assert!(ok, "{output}");
     assert_eq!(github.take_calls(), ["GET /repos/acme/app/hooks"]);
-    assert_eq!(github.state.lock().unwrap().hooks.len(), 1);
+    assert_eq!(github.state.lock().unwrap().forge.hooks.len(), 1);
 
     let pages = format!(
         "    - id: pages\n      action: github:pages:enable\n      input:\n        {repo}\n        buildType: legacy\n        sourcePath: /docs\n"
@@ -1230,14 +1028,14 @@ fn a_webhook_is_looked_for_on_every_page_of_hooks_within_a_bound() {
     };
     let seed = |repo: &str, others: usize, ours_at: Option<usize>| {
         let mut state = github.state.lock().unwrap();
-        state.repos.insert(format!("acme/{repo}"), "main".into());
+        state.forge.repos.insert(format!("acme/{repo}"), "main".into());
         for i in 0..others {
             let url = if Some(i) == ours_at {
                 "https://ci.example/hook".to_string()
             } else {
                 format!("https://other.example/{i}")
             };
-            state.hooks.push((format!("acme/{repo}"), url));
+            state.forge.hooks.push((format!("acme/{repo}"), url));
         }
     };
     // On the second page of two: found, none made.
@@ -1272,6 +1070,7 @@ fn a_dispatch_retried_after_a_crash_finds_the_run_it_started_and_starts_none() {
         .state
         .lock()
         .unwrap()
+        .forge
         .repos
         .insert("acme/app".into(), "main".into());
     let client = Client::new(HttpTransport::new(&github.url, "contract-token").unwrap());
@@ -1358,7 +1157,13 @@ fn a_dispatch_retried_after_a_crash_finds_the_run_it_started_and_starts_none() {
 fn a_github_app_finds_its_installation_mints_a_token_and_publishes_with_it() {
     let remotes = tempfile::tempdir().unwrap();
     let github = GitHub::start(remotes.path(), &["acme"]);
-    github.state.lock().unwrap().installed_on.push("acme".into());
+    github
+        .state
+        .lock()
+        .unwrap()
+        .forge
+        .installed_on
+        .push("acme".into());
     let made = Command::new("openssl")
         .args(["genrsa", "-traditional", "2048"])
         .output()
@@ -1381,7 +1186,7 @@ fn a_github_app_finds_its_installation_mints_a_token_and_publishes_with_it() {
         !output.contains("ghs_installation") && !output.contains("PRIVATE KEY"),
         "{output}"
     );
-    let authorizations = std::mem::take(&mut github.state.lock().unwrap().authorizations);
+    let authorizations = std::mem::take(&mut github.state.lock().unwrap().forge.authorizations);
     assert_eq!(
         github.take_calls(),
         [

@@ -22,13 +22,16 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use serde_json::{Value, json};
+
+#[path = "support/contract.rs"]
+mod contract;
+
+use contract::{Answer, Exchange, Request, Server, TOKEN, decode};
 
 /// The client's module, version and go.sum hash.
 const MODULE: &str = "gitlab.com/gitlab-org/api/client-go";
@@ -475,16 +478,6 @@ impl Client {
     }
 }
 
-/// An injected answer: the next request for `method` `path` gets it.
-#[derive(Clone)]
-struct Fault {
-    method: &'static str,
-    path: String,
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Value,
-}
-
 #[derive(Clone)]
 struct MergeRequest {
     iid: u64,
@@ -493,12 +486,9 @@ struct MergeRequest {
     target: String,
 }
 
+/// GitLab's own state.
 #[derive(Default)]
 struct State {
-    /// `METHOD path?query` of each request, in order.
-    calls: Vec<String>,
-    /// Requests or answers the client does not describe.
-    violations: Vec<String>,
     /// Groups and users by full path: their id.
     namespaces: BTreeMap<String, u64>,
     /// Projects by full path: their id.
@@ -507,23 +497,15 @@ struct State {
     protected: BTreeSet<String>,
     variables: BTreeSet<String>,
     next_id: u64,
-    faults: Vec<Fault>,
 }
 
-/// The contract server.
-struct GitLab {
-    state: Arc<Mutex<State>>,
-    url: String,
-    /// Where the bare repositories live: `{full path}.git`.
-    remotes: PathBuf,
-}
+/// The contract server; its bare repositories are `{full path}.git`.
+type GitLab = Server<State>;
 
 impl GitLab {
     fn start(remotes: &Path, groups: &[&str]) -> GitLab {
         client();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State {
+        let state = |_: &str| State {
             namespaces: groups
                 .iter()
                 .enumerate()
@@ -531,153 +513,26 @@ impl GitLab {
                 .collect(),
             next_id: 1000,
             ..State::default()
-        }));
-        let shared = state.clone();
-        let root = remotes.to_path_buf();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                serve(stream, &shared, &root);
-            }
-        });
-        GitLab {
-            state,
-            url,
-            remotes: remotes.to_path_buf(),
-        }
-    }
-
-    fn fault(&self, method: &'static str, path: &str, status: u16, headers: &[(&str, &str)], body: Value) {
-        self.state.lock().unwrap().faults.push(Fault {
-            method,
-            path: path.to_string(),
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body,
-        });
-    }
-
-    /// The calls since the last time, as `METHOD path`.
-    fn take_calls(&self) -> Vec<String> {
-        let mut state = self.state.lock().unwrap();
-        assert!(
-            state.violations.is_empty(),
-            "outside GitLab's client: {:#?}",
-            state.violations
-        );
-        std::mem::take(&mut state.calls)
+        };
+        Server::listen(remotes, "GitLab's client", state, answer)
     }
 }
 
-struct Request {
-    method: String,
-    /// Raw segments below `/api/v4/`.
-    path: Vec<String>,
-    raw_path: String,
-    query: Vec<(String, String)>,
-    bearer: bool,
-    body: Option<Value>,
-}
-
-fn read_request(stream: &TcpStream) -> Option<Request> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut words = line.split_whitespace();
-    let method = words.next()?.to_string();
-    let target = words.next()?.to_string();
-    let (mut length, mut bearer) = (0usize, false);
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        match name.to_ascii_lowercase().as_str() {
-            "content-length" => length = value.trim().parse().ok()?,
-            "authorization" => bearer = value.trim().starts_with("Bearer "),
-            _ => {}
-        }
-    }
-    let mut body = vec![0; length.min(1 << 20)];
-    reader.read_exact(&mut body).ok()?;
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let query = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (k.to_string(), decode(v))
-        })
-        .collect();
-    Some(Request {
-        method,
-        path: path
-            .trim_start_matches("/api/v4/")
-            .split('/')
-            .map(str::to_string)
-            .collect(),
-        raw_path: path.trim_start_matches("/api/v4").to_string(),
-        query,
-        bearer,
-        body: (!body.is_empty()).then(|| serde_json::from_slice(&body).unwrap_or(Value::Null)),
-    })
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(byte) = (bytes[i] == b'%' && i + 2 < bytes.len())
-            .then(|| u8::from_str_radix(&text[i + 1..i + 3], 16).ok())
-            .flatten()
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
-}
-
-fn serve(mut stream: TcpStream, state: &Mutex<State>, remotes: &Path) {
-    let Some(request) = read_request(&stream) else {
-        return;
-    };
-    let (status, headers, body) = answer(&request, state, remotes);
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    let mut response = format!(
-        "HTTP/1.1 {status} Answer\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        response.push_str(&format!("{name}: {value}\r\n"));
-    }
-    response.push_str("\r\n");
-    response.push_str(&body);
-    let _ = stream.write_all(response.as_bytes());
+/// The request's path below `/api/v4`, as its call is recorded, and that
+/// path's raw segments.
+fn below_api(request: &Request) -> (&str, Vec<&str>) {
+    let path = request.path.trim_start_matches("/api/v4");
+    (path, path.strip_prefix('/').unwrap_or(path).split('/').collect())
 }
 
 /// Checks the request against the client, then answers it.
-fn answer(request: &Request, state: &Mutex<State>, remotes: &Path) -> (u16, Vec<(String, String)>, Value) {
-    let mut state = state.lock().unwrap();
-    let what = format!("{} {}", request.method, request.raw_path);
+fn answer(request: &Request, state: &mut Exchange<State>, remotes: &Path) -> Answer {
+    let (path, segments) = below_api(request);
+    let what = format!("{} {path}", request.method);
     state.calls.push(what.clone());
-    if !request.bearer {
+    if !request.authorization.starts_with("Bearer ") {
         state.violations.push(format!("{what}: no Bearer token"));
     }
-    let segments: Vec<&str> = request.path.iter().map(String::as_str).collect();
     let operations = client().operations(&request.method, &segments);
     if operations.is_empty() {
         state
@@ -693,13 +548,8 @@ fn answer(request: &Request, state: &Mutex<State>, remotes: &Path) -> (u16, Vec<
             state.violations.push(format!("{what}: {violation}"));
         }
     }
-    let fault = state
-        .faults
-        .iter()
-        .position(|f| f.method == request.method && f.path == request.raw_path);
-    if let Some(index) = fault {
-        let fault = state.faults.remove(index);
-        return (fault.status, fault.headers, fault.body);
+    if let Some(fault) = state.take_fault(&request.method, path) {
+        return fault;
     }
     let op = operations[fitting.unwrap_or(0)];
     let Some(mut fixture) = client().fixture(op) else {
@@ -711,7 +561,7 @@ fn answer(request: &Request, state: &Mutex<State>, remotes: &Path) -> (u16, Vec<
     if let Value::Array(items) = &fixture {
         fixture = items.first().cloned().unwrap_or(json!({}));
     }
-    let (status, body) = simulate(request, op, fixture.clone(), &mut state, remotes);
+    let (status, body) = simulate(request, &segments, op, fixture.clone(), &mut state.forge, remotes);
     // What the server fills in must be a field of the client's answer type,
     // of its type; the fixture's own fields are the client's tests'.
     if let (Some(answer), true) = (&op.answer, (200..300).contains(&status)) {
@@ -799,12 +649,13 @@ fn not_found(what: &str) -> (u16, Value) {
 /// GitLab as far as publishing goes.
 fn simulate(
     request: &Request,
+    segments: &[&str],
     op: &Operation,
     fixture: Value,
     state: &mut State,
     remotes: &Path,
 ) -> (u16, Value) {
-    let segment = |i: usize| decode(request.path.get(i).map(String::as_str).unwrap_or_default());
+    let segment = |i: usize| decode(segments.get(i).copied().unwrap_or_default());
     let body = request.body.clone().unwrap_or(Value::Null);
     let query: BTreeMap<_, _> = request.query.iter().cloned().collect();
     let project = segment(1);
@@ -1036,43 +887,15 @@ fn merge_request_answer(mut fixture: Value, mr: &MergeRequest) -> Value {
     fixture
 }
 
-const HEAD: &str = "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: t\nspec:\n  type: service\n  steps:\n    - id: fetch\n      action: fetch:template\n      input: {url: ./skeleton}\n";
-
 /// Runs `goldpath scaffold` on a template of `step` with the contract
 /// server as gitlab.test's API; the exit status and what it printed.
 fn scaffold(gitlab: &GitLab, step: &str) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("skeleton")).unwrap();
-    std::fs::write(dir.path().join("skeleton/README.md"), "# app\n").unwrap();
-    std::fs::write(dir.path().join("template.yaml"), format!("{HEAD}{step}")).unwrap();
-    std::fs::write(
-        dir.path().join("config.yaml"),
-        format!(
-            "gitHosts:\n  - host: gitlab.test\n    type: gitlab\n    url: \"file://{}/{{owner}}/{{repo}}.git\"\n    apiUrl: {}/api/v4\n    tokenSecret: gitlab-token\n",
-            gitlab.remotes.display(),
-            gitlab.url
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("secrets.yaml"), "gitlab-token: contract-token\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_goldpath"))
-        .arg("scaffold")
-        .arg(dir.path().join("template.yaml"))
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .arg("--config")
-        .arg(dir.path().join("config.yaml"))
-        .arg("--secrets")
-        .arg(dir.path().join("secrets.yaml"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let config = format!(
+        "gitHosts:\n  - host: gitlab.test\n    type: gitlab\n    url: \"file://{}/{{owner}}/{{repo}}.git\"\n    apiUrl: {}/api/v4\n    tokenSecret: gitlab-token\n",
+        gitlab.remotes.display(),
+        gitlab.url
     );
-    assert!(!text.contains("contract-token"), "the token was shown: {text}");
-    (output.status.success(), text)
+    contract::scaffold(step, &config, &format!("gitlab-token: {TOKEN}\n"))
 }
 
 /// A step that prints a publish step's outputs.
@@ -1156,7 +979,7 @@ fn a_publish_and_its_merge_request_make_only_the_clients_calls_in_order() {
     let calls = gitlab.take_calls();
     assert_eq!(calls[..2], [format!("GET {PROJECT}"), format!("GET {mrs}")]);
     assert!(!calls.contains(&format!("POST {mrs}")), "{calls:?}");
-    assert_eq!(gitlab.state.lock().unwrap().merge_requests.len(), 1);
+    assert_eq!(gitlab.state.lock().unwrap().forge.merge_requests.len(), 1);
 }
 
 #[test]
@@ -1204,11 +1027,7 @@ fn gitlabs_errors_fail_the_step_naming_what_went_wrong() {
             "    - id: publish\n      action: publish:gitlab\n      input:\n        repoUrl: \"gitlab.test?owner={owner}&repo={repo}\"\n"
         )
     };
-    let reset = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
+    let reset = contract::ten_minutes_from_now();
     gitlab.fault(
         "POST",
         "/projects",
@@ -1293,24 +1112,12 @@ fn a_repeated_publish_reuses_its_project_and_leaves_anyone_elses_untouched() {
 
     // Someone else's project of that name: the step fails before any
     // setting is changed, and the project keeps its one commit.
-    let theirs = git2::Repository::init_bare(remotes.path().join("acme/theirs.git")).unwrap();
-    let signature = git2::Signature::now("someone", "someone@example.com").unwrap();
-    let tree = theirs.treebuilder(None).unwrap().write().unwrap();
-    let tree = theirs.find_tree(tree).unwrap();
-    let commit = theirs
-        .commit(
-            Some("refs/heads/main"),
-            &signature,
-            &signature,
-            "theirs",
-            &tree,
-            &[],
-        )
-        .unwrap();
+    let (theirs, commit) = contract::someone_elses_repository(&remotes.path().join("acme/theirs.git"));
     gitlab
         .state
         .lock()
         .unwrap()
+        .forge
         .projects
         .insert("acme/theirs".into(), 77);
     let (ok, output) = scaffold(&gitlab, &publish("theirs", ""));
@@ -1356,19 +1163,18 @@ fn the_contract_refuses_what_the_client_does_not_send() {
     let client = client();
     let request = |method: &str, path: &str, query: &[(&str, &str)], body: Option<Value>| Request {
         method: method.into(),
-        path: path.split('/').map(str::to_string).collect(),
-        raw_path: format!("/{path}"),
+        path: format!("/api/v4/{path}"),
         query: query
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        bearer: true,
+        authorization: "Bearer t".into(),
         body,
     };
     let verdict = |r: &Request| {
-        let segments: Vec<&str> = r.path.iter().map(String::as_str).collect();
+        let (path, segments) = below_api(r);
         let operations = client.operations(&r.method, &segments);
-        assert!(!operations.is_empty(), "{}", r.raw_path);
+        assert!(!operations.is_empty(), "{path}");
         let found: Vec<Vec<String>> = operations.iter().map(|op| check_request(r, op)).collect();
         (!found.iter().any(Vec::is_empty)).then(|| found.concat())
     };
@@ -1443,7 +1249,7 @@ fn autocomplete_lists_groups_and_projects_with_the_clients_calls_in_bounded_page
             ("g001/other", 2003),
             ("jane/mine", 2004),
         ] {
-            state.projects.insert(path.to_string(), id);
+            state.forge.projects.insert(path.to_string(), id);
         }
     }
     let client = |url: &str| {
