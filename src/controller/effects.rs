@@ -11,7 +11,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::discovery::{self, Scope};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use tokio::runtime::Handle;
@@ -38,6 +37,9 @@ use crate::forge::{Forge, ForgeKind, HttpTransport, client::Client};
 use crate::git;
 
 mod gates;
+mod listed_kinds;
+
+use listed_kinds::{ListedUse, group_version};
 
 /// A repository a step of this request published.
 struct Published {
@@ -424,33 +426,13 @@ impl<'a> ClusterEffects<'a> {
                 "input.manifest needs apiVersion, kind and metadata.name",
             ));
         }
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
-        let gvk = GroupVersionKind::gvk(group, version, &kind);
-        let (resource, capabilities) = self
-            .handle
-            .block_on(discovery::pinned_kind(&self.context.client, &gvk))
-            .map_err(|e| api_failure(&format!("input.manifest: finding {api_version} {kind}"), e))?;
-        if capabilities.scope == Scope::Cluster {
-            return Err(ActionError::permanent(format!(
-                "input.manifest: {kind} is cluster-scoped; kubernetes:apply only writes namespaced objects"
-            )));
-        }
+        let resource = self.namespaced_kind(ListedUse::Apply, &api_version, &kind)?;
         let namespace = manifest["metadata"]["namespace"]
             .as_str()
             .unwrap_or(&self.namespace)
             .to_string();
-        let rules = &self.context.config.kubernetes_apply;
-        if !rules.allows(group, &kind, &namespace, &self.namespace) {
-            return Err(ActionError::permanent(format!(
-                "kubernetes:apply may not write {kind}{} in namespace {namespace}: the operator's \
-                 configuration (kubernetesApply.allow) does not allow it",
-                if group.is_empty() {
-                    String::new()
-                } else {
-                    format!(".{group}")
-                }
-            )));
-        }
+        let (group, _) = group_version(&api_version);
+        self.require_listed(ListedUse::Apply, group, &kind, &namespace)?;
         manifest["metadata"]["namespace"] = json!(namespace);
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.context.client.clone(), &namespace, &resource);

@@ -330,6 +330,46 @@ spec:
     );
 }
 
+/// `wait:condition` asks the allow list before it reads anything, so its
+/// refusal of a kind the list does not name says nothing of whether the
+/// cluster serves it (`kubernetes:apply`, above, finds the kind first).
+#[test]
+fn wait_condition_refuses_an_unlisted_kind_before_looking_for_it() {
+    let namespace = Namespace::new("unlisted");
+    let _operator = Operator::start(&namespace);
+    let waits = r#"apiVersion: goldpath.dev/v1alpha1
+kind: Template
+metadata: {name: waits}
+spec:
+  type: service
+  steps:
+    - id: widget
+      action: wait:condition
+      input: {apiVersion: v1, kind: Widget, name: w, type: Ready}
+"#;
+    apply(&namespace, waits);
+    apply(
+        &namespace,
+        "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {name: waits}\nspec:\n  templateRef: {name: waits}\n",
+    );
+    let failed = wait_phase(
+        &namespace,
+        "scaffoldrequest/waits",
+        "Failed",
+        Duration::from_secs(60),
+    );
+    let message = failed["status"]["steps"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "wait:condition may not read Widget in namespace {}: the operator's configuration \
+             (kubernetesApply.allow) does not allow it",
+            namespace.name
+        )),
+        "{message}"
+    );
+    assert!(!message.contains("finding"), "{message}");
+}
+
 #[test]
 fn an_argo_cd_application_nested_200_deep_rolls_up_as_unknown_and_the_rest_goes_on() {
     let namespace = Namespace::new("deepsource");

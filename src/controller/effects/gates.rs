@@ -12,10 +12,9 @@
 use kube::Api;
 use kube::ResourceExt;
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::discovery::{self, Scope};
 use serde_json::Value;
 
-use super::{ClusterEffects, api_failure};
+use super::{ClusterEffects, ListedUse, api_failure, group_version};
 use crate::actions::gated::{self, ApplicationWaitInput, ConditionWaitInput, EntityWaitInput, Gate};
 use crate::actions::{ActionError, REQUEST_UID_LABEL, output};
 use crate::api::EntityRef;
@@ -125,10 +124,7 @@ impl ClusterEffects<'_> {
     }
 
     fn wait_condition(&self, input: &ConditionWaitInput) -> Result<gated::ConditionWaitOutput, ActionError> {
-        let (group, version) = input
-            .api_version
-            .rsplit_once('/')
-            .unwrap_or(("", &input.api_version));
+        let (group, _) = group_version(&input.api_version);
         let kind = &input.kind;
         let namespace = &self.namespace;
         if input.api_version.is_empty() || kind.is_empty() || input.name.is_empty() {
@@ -138,32 +134,8 @@ impl ClusterEffects<'_> {
         }
         // Refused by name before anything is read, so a refusal tells
         // nothing about what exists.
-        if !self
-            .context
-            .config
-            .kubernetes_apply
-            .allows(group, kind, namespace, namespace)
-        {
-            return Err(ActionError::permanent(format!(
-                "wait:condition may not read {kind}{} in namespace {namespace}: the operator's \
-                 configuration (kubernetesApply.allow) does not allow it",
-                if group.is_empty() {
-                    String::new()
-                } else {
-                    format!(".{group}")
-                }
-            )));
-        }
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let (resource, capabilities) = self
-            .handle
-            .block_on(discovery::pinned_kind(&self.context.client, &gvk))
-            .map_err(|e| api_failure(&format!("finding {} {kind}", input.api_version), e))?;
-        if capabilities.scope == Scope::Cluster {
-            return Err(ActionError::permanent(format!(
-                "input.kind: {kind} is cluster-scoped; wait:condition reads namespaced objects only"
-            )));
-        }
+        self.require_listed(ListedUse::WaitCondition, group, kind, namespace)?;
+        let resource = self.namespaced_kind(ListedUse::WaitCondition, &input.api_version, kind)?;
         self.require(&Permission {
             verb: "get",
             group,
