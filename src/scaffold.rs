@@ -280,7 +280,11 @@ impl<'a> Scaffold<'a> {
                 };
                 actions::run_in_workspace(action.kind, input, &mut context, &mut self.workspace)
             }
-            Reach::World => effects.run(&WorldInput::decode(action.kind, input)?, &self.workspace),
+            Reach::World => {
+                let output = effects.run(&WorldInput::decode(action.kind, input)?, &self.workspace)?;
+                log.extend(actions::note(action.kind, &output));
+                Ok(output)
+            }
         }
     }
 

@@ -8,9 +8,11 @@
 //! `scaffoldapprovals`. This module adds the step's own list on top.
 
 use std::cmp::Ordering;
+use std::time::Duration;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::ActionError;
 use crate::api::{Decision, ScaffoldApproval};
@@ -22,8 +24,18 @@ pub const MAX_APPROVERS: usize = 100;
 /// rest are counted.
 pub const MAX_IGNORED_NAMED: usize = 10;
 
+/// The most approvals of one step read at one look; past it the step's
+/// message says so.
+pub const MAX_READ: u32 = 500;
+
+/// How often a waiting step looks again. A new or changed approval wakes
+/// its request at once (the request controller watches them); this is the
+/// fallback for a missed watch event.
+pub const RECHECK: Duration = Duration::from_secs(30);
+
 /// The input of `wait:approval`.
 #[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct ApprovalInput {
     /// Who may approve or reject the step: Kubernetes user names and
     /// groups, as the API server authenticates them. Not given or empty:
@@ -31,6 +43,21 @@ pub struct ApprovalInput {
     /// request's namespace.
     #[serde(default)]
     pub approvers: Approvers,
+    /// Whether the request's own requester (its `spec.requester`) may
+    /// approve or reject it. Default false: their approval does not count.
+    #[serde(default)]
+    pub allow_self_approval: bool,
+}
+
+/// The output of `wait:approval`.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct ApprovalOutput {
+    /// The approver's user name, as the API server recorded it.
+    pub approver: String,
+    /// The name of the ScaffoldApproval that approved.
+    pub approval: String,
+    /// The approver's reason, possibly empty.
+    pub reason: String,
 }
 
 /// Kubernetes users and groups; a user counts when named in `users` or a
@@ -181,20 +208,24 @@ pub struct Outcome {
 }
 
 /// What `approvals` (any list, e.g. every approval in the request's
-/// namespace) decide for step `step_id` of request `request`.
+/// namespace) decide for step `step_id` of request `request`, made by
+/// `requester` (its `spec.requester`), under the step's `input`.
 ///
 /// Only approvals naming that request and step are read. Of those made by
 /// an approver, the earliest decides, so a verdict does not change with
 /// the order the operator happens to see them in; two made in the same
 /// second go to the rejection, then to the name. Approvals without an
-/// approver recorded by the API server, or by someone the step does not
-/// name, do not count and are reported.
+/// approver recorded by the API server, by someone the step does not name,
+/// or by the requester themselves (unless `allowSelfApproval`) do not
+/// count and are reported.
 pub fn decide(
-    approvers: &Approvers,
+    input: &ApprovalInput,
+    requester: Option<&str>,
     request: &str,
     step_id: &str,
     approvals: &[ScaffoldApproval],
 ) -> Outcome {
+    let approvers = &input.approvers;
     let mut counted: Vec<&ScaffoldApproval> = Vec::new();
     let mut ignored = Vec::new();
     let mut ignored_total = 0;
@@ -208,6 +239,13 @@ pub fn decide(
                 None,
                 "it has no approver recorded by the API server (is the chart's approver admission policy installed?)"
                     .to_string(),
+            )),
+            Some(who) if !input.allow_self_approval && requester == Some(who.username.as_str()) => Some((
+                Some(who.username.clone()),
+                format!(
+                    "{} made request {request}, and step {step_id} does not allow self-approval (allowSelfApproval)",
+                    who.username
+                ),
             )),
             Some(who) if !approvers.admit(&who.username, &who.groups) => Some((
                 Some(who.username.clone()),
@@ -256,6 +294,63 @@ pub fn decide(
     }
 }
 
+/// The step's answer to `outcome`: its output when approved, a failure
+/// naming who rejected and why, or that it waits (for whom, and which
+/// approvals did not count: the first [`MAX_IGNORED_NAMED`] by name, the
+/// rest counted). `more`: the API server held more approvals of the step
+/// than the [`MAX_READ`] read.
+pub fn answer(approvers: &Approvers, outcome: &Outcome, more: bool) -> Result<ApprovalOutput, ActionError> {
+    match &outcome.verdict {
+        Verdict::Approved(decided) => Ok(ApprovalOutput {
+            approver: decided.approver.clone(),
+            approval: decided.approval.clone(),
+            reason: decided.reason.clone(),
+        }),
+        Verdict::Rejected(_) => Err(ActionError::permanent(outcome.verdict.message(approvers))),
+        Verdict::Waiting => {
+            let mut what = format!("a ScaffoldApproval by {}", approvers.describe());
+            for ignored in &outcome.ignored {
+                what.push_str("; ");
+                what.push_str(&ignored.message());
+            }
+            let unnamed = outcome.ignored_total.saturating_sub(outcome.ignored.len());
+            if unnamed > 0 {
+                what.push_str(&format!("; {unnamed} more do not count"));
+            }
+            if more {
+                what.push_str(&format!(
+                    "; only the first {MAX_READ} approvals of the step were read"
+                ));
+            }
+            Err(ActionError::waiting(what, RECHECK))
+        }
+    }
+}
+
+/// The line a step that was approved logs, so its message names the
+/// approver as its output does.
+pub fn note(output: &Value) -> Option<String> {
+    let output: ApprovalOutput = serde_json::from_value(output.clone()).ok()?;
+    let decided = Decided {
+        approver: output.approver,
+        approval: output.approval,
+        reason: output.reason,
+    };
+    Some(Verdict::Approved(decided).message(&Approvers::default()))
+}
+
+/// The field selector of the approvals of `request`'s step `step_id` (the
+/// CRD's selectable fields), with `\`, `,` and `=` escaped as field
+/// selectors need.
+pub fn field_selector(request: &str, step_id: &str) -> String {
+    let escape = |value: &str| value.replace('\\', r"\\").replace(',', r"\,").replace('=', r"\=");
+    format!(
+        "spec.requestName={},spec.stepId={}",
+        escape(request),
+        escape(step_id)
+    )
+}
+
 /// Earliest first; in the same second a rejection first; then by name.
 fn first_decision(a: &ScaffoldApproval, b: &ScaffoldApproval) -> Ordering {
     let created = |x: &ScaffoldApproval| x.metadata.creation_timestamp.as_ref().map(|t| t.0);
@@ -267,279 +362,5 @@ fn first_decision(a: &ScaffoldApproval, b: &ScaffoldApproval) -> Ordering {
 }
 
 #[cfg(test)]
-mod tests {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-    use k8s_openapi::jiff::Timestamp;
-    use serde_json::json;
-
-    use super::*;
-    use crate::api::{Requester, ScaffoldApprovalSpec};
-
-    fn approval(
-        name: &str,
-        step: &str,
-        decision: Decision,
-        who: Option<(&str, &[&str])>,
-        second: i64,
-    ) -> ScaffoldApproval {
-        let mut approval = ScaffoldApproval::new(
-            name,
-            ScaffoldApprovalSpec {
-                request_name: "svc".to_string(),
-                step_id: step.to_string(),
-                decision,
-                reason: format!("reason of {name}"),
-                approver: who.map(|(user, groups)| Requester {
-                    username: user.to_string(),
-                    uid: None,
-                    groups: groups.iter().map(|g| g.to_string()).collect(),
-                }),
-            },
-        );
-        approval.metadata.creation_timestamp =
-            Some(Time(Timestamp::from_second(1_700_000_000 + second).unwrap()));
-        approval
-    }
-
-    fn approvers(users: &[&str], groups: &[&str]) -> Approvers {
-        Approvers {
-            users: users.iter().map(|u| u.to_string()).collect(),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn no_approval_waits_and_says_for_whom() {
-        let leads = approvers(&["alice"], &["leads"]);
-        let outcome = decide(&leads, "svc", "approve", &[]);
-        assert_eq!(outcome.verdict, Verdict::Waiting);
-        assert_eq!(
-            outcome.verdict.message(&leads),
-            "waiting for a ScaffoldApproval by users alice; groups leads"
-        );
-        assert_eq!(
-            Verdict::Waiting.message(&Approvers::default()),
-            "waiting for a ScaffoldApproval by anyone allowed to create ScaffoldApprovals"
-        );
-    }
-
-    #[test]
-    fn a_named_user_or_a_member_of_a_named_group_approves() {
-        let leads = approvers(&["alice"], &["leads"]);
-        let by_user = decide(
-            &leads,
-            "svc",
-            "approve",
-            &[approval(
-                "a",
-                "approve",
-                Decision::Approve,
-                Some(("alice", &[])),
-                1,
-            )],
-        );
-        let Verdict::Approved(decided) = &by_user.verdict else {
-            panic!("{by_user:?}")
-        };
-        assert_eq!(decided.approver, "alice");
-        assert_eq!(decided.approval, "a");
-        assert_eq!(
-            by_user.verdict.message(&leads),
-            "approved by alice (ScaffoldApproval a): reason of a"
-        );
-        let by_group = decide(
-            &leads,
-            "svc",
-            "approve",
-            &[approval(
-                "b",
-                "approve",
-                Decision::Approve,
-                Some(("carol", &["staff", "leads"])),
-                1,
-            )],
-        );
-        assert!(
-            matches!(&by_group.verdict, Verdict::Approved(d) if d.approver == "carol"),
-            "{by_group:?}"
-        );
-        assert!(by_group.ignored.is_empty());
-    }
-
-    #[test]
-    fn anyone_approves_when_the_step_names_no_one() {
-        let outcome = decide(
-            &Approvers::default(),
-            "svc",
-            "approve",
-            &[approval(
-                "a",
-                "approve",
-                Decision::Approve,
-                Some(("dave", &[])),
-                1,
-            )],
-        );
-        assert!(matches!(&outcome.verdict, Verdict::Approved(d) if d.approver == "dave"));
-    }
-
-    #[test]
-    fn an_approval_by_someone_not_named_is_ignored_and_reported() {
-        let leads = approvers(&["alice"], &["leads"]);
-        let outcome = decide(
-            &leads,
-            "svc",
-            "approve",
-            &[approval(
-                "mallory-says-yes",
-                "approve",
-                Decision::Approve,
-                Some(("mallory", &["staff"])),
-                1,
-            )],
-        );
-        assert_eq!(outcome.verdict, Verdict::Waiting);
-        assert_eq!(outcome.ignored_total, 1);
-        assert_eq!(
-            outcome.ignored[0].message(),
-            "ScaffoldApproval mallory-says-yes by mallory does not count: step approve is approved only by users alice; groups leads"
-        );
-        // A rejection by them does not count either.
-        let rejected = decide(
-            &leads,
-            "svc",
-            "approve",
-            &[approval(
-                "no",
-                "approve",
-                Decision::Reject,
-                Some(("mallory", &[])),
-                1,
-            )],
-        );
-        assert_eq!(rejected.verdict, Verdict::Waiting);
-    }
-
-    #[test]
-    fn an_approval_without_a_recorded_approver_never_counts() {
-        let outcome = decide(
-            &Approvers::default(),
-            "svc",
-            "approve",
-            &[approval("unstamped", "approve", Decision::Approve, None, 1)],
-        );
-        assert_eq!(outcome.verdict, Verdict::Waiting);
-        assert!(
-            outcome.ignored[0]
-                .message()
-                .contains("no approver recorded by the API server"),
-            "{:?}",
-            outcome.ignored
-        );
-    }
-
-    #[test]
-    fn only_approvals_of_this_request_and_step_are_read() {
-        let mut other_request = approval("x", "approve", Decision::Approve, Some(("alice", &[])), 1);
-        other_request.spec.request_name = "other".to_string();
-        let other_step = approval("y", "deploy", Decision::Approve, Some(("alice", &[])), 1);
-        let outcome = decide(
-            &approvers(&["alice"], &[]),
-            "svc",
-            "approve",
-            &[other_request, other_step],
-        );
-        assert_eq!(outcome.verdict, Verdict::Waiting);
-        assert_eq!(outcome.ignored_total, 0);
-    }
-
-    #[test]
-    fn the_earliest_decision_counts_whatever_order_they_are_listed_in() {
-        let leads = approvers(&[], &["leads"]);
-        let approve = approval(
-            "z-approve",
-            "approve",
-            Decision::Approve,
-            Some(("alice", &["leads"])),
-            10,
-        );
-        let reject = approval(
-            "a-reject",
-            "approve",
-            Decision::Reject,
-            Some(("bob", &["leads"])),
-            20,
-        );
-        for list in [
-            vec![approve.clone(), reject.clone()],
-            vec![reject.clone(), approve.clone()],
-        ] {
-            let outcome = decide(&leads, "svc", "approve", &list);
-            assert!(
-                matches!(&outcome.verdict, Verdict::Approved(d) if d.approver == "alice"),
-                "{outcome:?}"
-            );
-        }
-        // In the same second the rejection goes first.
-        let mut same_second = reject.clone();
-        same_second.metadata.creation_timestamp = approve.metadata.creation_timestamp.clone();
-        let outcome = decide(&leads, "svc", "approve", &[approve, same_second]);
-        let Verdict::Rejected(decided) = &outcome.verdict else {
-            panic!("{outcome:?}")
-        };
-        assert_eq!(decided.reason, "reason of a-reject");
-        assert_eq!(
-            outcome.verdict.message(&leads),
-            "rejected by bob (ScaffoldApproval a-reject): reason of a-reject; the rejection stands until it is deleted"
-        );
-    }
-
-    #[test]
-    fn ignored_approvals_are_named_up_to_the_bound_and_counted_past_it() {
-        let many: Vec<ScaffoldApproval> = (0..1000)
-            .map(|i| {
-                approval(
-                    &format!("spam-{i:04}"),
-                    "approve",
-                    Decision::Approve,
-                    Some(("mallory", &[])),
-                    i,
-                )
-            })
-            .collect();
-        let outcome = decide(&approvers(&["alice"], &[]), "svc", "approve", &many);
-        assert_eq!(outcome.verdict, Verdict::Waiting);
-        assert_eq!(outcome.ignored_total, 1000);
-        assert_eq!(outcome.ignored.len(), MAX_IGNORED_NAMED);
-        assert_eq!(outcome.ignored[0].approval, "spam-0000");
-    }
-
-    #[test]
-    fn the_input_is_bounded_and_names_what_is_wrong() {
-        let decode = |input| crate::actions::input::decode::<ApprovalInput>(&input);
-        let fine = decode(json!({"approvers": {"users": ["alice"], "groups": ["leads"]}})).unwrap();
-        assert_eq!(fine.check(), Ok(()));
-        assert_eq!(fine.approvers, approvers(&["alice"], &["leads"]));
-        assert!(decode(json!({})).unwrap().approvers.anyone());
-        let too_many = ApprovalInput {
-            approvers: Approvers {
-                users: (0..=MAX_APPROVERS).map(|i| format!("u{i}")).collect(),
-                groups: Vec::new(),
-            },
-        };
-        let error = too_many.check().unwrap_err();
-        assert!(
-            error
-                .message
-                .starts_with("input.approvers.users lists 101 names; at most 100"),
-            "{error}"
-        );
-        let empty = ApprovalInput {
-            approvers: approvers(&[], &["leads", " "]),
-        };
-        assert_eq!(
-            empty.check().unwrap_err().message,
-            "input.approvers.groups[1] is empty"
-        );
-    }
-}
+#[path = "approval_tests.rs"]
+mod tests;

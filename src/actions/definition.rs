@@ -9,6 +9,7 @@
 use schemars::{JsonSchema, Schema};
 use serde_json::Value;
 
+use super::approval::{ApprovalInput, ApprovalOutput};
 use super::argocd::{ApplicationInput, ApplicationOutput};
 use super::catalog::{FetchEntitiesInput, FetchEntitiesOutput, RegisterInput, RegisterOutput, WriteInput};
 use super::fetch::{FetchPlainInput, FetchTemplateInput};
@@ -59,6 +60,7 @@ pub enum ActionKind {
     WaitArgocdApplication,
     WaitCatalogEntity,
     WaitCondition,
+    WaitApproval,
 }
 
 /// What an action needs besides the workspace.
@@ -182,6 +184,7 @@ pub const ACTIONS: &[Action] = &[
     ),
     define::<EntityWaitInput, EntityWaitOutput>(K::WaitCatalogEntity, "wait:catalog-entity", N::Gate),
     define::<ConditionWaitInput, ConditionWaitOutput>(K::WaitCondition, "wait:condition", N::Gate),
+    define::<ApprovalInput, ApprovalOutput>(K::WaitApproval, "wait:approval", N::Gate),
 ];
 
 /// The action named `name`, or `None` for one goldpath does not know.
@@ -280,7 +283,7 @@ mod tests {
         }
         let names: std::collections::BTreeSet<_> = ACTIONS.iter().map(|a| a.name).collect();
         assert_eq!(names.len(), ACTIONS.len());
-        assert_eq!(ACTIONS.len(), ActionKind::WaitCondition as usize + 1);
+        assert_eq!(ACTIONS.len(), ActionKind::WaitApproval as usize + 1);
     }
 
     #[test]

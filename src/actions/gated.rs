@@ -2,7 +2,8 @@
 //! ([`super::gate`]): `wait:argocd-application` (an Argo CD Application is
 //! Synced and Healthy), `wait:catalog-entity` (a CatalogEntity is `Current`
 //! in goldpath's roll-up) and `wait:condition` (any object has a
-//! condition). Each step reads its object once per look; this module judges
+//! condition); `wait:approval`'s approvals are judged by
+//! [`super::approval`]. Each step reads its object once per look; this module judges
 //! what was read: done (the step's output), still waiting (what for), or
 //! failed. Reading, and who may read what, is the effects'.
 
@@ -104,6 +105,8 @@ pub enum Gate {
     Entity(EntityWaitInput),
     /// `wait:condition`.
     Condition(ConditionWaitInput),
+    /// `wait:approval` ([`super::approval`]).
+    Approval(super::approval::ApprovalInput),
 }
 
 /// The longest text of another controller's a step's message quotes.

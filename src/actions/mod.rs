@@ -174,7 +174,8 @@ pub enum WorldInput {
     Apply(kubernetes::ApplyInput),
     /// `debug:wait`: how long.
     Wait(std::time::Duration),
-    /// `wait:argocd-application`, `wait:catalog-entity`, `wait:condition`.
+    /// `wait:argocd-application`, `wait:catalog-entity`, `wait:condition`,
+    /// `wait:approval`.
     Gate(gated::Gate),
     /// An action goldpath does not know, by its name: `goldpath render`
     /// shows it as not run; anywhere else it fails.
@@ -217,6 +218,11 @@ impl WorldInput {
             K::WaitArgocdApplication => WorldInput::Gate(gated::Gate::Application(decode(input)?)),
             K::WaitCatalogEntity => WorldInput::Gate(gated::Gate::Entity(decode(input)?)),
             K::WaitCondition => WorldInput::Gate(gated::Gate::Condition(decode(input)?)),
+            K::WaitApproval => {
+                let approval: approval::ApprovalInput = decode(input)?;
+                approval.check()?;
+                WorldInput::Gate(gated::Gate::Approval(approval))
+            }
             other => {
                 return Err(ActionError::permanent(format!(
                     "{} runs in the workspace",
@@ -224,6 +230,15 @@ impl WorldInput {
                 )));
             }
         })
+    }
+}
+
+/// A line a `kind` step that succeeded with `output` logs, so its message
+/// says what its output holds: who approved a `wait:approval` step.
+pub fn note(kind: ActionKind, output: &Value) -> Option<String> {
+    match kind {
+        ActionKind::WaitApproval => approval::note(output),
+        _ => None,
     }
 }
 

@@ -28,7 +28,10 @@ use super::schema::OBJECT_NAME_PATTERN;
     printcolumn(name = "Step", type_ = "string", json_path = ".spec.stepId"),
     printcolumn(name = "Decision", type_ = "string", json_path = ".spec.decision"),
     printcolumn(name = "Approver", type_ = "string", json_path = ".spec.approver.username"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    // A step lists its own approvals by these, not every one of the namespace.
+    selectable = ".spec.requestName",
+    selectable = ".spec.stepId"
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ScaffoldApprovalSpec {

@@ -148,7 +148,7 @@ pub fn catalog(
         metrics,
     });
 
-    let entities = super::guarded_api::<CatalogEntity>(&client, options.watch_namespace.as_deref());
+    let entities = super::guard::api::<CatalogEntity>(&client, options.watch_namespace.as_deref());
     let indexing = catalog.clone();
     let mut listing = HashSet::new();
     // An entity that cannot be decoded is reported on itself and left out

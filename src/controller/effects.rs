@@ -69,6 +69,8 @@ pub struct ClusterEffects<'a> {
     entities: Vec<String>,
     /// When the step running now first started, as its status recorded it.
     step_started: Option<i64>,
+    /// The id of the step running now, as its status records it.
+    step_id: String,
 }
 
 impl<'a> ClusterEffects<'a> {
@@ -87,12 +89,14 @@ impl<'a> ClusterEffects<'a> {
             applications: Vec::new(),
             entities: Vec::new(),
             step_started: None,
+            step_id: String::new(),
         }
     }
 
-    /// Told which step runs next: when it first started, as written to the
-    /// request's status before the step made any call.
-    pub fn step_starts(&mut self, started_at: Option<&Time>) {
+    /// Told which step runs next: its id, and when it first started, as
+    /// written to the request's status before the step made any call.
+    pub fn step_starts(&mut self, step_id: &str, started_at: Option<&Time>) {
+        self.step_id = step_id.to_string();
         self.step_started = started_at.map(|at| at.0.as_second());
     }
 

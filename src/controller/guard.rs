@@ -457,6 +457,18 @@ where
         })
 }
 
+/// The objects of kind `K` goldpath watches (in `namespace`, or all), each
+/// decoded on its own.
+pub fn api<K>(client: &Client, namespace: Option<&str>) -> Api<Guarded<K>>
+where
+    K: Stand,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -424,7 +424,7 @@ where
     let trigger = reflector::reflector(
         writer,
         guard::watch(
-            guarded_api::<K>(client, namespace),
+            guard::api::<K>(client, namespace),
             watcher::Config::default().any_semantic(),
             reporter,
         ),
@@ -477,7 +477,7 @@ fn request_controller(
     // A Template's status (checked, Ready) is what waiting requests wait
     // for, so every change of a Template wakes them.
     let template_changes = guard::watch(
-        guarded_api::<Template>(client, namespace),
+        guard::api::<Template>(client, namespace),
         watcher::Config::default().any_semantic(),
         reporter,
     )
@@ -487,6 +487,11 @@ fn request_controller(
         .watches_stream(template_changes, move |template| {
             request::waiting_on(&waiting, &template)
         })
+        .watches(
+            request::approvals(client, namespace),
+            watcher::Config::default(),
+            request::decided_by,
+        )
         .with_config(controller::Config::default().concurrency(context.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(
@@ -577,18 +582,6 @@ async fn serve_portal(
         tls,
         Arc::new(portal),
     )))
-}
-
-/// The objects of kind `K` goldpath watches (in `namespace`, or all), each
-/// decoded on its own (see [`guard`]).
-fn guarded_api<K>(client: &Client, namespace: Option<&str>) -> Api<guard::Guarded<K>>
-where
-    K: guard::Stand,
-{
-    match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    }
 }
 
 /// Runs `reconcile` in a `reconcile` span naming the controller and the

@@ -1,23 +1,28 @@
 //! What a request's gated steps read in the cluster, and who may read it:
-//! the Application, CatalogEntity or object each waits for, read once per
-//! look. The judging is [`crate::actions::gated`]'s.
+//! the Application, CatalogEntity, object or ScaffoldApprovals each waits
+//! for, read once per look. The judging is [`crate::actions::gated`]'s and
+//! [`crate::actions::approval`]'s.
 //!
 //! What a step may read: an Application this request made, or one in a
 //! project the namespace may use (`tenancy.argocd`); a CatalogEntity the
 //! requester may `get` themselves (as `catalog:fetch`); an object the
 //! operator's `kubernetesApply.allow` lists for the request's namespace,
 //! which the requester may `get` themselves (as `kubernetes:apply` asks
-//! before it writes).
+//! before it writes); the approvals of the request's own step, which the
+//! operator reads itself (who may make one is RBAC on `scaffoldapprovals`,
+//! and the API server records who did).
 
 use kube::Api;
 use kube::ResourceExt;
+use kube::api::ListParams;
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::Value;
 
 use super::{ClusterEffects, ListedUse, api_failure, group_version};
+use crate::actions::approval::{self, ApprovalInput, ApprovalOutput};
 use crate::actions::gated::{self, ApplicationWaitInput, ConditionWaitInput, EntityWaitInput, Gate};
 use crate::actions::{ActionError, REQUEST_UID_LABEL, output};
-use crate::api::EntityRef;
+use crate::api::{EntityRef, ScaffoldApproval};
 use crate::controller::access::Permission;
 
 impl ClusterEffects<'_> {
@@ -27,7 +32,35 @@ impl ClusterEffects<'_> {
             Gate::Application(input) => output(&self.wait_application(input)?),
             Gate::Entity(input) => output(&self.wait_entity(input)?),
             Gate::Condition(input) => output(&self.wait_condition(input)?),
+            Gate::Approval(input) => output(&self.wait_approval(input)?),
         })
+    }
+
+    /// The approvals of this request's running step, listed by the CRD's
+    /// selectable fields (at most [`approval::MAX_READ`]), decided by
+    /// [`approval::decide`].
+    fn wait_approval(&self, input: &ApprovalInput) -> Result<ApprovalOutput, ActionError> {
+        let api: Api<ScaffoldApproval> = Api::namespaced(self.context.client.clone(), &self.namespace);
+        let params = ListParams::default()
+            .fields(&approval::field_selector(&self.request_name, &self.step_id))
+            .limit(approval::MAX_READ);
+        let listed = self.handle.block_on(api.list(&params)).map_err(|e| {
+            api_failure(
+                &format!(
+                    "listing the ScaffoldApprovals of step {} of {}",
+                    self.step_id, self.request_name
+                ),
+                e,
+            )
+        })?;
+        let more = listed
+            .metadata
+            .continue_
+            .as_deref()
+            .is_some_and(|next| !next.is_empty());
+        let requester = self.requester.as_ref().map(|r| r.username.as_str());
+        let outcome = approval::decide(input, requester, &self.request_name, &self.step_id, &listed.items);
+        approval::answer(&input.approvers, &outcome, more)
     }
 
     fn wait_application(

@@ -26,7 +26,7 @@ use tracing::info;
 
 use super::guard::Guarded;
 use super::{Context, Error, FIELD_MANAGER, kube_error};
-use crate::api::{Phase, ScaffoldRequest, ScaffoldRequestStatus, Template};
+use crate::api::{Phase, ScaffoldApproval, ScaffoldRequest, ScaffoldRequestStatus, Template};
 use crate::telemetry::RequestLabels;
 use transition::{Effect, Next, Transition};
 
@@ -59,6 +59,23 @@ pub fn waiting_on(store: &Store<ScaffoldRequest>, template: &Template) -> Vec<Ob
         })
         .map(|request| ObjectRef::from_obj(request.as_ref()))
         .collect()
+}
+
+/// The ScaffoldApprovals the request controller watches (in `namespace`,
+/// or all). An approval's schema has no free-form field, so any the API
+/// server accepted decodes, and a plain watch does (no [`super::guard`]).
+pub fn approvals(client: &kube::Client, namespace: Option<&str>) -> Api<ScaffoldApproval> {
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The request `approval` decides a step of: run again when it is made or
+/// changes, so a waiting `wait:approval` step goes on at once.
+pub fn decided_by(approval: ScaffoldApproval) -> Option<ObjectRef<ScaffoldRequest>> {
+    let namespace = approval.namespace()?;
+    Some(ObjectRef::new(&approval.spec.request_name).within(&namespace))
 }
 
 /// Reconciles one ScaffoldRequest.

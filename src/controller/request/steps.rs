@@ -98,7 +98,11 @@ impl StepLoop<'_> {
         let action = step.action.as_str();
         let started = transition::start_step(std::mem::take(status), index, now());
         self.apply(status, started)?;
-        effects.step_starts(status.steps.get(index).and_then(|s| s.started_at.as_ref()));
+        let started = status.steps.get(index);
+        effects.step_starts(
+            started.map_or("", |s| s.id.as_str()),
+            started.and_then(|s| s.started_at.as_ref()),
+        );
         let clock = Instant::now();
         let outcome = scaffold.run_step(index, effects);
         self.record_warnings(status, renderer, scaffold)?;
@@ -179,7 +183,7 @@ impl StepLoop<'_> {
                     Next::Continue
                 }
                 StepPlan::Rebuild => {
-                    effects.step_starts(recorded.started_at.as_ref());
+                    effects.step_starts(&recorded.id, recorded.started_at.as_ref());
                     let outcome = scaffold.run_step(index, &mut effects);
                     self.record_warnings(status, &renderer, &scaffold)?;
                     let rebuilt =
