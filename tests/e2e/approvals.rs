@@ -2,11 +2,15 @@
 //! policies: who may make one is Kubernetes RBAC (the Role README's
 //! Approvals section gives a team's approvers), who made it is what the
 //! API server recorded, never what the object claims, and no one changes
-//! it afterwards.
+//! it afterwards. A `wait:approval` step goes on for one of its approvers
+//! only, and fails on their rejection.
+
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Namespace, cluster};
+use crate::harness::{Namespace, Operator, cluster, wait_for};
+use crate::scaffold::{apply, condition, events_of, get, phase, wait_condition, wait_phase};
 
 /// The Role README's Approvals section tells a team to give its approvers,
 /// bound to `group` in `namespace`.
@@ -176,4 +180,199 @@ fn an_approval_records_who_made_it_needs_rbac_and_cannot_change() {
     ]))
     .unwrap();
     assert_eq!(after["spec"], stored["spec"]);
+}
+
+/// A Template whose step `approve` waits for an approval by `approvers`
+/// (YAML), then logs who approved.
+fn gated_template(name: &str, approvers: &str) -> String {
+    format!(
+        "apiVersion: goldpath.dev/v1alpha1\nkind: Template\nmetadata: {{name: {name}}}\n\
+         spec:\n  type: service\n  steps:\n\
+         \x20   - id: approve\n      action: wait:approval\n      input: {{approvers: {approvers}}}\n\
+         \x20   - id: after\n      action: debug:log\n\
+         \x20     input: {{message: \"approved by ${{{{ steps.approve.output.approver }}}}\"}}\n\
+         \x20 source: {{inline: {{}}}}\n"
+    )
+}
+
+/// An approval named `name` of step `approve` of request `request`.
+fn decision(name: &str, request: &str, decision: &str, reason: &str) -> String {
+    format!(
+        "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldApproval\nmetadata: {{name: {name}}}\n\
+         spec:\n  requestName: {request}\n  stepId: approve\n  decision: {decision}\n  reason: \"{reason}\"\n"
+    )
+}
+
+/// Makes `yaml` in `namespace` as `user` in `group`.
+fn create_as(namespace: &str, user: &str, group: &str, yaml: &str) {
+    let made = kubectl_as(user, group, &["create", "-n", namespace, "-f", "-"], Some(yaml));
+    assert!(
+        made.status.success(),
+        "{user} creating:\n{yaml}\n{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+}
+
+/// Waits, at most `limit`, until step `approve` of `request` has a message
+/// containing `what`; returns the request.
+fn approve_step_says(namespace: &Namespace, request: &str, what: &str, limit: Duration) -> Value {
+    wait_for(&format!("{request}'s step to say {what:?}"), limit, || {
+        let object = get(namespace, &format!("scaffoldrequest/{request}"));
+        let message = object["status"]["steps"][0]["message"].as_str()?;
+        message.contains(what).then_some(object)
+    })
+}
+
+/// How many StepSucceeded Events of `request` name step `id`.
+fn succeeded(namespace: &Namespace, request: &str, id: &str) -> usize {
+    events_of(namespace, &format!("scaffoldrequest/{request}"), "StepSucceeded")
+        .iter()
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&format!("step {id} "))
+        })
+        .count()
+}
+
+#[test]
+fn a_wait_approval_step_goes_on_for_an_approver_only_and_survives_a_sigkill() {
+    let namespace = Namespace::new("approvalstep");
+    let ns = namespace.name.clone();
+    let mut operator = Operator::start(&namespace);
+    // Every one of them may create approvals (RBAC); only alice and jane
+    // are the step's approvers, and jane made the requests.
+    let leads = format!("{ns}-leads");
+    grant_approvers(&ns, &leads);
+    namespace.grant_edit("jane");
+    apply(&namespace, &gated_template("gated", "{users: [alice, jane]}"));
+    wait_condition(
+        &namespace,
+        "template/gated",
+        "Ready",
+        "Valid",
+        Duration::from_secs(30),
+    );
+    for name in ["ship", "stop"] {
+        create_as(
+            &ns,
+            "jane",
+            "developers",
+            &format!(
+                "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {{name: {name}}}\n\
+                 spec:\n  templateRef: {{name: gated}}\n"
+            ),
+        );
+    }
+    let waiting = approve_step_says(
+        &namespace,
+        "ship",
+        "step approve (wait:approval) waits for a ScaffoldApproval by users alice, jane",
+        Duration::from_secs(60),
+    );
+    assert_eq!(phase(&waiting), "Running", "{waiting:#}");
+    let (status, reason, _) = condition(&waiting, "Reconciling").unwrap();
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "Waiting"));
+    let deadline = waiting["status"]["steps"][0]["waitUntil"].clone();
+    assert!(deadline.is_string(), "{waiting:#}");
+
+    // A step that waits looks again every 30 s; an approval wakes its
+    // request at once, so these answers come well within that.
+    let soon = Duration::from_secs(25);
+    create_as(
+        &ns,
+        "mallory",
+        &leads,
+        &decision("by-mallory", "ship", "Approve", "fine by me"),
+    );
+    let ignored = approve_step_says(
+        &namespace,
+        "ship",
+        "ScaffoldApproval by-mallory by mallory does not count: step approve is approved only by users alice, jane",
+        soon,
+    );
+    assert_eq!(phase(&ignored), "Running", "{ignored:#}");
+    create_as(
+        &ns,
+        "jane",
+        &leads,
+        &decision("by-jane", "ship", "Approve", "my own"),
+    );
+    let own = approve_step_says(
+        &namespace,
+        "ship",
+        "ScaffoldApproval by-jane by jane does not count: jane made request ship, and step approve does \
+         not allow self-approval",
+        soon,
+    );
+    assert_eq!(phase(&own), "Running", "{own:#}");
+    assert_eq!(own["status"]["steps"][1]["phase"], "Pending");
+
+    // Killed while both wait; alice decides while no operator runs. The
+    // restarted operator goes on from the record: same deadline, the wait
+    // announced once, each step run once.
+    operator.kill();
+    create_as(
+        &ns,
+        "alice",
+        &leads,
+        &(decision("ship-by-alice", "ship", "Approve", "checked by alice")
+            + "  approver: {username: the-cto}\n"),
+    );
+    create_as(
+        &ns,
+        "alice",
+        &leads,
+        &decision("stop-by-alice", "stop", "Reject", "not this quarter"),
+    );
+    operator.restart();
+
+    let shipped = wait_phase(
+        &namespace,
+        "scaffoldrequest/ship",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+    let approve = &shipped["status"]["steps"][0];
+    assert_eq!(approve["output"]["approver"], "alice", "{shipped:#}");
+    assert_eq!(approve["output"]["approval"], "ship-by-alice");
+    assert_eq!(approve["output"]["reason"], "checked by alice");
+    assert_eq!(
+        approve["message"],
+        "approved by alice (ScaffoldApproval ship-by-alice): checked by alice"
+    );
+    assert_eq!(approve["waitUntil"], deadline);
+    assert_eq!(
+        shipped["status"]["steps"][1]["message"], "approved by alice",
+        "the next step read the approver: {shipped:#}"
+    );
+    assert_eq!(
+        events_of(&namespace, "scaffoldrequest/ship", "StepWaiting").len(),
+        1,
+        "the wait is announced once"
+    );
+    assert_eq!(succeeded(&namespace, "ship", "approve"), 1);
+    assert_eq!(succeeded(&namespace, "ship", "after"), 1);
+
+    let stopped = wait_phase(
+        &namespace,
+        "scaffoldrequest/stop",
+        "Failed",
+        Duration::from_secs(60),
+    );
+    let message = stopped["status"]["steps"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("rejected by alice (ScaffoldApproval stop-by-alice): not this quarter"),
+        "{stopped:#}"
+    );
+    let (status, reason, stalled) = condition(&stopped, "Stalled").unwrap();
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "StepFailed"));
+    assert!(stalled.contains("rejected by alice"), "{stalled}");
+    assert_eq!(
+        stopped["status"]["steps"][1]["phase"], "Pending",
+        "nothing after the rejected step ran"
+    );
 }

@@ -2,6 +2,8 @@
 //! Argo CD Application it made (the test writes its status as Argo CD
 //! does), holding no thread, and goes on, fails or times out by what the
 //! Application says; a SIGKILL of the operator while it waits loses nothing.
+//! `wait:catalog-entity` waits for an entity's roll-up, `wait:condition`
+//! for an allowed object's condition.
 
 use std::time::Duration;
 
@@ -233,5 +235,168 @@ fn a_degraded_application_fails_its_step_with_argo_cds_message_and_a_timeout_sta
     assert_eq!(
         events_of(&namespace, "scaffoldrequest/slow", "StepTimedOut").len(),
         1
+    );
+}
+
+/// A Template whose step `gate` is `action` with `input` (YAML), then logs
+/// `note` (rendered with the gate's output).
+fn gate_template(name: &str, action: &str, input: &str, note: &str) -> String {
+    format!(
+        "apiVersion: goldpath.dev/v1alpha1\nkind: Template\nmetadata: {{name: {name}}}\n\
+         spec:\n  type: service\n  steps:\n\
+         \x20   - id: gate\n      action: {action}\n      input: {input}\n\
+         \x20   - id: note\n      action: debug:log\n      input: {{message: \"{note}\"}}\n\
+         \x20 source: {{inline: {{}}}}\n"
+    )
+}
+
+fn plain_request(name: &str, template: &str) -> String {
+    format!(
+        "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {{name: {name}}}\n\
+         spec:\n  templateRef: {{name: {template}}}\n"
+    )
+}
+
+#[test]
+fn a_request_waits_until_a_catalog_entity_is_current_in_the_roll_up() {
+    let namespace = Namespace::new("gateentity");
+    let ns = namespace.name.clone();
+    let _operator = Operator::start(&namespace);
+    // An entity whose health is its Argo CD Application's.
+    apply(
+        &namespace,
+        &format!(
+            "apiVersion: goldpath.dev/v1alpha1\nkind: CatalogEntity\nmetadata:\n  name: web\n  annotations: {{argocd/app-name: web}}\n\
+             spec: {{kind: Component, type: service, lifecycle: production, owner: team-a}}\n---\n\
+             apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: web, namespace: {ns}}}\n\
+             spec:\n  project: default\n  destination: {{server: https://kubernetes.default.svc, namespace: web}}\n\
+             \x20 source: {{repoURL: https://charts.example/web.git, path: deploy, targetRevision: HEAD}}\n"
+        ),
+    );
+    apply(
+        &namespace,
+        &gate_template(
+            "entity",
+            "wait:catalog-entity",
+            &format!("{{entityRef: \"component:{ns}/web\"}}"),
+            "${{ steps.gate.output.entityRef }} is ${{ steps.gate.output.health }}",
+        ),
+    );
+    ready_templates(&namespace, &["entity"]);
+    apply(&namespace, &plain_request("svc", "entity"));
+    let waiting = waits_for(
+        &namespace,
+        "svc",
+        0,
+        &format!("component:{ns}/web to be Current; it is "),
+    );
+    assert_eq!(waiting["status"]["phase"], "Running", "{waiting}");
+    assert_eq!(waiting["status"]["steps"][1]["phase"], "Pending");
+
+    argo_status(&namespace, "web", "Synced", "Healthy", None);
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/svc",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+    let steps = &done["status"]["steps"];
+    assert_eq!(steps[0]["output"]["health"], "Current", "{done}");
+    assert_eq!(
+        steps[1]["message"],
+        format!("component:{ns}/web is Current"),
+        "{done}"
+    );
+}
+
+#[test]
+fn a_request_waits_until_an_allowed_object_has_a_condition_and_may_not_read_others() {
+    cluster().install_stand_in_crds();
+    let namespace = Namespace::new("gatecond");
+    let ns = namespace.name.clone();
+    let _operator = Operator::start(&namespace);
+    // The operator's configuration allows Pipelines (tekton.dev), not ConfigMaps.
+    apply(
+        &namespace,
+        "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: build}\nspec: {tasks: []}\n",
+    );
+    apply(
+        &namespace,
+        &gate_template(
+            "pipeline",
+            "wait:condition",
+            "{apiVersion: tekton.dev/v1, kind: Pipeline, name: build, type: Succeeded}",
+            "build ${{ steps.gate.output.reason }}",
+        ),
+    );
+    apply(
+        &namespace,
+        &gate_template(
+            "configmap",
+            "wait:condition",
+            "{apiVersion: v1, kind: ConfigMap, name: kube-root-ca.crt, type: Ready}",
+            "never",
+        ),
+    );
+    ready_templates(&namespace, &["pipeline", "configmap"]);
+    apply(&namespace, &plain_request("build", "pipeline"));
+    apply(&namespace, &plain_request("peek", "configmap"));
+
+    waits_for(
+        &namespace,
+        "build",
+        0,
+        &format!("Pipeline {ns}/build to have condition Succeeded=True; it has no Succeeded condition"),
+    );
+    // The stand-in CRD has no status subresource: status is written on the object.
+    let write = |status: &str, reason: &str| {
+        let patch = json!({"status": {"conditions": [
+            {"type": "Succeeded", "status": status, "reason": reason, "message": format!("pipeline {reason}")},
+        ]}})
+        .to_string();
+        cluster().kubectl_ok(&[
+            "patch",
+            "pipelines.tekton.dev",
+            "build",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            &patch,
+        ]);
+    };
+    write("Unknown", "Running");
+    waits_for(
+        &namespace,
+        "build",
+        0,
+        "it is Unknown (Running: pipeline Running)",
+    );
+    write("True", "Completed");
+    let done = wait_phase(
+        &namespace,
+        "scaffoldrequest/build",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+    let steps = &done["status"]["steps"];
+    assert_eq!(steps[0]["output"]["status"], "True", "{done}");
+    assert_eq!(steps[0]["output"]["message"], "pipeline Completed");
+    assert_eq!(steps[1]["message"], "build Completed", "{done}");
+
+    let refused = wait_phase(
+        &namespace,
+        "scaffoldrequest/peek",
+        "Failed",
+        Duration::from_secs(60),
+    );
+    let message = refused["status"]["steps"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "wait:condition may not read ConfigMap in namespace {ns}"
+        )) && message.contains("kubernetesApply.allow"),
+        "{refused}"
     );
 }
