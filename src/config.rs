@@ -711,4 +711,25 @@ fn fill(pattern: &str, repo: &RepoUrl, branch: &str) -> String {
 }
 
 #[cfg(test)]
+impl Config {
+    /// One git host, `host` of `kind` with its repositories at `url`, to
+    /// which any owner may publish: what the steps' tests publish through.
+    pub(crate) fn publishing_to(host: &str, url: &str, kind: ForgeKind) -> Config {
+        Config {
+            git_hosts: vec![GitHost {
+                host: host.into(),
+                url: url.into(),
+                kind,
+                ..GitHost::default()
+            }],
+            tenancy: Tenancy {
+                publish_owners: vec!["*".into()],
+                ..Tenancy::default()
+            },
+            ..Config::default()
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests;

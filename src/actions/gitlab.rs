@@ -429,23 +429,10 @@ mod tests {
 
     use super::*;
     use crate::actions::input::decode;
-    use crate::config::GitHost;
     use crate::engine::files::FileEntry;
 
     fn config(kind: ForgeKind) -> Config {
-        Config {
-            git_hosts: vec![GitHost {
-                host: "*".into(),
-                url: "https://{host}/{owner}/{repo}.git".into(),
-                kind,
-                ..GitHost::default()
-            }],
-            tenancy: crate::config::Tenancy {
-                publish_owners: vec!["*".into()],
-                ..crate::config::Tenancy::default()
-            },
-            ..Config::default()
-        }
+        Config::publishing_to("*", "https://{host}/{owner}/{repo}.git", kind)
     }
 
     fn publish(kind: ForgeKind, input: Value) -> Result<GitlabPublish, ActionError> {

@@ -262,22 +262,9 @@ mod tests {
 
     use super::*;
     use crate::actions::input::decode;
-    use crate::config::GitHost;
 
     fn config() -> Config {
-        Config {
-            git_hosts: vec![GitHost {
-                host: "*".into(),
-                url: "https://{host}/{owner}/{repo}.git".into(),
-                kind: ForgeKind::Gitlab,
-                ..GitHost::default()
-            }],
-            tenancy: crate::config::Tenancy {
-                publish_owners: vec!["*".into()],
-                ..crate::config::Tenancy::default()
-            },
-            ..Config::default()
-        }
+        Config::publishing_to("*", "https://{host}/{owner}/{repo}.git", ForgeKind::Gitlab)
     }
 
     #[test]

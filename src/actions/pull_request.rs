@@ -258,22 +258,13 @@ fn proposed_files(input: &PullRequestInput, workspace_files: &FileTree) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{GitHost, Tenancy};
 
     fn step() -> PullRequestStep {
-        let config = Config {
-            git_hosts: vec![GitHost {
-                host: "gitea.test".into(),
-                url: "https://gitea.test/{owner}/{repo}.git".into(),
-                kind: ForgeKind::Gitea,
-                ..GitHost::default()
-            }],
-            tenancy: Tenancy {
-                publish_owners: vec!["*".into()],
-                ..Tenancy::default()
-            },
-            ..Config::default()
-        };
+        let config = Config::publishing_to(
+            "gitea.test",
+            "https://gitea.test/{owner}/{repo}.git",
+            ForgeKind::Gitea,
+        );
         let input = PullRequestInput {
             repo_url: "gitea.test?owner=acme&repo=platform".into(),
             branch_name: "add-billing".into(),

@@ -402,7 +402,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::config::{GitHost, Tenancy};
     use crate::engine::files::FileEntry;
     use crate::forge::{
         Access, BranchProtection, ForgeError, ForgeKind, NewPullRequest, NewRepository, RepoId, Repository,
@@ -594,19 +593,11 @@ mod tests {
     /// Publishes one file to `gitea.test?owner=acme&repo=app` on `server`.
     fn run(server: Server) -> Outcome {
         let root = server.root.clone();
-        let config = Config {
-            git_hosts: vec![GitHost {
-                host: "gitea.test".into(),
-                url: format!("file://{}/{{owner}}/{{repo}}.git", root.display()),
-                kind: ForgeKind::Gitea,
-                ..GitHost::default()
-            }],
-            tenancy: Tenancy {
-                publish_owners: vec!["*".into()],
-                ..Tenancy::default()
-            },
-            ..Config::default()
-        };
+        let config = Config::publishing_to(
+            "gitea.test",
+            &format!("file://{}/{{owner}}/{{repo}}.git", root.display()),
+            ForgeKind::Gitea,
+        );
         std::fs::create_dir_all(root.join("acme")).unwrap();
         let server = Rc::new(RefCell::new(server));
         let mut publisher = FakePublisher {
@@ -629,19 +620,11 @@ mod tests {
 
     /// Runs a `github:actions:dispatch` step on `server`.
     fn dispatch(server: Server) -> (Result<serde_json::Value, ActionError>, Vec<&'static str>) {
-        let config = Config {
-            git_hosts: vec![GitHost {
-                host: "github.test".into(),
-                url: "file:///nowhere/{owner}/{repo}.git".into(),
-                kind: ForgeKind::Github,
-                ..GitHost::default()
-            }],
-            tenancy: Tenancy {
-                publish_owners: vec!["*".into()],
-                ..Tenancy::default()
-            },
-            ..Config::default()
-        };
+        let config = Config::publishing_to(
+            "github.test",
+            "file:///nowhere/{owner}/{repo}.git",
+            ForgeKind::Github,
+        );
         let server = Rc::new(RefCell::new(server));
         let mut publisher = FakePublisher {
             config,
