@@ -276,6 +276,17 @@ impl GitHub {
         };
         Server::listen(remotes, "GitHub's description", state, answer)
     }
+
+    /// Makes GitHub hold repository `full_name` (`owner/name`), with
+    /// `default_branch`, as one made before the test.
+    fn holds_repository(&self, full_name: &str, default_branch: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .forge
+            .repos
+            .insert(full_name.into(), default_branch.into());
+    }
 }
 
 /// Checks the request against the description, then answers it.
@@ -822,13 +833,7 @@ fn a_repeated_publish_reuses_its_repository_and_leaves_anyone_elses_untouched() 
     // Someone else's repository of that name: the step fails before any
     // setting is changed, and the repository keeps its one commit.
     let (theirs, commit) = contract::someone_elses_repository(&remotes.path().join("acme/theirs.git"));
-    github
-        .state
-        .lock()
-        .unwrap()
-        .forge
-        .repos
-        .insert("acme/theirs".into(), "main".into());
+    github.holds_repository("acme/theirs", "main");
     let (ok, output) = scaffold(&github, &publish("theirs"));
     assert!(!ok, "{output}");
     assert_eq!(github.take_calls(), ["GET /repos/acme/theirs"]);
@@ -940,13 +945,7 @@ fn repo_create_then_repo_push_make_a_publish_in_two_steps() {
 fn branch_protection_create_protects_the_default_branch_or_the_one_named() {
     let remotes = tempfile::tempdir().unwrap();
     let github = GitHub::start(remotes.path(), &["acme"]);
-    github
-        .state
-        .lock()
-        .unwrap()
-        .forge
-        .repos
-        .insert("acme/app".into(), "trunk".into());
+    github.holds_repository("acme/app", "trunk");
     let protect = |extra: &str| {
         format!(
             "    - id: protect\n      action: github:branch-protection:create\n      input:\n        repoUrl: \"github.com?owner=acme&repo=app\"\n        requiredStatusCheckContexts: [ci]\n        blockCreations: true\n{extra}"
@@ -973,13 +972,7 @@ fn branch_protection_create_protects_the_default_branch_or_the_one_named() {
 fn a_webhook_pages_and_a_dispatch_are_documented_calls_and_a_webhook_is_made_once() {
     let remotes = tempfile::tempdir().unwrap();
     let github = GitHub::start(remotes.path(), &["acme"]);
-    github
-        .state
-        .lock()
-        .unwrap()
-        .forge
-        .repos
-        .insert("acme/app".into(), "main".into());
+    github.holds_repository("acme/app", "main");
     let repo = "repoUrl: \"github.com?owner=acme&repo=app\"";
     let hook = format!(
         "    - id: hook\n      action: github:webhook\n      input:\n        {repo}\n        webhookUrl: https://ci.example/hook\n        webhookSecret: hook-secret\n        events: [push, pull_request]\n        contentType: json\n"
@@ -1066,13 +1059,7 @@ fn a_dispatch_retried_after_a_crash_finds_the_run_it_started_and_starts_none() {
     use goldpath::forge::{Forge, HttpTransport, RepoId, github::GitHub as Client};
     let remotes = tempfile::tempdir().unwrap();
     let github = GitHub::start(remotes.path(), &["acme"]);
-    github
-        .state
-        .lock()
-        .unwrap()
-        .forge
-        .repos
-        .insert("acme/app".into(), "main".into());
+    github.holds_repository("acme/app", "main");
     let client = Client::new(HttpTransport::new(&github.url, "contract-token").unwrap());
     let id = RepoId {
         owner: "acme".into(),
