@@ -295,6 +295,7 @@ fn output_collected_in_set_blocks_and_macros_is_counted() {
     }
 }
 
+/// Refused naming the file, the document and the line of the mistake.
 #[test]
 fn a_catalog_file_with_a_yaml_mistake_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -307,7 +308,7 @@ fn a_catalog_file_with_a_yaml_mistake_is_refused() {
         (
             "alias.yaml",
             "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: *nope\n",
-            "alias *nope refers to no anchor",
+            "alias.yaml document 1: not YAML (line 4): alias *nope refers to no anchor",
         ),
     ] {
         let file = dir.path().join(name);

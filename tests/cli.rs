@@ -77,6 +77,17 @@ fn expect_error(template: &Path, values: Option<&str>, expected: &[&str]) {
 
 const HEAD: &str = "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: t\nspec:\n  type: service\n";
 
+/// Steps that render `./skeleton` and nothing more.
+const FETCH_SKELETON: &str =
+    "  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n";
+
+/// Renders a template whose steps are [`FETCH_SKELETON`], with `files`
+/// beside it, and expects it to fail naming each of `expected`.
+fn expect_skeleton_error(files: &[(&str, &str)], expected: &[&str]) {
+    let dir = template_dir(&format!("{HEAD}{FETCH_SKELETON}"), files);
+    expect_error(&dir.path().join("template.yaml"), None, expected);
+}
+
 #[test]
 fn a_missing_template_file() {
     expect_error(
@@ -152,18 +163,11 @@ fn render_shows_a_step_of_an_unknown_action_as_not_run_and_scaffold_refuses_it()
 
 #[test]
 fn a_syntax_error_in_a_skeleton_file_names_the_file_and_line() {
-    let dir = template_dir(
-        &format!(
-            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n"
-        ),
+    expect_skeleton_error(
         &[(
             "skeleton/README.md",
             "# title\n\n{% if values.x %}\nnever closed\n",
         )],
-    );
-    expect_error(
-        &dir.path().join("template.yaml"),
-        None,
         &["step fetch", "skeleton/README.md", "line"],
     );
 }
@@ -234,51 +238,30 @@ fn a_target_path_that_leaves_the_workspace_is_refused() {
 
 #[test]
 fn a_template_that_loops_too_long_runs_out_of_fuel() {
-    let dir = template_dir(
-        &format!(
-            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n"
-        ),
+    expect_skeleton_error(
         &[(
             "skeleton/big.txt",
             "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
         )],
-    );
-    expect_error(
-        &dir.path().join("template.yaml"),
-        None,
         &["skeleton/big.txt", "rendering stopped after", "loop"],
     );
 }
 
 #[test]
 fn a_template_that_produces_too_much_is_stopped() {
-    let dir = template_dir(
-        &format!(
-            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n"
-        ),
+    expect_skeleton_error(
         &[(
             "skeleton/big.txt",
             "{% for i in range(1000) %}${{ '' | center(100000) }}{% endfor %}",
         )],
-    );
-    expect_error(
-        &dir.path().join("template.yaml"),
-        None,
         &["skeleton/big.txt", "bytes of output"],
     );
 }
 
 #[test]
 fn templates_cannot_include_other_files() {
-    let dir = template_dir(
-        &format!(
-            "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n"
-        ),
+    expect_skeleton_error(
         &[("skeleton/a.txt", "{% include '/etc/passwd' %}")],
-    );
-    expect_error(
-        &dir.path().join("template.yaml"),
-        None,
         &["skeleton/a.txt", "/etc/passwd"],
     );
 }
@@ -669,30 +652,6 @@ fn goldpath(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
     )
 }
 
-#[test]
-fn catalog_import_of_broken_yaml_names_file_and_document_and_exits_1() {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text, expected) in [
-        (
-            "typo.yaml",
-            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: a\n---\nkind: Component\nmetadata:\n  name: b\n  tags: [unclosed\nspec:\n  type: service\n",
-            "typo.yaml document 2: not YAML (line 10)",
-        ),
-        (
-            "alias.yaml",
-            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: *nope\n",
-            "alias.yaml document 1: not YAML (line 4): alias *nope refers to no anchor",
-        ),
-    ] {
-        let file = dir.path().join(name);
-        std::fs::write(&file, text).unwrap();
-        let (code, stderr) = goldpath(&["catalog".as_ref(), "import".as_ref(), file.as_os_str()]);
-        assert_eq!(code, Some(1), "{stderr}");
-        assert!(stderr.contains(expected), "{stderr}");
-        assert!(!stderr.contains("panicked"), "{stderr}");
-    }
-}
-
 /// Runs `goldpath scaffold` of a template into `out`.
 fn scaffold_into(template: &Path, out: &Path) -> (Option<i32>, String) {
     goldpath(&[
@@ -760,9 +719,7 @@ fn a_symlink_from_an_earlier_render_is_not_written_through() {
     let root = tempfile::tempdir().unwrap();
     let outside = root.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
-    let fetch = format!(
-        "{HEAD}  steps:\n    - id: fetch\n      action: fetch:template\n      input:\n        url: ./skeleton\n"
-    );
+    let fetch = format!("{HEAD}{FETCH_SKELETON}");
     let first = template_dir(&fetch, &[]);
     std::fs::create_dir(first.path().join("skeleton")).unwrap();
     std::os::unix::fs::symlink(&outside, first.path().join("skeleton/link")).unwrap();
