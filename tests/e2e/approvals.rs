@@ -376,3 +376,74 @@ fn a_wait_approval_step_goes_on_for_an_approver_only_and_survives_a_sigkill() {
         "nothing after the rejected step ran"
     );
 }
+
+/// The most approvals a step reads at one look (`approval::MAX_READ`).
+const MAX_READ: usize = 500;
+
+/// The operator's address space in the bound test (`ulimit -v`, KiB).
+const MEMORY_LIMIT_KB: u64 = 2 << 20;
+
+#[test]
+fn a_step_reads_at_most_500_approvals_a_look_and_names_at_most_10_that_do_not_count() {
+    let namespace = Namespace::new("approvalspam");
+    let ns = namespace.name.clone();
+    let operator = Operator::start_as(
+        &namespace,
+        namespace.chart_identity(),
+        "",
+        &[],
+        Some(MEMORY_LIMIT_KB),
+    );
+    let leads = format!("{ns}-leads");
+    grant_approvers(&ns, &leads);
+    apply(&namespace, &gated_template("gated", "{users: [alice]}"));
+    wait_condition(
+        &namespace,
+        "template/gated",
+        "Ready",
+        "Valid",
+        Duration::from_secs(30),
+    );
+    apply(
+        &namespace,
+        "apiVersion: goldpath.dev/v1alpha1\nkind: ScaffoldRequest\nmetadata: {name: svc}\n\
+         spec:\n  templateRef: {name: gated}\n",
+    );
+    approve_step_says(
+        &namespace,
+        "svc",
+        "waits for a ScaffoldApproval by users alice",
+        Duration::from_secs(60),
+    );
+    // One more approval than a look reads, none by an approver.
+    let spam: Vec<String> = (0..=MAX_READ)
+        .map(|i| decision(&format!("spam-{i:03}"), "svc", "Approve", "spam"))
+        .collect();
+    create_as(&ns, "mallory", &leads, &spam.join("---\n"));
+    let spammed = approve_step_says(
+        &namespace,
+        "svc",
+        "only the first 500 approvals of the step were read",
+        Duration::from_secs(120),
+    );
+    assert_eq!(phase(&spammed), "Running", "{spammed:#}");
+    let message = spammed["status"]["steps"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(message.matches("does not count:").count(), 10, "{message}");
+    assert!(
+        message.contains("ScaffoldApproval spam-000 by mallory does not count")
+            && message.contains("; 490 more do not count;"),
+        "{message}"
+    );
+    let (rss, peak) = operator.peak_memory_kb();
+    println!(
+        "operator under ulimit -v {MEMORY_LIMIT_KB} KiB with {} approvals of one step: peak RSS {} MiB, \
+         peak address space {} MiB",
+        MAX_READ + 1,
+        rss / 1024,
+        peak / 1024
+    );
+    assert!(peak <= MEMORY_LIMIT_KB, "{peak}");
+    assert!(rss < 256 * 1024, "peak RSS {rss} KiB");
+}
