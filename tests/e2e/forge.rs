@@ -339,6 +339,38 @@ fn a_token_gitea_refuses_fails_the_step_naming_the_host_the_call_and_the_permiss
     assert_eq!(gitea("GET", &format!("/repos/{org}/app"), None).0, 404);
 }
 
+/// Kills the operator (SIGKILL) every 0.3-1.5 s and starts it again, at
+/// most `max_kills` times, until all `count` requests of `namespace` have
+/// succeeded; none may fail. How many times it was killed.
+fn kill_until_every_request_succeeds(
+    namespace: &Namespace,
+    operator: &mut Operator,
+    count: usize,
+    max_kills: usize,
+) -> usize {
+    let mut seed = std::process::id() as u64 ^ 0x2545_f491_4f6c_dd1d;
+    let mut kills = 0;
+    wait_for("every request to succeed", Duration::from_secs(300), || {
+        let list = get(namespace, "scaffoldrequests");
+        let items = list["items"].as_array().unwrap();
+        let failed: Vec<&Value> = items.iter().filter(|r| phase(r) == "Failed").collect();
+        assert!(failed.is_empty(), "requests failed: {failed:#?}");
+        if items.iter().filter(|r| phase(r) == "Succeeded").count() == count {
+            return Some(());
+        }
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(300 + seed % 1200));
+        if kills < max_kills {
+            operator.restart();
+            kills += 1;
+        }
+        None
+    });
+    kills
+}
+
 #[test]
 fn killed_at_random_moments_the_operator_makes_each_gitea_repository_and_commit_once() {
     let server = &cluster().gitea;
@@ -354,27 +386,7 @@ fn killed_at_random_moments_the_operator_makes_each_gitea_repository_and_commit_
     let mut operator = operator(&namespace, &server.token);
     apply(&namespace, &requests);
 
-    // SIGKILL every 0.3-1.5 s and start again, until every request is done.
-    let mut seed = std::process::id() as u64 ^ 0x2545_f491_4f6c_dd1d;
-    let mut kills = 0;
-    wait_for("every request to succeed", Duration::from_secs(300), || {
-        let list = get(&namespace, "scaffoldrequests");
-        let items = list["items"].as_array().unwrap();
-        let failed: Vec<&Value> = items.iter().filter(|r| phase(r) == "Failed").collect();
-        assert!(failed.is_empty(), "requests failed: {failed:#?}");
-        if items.iter().filter(|r| phase(r) == "Succeeded").count() == names.len() {
-            return Some(());
-        }
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(300 + seed % 1200));
-        if kills < 15 {
-            operator.restart();
-            kills += 1;
-        }
-        None
-    });
+    let kills = kill_until_every_request_succeeds(&namespace, &mut operator, names.len(), 15);
     assert!(kills >= 5, "the operator was killed only {kills} times");
 
     let repositories = gitea_ok("GET", &format!("/orgs/{org}/repos?limit=50"), None);
@@ -604,26 +616,7 @@ fn killed_at_random_moments_the_operator_opens_each_gitea_pull_request_once() {
         .collect();
     let mut operator = operator(&namespace, &server.token);
     apply(&namespace, &requests);
-    let mut seed = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
-    let mut kills = 0;
-    wait_for("every request to succeed", Duration::from_secs(300), || {
-        let list = get(&namespace, "scaffoldrequests");
-        let items = list["items"].as_array().unwrap();
-        let failed: Vec<&Value> = items.iter().filter(|r| phase(r) == "Failed").collect();
-        assert!(failed.is_empty(), "requests failed: {failed:#?}");
-        if items.iter().filter(|r| phase(r) == "Succeeded").count() == names.len() {
-            return Some(());
-        }
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(300 + seed % 1200));
-        if kills < 12 {
-            operator.restart();
-            kills += 1;
-        }
-        None
-    });
+    let kills = kill_until_every_request_succeeds(&namespace, &mut operator, names.len(), 12);
     assert!(kills >= 4, "the operator was killed only {kills} times");
     let pulls = open_pull_requests(&org, "platform");
     let main = commits(&org, "platform", "main").len();
