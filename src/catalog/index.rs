@@ -127,8 +127,10 @@ pub fn entity_object(entity_ref: &str) -> Option<ObjectRef<CatalogEntity>> {
 impl Index {
     /// Records an entity; returns the other entities to look at again.
     pub fn entity_applied(&mut self, entity: &CatalogEntity, argocd_namespace: &str) -> BTreeSet<String> {
-        let object = ObjectRef::from_obj(entity);
         let namespace = entity.namespace().unwrap_or_default();
+        // Without the uid and resourceVersion `from_obj` copies: only the
+        // name and namespace make an ObjectRef equal, and this one is kept.
+        let object = ObjectRef::new(&entity.name_any()).within(&namespace);
         let entity_ref = relations::entity_ref(entity.spec.kind, &namespace, &entity.name_any());
         let outgoing = relations::outgoing(&namespace, &entity.spec);
         let lookup = Lookup::of(entity.annotations(), argocd_namespace);

@@ -21,6 +21,7 @@ use std::collections::BTreeSet;
 use crate::api::EntityRef;
 use crate::api::{CatalogEntitySpec, EntityKind, Relation, RelationType};
 
+mod edges;
 mod graph;
 
 pub use graph::Graph;

@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use super::edges::Edges;
 use super::inverse;
 use crate::api::{Relation, RelationType};
 
@@ -37,12 +38,12 @@ struct Node {
     /// Whether the entity exists; a node that does not is only a target.
     present: bool,
     /// Relations the entity declares.
-    outgoing: BTreeSet<Edge>,
+    outgoing: Edges<Edge>,
     /// Inverses of relations other entities declare towards this one:
     /// `(inverse type, source)`. Each source's outgoing set holds one relation
     /// per (type, target) and `inverse` is one-to-one, so no counting is
     /// needed.
-    incoming: BTreeSet<Edge>,
+    incoming: Edges<Edge>,
 }
 
 impl Node {
@@ -115,7 +116,7 @@ impl Graph {
         outgoing: impl IntoIterator<Item = Relation>,
     ) -> BTreeSet<String> {
         let source = self.intern(&key(entity_ref));
-        let outgoing: BTreeSet<Edge> = outgoing
+        let outgoing: Edges<Edge> = outgoing
             .into_iter()
             .map(|relation| Edge {
                 type_: relation.type_,
