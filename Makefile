@@ -1,5 +1,5 @@
 # The commands the README names. `make test` is what CI runs.
-.PHONY: test setup lint unit fuzz-short e2e static crds readme fuzz bench bench-drain bench-catalog bench-soak bench-portal bench-forge
+.PHONY: test setup lint unit fuzz-short e2e static crds readme fuzz bench bench-drain bench-catalog bench-catalog-memory bench-soak bench-portal bench-forge
 
 test: setup lint unit fuzz-short e2e static
 
@@ -53,6 +53,10 @@ bench-drain:
 # Figures: a 10,000-entity catalog (BENCH_ENTITIES=100000: 100,000) on the e2e control plane (bench/README.md).
 bench-catalog:
 	bench/catalog
+
+# Figures: bytes the operator holds per catalog entity, by part, beside untyped objects; no cluster (bench/README.md).
+bench-catalog-memory:
+	cargo run --locked --example catalog-memory -- $${BENCH_ENTITIES:-10000}
 
 # Figures: ten minutes of load and hostile input on the e2e control plane (bench/README.md).
 bench-soak:

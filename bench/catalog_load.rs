@@ -10,14 +10,10 @@
 //! `create`, `converge` and `ceiling` print seconds; `propagate` prints
 //! latencies in milliseconds, one per line. Uses `KUBECONFIG`.
 //!
-//! The catalog: one Group per 100 entities, one System per 200, and
-//! Components `c-0`... owned by a Group, part of a System, depending on the
-//! next Component, so every Component has three relations of its own plus
-//! the inverse `dependencyOf`. One Component in 100 (at least 100) is
-//! annotated `backstage.io/kubernetes-id: c-N`, and `create` makes a
-//! labelled ACK Bucket for each; the next one in 100 is annotated
-//! `argocd/app-name: c-N`, and `create` makes a synced, healthy Argo CD
-//! Application for each.
+//! The catalog is `catalog_shape.rs`'s: every Component has three relations
+//! of its own plus the inverse `dependencyOf`; `create` makes a labelled ACK
+//! Bucket for each annotated `backstage.io/kubernetes-id`, and a synced,
+//! healthy Argo CD Application for each annotated `argocd/app-name`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -36,31 +32,9 @@ use serde_json::json;
 mod parallel;
 use parallel::in_parallel;
 
-/// The Buckets `propagate` changes in turn.
-const PROPAGATE: usize = 100;
-
-fn groups(count: usize) -> usize {
-    (count / 100).max(1)
-}
-
-fn systems(count: usize) -> usize {
-    (count / 200).max(1)
-}
-
-fn components(count: usize) -> usize {
-    count.saturating_sub(groups(count) + systems(count))
-}
-
-/// Components with a Bucket each: the first ones.
-fn buckets(count: usize) -> usize {
-    (components(count) / 100).max(PROPAGATE).min(components(count))
-}
-
-/// Components with an Argo CD Application each: those after the Buckets'.
-fn applications(count: usize) -> std::ops::Range<usize> {
-    let first = buckets(count);
-    first..(first + components(count) / 100).min(components(count))
-}
+#[path = "catalog_shape.rs"]
+mod catalog_shape;
+use catalog_shape::*;
 
 /// Every entity's name and how many relations it has once converged.
 fn expected(count: usize) -> HashMap<String, usize> {
@@ -85,28 +59,6 @@ fn expected(count: usize) -> HashMap<String, usize> {
         );
     }
     expected
-}
-
-fn entity(namespace: &str, i: usize, count: usize) -> serde_json::Value {
-    let components = components(count);
-    let mut annotations = serde_json::Map::new();
-    if i < buckets(count) {
-        annotations.insert("backstage.io/kubernetes-id".into(), json!(format!("c-{i}")));
-    }
-    if applications(count).contains(&i) {
-        annotations.insert("argocd/app-name".into(), json!(format!("c-{i}")));
-    }
-    json!({
-        "apiVersion": "goldpath.dev/v1alpha1",
-        "kind": "CatalogEntity",
-        "metadata": {"name": format!("c-{i}"), "namespace": namespace, "annotations": annotations},
-        "spec": {
-            "kind": "Component", "type": "service", "lifecycle": "production",
-            "owner": format!("g-{}", i % groups(count)),
-            "system": format!("s-{}", i % systems(count)),
-            "dependsOn": [format!("component:c-{}", (i + 1) % components)],
-        },
-    })
 }
 
 fn application_resource() -> ApiResource {
@@ -203,19 +155,7 @@ async fn create(client: &Client, namespace: &str, count: usize) -> anyhow::Resul
     in_parallel(count, |i| {
         let (entities, params) = (&entities, &params);
         async move {
-            let (groups, systems) = (groups(count), systems(count));
-            let value = if i < groups {
-                json!({"apiVersion": "goldpath.dev/v1alpha1", "kind": "CatalogEntity",
-                       "metadata": {"name": format!("g-{i}"), "namespace": namespace},
-                       "spec": {"kind": "Group", "type": "team"}})
-            } else if i < groups + systems {
-                json!({"apiVersion": "goldpath.dev/v1alpha1", "kind": "CatalogEntity",
-                       "metadata": {"name": format!("s-{}", i - groups), "namespace": namespace},
-                       "spec": {"kind": "System", "owner": "g-0"}})
-            } else {
-                entity(namespace, i - groups - systems, count)
-            };
-            let object: CatalogEntity = serde_json::from_value(value)?;
+            let object: CatalogEntity = serde_json::from_value(catalog_entity(namespace, i, count))?;
             entities.create(params, &object).await?;
             Ok(())
         }
@@ -260,7 +200,7 @@ async fn ceiling(client: &Client, namespace: &str, count: usize) -> anyhow::Resu
         let (entities, params) = (&entities, &params);
         async move {
             let name = format!("ceiling-{i}");
-            let mut object: CatalogEntity = serde_json::from_value(entity(namespace, i, count))?;
+            let mut object: CatalogEntity = serde_json::from_value(component(namespace, i, count))?;
             object.metadata.name = Some(name.clone());
             object.metadata.annotations = None;
             entities.create(params, &object).await?;
