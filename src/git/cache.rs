@@ -79,17 +79,13 @@ mod tests {
     use super::*;
     use crate::config::TemplateSourceLimits;
     use crate::git::read_tree;
-    use crate::git::test_support::{bare_remote, seed, template_files};
+    use crate::git::test_support::{template_files, template_remote};
 
     #[test]
     fn concurrent_reads_share_one_cache() {
         let dir = TempDir::new().expect("tempdir");
-        let (remote, url) = bare_remote(&dir, "templates.git");
+        let (_, url, commit) = template_remote(&dir);
         let files = template_files();
-        let commit = {
-            let repo = Repository::open_bare(&remote).expect("open");
-            seed(&repo, &files, None, "main").to_string()
-        };
         let cache = TempDir::new().expect("cache");
         std::thread::scope(|scope| {
             let readers: Vec<_> = (0..4)

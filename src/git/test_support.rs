@@ -111,6 +111,15 @@ pub(super) fn seed(repo: &Repository, files: &FileTree, parent: Option<Oid>, bra
     .expect("commit")
 }
 
+/// A bare remote in `dir` holding [`template_files`] as one commit on
+/// `main`: its path, its file:// URL and that commit.
+pub(super) fn template_remote(dir: &TempDir) -> (PathBuf, String, String) {
+    let (remote, url) = bare_remote(dir, "templates.git");
+    let repo = Repository::open_bare(&remote).expect("open");
+    let commit = seed(&repo, &template_files(), None, "main").to_string();
+    (remote, url, commit)
+}
+
 pub(super) fn template_files() -> FileTree {
     let mut files = FileTree::new();
     files.insert("template.yaml".to_owned(), FileEntry::text("kind: Template\n"));

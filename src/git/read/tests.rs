@@ -88,12 +88,8 @@ fn resolve_of_an_empty_repository_says_it_is_empty() {
 #[test]
 fn read_tree_returns_a_subdirectory_with_modes_and_symlinks_and_caches_it() {
     let dir = TempDir::new().expect("tempdir");
-    let (remote, url) = bare_remote(&dir, "templates.git");
+    let (remote, url, commit) = template_remote(&dir);
     let files = template_files();
-    let commit = {
-        let repo = Repository::open_bare(&remote).expect("open");
-        seed(&repo, &files, None, "main").to_string()
-    };
     let cache = TempDir::new().expect("cache");
 
     let skeleton = read_tree(
@@ -265,11 +261,7 @@ fn read_tree_fetches_commits_that_are_no_branch_tip() {
 #[test]
 fn read_tree_names_what_is_missing() {
     let dir = TempDir::new().expect("tempdir");
-    let (remote, url) = bare_remote(&dir, "templates.git");
-    let commit = {
-        let repo = Repository::open_bare(&remote).expect("open");
-        seed(&repo, &template_files(), None, "main").to_string()
-    };
+    let (_, url, commit) = template_remote(&dir);
     let cache = TempDir::new().expect("cache");
 
     let error = read_tree(
