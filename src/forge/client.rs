@@ -6,7 +6,7 @@ use super::github::GitHub;
 use super::gitlab::GitLab;
 use super::{
     Access, BranchProtection, Forge, ForgeError, ForgeKind, GroupLevel, MergeRequestOptions, NewPullRequest,
-    NewRepository, Pages, PullRequest, RepoId, Repository, Transport, Variable, Webhook,
+    NewRepository, Pages, PullRequest, PullRequestState, RepoId, Repository, Transport, Variable, Webhook,
 };
 
 /// A forge's client over a transport.
@@ -106,6 +106,9 @@ impl<T: Transport> Forge for Client<T> {
         new: &NewPullRequest,
     ) -> Result<PullRequest, ForgeError> {
         each!(self, forge => forge.update_pull_request(id, number, new))
+    }
+    async fn pull_request_state(&self, id: &RepoId, number: u64) -> Result<PullRequestState, ForgeError> {
+        each!(self, forge => forge.pull_request_state(id, number))
     }
     async fn has_branches(&self, id: &RepoId) -> Result<bool, ForgeError> {
         each!(self, forge => forge.has_branches(id))

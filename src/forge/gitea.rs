@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::transport::{self, ApiCall, ApiResponse, Method, Transport};
 use super::{
-    Access, BranchProtection, Forge, ForgeError, NewPullRequest, NewRepository, PullRequest, RepoId,
-    Repository, Visibility, text,
+    Access, BranchProtection, Forge, ForgeError, NewPullRequest, NewRepository, PullRequest,
+    PullRequestState, RepoId, Repository, Visibility, text,
 };
 
 /// A Gitea server.
@@ -357,6 +357,22 @@ impl<T: Transport> Forge for Gitea<T> {
             .await?;
         Ok(pull_request(&body))
     }
+
+    async fn pull_request_state(&self, id: &RepoId, number: u64) -> Result<PullRequestState, ForgeError> {
+        let call = ApiCall::new(
+            Method::Get,
+            format!("{}/pulls/{number}", Self::repo_path(id)),
+            format!("read pull request {number} of {id}"),
+            "read access to the repository",
+        );
+        let body = self
+            .expect_ok(
+                call.clone(),
+                Some(format!("pull request {number} of {id} does not exist")),
+            )
+            .await?;
+        PullRequestState::from_answer(&body, self.transport.host(), &call.what)
+    }
 }
 
 #[cfg(test)]
@@ -530,6 +546,35 @@ mod tests {
         let error = find(200, Value::Null).await.unwrap_err();
         assert!(error.is_transient(), "{error}");
         assert!(error.to_string().contains("git.example"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_pull_requests_state_is_open_merged_or_closed_and_a_missing_one_an_error() {
+        async fn state(status: u16, body: Value) -> Result<PullRequestState, ForgeError> {
+            Gitea::new(Answers::new(vec![(status, body)]))
+                .pull_request_state(&new_repository().id, 8)
+                .await
+        }
+        let read = |state: &str, merged: bool| json!({"number": 8, "state": state, "merged": merged});
+        assert_eq!(
+            state(200, read("open", false)).await.unwrap(),
+            PullRequestState::Open
+        );
+        assert_eq!(
+            state(200, read("closed", true)).await.unwrap(),
+            PullRequestState::Merged
+        );
+        assert_eq!(
+            state(200, read("closed", false)).await.unwrap(),
+            PullRequestState::Closed
+        );
+        let error = state(404, Value::Null).await.unwrap_err();
+        assert!(
+            error.to_string().contains("pull request 8 of acme/payments"),
+            "{error}"
+        );
+        let error = state(200, Value::Null).await.unwrap_err();
+        assert!(error.is_transient(), "{error}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::gitea::segment;
 use super::transport::{self, ApiCall, ApiResponse, Method, Transport};
 use super::{
     Access, Actors, BranchProtection, Forge, ForgeError, NewPullRequest, NewRepository, Pages, PullRequest,
-    RepoId, Repository, Visibility, Webhook, text,
+    PullRequestState, RepoId, Repository, Visibility, Webhook, text,
 };
 
 /// What a call changing a repository's settings needs.
@@ -488,6 +488,22 @@ impl<T: Transport> Forge for GitHub<T> {
             )
             .await?;
         Ok(pull_request(&body))
+    }
+
+    async fn pull_request_state(&self, id: &RepoId, number: u64) -> Result<PullRequestState, ForgeError> {
+        let call = ApiCall::new(
+            Method::Get,
+            format!("{}/pulls/{number}", repo_path(id)),
+            format!("read pull request {number} of {id}"),
+            PULL_REQUESTS,
+        );
+        let body = self
+            .expect_ok(
+                call.clone(),
+                Some(format!("pull request {number} of {id} does not exist")),
+            )
+            .await?;
+        PullRequestState::from_answer(&body, self.transport.host(), &call.what)
     }
 
     /// Whether the repository has a branch: its first page of one.

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::transport::{self, ApiCall, ApiResponse, Method, Transport};
 use super::{
     Access, BranchProtection, Forge, ForgeError, GroupLevel, MergeRequestOptions, NewPullRequest,
-    NewRepository, PullRequest, RepoId, Repository, Variable, Visibility, text,
+    NewRepository, PullRequest, PullRequestState, RepoId, Repository, Variable, Visibility, text,
 };
 
 /// GitLab's API on gitlab.com, a `type: gitlab` host's unless it sets
@@ -431,6 +431,22 @@ impl<T: Transport> Forge for GitLab<T> {
             )
             .await?;
         Ok(merge_request(&body))
+    }
+
+    async fn pull_request_state(&self, id: &RepoId, number: u64) -> Result<PullRequestState, ForgeError> {
+        let call = ApiCall::new(
+            Method::Get,
+            format!("{}/merge_requests/{number}", project_path(id)),
+            format!("read merge request {number} of {id}"),
+            API_SCOPE,
+        );
+        let body = self
+            .expect_ok(
+                call.clone(),
+                Some(format!("merge request {number} of {id} does not exist")),
+            )
+            .await?;
+        PullRequestState::from_answer(&body, self.transport.host(), &call.what)
     }
 
     async fn repository_number(&self, id: &RepoId) -> Result<u64, ForgeError> {

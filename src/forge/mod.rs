@@ -16,6 +16,7 @@ pub mod github;
 pub mod github_app;
 pub mod gitlab;
 pub mod listing;
+mod pull_request_state;
 pub mod transport;
 
 use std::fmt;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use pull_request_state::PullRequestState;
 pub use transport::{ApiCall, ApiResponse, DryRun, HttpTransport, Method, Transport};
 
 /// The kinds of forge a `gitHosts` entry may be.
@@ -457,6 +459,11 @@ pub trait Forge {
         number: u64,
         new: &NewPullRequest,
     ) -> Result<PullRequest, ForgeError>;
+    /// Whether pull request `number` is open, merged or closed.
+    async fn pull_request_state(&self, id: &RepoId, number: u64) -> Result<PullRequestState, ForgeError> {
+        let _ = number;
+        Err(unsupported(id, "reading of a pull request's state"))
+    }
     /// Whether the repository has any branch, i.e. any commit.
     async fn has_branches(&self, id: &RepoId) -> Result<bool, ForgeError> {
         Ok(self.repository(id).await?.is_some_and(|found| !found.empty))

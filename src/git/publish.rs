@@ -230,6 +230,80 @@ pub fn publish_change_as(
     Ok(Published { commit, pushed: true })
 }
 
+/// Pushes `request.files` as the whole tree of one commit on
+/// `request.branch` whose parents are the branch's tip (when it exists) and
+/// `base_commit`, the commit of `base_branch` the files were made against:
+/// a proposal, such as a template upgrade, brought up to date with new
+/// commits, so the branch keeps every commit it had and no push is forced.
+///
+/// - branch missing: one commit over `base_commit`; `pushed: true`;
+/// - branch whose tip carries the marker and already holds these files
+///   over `base_commit`: its tip, `pushed: false`;
+/// - branch whose tip carries the marker otherwise: a new commit on it;
+/// - branch whose tip anyone else made (a reviewer's fix):
+///   [`GitError::NotCreatedByRequest`], nothing pushed;
+/// - `base_commit` no longer on `base_branch`'s history: a transient
+///   [`GitError::Conflict`] (read the base again).
+pub fn propose(
+    request: &PublishRequest<'_>,
+    base_branch: &str,
+    base_commit: &str,
+) -> Result<Published, GitError> {
+    let (remote, branch_ref, signature) = start(request)?;
+    valid_branch_ref(base_branch)?;
+    remote.check_local()?;
+    let (scratch, repo) = scratch_repository("goldpath-propose-")?;
+    let local = |e: git2::Error| local_error(scratch.path(), &e);
+    let (base_tip, head_tip) = ("refs/goldpath/base", "refs/goldpath/head");
+    remote.fetch(
+        &repo,
+        &[
+            format!("+refs/heads/{base_branch}:{base_tip}"),
+            format!("+{branch_ref}:{head_tip}"),
+        ],
+        false,
+    )?;
+    let moved = || GitError::Conflict {
+        url: remote.display.clone(),
+        branch: base_branch.to_owned(),
+        detail: format!("commit {base_commit} is no longer on the branch"),
+    };
+    let base = git2::Oid::from_str(base_commit)
+        .ok()
+        .and_then(|oid| repo.find_commit(oid).ok())
+        .ok_or_else(moved)?;
+    let tree_id = build_tree(&repo, request.files)?;
+    let head = match repo.find_reference(head_tip) {
+        Ok(reference) => Some(reference.peel_to_commit().map_err(local)?),
+        Err(e) if e.code() == ErrorCode::NotFound => None,
+        Err(e) => return Err(local(e)),
+    };
+    if let Some(tip) = &head {
+        check_marker(tip, request.marker, &remote.display, || {
+            format!("the branch {} (its last commit)", request.branch)
+        })?;
+        let over_base = tip.id() == base.id() || tip.parent_ids().any(|parent| parent == base.id());
+        if tip.tree_id() == tree_id && over_base {
+            return Ok(Published {
+                commit: tip.id().to_string(),
+                pushed: false,
+            });
+        }
+    }
+    let parents: Vec<&git2::Commit<'_>> = head.iter().chain(std::iter::once(&base)).collect();
+    let commit = commit_and_push(
+        &repo,
+        &remote,
+        request,
+        &branch_ref,
+        &signature,
+        tree_id,
+        &parents,
+    )?;
+    tracing::info!(url = %remote.display, branch = request.branch, base = base_branch, commit, "pushed a proposal");
+    Ok(Published { commit, pushed: true })
+}
+
 /// Commits `tree_id` over `parents` on `branch_ref` as the request's commit
 /// (its message carrying the marker) and pushes `request.branch`: the one
 /// way both a publish and a pull request's change put a commit on a remote.

@@ -1,6 +1,6 @@
 use std::os::unix::fs::PermissionsExt;
 
-use git2::Repository;
+use git2::{Oid, Repository};
 use tempfile::TempDir;
 
 use std::path::PathBuf;
@@ -355,4 +355,99 @@ fn a_removing_change_takes_its_files_out_of_the_base_and_refuses_one_it_lacks() 
         "{error}"
     );
     assert!(tip(&remote, "remove-nope").is_none(), "nothing pushed");
+}
+
+/// A commit on `branch` of the bare repository `remote` with `files`, over
+/// its tip, by someone other than goldpath.
+fn commit_by_hand(remote: &Path, branch: &str, files: &FileTree) -> Oid {
+    let repo = Repository::open_bare(remote).expect("open");
+    let parent = repo
+        .find_commit(tip(remote, branch).expect("branch"))
+        .expect("tip");
+    let tree = repo
+        .find_tree(build_tree(&repo, files).expect("tree"))
+        .expect("tree");
+    let someone = git2::Signature::now("someone", "someone@example.com").expect("signature");
+    repo.commit(
+        Some(&format!("refs/heads/{branch}")),
+        &someone,
+        &someone,
+        "by hand",
+        &tree,
+        &[&parent],
+    )
+    .expect("commit")
+}
+
+#[test]
+fn a_proposal_is_brought_up_to_date_by_new_commits_and_leaves_a_branch_someone_else_wrote() {
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "remote.git");
+    let first = publish_files(&url, &sample_files()).expect("publish");
+    let identity = identity();
+    let mut proposed = sample_files();
+    proposed.insert("README.md".into(), FileEntry::text("# upgraded\n"));
+    let request = PublishRequest {
+        remote_url: &url,
+        branch: "goldpath/upgrade-r",
+        files: &proposed,
+        message: "Upgrade",
+        identity: &identity,
+        credentials: None,
+        marker: Some("uid-a"),
+    };
+    let opened = propose(&request, "main", &first.commit).expect("propose");
+    assert!(opened.pushed);
+    let repo = Repository::open_bare(&remote).expect("open");
+    let oid = |id: &str| Oid::from_str(id).unwrap();
+    let parents = |id: &str| {
+        repo.find_commit(oid(id))
+            .unwrap()
+            .parent_ids()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(parents(&opened.commit), [oid(&first.commit)]);
+    assert_eq!(tip(&remote, "main"), Some(oid(&first.commit)), "main untouched");
+    // Asked again (a restart): nothing is pushed.
+    let again = propose(&request, "main", &first.commit).expect("again");
+    assert_eq!(
+        (again.pushed, again.commit.as_str()),
+        (false, opened.commit.as_str())
+    );
+
+    // The default branch moves on and a new revision is proposed: one more
+    // commit on the branch, over both its old tip and the new base.
+    let moved = commit_by_hand(&remote, "main", &sample_files());
+    let mut newer = proposed.clone();
+    newer.insert("NEW.md".into(), FileEntry::text("new\n"));
+    let request = PublishRequest {
+        files: &newer,
+        ..request
+    };
+    let updated = propose(&request, "main", &moved.to_string()).expect("update");
+    assert!(updated.pushed);
+    assert_eq!(parents(&updated.commit), [oid(&opened.commit), moved]);
+    let cache = dir.path().join("cache");
+    let limits = TemplateSourceLimits::default();
+    let read = read_tree(&url, &updated.commit, None, None, &cache, &limits).unwrap();
+    assert_eq!(read, newer);
+
+    // A base commit the branch no longer has: read it again.
+    let error = propose(&request, "main", &"1".repeat(40)).unwrap_err();
+    assert!(
+        matches!(error, GitError::Conflict { .. }) && error.is_transient(),
+        "{error:?}"
+    );
+
+    // A reviewer's commit on the branch is never written over.
+    let theirs = commit_by_hand(&remote, "goldpath/upgrade-r", &sample_files());
+    let mut newest = newer.clone();
+    newest.insert("NEWER.md".into(), FileEntry::text("newer\n"));
+    let request = PublishRequest {
+        files: &newest,
+        ..request
+    };
+    let error = propose(&request, "main", &moved.to_string()).unwrap_err();
+    assert!(matches!(error, GitError::NotCreatedByRequest { .. }), "{error:?}");
+    assert_eq!(tip(&remote, "goldpath/upgrade-r"), Some(theirs));
 }
