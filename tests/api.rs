@@ -222,6 +222,8 @@ fn every_property_is_documented_and_typed_or_deliberately_free_form() {
         "Template.spec.steps[].backstage:permissions",
         "ScaffoldRequest.status.output.text[].if",
         "ScaffoldRequest.spec.parameters",
+        "ScaffoldRequest.status.appliedParameters",
+        "ScaffoldRequest.status.upgrades[].parameters",
         "ScaffoldRequest.status.steps[].output",
         "ScaffoldRequest.status.output.links[].if",
         "CatalogEntity.spec",

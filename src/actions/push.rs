@@ -380,7 +380,7 @@ pub(super) fn propose<P: Publisher + ?Sized>(
 }
 
 /// The commit author: the step's, else the operator's `gitAuthor`.
-fn identity(config: &Config, author: &(Option<String>, Option<String>)) -> git::GitIdentity {
+pub(crate) fn identity(config: &Config, author: &(Option<String>, Option<String>)) -> git::GitIdentity {
     let configured = &config.git_author;
     git::GitIdentity {
         author_name: author.0.clone().unwrap_or_else(|| configured.name.clone()),

@@ -23,6 +23,10 @@ pub enum ConditionType {
     /// A ScaffoldRequest's spec changed after it succeeded; it is not run
     /// again.
     SpecChanged,
+    /// A ScaffoldRequest with `upgradePolicy: PullRequest`: whether its
+    /// repository follows the Template's revision and the spec's
+    /// parameters, or what is proposed or in the way.
+    UpToDate,
     /// A CatalogEntity follows Backstage's rules.
     Valid,
     /// Every entity a CatalogEntity refers to exists.
@@ -37,6 +41,7 @@ impl ConditionType {
             ConditionType::Reconciling => "Reconciling",
             ConditionType::Stalled => "Stalled",
             ConditionType::SpecChanged => "SpecChanged",
+            ConditionType::UpToDate => "UpToDate",
             ConditionType::Valid => "Valid",
             ConditionType::ReferencesResolved => "ReferencesResolved",
         }

@@ -23,8 +23,8 @@ pub use catalog_entity::{
 pub use refs::{EntityRef, RepoUrl};
 pub use scaffold_approval::{Decision, ScaffoldApproval, ScaffoldApprovalSpec};
 pub use scaffold_request::{
-    DeletionPolicy, Phase, RequestOutput, Requester, ScaffoldRequest, ScaffoldRequestSpec,
-    ScaffoldRequestStatus, StepPhase, StepStatus, TemplateRef,
+    DeletionPolicy, Phase, PullRequestRef, RequestOutput, Requester, ScaffoldRequest, ScaffoldRequestSpec,
+    ScaffoldRequestStatus, StepPhase, StepStatus, TemplateRef, UpgradePolicy, UpgradeState, UpgradeStatus,
 };
 pub use shared::{Condition, SecretRef};
 pub use template::{

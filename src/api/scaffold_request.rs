@@ -72,6 +72,30 @@ pub struct ScaffoldRequestSpec {
     #[serde(default, skip_serializing_if = "is_zero")]
     #[schemars(range(min = 0))]
     pub retry: i64,
+
+    /// What a Succeeded request does when its Template gets a new revision
+    /// or its parameters change. `None` (the default) does nothing;
+    /// `PullRequest` proposes the re-rendered difference to the repository
+    /// it published as one pull request, tracked in `status.upgrades`.
+    #[serde(default, skip_serializing_if = "UpgradePolicy::is_none")]
+    pub upgrade_policy: UpgradePolicy,
+}
+
+/// What a Succeeded request does when its Template or parameters change.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UpgradePolicy {
+    /// Nothing: a changed spec is reported as `SpecChanged`.
+    #[default]
+    None,
+    /// A pull request into the published repository's default branch, with
+    /// the template's change three-way merged into what the branch holds.
+    PullRequest,
+}
+
+impl UpgradePolicy {
+    fn is_none(&self) -> bool {
+        *self == UpgradePolicy::None
+    }
 }
 
 fn is_false(value: &bool) -> bool {
@@ -250,6 +274,79 @@ pub struct ScaffoldRequestStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 101))]
     pub warnings: Vec<String>,
+
+    /// The parameters, defaults applied, that the repository's content was
+    /// rendered with: the request's own, then a merged upgrade's. Recorded
+    /// only with `spec.upgradePolicy: PullRequest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form_object")]
+    pub applied_parameters: Option<Value>,
+
+    /// The pull requests that proposed a new template revision or new
+    /// parameters, oldest first; at most 20 (the oldest finished ones make
+    /// room).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub upgrades: Vec<UpgradeStatus>,
+}
+
+/// One proposed upgrade of a request's repository.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeStatus {
+    /// The template revision the repository was rendered from.
+    pub from: String,
+    /// The template revision proposed.
+    pub to: String,
+    /// The request's `metadata.generation` whose parameters are proposed.
+    pub generation: i64,
+    /// The branch the change is pushed to.
+    pub branch: String,
+    /// The pull request, once opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestRef>,
+    /// `Open` until the pull request is merged (`Merged`: the request's
+    /// `templateRevision` advances to `to`) or closed (`Closed`: not
+    /// proposed again for this revision and generation).
+    pub state: UpgradeState,
+    /// Paths the merge could not settle: text files hold conflict markers,
+    /// others keep the repository's version. At most 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub conflicts: Vec<String>,
+    /// How many conflicting paths were left out of `conflicts`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conflicts_omitted: i64,
+    /// What goldpath last could not do for this upgrade, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The parameters proposed, while the pull request is open: they become
+    /// `appliedParameters` when it is merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form_object")]
+    pub parameters: Option<Value>,
+}
+
+/// A pull request on the repository's forge.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestRef {
+    /// Its page.
+    pub url: String,
+    /// Its number in the repository.
+    pub number: i64,
+}
+
+/// Where a proposed upgrade is.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UpgradeState {
+    /// Waiting for review; a newer revision or parameter change updates it.
+    #[default]
+    Open,
+    /// Merged into the default branch.
+    Merged,
+    /// Closed without merging.
+    Closed,
 }
 
 /// The rendered output of a request.

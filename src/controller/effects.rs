@@ -205,7 +205,7 @@ impl<'a> ClusterEffects<'a> {
     /// password, so the push acts for the user who asked. A GitHub host
     /// without one pushes with its API token, as GitHub takes a token for
     /// git over HTTPS.
-    fn push_credentials(
+    pub(crate) fn push_credentials(
         &self,
         route: &RepositoryRoute,
         token: Option<&str>,
@@ -271,7 +271,7 @@ impl<'a> ClusterEffects<'a> {
 
     /// The forge client for `route`'s host, with the step's token or the
     /// host's.
-    fn forge_client(
+    pub(crate) fn forge_client(
         &self,
         route: &RepositoryRoute,
         token: Option<&str>,

@@ -11,7 +11,7 @@ use crate::scaffold::{apply, condition, get, phase, wait_phase};
 
 /// Calls Gitea's API as its admin: the status and the JSON answer (a
 /// string when it is not JSON).
-fn gitea(method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+pub(crate) fn gitea(method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let server = &cluster().gitea;
     let mut command = Command::new("curl");
     command.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method]);
@@ -32,14 +32,14 @@ fn gitea(method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     )
 }
 
-fn gitea_ok(method: &str, path: &str, body: Option<&Value>) -> Value {
+pub(crate) fn gitea_ok(method: &str, path: &str, body: Option<&Value>) -> Value {
     let (status, answer) = gitea(method, path, body);
     assert!((200..300).contains(&status), "{method} {path}: {status} {answer}");
     answer
 }
 
 /// A new organisation on Gitea.
-fn organisation(prefix: &str) -> String {
+pub(crate) fn organisation(prefix: &str) -> String {
     let name = format!("{prefix}-{}", unique());
     gitea_ok("POST", "/orgs", Some(&json!({ "username": name })));
     name
@@ -95,7 +95,12 @@ fn git_history(org: &str, repo: &str, branch: &str) -> Vec<String> {
 
 /// An operator whose only git host is the Gitea, as a forge; its API token
 /// is `token` (the admin's unless a test says otherwise).
-fn operator(namespace: &Namespace, token: &str) -> Operator {
+pub(crate) fn operator(namespace: &Namespace, token: &str) -> Operator {
+    operator_with(namespace, token, "")
+}
+
+/// As [`operator`], with `extra` appended to its configuration.
+pub(crate) fn operator_with(namespace: &Namespace, token: &str, extra: &str) -> Operator {
     let server = &cluster().gitea;
     let secrets = format!(
         "apiVersion: v1\nkind: Secret\nmetadata: {{name: gitea-push}}\nstringData: {{username: {user}, password: {push}}}\n\
@@ -111,7 +116,7 @@ fn operator(namespace: &Namespace, token: &str) -> Operator {
         url = server.url,
         api = server.api_url,
     );
-    Operator::start_with(namespace, &cluster().git_url, &hosts)
+    Operator::start_with(namespace, &cluster().git_url, &format!("{hosts}{extra}"))
 }
 
 /// A template that publishes its skeleton to `gitea.test?owner=<org>&repo=<name>`
@@ -513,7 +518,7 @@ fn pull_request_history(org: &str, repo: &str, branch: &str, number: &Value) -> 
     )
 }
 
-fn open_pull_requests(org: &str, repo: &str) -> Vec<Value> {
+pub(crate) fn open_pull_requests(org: &str, repo: &str) -> Vec<Value> {
     gitea_ok(
         "GET",
         &format!("/repos/{org}/{repo}/pulls?state=all&limit=50"),

@@ -26,3 +26,4 @@ mod scaffold;
 mod scaffolder_api;
 mod tenancy;
 mod tenancy_cluster;
+mod upgrades;

@@ -7,12 +7,14 @@
 //! functions in `transition`; this module reads the request and performs
 //! their effects. `resolve` finds what a request needs (its Template,
 //! parameters, Secret, user), `steps` drives the step loop, `cleanup` owns
-//! the finalizer and the deletion policy.
+//! the finalizer and the deletion policy, `upgrade` proposes a Succeeded
+//! request's template and parameter changes as pull requests.
 
 mod cleanup;
 mod resolve;
 mod steps;
 mod transition;
+mod upgrade;
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use tracing::info;
 
 use super::guard::Guarded;
 use super::{Context, Error, FIELD_MANAGER, kube_error};
-use crate::api::{Phase, ScaffoldApproval, ScaffoldRequest, ScaffoldRequestStatus, Template};
+use crate::api::{Phase, ScaffoldApproval, ScaffoldRequest, ScaffoldRequestStatus, Template, UpgradePolicy};
 use crate::telemetry::RequestLabels;
 use transition::{Effect, Next, Transition};
 
@@ -40,7 +42,8 @@ macro_rules! proceed {
     };
 }
 
-/// The unfinished requests that use `template`: run again when it changes.
+/// The unfinished requests that use `template`, and the Succeeded ones
+/// that follow its revisions: run again when it changes.
 pub fn waiting_on(store: &Store<ScaffoldRequest>, template: &Template) -> Vec<ObjectRef<ScaffoldRequest>> {
     let name = template.name_any();
     let namespace = template.namespace().unwrap_or_default();
@@ -55,7 +58,8 @@ pub fn waiting_on(store: &Store<ScaffoldRequest>, template: &Template) -> Vec<Ob
                     .as_deref()
                     .or(request.namespace().as_deref())
                     .is_some_and(|n| n == namespace)
-                && !transition::is_finished(request.status.as_ref(), request.metadata.generation)
+                && (upgrade::follows(request)
+                    || !transition::is_finished(request.status.as_ref(), request.metadata.generation))
         })
         .map(|request| ObjectRef::from_obj(request.as_ref()))
         .collect()
@@ -86,7 +90,9 @@ pub async fn reconcile(cached: Arc<ScaffoldRequest>, context: Arc<Context>) -> R
         return cleanup::finalize(&context, &api, &cached).await;
     }
     cleanup::keep_finalizer(&api, &cached).await?;
-    if transition::is_finished(cached.status.as_ref(), cached.metadata.generation) {
+    if transition::is_finished(cached.status.as_ref(), cached.metadata.generation)
+        && !upgrade::follows(&cached)
+    {
         return Ok(Action::await_change());
     }
     // The cache can lag behind this controller's own status writes: act on
@@ -101,14 +107,19 @@ pub async fn reconcile(cached: Arc<ScaffoldRequest>, context: Arc<Context>) -> R
     else {
         return Ok(Action::await_change());
     };
+    let follows = upgrade::follows(&request);
+    let edge = Edge {
+        key,
+        request: Arc::new(request),
+        api,
+        context,
+    };
+    if follows {
+        return upgrade::reconcile(edge).await;
+    }
     let mut run = Run {
-        status: request.status.clone().unwrap_or_default(),
-        edge: Edge {
-            key,
-            request: Arc::new(request),
-            api,
-            context,
-        },
+        status: edge.request.status.clone().unwrap_or_default(),
+        edge,
     };
     run.reconcile().await
 }
@@ -217,6 +228,10 @@ impl Run {
         proceed!(self.requester_known().await);
         let template = proceed!(self.template().await);
         let (prepared, parameters) = proceed!(self.prepare(&template).await);
+        if self.edge.request.spec.upgrade_policy == UpgradePolicy::PullRequest {
+            // The base a later upgrade merges against.
+            self.status.applied_parameters = Some(parameters.clone());
+        }
         let secrets = proceed!(self.secrets().await);
         let started = transition::start(
             self.take_status(),

@@ -16,10 +16,10 @@ use serde_json::Value;
 
 use super::{Run, now, template_name, transition};
 use crate::api::conditions::{self, ConditionType, State};
-use crate::api::{Template, TemplateSpec};
+use crate::api::{ScaffoldRequest, Template, TemplateSpec};
 use crate::controller::guard::Guarded;
 use crate::controller::template::{Prepared, SourceError, prepared};
-use crate::controller::{Error, kube_error};
+use crate::controller::{Context, Error, kube_error};
 use crate::scaffold;
 
 /// A step of resolution: its value, or what the controller does instead.
@@ -189,40 +189,46 @@ impl Run {
     /// names its Secret before the Secret is written, so it is usually
     /// there a moment later.
     pub(super) async fn secrets(&mut self) -> Resolved<BTreeMap<String, String>> {
-        let Some(reference) = self.edge.request.spec.secret_ref.clone() else {
-            return Ok(ControlFlow::Continue(BTreeMap::new()));
-        };
-        let namespace = self.edge.request.namespace().unwrap_or_default();
-        let secret = Api::<Secret>::namespaced(self.edge.context.client.clone(), &namespace)
-            .get_opt(&reference.name)
-            .await
-            .map_err(kube_error(format!(
-                "reading Secret {namespace}/{}",
-                reference.name
-            )))?;
-        let Some(secret) = secret else {
-            let message = format!(
-                "spec.secretRef: Secret {namespace}/{} does not exist",
-                reference.name
-            );
-            return self
-                .wait(
-                    State::Stalled,
-                    "SecretNotFound",
-                    message,
-                    Some(self.edge.context.backoff(&self.edge.key)),
-                )
-                .await;
-        };
-        let values = secret
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(key, value)| (key, String::from_utf8_lossy(&value.0).into_owned()))
-            .chain(secret.string_data.unwrap_or_default())
-            .collect();
-        Ok(ControlFlow::Continue(values))
+        match read_secrets(&self.edge.context, &self.edge.request).await? {
+            Ok(values) => Ok(ControlFlow::Continue(values)),
+            Err(message) => {
+                let retry = Some(self.edge.context.backoff(&self.edge.key));
+                self.wait(State::Stalled, "SecretNotFound", message, retry).await
+            }
+        }
     }
+}
+
+/// The values of `request`'s `spec.secretRef` (none without one), or what
+/// is missing.
+pub(super) async fn read_secrets(
+    context: &Context,
+    request: &ScaffoldRequest,
+) -> Result<Result<BTreeMap<String, String>, String>, Error> {
+    let Some(reference) = request.spec.secret_ref.clone() else {
+        return Ok(Ok(BTreeMap::new()));
+    };
+    let namespace = request.namespace().unwrap_or_default();
+    let secret = Api::<Secret>::namespaced(context.client.clone(), &namespace)
+        .get_opt(&reference.name)
+        .await
+        .map_err(kube_error(format!(
+            "reading Secret {namespace}/{}",
+            reference.name
+        )))?;
+    let Some(secret) = secret else {
+        return Ok(Err(format!(
+            "spec.secretRef: Secret {namespace}/{} does not exist",
+            reference.name
+        )));
+    };
+    Ok(Ok(secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, value)| (key, String::from_utf8_lossy(&value.0).into_owned()))
+        .chain(secret.string_data.unwrap_or_default())
+        .collect()))
 }
 
 /// A wait or a rejection never goes on: what the controller does instead.
@@ -232,7 +238,7 @@ fn stopped<T>(flow: ControlFlow<Action>) -> ControlFlow<Action, T> {
 
 /// Whether `template`, in `namespace`, may be used by requests in
 /// `requester`: its own namespace always, others when it lists them.
-fn granted(template: &Template, namespace: &str, requester: &str) -> bool {
+pub(super) fn granted(template: &Template, namespace: &str, requester: &str) -> bool {
     namespace == requester
         || template
             .spec

@@ -1,0 +1,176 @@
+use serde_json::json;
+
+use super::*;
+
+fn target(revision: &str, name: &str, generation: i64) -> Target {
+    Target {
+        revision: revision.into(),
+        parameters: json!({ "name": name }),
+        generation,
+    }
+}
+
+/// A request that succeeded at revision `a` with name `orders`.
+fn succeeded() -> ScaffoldRequestStatus {
+    ScaffoldRequestStatus {
+        template_revision: Some("a".into()),
+        applied_parameters: Some(json!({ "name": "orders" })),
+        ..ScaffoldRequestStatus::default()
+    }
+}
+
+fn proposal(number: i64, conflicts: &[&str]) -> Proposal {
+    Proposal {
+        branch: "goldpath/upgrade-orders".into(),
+        pull_request: PullRequestRef {
+            url: format!("https://forge.test/acme/orders/pulls/{number}"),
+            number,
+        },
+        conflicts: conflicts.iter().map(|c| c.to_string()).collect(),
+    }
+}
+
+fn propose(status: &ScaffoldRequestStatus, target: &Target, observed: bool) -> (String, Option<usize>) {
+    match decide(status, target, observed) {
+        Decision::Propose {
+            from_revision,
+            from_parameters,
+            update,
+        } => {
+            assert_eq!(status.applied_parameters.as_ref(), Some(&from_parameters));
+            (from_revision, update)
+        }
+        other => panic!("expected a proposal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_repository_that_follows_its_template_and_parameters_is_up_to_date() {
+    assert_eq!(
+        decide(&succeeded(), &target("a", "orders", 1), false),
+        Decision::UpToDate
+    );
+    // Without the parameters it was rendered with there is no base.
+    let mut unknown = succeeded();
+    unknown.applied_parameters = None;
+    assert_eq!(
+        decide(&unknown, &target("b", "orders", 1), false),
+        Decision::NoBase
+    );
+}
+
+#[test]
+fn a_new_revision_or_new_parameters_are_proposed_from_what_the_repository_follows() {
+    let status = succeeded();
+    assert_eq!(
+        propose(&status, &target("b", "orders", 1), false),
+        ("a".into(), None)
+    );
+    // Same revision, other parameters: a parameter change.
+    assert_eq!(
+        propose(&status, &target("a", "billing", 2), false),
+        ("a".into(), None)
+    );
+}
+
+#[test]
+fn an_open_pull_request_is_observed_then_waited_on_or_updated_never_doubled() {
+    let mut status = succeeded();
+    let b = target("b", "orders", 1);
+    let index = proposed(&mut status, &b, "a", None, proposal(7, &[]));
+    assert_eq!(index, 0);
+    assert_eq!(status.upgrades[0].state, UpgradeState::Open);
+    assert_eq!(
+        status.template_revision.as_deref(),
+        Some("a"),
+        "not advanced before a merge"
+    );
+    assert_eq!(decide(&status, &b, false), Decision::Observe(0));
+    assert_eq!(decide(&status, &b, true), Decision::Wait(0));
+    // A newer revision while it is open: the same upgrade is updated.
+    let c = target("c", "orders", 1);
+    assert_eq!(decide(&status, &c, false), Decision::Observe(0));
+    assert_eq!(propose(&status, &c, true), ("a".into(), Some(0)));
+    let index = proposed(&mut status, &c, "a", Some(0), proposal(7, &["README.md"]));
+    assert_eq!(index, 0);
+    assert_eq!(status.upgrades.len(), 1, "one pull request per request");
+    let upgrade = &status.upgrades[0];
+    assert_eq!((upgrade.from.as_str(), upgrade.to.as_str()), ("a", "c"));
+    assert_eq!(upgrade.conflicts, ["README.md"]);
+    assert_eq!(upgrade.pull_request.as_ref().map(|p| p.number), Some(7));
+}
+
+#[test]
+fn a_merged_pull_request_advances_the_revision_and_parameters() {
+    let mut status = succeeded();
+    let b = target("b", "billing", 2);
+    proposed(&mut status, &b, "a", None, proposal(7, &[]));
+    assert_eq!(observed(&mut status, 0, PullRequestState::Open), None);
+    assert_eq!(status.upgrades[0].state, UpgradeState::Open);
+    let note = observed(&mut status, 0, PullRequestState::Merged).unwrap();
+    assert!(note.contains("#7") && note.contains("revision b"), "{note}");
+    assert_eq!(status.upgrades[0].state, UpgradeState::Merged);
+    assert_eq!(status.upgrades[0].parameters, None, "kept only while open");
+    assert_eq!(status.template_revision.as_deref(), Some("b"));
+    assert_eq!(status.applied_parameters, Some(json!({ "name": "billing" })));
+    assert_eq!(decide(&status, &b, false), Decision::UpToDate);
+    // The next revision is proposed from the merged one.
+    assert_eq!(
+        propose(&status, &target("c", "billing", 2), false),
+        ("b".into(), None)
+    );
+}
+
+#[test]
+fn a_closed_pull_request_is_not_proposed_again_for_its_revision_and_generation() {
+    let mut status = succeeded();
+    let b = target("b", "orders", 1);
+    proposed(&mut status, &b, "a", None, proposal(7, &[]));
+    let note = observed(&mut status, 0, PullRequestState::Closed).unwrap();
+    assert!(note.contains("not proposed again"), "{note}");
+    assert_eq!(status.template_revision.as_deref(), Some("a"));
+    assert_eq!(decide(&status, &b, false), Decision::Declined(0));
+    // A newer revision, or changed parameters, is a new proposal.
+    assert_eq!(
+        propose(&status, &target("c", "orders", 1), false),
+        ("a".into(), None)
+    );
+    assert_eq!(
+        propose(&status, &target("b", "orders", 2), false),
+        ("a".into(), None)
+    );
+}
+
+#[test]
+fn the_list_of_upgrades_and_of_conflicts_is_bounded() {
+    let mut status = succeeded();
+    for round in 0..(MAX_UPGRADES + 5) {
+        let to = target(&format!("r{round}"), "orders", 1);
+        let index = proposed(&mut status, &to, "a", None, proposal(round as i64, &[]));
+        observed(&mut status, index, PullRequestState::Closed);
+    }
+    assert_eq!(status.upgrades.len(), MAX_UPGRADES);
+    assert_eq!(status.upgrades[0].to, "r5", "the oldest made room");
+    let many: Vec<String> = (0..MAX_CONFLICTS + 3).map(|i| format!("f{i}")).collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let to = target("z", "orders", 1);
+    let index = proposed(&mut status, &to, "a", None, proposal(99, &refs));
+    assert_eq!(status.upgrades.len(), MAX_UPGRADES);
+    let upgrade = &status.upgrades[index];
+    assert_eq!(
+        (upgrade.conflicts.len(), upgrade.conflicts_omitted),
+        (MAX_CONFLICTS, 3)
+    );
+    let text = body("team/orders", "a", &to, &many);
+    assert!(text.contains("- and 3 more"), "{text}");
+    assert_eq!(text.matches("- `f").count(), MAX_CONFLICTS);
+}
+
+#[test]
+fn titles_say_whether_the_revision_or_the_parameters_changed() {
+    let upgrade = title("team/service", "a", &target("0123456789abcdef", "orders", 1));
+    assert_eq!(upgrade, "Upgrade to template team/service revision 0123456789ab");
+    let parameters = title("team/service", "a", &target("a", "billing", 3));
+    assert!(parameters.contains("generation 3"), "{parameters}");
+    assert!(body("team/orders", "a", &target("b", "o", 1), &[]).contains("The merge is clean."));
+}
