@@ -104,6 +104,10 @@ pub(super) async fn reconcile(edge: Edge) -> Result<Action, Error> {
     if status != before {
         edge.write_status(&status).await?;
     }
+    if outcome.reason != "UpgradeFailed" {
+        // Only a failure that may pass backs off further.
+        edge.context.succeeded(&edge.key);
+    }
     for (type_, reason, note) in notes {
         edge.context
             .event(request.as_ref(), type_, reason, "Upgrade", note)
