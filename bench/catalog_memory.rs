@@ -16,7 +16,9 @@
 //!   annotation stripped);
 //! - the index: relations, lookups, reverse maps;
 //! - the peer: the same objects held as `serde_json::Value`, what a cache
-//!   of untyped objects would hold, and the JSON itself.
+//!   of untyped objects would hold, and the JSON itself;
+//! - an entity as the portal's catalog routes read it: its Backstage form
+//!   and searchable values, which a query makes one entity at a time.
 //!
 //! Prints bytes per entity and the ratios. Allocator overhead, the
 //! controller's queue and the process are not counted; `bench/catalog`
@@ -134,7 +136,18 @@ fn main() {
         }
         index
     });
-    drop((index, store));
+    let (portal, listed) = held(|| {
+        store
+            .state()
+            .iter()
+            .map(|entity| {
+                let backstage = goldpath::catalog::backstage::to_backstage(entity);
+                let flat = goldpath::catalog::query::flatten(&backstage);
+                (backstage, flat)
+            })
+            .collect::<Vec<_>>()
+    });
+    drop((portal, index, store));
     let (values, untyped) = held(|| {
         wire.iter()
             .map(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).unwrap())
@@ -161,6 +174,11 @@ fn main() {
         "{:<46} {:>8.0} B",
         "peer: the objects as serde_json::Value",
         per(untyped)
+    );
+    println!(
+        "{:<46} {:>8.0} B",
+        "an entity as the portal reads it (one at a time)",
+        per(listed)
     );
     println!(
         "goldpath / untyped objects {:.2}x; goldpath / JSON {:.2}x",

@@ -399,28 +399,58 @@ pub fn offset(asked: Option<&str>) -> Result<usize, String> {
     })
 }
 
-/// The facets of `entities` (their flattened values): for each facet key,
-/// each value as written and how many entities have it, most common first.
-pub fn facets<'a>(facets: &[String], entities: impl Iterator<Item = &'a Flat> + Clone) -> Value {
-    let mut out = Map::new();
-    for facet in facets {
-        let key = facet.to_lowercase();
-        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-        for flat in entities.clone() {
-            let values: BTreeSet<&str> = flat.get(&key).into_iter().flatten().map(String::as_str).collect();
+/// The facets of entities, counted one entity at a time: for each facet
+/// key, each value as written and how many entities have it, most common
+/// first. Holds one count per distinct value, not the entities.
+pub struct Facets {
+    /// Each facet as asked, its key lowercase, and its counts.
+    counts: Vec<(String, String, BTreeMap<String, u64>)>,
+}
+
+impl Facets {
+    pub fn new(facets: &[String]) -> Facets {
+        Facets {
+            counts: facets
+                .iter()
+                .map(|facet| (facet.clone(), facet.to_lowercase(), BTreeMap::new()))
+                .collect(),
+        }
+    }
+
+    /// Counts an entity with the values `flat`.
+    pub fn add(&mut self, flat: &Flat) {
+        for (_, key, counts) in &mut self.counts {
+            let values: BTreeSet<&str> = flat
+                .get(key.as_str())
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
             for value in values {
-                *counts.entry(value).or_default() += 1;
+                match counts.get_mut(value) {
+                    Some(count) => *count += 1,
+                    None => {
+                        counts.insert(value.to_string(), 1);
+                    }
+                }
             }
         }
-        let mut counts: Vec<(&str, u64)> = counts.into_iter().collect();
-        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let values: Vec<Value> = counts
-            .into_iter()
-            .map(|(value, count)| json!({"value": value, "count": count}))
-            .collect();
-        out.insert(facet.clone(), Value::Array(values));
     }
-    json!({ "facets": out })
+
+    /// The answer of `/entity-facets`.
+    pub fn into_value(self) -> Value {
+        let mut out = Map::new();
+        for (facet, _, counts) in self.counts {
+            let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let values: Vec<Value> = counts
+                .into_iter()
+                .map(|(value, count)| json!({"value": value, "count": count}))
+                .collect();
+            out.insert(facet, Value::Array(values));
+        }
+        json!({ "facets": out })
+    }
 }
 
 #[cfg(test)]
@@ -599,7 +629,9 @@ mod tests {
             flatten(&api()),
             flatten(&json!({"kind": "Component"})),
         ];
-        let answer = facets(&["kind".into(), "metadata.tags".into()], entities.iter());
+        let mut facets = Facets::new(&["kind".into(), "metadata.tags".into()]);
+        entities.iter().for_each(|flat| facets.add(flat));
+        let answer = facets.into_value();
         assert_eq!(
             answer["facets"]["kind"],
             json!([{"value": "Component", "count": 2}, {"value": "API", "count": 1}])

@@ -9,26 +9,25 @@
 //! only the ancestry of such an entity is refused (`403`). What a query
 //! returns is decided by `catalog::query`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::params::Params;
 use super::{Call, Portal, reply::Reply};
-use crate::api::{EntityRef, GROUP, Template};
-use crate::catalog::query::{self, Cursor, Filter, Flat, FullText, Order};
+use crate::api::{CatalogEntity, EntityRef, GROUP, Template};
+use crate::catalog::query::{self, Cursor, Facets, Filter, Flat, FullText, Order};
 use crate::tenancy::review::Permission;
 
 /// The most references one `by-refs` call may name.
 pub const MAX_REFS: usize = 1000;
 
-/// One entity of the catalog, with the resource it is made from.
+/// One entity of the catalog, made into its Backstage entity.
 struct Entry {
-    /// `catalogentities` or `templates`.
-    resource: &'static str,
-    /// Its Kubernetes namespace, which is its Backstage namespace.
-    namespace: String,
     /// The Backstage entity.
     entity: Value,
     /// Its searchable values.
@@ -37,47 +36,120 @@ struct Entry {
     reference: String,
 }
 
-impl Entry {
-    fn new(resource: &'static str, namespace: String, uid: Option<&str>, mut entity: Value) -> Entry {
+/// One object the catalog routes read, made into its Backstage entity only
+/// when looked at: a query goes through the catalog one entity at a time
+/// and keeps what it answers with, not the catalog (at 100,000 entities,
+/// every entity made at once would be most of a gigabyte per call).
+enum Object {
+    Entity(Arc<CatalogEntity>),
+    Template(Arc<Template>),
+}
+
+impl Object {
+    fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Object::Entity(entity) => &entity.metadata,
+            Object::Template(template) => &template.metadata,
+        }
+    }
+
+    /// `catalogentities` or `templates`.
+    fn resource(&self) -> &'static str {
+        match self {
+            Object::Entity(_) => "catalogentities",
+            Object::Template(_) => "templates",
+        }
+    }
+
+    /// Its Kubernetes namespace, which is its Backstage namespace.
+    fn namespace(&self) -> &str {
+        self.metadata().namespace.as_deref().unwrap_or_default()
+    }
+
+    /// Its reference as [`Entry::reference`] has it, lowercase, without
+    /// making the entity.
+    fn reference(&self) -> String {
+        let kind = match self {
+            Object::Entity(entity) => serde_json::to_value(entity.spec.kind)
+                .ok()
+                .and_then(|kind| kind.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            Object::Template(_) => "template".into(),
+        };
+        let namespace = match self.namespace() {
+            "" => "default",
+            namespace => namespace,
+        };
+        let name = self.metadata().name.as_deref().unwrap_or_default();
+        format!("{kind}:{namespace}/{name}").to_lowercase()
+    }
+
+    /// The Backstage entity, with its namespace and uid; `None` for a
+    /// Template that does not read as one.
+    fn entry(&self) -> Option<Entry> {
+        let mut entity = match self {
+            Object::Entity(entity) => crate::catalog::backstage::to_backstage(entity),
+            Object::Template(template) => template.to_backstage().ok()?,
+        };
         if let Some(metadata) = entity.get_mut("metadata").and_then(Value::as_object_mut) {
-            metadata.insert("namespace".into(), json!(namespace));
-            if let Some(uid) = uid {
+            metadata.insert("namespace".into(), json!(self.namespace()));
+            if let Some(uid) = &self.metadata().uid {
                 metadata.insert("uid".into(), json!(uid));
             }
         }
-        Entry {
-            resource,
-            namespace,
+        Some(Entry {
             flat: query::flatten(&entity),
             reference: query::entity_ref(&entity),
             entity,
-        }
+        })
     }
 }
 
-/// Every entity the portal serves, CatalogEntities first.
-fn entries(portal: &Portal) -> Vec<Entry> {
-    let mut all = Vec::new();
-    for entity in portal.source.entities() {
-        all.push(Entry::new(
-            "catalogentities",
-            entity.metadata.namespace.clone().unwrap_or_default(),
-            entity.metadata.uid.as_deref(),
-            crate::catalog::backstage::to_backstage(&entity),
-        ));
-    }
-    for template in portal.source.templates() {
-        let Ok(entity) = template.to_backstage() else {
+/// Every object the portal serves, CatalogEntities first.
+fn objects(portal: &Portal) -> Vec<Object> {
+    let entities = portal.source.entities().into_iter().map(Object::Entity);
+    let templates = portal.source.templates().into_iter().map(Object::Template);
+    entities.chain(templates).collect()
+}
+
+/// A match as a query keeps it until it is answered: where it is, its
+/// reference, and the values it is sorted by.
+struct Kept {
+    at: usize,
+    reference: String,
+    keys: Flat,
+}
+
+/// The objects whose entity `matches`, each kept with only its first value
+/// of each of `orders`' fields.
+fn matching(objects: &[Object], matches: impl Fn(&Flat) -> bool, orders: &[Order]) -> Vec<Kept> {
+    let mut kept = Vec::new();
+    for (at, object) in objects.iter().enumerate() {
+        let Some(entry) = object.entry() else {
             continue;
         };
-        all.push(Entry::new(
-            "templates",
-            template.metadata.namespace.clone().unwrap_or_default(),
-            template.metadata.uid.as_deref(),
-            entity,
-        ));
+        if !matches(&entry.flat) {
+            continue;
+        }
+        let keys = orders
+            .iter()
+            .filter_map(|order| entry.flat.get_key_value(&order.field))
+            .map(|(field, values)| (field.clone(), values.iter().take(1).cloned().collect()))
+            .collect();
+        kept.push(Kept {
+            at,
+            reference: entry.reference,
+            keys,
+        });
     }
-    all
+    kept
+}
+
+/// The entities of `page`, with only `fields`, made again from their objects.
+fn answer<'a>(objects: &[Object], page: impl Iterator<Item = &'a Kept>, fields: &[String]) -> Vec<Value> {
+    page.filter_map(|kept| objects[kept.at].entry())
+        .map(|entry| query::select(&entry.entity, fields))
+        .collect()
 }
 
 /// The resource an entity of `kind` is made from.
@@ -119,20 +191,21 @@ pub async fn route(portal: &Portal, call: &Call<'_>) -> Reply {
     answer.unwrap_or_else(|refused| refused)
 }
 
-/// The entities `call`'s caller may `list`.
-async fn readable(portal: &Portal, call: &Call<'_>) -> Result<Vec<Entry>, Reply> {
+/// The objects `call`'s caller may `list`; each namespace of each resource
+/// is asked once.
+async fn readable(portal: &Portal, call: &Call<'_>) -> Result<Vec<Object>, Reply> {
     let mut answers: HashMap<(&'static str, String), bool> = HashMap::new();
     let mut readable = Vec::new();
-    for entry in entries(portal) {
-        let key = (entry.resource, entry.namespace.clone());
+    for object in objects(portal) {
+        let key = (object.resource(), object.namespace().to_string());
         let allowed = match answers.get(&key) {
             Some(answer) => *answer,
             None => {
                 let permission = Permission {
                     verb: "list",
                     group: GROUP,
-                    resource: entry.resource,
-                    namespace: &entry.namespace,
+                    resource: object.resource(),
+                    namespace: object.namespace(),
                     name: None,
                 };
                 let answer = portal.allowed(call.caller, &permission).await?;
@@ -141,7 +214,7 @@ async fn readable(portal: &Portal, call: &Call<'_>) -> Result<Vec<Entry>, Reply>
             }
         };
         if allowed {
-            readable.push(entry);
+            readable.push(object);
         }
     }
     Ok(readable)
@@ -168,18 +241,10 @@ async fn entities(portal: &Portal, call: &Call<'_>, params: &Params) -> Result<R
         offset = input(Cursor::decode(after))?.offset;
     }
     let limit = input(query::limit(params.one("limit"), usize::MAX))?;
-    let mut found: Vec<Entry> = readable(portal, call)
-        .await?
-        .into_iter()
-        .filter(|e| filter.matches(&e.flat))
-        .collect();
-    query::sort(&mut found, &orders, |e| (&e.flat, &e.reference));
-    let items: Vec<Value> = found
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|e| query::select(&e.entity, &fields))
-        .collect();
+    let objects = readable(portal, call).await?;
+    let mut found = matching(&objects, |flat| filter.matches(flat), &orders);
+    query::sort(&mut found, &orders, |kept| (&kept.keys, &kept.reference));
+    let items = answer(&objects, found.iter().skip(offset).take(limit), &fields);
     Ok(Reply::ok(Value::Array(items)))
 }
 
@@ -216,20 +281,13 @@ async fn by_query(portal: &Portal, call: &Call<'_>, params: &Params) -> Result<R
         }
     };
     let filter = input(Filter::parse(&cursor.filter))?;
-    let mut found: Vec<Entry> = readable(portal, call)
-        .await?
-        .into_iter()
-        .filter(|e| filter.matches(&e.flat))
-        .filter(|e| cursor.full_text.as_ref().is_none_or(|t| t.matches(&e.flat)))
-        .collect();
-    query::sort(&mut found, &cursor.order, |e| (&e.flat, &e.reference));
+    let objects = readable(portal, call).await?;
+    let matches =
+        |flat: &Flat| filter.matches(flat) && cursor.full_text.as_ref().is_none_or(|text| text.matches(flat));
+    let mut found = matching(&objects, matches, &cursor.order);
+    query::sort(&mut found, &cursor.order, |kept| (&kept.keys, &kept.reference));
     let total = found.len();
-    let items: Vec<Value> = found
-        .iter()
-        .skip(cursor.offset)
-        .take(limit)
-        .map(|e| query::select(&e.entity, &fields))
-        .collect();
+    let items = answer(&objects, found.iter().skip(cursor.offset).take(limit), &fields);
     Ok(Reply::ok(json!({
         "items": items,
         "totalItems": total,
@@ -268,9 +326,10 @@ async fn by_name(
     }
     let resource = resource_of(kind);
     let wanted = format!("{kind}:{namespace}/{name}").to_lowercase();
-    entries(portal)
-        .into_iter()
-        .find(|e| e.resource == resource && e.reference.to_lowercase() == wanted)
+    objects(portal)
+        .iter()
+        .find(|object| object.resource() == resource && object.reference() == wanted)
+        .and_then(Object::entry)
         .ok_or_else(absent)
 }
 
@@ -299,8 +358,9 @@ async fn ancestry(
 async fn by_uid(portal: &Portal, call: &Call<'_>, uid: &str) -> Result<Reply, Reply> {
     readable(portal, call)
         .await?
-        .into_iter()
-        .find(|e| e.entity.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid))
+        .iter()
+        .find(|object| object.metadata().uid.as_deref() == Some(uid))
+        .and_then(Object::entry)
         .map(|e| Reply::ok(e.entity))
         .ok_or_else(|| Reply::not_found(format!("no entity with uid {uid}")))
 }
@@ -331,23 +391,33 @@ async fn by_refs(portal: &Portal, call: &Call<'_>, params: &Params) -> Result<Re
     };
     let fields = input(query::paths("fields", &fields))?;
     let filter = input(Filter::parse(&params.all("filter")))?;
-    let readable = readable(portal, call).await?;
-    let by_ref: HashMap<String, &Entry> = readable
-        .iter()
-        .filter(|e| filter.matches(&e.flat))
-        .map(|e| (e.reference.to_lowercase(), e))
-        .collect();
-    let mut items = Vec::with_capacity(refs.len());
+    let mut wanted = Vec::with_capacity(refs.len());
     for reference in refs {
         let text = reference
             .as_str()
             .ok_or_else(|| Reply::bad_request("entityRefs holds something that is not a string"))?;
         let parsed = input(EntityRef::parse(text, None, None))?;
-        let item = by_ref
-            .get(&parsed.to_string().to_lowercase())
-            .map_or(Value::Null, |e| query::select(&e.entity, &fields));
-        items.push(item);
+        wanted.push(parsed.to_string().to_lowercase());
     }
+    let named: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    let mut by_ref: HashMap<String, Entry> = HashMap::new();
+    for object in readable(portal, call).await? {
+        let reference = object.reference();
+        if !named.contains(reference.as_str()) {
+            continue;
+        }
+        if let Some(entry) = object.entry().filter(|e| filter.matches(&e.flat)) {
+            by_ref.insert(reference, entry);
+        }
+    }
+    let items: Vec<Value> = wanted
+        .iter()
+        .map(|reference| {
+            by_ref
+                .get(reference)
+                .map_or(Value::Null, |e| query::select(&e.entity, &fields))
+        })
+        .collect();
     Ok(Reply::ok(json!({ "items": items })))
 }
 
@@ -359,12 +429,13 @@ async fn facets(portal: &Portal, call: &Call<'_>, params: &Params) -> Result<Rep
         return Err(Reply::bad_request("name at least one facet, e.g. ?facet=kind"));
     }
     let filter = input(Filter::parse(&params.all("filter")))?;
-    let found: Vec<Entry> = readable(portal, call)
-        .await?
-        .into_iter()
-        .filter(|e| filter.matches(&e.flat))
-        .collect();
-    Ok(Reply::ok(query::facets(&facets, found.iter().map(|e| &e.flat))))
+    let mut counted = Facets::new(&facets);
+    for object in readable(portal, call).await? {
+        if let Some(entry) = object.entry().filter(|e| filter.matches(&e.flat)) {
+            counted.add(&entry.flat);
+        }
+    }
+    Ok(Reply::ok(counted.into_value()))
 }
 
 /// `POST /validate-entity`: goldpath's own validation of the body's
