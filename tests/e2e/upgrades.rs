@@ -374,3 +374,67 @@ fn new_template_revisions_and_parameter_changes_become_one_pull_request_per_requ
         "a followed request's change is proposed, not refused: {events:?}"
     );
 }
+
+#[test]
+fn an_inline_template_proposes_parameter_changes_but_no_upgrade_of_its_files() {
+    let namespace = Namespace::new("upgrades-inline");
+    let org = organisation("upi");
+    let _operator = operator_with(&namespace, &cluster().gitea.token, "");
+    let inline = |version: u32| {
+        format!(
+            "apiVersion: goldpath.dev/v1alpha1\nkind: Template\nmetadata: {{name: followed}}\nspec:\n  type: service\n\
+             \x20 parameters: [{{required: [name, org], properties: {{name: {{type: string}}, org: {{type: string}}, \
+             team: {{type: string, default: platform}}}}}}]\n  steps:\n\
+             \x20   - {{id: fetch, action: \"fetch:template\", input: {{url: ./skeleton, values: {{name: \"${{{{ parameters.name }}}}\", team: \"${{{{ parameters.team }}}}\"}}}}}}\n\
+             \x20   - {{id: publish, action: \"publish:gitea\", input: {{repoUrl: \"gitea.test?owner=${{{{ parameters.org }}}}&repo=${{{{ parameters.name }}}}\"}}}}\n\
+             \x20 source:\n    inline:\n      skeleton/README.md: \"# ${{{{ values.name }}}} by ${{{{ values.team }}}}, v{version}\\n\"\n"
+        )
+    };
+    apply(&namespace, &inline(1));
+    let name = format!("inl{}", unique());
+    apply(&namespace, &request(&name, &org, None));
+    let resource = format!("scaffoldrequest/{name}");
+    wait_for("the request to succeed", Duration::from_secs(120), || {
+        (phase(&get(&namespace, &resource)) == "Succeeded").then_some(())
+    });
+
+    // A parameter change while the inline files are as they were: proposed.
+    apply(&namespace, &request(&name, &org, Some("payments")));
+    let proposed = wait_for(
+        "the parameter change to be proposed",
+        Duration::from_secs(120),
+        || {
+            let request = get(&namespace, &resource);
+            (upgrade(&request, 0)["state"] == "Open").then_some(request)
+        },
+    );
+    let branch = format!("goldpath/upgrade-{name}");
+    assert_eq!(
+        raw(&org, &name, "README.md", &branch),
+        format!("# {name} by payments, v1\n")
+    );
+    assert_eq!(upgrade(&proposed, 0)["generation"], 2);
+
+    // New inline files: no earlier revision is kept, so nothing is proposed
+    // for them, and the condition says why.
+    apply(&namespace, &inline(2));
+    let refused = wait_for(
+        "the inline change to be refused",
+        Duration::from_secs(120),
+        || {
+            let request = get(&namespace, &resource);
+            condition(&request, "UpToDate")
+                .filter(|c| c.1 == "InlineTemplate")
+                .map(|c| (request, c))
+        },
+    );
+    let (request, (status, _, message)) = refused;
+    assert_eq!(status, "False");
+    assert!(
+        message.contains("spec.source.git") && message.contains("inline"),
+        "{message}"
+    );
+    assert_eq!(request["status"]["phase"], "Succeeded");
+    assert_eq!(request["status"]["upgrades"].as_array().unwrap().len(), 1);
+    assert_eq!(open_pull_requests(&org, &name).len(), 1);
+}
