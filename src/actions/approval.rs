@@ -5,11 +5,15 @@
 //!
 //! Who made an approval is its `spec.approver`, which the API server wrote
 //! at create; whether they could make one at all is Kubernetes RBAC on
-//! `scaffoldapprovals`. This module adds the step's own list on top.
+//! `scaffoldapprovals`. This module adds the step's own list on top, and
+//! from when approvals count ([`counts_from`]): an approval is a decision
+//! on one request and one attempt of its step, not on whatever later
+//! carries the same names.
 
 use std::cmp::Ordering;
 use std::time::Duration;
 
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,6 +36,11 @@ pub const MAX_READ: u32 = 500;
 /// its request at once (the request controller watches them); this is the
 /// fallback for a missed watch event.
 pub const RECHECK: Duration = Duration::from_secs(30);
+
+/// How far ahead of the API server's clock the operator's may run before
+/// an approval made just after its step began waiting is taken for one
+/// made before (see [`counts_from`]).
+pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
 
 /// The input of `wait:approval`.
 #[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
@@ -207,22 +216,52 @@ pub struct Outcome {
     pub ignored_total: usize,
 }
 
+/// From when approvals count for a step: the whole second of the later of
+/// the request's creation and the start of the step's current attempt
+/// (its `resumedAt`, else its `startedAt`) less [`CLOCK_SKEW`]. `None`
+/// when neither is known: then every approval counts.
+///
+/// Approvals carry the API server's clock; so does the request's creation,
+/// which therefore bounds exactly: an approval made before a request of
+/// the same name was created (for one deleted since) never counts. The
+/// attempt's start is the operator's clock. Were it compared as is, an
+/// operator whose clock runs ahead would ignore an approval made right
+/// after the step began; hence the allowance. What the allowance could let
+/// through is small: an approval that decided an earlier attempt (a
+/// rejection) was made before that attempt failed, which was before
+/// someone raised `spec.retry`, which was before the resume that started
+/// this attempt; only a retry asked within [`CLOCK_SKEW`] of the decision
+/// meets it. Whole seconds because creation timestamps have no more: an
+/// approval made in the second the bound falls in counts.
+pub fn counts_from(
+    request_created: Option<Timestamp>,
+    attempt_started: Option<Timestamp>,
+) -> Option<Timestamp> {
+    let skew = SignedDuration::from_secs(CLOCK_SKEW.as_secs() as i64);
+    let attempt = attempt_started.and_then(|at| at.checked_sub(skew).ok());
+    let since = request_created.max(attempt)?;
+    Some(Timestamp::from_second(since.as_second()).unwrap_or(since))
+}
+
 /// What `approvals` (any list, e.g. every approval in the request's
 /// namespace) decide for step `step_id` of request `request`, made by
-/// `requester` (its `spec.requester`), under the step's `input`.
+/// `requester` (its `spec.requester`), under the step's `input`, counting
+/// only approvals created at or after `since` (whole seconds; see
+/// [`counts_from`]).
 ///
 /// Only approvals naming that request and step are read. Of those made by
 /// an approver, the earliest decides, so a verdict does not change with
 /// the order the operator happens to see them in; two made in the same
-/// second go to the rejection, then to the name. Approvals without an
-/// approver recorded by the API server, by someone the step does not name,
-/// or by the requester themselves (unless `allowSelfApproval`) do not
-/// count and are reported.
+/// second go to the rejection, then to the name. Approvals made before
+/// `since`, without an approver recorded by the API server, by someone the
+/// step does not name, or by the requester themselves (unless
+/// `allowSelfApproval`) do not count and are reported.
 pub fn decide(
     input: &ApprovalInput,
     requester: Option<&str>,
     request: &str,
     step_id: &str,
+    since: Option<Timestamp>,
     approvals: &[ScaffoldApproval],
 ) -> Outcome {
     let approvers = &input.approvers;
@@ -235,6 +274,10 @@ pub fn decide(
     {
         let name = approval.metadata.name.clone().unwrap_or_default();
         let why = match &approval.spec.approver {
+            who if let Some(made) = stale(approval, since) => Some((
+                who.as_ref().map(|who| who.username.clone()),
+                format!("{made}, before step {step_id} began waiting at {}", since.unwrap_or_default()),
+            )),
             None => Some((
                 None,
                 "it has no approver recorded by the API server (is the chart's approver admission policy installed?)"
@@ -349,6 +392,18 @@ pub fn field_selector(request: &str, step_id: &str) -> String {
         escape(request),
         escape(step_id)
     )
+}
+
+/// Whether `approval` was made before `since` (whole seconds), and when it
+/// was made in words. One without a creation time (never so from the API
+/// server) is taken for made before.
+fn stale(approval: &ScaffoldApproval, since: Option<Timestamp>) -> Option<String> {
+    let since = since?;
+    match approval.metadata.creation_timestamp.as_ref().map(|t| t.0) {
+        Some(made) if made.as_second() >= since.as_second() => None,
+        Some(made) => Some(format!("it was made at {made}")),
+        None => Some("it has no creation time".to_string()),
+    }
 }
 
 /// Earliest first; in the same second a rejection first; then by name.

@@ -51,7 +51,7 @@ fn approvers(users: &[&str], groups: &[&str]) -> Approvers {
 #[test]
 fn no_approval_waits_and_says_for_whom() {
     let leads = approvers(&["alice"], &["leads"]);
-    let outcome = decide(&only(&leads), None, "svc", "approve", &[]);
+    let outcome = decide(&only(&leads), None, "svc", "approve", None, &[]);
     assert_eq!(outcome.verdict, Verdict::Waiting);
     assert_eq!(
         outcome.verdict.message(&leads),
@@ -71,6 +71,7 @@ fn a_named_user_or_a_member_of_a_named_group_approves() {
         None,
         "svc",
         "approve",
+        None,
         &[approval(
             "a",
             "approve",
@@ -93,6 +94,7 @@ fn a_named_user_or_a_member_of_a_named_group_approves() {
         None,
         "svc",
         "approve",
+        None,
         &[approval(
             "b",
             "approve",
@@ -115,6 +117,7 @@ fn anyone_approves_when_the_step_names_no_one() {
         None,
         "svc",
         "approve",
+        None,
         &[approval(
             "a",
             "approve",
@@ -134,6 +137,7 @@ fn an_approval_by_someone_not_named_is_ignored_and_reported() {
         None,
         "svc",
         "approve",
+        None,
         &[approval(
             "mallory-says-yes",
             "approve",
@@ -154,6 +158,7 @@ fn an_approval_by_someone_not_named_is_ignored_and_reported() {
         None,
         "svc",
         "approve",
+        None,
         &[approval(
             "no",
             "approve",
@@ -172,6 +177,7 @@ fn an_approval_without_a_recorded_approver_never_counts() {
         None,
         "svc",
         "approve",
+        None,
         &[approval("unstamped", "approve", Decision::Approve, None, 1)],
     );
     assert_eq!(outcome.verdict, Verdict::Waiting);
@@ -194,6 +200,7 @@ fn only_approvals_of_this_request_and_step_are_read() {
         None,
         "svc",
         "approve",
+        None,
         &[other_request, other_step],
     );
     assert_eq!(outcome.verdict, Verdict::Waiting);
@@ -221,7 +228,7 @@ fn the_earliest_decision_counts_whatever_order_they_are_listed_in() {
         vec![approve.clone(), reject.clone()],
         vec![reject.clone(), approve.clone()],
     ] {
-        let outcome = decide(&only(&leads), None, "svc", "approve", &list);
+        let outcome = decide(&only(&leads), None, "svc", "approve", None, &list);
         assert!(
             matches!(&outcome.verdict, Verdict::Approved(d) if d.approver == "alice"),
             "{outcome:?}"
@@ -230,7 +237,14 @@ fn the_earliest_decision_counts_whatever_order_they_are_listed_in() {
     // In the same second the rejection goes first.
     let mut same_second = reject.clone();
     same_second.metadata.creation_timestamp = approve.metadata.creation_timestamp.clone();
-    let outcome = decide(&only(&leads), None, "svc", "approve", &[approve, same_second]);
+    let outcome = decide(
+        &only(&leads),
+        None,
+        "svc",
+        "approve",
+        None,
+        &[approve, same_second],
+    );
     let Verdict::Rejected(decided) = &outcome.verdict else {
         panic!("{outcome:?}")
     };
@@ -254,7 +268,14 @@ fn ignored_approvals_are_named_up_to_the_bound_and_counted_past_it() {
             )
         })
         .collect();
-    let outcome = decide(&only(&approvers(&["alice"], &[])), None, "svc", "approve", &many);
+    let outcome = decide(
+        &only(&approvers(&["alice"], &[])),
+        None,
+        "svc",
+        "approve",
+        None,
+        &many,
+    );
     assert_eq!(outcome.verdict, Verdict::Waiting);
     assert_eq!(outcome.ignored_total, 1000);
     assert_eq!(outcome.ignored.len(), MAX_IGNORED_NAMED);
@@ -311,7 +332,7 @@ fn the_requesters_own_approval_counts_only_when_the_step_allows_it() {
             2,
         ),
     ];
-    let refused = decide(&only(&leads), Some("jane"), "svc", "approve", &own);
+    let refused = decide(&only(&leads), Some("jane"), "svc", "approve", None, &own);
     assert_eq!(refused.verdict, Verdict::Waiting);
     assert_eq!(refused.ignored_total, 2);
     assert_eq!(
@@ -323,7 +344,7 @@ fn the_requesters_own_approval_counts_only_when_the_step_allows_it() {
     let by_bob = approval("bob", "approve", Decision::Approve, Some(("bob", &["leads"])), 3);
     let mut listed = own.to_vec();
     listed.push(by_bob);
-    let outcome = decide(&only(&leads), Some("jane"), "svc", "approve", &listed);
+    let outcome = decide(&only(&leads), Some("jane"), "svc", "approve", None, &listed);
     assert!(
         matches!(&outcome.verdict, Verdict::Approved(d) if d.approver == "bob"),
         "{outcome:?}"
@@ -332,7 +353,7 @@ fn the_requesters_own_approval_counts_only_when_the_step_allows_it() {
         approvers: leads.clone(),
         allow_self_approval: true,
     };
-    let outcome = decide(&allowed, Some("jane"), "svc", "approve", &own);
+    let outcome = decide(&allowed, Some("jane"), "svc", "approve", None, &own);
     assert!(
         matches!(&outcome.verdict, Verdict::Approved(d) if d.approver == "jane"),
         "{outcome:?}"
@@ -346,11 +367,12 @@ fn the_requesters_own_approval_counts_only_when_the_step_allows_it() {
         Some("jane"),
         "svc",
         "approve",
+        None,
         &own,
     );
     assert_eq!(outsider.verdict, Verdict::Waiting);
     // A request without a recorded requester has no one to refuse.
-    let unknown = decide(&only(&leads), None, "svc", "approve", &own);
+    let unknown = decide(&only(&leads), None, "svc", "approve", None, &own);
     assert!(matches!(&unknown.verdict, Verdict::Approved(d) if d.approver == "jane"));
 }
 
@@ -362,6 +384,7 @@ fn the_answer_goes_on_fails_or_waits_naming_what_did_not_count() {
         None,
         "svc",
         "approve",
+        None,
         &[approval(
             "yes",
             "approve",
@@ -388,6 +411,7 @@ fn the_answer_goes_on_fails_or_waits_naming_what_did_not_count() {
         None,
         "svc",
         "approve",
+        None,
         &[approval(
             "no",
             "approve",
@@ -422,7 +446,7 @@ fn a_waiting_answer_names_ten_approvals_that_did_not_count_and_counts_the_rest()
         .collect();
     let waiting = answer(
         &leads,
-        &decide(&only(&leads), None, "svc", "approve", &spam),
+        &decide(&only(&leads), None, "svc", "approve", None, &spam),
         true,
     )
     .unwrap_err();
@@ -456,4 +480,170 @@ fn the_field_selector_escapes_what_field_selectors_reserve() {
         field_selector("svc", r"a,b=c\d"),
         r"spec.requestName=svc,spec.stepId=a\,b\=c\\d"
     );
+}
+
+/// The time `second` seconds (and `millis`) after the tests' epoch.
+fn at(second: i64, millis: i64) -> Timestamp {
+    Timestamp::from_millisecond((1_700_000_000 + second) * 1000 + millis).unwrap()
+}
+
+#[test]
+fn an_approval_made_before_the_request_was_created_does_not_count() {
+    // Request svc was deleted and created again at second 100; alice's
+    // approval of the old one, made at second 40, does not decide it.
+    let leads = approvers(&["alice"], &[]);
+    let since = counts_from(Some(at(100, 0)), Some(at(101, 300)));
+    let old = approval(
+        "last-month",
+        "approve",
+        Decision::Approve,
+        Some(("alice", &[])),
+        40,
+    );
+    let outcome = decide(
+        &only(&leads),
+        None,
+        "svc",
+        "approve",
+        since,
+        std::slice::from_ref(&old),
+    );
+    assert_eq!(outcome.verdict, Verdict::Waiting);
+    assert_eq!(outcome.ignored_total, 1);
+    assert_eq!(
+        outcome.ignored[0].message(),
+        "ScaffoldApproval last-month by alice does not count: it was made at 2023-11-14T22:14:00Z, \
+         before step approve began waiting at 2023-11-14T22:15:00Z"
+    );
+    // Made in the second the request was created: it is the new request's.
+    let new = approval("today", "approve", Decision::Approve, Some(("alice", &[])), 100);
+    let outcome = decide(&only(&leads), None, "svc", "approve", since, &[old, new]);
+    assert!(
+        matches!(&outcome.verdict, Verdict::Approved(d) if d.approval == "today"),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.ignored_total, 1);
+}
+
+#[test]
+fn a_rejection_of_an_earlier_attempt_does_not_decide_a_retried_step() {
+    // The step began at second 10 and alice rejected it at second 20; a
+    // retry resumed it at second 300.
+    let leads = approvers(&["alice"], &[]);
+    let rejected = approval("no", "approve", Decision::Reject, Some(("alice", &[])), 20);
+    let first_attempt = counts_from(Some(at(0, 0)), Some(at(10, 0)));
+    let outcome = decide(
+        &only(&leads),
+        None,
+        "svc",
+        "approve",
+        first_attempt,
+        std::slice::from_ref(&rejected),
+    );
+    assert!(matches!(outcome.verdict, Verdict::Rejected(_)), "{outcome:?}");
+
+    let retried = counts_from(Some(at(0, 0)), Some(at(300, 0)));
+    let outcome = decide(
+        &only(&leads),
+        None,
+        "svc",
+        "approve",
+        retried,
+        std::slice::from_ref(&rejected),
+    );
+    assert_eq!(outcome.verdict, Verdict::Waiting);
+    let waiting = answer(&leads, &outcome, false).unwrap_err().to_string();
+    assert!(
+        waiting.contains(
+            "ScaffoldApproval no by alice does not count: it was made at 2023-11-14T22:13:40Z, before \
+             step approve began waiting at 2023-11-14T22:18:18Z"
+        ),
+        "{waiting}"
+    );
+    let approved = approval("yes", "approve", Decision::Approve, Some(("alice", &[])), 301);
+    let outcome = decide(
+        &only(&leads),
+        None,
+        "svc",
+        "approve",
+        retried,
+        &[rejected, approved],
+    );
+    assert!(
+        matches!(&outcome.verdict, Verdict::Approved(d) if d.approval == "yes"),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn approvals_count_from_the_whole_second_the_attempt_began_less_the_clock_allowance() {
+    // The operator's clock read 50.9 s when the step began; the API server's
+    // may be up to CLOCK_SKEW behind, so an approval it stamps 48 s was
+    // made after the step began.
+    assert_eq!(CLOCK_SKEW, Duration::from_secs(2));
+    let since = counts_from(Some(at(0, 0)), Some(at(50, 900)));
+    assert_eq!(since, Some(at(48, 0)));
+    let leads = approvers(&["alice"], &[]);
+    let by = |second| approval("a", "approve", Decision::Approve, Some(("alice", &[])), second);
+    for (second, counts) in [(47, false), (48, true), (50, true), (51, true)] {
+        let outcome = decide(&only(&leads), None, "svc", "approve", since, &[by(second)]);
+        assert_eq!(
+            matches!(outcome.verdict, Verdict::Approved(_)),
+            counts,
+            "made at second {second}: {outcome:?}"
+        );
+    }
+    // The request's creation is the API server's clock: exact, to the
+    // second, and the later bound wins.
+    assert_eq!(counts_from(Some(at(60, 700)), Some(at(61, 0))), Some(at(60, 0)));
+    assert_eq!(counts_from(Some(at(60, 0)), Some(at(90, 500))), Some(at(88, 0)));
+    assert_eq!(counts_from(None, None), None);
+    // No bound known: every approval counts; a bound and an approval
+    // without a creation time: it does not.
+    let mut undated = by(0);
+    undated.metadata.creation_timestamp = None;
+    let outcome = decide(&only(&leads), None, "svc", "approve", None, &[undated.clone()]);
+    assert!(matches!(outcome.verdict, Verdict::Approved(_)));
+    let outcome = decide(&only(&leads), None, "svc", "approve", since, &[undated]);
+    assert_eq!(outcome.verdict, Verdict::Waiting);
+    assert!(
+        outcome.ignored[0].why.contains("it has no creation time"),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn stale_approvals_are_named_up_to_the_bound_and_counted_with_the_rest() {
+    let leads = approvers(&["alice"], &[]);
+    let since = counts_from(Some(at(100, 0)), None);
+    let mut listed: Vec<ScaffoldApproval> = (0..8)
+        .map(|i| {
+            approval(
+                &format!("old-{i}"),
+                "approve",
+                Decision::Reject,
+                Some(("alice", &[])),
+                50,
+            )
+        })
+        .collect();
+    listed.extend((0..8).map(|i| {
+        approval(
+            &format!("spam-{i}"),
+            "approve",
+            Decision::Approve,
+            Some(("eve", &[])),
+            150,
+        )
+    }));
+    let outcome = decide(&only(&leads), None, "svc", "approve", since, &listed);
+    assert_eq!(outcome.verdict, Verdict::Waiting);
+    assert_eq!(outcome.ignored_total, 16);
+    assert_eq!(outcome.ignored.len(), MAX_IGNORED_NAMED);
+    let waiting = answer(&leads, &outcome, false).unwrap_err().to_string();
+    assert!(
+        waiting.contains("ScaffoldApproval old-0 by alice does not count: it was made at"),
+        "{waiting}"
+    );
+    assert!(waiting.ends_with("; 6 more do not count"), "{waiting}");
 }

@@ -385,6 +385,13 @@ pub struct StepStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Time>,
 
+    /// When a resume (`spec.retry`, or `spec.cancel` cleared) last set the
+    /// step going again after it failed: its current attempt began then
+    /// (`startedAt` keeps the first attempt's start). A `wait:approval`
+    /// step counts only approvals made after its attempt began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_at: Option<Time>,
+
     /// The request's `metadata.generation` the step last ran at: a step run
     /// again after a retry or a resume ran at a later one, which orders its
     /// events after those told of its earlier run.

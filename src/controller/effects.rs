@@ -29,7 +29,7 @@ use crate::actions::push::{Publisher, Publishing, Remote};
 use crate::actions::{
     self, ActionError, ActionKind, Needs, REQUEST_ANNOTATION, REQUEST_UID_LABEL, World, argocd,
 };
-use crate::api::{CatalogEntity, EntityRef, Requester, ScaffoldRequest};
+use crate::api::{CatalogEntity, EntityRef, Requester, ScaffoldRequest, StepStatus};
 use crate::config::{RepositoryRoute, TenantRules};
 use crate::engine::files::FileTree;
 use crate::forge::github_app::AppKey;
@@ -69,6 +69,11 @@ pub struct ClusterEffects<'a> {
     entities: Vec<String>,
     /// When the step running now first started, as its status recorded it.
     step_started: Option<i64>,
+    /// When the current attempt of the step running now began: its
+    /// `resumedAt`, else its `startedAt`.
+    attempt_started: Option<Time>,
+    /// When the API server created the request.
+    request_created: Option<Time>,
     /// The id of the step running now, as its status records it.
     step_id: String,
 }
@@ -89,15 +94,21 @@ impl<'a> ClusterEffects<'a> {
             applications: Vec::new(),
             entities: Vec::new(),
             step_started: None,
+            attempt_started: None,
+            request_created: request.metadata.creation_timestamp.clone(),
             step_id: String::new(),
         }
     }
 
-    /// Told which step runs next: its id, and when it first started, as
-    /// written to the request's status before the step made any call.
-    pub fn step_starts(&mut self, step_id: &str, started_at: Option<&Time>) {
-        self.step_id = step_id.to_string();
-        self.step_started = started_at.map(|at| at.0.as_second());
+    /// Told which step runs next, as written to the request's status
+    /// before the step made any call: its id, when it first started and
+    /// when its current attempt began.
+    pub fn step_starts(&mut self, step: Option<&StepStatus>) {
+        self.step_id = step.map(|s| s.id.clone()).unwrap_or_default();
+        self.step_started = step
+            .and_then(|s| s.started_at.as_ref())
+            .map(|at| at.0.as_second());
+        self.attempt_started = step.and_then(|s| s.resumed_at.clone().or_else(|| s.started_at.clone()));
     }
 
     /// Learns from the output of a step that finished before a restart.

@@ -38,7 +38,8 @@ impl ClusterEffects<'_> {
 
     /// The approvals of this request's running step, listed by the CRD's
     /// selectable fields (at most [`approval::MAX_READ`]), decided by
-    /// [`approval::decide`].
+    /// [`approval::decide`] counting those made for this request and this
+    /// attempt of the step ([`approval::counts_from`]).
     fn wait_approval(&self, input: &ApprovalInput) -> Result<ApprovalOutput, ActionError> {
         let api: Api<ScaffoldApproval> = Api::namespaced(self.context.client.clone(), &self.namespace);
         let params = ListParams::default()
@@ -59,7 +60,18 @@ impl ClusterEffects<'_> {
             .as_deref()
             .is_some_and(|next| !next.is_empty());
         let requester = self.requester.as_ref().map(|r| r.username.as_str());
-        let outcome = approval::decide(input, requester, &self.request_name, &self.step_id, &listed.items);
+        let since = approval::counts_from(
+            self.request_created.as_ref().map(|t| t.0),
+            self.attempt_started.as_ref().map(|t| t.0),
+        );
+        let outcome = approval::decide(
+            input,
+            requester,
+            &self.request_name,
+            &self.step_id,
+            since,
+            &listed.items,
+        );
         approval::answer(&input.approvers, &outcome, more)
     }
 

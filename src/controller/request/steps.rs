@@ -99,10 +99,7 @@ impl StepLoop<'_> {
         let started = transition::start_step(std::mem::take(status), index, now());
         self.apply(status, started)?;
         let started = status.steps.get(index);
-        effects.step_starts(
-            started.map_or("", |s| s.id.as_str()),
-            started.and_then(|s| s.started_at.as_ref()),
-        );
+        effects.step_starts(started);
         let clock = Instant::now();
         let outcome = scaffold.run_step(index, effects);
         self.record_warnings(status, renderer, scaffold)?;
@@ -183,7 +180,7 @@ impl StepLoop<'_> {
                     Next::Continue
                 }
                 StepPlan::Rebuild => {
-                    effects.step_starts(&recorded.id, recorded.started_at.as_ref());
+                    effects.step_starts(Some(recorded));
                     let outcome = scaffold.run_step(index, &mut effects);
                     self.record_warnings(status, &renderer, &scaffold)?;
                     let rebuilt =

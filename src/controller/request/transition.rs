@@ -232,6 +232,9 @@ fn resume(mut status: ScaffoldRequestStatus, asked: Asked, because: String, now:
         if step.phase == StepPhase::Failed {
             step.phase = StepPhase::Pending;
             step.completed_at = None;
+            // A new attempt: what decided the last one (a rejection) does
+            // not decide this one.
+            step.resumed_at = Some(now.clone());
             // A gated step that timed out waits anew, with a new deadline.
             step.wait_until = None;
         }
@@ -339,6 +342,7 @@ pub fn start(
                 phase: StepPhase::Pending,
                 started_at: None,
                 completed_at: None,
+                resumed_at: None,
                 generation: None,
                 wait_until: None,
                 message: None,

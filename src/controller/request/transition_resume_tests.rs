@@ -141,6 +141,10 @@ fn clearing_cancel_resumes_where_the_request_stopped() {
     assert_eq!(resumed.status.template_revision.as_deref(), Some("abc123"));
     assert_eq!(resumed.status.steps[0].phase, StepPhase::Succeeded);
     assert_eq!(resumed.status.steps[1].message, None);
+    assert_eq!(
+        resumed.status.steps[1].resumed_at, None,
+        "a step that had not failed goes on with its attempt"
+    );
     assert_eq!(condition(&resumed.status, "Reconciling").reason, "Resuming");
     assert_eq!(
         events(&resumed),
@@ -187,6 +191,11 @@ fn a_retry_resumes_a_failed_request_at_its_failed_step_keeping_every_checkpoint(
         (None, None)
     );
     assert_eq!(publish.started_at, Some(at(30)), "when it first started stays");
+    assert_eq!(
+        publish.resumed_at,
+        Some(at(60)),
+        "its new attempt began now: a wait:approval step counts approvals from then"
+    );
     assert_eq!(
         kstatus_of(status)
             .into_iter()

@@ -257,6 +257,7 @@ fn done(action: &str, output: Value) -> StepStatus {
         phase: StepPhase::Succeeded,
         started_at: Some(at(10)),
         completed_at: Some(at(20)),
+        resumed_at: None,
         generation: Some(1),
         wait_until: None,
         message: None,

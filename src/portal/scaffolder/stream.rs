@@ -198,6 +198,7 @@ mod tests {
                 },
                 started_at: (i < done).then(|| at(i as i64)),
                 completed_at: (i < done).then(|| at(i as i64 + 1)),
+                resumed_at: None,
                 generation: Some(1),
                 wait_until: None,
                 message: None,

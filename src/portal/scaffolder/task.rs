@@ -239,6 +239,7 @@ mod tests {
             phase,
             started_at: started.map(at),
             completed_at: completed.map(at),
+            resumed_at: None,
             generation: started.map(|_| 1),
             message: None,
             output: None,
