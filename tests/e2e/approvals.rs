@@ -3,7 +3,8 @@
 //! Approvals section gives a team's approvers), who made it is what the
 //! API server recorded, never what the object claims, and no one changes
 //! it afterwards. A `wait:approval` step goes on for one of its approvers
-//! only, and fails on their rejection.
+//! only, and fails on their rejection; approvals made before its request
+//! was created, or before a retry, do not count.
 
 use std::time::Duration;
 
@@ -254,6 +255,16 @@ fn a_wait_approval_step_goes_on_for_an_approver_only_and_survives_a_sigkill() {
         "Valid",
         Duration::from_secs(30),
     );
+    // An approval of an earlier request named ship, made before this one
+    // was created (in an earlier second: timestamps are whole seconds),
+    // never decides it.
+    create_as(
+        &ns,
+        "alice",
+        &leads,
+        &decision("ship-earlier", "ship", "Approve", "the old ship"),
+    );
+    std::thread::sleep(Duration::from_millis(1100));
     for name in ["ship", "stop"] {
         create_as(
             &ns,
@@ -272,6 +283,19 @@ fn a_wait_approval_step_goes_on_for_an_approver_only_and_survives_a_sigkill() {
         Duration::from_secs(60),
     );
     assert_eq!(phase(&waiting), "Running", "{waiting:#}");
+    let earlier = approve_step_says(
+        &namespace,
+        "ship",
+        "ScaffoldApproval ship-earlier by alice does not count: it was made at",
+        Duration::from_secs(60),
+    );
+    assert!(
+        earlier["status"]["steps"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("before step approve began waiting at"),
+        "{earlier:#}"
+    );
     let (status, reason, _) = condition(&waiting, "Reconciling").unwrap();
     assert_eq!((status.as_str(), reason.as_str()), ("True", "Waiting"));
     let deadline = waiting["status"]["steps"][0]["waitUntil"].clone();
@@ -374,6 +398,48 @@ fn a_wait_approval_step_goes_on_for_an_approver_only_and_survives_a_sigkill() {
     assert_eq!(
         stopped["status"]["steps"][1]["phase"], "Pending",
         "nothing after the rejected step ran"
+    );
+
+    // A retry is a new attempt: the rejection that failed the last one
+    // does not fail it again. (A retry asked within the operator's clock
+    // allowance, 2 s, of the rejection could be; a person takes longer.)
+    std::thread::sleep(Duration::from_secs(3));
+    cluster().kubectl_ok(&[
+        "patch",
+        "-n",
+        &ns,
+        "scaffoldrequest/stop",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"retry":1}}"#,
+    ]);
+    let retried = approve_step_says(
+        &namespace,
+        "stop",
+        "ScaffoldApproval stop-by-alice by alice does not count: it was made at",
+        Duration::from_secs(60),
+    );
+    assert_eq!(phase(&retried), "Running", "{retried:#}");
+    assert!(
+        retried["status"]["steps"][0]["resumedAt"].is_string(),
+        "{retried:#}"
+    );
+    create_as(
+        &ns,
+        "alice",
+        &leads,
+        &decision("stop-approved", "stop", "Approve", "next quarter now"),
+    );
+    let approved = wait_phase(
+        &namespace,
+        "scaffoldrequest/stop",
+        "Succeeded",
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        approved["status"]["steps"][0]["output"]["approval"], "stop-approved",
+        "{approved:#}"
     );
 }
 
