@@ -58,6 +58,11 @@ pub struct Config {
     /// From 1 to 30 days' worth.
     #[serde(default = "default_step_timeout")]
     pub step_timeout_seconds: u64,
+    /// The longest wait, in seconds, between two looks at an open upgrade
+    /// pull request that does not change: the wait starts at 15 s and
+    /// doubles up to this. From 15 to a day's worth.
+    #[serde(default = "default_upgrade_poll_max")]
+    pub upgrade_poll_max_seconds: u64,
     /// The portal API (`goldpath run --api-addr`): which browser origins
     /// may call it.
     #[serde(default)]
@@ -343,10 +348,20 @@ impl Default for Config {
             template_source_limits: TemplateSourceLimits::default(),
             debug_wait_max_seconds: default_debug_wait_max(),
             step_timeout_seconds: default_step_timeout(),
+            upgrade_poll_max_seconds: default_upgrade_poll_max(),
             portal: PortalConfig::default(),
         }
     }
 }
+
+/// Ten minutes: how late a merge or a close of an idle pull request is
+/// seen at worst.
+fn default_upgrade_poll_max() -> u64 {
+    600
+}
+
+/// The bounds of `upgradePollMaxSeconds`: the first wait, and a day.
+pub const UPGRADE_POLL_MAX_RANGE: std::ops::RangeInclusive<u64> = 15..=86_400;
 
 /// Backstage's own threshold for `debug:wait`: ten minutes.
 fn default_debug_wait_max() -> u64 {
@@ -592,6 +607,14 @@ impl Config {
             anyhow::bail!(
                 "{}: stepTimeoutSeconds must be from 1 to {MAX_STEP_TIMEOUT_SECONDS} (30 days)",
                 path.display()
+            );
+        }
+        if !UPGRADE_POLL_MAX_RANGE.contains(&config.upgrade_poll_max_seconds) {
+            anyhow::bail!(
+                "{}: upgradePollMaxSeconds must be from {} to {} (a day)",
+                path.display(),
+                UPGRADE_POLL_MAX_RANGE.start(),
+                UPGRADE_POLL_MAX_RANGE.end()
             );
         }
         config

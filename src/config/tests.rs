@@ -184,6 +184,23 @@ fn a_configuration_file_with_an_unknown_key_is_refused_naming_it() {
     assert_eq!(config.concurrency, 4);
     assert_eq!(config.argocd.namespace, "argocd");
     assert_eq!(config.catalog.progress_deadline_seconds, 600);
+    assert_eq!(config.upgrade_poll_max_seconds, 600);
+}
+
+#[test]
+fn the_longest_wait_between_looks_at_a_pull_request_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    for bad in ["0", "14", "86401"] {
+        std::fs::write(&path, format!("upgradePollMaxSeconds: {bad}\n")).unwrap();
+        let error = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("upgradePollMaxSeconds must be from 15 to 86400"),
+            "{error}"
+        );
+    }
+    std::fs::write(&path, "upgradePollMaxSeconds: 60\n").unwrap();
+    assert_eq!(Config::load(&path).unwrap().upgrade_poll_max_seconds, 60);
 }
 
 #[test]

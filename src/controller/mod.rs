@@ -59,6 +59,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     templates: template::Cache,
     retries: Retries,
+    /// What upgrades remember of each request between reconciles.
+    upgrades: request::UpgradeMemos,
     /// GitHub App installation tokens, kept until shortly before expiry.
     pub app_tokens: crate::forge::github_app::TokenCache,
 }
@@ -297,7 +299,6 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
     // other replica starts on what this one is still finishing.
     let (stopped, controllers_stopped) = tokio::sync::oneshot::channel::<()>();
     let (leadership, election) = lead(&client, options.lease, &shutdown, controllers_stopped);
-    let concurrency = config.concurrency;
     let instance = options.instance.unwrap_or_else(|| "goldpath".into());
     let reporter = guard::Reporter::new(client.clone(), instance.clone(), leadership.clone());
     let (catalog, catalog_controller) = catalog::catalog(
@@ -306,7 +307,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
             watch_namespace: watch_namespace.clone(),
             config: Arc::new(config.clone()),
             deadline: Duration::from_secs(config.catalog.progress_deadline_seconds),
-            concurrency,
+            concurrency: config.concurrency,
         },
         metrics.clone(),
         leadership.clone(),
@@ -327,6 +328,7 @@ pub async fn run(client: Client, config: Config, options: RunOptions) -> anyhow:
         metrics: metrics.clone(),
         templates: template::Cache::default(),
         retries: Retries::default(),
+        upgrades: Default::default(),
         app_tokens: Default::default(),
         config,
     });

@@ -196,7 +196,11 @@ fn new_template_revisions_and_parameter_changes_become_one_pull_request_per_requ
     let first = commit_template(&work, &remote, 1);
     let server = &cluster.gitea;
     // The Gitea host, and the template's branch looked at every second.
-    let _operator = operator_with(&namespace, &server.token, "templateRefreshSeconds: 1\n");
+    let _operator = operator_with(
+        &namespace,
+        &server.token,
+        "templateRefreshSeconds: 1\nupgradePollMaxSeconds: 15\n",
+    );
     apply(&namespace, &template(&remote));
     let names: Vec<String> = (0..REQUESTS).map(|i| format!("svc{i}-{}", unique())).collect();
     let all: String = names

@@ -16,6 +16,8 @@ mod steps;
 mod transition;
 mod upgrade;
 
+pub(super) use upgrade::Memos as UpgradeMemos;
+
 use std::ops::ControlFlow;
 use std::sync::Arc;
 

@@ -15,8 +15,11 @@
 //! the step's own token). Nothing is ever pushed to the default branch and
 //! no branch is deleted; a branch someone else committed to is left alone.
 
+mod memo;
 mod render;
 mod rules;
+
+pub(crate) use memo::Memos;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +33,10 @@ use tokio::runtime::Handle;
 use super::resolve::{granted, read_secrets};
 use super::{Edge, template_name};
 use crate::api::conditions::{self, ConditionState, ConditionType};
-use crate::api::{Phase, PullRequestRef, ScaffoldRequest, ScaffoldRequestStatus, Template, UpgradePolicy};
+use crate::api::{
+    Phase, PullRequestRef, ScaffoldRequest, ScaffoldRequestStatus, Template, UpgradePolicy, UpgradeState,
+};
+use crate::config::RepositoryRoute;
 use crate::controller::Error;
 use crate::controller::effects::ClusterEffects;
 use crate::controller::guard::Guarded;
@@ -38,12 +44,9 @@ use crate::controller::kube_error;
 use crate::controller::template::{Prepared, SourceError, prepared};
 use crate::forge::{self, Forge, NewPullRequest, RepoId};
 use crate::git::{self, GitError, MergeLabels, PublishRequest};
+use memo::{Access, Memo};
 use render::Rendered;
-use rules::{Decision, Target};
-
-/// How long until an open pull request is looked at again: a merge or a
-/// close is seen within this.
-const RECHECK: Duration = Duration::from_secs(15);
+use rules::{Decision, Reach, Target};
 
 /// Whether `request` follows its Template: it succeeded and asks for
 /// upgrades as pull requests.
@@ -131,16 +134,6 @@ async fn follow(edge: &Edge, status: &mut ScaffoldRequestStatus, notes: &mut Vec
         return Ok(Err(Outcome::waiting("TemplateNotReady", message)));
     };
     let inline = template.spec.source.as_ref().is_none_or(|s| s.git.is_none());
-    if inline && status.template_revision.as_deref() != Some(revision.as_str()) {
-        let message = format!(
-            "Template {name} keeps its files inline, and goldpath keeps no earlier revision of inline \
-             files: the change from revision {} to {revision} cannot be told apart from the repository's \
-             own changes, so no upgrade is proposed. Templates with a git source (spec.source.git) are \
-             upgraded; parameter changes are proposed while the files stay as they were",
-            status.template_revision.as_deref().unwrap_or("(none)")
-        );
-        return Ok(Err(Outcome::waiting("InlineTemplate", message)));
-    }
     let context = &edge.context;
     let target_prepared = match prepared(context, &template, Some(&revision)).await {
         Ok(Ok(found)) => found,
@@ -176,10 +169,12 @@ async fn follow(edge: &Edge, status: &mut ScaffoldRequestStatus, notes: &mut Vec
         revision,
         parameters,
         generation: edge.request.metadata.generation.unwrap_or_default(),
+        inline,
     };
     let work = Work {
         edge: edge.clone(),
         template: Arc::new(template),
+        fingerprint: rules::fingerprint(&target, &secrets),
         target,
         target_prepared,
         secrets,
@@ -269,6 +264,8 @@ struct Work {
     target: Target,
     target_prepared: Arc<Prepared>,
     secrets: std::collections::BTreeMap<String, String>,
+    /// [`rules::fingerprint`] of the target and secrets.
+    fingerprint: u64,
     handle: Handle,
 }
 
@@ -294,14 +291,24 @@ struct Merge {
 
 impl Work {
     /// Applies the rules until they settle: at most an observation and a
-    /// proposal per reconcile.
+    /// proposal per reconcile. A request left without an open pull request
+    /// is forgotten.
     fn run(&self, status: &mut ScaffoldRequestStatus, notes: &mut Vec<Note>) -> Result<Outcome, Outcome> {
+        let outcome = self.settle(status, notes);
+        if !status.upgrades.iter().any(|u| u.state == UpgradeState::Open) {
+            self.edge.context.upgrades.forget(&self.edge.key);
+        }
+        outcome
+    }
+
+    fn settle(&self, status: &mut ScaffoldRequestStatus, notes: &mut Vec<Note>) -> Result<Outcome, Outcome> {
         let template = template_name(&self.template);
-        let mut observed = false;
+        // The forge the open pull request was observed through, once it was.
+        let mut observed: Option<Access> = None;
         let mut target_render = None;
         // Observe, propose, then settle: three rounds at most.
         for _ in 0..3 {
-            match rules::decide(status, &self.target, observed) {
+            match rules::decide(status, &self.target, observed.is_some()) {
                 Decision::UpToDate => {
                     let message = format!(
                         "the repository follows Template {template} at revision {} with the parameters of \
@@ -319,6 +326,7 @@ impl Work {
                             .into(),
                     ));
                 }
+                Decision::InlineChanged => return Err(self.inline_changed(status, observed)),
                 Decision::Declined(index) => {
                     let upgrade = &status.upgrades[index];
                     let message = format!(
@@ -330,23 +338,14 @@ impl Work {
                     );
                     return Ok(Outcome::waiting("UpgradeDeclined", message));
                 }
-                Decision::Wait(index) => return Ok(open_outcome(status, index)),
+                Decision::Wait(index) => {
+                    let wait = self.poll(observed, false);
+                    return Ok(open_outcome(status, index, wait));
+                }
                 Decision::Observe(index) => {
-                    let rendered = self.rendered_target(&mut target_render)?;
-                    let number = status.upgrades[index]
-                        .pull_request
-                        .as_ref()
-                        .map_or(0, |p| p.number);
-                    let forge = self.forge(rendered)?;
-                    let id = repo_id(&rendered.publish);
-                    let state = self
-                        .handle
-                        .block_on(forge.pull_request_state(&id, u64::try_from(number).unwrap_or(0)))
-                        .map_err(|e| self.failed(e.to_string(), e.is_transient()))?;
-                    if let Some(note) = rules::observed(status, index, state) {
-                        notes.push((EventType::Normal, "UpgradeObserved", note));
-                    }
-                    observed = true;
+                    let access = self.access(&mut target_render)?;
+                    self.observe(status, index, &access, notes)?;
+                    observed = Some(access);
                 }
                 Decision::Propose {
                     from_revision,
@@ -355,7 +354,10 @@ impl Work {
                 } => {
                     let rendered = self.rendered_target(&mut target_render)?;
                     match self.propose(status, rendered, &from_revision, from_parameters, update, notes)? {
-                        Some(index) => return Ok(open_outcome(status, index)),
+                        Some(index) => {
+                            let wait = self.poll(Some(access_of(rendered)), true);
+                            return Ok(open_outcome(status, index, wait));
+                        }
                         None => continue,
                     }
                 }
@@ -365,10 +367,87 @@ impl Work {
             current: false,
             reason: "UpgradePending",
             message: "looking again shortly".into(),
-            next: Action::requeue(RECHECK),
+            next: Action::requeue(rules::FIRST_POLL),
         })
     }
 
+    /// Why nothing is proposed over changed inline files. An open pull
+    /// request (`observed`, still open) is still looked at: its merge is
+    /// recorded although the files differ.
+    fn inline_changed(&self, status: &ScaffoldRequestStatus, observed: Option<Access>) -> Outcome {
+        let message = format!(
+            "Template {} keeps its files inline, and goldpath keeps no earlier revision of inline files: \
+             the change from revision {} to {} cannot be told apart from the repository's own changes, so \
+             no upgrade is proposed. Templates with a git source (spec.source.git) are upgraded; parameter \
+             changes are proposed while the files stay as they were",
+            template_name(&self.template),
+            status.template_revision.as_deref().unwrap_or("(none)"),
+            self.target.revision
+        );
+        let mut outcome = Outcome::waiting("InlineTemplate", message);
+        if observed.is_some() {
+            outcome.next = Action::requeue(self.poll(observed, false));
+        }
+        outcome
+    }
+
+    /// Asks the forge what became of upgrade `index`'s pull request and
+    /// records it.
+    fn observe(
+        &self,
+        status: &mut ScaffoldRequestStatus,
+        index: usize,
+        access: &Access,
+        notes: &mut Vec<Note>,
+    ) -> Step<()> {
+        let number = status.upgrades[index]
+            .pull_request
+            .as_ref()
+            .map_or(0, |p| p.number);
+        let forge = self.forge(&access.route, access.token.as_deref())?;
+        let state = self
+            .handle
+            .block_on(forge.pull_request_state(&access.repo, u64::try_from(number).unwrap_or(0)))
+            .map_err(|e| self.failed(e.to_string(), e.is_transient()))?;
+        if let Some(note) = rules::observed(status, index, state) {
+            notes.push((EventType::Normal, "UpgradeObserved", note));
+        }
+        Ok(())
+    }
+
+    /// The forge the target publishes to: remembered from the last
+    /// rendering of the same target, else learnt by rendering it now.
+    fn access(&self, made: &mut Option<Rendered>) -> Step<Access> {
+        let remembered = self.edge.context.upgrades.get(&self.edge.key);
+        match (
+            rules::reach(remembered.as_ref().map(|m| m.fingerprint), self.fingerprint),
+            remembered,
+        ) {
+            (Reach::Remembered, Some(memo)) => Ok(memo.access),
+            _ => self.rendered_target(made).map(access_of),
+        }
+    }
+
+    /// The wait before the open pull request is looked at again, which
+    /// doubles while nothing changes; remembers it with `access`.
+    fn poll(&self, access: Option<Access>, changed: bool) -> Duration {
+        let memos = &self.edge.context.upgrades;
+        let previous = memos
+            .get(&self.edge.key)
+            .filter(|memo| !changed && memo.fingerprint == self.fingerprint)
+            .and_then(|memo| memo.poll);
+        let max = Duration::from_secs(self.edge.context.config.upgrade_poll_max_seconds);
+        let wait = rules::next_poll(previous, max);
+        if let Some(access) = access {
+            let memo = Memo {
+                fingerprint: self.fingerprint,
+                access,
+                poll: Some(wait),
+            };
+            memos.put(&self.edge.key, memo);
+        }
+        wait
+    }
     /// The rendering of the target, made once per reconcile.
     fn rendered_target<'a>(&self, made: &'a mut Option<Rendered>) -> Step<&'a Rendered> {
         if made.is_none() {
@@ -411,12 +490,13 @@ impl Work {
         )
     }
 
-    fn forge(&self, rendered: &Rendered) -> Step<forge::client::Client<forge::HttpTransport>> {
+    fn forge(
+        &self,
+        route: &RepositoryRoute,
+        token: Option<&str>,
+    ) -> Step<forge::client::Client<forge::HttpTransport>> {
         self.effects()
-            .forge_client(
-                &rendered.publish.route,
-                crate::actions::push::step_token(rendered.token.as_deref()),
-            )
+            .forge_client(route, crate::actions::push::step_token(token))
             .map_err(|e| self.failed(e.message, e.transient))
     }
 
@@ -442,7 +522,7 @@ impl Work {
             );
             return Err(Outcome::waiting("RepositoryChanged", message));
         }
-        let forge = self.forge(theirs)?;
+        let forge = self.forge(&theirs.publish.route, theirs.token.as_deref())?;
         let token = crate::actions::push::step_token(theirs.token.as_deref());
         let credentials = self
             .effects()
@@ -577,7 +657,7 @@ impl Work {
                     current: false,
                     reason: "BranchEdited",
                     message,
-                    next: Action::requeue(RECHECK),
+                    next: Action::requeue(self.poll(Some(access_of(theirs)), false)),
                 });
             }
             Err(error) => return Err(self.failed(error.to_string(), error.is_transient())),
@@ -634,7 +714,7 @@ impl Work {
 }
 
 /// The open upgrade `index`, as the condition says it.
-fn open_outcome(status: &ScaffoldRequestStatus, index: usize) -> Outcome {
+fn open_outcome(status: &ScaffoldRequestStatus, index: usize, wait: Duration) -> Outcome {
     let upgrade = &status.upgrades[index];
     let url = upgrade.pull_request.as_ref().map_or("", |p| p.url.as_str());
     let conflicts = upgrade.conflicts.len() + usize::try_from(upgrade.conflicts_omitted).unwrap_or(0);
@@ -646,7 +726,16 @@ fn open_outcome(status: &ScaffoldRequestStatus, index: usize) -> Outcome {
              conflicting paths",
             upgrade.to, upgrade.generation
         ),
-        next: Action::requeue(RECHECK),
+        next: Action::requeue(wait),
+    }
+}
+
+/// The forge a rendering publishes to.
+fn access_of(rendered: &Rendered) -> Access {
+    Access {
+        route: rendered.publish.route.clone(),
+        token: rendered.token.clone(),
+        repo: repo_id(&rendered.publish),
     }
 }
 

@@ -4,6 +4,10 @@
 //! what the status becomes once it is done. Nothing here reads the cluster,
 //! a forge or the clock.
 
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::api::{PullRequestRef, ScaffoldRequestStatus, UpgradeState, UpgradeStatus};
@@ -25,6 +29,9 @@ pub struct Target {
     pub parameters: Value,
     /// The request's `metadata.generation`.
     pub generation: i64,
+    /// The Template keeps its files inline, and goldpath keeps no earlier
+    /// revision of them: a change of revision cannot be proposed.
+    pub inline: bool,
 }
 
 /// What to do next for a request that follows its Template.
@@ -43,6 +50,9 @@ pub enum Decision {
     /// The status does not record what the repository was rendered from,
     /// so there is no base to merge against.
     NoBase,
+    /// The Template's inline files changed since the repository was
+    /// rendered: there is no base to merge against.
+    InlineChanged,
     /// Render `from` and the target, merge into the default branch, push
     /// and open a pull request, or update that of upgrade `update`.
     Propose {
@@ -69,6 +79,14 @@ pub fn decide(status: &ScaffoldRequestStatus, target: &Target, observed: bool) -
         if upgrade.pull_request.is_some() && !observed {
             return Decision::Observe(index);
         }
+    }
+    // Only after the open pull request was looked at: its merge is
+    // recorded even while the inline files differ.
+    if target.inline && status.template_revision.as_deref() != Some(target.revision.as_str()) {
+        return Decision::InlineChanged;
+    }
+    if let Some(index) = open {
+        let upgrade = &status.upgrades[index];
         if proposes(upgrade, target) && upgrade.pull_request.is_some() {
             return Decision::Wait(index);
         }
@@ -96,6 +114,56 @@ pub fn decide(status: &ScaffoldRequestStatus, target: &Target, observed: bool) -
         from_revision,
         from_parameters,
         update: None,
+    }
+}
+
+/// What a rendering of the target depends on, as a digest: the Template's
+/// revision, the parameters and the secrets it is rendered with. Kept in
+/// memory only, to tell whether a remembered rendering still holds.
+pub fn fingerprint(target: &Target, secrets: &BTreeMap<String, String>) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    target.revision.hash(&mut hasher);
+    target.parameters.to_string().hash(&mut hasher);
+    secrets.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// How an open pull request's state is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Through the forge remembered from the last rendering of the same
+    /// target: nothing is rendered.
+    Remembered,
+    /// Render the target to learn where its repository is and with which
+    /// token it is reached.
+    Render,
+}
+
+/// How to reach the forge to observe an open pull request, given the
+/// fingerprint of the rendering remembered for the request (if any) and of
+/// the target now. Rendering runs the template's steps; a pull request that
+/// only waits for review is observed without it.
+pub fn reach(remembered: Option<u64>, now: u64) -> Reach {
+    if remembered == Some(now) {
+        Reach::Remembered
+    } else {
+        Reach::Render
+    }
+}
+
+/// The first wait before an open pull request is looked at again, and
+/// after every change (a proposal, a merge or a close).
+pub const FIRST_POLL: Duration = Duration::from_secs(15);
+
+/// The wait before the next look at an open pull request that did not
+/// change since the last look, which waited `previous` (none: it just
+/// changed): doubling from [`FIRST_POLL`] to `max` (`upgradePollMaxSeconds`),
+/// so a merge or a close is seen within `max`.
+pub fn next_poll(previous: Option<Duration>, max: Duration) -> Duration {
+    let max = max.max(FIRST_POLL);
+    match previous {
+        None => FIRST_POLL,
+        Some(wait) => wait.saturating_mul(2).clamp(FIRST_POLL, max),
     }
 }
 

@@ -7,6 +7,7 @@ fn target(revision: &str, name: &str, generation: i64) -> Target {
         revision: revision.into(),
         parameters: json!({ "name": name }),
         generation,
+        inline: false,
     }
 }
 
@@ -173,4 +174,86 @@ fn titles_say_whether_the_revision_or_the_parameters_changed() {
     let parameters = title("team/service", "a", &target("a", "billing", 3));
     assert!(parameters.contains("generation 3"), "{parameters}");
     assert!(body("team/orders", "a", &target("b", "o", 1), &[]).contains("The merge is clean."));
+}
+
+fn opened(target: &Target) -> ScaffoldRequestStatus {
+    let mut status = succeeded();
+    proposed(&mut status, target, "a", None, proposal(7, &[]));
+    status
+}
+
+#[test]
+fn an_unchanged_open_pull_request_is_only_observed_not_rendered_again() {
+    let secrets = BTreeMap::from([("token".to_string(), "s3cret".to_string())]);
+    let wanted = target("b", "orders", 1);
+    let status = opened(&wanted);
+    // Reconcile after reconcile the same target: its pull request is
+    // observed through the forge remembered from the proposal.
+    let remembered = fingerprint(&wanted, &secrets);
+    assert_eq!(decide(&status, &wanted, false), Decision::Observe(0));
+    assert_eq!(
+        reach(Some(remembered), fingerprint(&wanted, &secrets)),
+        Reach::Remembered
+    );
+    assert_eq!(decide(&status, &wanted, true), Decision::Wait(0));
+    // The generation alone does not change the rendering.
+    let same = target("b", "orders", 2);
+    assert_eq!(
+        reach(Some(remembered), fingerprint(&same, &secrets)),
+        Reach::Remembered
+    );
+    // A new revision, other parameters or other secrets render again;
+    // so does a request nothing is remembered for (after a restart).
+    let rotated = BTreeMap::from([("token".to_string(), "n3w".to_string())]);
+    for (changed, secrets) in [
+        (target("c", "orders", 1), &secrets),
+        (target("b", "payments", 2), &secrets),
+        (target("b", "orders", 1), &rotated),
+    ] {
+        assert_eq!(
+            reach(Some(remembered), fingerprint(&changed, secrets)),
+            Reach::Render
+        );
+    }
+    assert_eq!(reach(None, remembered), Reach::Render);
+}
+
+#[test]
+fn the_wait_between_looks_at_an_unchanged_pull_request_doubles_to_ten_minutes() {
+    let max = Duration::from_secs(600);
+    let mut wait = None;
+    let mut waits = Vec::new();
+    for _ in 0..10 {
+        let next = next_poll(wait, max);
+        waits.push(next.as_secs());
+        wait = Some(next);
+    }
+    assert_eq!(waits, [15, 30, 60, 120, 240, 480, 600, 600, 600, 600]);
+    // After a change the first wait is 15 s again.
+    assert_eq!(next_poll(None, max), FIRST_POLL);
+    assert_eq!(next_poll(Some(Duration::MAX), max), max);
+    // upgradePollMaxSeconds bounds it; below the first wait it is the first.
+    let minute = Duration::from_secs(60);
+    assert_eq!(next_poll(Some(minute), minute), minute);
+    assert_eq!(next_poll(Some(minute), Duration::ZERO), FIRST_POLL);
+}
+
+#[test]
+fn an_open_pull_request_is_observed_before_changed_inline_files_stop_upgrades() {
+    let mut wanted = target("a", "payments", 2);
+    wanted.inline = true;
+    let mut status = opened(&wanted);
+    // The inline files change while the pull request is open.
+    let mut changed = wanted.clone();
+    changed.revision = "b".into();
+    assert_eq!(decide(&status, &changed, false), Decision::Observe(0));
+    // Still open: nothing is proposed over changed inline files.
+    assert_eq!(decide(&status, &changed, true), Decision::InlineChanged);
+    // Merged: recorded although the files differ.
+    assert!(observed(&mut status, 0, PullRequestState::Merged).is_some());
+    assert_eq!(status.upgrades[0].state, UpgradeState::Merged);
+    assert_eq!(status.applied_parameters, Some(json!({ "name": "payments" })));
+    assert_eq!(decide(&status, &changed, false), Decision::InlineChanged);
+    // Once the files match again, the request is up to date.
+    assert_eq!(decide(&status, &wanted, false), Decision::UpToDate);
 }
