@@ -238,6 +238,10 @@ struct Pull {
     head: String,
     base: String,
     title: String,
+    /// `open` or `closed`, as GitHub says it.
+    state: &'static str,
+    /// Closed by a merge.
+    merged: bool,
 }
 
 /// GitHub's own state.
@@ -405,7 +409,7 @@ fn simulate(
         answer["title"] = json!(pull.title);
         answer["head"]["ref"] = json!(pull.head);
         answer["base"]["ref"] = json!(pull.base);
-        answer["state"] = json!("open");
+        answer["state"] = json!(pull.state);
         answer
     };
     match (method.as_str(), template) {
@@ -462,9 +466,26 @@ fn simulate(
                 head: body["head"].as_str().unwrap_or_default().into(),
                 base: body["base"].as_str().unwrap_or_default().into(),
                 title: body["title"].as_str().unwrap_or_default().into(),
+                state: "open",
+                merged: false,
             };
             state.pulls.push(pull.clone());
             (201, vec![], pull_answer(&pull, 201))
+        }
+        ("get", "/repos/{owner}/{repo}/pulls/{pull_number}") => {
+            let number: u64 = parts[5].parse().unwrap_or_default();
+            match state.pulls.iter().find(|p| p.repo == key && p.number == number) {
+                Some(pull) => {
+                    let mut answer = pull_answer(pull, 200);
+                    answer["merged"] = json!(pull.merged);
+                    (200, vec![], answer)
+                }
+                None => (
+                    404,
+                    vec![],
+                    json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}),
+                ),
+            }
         }
         ("patch", "/repos/{owner}/{repo}/pulls/{pull_number}") => {
             let number: u64 = parts[5].parse().unwrap();
@@ -1218,5 +1239,58 @@ fn a_github_app_finds_its_installation_mints_a_token_and_publishes_with_it() {
             "GET /orgs/elsewhere/installation",
             "GET /users/elsewhere/installation"
         ]
+    );
+}
+
+#[test]
+fn an_upgrades_pull_request_is_read_open_merged_or_closed_with_a_documented_call() {
+    use goldpath::forge::client::Client;
+    use goldpath::forge::{Forge, ForgeKind, HttpTransport, PullRequestState, RepoId};
+
+    let remotes = tempfile::tempdir().unwrap();
+    let github = GitHub::start(remotes.path(), &["acme"]);
+    let pull = |number: u64, state: &'static str, merged: bool| Pull {
+        number,
+        repo: "acme/app".into(),
+        head: "goldpath/upgrade-app".into(),
+        base: "main".into(),
+        title: "Upgrade".into(),
+        state,
+        merged,
+    };
+    github.state.lock().unwrap().forge.pulls.extend([
+        pull(1, "open", false),
+        pull(2, "closed", true),
+        pull(3, "closed", false),
+    ]);
+    let transport = HttpTransport::new(&github.url, TOKEN)
+        .unwrap()
+        .with_scheme(ForgeKind::Github.auth_scheme());
+    let client = Client::new(ForgeKind::Github, transport).unwrap();
+    let id = RepoId {
+        owner: "acme".into(),
+        name: "app".into(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let read = |number| runtime.block_on(client.pull_request_state(&id, number));
+    assert_eq!(read(1).unwrap(), PullRequestState::Open);
+    assert_eq!(read(2).unwrap(), PullRequestState::Merged);
+    assert_eq!(read(3).unwrap(), PullRequestState::Closed);
+    let missing = read(9).unwrap_err().to_string();
+    assert!(
+        missing.contains("pull request 9 of acme/app does not exist"),
+        "{missing}"
+    );
+    assert!(!missing.contains(TOKEN), "{missing}");
+    let pulls = "/repos/acme/app/pulls";
+    assert_eq!(
+        github.take_calls(),
+        (1..=3)
+            .chain([9])
+            .map(|n| format!("GET {pulls}/{n}"))
+            .collect::<Vec<_>>()
     );
 }

@@ -484,6 +484,8 @@ struct MergeRequest {
     project: String,
     source: String,
     target: String,
+    /// `opened`, `merged` or `closed`, as GitLab says it.
+    state: &'static str,
 }
 
 /// GitLab's own state.
@@ -777,11 +779,12 @@ fn simulate(
                 project: project.clone(),
                 source: body["source_branch"].as_str().unwrap_or_default().into(),
                 target: body["target_branch"].as_str().unwrap_or_default().into(),
+                state: "opened",
             };
             state.merge_requests.push(mr.clone());
             (201, merge_request_answer(fixture, &mr))
         }
-        "UpdateMergeRequest" => {
+        "GetMergeRequest" | "UpdateMergeRequest" => {
             let iid: u64 = segment(3).parse().unwrap_or_default();
             match state.merge_requests.iter().find(|mr| mr.iid == iid) {
                 Some(mr) => (200, merge_request_answer(fixture, mr)),
@@ -879,7 +882,7 @@ fn merge_request_answer(mut fixture: Value, mr: &MergeRequest) -> Value {
     fixture["iid"] = json!(mr.iid);
     fixture["source_branch"] = json!(mr.source);
     fixture["target_branch"] = json!(mr.target);
-    fixture["state"] = json!("opened");
+    fixture["state"] = json!(mr.state);
     fixture["web_url"] = json!(format!(
         "https://gitlab.test/{}/-/merge_requests/{}",
         mr.project, mr.iid
@@ -1323,5 +1326,56 @@ fn autocomplete_lists_groups_and_projects_with_the_clients_calls_in_bounded_page
     assert!(
         matches!(refused, ForgeError::Denied { status: 401, .. }),
         "{refused}"
+    );
+}
+
+#[test]
+fn an_upgrades_merge_request_is_read_opened_merged_or_closed_with_the_clients_call() {
+    use goldpath::forge::client::Client;
+    use goldpath::forge::{Forge, ForgeKind, HttpTransport, PullRequestState, RepoId};
+
+    let remotes = tempfile::tempdir().unwrap();
+    let gitlab = GitLab::start(remotes.path(), &["acme"]);
+    let merge_request = |iid: u64, state: &'static str| MergeRequest {
+        iid,
+        project: "acme/app".into(),
+        source: "goldpath/upgrade-app".into(),
+        target: "main".into(),
+        state,
+    };
+    gitlab.state.lock().unwrap().forge.merge_requests.extend([
+        merge_request(1, "opened"),
+        merge_request(2, "merged"),
+        merge_request(3, "closed"),
+    ]);
+    let transport = HttpTransport::new(&format!("{}/api/v4", gitlab.url), TOKEN)
+        .unwrap()
+        .with_scheme(ForgeKind::Gitlab.auth_scheme());
+    let client = Client::new(ForgeKind::Gitlab, transport).unwrap();
+    let id = RepoId {
+        owner: "acme".into(),
+        name: "app".into(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let read = |number| runtime.block_on(client.pull_request_state(&id, number));
+    assert_eq!(read(1).unwrap(), PullRequestState::Open);
+    assert_eq!(read(2).unwrap(), PullRequestState::Merged);
+    assert_eq!(read(3).unwrap(), PullRequestState::Closed);
+    let missing = read(9).unwrap_err().to_string();
+    assert!(
+        missing.contains("merge request 9 of acme/app does not exist"),
+        "{missing}"
+    );
+    assert!(!missing.contains(TOKEN), "{missing}");
+    let mrs = "/projects/acme%2Fapp/merge_requests";
+    assert_eq!(
+        gitlab.take_calls(),
+        (1..=3)
+            .chain([9])
+            .map(|n| format!("GET {mrs}/{n}"))
+            .collect::<Vec<_>>()
     );
 }
