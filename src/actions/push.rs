@@ -18,6 +18,11 @@ use crate::engine::files::FileTree;
 use crate::forge::{self, Forge, MergeRequestOptions, PullRequest};
 use crate::git;
 
+/// How long after a push a forge that still does not show the pushed
+/// branch is taken to have lost the push's record: Gitea was seen taking up
+/// to 17 s to record one on a loaded machine.
+const UNRECORDED_AFTER: Duration = Duration::from_secs(60);
+
 /// Who publishes, and under which rules.
 pub struct Publishing<'a> {
     /// The operator's configuration: git hosts, the commit author.
@@ -332,6 +337,7 @@ pub(super) fn propose<P: Publisher + ?Sized>(
     let base = step.base.clone().unwrap_or(default_branch);
     let publishing = publisher.publishing();
     let identity = identity(publishing.config, &step.author);
+    let marker = publishing.marker.to_owned();
     let started = Instant::now();
     let change = git::PublishRequest {
         remote_url: &step.route.remote_url,
@@ -340,7 +346,7 @@ pub(super) fn propose<P: Publisher + ?Sized>(
         message: &step.message,
         identity: &identity,
         credentials: credentials.as_ref(),
-        marker: Some(publishing.marker),
+        marker: Some(&marker),
     };
     let published = git::publish_change_as(&change, &base, change_kind)
         .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
@@ -362,7 +368,19 @@ pub(super) fn propose<P: Publisher + ?Sized>(
             &step.pull_request(&base),
             step.update,
         ))?;
-        step.check_head(&pull)?;
+        if let Err(unrecorded) = step.check_head(&pull) {
+            // The branch was pushed by an earlier attempt and the forge still
+            // does not show it: that push was most likely cut before the
+            // forge recorded it (Gitea records a branch in a hook after git
+            // took the push), and it records one only when a push changes
+            // it. Pushed again once the first push is older than what a
+            // forge takes to record one.
+            if !published.pushed {
+                git::push_again(&change, &published.commit, UNRECORDED_AFTER)
+                    .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
+            }
+            return Err(unrecorded);
+        }
         if !step.reviewers.is_empty() || !step.team_reviewers.is_empty() {
             publisher.wait(forge.request_reviews(
                 &step.id,

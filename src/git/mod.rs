@@ -35,7 +35,9 @@ mod test_support;
 
 pub use error::{GitError, redact_url};
 pub use merge::{Conflict, ConflictKind, MergeLabels, Merged, merge_trees};
-pub use publish::{Change, PublishRequest, Published, propose, publish, publish_change, publish_change_as};
+pub use publish::{
+    Change, PublishRequest, Published, propose, publish, publish_change, publish_change_as, push_again,
+};
 pub use read::{read_tree, read_tree_in, resolve};
 pub use remote::{percent_decode, scp_address};
 

@@ -3,6 +3,7 @@
 //! overwriting a branch someone else wrote.
 
 use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use git2::{ErrorCode, Repository, Signature};
 
@@ -227,6 +228,58 @@ pub fn publish_change_as(
         &[&base],
     )?;
     tracing::info!(url = %remote.display, branch = request.branch, base = base_branch, commit, "pushed a change branch");
+    Ok(Published { commit, pushed: true })
+}
+
+/// Pushes `request.branch` again as one new commit over `tip`, with the
+/// same tree and message, once `tip` was committed more than `settle` ago:
+/// for a forge that lost the record of the push that made `tip` (the push
+/// was cut while the forge was taking it, so the forge's hook never ran and
+/// it does not show the branch), which records a branch only when a push
+/// changes it. A forge still recording a push it took (seconds) is given
+/// `settle`, so this pushes at most once per `settle`.
+///
+/// - `tip` younger than `settle`: nothing pushed, `pushed: false`;
+/// - branch whose tip is not `tip`: [`GitError::Conflict`], transient
+///   (someone, or another attempt, moved it; look again), nothing pushed;
+/// - tip without `request.marker`: [`GitError::NotCreatedByRequest`].
+pub fn push_again(request: &PublishRequest<'_>, tip: &str, settle: Duration) -> Result<Published, GitError> {
+    let (remote, branch_ref, signature) = start(request)?;
+    remote.check_local()?;
+    let (_scratch, repo) = scratch_repository("goldpath-again-")?;
+    let head_tip = "refs/goldpath/head";
+    remote.fetch(&repo, &[format!("+{branch_ref}:{head_tip}")], remote.is_http())?;
+    let current = repo
+        .find_reference(head_tip)
+        .and_then(|reference| reference.peel_to_commit())
+        .ok()
+        .filter(|current| current.id().to_string() == tip)
+        .ok_or_else(|| GitError::Conflict {
+            url: remote.display.clone(),
+            branch: request.branch.to_owned(),
+            detail: format!("it is no longer at {tip}, the commit to push again"),
+        })?;
+    check_marker(&current, request.marker, &remote.display, || {
+        format!("the branch {}", request.branch)
+    })?;
+    let committed = UNIX_EPOCH + Duration::from_secs(u64::try_from(current.time().seconds()).unwrap_or(0));
+    if SystemTime::now().duration_since(committed).unwrap_or_default() < settle {
+        return Ok(Published {
+            commit: tip.to_owned(),
+            pushed: false,
+        });
+    }
+    let tree_id = current.tree_id();
+    let commit = commit_and_push(
+        &repo,
+        &remote,
+        request,
+        &branch_ref,
+        &signature,
+        tree_id,
+        &[&current],
+    )?;
+    tracing::info!(url = %remote.display, branch = request.branch, commit, "pushed a branch again for the forge to record it");
     Ok(Published { commit, pushed: true })
 }
 

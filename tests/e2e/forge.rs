@@ -1,6 +1,7 @@
 //! Publishing to a real forge: `publish:gitea` against the Gitea `e2e/up`
 //! starts, checked through Gitea's own API.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -692,4 +693,114 @@ fn a_steps_own_token_acts_for_the_user_over_the_hosts_and_is_shown_nowhere() {
         operator.log()
     );
     assert!(!shown.contains(&server.token), "the step's token was shown");
+}
+
+/// Writes `files` over `org/repo`'s main as a commit on `branch` straight
+/// into Gitea's repository on disk, made `age` ago with `message`: a push
+/// that git took and whose hook never ran, so Gitea's records lack the branch.
+fn branch_gitea_did_not_record(
+    org: &str,
+    repo: &str,
+    branch: &str,
+    files: &[(&str, &str)],
+    message: &str,
+    age: i64,
+) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("e2e/.state/gitea/repos")
+        .join(org.to_lowercase())
+        .join(format!("{}.git", repo.to_lowercase()));
+    let git = git2::Repository::open_bare(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let main = git
+        .find_reference("refs/heads/main")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let mut tree = git2::build::TreeUpdateBuilder::new();
+    for (file, content) in files {
+        let blob = git.blob(content.as_bytes()).unwrap();
+        tree.upsert(*file, blob, git2::FileMode::Blob);
+    }
+    let tree = git
+        .find_tree(tree.create_updated(&git, &main.tree().unwrap()).unwrap())
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let when = git2::Time::new(now - age, 0);
+    let author = git2::Signature::new("Platform Bot", "platform-bot@example.com", &when).unwrap();
+    git.commit(
+        Some(&format!("refs/heads/{branch}")),
+        &author,
+        &author,
+        message,
+        &tree,
+        &[&main],
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_branch_gitea_never_recorded_is_pushed_again_and_its_pull_request_succeeds() {
+    let server = &cluster().gitea;
+    let namespace = Namespace::new("gitea-unrecorded");
+    let org = organisation("unrecorded");
+    existing_repository(&org, "platform");
+    apply(&namespace, &pull_request_template("propose"));
+    let name = format!("u{}", unique());
+    // The request exists before any operator runs: its UID is the trailer a
+    // branch of its own carries.
+    apply(
+        &namespace,
+        &pull_request_request(&name, "propose", &org, "platform", &name),
+    );
+    let uid = get(&namespace, &format!("scaffoldrequest/{name}"))["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let branch = format!("add-{name}");
+    let readme = format!("services/{name}/README.md");
+    let content = format!("# {name}\n");
+    branch_gitea_did_not_record(
+        &org,
+        "platform",
+        &branch,
+        &[(readme.as_str(), content.as_str())],
+        &format!("Add {name}\nGoldpath-Request: {uid}\n"),
+        120,
+    );
+    let branches = format!("/repos/{org}/platform/branches/{branch}");
+    assert_eq!(
+        gitea("GET", &branches, None).0,
+        404,
+        "Gitea does not know the branch"
+    );
+
+    let _operator = operator(&namespace, &server.token);
+    let done = wait_phase(
+        &namespace,
+        &format!("scaffoldrequest/{name}"),
+        "Succeeded",
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        gitea("GET", &branches, None).0,
+        200,
+        "Gitea records the branch pushed again"
+    );
+    let pulls: Vec<Value> = open_pull_requests(&org, "platform")
+        .into_iter()
+        .filter(|p| p["title"] == format!("Add {name}").as_str())
+        .collect();
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    assert_eq!(pulls[0]["head"]["ref"], branch.as_str(), "{:#?}", pulls[0]);
+    assert_eq!(
+        done["status"]["steps"][1]["output"]["pullRequestNumber"], pulls[0]["number"],
+        "{done:#}"
+    );
+    // One commit over the one git held: the same files, the same message.
+    let history = git_history(&org, "platform", &branch);
+    let main = git_history(&org, "platform", "main");
+    assert_eq!(history.len(), main.len() + 2, "{history:?}");
 }

@@ -451,3 +451,67 @@ fn a_proposal_is_brought_up_to_date_by_new_commits_and_leaves_a_branch_someone_e
     assert!(matches!(error, GitError::NotCreatedByRequest { .. }), "{error:?}");
     assert_eq!(tip(&remote, "goldpath/upgrade-r"), Some(theirs));
 }
+
+#[test]
+fn a_branch_the_forge_did_not_record_is_pushed_again_as_one_commit_of_the_same_tree_once_it_settled() {
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "remote.git");
+    publish_files(&url, &sample_files()).expect("publish");
+    let identity = identity();
+    let mut files = FileTree::new();
+    files.insert("NEW.md".into(), FileEntry::text("new\n"));
+    let request = PublishRequest {
+        remote_url: &url,
+        branch: "add-new",
+        files: &files,
+        message: "Add NEW.md",
+        identity: &identity,
+        credentials: None,
+        marker: Some("uid-a"),
+    };
+    let first = publish_change(&request, "main").expect("publish change");
+    let hour = Duration::from_secs(3600);
+
+    // A push the forge may still be recording is not repeated.
+    let early = push_again(&request, &first.commit, hour).expect("too early");
+    assert_eq!(
+        (early.pushed, early.commit.as_str()),
+        (false, first.commit.as_str())
+    );
+    assert_eq!(
+        tip(&remote, "add-new"),
+        Some(Oid::from_str(&first.commit).unwrap())
+    );
+
+    let again = push_again(&request, &first.commit, Duration::ZERO).expect("push again");
+    assert!(again.pushed);
+    let repo = Repository::open_bare(&remote).expect("open");
+    let pushed = repo
+        .find_commit(Oid::from_str(&again.commit).unwrap())
+        .expect("commit");
+    let original = repo
+        .find_commit(Oid::from_str(&first.commit).unwrap())
+        .expect("commit");
+    assert_eq!(pushed.parent_ids().collect::<Vec<_>>(), [original.id()]);
+    assert_eq!(pushed.tree_id(), original.tree_id(), "the same files");
+    assert_eq!(
+        pushed.message(),
+        original.message(),
+        "the same message, marker included"
+    );
+    assert_eq!(tip(&remote, "add-new"), Some(pushed.id()));
+
+    // From a tip it no longer has, nothing is pushed: look again.
+    let error = push_again(&request, &first.commit, Duration::ZERO).unwrap_err();
+    assert!(
+        matches!(error, GitError::Conflict { .. }) && error.is_transient(),
+        "{error:?}"
+    );
+    assert_eq!(tip(&remote, "add-new"), Some(pushed.id()));
+
+    // Someone else's commit on the branch is never built on.
+    let theirs = commit_by_hand(&remote, "add-new", &files);
+    let error = push_again(&request, &theirs.to_string(), Duration::ZERO).unwrap_err();
+    assert!(matches!(error, GitError::NotCreatedByRequest { .. }), "{error:?}");
+    assert_eq!(tip(&remote, "add-new"), Some(theirs));
+}
