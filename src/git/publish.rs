@@ -173,21 +173,15 @@ pub fn publish_change_as(
     base_branch: &str,
     change: Change,
 ) -> Result<Published, GitError> {
-    let (remote, branch_ref, signature) = start(request)?;
-    valid_branch_ref(base_branch)?;
-    remote.check_local()?;
-    let (scratch, repo) = scratch_repository("goldpath-change-")?;
+    let Checkout {
+        remote,
+        branch_ref,
+        signature,
+        scratch,
+        repo,
+    } = checkout(request, Some(base_branch), false, "goldpath-change-")?;
     let local = |e: git2::Error| local_error(scratch.path(), &e);
-    let (base_tip, head_tip) = ("refs/goldpath/base", "refs/goldpath/head");
-    remote.fetch(
-        &repo,
-        &[
-            format!("+refs/heads/{base_branch}:{base_tip}"),
-            format!("+{branch_ref}:{head_tip}"),
-        ],
-        remote.is_http(),
-    )?;
-    if let Ok(reference) = repo.find_reference(head_tip) {
+    if let Ok(reference) = repo.find_reference(HEAD_TIP) {
         let tip = reference.peel_to_commit().map_err(local)?;
         check_marker(&tip, request.marker, &remote.display, || {
             format!("the branch {}", request.branch)
@@ -198,7 +192,7 @@ pub fn publish_change_as(
         });
     }
     let base = repo
-        .find_reference(base_tip)
+        .find_reference(BASE_TIP)
         .and_then(|reference| reference.peel_to_commit())
         .map_err(|_| GitError::ReferenceNotFound {
             url: remote.display.clone(),
@@ -244,13 +238,15 @@ pub fn publish_change_as(
 ///   (someone, or another attempt, moved it; look again), nothing pushed;
 /// - tip without `request.marker`: [`GitError::NotCreatedByRequest`].
 pub fn push_again(request: &PublishRequest<'_>, tip: &str, settle: Duration) -> Result<Published, GitError> {
-    let (remote, branch_ref, signature) = start(request)?;
-    remote.check_local()?;
-    let (_scratch, repo) = scratch_repository("goldpath-again-")?;
-    let head_tip = "refs/goldpath/head";
-    remote.fetch(&repo, &[format!("+{branch_ref}:{head_tip}")], remote.is_http())?;
+    let Checkout {
+        remote,
+        branch_ref,
+        signature,
+        scratch: _scratch,
+        repo,
+    } = checkout(request, None, false, "goldpath-again-")?;
     let current = repo
-        .find_reference(head_tip)
+        .find_reference(HEAD_TIP)
         .and_then(|reference| reference.peel_to_commit())
         .ok()
         .filter(|current| current.id().to_string() == tip)
@@ -302,20 +298,15 @@ pub fn propose(
     base_branch: &str,
     base_commit: &str,
 ) -> Result<Published, GitError> {
-    let (remote, branch_ref, signature) = start(request)?;
-    valid_branch_ref(base_branch)?;
-    remote.check_local()?;
-    let (scratch, repo) = scratch_repository("goldpath-propose-")?;
+    // The whole history: whether `base_commit` is still on the base's.
+    let Checkout {
+        remote,
+        branch_ref,
+        signature,
+        scratch,
+        repo,
+    } = checkout(request, Some(base_branch), true, "goldpath-propose-")?;
     let local = |e: git2::Error| local_error(scratch.path(), &e);
-    let (base_tip, head_tip) = ("refs/goldpath/base", "refs/goldpath/head");
-    remote.fetch(
-        &repo,
-        &[
-            format!("+refs/heads/{base_branch}:{base_tip}"),
-            format!("+{branch_ref}:{head_tip}"),
-        ],
-        false,
-    )?;
     let moved = || GitError::Conflict {
         url: remote.display.clone(),
         branch: base_branch.to_owned(),
@@ -326,7 +317,7 @@ pub fn propose(
         .and_then(|oid| repo.find_commit(oid).ok())
         .ok_or_else(moved)?;
     let tree_id = build_tree(&repo, request.files)?;
-    let head = match repo.find_reference(head_tip) {
+    let head = match repo.find_reference(HEAD_TIP) {
         Ok(reference) => Some(reference.peel_to_commit().map_err(local)?),
         Err(e) if e.code() == ErrorCode::NotFound => None,
         Err(e) => return Err(local(e)),
@@ -377,6 +368,52 @@ fn commit_and_push(
         .map_err(local)?;
     remote.push(repo, branch_ref, request.branch)?;
     Ok(commit.to_string())
+}
+
+/// Where a fetched branch's tip is kept in a [`Checkout`].
+const HEAD_TIP: &str = "refs/goldpath/head";
+/// Where a fetched base branch's tip is kept in a [`Checkout`].
+const BASE_TIP: &str = "refs/goldpath/base";
+
+/// What a push onto a branch that may exist starts from: the publish's
+/// remote, branch reference and signature (see [`start`]) and a scratch
+/// repository holding the branch's tip as [`HEAD_TIP`] when it exists and
+/// the base branch's as [`BASE_TIP`] when one is asked for.
+struct Checkout {
+    remote: RemoteSpec,
+    branch_ref: String,
+    signature: Signature<'static>,
+    /// Removed when dropped.
+    scratch: tempfile::TempDir,
+    repo: Repository,
+}
+
+/// Checks `request` (and `base_branch`) and fetches the tips into a new
+/// scratch repository named after `prefix`; with their `history` when
+/// asked, only the tips otherwise (shallow, where the remote is HTTP).
+fn checkout(
+    request: &PublishRequest<'_>,
+    base_branch: Option<&str>,
+    history: bool,
+    prefix: &str,
+) -> Result<Checkout, GitError> {
+    let (remote, branch_ref, signature) = start(request)?;
+    let mut refspecs = Vec::with_capacity(2);
+    if let Some(base_branch) = base_branch {
+        valid_branch_ref(base_branch)?;
+        refspecs.push(format!("+refs/heads/{base_branch}:{BASE_TIP}"));
+    }
+    refspecs.push(format!("+{branch_ref}:{HEAD_TIP}"));
+    remote.check_local()?;
+    let (scratch, repo) = scratch_repository(prefix)?;
+    remote.fetch(&repo, &refspecs, !history && remote.is_http())?;
+    Ok(Checkout {
+        remote,
+        branch_ref,
+        signature,
+        scratch,
+        repo,
+    })
 }
 
 /// The remote, the branch's reference and the commit's signature of a
