@@ -368,19 +368,7 @@ pub(super) fn propose<P: Publisher + ?Sized>(
             &step.pull_request(&base),
             step.update,
         ))?;
-        if let Err(unrecorded) = step.check_head(&pull) {
-            // The branch was pushed by an earlier attempt and the forge still
-            // does not show it: that push was most likely cut before the
-            // forge recorded it (Gitea records a branch in a hook after git
-            // took the push), and it records one only when a push changes
-            // it. Pushed again once the first push is older than what a
-            // forge takes to record one.
-            if !published.pushed {
-                git::push_again(&change, &published.commit, UNRECORDED_AFTER)
-                    .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
-            }
-            return Err(unrecorded);
-        }
+        confirm_head(&step, &pull, &change, &published)?;
         if !step.reviewers.is_empty() || !step.team_reviewers.is_empty() {
             publisher.wait(forge.request_reviews(
                 &step.id,
@@ -395,6 +383,29 @@ pub(super) fn propose<P: Publisher + ?Sized>(
     }
     publisher.finished(forge.as_ref());
     Ok(step.output(&pull, &base, &published.commit))
+}
+
+/// That the forge shows `pull`'s head as the step's branch. When it does
+/// not and the branch was pushed by an earlier attempt, that push was most
+/// likely cut before the forge recorded it (Gitea records a branch in a
+/// hook after git took the push), and a forge records one only when a push
+/// changes it: the branch is pushed again once the first push is older
+/// than what a forge takes to record one. Either way the step tries again.
+fn confirm_head(
+    step: &PullRequestStep,
+    pull: &PullRequest,
+    change: &git::PublishRequest<'_>,
+    published: &git::Published,
+) -> Result<(), ActionError> {
+    let unrecorded = match step.check_head(pull) {
+        Ok(()) => return Ok(()),
+        Err(unrecorded) => unrecorded,
+    };
+    if !published.pushed {
+        git::push_again(change, &published.commit, UNRECORDED_AFTER)
+            .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
+    }
+    Err(unrecorded)
 }
 
 /// The commit author: the step's, else the operator's `gitAuthor`.
