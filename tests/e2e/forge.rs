@@ -46,6 +46,16 @@ pub(crate) fn organisation(prefix: &str) -> String {
     name
 }
 
+/// The git URL of Gitea's `org/repo`, with the admin's credentials.
+pub(crate) fn git_url(org: &str, repo: &str) -> String {
+    let server = &cluster().gitea;
+    let authority = server.url.trim_start_matches("http://");
+    format!(
+        "http://{}:{}@{authority}/{org}/{repo}.git",
+        server.username, server.token
+    )
+}
+
 /// The commits of `branch` of `org/repo`, newest first. Gitea marks a
 /// repository as no longer empty in the background after a push, and
 /// answers 409 until then.
@@ -68,12 +78,7 @@ fn commits(org: &str, repo: &str, branch: &str) -> Vec<Value> {
 /// the push is cancelled with the connection), and the API then answers
 /// 409 for the commits the branch holds.
 fn git_history(org: &str, repo: &str, branch: &str) -> Vec<String> {
-    let server = &cluster().gitea;
-    let authority = server.url.trim_start_matches("http://");
-    let url = format!(
-        "http://{}:{}@{authority}/{org}/{repo}.git",
-        server.username, server.token
-    );
+    let url = git_url(org, repo);
     let dir = tempfile::tempdir().unwrap();
     let git = |args: &[&str]| {
         let output = std::process::Command::new("git")

@@ -154,12 +154,7 @@ fn tip(org: &str, repo: &str, branch: &str) -> String {
 /// Someone's own commit on the default branch of `org/repo`: the line of
 /// README.md a new template revision changes rewritten, through git.
 fn edit_readme(org: &str, repo: &str) {
-    let server = &cluster().gitea;
-    let authority = server.url.trim_start_matches("http://");
-    let url = format!(
-        "http://{}:{}@{authority}/{org}/{repo}.git",
-        server.username, server.token
-    );
+    let url = crate::forge::git_url(org, repo);
     let dir = tempfile::tempdir().unwrap();
     let git = |args: &[&str]| {
         let output = cluster().git(args, Some(dir.path()));
