@@ -77,7 +77,7 @@ fn commits(org: &str, repo: &str, branch: &str) -> Vec<Value> {
 /// Gitea's record that the repository is empty behind (its processing of
 /// the push is cancelled with the connection), and the API then answers
 /// 409 for the commits the branch holds.
-fn git_history(org: &str, repo: &str, branch: &str) -> Vec<String> {
+pub(crate) fn git_history(org: &str, repo: &str, branch: &str) -> Vec<String> {
     let url = git_url(org, repo);
     let dir = tempfile::tempdir().unwrap();
     let git = |args: &[&str]| {
@@ -351,23 +351,19 @@ fn a_token_gitea_refuses_fails_the_step_naming_the_host_the_call_and_the_permiss
 }
 
 /// Kills the operator (SIGKILL) every 0.3-1.5 s and starts it again, at
-/// most `max_kills` times, until all `count` requests of `namespace` have
-/// succeeded; none may fail. How many times it was killed.
-fn kill_until_every_request_succeeds(
-    namespace: &Namespace,
+/// most `max_kills` times, until `done` gives a value (it may assert on
+/// what it sees); that value and how many times it was killed.
+pub(crate) fn kill_until<T>(
+    what: &str,
     operator: &mut Operator,
-    count: usize,
     max_kills: usize,
-) -> usize {
+    mut done: impl FnMut() -> Option<T>,
+) -> (T, usize) {
     let mut seed = std::process::id() as u64 ^ 0x2545_f491_4f6c_dd1d;
     let mut kills = 0;
-    wait_for("every request to succeed", Duration::from_secs(300), || {
-        let list = get(namespace, "scaffoldrequests");
-        let items = list["items"].as_array().unwrap();
-        let failed: Vec<&Value> = items.iter().filter(|r| phase(r) == "Failed").collect();
-        assert!(failed.is_empty(), "requests failed: {failed:#?}");
-        if items.iter().filter(|r| phase(r) == "Succeeded").count() == count {
-            return Some(());
+    let found = wait_for(what, Duration::from_secs(300), || {
+        if let Some(found) = done() {
+            return Some(found);
         }
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -378,6 +374,24 @@ fn kill_until_every_request_succeeds(
             kills += 1;
         }
         None
+    });
+    (found, kills)
+}
+
+/// [`kill_until`] all `count` requests of `namespace` have succeeded; none
+/// may fail. How many times it was killed.
+fn kill_until_every_request_succeeds(
+    namespace: &Namespace,
+    operator: &mut Operator,
+    count: usize,
+    max_kills: usize,
+) -> usize {
+    let (_, kills) = kill_until("every request to succeed", operator, max_kills, || {
+        let list = get(namespace, "scaffoldrequests");
+        let items = list["items"].as_array().unwrap();
+        let failed: Vec<&Value> = items.iter().filter(|r| phase(r) == "Failed").collect();
+        assert!(failed.is_empty(), "requests failed: {failed:#?}");
+        (items.iter().filter(|r| phase(r) == "Succeeded").count() == count).then_some(())
     });
     kills
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::forge::{gitea, gitea_ok, open_pull_requests, operator_with, organisation};
+use crate::forge::{
+    git_history, gitea, gitea_ok, kill_until, open_pull_requests, operator_with, organisation,
+};
 use crate::harness::{Namespace, cluster, unique, wait_for};
 use crate::scaffold::{apply, condition, get, phase};
 
@@ -372,6 +374,90 @@ fn new_template_revisions_and_parameter_changes_become_one_pull_request_per_requ
         events.is_empty(),
         "a followed request's change is proposed, not refused: {events:?}"
     );
+}
+
+#[test]
+fn killed_at_random_moments_the_operator_proposes_each_revision_once_per_request() {
+    let cluster = cluster();
+    let namespace = Namespace::new("upgrades-crash");
+    let org = organisation("upgcrash");
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(work.join("golden/skeleton")).unwrap();
+    assert!(cluster.git(&["init", "--quiet"], Some(&work)).status.success());
+    let remote = format!("{}/e2e-upgrades-crash-{}.git", cluster.git_url, unique());
+    commit_template(&work, &remote, 1);
+    let mut operator = operator_with(
+        &namespace,
+        &cluster.gitea.token,
+        "templateRefreshSeconds: 1\nupgradePollMaxSeconds: 15\n",
+    );
+    apply(&namespace, &template(&remote));
+    let names: Vec<String> = (0..5).map(|i| format!("crash{i}-{}", unique())).collect();
+    let all: String = names
+        .iter()
+        .map(|name| format!("---\n{}", request(name, &org, None)))
+        .collect();
+    apply(&namespace, &all);
+    wait_all(&namespace, &names, "every request to succeed", |r| {
+        phase(r) == "Succeeded"
+    });
+    let mains: BTreeMap<&String, Vec<String>> =
+        names.iter().map(|n| (n, git_history(&org, n, "main"))).collect();
+
+    // Each new revision is proposed while the operator is killed again and
+    // again: one pull request per request, one commit per revision on its
+    // branch, nothing on the default branch.
+    let mut numbers = BTreeMap::new();
+    for version in [2u32, 3] {
+        let revision = commit_template(&work, &remote, version);
+        let what = format!("every request to propose revision {version}");
+        let (proposed, kills) = kill_until(&what, &mut operator, 10, || {
+            let found = requests(&namespace);
+            names
+                .iter()
+                .all(|name| {
+                    found.get(name).is_some_and(|r| {
+                        upgrade(r, 0)["to"] == revision.as_str() && upgrade(r, 0)["state"] == "Open"
+                    })
+                })
+                .then_some(found)
+        });
+        assert!(kills >= 3, "the operator was killed only {kills} times");
+        for name in &names {
+            let request = &proposed[name];
+            assert_eq!(
+                request["status"]["upgrades"].as_array().unwrap().len(),
+                1,
+                "{request}"
+            );
+            let pulls = open_pull_requests(&org, name);
+            assert_eq!(pulls.len(), 1, "{name}: {pulls:?}");
+            assert_eq!(pulls[0]["state"], "open");
+            let number = upgrade(request, 0)["pullRequest"]["number"].clone();
+            assert_eq!(number, pulls[0]["number"]);
+            assert_eq!(
+                numbers.entry(name.clone()).or_insert_with(|| number.clone()),
+                &number,
+                "{name}: the same pull request for every revision"
+            );
+            let branch = git_history(&org, name, &format!("goldpath/upgrade-{name}"));
+            assert_eq!(
+                branch.len(),
+                mains[name].len() + version as usize - 1,
+                "{name}: commits on its branch: {branch:?}"
+            );
+            assert_eq!(
+                git_history(&org, name, "main"),
+                mains[name],
+                "{name}: main untouched"
+            );
+            assert_eq!(
+                raw(&org, name, "app.yaml", &format!("goldpath/upgrade-{name}")),
+                format!("name: {name}\nreplicas: 2\nimage: registry.test/app:{version}.0\n")
+            );
+        }
+    }
 }
 
 #[test]
