@@ -17,8 +17,9 @@ use crate::forge::RepoId;
 /// cannot grow the map without bound.
 pub const LIMIT: usize = 16_384;
 
-/// The forge a rendering of the target publishes to.
-#[derive(Clone, Debug)]
+/// The forge a rendering of the target publishes to. Not `Debug`: it
+/// holds the step's token.
+#[derive(Clone)]
 pub struct Access {
     /// Where the repository is and which forge serves it.
     pub route: RepositoryRoute,
@@ -29,7 +30,7 @@ pub struct Access {
 }
 
 /// What one request remembers.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Memo {
     /// [`super::rules::fingerprint`] of the rendering `access` came from.
     pub fingerprint: u64,
