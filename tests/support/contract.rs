@@ -294,3 +294,31 @@ pub fn ten_minutes_from_now() -> u64 {
         .as_secs()
         + 600
 }
+
+/// What goldpath's forge client of `kind` reads, at `api_url` with
+/// [`TOKEN`], of pull requests 1, 2 and 3 of `acme/app`, and the error it
+/// gives for 9, which must not show the token.
+pub fn pull_request_states(
+    kind: goldpath::forge::ForgeKind,
+    api_url: &str,
+) -> (Vec<goldpath::forge::PullRequestState>, String) {
+    use goldpath::forge::{Forge, HttpTransport, RepoId, client::Client};
+
+    let transport = HttpTransport::new(api_url, TOKEN)
+        .unwrap()
+        .with_scheme(kind.auth_scheme());
+    let client = Client::new(kind, transport).unwrap();
+    let id = RepoId {
+        owner: "acme".into(),
+        name: "app".into(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let read = |number| runtime.block_on(client.pull_request_state(&id, number));
+    let states = (1..=3).map(|number| read(number).unwrap()).collect();
+    let missing = read(9).unwrap_err().to_string();
+    assert!(!missing.contains(TOKEN), "{missing}");
+    (states, missing)
+}
