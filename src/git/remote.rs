@@ -425,6 +425,23 @@ impl RemoteSpec {
                 detail: self.scrub(line.trim_start_matches("error: ")),
             };
         }
+        // A hook that failed inside the server (Gitea's answers 500 from its
+        // own API, e.g. while the repository is being made again) is the
+        // server failing, not a rule refusing the push.
+        let failed = output.lines().map(str::to_ascii_lowercase).find(|line| {
+            [
+                "internal server error",
+                "unable to read current working directory",
+            ]
+            .iter()
+            .any(|s| line.contains(s))
+        });
+        if failed.is_some() {
+            return GitError::Unavailable {
+                url: self.display.clone(),
+                detail: format!("{status}; the server failed: {}", self.scrub(output)),
+            };
+        }
         let lowered = status.to_ascii_lowercase();
         let raced = ["fetch first", "non-fast-forward", "stale", "already exists"]
             .iter()

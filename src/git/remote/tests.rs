@@ -243,6 +243,33 @@ fn a_push_refused_by_the_server_is_reported_with_its_reason() {
 }
 
 #[test]
+fn a_hook_that_fails_inside_the_server_is_tried_again_not_taken_for_a_refusal() {
+    let root = TempDir::new().expect("root");
+    let remote = http_remote(&root, "svc.git");
+    let hook = remote.join("hooks/pre-receive");
+    // What Gitea's hook prints when its own API fails.
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho 'error: Internal Server Error (no message for end users)' >&2\nexit 1\n",
+    )
+    .expect("hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let server = HttpServer::start(Behaviour::Backend {
+        root: root.path().to_path_buf(),
+        credentials: None,
+    });
+    let url = format!("{}/svc.git", server.base);
+    let error = publish_files(&url, &sample_files()).expect_err("failed");
+    assert!(matches!(error, GitError::Unavailable { .. }), "{error:?}");
+    assert!(error.is_transient());
+    assert!(error.to_string().contains("Internal Server Error"), "{error}");
+    assert_eq!(tip(&remote, "main"), None);
+
+    std::fs::remove_file(&hook).expect("the server recovers");
+    publish_files(&url, &sample_files()).expect("published");
+}
+
+#[test]
 fn a_lock_left_on_the_server_is_waited_out() {
     let root = TempDir::new().expect("root");
     let remote = http_remote(&root, "svc.git");
