@@ -84,6 +84,27 @@ pub struct Merged {
     pub conflicts: Vec<Conflict>,
 }
 
+impl Merged {
+    /// What the merge changed in `ours`, the tree it was merged into: the
+    /// files added or changed, and the paths of `ours` it removed. A
+    /// proposal writes only these over the repository, so what `ours` did
+    /// not hold (submodules) and what the merge left alone stay as they are.
+    pub fn changes_from(&self, ours: &FileTree) -> (FileTree, Vec<String>) {
+        let written = self
+            .files
+            .iter()
+            .filter(|(path, entry)| ours.get(*path) != Some(*entry))
+            .map(|(path, entry)| (path.clone(), entry.clone()))
+            .collect();
+        let removed = ours
+            .keys()
+            .filter(|path| !self.files.contains_key(*path))
+            .cloned()
+            .collect();
+        (written, removed)
+    }
+}
+
 /// Merges into `ours` the change from `base` to `theirs`.
 pub fn merge_trees(
     base: &FileTree,

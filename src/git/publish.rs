@@ -211,7 +211,15 @@ pub fn publish_change_as(
             url: remote.display.clone(),
         });
     }
-    let tree_id = build_tree_over(&repo, &base_tree, request.files, change == Change::Remove)?;
+    let tree_id = match change {
+        Change::Write => build_tree_over(&repo, &base_tree, request.files, [])?,
+        Change::Remove => build_tree_over(
+            &repo,
+            &base_tree,
+            &FileTree::new(),
+            request.files.keys().map(String::as_str),
+        )?,
+    };
     let commit = commit_and_push(
         &repo,
         &remote,
@@ -279,11 +287,14 @@ pub fn push_again(request: &PublishRequest<'_>, tip: &str, settle: Duration) -> 
     Ok(Published { commit, pushed: true })
 }
 
-/// Pushes `request.files` as the whole tree of one commit on
-/// `request.branch` whose parents are the branch's tip (when it exists) and
-/// `base_commit`, the commit of `base_branch` the files were made against:
-/// a proposal, such as a template upgrade, brought up to date with new
-/// commits, so the branch keeps every commit it had and no push is forced.
+/// Pushes one commit on `request.branch` whose parents are the branch's
+/// tip (when it exists) and `base_commit`, the commit of `base_branch` the
+/// change was made against, and whose tree is `base_commit`'s with
+/// `removed` taken out and `request.files` written over it: a proposal,
+/// such as a template upgrade, brought up to date with new commits, so the
+/// branch keeps every commit it had and no push is forced. What the change
+/// does not name (submodules, files nobody changed) stays exactly as the
+/// base has it.
 ///
 /// - branch missing: one commit over `base_commit`; `pushed: true`;
 /// - branch whose tip carries the marker and already holds these files
@@ -297,6 +308,7 @@ pub fn propose(
     request: &PublishRequest<'_>,
     base_branch: &str,
     base_commit: &str,
+    removed: &[String],
 ) -> Result<Published, GitError> {
     // The whole history: whether `base_commit` is still on the base's.
     let Checkout {
@@ -316,7 +328,13 @@ pub fn propose(
         .ok()
         .and_then(|oid| repo.find_commit(oid).ok())
         .ok_or_else(moved)?;
-    let tree_id = build_tree(&repo, request.files)?;
+    let base_tree = base.tree().map_err(local)?;
+    let tree_id = build_tree_over(
+        &repo,
+        &base_tree,
+        request.files,
+        removed.iter().map(String::as_str),
+    )?;
     let head = match repo.find_reference(HEAD_TIP) {
         Ok(reference) => Some(reference.peel_to_commit().map_err(local)?),
         Err(e) if e.code() == ErrorCode::NotFound => None,

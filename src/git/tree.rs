@@ -73,24 +73,27 @@ pub(super) fn build_tree(repo: &Repository, files: &FileTree) -> Result<Oid, Git
     write_dir(repo, &root).map_err(local)
 }
 
-/// Writes `files` over `base`, a tree of `repo`, or with `remove` takes
-/// their paths out of it: the base's other files stay as they are. Returns
-/// the new root tree's id.
-pub(super) fn build_tree_over(
+/// Writes `write` over `base`, a tree of `repo`, after taking the paths of
+/// `remove` out of it: every other entry of the base (submodules, symlinks,
+/// files nobody changed) stays exactly as it is. Returns the new root
+/// tree's id.
+pub(super) fn build_tree_over<'p>(
     repo: &Repository,
     base: &git2::Tree<'_>,
-    files: &FileTree,
-    remove: bool,
+    write: &FileTree,
+    remove: impl IntoIterator<Item = &'p str>,
 ) -> Result<Oid, GitError> {
     let local = |e: git2::Error| local_error(repo.path(), &e);
     let mut index = git2::Index::new().map_err(local)?;
     index.read_tree(base).map_err(local)?;
-    for (path, entry) in files {
+    // Removed first, so a file replaced by a directory (or the reverse) is
+    // not taken for a clash with itself.
+    for path in remove {
         split_tree_path(path)?;
-        if remove {
-            index.remove_path(std::path::Path::new(path)).map_err(local)?;
-            continue;
-        }
+        index.remove_path(std::path::Path::new(path)).map_err(local)?;
+    }
+    for (path, entry) in write {
+        split_tree_path(path)?;
         let (contents, mode) = match entry {
             FileEntry::File { contents, executable } => (
                 contents.as_slice(),

@@ -633,16 +633,17 @@ impl Work {
         let body = rules::body(&self.edge.key, from_revision, &self.target, &conflicts);
         let identity = crate::actions::push::identity(&self.edge.context.config, &theirs.publish.author);
         let uid = self.edge.request.uid().unwrap_or_default();
+        let (written, removed) = merge.merged.changes_from(&merge.ours);
         let push = PublishRequest {
             remote_url: &theirs.publish.route.remote_url,
             branch: &branch,
-            files: &merge.merged.files,
+            files: &written,
             message: &title,
             identity: &identity,
             credentials: remote.credentials.as_ref(),
             marker: Some(&uid),
         };
-        match git::propose(&push, &merge.default_branch, &merge.commit) {
+        match git::propose(&push, &merge.default_branch, &merge.commit, &removed) {
             Ok(_) => {}
             Err(GitError::NotCreatedByRequest { .. }) => {
                 let message = format!(

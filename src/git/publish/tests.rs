@@ -396,7 +396,7 @@ fn a_proposal_is_brought_up_to_date_by_new_commits_and_leaves_a_branch_someone_e
         credentials: None,
         marker: Some("uid-a"),
     };
-    let opened = propose(&request, "main", &first.commit).expect("propose");
+    let opened = propose(&request, "main", &first.commit, &[]).expect("propose");
     assert!(opened.pushed);
     let repo = Repository::open_bare(&remote).expect("open");
     let oid = |id: &str| Oid::from_str(id).unwrap();
@@ -409,7 +409,7 @@ fn a_proposal_is_brought_up_to_date_by_new_commits_and_leaves_a_branch_someone_e
     assert_eq!(parents(&opened.commit), [oid(&first.commit)]);
     assert_eq!(tip(&remote, "main"), Some(oid(&first.commit)), "main untouched");
     // Asked again (a restart): nothing is pushed.
-    let again = propose(&request, "main", &first.commit).expect("again");
+    let again = propose(&request, "main", &first.commit, &[]).expect("again");
     assert_eq!(
         (again.pushed, again.commit.as_str()),
         (false, opened.commit.as_str())
@@ -424,7 +424,7 @@ fn a_proposal_is_brought_up_to_date_by_new_commits_and_leaves_a_branch_someone_e
         files: &newer,
         ..request
     };
-    let updated = propose(&request, "main", &moved.to_string()).expect("update");
+    let updated = propose(&request, "main", &moved.to_string(), &[]).expect("update");
     assert!(updated.pushed);
     assert_eq!(parents(&updated.commit), [oid(&opened.commit), moved]);
     let cache = dir.path().join("cache");
@@ -433,7 +433,7 @@ fn a_proposal_is_brought_up_to_date_by_new_commits_and_leaves_a_branch_someone_e
     assert_eq!(read, newer);
 
     // A base commit the branch no longer has: read it again.
-    let error = propose(&request, "main", &"1".repeat(40)).unwrap_err();
+    let error = propose(&request, "main", &"1".repeat(40), &[]).unwrap_err();
     assert!(
         matches!(error, GitError::Conflict { .. }) && error.is_transient(),
         "{error:?}"
@@ -447,9 +447,99 @@ fn a_proposal_is_brought_up_to_date_by_new_commits_and_leaves_a_branch_someone_e
         files: &newest,
         ..request
     };
-    let error = propose(&request, "main", &moved.to_string()).unwrap_err();
+    let error = propose(&request, "main", &moved.to_string(), &[]).unwrap_err();
     assert!(matches!(error, GitError::NotCreatedByRequest { .. }), "{error:?}");
     assert_eq!(tip(&remote, "goldpath/upgrade-r"), Some(theirs));
+}
+
+#[test]
+fn a_proposal_writes_only_what_the_merge_changed_and_keeps_submodules_and_untouched_files() {
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "remote.git");
+    let template = sample_files();
+    publish_files(&url, &template).expect("publish");
+    // The user adds a submodule (a gitlink, which reading leaves out) and
+    // a file of their own.
+    let repo = Repository::open_bare(&remote).expect("open");
+    let main = repo.find_commit(tip(&remote, "main").unwrap()).unwrap();
+    let pinned = Oid::from_str(&"ab".repeat(20)).unwrap();
+    let mut root = repo.treebuilder(Some(&main.tree().unwrap())).unwrap();
+    root.insert("vendor-lib", pinned, 0o160000).unwrap();
+    let own = repo.blob(b"mine\n").unwrap();
+    root.insert("OWN.md", own, 0o100644).unwrap();
+    let tree = repo.find_tree(root.write().unwrap()).unwrap();
+    let someone = git2::Signature::now("someone", "someone@example.com").unwrap();
+    let user = repo
+        .commit(
+            Some("refs/heads/main"),
+            &someone,
+            &someone,
+            "submodule",
+            &tree,
+            &[&main],
+        )
+        .unwrap();
+
+    // The template changes README.md and drops catalog-info.yaml.
+    let cache = dir.path().join("cache");
+    let limits = TemplateSourceLimits::default();
+    let ours = read_tree(&url, &user.to_string(), None, None, &cache, &limits).unwrap();
+    assert!(!ours.contains_key("vendor-lib"), "reading leaves submodules out");
+    let mut theirs = template.clone();
+    theirs.insert("README.md".into(), FileEntry::text("# upgraded\n"));
+    theirs.remove("catalog-info.yaml");
+    let labels = crate::git::MergeLabels {
+        base: "base".into(),
+        ours: "main".into(),
+        theirs: "new".into(),
+    };
+    let merged = crate::git::merge_trees(&template, &ours, &theirs, &labels).unwrap();
+    let (written, removed) = merged.changes_from(&ours);
+    assert_eq!(written.keys().collect::<Vec<_>>(), ["README.md"]);
+    assert_eq!(removed, ["catalog-info.yaml"]);
+
+    let identity = identity();
+    let request = PublishRequest {
+        remote_url: &url,
+        branch: "goldpath/upgrade-r",
+        files: &written,
+        message: "Upgrade",
+        identity: &identity,
+        credentials: None,
+        marker: Some("uid-a"),
+    };
+    let opened = propose(&request, "main", &user.to_string(), &removed).expect("propose");
+    let proposal = repo.find_commit(Oid::from_str(&opened.commit).unwrap()).unwrap();
+    let tree = proposal.tree().unwrap();
+    let entry = |p: &str| tree.get_path(Path::new(p)).map(|e| (e.id(), e.filemode()));
+    assert_eq!(
+        entry("vendor-lib").ok(),
+        Some((pinned, 0o160000)),
+        "submodule kept"
+    );
+    assert_eq!(entry("OWN.md").ok(), Some((own, 0o100644)), "untouched file kept");
+    assert!(entry("catalog-info.yaml").is_err(), "removed by the template");
+    let base_tree = user.to_string();
+    let before = repo
+        .find_commit(Oid::from_str(&base_tree).unwrap())
+        .unwrap()
+        .tree()
+        .unwrap();
+    for kept in ["bin/run.sh", "docs/readme-link", "src/deep/nested/lib.rs"] {
+        assert_eq!(
+            entry(kept).ok(),
+            before
+                .get_path(Path::new(kept))
+                .ok()
+                .map(|e| (e.id(), e.filemode())),
+            "{kept}"
+        );
+    }
+    let read = read_tree(&url, &opened.commit, None, None, &cache, &limits).unwrap();
+    assert_eq!(read.get("README.md"), Some(&FileEntry::text("# upgraded\n")));
+    // Asked again: the same tree, nothing pushed.
+    let again = propose(&request, "main", &user.to_string(), &removed).expect("again");
+    assert_eq!((again.pushed, again.commit), (false, opened.commit));
 }
 
 #[test]
