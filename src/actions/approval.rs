@@ -344,13 +344,15 @@ pub fn decide(
 /// than the [`MAX_READ`] read.
 pub fn answer(approvers: &Approvers, outcome: &Outcome, more: bool) -> Result<ApprovalOutput, ActionError> {
     match &outcome.verdict {
-        Verdict::Approved(decided) => Ok(ApprovalOutput {
+        // Which decision came first is known only when every approval of
+        // the step was read: a page is in name order, not in time.
+        Verdict::Approved(decided) if !more => Ok(ApprovalOutput {
             approver: decided.approver.clone(),
             approval: decided.approval.clone(),
             reason: decided.reason.clone(),
         }),
-        Verdict::Rejected(_) => Err(ActionError::permanent(outcome.verdict.message(approvers))),
-        Verdict::Waiting => {
+        Verdict::Rejected(_) if !more => Err(ActionError::permanent(outcome.verdict.message(approvers))),
+        _ => {
             let mut what = format!("a ScaffoldApproval by {}", approvers.describe());
             for ignored in &outcome.ignored {
                 what.push_str("; ");
@@ -362,7 +364,8 @@ pub fn answer(approvers: &Approvers, outcome: &Outcome, more: bool) -> Result<Ap
             }
             if more {
                 what.push_str(&format!(
-                    "; only the first {MAX_READ} approvals of the step were read"
+                    "; only the first {MAX_READ} approvals of the step were read, so none of them decides it \
+                     (which came first cannot be told): delete those that do not count"
                 ));
             }
             Err(ActionError::waiting(what, RECHECK))

@@ -463,11 +463,34 @@ fn a_waiting_answer_names_ten_approvals_that_did_not_count_and_counts_the_rest()
         MAX_IGNORED_NAMED
     );
     assert!(
-        waiting
-            .message
-            .ends_with("; 15 more do not count; only the first 500 approvals of the step were read"),
+        waiting.message.ends_with(
+            "; 15 more do not count; only the first 500 approvals of the step were read, so none of \
+                 them decides it (which came first cannot be told): delete those that do not count"
+        ),
         "{waiting}"
     );
+}
+
+#[test]
+fn a_decision_found_in_a_partial_read_of_the_approvals_decides_nothing() {
+    // Past the first page an earlier rejection (or approval) may be unread:
+    // neither decision read so far is known to be the first.
+    let leads = approvers(&["alice"], &[]);
+    for decision in [Decision::Approve, Decision::Reject] {
+        let decided = decide(
+            &only(&leads),
+            None,
+            "svc",
+            "approve",
+            None,
+            &[approval("yes", "approve", decision, Some(("alice", &[])), 1)],
+        );
+        assert!(!matches!(decided.verdict, Verdict::Waiting));
+        let partial = answer(&leads, &decided, true).unwrap_err();
+        assert!(partial.waiting, "{partial}");
+        assert!(partial.message.contains("none of them decides it"), "{partial}");
+        assert!(answer(&leads, &decided, false).is_ok() == (decision == Decision::Approve));
+    }
 }
 
 #[test]
