@@ -385,12 +385,8 @@ pub(super) fn propose<P: Publisher + ?Sized>(
     Ok(step.output(&pull, &base, &published.commit))
 }
 
-/// That the forge shows `pull`'s head as the step's branch. When it does
-/// not and the branch was pushed by an earlier attempt, that push was most
-/// likely cut before the forge recorded it (Gitea records a branch in a
-/// hook after git took the push), and a forge records one only when a push
-/// changes it: the branch is pushed again once the first push is older
-/// than what a forge takes to record one. Either way the step tries again.
+/// That the forge shows `pull`'s head as the step's branch; when it does
+/// not, the step tries again (see [`recorded_or_pushed_again`]).
 fn confirm_head(
     step: &PullRequestStep,
     pull: &PullRequest,
@@ -401,11 +397,31 @@ fn confirm_head(
         Ok(()) => return Ok(()),
         Err(unrecorded) => unrecorded,
     };
-    if !published.pushed {
-        git::push_again(change, &published.commit, UNRECORDED_AFTER)
-            .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
-    }
+    recorded_or_pushed_again(pull, change, published)
+        .map_err(|e| ActionError::new(e.to_string(), e.is_transient()))?;
     Err(unrecorded)
+}
+
+/// Whether the forge shows `pull`'s head as `change`'s branch, which
+/// `published` says was pushed. When it does not and the branch was pushed
+/// by an earlier attempt, that push was most likely cut before the forge
+/// recorded it (Gitea records a branch in a hook after git took the push),
+/// and a forge records one only when a push changes it: the branch is
+/// pushed again once the first push is older than what a forge takes to
+/// record one. `false` means: look again later. Pull request steps and
+/// upgrade proposals both go through here.
+pub(crate) fn recorded_or_pushed_again(
+    pull: &PullRequest,
+    change: &git::PublishRequest<'_>,
+    published: &git::Published,
+) -> Result<bool, git::GitError> {
+    if pull.head.as_deref().is_none_or(|head| head == change.branch) {
+        return Ok(true);
+    }
+    if !published.pushed {
+        git::push_again(change, &published.commit, UNRECORDED_AFTER)?;
+    }
+    Ok(false)
 }
 
 /// The commit author: the step's, else the operator's `gitAuthor`.
@@ -771,5 +787,92 @@ mod tests {
         assert!(error.message.contains("acme/app"), "{}", error.message);
         let creates = outcome.calls.iter().filter(|call| **call == "create").count();
         assert_eq!(creates, 1 + MAX_REMAKES, "{:?}", outcome.calls);
+    }
+
+    /// A bare repository whose branch `upgrade` is one commit made long
+    /// ago carrying the marker `uid-a`: its path, URL and the commit.
+    fn pushed_long_ago(dir: &Path) -> (PathBuf, String, String) {
+        let path = dir.join("app.git");
+        let repo = git2::Repository::init_bare(&path).unwrap();
+        let then =
+            git2::Signature::new("goldpath", "goldpath@example.com", &git2::Time::new(1_000, 0)).unwrap();
+        let blob = repo.blob(b"# app\n").unwrap();
+        let mut root = repo.treebuilder(None).unwrap();
+        root.insert("README.md", blob, 0o100644).unwrap();
+        let tree = repo.find_tree(root.write().unwrap()).unwrap();
+        let message = "Upgrade\n\nGoldpath-Request: uid-a\n";
+        let commit = repo
+            .commit(Some("refs/heads/upgrade"), &then, &then, message, &tree, &[])
+            .unwrap();
+        (
+            path.clone(),
+            format!("file://{}", path.display()),
+            commit.to_string(),
+        )
+    }
+
+    #[test]
+    fn a_pull_request_whose_head_the_forge_did_not_record_gets_the_branch_pushed_again_once() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (path, url, commit) = pushed_long_ago(dir.path());
+        let tip = || {
+            git2::Repository::open_bare(&path)
+                .unwrap()
+                .refname_to_id("refs/heads/upgrade")
+                .unwrap()
+                .to_string()
+        };
+        let identity = git::GitIdentity {
+            author_name: "goldpath".into(),
+            author_email: "goldpath@example.com".into(),
+        };
+        let files = FileTree::new();
+        let change = git::PublishRequest {
+            remote_url: &url,
+            branch: "upgrade",
+            files: &files,
+            message: "Upgrade",
+            identity: &identity,
+            credentials: None,
+            marker: Some("uid-a"),
+        };
+        let pull = |head: Option<&str>| PullRequest {
+            number: 1,
+            url: "https://gitea.test/acme/app/pulls/1".into(),
+            head: head.map(str::to_string),
+        };
+        let earlier = git::Published {
+            commit: commit.clone(),
+            pushed: false,
+        };
+        // The forge shows the branch, or does not say: nothing to do.
+        for shown in [pull(Some("upgrade")), pull(None)] {
+            assert!(recorded_or_pushed_again(&shown, &change, &earlier).unwrap());
+            assert_eq!(tip(), commit);
+        }
+        let unrecorded = pull(Some("refs/pull/1/head"));
+        // Pushed just now: the forge may still be recording it.
+        let fresh = git::Published {
+            commit: commit.clone(),
+            pushed: true,
+        };
+        assert!(!recorded_or_pushed_again(&unrecorded, &change, &fresh).unwrap());
+        assert_eq!(tip(), commit);
+        // Pushed by an earlier attempt long ago: pushed again, the same files.
+        assert!(!recorded_or_pushed_again(&unrecorded, &change, &earlier).unwrap());
+        let again = tip();
+        assert_ne!(again, commit);
+        let repo = git2::Repository::open_bare(&path).unwrap();
+        let pushed = repo.find_commit(git2::Oid::from_str(&again).unwrap()).unwrap();
+        let original = repo.find_commit(git2::Oid::from_str(&commit).unwrap()).unwrap();
+        assert_eq!(pushed.tree_id(), original.tree_id());
+        assert_eq!(pushed.parent_ids().collect::<Vec<_>>(), [original.id()]);
+        // Just pushed again: not again until that push settles.
+        let latest = git::Published {
+            commit: again.clone(),
+            pushed: false,
+        };
+        assert!(!recorded_or_pushed_again(&unrecorded, &change, &latest).unwrap());
+        assert_eq!(tip(), again);
     }
 }

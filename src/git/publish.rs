@@ -344,7 +344,10 @@ pub fn propose(
         check_marker(tip, request.marker, &remote.display, || {
             format!("the branch {} (its last commit)", request.branch)
         })?;
-        let over_base = tip.id() == base.id() || tip.parent_ids().any(|parent| parent == base.id());
+        // Over the base also when a push made again for a forge that lost
+        // the record of the first (`push_again`) stands between them.
+        let over_base =
+            tip.id() == base.id() || repo.graph_descendant_of(tip.id(), base.id()).map_err(local)?;
         if tip.tree_id() == tree_id && over_base {
             return Ok(Published {
                 commit: tip.id().to_string(),

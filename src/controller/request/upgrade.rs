@@ -643,8 +643,8 @@ impl Work {
             credentials: remote.credentials.as_ref(),
             marker: Some(&uid),
         };
-        match git::propose(&push, &merge.default_branch, &merge.commit, &removed) {
-            Ok(_) => {}
+        let published = match git::propose(&push, &merge.default_branch, &merge.commit, &removed) {
+            Ok(published) => published,
             Err(GitError::NotCreatedByRequest { .. }) => {
                 let message = format!(
                     "branch {branch} has commits goldpath did not make (a reviewer's); it is left as it is \
@@ -662,11 +662,11 @@ impl Work {
                 });
             }
             Err(error) => return Err(self.failed(error.to_string(), error.is_transient())),
-        }
+        };
         let new = NewPullRequest {
             head: branch.clone(),
             base: merge.default_branch,
-            title,
+            title: title.clone(),
             body,
             draft: false,
         };
@@ -674,6 +674,16 @@ impl Work {
             .handle
             .block_on(forge::ensure_pull_request(&remote.forge, &remote.id, &new, true))
             .map_err(|e| self.failed(e.to_string(), e.is_transient()))?;
+        let recorded = crate::actions::push::recorded_or_pushed_again(&pull, &push, &published)
+            .map_err(|e| self.failed(e.to_string(), e.is_transient()))?;
+        if !recorded {
+            let message = format!(
+                "pull request {} does not show branch {branch} as its head yet: the forge has not recorded \
+                 the pushed branch",
+                pull.url
+            );
+            return Err(self.failed(message, true));
+        }
         let count = conflicts.len();
         let proposal = rules::Proposal {
             branch,

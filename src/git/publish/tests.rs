@@ -537,9 +537,13 @@ fn a_proposal_writes_only_what_the_merge_changed_and_keeps_submodules_and_untouc
     }
     let read = read_tree(&url, &opened.commit, None, None, &cache, &limits).unwrap();
     assert_eq!(read.get("README.md"), Some(&FileEntry::text("# upgraded\n")));
-    // Asked again: the same tree, nothing pushed.
+    // Asked again: the same tree, nothing pushed; so too after the branch
+    // was pushed again for a forge that lost the first push's record.
     let again = propose(&request, "main", &user.to_string(), &removed).expect("again");
-    assert_eq!((again.pushed, again.commit), (false, opened.commit));
+    assert_eq!((again.pushed, &again.commit), (false, &opened.commit));
+    let repushed = push_again(&request, &opened.commit, Duration::ZERO).expect("push again");
+    let after = propose(&request, "main", &user.to_string(), &removed).expect("after");
+    assert_eq!((after.pushed, after.commit), (false, repushed.commit));
 }
 
 #[test]
