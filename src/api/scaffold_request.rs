@@ -302,6 +302,10 @@ pub struct UpgradeStatus {
     pub generation: i64,
     /// The branch the change is pushed to.
     pub branch: String,
+    /// The repository the pull request was opened in (its git URL, without
+    /// credentials): the pull request is looked at there only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
     /// The pull request, once opened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PullRequestRef>,

@@ -344,6 +344,10 @@ impl Work {
                 }
                 Decision::Observe(index) => {
                     let access = self.access(&mut target_render)?;
+                    let now = repository_of(&access.route);
+                    if !rules::in_repository(&status.upgrades[index], &now) {
+                        return Err(moved(&status.upgrades[index], &now));
+                    }
                     self.observe(status, index, &access, notes)?;
                     observed = Some(access);
                 }
@@ -687,6 +691,7 @@ impl Work {
         let count = conflicts.len();
         let proposal = rules::Proposal {
             branch,
+            repository: repository_of(&theirs.publish.route),
             pull_request: PullRequestRef {
                 url: pull.url.clone(),
                 number: i64::try_from(pull.number).unwrap_or(i64::MAX),
@@ -739,6 +744,28 @@ fn open_outcome(status: &ScaffoldRequestStatus, index: usize, wait: Duration) ->
         ),
         next: Action::requeue(wait),
     }
+}
+
+/// The repository a route reaches, as `status.upgrades[].repository`
+/// records it: its git URL without credentials.
+fn repository_of(route: &RepositoryRoute) -> String {
+    git::redact_url(&route.remote_url)
+}
+
+/// The target publishes to another repository than the one upgrade's pull
+/// request was opened in, now `repository`: that pull request is not looked
+/// at in the other repository (its number names another pull request
+/// there), and nothing is proposed until the target publishes where the
+/// repository was made again.
+fn moved(upgrade: &crate::api::UpgradeStatus, repository: &str) -> Outcome {
+    let url = upgrade.pull_request.as_ref().map_or("", |p| p.url.as_str());
+    let message = format!(
+        "the template publishes to {repository} now, not to {}, where pull request {url} is open; a pull \
+         request is only followed in the repository it was opened in. Change the parameters back, or merge \
+         or close it there",
+        upgrade.repository.as_deref().unwrap_or("(unknown)")
+    );
+    Outcome::waiting("RepositoryChanged", message)
 }
 
 /// The forge a rendering publishes to.

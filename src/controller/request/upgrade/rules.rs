@@ -205,11 +205,21 @@ pub fn observed(status: &mut ScaffoldRequestStatus, index: usize, state: PullReq
     }
 }
 
+/// Whether upgrade `upgrade`'s pull request is in `repository`, the one
+/// the target publishes to now. A pull request is only looked at in the
+/// repository it was opened in: its number means nothing elsewhere. An
+/// upgrade recorded before repositories were is taken to be there.
+pub fn in_repository(upgrade: &UpgradeStatus, repository: &str) -> bool {
+    upgrade.repository.as_deref().is_none_or(|at| at == repository)
+}
+
 /// What a proposal made: its branch, pull request and conflicts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Proposal {
     /// The branch pushed.
     pub branch: String,
+    /// The repository pushed to, as [`UpgradeStatus::repository`] records it.
+    pub repository: String,
     /// The pull request opened or updated.
     pub pull_request: PullRequestRef,
     /// Every conflicting path, sorted.
@@ -234,6 +244,7 @@ pub fn proposed(
         to: target.revision.clone(),
         generation: target.generation,
         branch: proposal.branch,
+        repository: Some(proposal.repository),
         pull_request: Some(proposal.pull_request),
         state: UpgradeState::Open,
         conflicts,

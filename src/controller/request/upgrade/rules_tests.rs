@@ -23,6 +23,7 @@ fn succeeded() -> ScaffoldRequestStatus {
 fn proposal(number: i64, conflicts: &[&str]) -> Proposal {
     Proposal {
         branch: "goldpath/upgrade-orders".into(),
+        repository: "https://forge.test/acme/orders.git".into(),
         pull_request: PullRequestRef {
             url: format!("https://forge.test/acme/orders/pulls/{number}"),
             number,
@@ -256,4 +257,26 @@ fn an_open_pull_request_is_observed_before_changed_inline_files_stop_upgrades() 
     assert_eq!(decide(&status, &changed, false), Decision::InlineChanged);
     // Once the files match again, the request is up to date.
     assert_eq!(decide(&status, &wanted, false), Decision::UpToDate);
+}
+
+#[test]
+fn an_open_pull_request_is_only_looked_at_in_the_repository_it_was_opened_in() {
+    let mut status = succeeded();
+    let b = target("b", "orders", 1);
+    let index = proposed(&mut status, &b, "a", None, proposal(7, &[]));
+    let upgrade = &status.upgrades[index];
+    assert_eq!(
+        upgrade.repository.as_deref(),
+        Some("https://forge.test/acme/orders.git")
+    );
+    assert!(in_repository(upgrade, "https://forge.test/acme/orders.git"));
+    // A parameter change moved the target to another repository: pull
+    // request #7 there is another one.
+    assert!(!in_repository(upgrade, "https://forge.test/acme/billing.git"));
+    assert!(!in_repository(upgrade, "https://other.test/acme/orders.git"));
+    // An upgrade recorded without its repository is looked at where the
+    // target is.
+    let mut older = upgrade.clone();
+    older.repository = None;
+    assert!(in_repository(&older, "https://forge.test/acme/billing.git"));
 }
