@@ -49,6 +49,10 @@ pub struct Config {
     /// How much of a Template's git source is read.
     #[serde(default)]
     pub template_source_limits: TemplateSourceLimits,
+    /// How much of a repository is read to propose an upgrade of it: the
+    /// user's own repository, which grows past what its template made.
+    #[serde(default)]
+    pub upgrade_repository_limits: UpgradeRepositoryLimits,
     /// The longest `debug:wait` a step may ask for, in seconds; a longer
     /// one fails the step.
     #[serde(default = "default_debug_wait_max")]
@@ -311,6 +315,41 @@ impl Default for TemplateSourceLimits {
     }
 }
 
+/// How much of a repository is read (whole, into memory, once per
+/// proposal) to propose an upgrade of it: the same bounds as
+/// [`TemplateSourceLimits`], with defaults for a service's repository, which
+/// holds more than its template made.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct UpgradeRepositoryLimits {
+    /// How deeply directories may nest.
+    pub max_depth: usize,
+    /// How many files and directories the repository may hold.
+    pub max_files: usize,
+    /// How many bytes the files may hold in all.
+    pub max_bytes: u64,
+}
+
+impl Default for UpgradeRepositoryLimits {
+    fn default() -> Self {
+        UpgradeRepositoryLimits {
+            max_depth: 64,
+            max_files: 50_000,
+            max_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+impl From<UpgradeRepositoryLimits> for TemplateSourceLimits {
+    fn from(limits: UpgradeRepositoryLimits) -> Self {
+        TemplateSourceLimits {
+            max_depth: limits.max_depth,
+            max_files: limits.max_files,
+            max_bytes: limits.max_bytes,
+        }
+    }
+}
+
 /// How the catalog rolls up status.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -346,6 +385,7 @@ impl Default for Config {
             tenancy: Tenancy::default(),
             template_sources: TemplateSources::default(),
             template_source_limits: TemplateSourceLimits::default(),
+            upgrade_repository_limits: UpgradeRepositoryLimits::default(),
             debug_wait_max_seconds: default_debug_wait_max(),
             step_timeout_seconds: default_step_timeout(),
             upgrade_poll_max_seconds: default_upgrade_poll_max(),

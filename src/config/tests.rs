@@ -266,6 +266,7 @@ fn a_section_given_in_part_keeps_the_defaults_of_the_rest() {
 gitAuthor: {name: bot}
 catalog: {}
 templateSourceLimits: {maxFiles: 50}
+upgradeRepositoryLimits: {maxDepth: 8}
 ",
     )
     .unwrap();
@@ -287,6 +288,14 @@ templateSourceLimits: {maxFiles: 50}
             ..TemplateSourceLimits::default()
         }
     );
+    assert_eq!(
+        config.upgrade_repository_limits,
+        UpgradeRepositoryLimits {
+            max_depth: 8,
+            ..UpgradeRepositoryLimits::default()
+        }
+    );
+    assert_eq!(config.upgrade_repository_limits.max_files, 50_000);
 }
 
 #[test]

@@ -38,7 +38,7 @@ pub use merge::{Conflict, ConflictKind, MergeLabels, Merged, merge_trees};
 pub use publish::{
     Change, PublishRequest, Published, propose, publish, publish_change, publish_change_as, push_again,
 };
-pub use read::{read_tree, read_tree_in, resolve};
+pub use read::{read_repository, read_tree, read_tree_in, resolve};
 pub use remote::{percent_decode, scp_address};
 
 /// The branch a request publishes to when its template does not name one.

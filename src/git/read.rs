@@ -78,6 +78,43 @@ pub fn read_tree(
     cache_dir: &Path,
     limits: &TemplateSourceLimits,
 ) -> Result<FileTree, GitError> {
+    read_remote(url, commit, path, credentials, cache_dir, limits, TEMPLATE_LIMITS)
+}
+
+/// [`read_tree`] of the whole tree of a repository goldpath published
+/// into, which its users have grown since: within `limits`, the operator's
+/// `upgradeRepositoryLimits`, which a refusal names.
+pub fn read_repository(
+    url: &str,
+    commit: &str,
+    credentials: Option<&Credentials>,
+    cache_dir: &Path,
+    limits: &TemplateSourceLimits,
+) -> Result<FileTree, GitError> {
+    read_remote(
+        url,
+        commit,
+        None,
+        credentials,
+        cache_dir,
+        limits,
+        REPOSITORY_LIMITS,
+    )
+}
+
+/// The configuration keys of the limits a refusal names.
+const TEMPLATE_LIMITS: &str = "templateSourceLimits";
+const REPOSITORY_LIMITS: &str = "upgradeRepositoryLimits";
+
+fn read_remote(
+    url: &str,
+    commit: &str,
+    path: Option<&str>,
+    credentials: Option<&Credentials>,
+    cache_dir: &Path,
+    limits: &TemplateSourceLimits,
+    key: &str,
+) -> Result<FileTree, GitError> {
     configure_libgit2();
     let remote = RemoteSpec::parse(url, credentials)?;
     let oid = parse_full_commit_id(commit)?;
@@ -112,7 +149,7 @@ pub fn read_tree(
     )
     .map_err(|e| local_error(&repo_dir, &e))?;
 
-    let result = read_commit(&repo, found, &subdir, &remote.display, limits);
+    let result = read_commit(&repo, found, &subdir, &remote.display, limits, key);
     if let Err(GitError::Local { .. }) = &result {
         // A damaged cache would fail the same way forever; dropping it makes
         // the retry fetch afresh.
@@ -143,7 +180,7 @@ pub fn read_tree_in(
             commit: oid.to_string(),
         });
     };
-    read_commit(repo, found, &subdir, &display, limits)
+    read_commit(repo, found, &subdir, &display, limits, TEMPLATE_LIMITS)
 }
 
 fn read_commit(
@@ -152,6 +189,7 @@ fn read_commit(
     subdir: &str,
     display_url: &str,
     limits: &TemplateSourceLimits,
+    key: &str,
 ) -> Result<FileTree, GitError> {
     let local = |e: git2::Error| local_error(repo.path(), &e);
     let commit = repo.find_commit(oid).map_err(local)?;
@@ -185,7 +223,7 @@ fn read_commit(
         path: shorten_path(path),
         limit,
     };
-    collect_tree(repo, tree.id(), limits, over)
+    collect_tree(repo, tree.id(), limits, key, over)
 }
 
 /// Reads every file under `root`. The walk is iterative (a stack of
@@ -198,6 +236,7 @@ fn collect_tree(
     repo: &Repository,
     root: Oid,
     limits: &TemplateSourceLimits,
+    key: &str,
     over: impl Fn(&str, String) -> GitError,
 ) -> Result<FileTree, GitError> {
     let local = |e: git2::Error| local_error(repo.path(), &e);
@@ -227,7 +266,7 @@ fn collect_tree(
                 return Err(over(
                     &path,
                     format!(
-                        "more than {} files and directories (templateSourceLimits.maxFiles)",
+                        "more than {} files and directories ({key}.maxFiles)",
                         limits.max_files
                     ),
                 ));
@@ -238,7 +277,7 @@ fn collect_tree(
                     return Err(over(
                         &path,
                         format!(
-                            "directories nested more than {} deep (templateSourceLimits.maxDepth)",
+                            "directories nested more than {} deep ({key}.maxDepth)",
                             limits.max_depth
                         ),
                     ));
@@ -257,10 +296,7 @@ fn collect_tree(
             if bytes > limits.max_bytes {
                 return Err(over(
                     &path,
-                    format!(
-                        "more than {} bytes of files (templateSourceLimits.maxBytes)",
-                        limits.max_bytes
-                    ),
+                    format!("more than {} bytes of files ({key}.maxBytes)", limits.max_bytes),
                 ));
             }
             let file = read_file(repo, entry.id(), mode, &path)?;

@@ -594,13 +594,12 @@ impl Work {
         let credentials = remote.credentials.as_ref();
         let git_failed = |e: GitError| self.failed(e.to_string(), e.is_transient());
         let commit = git::resolve(remote_url, Some(&default_branch), credentials).map_err(git_failed)?;
-        let ours = git::read_tree(
+        let ours = git::read_repository(
             remote_url,
             &commit,
-            None,
             credentials,
             &self.edge.context.git_cache,
-            &self.edge.context.config.template_source_limits,
+            &self.edge.context.config.upgrade_repository_limits.into(),
         )
         .map_err(git_failed)?;
         let labels = MergeLabels {

@@ -497,6 +497,17 @@ fn the_byte_limit_is_checked_before_a_blob_is_read() {
     };
     let (path, _) = too_large(read_tree(&url, &commit, None, None, cache.path(), &fewer).expect_err("files"));
     assert_eq!(path, "c");
+
+    // A repository read for an upgrade has its own limits, and a refusal
+    // names them.
+    let whole = read_repository(&url, &commit, None, cache.path(), &exact).expect("repository");
+    assert_eq!(whole, files);
+    let (_, limit) =
+        too_large(read_repository(&url, &commit, None, cache.path(), &smaller).expect_err("bytes"));
+    assert_eq!(
+        limit,
+        "more than 1500 bytes of files (upgradeRepositoryLimits.maxBytes)"
+    );
 }
 
 #[test]
