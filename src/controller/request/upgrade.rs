@@ -67,6 +67,9 @@ struct Outcome {
     reason: &'static str,
     message: String,
     next: Action,
+    /// A failure that may pass, tried again after a backoff step: the
+    /// request's backoff is kept, so it grows while the failure lasts.
+    retrying: bool,
 }
 
 impl Outcome {
@@ -76,7 +79,27 @@ impl Outcome {
             reason,
             message,
             next: Action::await_change(),
+            retrying: false,
         }
+    }
+
+    /// A failure tried again after `delay`, the request's next backoff step.
+    fn retrying(reason: &'static str, message: String, delay: Duration) -> Self {
+        Outcome {
+            current: false,
+            reason,
+            message: format!("{message}; trying again in {}s", delay.as_secs()),
+            next: Action::requeue(delay),
+            retrying: true,
+        }
+    }
+
+    /// Whether the request's backoff starts again from its first step: after
+    /// anything but a failure that is being tried again (each of which took
+    /// a step), so a template source or forge that stays down is not asked
+    /// every second.
+    fn resets_backoff(&self) -> bool {
+        !self.retrying
     }
 }
 
@@ -107,8 +130,7 @@ pub(super) async fn reconcile(edge: Edge) -> Result<Action, Error> {
     if status != before {
         edge.write_status(&status).await?;
     }
-    if outcome.reason != "UpgradeFailed" {
-        // Only a failure that may pass backs off further.
+    if outcome.resets_backoff() {
         edge.context.succeeded(&edge.key);
     }
     for (type_, reason, note) in notes {
@@ -243,12 +265,11 @@ fn source_problem(edge: &Edge, name: &str, error: SourceError) -> Outcome {
     match error {
         SourceError::Unavailable(message) => {
             let delay = edge.context.backoff(&edge.key);
-            Outcome {
-                current: false,
-                reason: "TemplateUnavailable",
-                message: format!("Template {name}: {message}; trying again in {}s", delay.as_secs()),
-                next: Action::requeue(delay),
-            }
+            Outcome::retrying(
+                "TemplateUnavailable",
+                format!("Template {name}: {message}"),
+                delay,
+            )
         }
         SourceError::Invalid(message) | SourceError::TooLarge(message) => {
             Outcome::waiting("TemplateUnavailable", format!("Template {name}: {message}"))
@@ -372,6 +393,7 @@ impl Work {
             reason: "UpgradePending",
             message: "looking again shortly".into(),
             next: Action::requeue(rules::FIRST_POLL),
+            retrying: false,
         })
     }
 
@@ -409,10 +431,10 @@ impl Work {
             .as_ref()
             .map_or(0, |p| p.number);
         let forge = self.forge(&access.route, access.token.as_deref())?;
-        let state = self
+        let answer = self
             .handle
-            .block_on(forge.pull_request_state(&access.repo, u64::try_from(number).unwrap_or(0)))
-            .map_err(|e| self.failed(e.to_string(), e.is_transient()))?;
+            .block_on(forge.pull_request_state(&access.repo, u64::try_from(number).unwrap_or(0)));
+        let state = rules::answered(answer).map_err(|e| self.failed(e.to_string(), e.is_transient()))?;
         if let Some(note) = rules::observed(status, index, state) {
             notes.push((EventType::Normal, "UpgradeObserved", note));
         }
@@ -662,6 +684,7 @@ impl Work {
                     reason: "BranchEdited",
                     message,
                     next: Action::requeue(self.poll(Some(access_of(theirs)), false)),
+                    retrying: false,
                 });
             }
             Err(error) => return Err(self.failed(error.to_string(), error.is_transient())),
@@ -716,12 +739,7 @@ impl Work {
         let message = format!("proposing the upgrade: {message}");
         if transient {
             let delay = self.edge.context.backoff(&self.edge.key);
-            Outcome {
-                current: false,
-                reason: "UpgradeFailed",
-                message: format!("{message}; trying again in {}s", delay.as_secs()),
-                next: Action::requeue(delay),
-            }
+            Outcome::retrying("UpgradeFailed", message, delay)
         } else {
             Outcome::waiting("UpgradeFailed", message)
         }
@@ -742,6 +760,7 @@ fn open_outcome(status: &ScaffoldRequestStatus, index: usize, wait: Duration) ->
             upgrade.to, upgrade.generation
         ),
         next: Action::requeue(wait),
+        retrying: false,
     }
 }
 
@@ -781,5 +800,22 @@ fn repo_id(publish: &crate::actions::publish::Publish) -> RepoId {
     RepoId {
         owner: publish.repo.owner.clone().unwrap_or_default(),
         name: publish.repo.repo.clone().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_tried_again_keeps_its_backoff_and_everything_else_resets_it() {
+        let delay = Duration::from_secs(4);
+        let unavailable = Outcome::retrying("TemplateUnavailable", "Template t/a: git fetch".into(), delay);
+        assert!(!unavailable.resets_backoff());
+        assert_eq!(unavailable.next, Action::requeue(delay));
+        assert_eq!(unavailable.message, "Template t/a: git fetch; trying again in 4s");
+        assert!(!Outcome::retrying("UpgradeFailed", "forge".into(), delay).resets_backoff());
+        assert!(Outcome::waiting("TemplateUnavailable", "too large".into()).resets_backoff());
+        assert!(Outcome::waiting("Current", String::new()).resets_backoff());
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::api::{PullRequestRef, ScaffoldRequestStatus, UpgradeState, UpgradeStatus};
-use crate::forge::PullRequestState;
+use crate::forge::{ForgeError, PullRequestState};
 
 /// Most upgrades a status lists; the oldest finished ones make room.
 pub const MAX_UPGRADES: usize = 20;
@@ -164,6 +164,17 @@ pub fn next_poll(previous: Option<Duration>, max: Duration) -> Duration {
     match previous {
         None => FIRST_POLL,
         Some(wait) => wait.saturating_mul(2).clamp(FIRST_POLL, max),
+    }
+}
+
+/// What the forge's answer about an open pull request means. One that
+/// does not exist any more (deleted, a 404) counts as closed: it is not
+/// proposed again for its revision and generation, and later ones go on,
+/// where asking again would never get another answer.
+pub fn answered(answer: Result<PullRequestState, ForgeError>) -> Result<PullRequestState, ForgeError> {
+    match answer {
+        Err(ForgeError::NotFound(_)) => Ok(PullRequestState::Closed),
+        other => other,
     }
 }
 

@@ -280,3 +280,31 @@ fn an_open_pull_request_is_only_looked_at_in_the_repository_it_was_opened_in() {
     older.repository = None;
     assert!(in_repository(&older, "https://forge.test/acme/billing.git"));
 }
+
+#[test]
+fn a_deleted_pull_request_counts_as_closed_and_later_revisions_go_on() {
+    let mut status = succeeded();
+    let b = target("b", "orders", 1);
+    let index = proposed(&mut status, &b, "a", None, proposal(7, &[]));
+    assert_eq!(decide(&status, &b, false), Decision::Observe(index));
+    let gone = answered(Err(ForgeError::NotFound("pull request 7 does not exist".into())));
+    assert_eq!(gone, Ok(PullRequestState::Closed));
+    assert!(observed(&mut status, index, PullRequestState::Closed).is_some());
+    // Not observed again, nor proposed again for that revision.
+    assert_eq!(decide(&status, &b, false), Decision::Declined(index));
+    assert_eq!(
+        propose(&status, &target("c", "orders", 1), false),
+        ("a".into(), None)
+    );
+    // Other failures stay failures, tried again when transient.
+    let unavailable = ForgeError::Unavailable {
+        host: "forge.test".into(),
+        call: "read pull request 7".into(),
+        detail: "503".into(),
+    };
+    assert_eq!(answered(Err(unavailable.clone())), Err(unavailable));
+    assert_eq!(
+        answered(Ok(PullRequestState::Merged)),
+        Ok(PullRequestState::Merged)
+    );
+}
