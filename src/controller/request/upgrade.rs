@@ -16,6 +16,7 @@
 //! no branch is deleted; a branch someone else committed to is left alone.
 
 mod memo;
+mod outcome;
 mod render;
 mod rules;
 
@@ -45,6 +46,7 @@ use crate::controller::template::{Prepared, SourceError, prepared};
 use crate::forge::{self, Forge, NewPullRequest, RepoId};
 use crate::git::{self, GitError, MergeLabels, PublishRequest};
 use memo::{Access, Memo};
+use outcome::Outcome;
 use render::Rendered;
 use rules::{Decision, Reach, Target};
 
@@ -58,49 +60,6 @@ pub(super) fn follows(request: &ScaffoldRequest) -> bool {
 /// The branch a request's upgrades are pushed to.
 fn branch(request: &ScaffoldRequest) -> String {
     format!("goldpath/upgrade-{}", request.name_any())
-}
-
-/// Where the request's repository stands, for the `UpToDate` condition,
-/// and when to look again.
-struct Outcome {
-    current: bool,
-    reason: &'static str,
-    message: String,
-    next: Action,
-    /// A failure that may pass, tried again after a backoff step: the
-    /// request's backoff is kept, so it grows while the failure lasts.
-    retrying: bool,
-}
-
-impl Outcome {
-    fn waiting(reason: &'static str, message: String) -> Self {
-        Outcome {
-            current: false,
-            reason,
-            message,
-            next: Action::await_change(),
-            retrying: false,
-        }
-    }
-
-    /// A failure tried again after `delay`, the request's next backoff step.
-    fn retrying(reason: &'static str, message: String, delay: Duration) -> Self {
-        Outcome {
-            current: false,
-            reason,
-            message: format!("{message}; trying again in {}s", delay.as_secs()),
-            next: Action::requeue(delay),
-            retrying: true,
-        }
-    }
-
-    /// Whether the request's backoff starts again from its first step: after
-    /// anything but a failure that is being tried again (each of which took
-    /// a step), so a template source or forge that stays down is not asked
-    /// every second.
-    fn resets_backoff(&self) -> bool {
-        !self.retrying
-    }
 }
 
 /// Proposes what the request's Template or parameters changed, or looks
@@ -800,22 +759,5 @@ fn repo_id(publish: &crate::actions::publish::Publish) -> RepoId {
     RepoId {
         owner: publish.repo.owner.clone().unwrap_or_default(),
         name: publish.repo.repo.clone().unwrap_or_default(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failure_tried_again_keeps_its_backoff_and_everything_else_resets_it() {
-        let delay = Duration::from_secs(4);
-        let unavailable = Outcome::retrying("TemplateUnavailable", "Template t/a: git fetch".into(), delay);
-        assert!(!unavailable.resets_backoff());
-        assert_eq!(unavailable.next, Action::requeue(delay));
-        assert_eq!(unavailable.message, "Template t/a: git fetch; trying again in 4s");
-        assert!(!Outcome::retrying("UpgradeFailed", "forge".into(), delay).resets_backoff());
-        assert!(Outcome::waiting("TemplateUnavailable", "too large".into()).resets_backoff());
-        assert!(Outcome::waiting("Current", String::new()).resets_backoff());
     }
 }
