@@ -57,11 +57,6 @@ pub(super) fn follows(request: &ScaffoldRequest) -> bool {
         && request.status.as_ref().and_then(|s| s.phase) == Some(Phase::Succeeded)
 }
 
-/// The branch a request's upgrades are pushed to.
-fn branch(request: &ScaffoldRequest) -> String {
-    format!("goldpath/upgrade-{}", request.name_any())
-}
-
 /// Proposes what the request's Template or parameters changed, or looks
 /// at the pull request that does; records it in status.
 pub(super) async fn reconcile(edge: Edge) -> Result<Action, Error> {
@@ -612,42 +607,39 @@ impl Work {
     ) -> Step<usize> {
         let from_revision = merge.from_revision.as_str();
         let conflicts: Vec<String> = merge.merged.conflicts.iter().map(|c| c.path.clone()).collect();
-        let branch = branch(&self.edge.request);
+        let name = self.edge.request.name_any();
+        let first = rules::branch(&name, status, update);
+        let fresh = rules::fresh_branch(&name, &self.target);
         let title = rules::title(&template_name(&self.template), from_revision, &self.target);
         let body = rules::body(&self.edge.key, from_revision, &self.target, &conflicts);
         let identity = crate::actions::push::identity(&self.edge.context.config, &theirs.publish.author);
         let uid = self.edge.request.uid().unwrap_or_default();
         let (written, removed) = merge.merged.changes_from(&merge.ours);
-        let push = PublishRequest {
+        let mut push = PublishRequest {
             remote_url: &theirs.publish.route.remote_url,
-            branch: &branch,
+            branch: &first,
             files: &written,
             message: &title,
             identity: &identity,
             credentials: remote.credentials.as_ref(),
             marker: Some(&uid),
         };
-        let published = match git::propose(&push, &merge.default_branch, &merge.commit, &removed) {
+        let mut attempt = git::propose(&push, &merge.default_branch, &merge.commit, &removed);
+        if matches!(attempt, Err(GitError::NotCreatedByRequest { .. })) && update.is_none() && first != fresh
+        {
+            // Someone else's commits on the request's branch, whose pull
+            // request is finished: a new proposal gets a branch of its own.
+            push.branch = &fresh;
+            attempt = git::propose(&push, &merge.default_branch, &merge.commit, &removed);
+        }
+        let published = match attempt {
             Ok(published) => published,
             Err(GitError::NotCreatedByRequest { .. }) => {
-                let message = format!(
-                    "branch {branch} has commits goldpath did not make (a reviewer's); it is left as it is \
-                     and revision {} is not pushed to it. Merge or close its pull request to go on",
-                    self.target.revision
-                );
-                if let Some(upgrade) = update.and_then(|index| status.upgrades.get_mut(index)) {
-                    upgrade.message = Some(message.clone());
-                }
-                return Err(Outcome {
-                    current: false,
-                    reason: "BranchEdited",
-                    message,
-                    next: Action::requeue(self.poll(Some(access_of(theirs)), false)),
-                    retrying: false,
-                });
+                return Err(self.branch_edited(status, update, push.branch));
             }
             Err(error) => return Err(self.failed(error.to_string(), error.is_transient())),
         };
+        let branch = push.branch.to_string();
         let new = NewPullRequest {
             head: branch.clone(),
             base: merge.default_branch,
@@ -655,20 +647,7 @@ impl Work {
             body,
             draft: false,
         };
-        let pull = self
-            .handle
-            .block_on(forge::ensure_pull_request(&remote.forge, &remote.id, &new, true))
-            .map_err(|e| self.failed(e.to_string(), e.is_transient()))?;
-        let recorded = crate::actions::push::recorded_or_pushed_again(&pull, &push, &published)
-            .map_err(|e| self.failed(e.to_string(), e.is_transient()))?;
-        if !recorded {
-            let message = format!(
-                "pull request {} does not show branch {branch} as its head yet: the forge has not recorded \
-                 the pushed branch",
-                pull.url
-            );
-            return Err(self.failed(message, true));
-        }
+        let pull = self.pull_request(remote, &new, &push, &published)?;
         let count = conflicts.len();
         let proposal = rules::Proposal {
             branch,
@@ -690,6 +669,57 @@ impl Work {
             ),
         ));
         Ok(index)
+    }
+
+    /// Opens or updates the pull request of the pushed branch, once the
+    /// forge shows that branch as its head.
+    fn pull_request(
+        &self,
+        remote: &Remote,
+        new: &NewPullRequest,
+        push: &PublishRequest<'_>,
+        published: &git::Published,
+    ) -> Step<forge::PullRequest> {
+        let pull = self
+            .handle
+            .block_on(forge::ensure_pull_request(&remote.forge, &remote.id, new, true))
+            .map_err(|e| self.failed(e.to_string(), e.is_transient()))?;
+        let recorded = crate::actions::push::recorded_or_pushed_again(&pull, push, published)
+            .map_err(|e| self.failed(e.to_string(), e.is_transient()))?;
+        if !recorded {
+            let message = format!(
+                "pull request {} does not show branch {} as its head yet: the forge has not recorded the \
+                 pushed branch",
+                pull.url, push.branch
+            );
+            return Err(self.failed(message, true));
+        }
+        Ok(pull)
+    }
+
+    /// The open upgrade's branch has commits goldpath did not make: nothing
+    /// is pushed until its pull request is merged or closed, which is looked
+    /// at after the longest wait between looks rather than soon, as each try
+    /// renders and fetches.
+    fn branch_edited(
+        &self,
+        status: &mut ScaffoldRequestStatus,
+        update: Option<usize>,
+        branch: &str,
+    ) -> Outcome {
+        let message = format!(
+            "branch {branch} has commits goldpath did not make (a reviewer's); it is left as it is and \
+             revision {} is not pushed to it. Merge or close its pull request to go on",
+            self.target.revision
+        );
+        if let Some(upgrade) = update.and_then(|index| status.upgrades.get_mut(index)) {
+            upgrade.message = Some(message.clone());
+        }
+        let wait = Duration::from_secs(self.edge.context.config.upgrade_poll_max_seconds);
+        Outcome {
+            next: Action::requeue(wait.max(rules::FIRST_POLL)),
+            ..Outcome::waiting("BranchEdited", message)
+        }
     }
 
     /// A failure of the git server or forge: tried again with backoff when

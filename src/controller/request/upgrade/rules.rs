@@ -338,6 +338,27 @@ pub fn body(request: &str, from_revision: &str, target: &Target, conflicts: &[St
     body
 }
 
+/// The branch a proposal is pushed to: that of the open upgrade `update`
+/// it brings up to date, else the request's own branch.
+pub fn branch(request: &str, status: &ScaffoldRequestStatus, update: Option<usize>) -> String {
+    update
+        .and_then(|index| status.upgrades.get(index))
+        .map(|upgrade| upgrade.branch.clone())
+        .unwrap_or_else(|| format!("goldpath/upgrade-{request}"))
+}
+
+/// The branch of a new proposal of `target` when the request's own branch
+/// holds commits goldpath did not make (a reviewer's, on a pull request
+/// since merged or closed): one for this revision and generation, so the
+/// reviewer's branch is left alone and the proposal still goes on.
+pub fn fresh_branch(request: &str, target: &Target) -> String {
+    let revision: String = short(&target.revision)
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    format!("goldpath/upgrade-{request}-{revision}-{}", target.generation)
+}
+
 /// The first 12 characters of a revision, as a branch or title shows it.
 pub fn short(revision: &str) -> &str {
     revision.get(..12).unwrap_or(revision)

@@ -308,3 +308,32 @@ fn a_deleted_pull_request_counts_as_closed_and_later_revisions_go_on() {
         Ok(PullRequestState::Merged)
     );
 }
+
+#[test]
+fn a_new_proposal_goes_on_a_branch_of_its_own_when_the_request_branch_was_edited() {
+    let mut status = succeeded();
+    let b = target("0123456789abcdef", "orders", 3);
+    // A new proposal goes on the request's branch first.
+    assert_eq!(branch("orders", &status, None), "goldpath/upgrade-orders");
+    // That branch holds a reviewer's commits: one for this target.
+    let fresh = fresh_branch("orders", &b);
+    assert_eq!(fresh, "goldpath/upgrade-orders-0123456789ab-3");
+    assert_ne!(
+        fresh,
+        fresh_branch("orders", &target("fedcba9876543210", "orders", 3))
+    );
+    assert_ne!(
+        fresh,
+        fresh_branch("orders", &target("0123456789abcdef", "orders", 4))
+    );
+    // Characters a branch name cannot hold are left out.
+    assert_eq!(
+        fresh_branch("orders", &target("sha256:ab/c..d", "orders", 1)),
+        "goldpath/upgrade-orders-sha256abc-1"
+    );
+    // An open upgrade is brought up to date on the branch it was proposed on.
+    let mut on_fresh = proposal(9, &[]);
+    on_fresh.branch = fresh.clone();
+    let index = proposed(&mut status, &b, "a", None, on_fresh);
+    assert_eq!(branch("orders", &status, Some(index)), fresh);
+}
