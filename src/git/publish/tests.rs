@@ -452,16 +452,11 @@ fn a_proposal_is_brought_up_to_date_by_new_commits_and_leaves_a_branch_someone_e
     assert_eq!(tip(&remote, "goldpath/upgrade-r"), Some(theirs));
 }
 
-#[test]
-fn a_proposal_writes_only_what_the_merge_changed_and_keeps_submodules_and_untouched_files() {
-    let dir = TempDir::new().expect("tempdir");
-    let (remote, url) = bare_remote(&dir, "remote.git");
-    let template = sample_files();
-    publish_files(&url, &template).expect("publish");
-    // The user adds a submodule (a gitlink, which reading leaves out) and
-    // a file of their own.
-    let repo = Repository::open_bare(&remote).expect("open");
-    let main = repo.find_commit(tip(&remote, "main").unwrap()).unwrap();
+/// The user's commit on main of `remote` adding a submodule (a gitlink,
+/// which reading leaves out) and a file of their own: the commit, the
+/// submodule's commit and the file's blob.
+fn add_submodule_and_own_file(repo: &Repository, remote: &Path) -> (Oid, Oid, Oid) {
+    let main = repo.find_commit(tip(remote, "main").unwrap()).unwrap();
     let pinned = Oid::from_str(&"ab".repeat(20)).unwrap();
     let mut root = repo.treebuilder(Some(&main.tree().unwrap())).unwrap();
     root.insert("vendor-lib", pinned, 0o160000).unwrap();
@@ -479,6 +474,17 @@ fn a_proposal_writes_only_what_the_merge_changed_and_keeps_submodules_and_untouc
             &[&main],
         )
         .unwrap();
+    (user, pinned, own)
+}
+
+#[test]
+fn a_proposal_writes_only_what_the_merge_changed_and_keeps_submodules_and_untouched_files() {
+    let dir = TempDir::new().expect("tempdir");
+    let (remote, url) = bare_remote(&dir, "remote.git");
+    let template = sample_files();
+    publish_files(&url, &template).expect("publish");
+    let repo = Repository::open_bare(&remote).expect("open");
+    let (user, pinned, own) = add_submodule_and_own_file(&repo, &remote);
 
     // The template changes README.md and drops catalog-info.yaml.
     let cache = dir.path().join("cache");
