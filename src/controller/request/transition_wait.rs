@@ -44,14 +44,7 @@ pub fn end_wait_step(
         left.as_secs_f64()
     );
     entry.message = Some(message.clone());
-    set_state(
-        &mut status.conditions,
-        State::Reconciling,
-        "Waiting",
-        &message,
-        generation,
-        now.0,
-    );
+    report_waiting(&mut status, &message, generation, &now);
     Transition::new(status, vec![Effect::WriteStatus], Next::RequeueAfter(left))
 }
 
@@ -93,14 +86,7 @@ pub fn wait_step(
     );
     entry.phase = StepPhase::Running;
     entry.message = Some(message.clone());
-    set_state(
-        &mut status.conditions,
-        State::Reconciling,
-        "Waiting",
-        &message,
-        generation,
-        now.0,
-    );
+    report_waiting(&mut status, &message, generation, &now);
     let mut effects = Vec::new();
     if status != before {
         effects.push(Effect::WriteStatus);
@@ -168,4 +154,17 @@ fn step_timed_out(
         Effect::RecordOutcome,
     ];
     Transition::new(status, effects, Next::AwaitChange)
+}
+
+/// The request's `Reconciling` condition while a step waits: reason
+/// `Waiting`, with the step's message.
+fn report_waiting(status: &mut ScaffoldRequestStatus, message: &str, generation: Option<i64>, now: &Time) {
+    set_state(
+        &mut status.conditions,
+        State::Reconciling,
+        "Waiting",
+        message,
+        generation,
+        now.0,
+    );
 }
