@@ -12,11 +12,13 @@
 //! serialized as the watch receives it. Then, with a counting allocator:
 //!
 //! - the watch's cache: the store the controller reads, filled from that
-//!   JSON as the entity watch fills it (managedFields and the last-applied
-//!   annotation stripped);
+//!   JSON as the entity watch fills it, each entity as the catalog keeps it
+//!   (`catalog::cached`);
 //! - the index: relations, lookups, reverse maps;
-//! - the peer: the same objects held as `serde_json::Value`, what a cache
-//!   of untyped objects would hold, and the JSON itself;
+//! - the peers: the same objects typed and whole (managedFields and the
+//!   last-applied annotation stripped), what the cache held before it kept
+//!   entities compact; held as `serde_json::Value`, what a cache of untyped
+//!   objects would hold; and the JSON itself;
 //! - an entity as the portal's catalog routes read it: its Backstage form
 //!   and searchable values, which a query makes one entity at a time.
 //!
@@ -32,6 +34,7 @@ use std::time::Duration;
 
 use goldpath::api::CatalogEntity;
 use goldpath::catalog::backstage::LAST_APPLIED;
+use goldpath::catalog::cached::CachedEntity;
 use goldpath::catalog::index::Index;
 use goldpath::catalog::status;
 use goldpath::config::Config;
@@ -101,8 +104,9 @@ fn watched(count: usize, config: &Config) -> Vec<Vec<u8>> {
     let now = Timestamp::now();
     for entity in &mut entities {
         let tenant = config.tenant(NAMESPACE);
-        let observed = index.observe(entity, argocd, &tenant);
-        entity.status = status::update(entity, observed, now, Duration::from_secs(600));
+        let kept = CachedEntity::from(entity.clone());
+        let observed = index.observe(&kept, argocd, &tenant);
+        entity.status = status::update(&kept, observed, now, Duration::from_secs(600));
     }
     entities.iter().map(|e| serde_json::to_vec(e).unwrap()).collect()
 }
@@ -117,21 +121,20 @@ fn main() {
     let json: usize = wire.iter().map(Vec::len).sum();
 
     let (store, cached) = held(|| {
-        let (store, mut writer) = reflector::store::<CatalogEntity>();
+        let (store, mut writer) = reflector::store::<CachedEntity>();
         writer.apply_watcher_event(&Event::Init);
         for bytes in &wire {
-            let mut entity: CatalogEntity = serde_json::from_slice(bytes).unwrap();
-            // As the entity watch strips them (controller::catalog).
-            entity.managed_fields_mut().clear();
-            entity.annotations_mut().remove(LAST_APPLIED);
-            writer.apply_watcher_event(&Event::InitApply(entity));
+            // As the entity watch keeps them (controller::catalog).
+            let entity: CatalogEntity = serde_json::from_slice(bytes).unwrap();
+            writer.apply_watcher_event(&Event::InitApply(CachedEntity::from(entity)));
         }
         writer.apply_watcher_event(&Event::InitDone);
         store
     });
     let (index, indexed) = held(|| {
         let mut index = Index::default();
-        for entity in store.state() {
+        for bytes in &wire {
+            let entity: CatalogEntity = serde_json::from_slice(bytes).unwrap();
             index.entity_applied(&entity, &config.argocd.namespace);
         }
         index
@@ -141,13 +144,26 @@ fn main() {
             .state()
             .iter()
             .map(|entity| {
-                let backstage = goldpath::catalog::backstage::to_backstage(entity);
+                let backstage = entity.to_backstage();
                 let flat = goldpath::catalog::query::flatten(&backstage);
                 (backstage, flat)
             })
             .collect::<Vec<_>>()
     });
     drop((portal, index, store));
+    let (typed, whole) = held(|| {
+        let (store, mut writer) = reflector::store::<CatalogEntity>();
+        writer.apply_watcher_event(&Event::Init);
+        for bytes in &wire {
+            let mut entity: CatalogEntity = serde_json::from_slice(bytes).unwrap();
+            entity.managed_fields_mut().clear();
+            entity.annotations_mut().remove(LAST_APPLIED);
+            writer.apply_watcher_event(&Event::InitApply(entity));
+        }
+        writer.apply_watcher_event(&Event::InitDone);
+        store
+    });
+    drop(typed);
     let (values, untyped) = held(|| {
         wire.iter()
             .map(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).unwrap())
@@ -169,6 +185,11 @@ fn main() {
         per(cached)
     );
     println!("{:<46} {:>8.0} B", "the index (relations, lookups)", per(indexed));
+    println!(
+        "{:<46} {:>8.0} B",
+        "peer: the typed objects, stripped, whole",
+        per(whole)
+    );
     println!("{:<46} {:>8.0} B", "goldpath: cache and index", per(ours));
     println!(
         "{:<46} {:>8.0} B",
@@ -181,7 +202,8 @@ fn main() {
         per(listed)
     );
     println!(
-        "goldpath / untyped objects {:.2}x; goldpath / JSON {:.2}x",
+        "cache / typed objects {:.2}x; goldpath / untyped objects {:.2}x; goldpath / JSON {:.2}x",
+        cached as f64 / whole as f64,
         ours as f64 / untyped as f64,
         ours as f64 / json as f64
     );

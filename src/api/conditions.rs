@@ -46,6 +46,21 @@ impl ConditionType {
             ConditionType::ReferencesResolved => "ReferencesResolved",
         }
     }
+
+    /// The type Kubernetes wrote as `type_`, if goldpath writes it.
+    pub fn parse(type_: &str) -> Option<ConditionType> {
+        [
+            ConditionType::Ready,
+            ConditionType::Reconciling,
+            ConditionType::Stalled,
+            ConditionType::SpecChanged,
+            ConditionType::UpToDate,
+            ConditionType::Valid,
+            ConditionType::ReferencesResolved,
+        ]
+        .into_iter()
+        .find(|known| known.as_str() == type_)
+    }
 }
 
 /// A condition's status.
@@ -67,6 +82,17 @@ impl ConditionStatus {
             ConditionStatus::False => "False",
             ConditionStatus::Unknown => "Unknown",
         }
+    }
+
+    /// The status Kubernetes wrote as `status`, if it is one of the three.
+    pub fn parse(status: &str) -> Option<ConditionStatus> {
+        [
+            ConditionStatus::True,
+            ConditionStatus::False,
+            ConditionStatus::Unknown,
+        ]
+        .into_iter()
+        .find(|known| known.as_str() == status)
     }
 }
 
@@ -110,24 +136,15 @@ impl ConditionState {
         }
     }
 
-    /// Whether `condition` is what [`ConditionState::to_condition`] gives
-    /// with it as the previous condition of this type: the same state
-    /// about `generation` (its time is then kept).
-    pub fn holds_in(&self, condition: &Condition, generation: Option<i64>) -> bool {
-        condition.type_ == self.type_.as_str()
-            && condition.status == self.status.as_str()
-            && condition.reason == self.reason
-            && condition.message == self.message
-            && condition.observed_generation == generation
-    }
-
     /// The full condition, keeping the `lastTransitionTime` of the condition
     /// of the same type in `previous` when its status did not change.
-    pub fn to_condition(&self, previous: &[Condition], now: Timestamp, generation: Option<i64>) -> Condition {
-        let last_transition_time = find(previous, self.type_)
-            .filter(|c| c.status == self.status.as_str())
-            .map(|c| c.last_transition_time.clone())
-            .unwrap_or(Time(now));
+    pub fn to_condition(
+        &self,
+        previous: &(impl Earlier + ?Sized),
+        now: Timestamp,
+        generation: Option<i64>,
+    ) -> Condition {
+        let last_transition_time = previous.since(self.type_, self.status).unwrap_or(Time(now));
         Condition {
             type_: self.type_.as_str().to_string(),
             status: self.status.as_str().to_string(),
@@ -136,6 +153,28 @@ impl ConditionState {
             observed_generation: generation,
             last_transition_time,
         }
+    }
+}
+
+/// A status's conditions before an update, as far as keeping transition
+/// times needs them.
+pub trait Earlier {
+    /// When the condition of `type_` turned to `status`, if it has that
+    /// status.
+    fn since(&self, type_: ConditionType, status: ConditionStatus) -> Option<Time>;
+}
+
+impl Earlier for [Condition] {
+    fn since(&self, type_: ConditionType, status: ConditionStatus) -> Option<Time> {
+        find(self, type_)
+            .filter(|c| c.status == status.as_str())
+            .map(|c| c.last_transition_time.clone())
+    }
+}
+
+impl Earlier for Vec<Condition> {
+    fn since(&self, type_: ConditionType, status: ConditionStatus) -> Option<Time> {
+        self.as_slice().since(type_, status)
     }
 }
 

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use kube::api::ObjectMeta;
 use serde_json::{Value, json};
 
-use crate::api::{CatalogEntity, CatalogEntitySpec, EntityKind};
+use super::cached::CachedEntity;
+use crate::api::{CatalogEntity, CatalogEntitySpec, EntityKind, Relation};
 
 /// The apiVersion Backstage's built-in kinds are written with.
 pub const API_VERSION: &str = "backstage.io/v1alpha1";
@@ -93,12 +94,28 @@ pub fn from_backstage(entity: &Value, namespace: &str) -> Result<CatalogEntity, 
 
 /// The entity in Backstage's own format, as catalog-info.yaml holds it.
 pub fn to_backstage(entity: &CatalogEntity) -> Value {
-    let mut spec = serde_json::to_value(&entity.spec).unwrap_or_default();
+    let spec = serde_json::to_value(&entity.spec).unwrap_or_default();
+    let relations = entity
+        .status
+        .as_ref()
+        .map(|status| &status.relations[..])
+        .unwrap_or_default();
+    assemble(&entity.metadata, entity.spec.kind, spec, relations)
+}
+
+/// The Backstage entity of an object with `object`'s metadata, a spec of
+/// `kind` whose JSON is `spec`, and `relations`.
+pub(super) fn assemble(
+    object: &ObjectMeta,
+    kind_of: EntityKind,
+    mut spec: Value,
+    relations: &[Relation],
+) -> Value {
     let mut metadata = serde_json::Map::new();
-    metadata.insert("name".into(), json!(entity.metadata.name));
+    metadata.insert("name".into(), json!(object.name));
     metadata.insert(
         "namespace".into(),
-        json!(entity.metadata.namespace.as_deref().unwrap_or("default")),
+        json!(object.namespace.as_deref().unwrap_or("default")),
     );
     let kind = spec
         .as_object_mut()
@@ -111,10 +128,10 @@ pub fn to_backstage(entity: &CatalogEntity) -> Value {
             }
         }
     }
-    if let Some(labels) = &entity.metadata.labels {
+    if let Some(labels) = &object.labels {
         metadata.insert("labels".into(), json!(labels));
     }
-    if let Some(annotations) = &entity.metadata.annotations {
+    if let Some(annotations) = &object.annotations {
         let annotations: BTreeMap<&String, &String> = annotations
             .iter()
             .filter(|(key, _)| key.as_str() != LAST_APPLIED)
@@ -124,7 +141,7 @@ pub fn to_backstage(entity: &CatalogEntity) -> Value {
         }
     }
     // Backstage requires these lists even when empty.
-    let required = match entity.spec.kind {
+    let required = match kind_of {
         EntityKind::Group => Some("children"),
         EntityKind::User => Some("memberOf"),
         _ => None,
@@ -138,10 +155,8 @@ pub fn to_backstage(entity: &CatalogEntity) -> Value {
         "metadata": metadata,
         "spec": spec,
     });
-    if let Some(status) = &entity.status
-        && !status.relations.is_empty()
-    {
-        out["relations"] = json!(status.relations);
+    if !relations.is_empty() {
+        out["relations"] = json!(relations);
     }
     out
 }
@@ -227,19 +242,19 @@ pub fn import(text: &str, namespace: Option<&str>) -> Result<Imported, Vec<Impor
 /// document each, sorted by namespace, kind and name. Each document goes to
 /// `out` as it is made, so a catalog of any size costs one document's
 /// memory beyond the list of entities.
-pub fn export(entities: &[Arc<CatalogEntity>], out: &mut impl std::io::Write) -> std::io::Result<()> {
-    let mut sorted: Vec<&CatalogEntity> = entities.iter().map(Arc::as_ref).collect();
-    fn key(e: &CatalogEntity) -> (Option<&str>, &'static str, Option<&str>) {
+pub fn export(entities: &[Arc<CachedEntity>], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut sorted: Vec<&CachedEntity> = entities.iter().map(Arc::as_ref).collect();
+    fn key(e: &CachedEntity) -> (Option<&str>, &'static str, Option<&str>) {
         (
-            e.metadata.namespace.as_deref(),
-            super::relations::kind_name(e.spec.kind),
-            e.metadata.name.as_deref(),
+            e.metadata().namespace.as_deref(),
+            super::relations::kind_name(e.kind()),
+            e.metadata().name.as_deref(),
         )
     }
     sorted.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
     for entity in sorted {
         out.write_all(b"---\n")?;
-        serde_yaml_ng::to_writer(&mut *out, &to_backstage(entity)).map_err(std::io::Error::other)?;
+        serde_yaml_ng::to_writer(&mut *out, &entity.to_backstage()).map_err(std::io::Error::other)?;
     }
     Ok(())
 }

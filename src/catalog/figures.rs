@@ -5,9 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::{CatalogEntity, EntityKind};
+use std::borrow::Cow;
 
+use serde::Deserialize;
+
+use super::cached::{Body, CachedEntity};
 use super::relations::{kind_name, resolve};
+use crate::api::EntityKind;
 
 /// The annotation that points Backstage's TechDocs at an entity's docs.
 pub const TECHDOCS_REF: &str = "backstage.io/techdocs-ref";
@@ -54,27 +58,45 @@ fn needs_owner(kind: EntityKind) -> bool {
     )
 }
 
+/// The fields of a spec the figures count, read from the catalog's JSON
+/// without making the spec.
+#[derive(Deserialize, Default)]
+struct Counted<'a> {
+    #[serde(borrow, default)]
+    lifecycle: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    owner: Option<Cow<'a, str>>,
+}
+
+/// The annotation the figures count.
+#[derive(Deserialize, Default)]
+struct Documented<'a> {
+    #[serde(borrow, default, rename = "backstage.io/techdocs-ref")]
+    techdocs_ref: Option<Cow<'a, str>>,
+}
+
 /// The figures of `entities`; `exists` says whether a canonical entity
 /// reference names an entity in the catalog.
 pub fn figures<'a>(
-    entities: impl IntoIterator<Item = &'a CatalogEntity>,
+    entities: impl IntoIterator<Item = &'a CachedEntity>,
     exists: impl Fn(&str) -> bool,
 ) -> Figures {
     let mut figures = Figures::default();
     for entity in entities {
-        let kind = kind_name(entity.spec.kind);
+        let kind = kind_name(entity.kind());
         let health = entity
-            .status
-            .as_ref()
+            .status()
             .and_then(|status| status.health)
             .map(|health| format!("{health:?}"))
             .unwrap_or_else(|| "Pending".into());
-        let lifecycle = entity.spec.lifecycle.clone().unwrap_or_default();
+        let body: Body<Counted, Option<Documented>> = entity.body().unwrap_or_default();
+        let spec = body.spec;
+        let lifecycle = spec.lifecycle.unwrap_or_default().into_owned();
         *figures.entities.entry((kind, lifecycle, health)).or_default() += 1;
 
-        if needs_owner(entity.spec.kind) {
-            let namespace = entity.metadata.namespace.as_deref().unwrap_or("default");
-            let unowned = match entity.spec.owner.as_deref() {
+        if needs_owner(entity.kind()) {
+            let namespace = entity.metadata().namespace.as_deref().unwrap_or("default");
+            let unowned = match spec.owner.as_deref() {
                 None => Some(Unowned::Missing),
                 Some(owner) => match resolve(owner, Some("Group"), namespace) {
                     Ok(owner) if exists(&owner) => None,
@@ -85,11 +107,10 @@ pub fn figures<'a>(
                 *figures.unowned.entry((kind, why)).or_default() += 1;
             }
         }
-        if entity
-            .metadata
+        if body
             .annotations
-            .as_ref()
-            .is_some_and(|a| a.get(TECHDOCS_REF).is_some_and(|v| !v.trim().is_empty()))
+            .and_then(|annotations| annotations.techdocs_ref)
+            .is_some_and(|docs| !docs.trim().is_empty())
         {
             *figures.documented.entry(kind).or_default() += 1;
         }
@@ -103,10 +124,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::{CatalogEntityStatus, Health};
+    use crate::api::{CatalogEntity, CatalogEntityStatus, Health};
 
-    fn entity(name: &str, spec: serde_json::Value, docs: bool, health: Option<Health>) -> CatalogEntity {
-        CatalogEntity {
+    fn entity(name: &str, spec: serde_json::Value, docs: bool, health: Option<Health>) -> CachedEntity {
+        CachedEntity::from(CatalogEntity {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 namespace: Some("default".into()),
@@ -118,7 +139,7 @@ mod tests {
                 health: Some(health),
                 ..CatalogEntityStatus::default()
             }),
-        }
+        })
     }
 
     #[test]

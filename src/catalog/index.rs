@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
+use super::cached::CachedEntity;
+
 use crate::api::{CatalogEntity, SourceHealth};
 use crate::catalog::lookup::{KUBERNETES_ID, Lookup};
 use crate::catalog::relations::{self, Graph};
@@ -75,11 +77,43 @@ pub struct Source {
     pub project: Option<String>,
 }
 
-/// What the index keeps of an entity.
+/// What the index keeps of an entity, for every entity: little.
 #[derive(Debug, Clone)]
 struct Known {
-    entity_ref: String,
-    lookup: Lookup,
+    entity_ref: Box<str>,
+    /// What its annotations ask to roll up, when they ask anything.
+    lookup: Option<Box<Lookup>>,
+    /// What is wrong with its spec and annotations, found once per change
+    /// of the entity rather than at every reconcile; usually nothing.
+    problems: Box<[validation::Problem]>,
+}
+
+/// The lookup of an entity whose annotations ask nothing to roll up.
+static NO_LOOKUP: Lookup = Lookup {
+    application: None,
+    kubernetes_id: None,
+    selector: None,
+    problems: Vec::new(),
+};
+
+impl Known {
+    fn of(entity: &CatalogEntity, argocd_namespace: &str) -> Known {
+        let namespace = entity.namespace().unwrap_or_default();
+        let mut lookup = Lookup::of(entity.annotations(), argocd_namespace);
+        let mut problems = validation::validate(entity);
+        problems.append(&mut lookup.problems);
+        let asks =
+            lookup.application.is_some() || lookup.kubernetes_id.is_some() || lookup.selector.is_some();
+        Known {
+            entity_ref: relations::entity_ref(entity.spec.kind, &namespace, &entity.name_any()).into(),
+            lookup: asks.then(|| Box::new(lookup)),
+            problems: problems.into(),
+        }
+    }
+
+    fn lookup(&self) -> &Lookup {
+        self.lookup.as_deref().unwrap_or(&NO_LOOKUP)
+    }
 }
 
 /// Entities, their relations and lookups, and the source objects, with the
@@ -87,13 +121,13 @@ struct Known {
 #[derive(Debug, Default)]
 pub struct Index {
     graph: Graph,
-    entities: HashMap<ObjectRef<CatalogEntity>, Known>,
+    entities: HashMap<ObjectRef<CachedEntity>, Known>,
     /// Entities by the Argo CD Application `(namespace, name)` they name.
-    by_application: HashMap<(String, String), HashSet<ObjectRef<CatalogEntity>>>,
+    by_application: HashMap<(String, String), HashSet<ObjectRef<CachedEntity>>>,
     /// Entities by namespace and `backstage.io/kubernetes-id`.
-    by_id: HashMap<(String, String), HashSet<ObjectRef<CatalogEntity>>>,
+    by_id: HashMap<(String, String), HashSet<ObjectRef<CachedEntity>>>,
     /// Entities with a label selector; each is checked against a changed object.
-    with_selector: HashSet<ObjectRef<CatalogEntity>>,
+    with_selector: HashSet<ObjectRef<CachedEntity>>,
     sources: HashMap<SourceRef, Source>,
     /// Argo CD Applications by `(namespace, name)`.
     applications: HashMap<(String, String), SourceRef>,
@@ -117,8 +151,15 @@ fn application_key(source: &SourceRef) -> (String, String) {
     (source.namespace.clone().unwrap_or_default(), source.name.clone())
 }
 
+/// The object the controller knows `entity` by: its name and namespace,
+/// without the uid and resourceVersion `from_obj` copies (only the name and
+/// namespace make an ObjectRef equal, and index keys are kept).
+pub fn object_of(entity: &CatalogEntity) -> ObjectRef<CachedEntity> {
+    ObjectRef::new(&entity.name_any()).within(&entity.namespace().unwrap_or_default())
+}
+
 /// The entity an entity reference (`kind:namespace/name`) names.
-pub fn entity_object(entity_ref: &str) -> Option<ObjectRef<CatalogEntity>> {
+pub fn entity_object(entity_ref: &str) -> Option<ObjectRef<CachedEntity>> {
     let (_, rest) = entity_ref.split_once(':')?;
     let (namespace, name) = rest.split_once('/')?;
     Some(ObjectRef::new(name).within(namespace))
@@ -128,14 +169,12 @@ impl Index {
     /// Records an entity; returns the other entities to look at again.
     pub fn entity_applied(&mut self, entity: &CatalogEntity, argocd_namespace: &str) -> BTreeSet<String> {
         let namespace = entity.namespace().unwrap_or_default();
-        // Without the uid and resourceVersion `from_obj` copies: only the
-        // name and namespace make an ObjectRef equal, and this one is kept.
-        let object = ObjectRef::new(&entity.name_any()).within(&namespace);
-        let entity_ref = relations::entity_ref(entity.spec.kind, &namespace, &entity.name_any());
+        let object = object_of(entity);
+        let known = Known::of(entity, argocd_namespace);
         let outgoing = relations::outgoing(&namespace, &entity.spec);
-        let lookup = Lookup::of(entity.annotations(), argocd_namespace);
-        let mut touched = self.forget_entity(&object, Some(&entity_ref));
-        touched.extend(self.graph.upsert(&entity_ref, outgoing.relations));
+        let mut touched = self.forget_entity(&object, Some(&known.entity_ref));
+        touched.extend(self.graph.upsert(&known.entity_ref, outgoing.relations));
+        let lookup = known.lookup();
         if let Some(application) = &lookup.application {
             self.by_application
                 .entry(application.clone())
@@ -151,8 +190,8 @@ impl Index {
         if lookup.selector.is_some() {
             self.with_selector.insert(object.clone());
         }
-        touched.remove(&entity_ref);
-        self.entities.insert(object, Known { entity_ref, lookup });
+        touched.remove(&*known.entity_ref);
+        self.entities.insert(object, known);
         touched
     }
 
@@ -160,13 +199,13 @@ impl Index {
     /// as `keep`; returns the entities the removal touched.
     pub fn forget_entity(
         &mut self,
-        object: &ObjectRef<CatalogEntity>,
+        object: &ObjectRef<CachedEntity>,
         keep: Option<&str>,
     ) -> BTreeSet<String> {
         let Some(known) = self.entities.remove(object) else {
             return BTreeSet::new();
         };
-        if let Some(application) = &known.lookup.application
+        if let Some(application) = &known.lookup().application
             && let Some(set) = self.by_application.get_mut(application)
         {
             set.remove(object);
@@ -174,7 +213,7 @@ impl Index {
                 self.by_application.remove(application);
             }
         }
-        if let Some(id) = &known.lookup.kubernetes_id {
+        if let Some(id) = &known.lookup().kubernetes_id {
             let key = (object.namespace.clone().unwrap_or_default(), id.clone());
             if let Some(set) = self.by_id.get_mut(&key) {
                 set.remove(object);
@@ -184,7 +223,7 @@ impl Index {
             }
         }
         self.with_selector.remove(object);
-        if keep == Some(known.entity_ref.as_str()) {
+        if keep == Some(&*known.entity_ref) {
             BTreeSet::new()
         } else {
             self.graph.remove(&known.entity_ref)
@@ -193,7 +232,7 @@ impl Index {
 
     /// Records a source object; returns the entities it concerns, before or
     /// after, when what the roll-up reads of it changed.
-    pub fn source_applied(&mut self, source: SourceRef, new: Source) -> HashSet<ObjectRef<CatalogEntity>> {
+    pub fn source_applied(&mut self, source: SourceRef, new: Source) -> HashSet<ObjectRef<CachedEntity>> {
         let old = self.sources.get(&source).cloned();
         if old.as_ref() == Some(&new) {
             return HashSet::new();
@@ -220,7 +259,7 @@ impl Index {
 
     /// Forgets every source object `gone` selects; returns the entities
     /// they concerned.
-    pub fn forget_sources(&mut self, gone: impl Fn(&SourceRef) -> bool) -> HashSet<ObjectRef<CatalogEntity>> {
+    pub fn forget_sources(&mut self, gone: impl Fn(&SourceRef) -> bool) -> HashSet<ObjectRef<CachedEntity>> {
         let gone: Vec<SourceRef> = self.sources.keys().filter(|s| gone(s)).cloned().collect();
         let mut concerned = HashSet::new();
         for source in gone {
@@ -230,7 +269,7 @@ impl Index {
     }
 
     /// Forgets a source object; returns the entities it concerned.
-    pub fn source_deleted(&mut self, source: &SourceRef) -> HashSet<ObjectRef<CatalogEntity>> {
+    pub fn source_deleted(&mut self, source: &SourceRef) -> HashSet<ObjectRef<CachedEntity>> {
         let Some(old) = self.sources.remove(source) else {
             return HashSet::new();
         };
@@ -245,8 +284,8 @@ impl Index {
 
     /// Forgets every entity a relist did not list; returns the entities the
     /// removals touched.
-    pub fn forget_unlisted(&mut self, listed: &HashSet<ObjectRef<CatalogEntity>>) -> BTreeSet<String> {
-        let gone: Vec<ObjectRef<CatalogEntity>> = self
+    pub fn forget_unlisted(&mut self, listed: &HashSet<ObjectRef<CachedEntity>>) -> BTreeSet<String> {
+        let gone: Vec<ObjectRef<CachedEntity>> = self
             .entities
             .keys()
             .filter(|object| !listed.contains(*object))
@@ -279,7 +318,7 @@ impl Index {
     }
 
     /// The entities an object with these labels concerns.
-    fn concerned(&self, source: &SourceRef, object: &Source) -> HashSet<ObjectRef<CatalogEntity>> {
+    fn concerned(&self, source: &SourceRef, object: &Source) -> HashSet<ObjectRef<CachedEntity>> {
         let mut concerned = HashSet::new();
         if object.family == Family::ArgoCd {
             let key = application_key(source);
@@ -310,7 +349,7 @@ impl Index {
                 .filter(|entity| {
                     self.entities
                         .get(*entity)
-                        .is_some_and(|known| known.lookup.selects(&object.labels))
+                        .is_some_and(|known| known.lookup().selects(&object.labels))
                 })
                 .cloned(),
         );
@@ -362,18 +401,20 @@ impl Index {
     /// they do not give it (`tenancy.argocd.projects`, or the project's
     /// `projectLabel`) is not shown, as if it did not exist, so an entity
     /// cannot read another team's Application by naming it.
-    pub fn observe(&self, entity: &CatalogEntity, argocd_namespace: &str, tenant: &TenantRules) -> Observed {
+    pub fn observe(&self, entity: &CachedEntity, argocd_namespace: &str, tenant: &TenantRules) -> Observed {
         let namespace = entity.namespace().unwrap_or_default();
-        let entity_ref = relations::entity_ref(entity.spec.kind, &namespace, &entity.name_any());
-        // The lookup the entity's watch event parsed, when the index has it.
-        let parsed;
-        let lookup = match self.entities.get(&ObjectRef::from_obj(entity)) {
-            Some(known) => &known.lookup,
+        let name = entity.name_any();
+        let entity_ref = relations::entity_ref(entity.kind(), &namespace, &name);
+        // What the entity's watch event found, when the index has it.
+        let unknown;
+        let known = match self.entities.get(&ObjectRef::new(&name).within(&namespace)) {
+            Some(known) => known,
             None => {
-                parsed = Lookup::of(entity.annotations(), argocd_namespace);
-                &parsed
+                unknown = Known::of(&entity.entity(), argocd_namespace);
+                &unknown
             }
         };
+        let lookup = known.lookup();
         let mut sources = Vec::new();
         if let Some(application) = &lookup.application {
             sources.push(self.application_row(application, &namespace, tenant));
@@ -397,8 +438,7 @@ impl Index {
                     .map(|(source, _)| source),
             );
         }
-        let mut problems = validation::validate(entity);
-        problems.extend(lookup.problems.iter().cloned());
+        let mut problems = known.problems.to_vec();
         if labelled.len() > MAX_LABELLED {
             problems.push(validation::Problem {
                 field: "metadata.annotations".into(),
@@ -429,6 +469,7 @@ impl Index {
 mod tests {
     use super::*;
     use crate::api::{CatalogEntitySpec, RelationType};
+    use crate::catalog::status::tests::kept;
     use kube::api::ObjectMeta;
     use serde_json::json;
 
@@ -489,7 +530,7 @@ mod tests {
         let team = entity("team-a", json!({"kind": "Group", "type": "team"}), &[]);
         let touched = index.entity_applied(&team, "argocd");
         assert_eq!(touched, BTreeSet::from(["component:default/web".to_string()]));
-        let observed = index.observe(&component("web", &[]), "argocd", &every_project());
+        let observed = index.observe(&kept(&component("web", &[])), "argocd", &every_project());
         assert!(observed.unresolved.is_empty());
         assert!(
             observed
@@ -499,7 +540,7 @@ mod tests {
         );
         // Applying the same entity again touches nothing.
         assert!(index.entity_applied(&team, "argocd").is_empty());
-        let touched = index.forget_entity(&ObjectRef::from_obj(&team), None);
+        let touched = index.forget_entity(&object_of(&team), None);
         assert_eq!(touched, BTreeSet::from(["component:default/web".to_string()]));
     }
 
@@ -517,7 +558,7 @@ mod tests {
         let (source, object) = bucket("assets", "web");
         assert_eq!(
             index.source_applied(source.clone(), object.clone()),
-            HashSet::from([ObjectRef::from_obj(&web)])
+            HashSet::from([object_of(&web)])
         );
         assert!(
             index.source_applied(source.clone(), object.clone()).is_empty(),
@@ -529,21 +570,18 @@ mod tests {
         moved.labels = [("team".to_string(), "a".to_string())].into();
         assert_eq!(
             index.source_applied(source.clone(), moved),
-            HashSet::from([ObjectRef::from_obj(&web), ObjectRef::from_obj(&other)])
+            HashSet::from([object_of(&web), object_of(&other)])
         );
-        let observed = index.observe(&other, "argocd", &every_project());
+        let observed = index.observe(&kept(&other), "argocd", &every_project());
         assert_eq!(observed.sources.len(), 1);
-        let observed = index.observe(&web, "argocd", &every_project());
+        let observed = index.observe(&kept(&web), "argocd", &every_project());
         assert_eq!(observed.sources.len(), 1, "only the Application, not found");
         assert_eq!(observed.sources[0].1.status, crate::api::SourceHealth::NotFound);
 
-        assert_eq!(
-            index.source_deleted(&source),
-            HashSet::from([ObjectRef::from_obj(&other)])
-        );
+        assert_eq!(index.source_deleted(&source), HashSet::from([object_of(&other)]));
         assert!(
             index
-                .observe(&other, "argocd", &every_project())
+                .observe(&kept(&other), "argocd", &every_project())
                 .sources
                 .is_empty()
         );
@@ -557,7 +595,12 @@ mod tests {
         let (mut source, object) = bucket("elsewhere", "web");
         source.namespace = Some("other-team".into());
         assert!(index.source_applied(source, object).is_empty());
-        assert!(index.observe(&web, "argocd", &every_project()).sources.is_empty());
+        assert!(
+            index
+                .observe(&kept(&web), "argocd", &every_project())
+                .sources
+                .is_empty()
+        );
     }
 
     #[test]
@@ -569,7 +612,7 @@ mod tests {
             let (source, object) = bucket(&format!("b{i:03}"), "any");
             index.source_applied(source, object);
         }
-        let observed = index.observe(&web, "argocd", &every_project());
+        let observed = index.observe(&kept(&web), "argocd", &every_project());
         assert_eq!(observed.sources.len(), MAX_LABELLED);
         assert!(
             observed
@@ -600,9 +643,9 @@ mod tests {
         assert!(index.source_applied(elsewhere, object.clone()).is_empty());
         assert_eq!(
             index.source_applied(source, object),
-            HashSet::from([ObjectRef::from_obj(&web)])
+            HashSet::from([object_of(&web)])
         );
-        let observed = index.observe(&web, "argocd", &every_project());
+        let observed = index.observe(&kept(&web), "argocd", &every_project());
         assert_eq!(observed.sources[0].1.status, crate::api::SourceHealth::Failed);
         assert_eq!(observed.sources[0].0.namespace.as_deref(), Some("apps"));
     }
@@ -620,7 +663,7 @@ mod tests {
             project: Some("team-a".into()),
         };
         index.source_applied(source, object);
-        let hidden = index.observe(&web, "argocd", &projects(&["default"]));
+        let hidden = index.observe(&kept(&web), "argocd", &projects(&["default"]));
         assert_eq!(hidden.sources[0].1.status, crate::api::SourceHealth::NotFound);
         let message = hidden.sources[0].1.message.clone().unwrap_or_default();
         assert!(message.contains("tenancy.argocd.projects"), "{message}");
@@ -628,7 +671,7 @@ mod tests {
             !message.contains("secret detail") && !message.contains("team-a"),
             "{message}"
         );
-        let shown = index.observe(&web, "argocd", &projects(&["team-*"]));
+        let shown = index.observe(&kept(&web), "argocd", &projects(&["team-*"]));
         assert_eq!(shown.sources[0].1.status, crate::api::SourceHealth::Failed);
         // One goldpath cannot read has no project to check; its row says only that.
         let unreadable = Source {
@@ -639,7 +682,7 @@ mod tests {
         };
         let source = SourceRef::new("argoproj.io/v1alpha1", "Application", "argocd", "payments");
         index.source_applied(source, unreadable);
-        let row = index.observe(&web, "argocd", &projects(&["default"]));
+        let row = index.observe(&kept(&web), "argocd", &projects(&["default"]));
         assert_eq!(row.sources[0].1.status, crate::api::SourceHealth::Unknown);
     }
 
@@ -659,7 +702,7 @@ mod tests {
             },
         );
         let rules = projects(&["default"]);
-        let status = |index: &Index| index.observe(&web, "argocd", &rules).sources[0].1.status;
+        let status = |index: &Index| index.observe(&kept(&web), "argocd", &rules).sources[0].1.status;
         assert_eq!(status(&index), crate::api::SourceHealth::NotFound);
         let project = |namespace: &str| Source {
             family: Family::AppProject,
@@ -670,13 +713,13 @@ mod tests {
         let shared = SourceRef::new("argoproj.io/v1alpha1", "AppProject", "argocd", "shared");
         // Labelled for the entity's namespace: shown, and the entity is queued.
         let concerned = index.source_applied(shared.clone(), project("default"));
-        assert!(concerned.contains(&ObjectRef::from_obj(&web)), "{concerned:?}");
+        assert!(concerned.contains(&object_of(&web)), "{concerned:?}");
         assert_eq!(status(&index), crate::api::SourceHealth::Current);
         // Labelled for another namespace: hidden again, the entity queued.
         let concerned = index.source_applied(shared.clone(), project("team-a"));
-        assert!(concerned.contains(&ObjectRef::from_obj(&web)), "{concerned:?}");
+        assert!(concerned.contains(&object_of(&web)), "{concerned:?}");
         assert_eq!(status(&index), crate::api::SourceHealth::NotFound);
-        let message = index.observe(&web, "argocd", &rules).sources[0]
+        let message = index.observe(&kept(&web), "argocd", &rules).sources[0]
             .1
             .message
             .clone()
@@ -684,7 +727,7 @@ mod tests {
         assert!(message.contains("goldpath.dev/namespace=default"), "{message}");
         index.source_applied(shared.clone(), project("default"));
         let concerned = index.source_deleted(&shared);
-        assert!(concerned.contains(&ObjectRef::from_obj(&web)), "{concerned:?}");
+        assert!(concerned.contains(&object_of(&web)), "{concerned:?}");
         assert_eq!(status(&index), crate::api::SourceHealth::NotFound);
         // An AppProject is never a row of its own, whatever selects it.
         let selecting = entity(
@@ -699,7 +742,12 @@ mod tests {
         in_argocd.metadata.namespace = Some("argocd".into());
         index.entity_applied(&in_argocd, "argocd");
         index.source_applied(shared, project("default"));
-        assert!(index.observe(&in_argocd, "argocd", &rules).sources.is_empty());
+        assert!(
+            index
+                .observe(&kept(&in_argocd), "argocd", &rules)
+                .sources
+                .is_empty()
+        );
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //!   Backstage's annotations and label selectors.
 //! - [`index`]: the entities and source objects the controller's watches
 //!   saw, which entities a change concerns, and what an entity's status reads.
+//! - [`cached`]: what the catalog keeps of each entity between its
+//!   changes, compact, since every entity is held for as long as the
+//!   operator runs.
 //! - [`status`]: the whole status of an entity from what was observed.
 //! - [`backstage`]: Backstage's entity format, both ways.
 //! - [`query`]: Backstage's catalog queries (filter, fields, ordering,
@@ -24,6 +27,7 @@
 //! - [`figures`]: counts a platform team reports (kinds, ownership, docs).
 
 pub mod backstage;
+pub mod cached;
 pub mod figures;
 pub mod index;
 pub mod lookup;

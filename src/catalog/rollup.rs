@@ -24,7 +24,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::conditions::{ConditionState, ConditionStatus, State, kstatus};
+use crate::api::conditions::{ConditionState, ConditionStatus, Earlier, State, kstatus};
 use crate::api::{Condition, Health, SourceHealth, SourceStatus};
 
 pub use sources::{ack, argocd, kubevela, normalize};
@@ -309,7 +309,7 @@ impl EntityConditions {
     /// [`ConditionState::to_condition`]).
     pub fn to_conditions(
         &self,
-        previous: &[Condition],
+        previous: &(impl Earlier + ?Sized),
         now: Timestamp,
         observed_generation: Option<i64>,
     ) -> Vec<Condition> {
@@ -754,8 +754,11 @@ mod tests {
     #[test]
     fn to_conditions_keeps_transition_times_while_status_holds() {
         let rows = [source_row("web", SourceHealth::InProgress, "OutOfSync", 0)];
-        let first =
-            conditions(&rows, Health::InProgress, at(10), DEADLINE).to_conditions(&[], at(10), Some(3));
+        let first = conditions(&rows, Health::InProgress, at(10), DEADLINE).to_conditions(
+            &Vec::new(),
+            at(10),
+            Some(3),
+        );
         assert_eq!(
             first
                 .iter()

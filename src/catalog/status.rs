@@ -20,8 +20,9 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{CatalogEntity, CatalogEntityStatus, Relation, SourceHealth, SourceStatus};
+use crate::api::{CatalogEntityStatus, Relation, SourceHealth, SourceStatus};
 
+use super::cached::{CachedEntity, KeptCondition};
 use super::rollup::{self, Normalized, SourceRef};
 use super::validation::Problem;
 use crate::api::conditions::{ConditionState, ConditionType};
@@ -45,7 +46,7 @@ pub struct Observed {
 /// The status to write for `entity`, given `observed` at `now`, or `None`
 /// when the status it has is already the one [`status`] would give.
 pub fn update(
-    entity: &CatalogEntity,
+    entity: &CachedEntity,
     observed: Observed,
     now: Timestamp,
     deadline: Duration,
@@ -59,13 +60,13 @@ pub fn update(
 /// Whether `entity`'s status equals what [`status`] gives for `observed`,
 /// found without building a status: each piece is compared with what
 /// [`status`] would put there.
-fn holds(entity: &CatalogEntity, observed: &Observed, now: Timestamp, deadline: Duration) -> bool {
-    let Some(previous) = &entity.status else {
+fn holds(entity: &CachedEntity, observed: &Observed, now: Timestamp, deadline: Duration) -> bool {
+    let Some(previous) = entity.status() else {
         return false;
     };
-    let generation = entity.metadata.generation;
+    let generation = entity.metadata().generation;
     if previous.observed_generation != generation
-        || previous.relations != observed.relations
+        || !previous.has_relations(&observed.relations)
         || !rows_hold(&observed.sources, &previous.sources)
     {
         return false;
@@ -87,7 +88,7 @@ fn holds(entity: &CatalogEntity, observed: &Observed, now: Timestamp, deadline: 
         && states
             .iter()
             .zip(&previous.conditions)
-            .all(|(state, condition)| state.holds_in(condition, generation))
+            .all(|(state, condition)| condition.holds(state, generation))
 }
 
 /// Whether [`rollup::rows`] of `observed` over `previous` gives `previous` again:
@@ -122,21 +123,24 @@ fn rows_hold(observed: &[(SourceRef, Normalized)], previous: &[SourceStatus]) ->
 /// The status `entity` should have, given `observed` at `now`, with sources
 /// stalling after `deadline` without progress.
 pub fn status(
-    entity: &CatalogEntity,
+    entity: &CachedEntity,
     observed: Observed,
     now: Timestamp,
     deadline: Duration,
 ) -> CatalogEntityStatus {
     #[cfg(test)]
     tests::BUILT.with(|built| built.set(built.get() + 1));
-    let previous = entity.status.clone().unwrap_or_default();
-    let generation = entity.metadata.generation;
-    let rows = rollup::rows(observed.sources, &previous.sources, now);
+    let (previous_rows, previous): (&[SourceStatus], &[KeptCondition]) = match entity.status() {
+        Some(previous) => (&previous.sources, &previous.conditions),
+        None => (&[], &[]),
+    };
+    let generation = entity.metadata().generation;
+    let rows = rollup::rows(observed.sources, previous_rows, now);
     let health = rollup::aggregate(rows.iter().map(|row| row.status));
     let mut conditions =
-        rollup::conditions(&rows, health, now, deadline).to_conditions(&previous.conditions, now, generation);
-    conditions.push(valid(&observed.problems).to_condition(&previous.conditions, now, generation));
-    conditions.push(resolved(&observed.unresolved).to_condition(&previous.conditions, now, generation));
+        rollup::conditions(&rows, health, now, deadline).to_conditions(previous, now, generation);
+    conditions.push(valid(&observed.problems).to_condition(previous, now, generation));
+    conditions.push(resolved(&observed.unresolved).to_condition(previous, now, generation));
     CatalogEntityStatus {
         observed_generation: generation,
         conditions,
@@ -186,11 +190,11 @@ fn resolved(unresolved: &[String]) -> ConditionState {
     )
 }
 
-/// How long until a source of `status` passes the progress deadline and the
-/// entity must be looked at again, if one is still progressing.
-pub fn next_deadline(status: &CatalogEntityStatus, now: Timestamp, deadline: Duration) -> Option<Duration> {
-    status
-        .sources
+/// How long until one of a status's source rows passes the progress
+/// deadline and the entity must be looked at again, if one is still
+/// progressing.
+pub fn next_deadline(sources: &[SourceStatus], now: Timestamp, deadline: Duration) -> Option<Duration> {
+    sources
         .iter()
         .filter(|row| matches!(row.status, SourceHealth::InProgress | SourceHealth::NotFound))
         .filter(|row| !rollup::stalled(row, now, deadline))
@@ -203,13 +207,13 @@ pub fn next_deadline(status: &CatalogEntityStatus, now: Timestamp, deadline: Dur
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::cell::Cell;
 
     use kube::api::ObjectMeta;
 
     use super::*;
-    use crate::api::{CatalogEntitySpec, EntityKind, Health, RelationType};
+    use crate::api::{CatalogEntity, CatalogEntitySpec, EntityKind, Health, RelationType};
 
     thread_local! {
         /// How many statuses [`status`] built on this thread.
@@ -218,6 +222,11 @@ mod tests {
 
     fn at(second: i64) -> Timestamp {
         Timestamp::from_second(1_700_000_000 + second).unwrap()
+    }
+
+    /// `entity` as the catalog keeps it.
+    pub(crate) fn kept(entity: &CatalogEntity) -> CachedEntity {
+        CachedEntity::from(entity.clone())
     }
 
     fn entity() -> CatalogEntity {
@@ -262,9 +271,19 @@ mod tests {
     fn the_same_observations_give_the_same_status() {
         let deadline = Duration::from_secs(600);
         let mut entity = entity();
-        let first = status(&entity, observed(SourceHealth::InProgress), at(0), deadline);
+        let first = status(
+            &kept(&entity),
+            observed(SourceHealth::InProgress),
+            at(0),
+            deadline,
+        );
         entity.status = Some(first.clone());
-        let again = status(&entity, observed(SourceHealth::InProgress), at(30), deadline);
+        let again = status(
+            &kept(&entity),
+            observed(SourceHealth::InProgress),
+            at(30),
+            deadline,
+        );
         assert_eq!(first, again);
         assert_eq!(first.observed_generation, Some(3));
         assert_eq!(first.health, Some(Health::InProgress));
@@ -282,7 +301,7 @@ mod tests {
             field: "spec.tags[0]".into(),
             message: "\"Bad Tag\" is not a valid tag".into(),
         });
-        let status = status(&entity(), seen, at(0), Duration::from_secs(600));
+        let status = status(&kept(&entity()), seen, at(0), Duration::from_secs(600));
         let resolved = condition(&status, ConditionType::ReferencesResolved.as_str());
         assert_eq!(
             (resolved.status.as_str(), resolved.reason.as_str()),
@@ -308,14 +327,23 @@ mod tests {
     #[test]
     fn a_progressing_source_is_looked_at_again_when_its_deadline_passes() {
         let deadline = Duration::from_secs(600);
-        let status = status(&entity(), observed(SourceHealth::InProgress), at(0), deadline);
+        let status = status(
+            &kept(&entity()),
+            observed(SourceHealth::InProgress),
+            at(0),
+            deadline,
+        );
         assert_eq!(
-            next_deadline(&status, at(100), deadline),
+            next_deadline(&status.sources, at(100), deadline),
             Some(Duration::from_secs(501))
         );
-        assert_eq!(next_deadline(&status, at(700), deadline), None, "already stalled");
-        let current = super::status(&entity(), observed(SourceHealth::Current), at(0), deadline);
-        assert_eq!(next_deadline(&current, at(100), deadline), None);
+        assert_eq!(
+            next_deadline(&status.sources, at(700), deadline),
+            None,
+            "already stalled"
+        );
+        let current = super::status(&kept(&entity()), observed(SourceHealth::Current), at(0), deadline);
+        assert_eq!(next_deadline(&current.sources, at(100), deadline), None);
     }
 }
 
@@ -326,12 +354,12 @@ mod resync {
     use std::collections::BTreeMap;
 
     use kube::api::ObjectMeta;
-    use kube::runtime::reflector::ObjectRef;
     use serde_json::json;
 
-    use super::tests::BUILT;
+    use super::tests::{BUILT, kept};
     use super::*;
-    use crate::catalog::index::{Family, Index, Source};
+    use crate::api::CatalogEntity;
+    use crate::catalog::index::{Family, Index, Source, object_of};
     use crate::config::TenantRules;
 
     const DEADLINE: Duration = Duration::from_secs(600);
@@ -445,8 +473,8 @@ mod resync {
         let tenant = tenant();
         let mut written = Vec::new();
         for entity in entities.iter_mut() {
-            let observed = index.observe(entity, "argocd", &tenant);
-            if let Some(status) = update(entity, observed, now, DEADLINE) {
+            let observed = index.observe(&kept(entity), "argocd", &tenant);
+            if let Some(status) = update(&kept(entity), observed, now, DEADLINE) {
                 entity.status = Some(status);
                 written.push(entity.metadata.name.clone().unwrap_or_default());
             }
@@ -489,7 +517,7 @@ mod resync {
             .iter()
             .position(|e| e.metadata.name.as_deref() == Some("s-4"))
             .unwrap();
-        index.forget_entity(&ObjectRef::from_obj(&entities.remove(gone)), None);
+        index.forget_entity(&object_of(&entities.remove(gone)), None);
         let written = reconcile_all(&index, &mut entities, at(20));
         assert_eq!(written.len(), 197 + 1, "{written:?}");
         assert!(written.contains(&"g-0".to_string()));
@@ -506,8 +534,18 @@ mod resync {
         reconcile_all(&index, &mut entities, at(0));
         let tenant = tenant();
         let check = |entity: &CatalogEntity, now: Timestamp| {
-            let full = status(entity, index.observe(entity, "argocd", &tenant), now, DEADLINE);
-            let decided = update(entity, index.observe(entity, "argocd", &tenant), now, DEADLINE);
+            let full = status(
+                &kept(entity),
+                index.observe(&kept(entity), "argocd", &tenant),
+                now,
+                DEADLINE,
+            );
+            let decided = update(
+                &kept(entity),
+                index.observe(&kept(entity), "argocd", &tenant),
+                now,
+                DEADLINE,
+            );
             assert_eq!(
                 decided.is_none(),
                 entity.status.as_ref() == Some(&full),

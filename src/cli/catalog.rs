@@ -10,6 +10,7 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::api::CatalogEntity;
 use crate::catalog::backstage;
+use crate::catalog::cached::CachedEntity;
 
 #[derive(clap::Args, Debug)]
 pub struct CatalogArgs {
@@ -66,9 +67,9 @@ pub fn run(args: CatalogArgs, out: &mut impl Write) -> anyhow::Result<()> {
 /// How many entities one list request asks for.
 const PAGE: u32 = 500;
 
-/// Every CatalogEntity, listed a page at a time, each kept with only what
-/// the export reads: the list of a large catalog is never one response.
-async fn list_entities(namespace: Option<&str>) -> anyhow::Result<Vec<std::sync::Arc<CatalogEntity>>> {
+/// Every CatalogEntity, listed a page at a time, each kept as the catalog
+/// keeps it: the list of a large catalog is never one response.
+async fn list_entities(namespace: Option<&str>) -> anyhow::Result<Vec<std::sync::Arc<CachedEntity>>> {
     let client = client().await?;
     let api: Api<CatalogEntity> = match namespace {
         Some(namespace) => Api::namespaced(client, namespace),
@@ -78,10 +79,11 @@ async fn list_entities(namespace: Option<&str>) -> anyhow::Result<Vec<std::sync:
     let mut params = ListParams::default().limit(PAGE);
     loop {
         let page = api.list(&params).await.context("listing CatalogEntities")?;
-        entities.extend(page.items.into_iter().map(|mut entity| {
-            entity.managed_fields_mut().clear();
-            std::sync::Arc::new(entity)
-        }));
+        entities.extend(
+            page.items
+                .into_iter()
+                .map(|entity| std::sync::Arc::new(CachedEntity::from(entity))),
+        );
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
             _ => return Ok(entities),

@@ -4,7 +4,9 @@
 //!
 //! - One watch on CatalogEntities feeds both the controller's store and the
 //!   catalog's [`Index`]: every change updates the relation graph at once and queues
-//!   the other entities whose relations it changed.
+//!   the other entities whose relations it changed. The store keeps each
+//!   entity compact ([`CachedEntity`]); the index reads the whole entity
+//!   from the event once.
 //! - AppProjects in Argo CD's namespace are watched too (found from their
 //!   CRD like the sources): their labels say which namespace's entities may
 //!   show an Application of them, so a label change queues those entities.
@@ -39,8 +41,9 @@ use tracing::debug;
 use super::guard::{self, Reporter};
 use super::{Error, FIELD_MANAGER, Leadership, is_transient, kube_error};
 use crate::api::{CatalogEntity, CatalogEntityStatus};
+use crate::catalog::cached::CachedEntity;
 use crate::catalog::figures::{Figures, figures};
-use crate::catalog::index::{Index, entity_object};
+use crate::catalog::index::{Index, entity_object, object_of};
 use crate::catalog::status;
 use crate::config::Config;
 use crate::telemetry::Metrics;
@@ -51,8 +54,8 @@ mod sources;
 /// read.
 pub struct Catalog {
     index: Mutex<Index>,
-    store: Store<CatalogEntity>,
-    queue: mpsc::UnboundedSender<ObjectRef<CatalogEntity>>,
+    store: Store<CachedEntity>,
+    queue: mpsc::UnboundedSender<ObjectRef<CachedEntity>>,
     /// How many watches have not listed their objects yet.
     unlisted: watch::Sender<usize>,
     /// Whether the entity watch has listed once.
@@ -69,8 +72,8 @@ impl Catalog {
         self.index.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Every entity, as the watch last saw it.
-    pub fn entities(&self) -> Vec<Arc<CatalogEntity>> {
+    /// Every entity, as the watch last saw it and the catalog keeps it.
+    pub fn entities(&self) -> Vec<Arc<CachedEntity>> {
         self.store.state()
     }
 
@@ -88,7 +91,7 @@ impl Catalog {
         })
     }
 
-    fn enqueue(&self, objects: impl IntoIterator<Item = ObjectRef<CatalogEntity>>) {
+    fn enqueue(&self, objects: impl IntoIterator<Item = ObjectRef<CachedEntity>>) {
         for object in objects {
             // The receiver lives as long as the controller; after it stops
             // nothing needs reconciling.
@@ -153,17 +156,11 @@ pub fn catalog(
     let mut listing = HashSet::new();
     // An entity that cannot be decoded is reported on itself and left out
     // of the catalog; the rest of the catalog goes on.
-    let entity_events = guard::watch(entities, watcher::Config::default().any_semantic(), reporter)
-        // Kept for every entity: what neither status nor export reads goes.
-        .modify(|entity: &mut CatalogEntity| {
-            entity.managed_fields_mut().clear();
-            entity
-                .annotations_mut()
-                .remove(crate::catalog::backstage::LAST_APPLIED);
-        })
-        .map_ok(move |event| {
+    let entity_events =
+        guard::watch(entities, watcher::Config::default().any_semantic(), reporter).map_ok(move |event| {
             indexing.entity_event(&event, &mut listing);
-            event
+            // Kept for every entity: only what is read again, compact.
+            cached(event)
         });
     let entity_stream = reflector::reflector(writer, entity_events).applied_objects();
 
@@ -198,25 +195,36 @@ pub fn catalog(
     (catalog, run)
 }
 
+/// A watch event with the entity as the catalog keeps it.
+fn cached(event: watcher::Event<CatalogEntity>) -> watcher::Event<CachedEntity> {
+    match event {
+        watcher::Event::Apply(entity) => watcher::Event::Apply(entity.into()),
+        watcher::Event::Delete(entity) => watcher::Event::Delete(entity.into()),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(entity) => watcher::Event::InitApply(entity.into()),
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
 impl Catalog {
     /// Keeps the index in step with the entity watch. A relist (after a
     /// watch expired) is followed by removing the entities it no longer saw.
     fn entity_event(
         &self,
         event: &watcher::Event<CatalogEntity>,
-        listing: &mut HashSet<ObjectRef<CatalogEntity>>,
+        listing: &mut HashSet<ObjectRef<CachedEntity>>,
     ) {
         let touched = {
             let mut index = self.index();
             match event {
                 watcher::Event::Apply(entity) => index.entity_applied(entity, &self.config.argocd.namespace),
-                watcher::Event::Delete(entity) => index.forget_entity(&ObjectRef::from_obj(entity), None),
+                watcher::Event::Delete(entity) => index.forget_entity(&object_of(entity), None),
                 watcher::Event::Init => {
                     listing.clear();
                     BTreeSet::new()
                 }
                 watcher::Event::InitApply(entity) => {
-                    listing.insert(ObjectRef::from_obj(entity));
+                    listing.insert(object_of(entity));
                     // Every listed entity is reconciled anyway; only those
                     // the list no longer holds need queueing (InitDone).
                     index.entity_applied(entity, &self.config.argocd.namespace);
@@ -258,7 +266,7 @@ impl super::Shared for Reconciler {
     }
 }
 
-async fn reconcile(entity: Arc<CatalogEntity>, context: Arc<Reconciler>) -> Result<Action, Error> {
+async fn reconcile(entity: Arc<CachedEntity>, context: Arc<Reconciler>) -> Result<Action, Error> {
     let catalog = &context.catalog;
     catalog.wait_synced().await;
     let tenant = catalog.config.tenant(&entity.namespace().unwrap_or_default());
@@ -271,10 +279,12 @@ async fn reconcile(entity: Arc<CatalogEntity>, context: Arc<Reconciler>) -> Resu
         write_status(&context.client, &entity, status).await?;
         catalog.metrics.catalog_status_writes.inc();
     }
-    let next = written
-        .as_ref()
-        .or(entity.status.as_ref())
-        .and_then(|status| status::next_deadline(status, now, catalog.deadline));
+    let sources = match (&written, entity.status()) {
+        (Some(written), _) => &written.sources[..],
+        (None, Some(kept)) => &kept.sources[..],
+        (None, None) => &[],
+    };
+    let next = status::next_deadline(sources, now, catalog.deadline);
     Ok(match next {
         Some(wait) => Action::requeue(wait),
         None => Action::await_change(),
@@ -283,7 +293,7 @@ async fn reconcile(entity: Arc<CatalogEntity>, context: Arc<Reconciler>) -> Resu
 
 async fn write_status(
     client: &Client,
-    entity: &CatalogEntity,
+    entity: &CachedEntity,
     status: &CatalogEntityStatus,
 ) -> Result<(), Error> {
     let api: Api<CatalogEntity> = Api::namespaced(client.clone(), &entity.namespace().unwrap_or_default());
@@ -295,7 +305,7 @@ async fn write_status(
         )))
 }
 
-fn error_policy(entity: Arc<CatalogEntity>, error: &Error, _: Arc<Reconciler>) -> Action {
+fn error_policy(entity: Arc<CachedEntity>, error: &Error, _: Arc<Reconciler>) -> Action {
     let transient = match error {
         Error::Kube { source, .. } => is_transient(source),
         Error::Worker(_) => true,

@@ -116,7 +116,7 @@ impl Endpoint {
 /// catalog holds a few chunks, not the whole text. A failure part way ends
 /// the body with an error, which the client sees as a broken response
 /// rather than a short catalog.
-fn catalog_yaml(entities: Vec<Arc<crate::api::CatalogEntity>>) -> Reply {
+fn catalog_yaml(entities: Vec<Arc<crate::catalog::cached::CachedEntity>>) -> Reply {
     let (chunks, mut receiver) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
     tokio::task::spawn_blocking(move || {
         let mut writer = ChunkWriter {
@@ -278,7 +278,7 @@ mod tests {
         (status, String::from_utf8(body.to_vec()).unwrap())
     }
 
-    fn entities(count: usize) -> Vec<Arc<crate::api::CatalogEntity>> {
+    fn entities(count: usize) -> Vec<Arc<crate::catalog::cached::CachedEntity>> {
         (0..count)
             .map(|i| {
                 let entity = serde_json::json!({

@@ -535,7 +535,7 @@ struct Stores {
 }
 
 impl crate::portal::Source for Stores {
-    fn entities(&self) -> Vec<Arc<crate::api::CatalogEntity>> {
+    fn entities(&self) -> Vec<Arc<crate::catalog::cached::CachedEntity>> {
         self.catalog.entities()
     }
 

@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 
 use super::params::Params;
 use super::{Call, Portal, reply::Reply};
-use crate::api::{CatalogEntity, EntityRef, GROUP, Template};
+use crate::api::{EntityRef, GROUP, Template};
+use crate::catalog::cached::CachedEntity;
 use crate::catalog::query::{self, Cursor, Facets, Filter, Flat, FullText, Order};
 use crate::tenancy::review::Permission;
 
@@ -41,14 +42,14 @@ struct Entry {
 /// and keeps what it answers with, not the catalog (at 100,000 entities,
 /// every entity made at once would be most of a gigabyte per call).
 enum Object {
-    Entity(Arc<CatalogEntity>),
+    Entity(Arc<CachedEntity>),
     Template(Arc<Template>),
 }
 
 impl Object {
     fn metadata(&self) -> &ObjectMeta {
         match self {
-            Object::Entity(entity) => &entity.metadata,
+            Object::Entity(entity) => entity.metadata(),
             Object::Template(template) => &template.metadata,
         }
     }
@@ -61,6 +62,14 @@ impl Object {
         }
     }
 
+    /// Its Kubernetes UID.
+    fn uid(&self) -> Option<&str> {
+        match self {
+            Object::Entity(entity) => entity.uid(),
+            Object::Template(template) => template.metadata.uid.as_deref(),
+        }
+    }
+
     /// Its Kubernetes namespace, which is its Backstage namespace.
     fn namespace(&self) -> &str {
         self.metadata().namespace.as_deref().unwrap_or_default()
@@ -70,7 +79,7 @@ impl Object {
     /// making the entity.
     fn reference(&self) -> String {
         let kind = match self {
-            Object::Entity(entity) => serde_json::to_value(entity.spec.kind)
+            Object::Entity(entity) => serde_json::to_value(entity.kind())
                 .ok()
                 .and_then(|kind| kind.as_str().map(str::to_string))
                 .unwrap_or_default(),
@@ -88,12 +97,12 @@ impl Object {
     /// Template that does not read as one.
     fn entry(&self) -> Option<Entry> {
         let mut entity = match self {
-            Object::Entity(entity) => crate::catalog::backstage::to_backstage(entity),
+            Object::Entity(entity) => entity.to_backstage(),
             Object::Template(template) => template.to_backstage().ok()?,
         };
         if let Some(metadata) = entity.get_mut("metadata").and_then(Value::as_object_mut) {
             metadata.insert("namespace".into(), json!(self.namespace()));
-            if let Some(uid) = &self.metadata().uid {
+            if let Some(uid) = self.uid() {
                 metadata.insert("uid".into(), json!(uid));
             }
         }
@@ -359,7 +368,7 @@ async fn by_uid(portal: &Portal, call: &Call<'_>, uid: &str) -> Result<Reply, Re
     readable(portal, call)
         .await?
         .iter()
-        .find(|object| object.metadata().uid.as_deref() == Some(uid))
+        .find(|object| object.uid() == Some(uid))
         .and_then(Object::entry)
         .map(|e| Reply::ok(e.entity))
         .ok_or_else(|| Reply::not_found(format!("no entity with uid {uid}")))

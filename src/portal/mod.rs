@@ -42,7 +42,8 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use crate::api::{CatalogEntity, ScaffoldRequest, Template};
+use crate::api::{ScaffoldRequest, Template};
+use crate::catalog::cached::CachedEntity;
 use crate::tenancy::review::Permission;
 use cors::Cors;
 use identity::{Authenticator, Caller};
@@ -60,7 +61,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// its reviews.
 pub trait Source: Send + Sync {
     /// Every CatalogEntity.
-    fn entities(&self) -> Vec<Arc<CatalogEntity>>;
+    fn entities(&self) -> Vec<Arc<CachedEntity>>;
     /// Every Template.
     fn templates(&self) -> Vec<Arc<Template>>;
     /// Every ScaffoldRequest, with its status as last seen.
@@ -295,7 +296,7 @@ mod tests {
     struct Empty;
 
     impl Source for Empty {
-        fn entities(&self) -> Vec<Arc<CatalogEntity>> {
+        fn entities(&self) -> Vec<Arc<CachedEntity>> {
             Vec::new()
         }
 

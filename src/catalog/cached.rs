@@ -1,0 +1,480 @@
+//! What the catalog keeps of each entity between its changes, held for every
+//! entity for as long as the operator runs: a tenth of the catalog's
+//! entities is most of the operator's memory, so each is kept small.
+//!
+//! - its name, namespace and generation as metadata, and its uid beside it
+//!   (the store copies a uid and resourceVersion in metadata into its key);
+//!   managed fields, the last-applied annotation, owner references,
+//!   timestamps and the resourceVersion go;
+//! - its kind, and its labels, annotations and spec as one compact JSON
+//!   text ([`Body`]; a map of one annotation alone would be a 500-byte
+//!   node), read again when an entity is looked at (exported, queried,
+//!   counted), as a whole or only the fields asked for;
+//! - of its status, what deciding the next status needs: its relations as
+//!   the JSON they are written as (one allocation rather than one per
+//!   relation), its sources whole, and of each condition its type, status
+//!   and transition time, with its reason, message and generation as one
+//!   hash ([`KeptCondition`]), which is all the comparison with a new status
+//!   reads.
+//!
+//! At 100,000 entities of the bench's catalog this is 0.53x of what the
+//! typed object holds, 1,391 bytes against 2,612
+//! (`make bench-catalog-memory`).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Resource;
+use kube::api::ObjectMeta;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::backstage::{self, LAST_APPLIED};
+use crate::api::conditions::{ConditionState, ConditionStatus, ConditionType, Earlier};
+use crate::api::{
+    CatalogEntity, CatalogEntitySpec, CatalogEntityStatus, Condition, EntityKind, Health, Relation,
+    SourceStatus,
+};
+
+/// One entity as the catalog keeps it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "CatalogEntity")]
+pub struct CachedEntity {
+    metadata: ObjectMeta,
+    uid: Option<Box<str>>,
+    kind: EntityKind,
+    /// A [`Body`] as JSON, made from a [`CatalogEntitySpec`] and string
+    /// maps, so it reads back as them.
+    body: Box<str>,
+    status: Option<Box<CachedStatus>>,
+}
+
+/// An entity's labels, annotations and spec, as [`CachedEntity`] keeps them
+/// in one JSON text; read with `S` (and the maps' types) only what is asked.
+#[derive(Deserialize, Default)]
+pub struct Body<S, M = Option<BTreeMap<String, String>>> {
+    /// Its labels.
+    #[serde(default)]
+    pub labels: M,
+    /// Its annotations, without the last-applied one.
+    #[serde(default)]
+    pub annotations: M,
+    /// Its spec, or the fields of it asked for.
+    pub spec: S,
+}
+
+/// A [`Body`] as written, without the maps an entity does not have.
+#[derive(Serialize)]
+struct Written<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<BTreeMap<String, String>>,
+    spec: &'a CatalogEntitySpec,
+}
+
+/// What the catalog keeps of an entity's status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedStatus {
+    /// The generation the status describes.
+    pub observed_generation: Option<i64>,
+    /// Its conditions, in order.
+    pub conditions: Box<[KeptCondition]>,
+    /// Its relations as JSON: the portal and the export show them.
+    relations: Box<str>,
+    /// Its source rows, whole: their times are kept and their deadlines
+    /// read.
+    pub sources: Box<[SourceStatus]>,
+    /// Its rolled-up health.
+    pub health: Option<Health>,
+}
+
+/// A condition as the catalog keeps it: enough to tell whether a new
+/// condition would be the same, and to keep its transition time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeptCondition {
+    /// `None` for a type goldpath does not write.
+    type_: Option<ConditionType>,
+    /// `None` for a status that is not one of Kubernetes' three.
+    status: Option<ConditionStatus>,
+    /// The reason, message and observed generation, hashed ([`said`]).
+    said: u64,
+    last_transition_time: Time,
+}
+
+/// A condition's reason, message and observed generation as one hash: equal
+/// ones hash equal, so comparing hashes tells a condition that says
+/// something new.
+fn said(reason: &str, message: &str, generation: Option<i64>) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    reason.hash(&mut hasher);
+    message.hash(&mut hasher);
+    generation.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl KeptCondition {
+    fn new(condition: &Condition) -> KeptCondition {
+        KeptCondition {
+            type_: ConditionType::parse(&condition.type_),
+            status: ConditionStatus::parse(&condition.status),
+            said: said(
+                &condition.reason,
+                &condition.message,
+                condition.observed_generation,
+            ),
+            last_transition_time: condition.last_transition_time.clone(),
+        }
+    }
+
+    /// Whether this is what [`ConditionState::to_condition`] gives with it as
+    /// the previous condition of its type: the same state about
+    /// `generation` (its time is then kept).
+    pub fn holds(&self, state: &ConditionState, generation: Option<i64>) -> bool {
+        self.type_ == Some(state.type_)
+            && self.status == Some(state.status)
+            && self.said == said(&state.reason, &state.message, generation)
+    }
+}
+
+impl Earlier for [KeptCondition] {
+    fn since(&self, type_: ConditionType, status: ConditionStatus) -> Option<Time> {
+        self.iter()
+            .find(|kept| kept.type_ == Some(type_))
+            .filter(|kept| kept.status == Some(status))
+            .map(|kept| kept.last_transition_time.clone())
+    }
+}
+
+impl CachedStatus {
+    /// Its relations.
+    pub fn relations(&self) -> Vec<Relation> {
+        // Written from relations by `from`, so they read back.
+        serde_json::from_str(&self.relations).unwrap_or_default()
+    }
+
+    /// Whether its relations are `relations`, compared as JSON without
+    /// writing `relations` out.
+    pub fn has_relations(&self, relations: &[Relation]) -> bool {
+        let mut same = SameBytes(self.relations.as_bytes());
+        serde_json::to_writer(&mut same, relations).is_ok() && same.0.is_empty()
+    }
+}
+
+/// A writer that takes only the bytes it holds, in order, each once: what
+/// is written equals them if every write succeeds and none are left.
+struct SameBytes<'a>(&'a [u8]);
+
+impl std::io::Write for SameBytes<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match self.0.strip_prefix(bytes) {
+            Some(rest) => {
+                self.0 = rest;
+                Ok(bytes.len())
+            }
+            None => Err(std::io::ErrorKind::InvalidData.into()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl From<CatalogEntityStatus> for CachedStatus {
+    fn from(status: CatalogEntityStatus) -> CachedStatus {
+        CachedStatus {
+            observed_generation: status.observed_generation,
+            conditions: status.conditions.iter().map(KeptCondition::new).collect(),
+            // Relations are plain data: they always serialize.
+            relations: serde_json::to_string(&status.relations)
+                .unwrap_or_default()
+                .into_boxed_str(),
+            sources: status.sources.into(),
+            health: status.health,
+        }
+    }
+}
+
+impl From<CatalogEntity> for CachedEntity {
+    fn from(entity: CatalogEntity) -> CachedEntity {
+        let ObjectMeta {
+            name,
+            namespace,
+            uid,
+            generation,
+            labels,
+            annotations,
+            ..
+        } = entity.metadata;
+        let annotations = annotations
+            .map(|mut annotations| {
+                annotations.remove(LAST_APPLIED);
+                annotations
+            })
+            .filter(|annotations| !annotations.is_empty());
+        let body = Written {
+            labels: labels.filter(|labels| !labels.is_empty()),
+            annotations,
+            spec: &entity.spec,
+        };
+        // A spec and string maps are plain data: they always serialize.
+        let body = serde_json::to_string(&body).unwrap_or_default();
+        CachedEntity {
+            metadata: ObjectMeta {
+                name,
+                namespace,
+                generation,
+                ..ObjectMeta::default()
+            },
+            uid: uid.map(String::into_boxed_str),
+            kind: entity.spec.kind,
+            body: body.into_boxed_str(),
+            status: entity.status.map(|status| Box::new(status.into())),
+        }
+    }
+}
+
+impl CachedEntity {
+    /// Its kind.
+    pub fn kind(&self) -> EntityKind {
+        self.kind
+    }
+
+    /// Its metadata, as kept: its name, namespace and generation.
+    pub fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    /// Its Kubernetes UID.
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
+    }
+
+    /// Its status, as kept.
+    pub fn status(&self) -> Option<&CachedStatus> {
+        self.status.as_deref()
+    }
+
+    /// Its labels, annotations and spec, or the fields of them `T` asks
+    /// for, read from the kept JSON without making the rest; `None` if
+    /// they do not read as `T`.
+    pub fn body<'a, T: Deserialize<'a>>(&'a self) -> Option<T> {
+        serde_json::from_str(&self.body).ok()
+    }
+
+    /// Its metadata with the labels and annotations of `body`.
+    fn metadata_with(&self, body: &mut Body<impl Sized>) -> ObjectMeta {
+        ObjectMeta {
+            uid: self.uid.as_deref().map(str::to_string),
+            labels: body.labels.take(),
+            annotations: body.annotations.take(),
+            ..self.metadata.clone()
+        }
+    }
+
+    /// The entity without its status and resourceVersion: what validation
+    /// and the index read.
+    pub fn entity(&self) -> CatalogEntity {
+        let mut body: Body<CatalogEntitySpec> = self.body().unwrap_or_else(|| Body {
+            spec: CatalogEntitySpec {
+                kind: self.kind,
+                ..CatalogEntitySpec::default()
+            },
+            ..Body::default()
+        });
+        CatalogEntity {
+            metadata: self.metadata_with(&mut body),
+            spec: body.spec,
+            status: None,
+        }
+    }
+
+    /// Its Backstage entity, with its relations ([`backstage::to_backstage`]).
+    pub fn to_backstage(&self) -> Value {
+        let mut body: Body<Value> = self.body().unwrap_or_default();
+        let relations = self.status().map(CachedStatus::relations).unwrap_or_default();
+        let metadata = self.metadata_with(&mut body);
+        backstage::assemble(&metadata, self.kind, body.spec, &relations)
+    }
+}
+
+impl Resource for CachedEntity {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        CatalogEntity::kind(dt)
+    }
+
+    fn group(dt: &()) -> Cow<'_, str> {
+        CatalogEntity::group(dt)
+    }
+
+    fn version(dt: &()) -> Cow<'_, str> {
+        CatalogEntity::version(dt)
+    }
+
+    fn api_version(dt: &()) -> Cow<'_, str> {
+        CatalogEntity::api_version(dt)
+    }
+
+    fn plural(dt: &()) -> Cow<'_, str> {
+        CatalogEntity::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::jiff::Timestamp;
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::{RelationType, SourceHealth};
+
+    fn entity() -> CatalogEntity {
+        let mut entity: CatalogEntity = serde_json::from_value(json!({
+            "apiVersion": "goldpath.dev/v1alpha1",
+            "kind": "CatalogEntity",
+            "metadata": {
+                "name": "web", "namespace": "team-a", "uid": "u-1", "resourceVersion": "7",
+                "generation": 3, "creationTimestamp": "2026-11-30T05:00:00Z",
+                "labels": {"tier": "frontend"},
+                "annotations": {LAST_APPLIED: "{}", "backstage.io/techdocs-ref": "dir:."},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+            },
+            "spec": {"kind": "Component", "type": "service", "lifecycle": "production",
+                     "owner": "team-a", "title": "Web", "dependsOn": ["component:db"]},
+        }))
+        .unwrap();
+        entity.status = Some(CatalogEntityStatus {
+            observed_generation: Some(3),
+            conditions: vec![
+                ConditionState::new(ConditionType::Ready, true, "Current", "all good").to_condition(
+                    &Vec::new(),
+                    Timestamp::from_second(1_700_000_000).unwrap(),
+                    Some(3),
+                ),
+            ],
+            relations: vec![Relation {
+                type_: RelationType::OwnedBy,
+                target_ref: "group:team-a/team-a".into(),
+            }],
+            sources: Vec::new(),
+            health: Some(Health::Current),
+        });
+        entity
+    }
+
+    #[test]
+    fn an_entity_keeps_what_is_read_and_drops_what_is_not() {
+        let full = entity();
+        let cached = CachedEntity::from(full.clone());
+        let metadata = cached.metadata();
+        assert_eq!(metadata.name.as_deref(), Some("web"));
+        assert_eq!(metadata.namespace.as_deref(), Some("team-a"));
+        assert_eq!(cached.uid(), Some("u-1"));
+        // Not in the metadata, which the store copies into its key.
+        assert_eq!(
+            (metadata.uid.as_deref(), metadata.resource_version.as_deref()),
+            (None, None)
+        );
+        assert_eq!(metadata.generation, Some(3));
+        assert_eq!(metadata.managed_fields, None);
+        assert_eq!(metadata.creation_timestamp, None);
+        // Labels, annotations and spec read back whole.
+        let entity = cached.entity();
+        assert_eq!(entity.spec, full.spec);
+        assert_eq!(entity.metadata.labels, full.metadata.labels);
+        assert_eq!(
+            entity.metadata.annotations,
+            Some(BTreeMap::from([(
+                "backstage.io/techdocs-ref".into(),
+                "dir:.".into()
+            )]))
+        );
+        assert_eq!(entity.metadata.uid.as_deref(), Some("u-1"));
+        assert_eq!(cached.kind(), EntityKind::Component);
+        let status = cached.status().unwrap();
+        let relations = &full.status.as_ref().unwrap().relations;
+        assert_eq!(&status.relations(), relations);
+        assert!(status.has_relations(relations));
+        assert!(!status.has_relations(&relations[..0]));
+        let mut more = relations.clone();
+        more.push(more[0].clone());
+        assert!(!status.has_relations(&more));
+        more[0].target_ref.push('x');
+        assert!(!status.has_relations(&more[..1]));
+        assert_eq!(status.health, Some(Health::Current));
+    }
+
+    #[test]
+    fn the_backstage_entity_of_a_kept_entity_is_the_full_ones() {
+        let full = entity();
+        assert_eq!(
+            CachedEntity::from(full.clone()).to_backstage(),
+            backstage::to_backstage(&full)
+        );
+    }
+
+    #[test]
+    fn a_kept_condition_holds_only_the_same_state_about_the_same_generation() {
+        let state = ConditionState::new(ConditionType::Ready, true, "Current", "all good");
+        let kept = CachedEntity::from(entity()).status().unwrap().conditions[0].clone();
+        assert!(kept.holds(&state, Some(3)));
+        assert!(!kept.holds(&state, Some(4)), "another generation");
+        let differs = [
+            ConditionState::new(ConditionType::Ready, false, "Current", "all good"),
+            ConditionState::new(ConditionType::Ready, true, "Progressing", "all good"),
+            ConditionState::new(ConditionType::Ready, true, "Current", "all good!"),
+            ConditionState::new(ConditionType::Stalled, true, "Current", "all good"),
+            // The same words split elsewhere between reason and message.
+            ConditionState::new(ConditionType::Ready, true, "Curren", "tall good"),
+        ];
+        for state in differs {
+            assert!(!kept.holds(&state, Some(3)), "{state:?}");
+        }
+        let kept = [kept];
+        assert_eq!(
+            kept[..].since(ConditionType::Ready, ConditionStatus::True),
+            Some(Time(Timestamp::from_second(1_700_000_000).unwrap()))
+        );
+        assert_eq!(kept[..].since(ConditionType::Ready, ConditionStatus::False), None);
+        assert_eq!(kept[..].since(ConditionType::Valid, ConditionStatus::True), None);
+    }
+
+    #[test]
+    fn a_condition_goldpath_does_not_write_is_kept_as_one_nothing_holds_in() {
+        let mut full = entity();
+        let status = full.status.as_mut().unwrap();
+        status.conditions[0].type_ = "Healthy".into();
+        status.conditions[0].status = "Maybe".into();
+        status.sources = vec![SourceStatus {
+            api_version: "s3.services.k8s.aws/v1alpha1".into(),
+            kind: "Bucket".into(),
+            namespace: Some("team-a".into()),
+            name: "web".into(),
+            status: SourceHealth::Current,
+            reason: None,
+            message: None,
+            details: BTreeMap::new(),
+            last_transition_time: None,
+        }];
+        let cached = CachedEntity::from(full.clone());
+        let status = cached.status().unwrap();
+        let state = ConditionState::new(ConditionType::Ready, true, "Current", "all good");
+        assert!(!status.conditions[0].holds(&state, Some(3)));
+        assert_eq!(status.sources[..], full.status.unwrap().sources[..]);
+    }
+}
