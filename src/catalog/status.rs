@@ -84,11 +84,7 @@ fn holds(entity: &CachedEntity, observed: &Observed, now: Timestamp, deadline: D
         &valid(&observed.problems),
         &resolved(&observed.unresolved),
     ];
-    previous.conditions.len() == states.len()
-        && states
-            .iter()
-            .zip(&previous.conditions)
-            .all(|(state, condition)| condition.holds(state, generation))
+    previous.says(&states, generation)
 }
 
 /// Whether [`rollup::rows`] of `observed` over `previous` gives `previous` again:
