@@ -31,12 +31,11 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use tokio::sync::{mpsc, watch};
-use tracing::debug;
+use tokio::sync::watch;
+use tracing::{debug, warn};
 
 use super::guard::{self, Reporter};
 use super::{Error, FIELD_MANAGER, Leadership, is_transient, kube_error};
@@ -47,7 +46,9 @@ use crate::catalog::index::{Index, entity_object, object_of};
 use crate::catalog::status;
 use crate::config::Config;
 use crate::telemetry::Metrics;
+use runner::{Key, Queue};
 
+mod runner;
 mod sources;
 
 /// The live catalog: what the HTTP endpoint, the metrics and the controller
@@ -55,7 +56,7 @@ mod sources;
 pub struct Catalog {
     index: Mutex<Index>,
     store: Store<CachedEntity>,
-    queue: mpsc::UnboundedSender<ObjectRef<CachedEntity>>,
+    queue: Queue,
     /// How many watches have not listed their objects yet.
     unlisted: watch::Sender<usize>,
     /// Whether the entity watch has listed once.
@@ -93,9 +94,8 @@ impl Catalog {
 
     fn enqueue(&self, objects: impl IntoIterator<Item = ObjectRef<CachedEntity>>) {
         for object in objects {
-            // The receiver lives as long as the controller; after it stops
-            // nothing needs reconciling.
-            let _ = self.queue.send(object);
+            let namespace = object.namespace.as_deref().unwrap_or_default();
+            self.queue.add(Key::new(namespace, &object.name));
         }
     }
 
@@ -138,11 +138,10 @@ pub fn catalog(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> (Arc<Catalog>, impl Future<Output = ()>) {
     let (reader, writer) = reflector::store();
-    let (queue, mut queued) = mpsc::unbounded_channel();
     let catalog = Arc::new(Catalog {
         index: Mutex::default(),
-        store: reader.clone(),
-        queue,
+        store: reader,
+        queue: Queue::default(),
         // The entity watch and the CRD watch.
         unlisted: watch::Sender::new(2),
         entities_listed: AtomicBool::new(false),
@@ -162,7 +161,22 @@ pub fn catalog(
             // Kept for every entity: only what is read again, compact.
             cached(event)
         });
-    let entity_stream = reflector::reflector(writer, entity_events).applied_objects();
+    // Every entity the watch sees, listed or changed, is reconciled. The
+    // store holds a list's entities only once the list is done, so those
+    // are queued then.
+    let queueing = catalog.clone();
+    let watching = reflector::reflector(writer, entity_events).for_each(move |event| {
+        match event {
+            Ok(watcher::Event::Apply(entity)) => queueing.enqueue([ObjectRef::from_obj(&entity)]),
+            Ok(watcher::Event::InitDone) => {
+                let listed = queueing.store.state();
+                queueing.enqueue(listed.iter().map(|entity| ObjectRef::from_obj(entity.as_ref())));
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_) | watcher::Event::Delete(_)) => {}
+            Err(error) => warn!(%error, "the CatalogEntity watch failed; it is retried"),
+        }
+        std::future::ready(())
+    });
 
     let sources = tokio::spawn(sources::discover_sources(
         client.clone(),
@@ -174,25 +188,46 @@ pub fn catalog(
         catalog: catalog.clone(),
         leadership,
     });
-    let metrics = catalog.metrics.clone();
-    let controller = Controller::for_stream(entity_stream, reader)
-        .reconcile_on(futures::stream::poll_fn(move |cx| queued.poll_recv(cx)))
-        .with_config(controller::Config::default().concurrency(options.concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(
-            |entity, context| super::instrumented("CatalogEntity", entity, context, reconcile),
-            error_policy,
-            context,
-        )
-        .for_each(move |result| {
-            super::log_result("CatalogEntity", &metrics, result);
-            std::future::ready(())
-        });
+    let running = catalog.clone();
     let run = async move {
-        controller.await;
+        let reconciling = runner::run(
+            &running.queue,
+            usize::from(options.concurrency),
+            shutdown,
+            |key| reconcile_key(key, context.clone()),
+        );
+        // The watch never ends by itself; the loop ends at shutdown, once
+        // its running reconciles are done.
+        tokio::select! {
+            () = reconciling => {}
+            () = watching => {}
+        }
         sources.abort();
     };
     (catalog, run)
+}
+
+/// Reconciles the entity `key` names as the store has it, if it still
+/// exists; returns when to look at it again.
+async fn reconcile_key(key: Key, context: Arc<Reconciler>) -> Option<Duration> {
+    let object = ObjectRef::new(&key.name).within(&key.namespace);
+    let Some(entity) = context.catalog.store.get(&object) else {
+        debug!(entity = %key, "gone before its reconcile");
+        return None;
+    };
+    let metrics = context.catalog.metrics.clone();
+    let result = super::instrumented("CatalogEntity", entity.clone(), context, reconcile).await;
+    match result {
+        Ok(again) => {
+            metrics.reconciled("CatalogEntity", None);
+            again
+        }
+        Err(error) => {
+            metrics.reconciled("CatalogEntity", Some(error.metric_label()));
+            warn!(kind = "CatalogEntity", object = %key, %error, "reconcile failed");
+            error_policy(&entity, &error)
+        }
+    }
 }
 
 /// A watch event with the entity as the catalog keeps it.
@@ -268,7 +303,7 @@ impl super::Shared for Reconciler {
     }
 }
 
-async fn reconcile(entity: Arc<CachedEntity>, context: Arc<Reconciler>) -> Result<Action, Error> {
+async fn reconcile(entity: Arc<CachedEntity>, context: Arc<Reconciler>) -> Result<Option<Duration>, Error> {
     let catalog = &context.catalog;
     catalog.wait_synced().await;
     let tenant = catalog.config.tenant(&entity.namespace().unwrap_or_default());
@@ -286,11 +321,7 @@ async fn reconcile(entity: Arc<CachedEntity>, context: Arc<Reconciler>) -> Resul
         (None, Some(kept)) => &kept.sources[..],
         (None, None) => &[],
     };
-    let next = status::next_deadline(sources, now, catalog.deadline);
-    Ok(match next {
-        Some(wait) => Action::requeue(wait),
-        None => Action::await_change(),
-    })
+    Ok(status::next_deadline(sources, now, catalog.deadline))
 }
 
 async fn write_status(
@@ -307,15 +338,16 @@ async fn write_status(
         )))
 }
 
-fn error_policy(entity: Arc<CachedEntity>, error: &Error, _: Arc<Reconciler>) -> Action {
+/// When to try an entity whose reconcile failed with `error` again.
+fn error_policy(entity: &CachedEntity, error: &Error) -> Option<Duration> {
     let transient = match error {
         Error::Kube { source, .. } => is_transient(source),
         Error::Worker(_) => true,
     };
     if !transient {
         // Not found: the entity was deleted while its status was computed.
-        debug!(entity = %super::key(entity.as_ref()), %error, "status not written");
-        return Action::await_change();
+        debug!(entity = %super::key(entity), %error, "status not written");
+        return None;
     }
-    Action::requeue(Duration::from_secs(5))
+    Some(Duration::from_secs(5))
 }
