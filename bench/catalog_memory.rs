@@ -37,6 +37,7 @@ use goldpath::catalog::backstage::LAST_APPLIED;
 use goldpath::catalog::cached::CachedEntity;
 use goldpath::catalog::index::Index;
 use goldpath::catalog::status;
+use goldpath::catalog::store::Entities;
 use goldpath::config::Config;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -121,14 +122,14 @@ fn main() {
     let json: usize = wire.iter().map(Vec::len).sum();
 
     let (store, cached) = held(|| {
-        let (store, mut writer) = reflector::store::<CachedEntity>();
-        writer.apply_watcher_event(&Event::Init);
+        let store = Entities::default();
+        store.apply(Event::Init);
         for bytes in &wire {
             // As the entity watch keeps them (controller::catalog).
             let entity: CatalogEntity = serde_json::from_slice(bytes).unwrap();
-            writer.apply_watcher_event(&Event::InitApply(CachedEntity::from(entity)));
+            store.apply(Event::InitApply(entity));
         }
-        writer.apply_watcher_event(&Event::InitDone);
+        store.apply(Event::InitDone);
         store
     });
     let (index, indexed) = held(|| {
@@ -141,7 +142,7 @@ fn main() {
     });
     let (portal, listed) = held(|| {
         store
-            .state()
+            .all()
             .iter()
             .map(|entity| {
                 let backstage = entity.to_backstage();

@@ -244,12 +244,8 @@ pub fn import(text: &str, namespace: Option<&str>) -> Result<Imported, Vec<Impor
 /// memory beyond the list of entities.
 pub fn export(entities: &[Arc<CachedEntity>], out: &mut impl std::io::Write) -> std::io::Result<()> {
     let mut sorted: Vec<&CachedEntity> = entities.iter().map(Arc::as_ref).collect();
-    fn key(e: &CachedEntity) -> (Option<&str>, &'static str, Option<&str>) {
-        (
-            e.metadata().namespace.as_deref(),
-            super::relations::kind_name(e.kind()),
-            e.metadata().name.as_deref(),
-        )
+    fn key(e: &CachedEntity) -> (&str, &'static str, &str) {
+        (e.namespace(), super::relations::kind_name(e.kind()), e.name())
     }
     sorted.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
     for entity in sorted {

@@ -68,7 +68,8 @@ struct Counted<'a> {
     owner: Option<Cow<'a, str>>,
 }
 
-/// The annotation the figures count.
+/// The annotation the figures count ([`TECHDOCS_REF`]; the figures' test
+/// fails if the two differ).
 #[derive(Deserialize, Default)]
 struct Documented<'a> {
     #[serde(borrow, default, rename = "backstage.io/techdocs-ref")]
@@ -95,7 +96,10 @@ pub fn figures<'a>(
         *figures.entities.entry((kind, lifecycle, health)).or_default() += 1;
 
         if needs_owner(entity.kind()) {
-            let namespace = entity.metadata().namespace.as_deref().unwrap_or("default");
+            let namespace = match entity.namespace() {
+                "" => "default",
+                namespace => namespace,
+            };
             let unowned = match spec.owner.as_deref() {
                 None => Some(Unowned::Missing),
                 Some(owner) => match resolve(owner, Some("Group"), namespace) {

@@ -7,10 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use super::cached::{CachedEntity, Key};
 use kube::ResourceExt;
-use kube::runtime::reflector::ObjectRef;
-
-use super::cached::CachedEntity;
 
 use crate::api::{CatalogEntity, SourceHealth};
 use crate::catalog::lookup::{KUBERNETES_ID, Lookup};
@@ -121,13 +119,13 @@ impl Known {
 #[derive(Debug, Default)]
 pub struct Index {
     graph: Graph,
-    entities: HashMap<ObjectRef<CachedEntity>, Known>,
+    entities: HashMap<Key, Known>,
     /// Entities by the Argo CD Application `(namespace, name)` they name.
-    by_application: HashMap<(String, String), HashSet<ObjectRef<CachedEntity>>>,
+    by_application: HashMap<(String, String), HashSet<Key>>,
     /// Entities by namespace and `backstage.io/kubernetes-id`.
-    by_id: HashMap<(String, String), HashSet<ObjectRef<CachedEntity>>>,
+    by_id: HashMap<(String, String), HashSet<Key>>,
     /// Entities with a label selector; each is checked against a changed object.
-    with_selector: HashSet<ObjectRef<CachedEntity>>,
+    with_selector: HashSet<Key>,
     sources: HashMap<SourceRef, Source>,
     /// Argo CD Applications by `(namespace, name)`.
     applications: HashMap<(String, String), SourceRef>,
@@ -151,18 +149,16 @@ fn application_key(source: &SourceRef) -> (String, String) {
     (source.namespace.clone().unwrap_or_default(), source.name.clone())
 }
 
-/// The object the controller knows `entity` by: its name and namespace,
-/// without the uid and resourceVersion `from_obj` copies (only the name and
-/// namespace make an ObjectRef equal, and index keys are kept).
-pub fn object_of(entity: &CatalogEntity) -> ObjectRef<CachedEntity> {
-    ObjectRef::new(&entity.name_any()).within(&entity.namespace().unwrap_or_default())
+/// The key the catalog knows `entity` by: its namespace and name.
+pub fn object_of(entity: &CatalogEntity) -> Key {
+    Key::new(&entity.namespace().unwrap_or_default(), &entity.name_any())
 }
 
 /// The entity an entity reference (`kind:namespace/name`) names.
-pub fn entity_object(entity_ref: &str) -> Option<ObjectRef<CachedEntity>> {
+pub fn entity_object(entity_ref: &str) -> Option<Key> {
     let (_, rest) = entity_ref.split_once(':')?;
     let (namespace, name) = rest.split_once('/')?;
-    Some(ObjectRef::new(name).within(namespace))
+    Some(Key::new(namespace, name))
 }
 
 impl Index {
@@ -197,11 +193,7 @@ impl Index {
 
     /// Drops an entity's lookups, and from the graph unless it stays there
     /// as `keep`; returns the entities the removal touched.
-    pub fn forget_entity(
-        &mut self,
-        object: &ObjectRef<CachedEntity>,
-        keep: Option<&str>,
-    ) -> BTreeSet<String> {
+    pub fn forget_entity(&mut self, object: &Key, keep: Option<&str>) -> BTreeSet<String> {
         let Some(known) = self.entities.remove(object) else {
             return BTreeSet::new();
         };
@@ -214,7 +206,7 @@ impl Index {
             }
         }
         if let Some(id) = &known.lookup().kubernetes_id {
-            let key = (object.namespace.clone().unwrap_or_default(), id.clone());
+            let key = (object.namespace.to_string(), id.clone());
             if let Some(set) = self.by_id.get_mut(&key) {
                 set.remove(object);
                 if set.is_empty() {
@@ -232,7 +224,7 @@ impl Index {
 
     /// Records a source object; returns the entities it concerns, before or
     /// after, when what the roll-up reads of it changed.
-    pub fn source_applied(&mut self, source: SourceRef, new: Source) -> HashSet<ObjectRef<CachedEntity>> {
+    pub fn source_applied(&mut self, source: SourceRef, new: Source) -> HashSet<Key> {
         let old = self.sources.get(&source).cloned();
         if old.as_ref() == Some(&new) {
             return HashSet::new();
@@ -259,7 +251,7 @@ impl Index {
 
     /// Forgets every source object `gone` selects; returns the entities
     /// they concerned.
-    pub fn forget_sources(&mut self, gone: impl Fn(&SourceRef) -> bool) -> HashSet<ObjectRef<CachedEntity>> {
+    pub fn forget_sources(&mut self, gone: impl Fn(&SourceRef) -> bool) -> HashSet<Key> {
         let gone: Vec<SourceRef> = self.sources.keys().filter(|s| gone(s)).cloned().collect();
         let mut concerned = HashSet::new();
         for source in gone {
@@ -269,7 +261,7 @@ impl Index {
     }
 
     /// Forgets a source object; returns the entities it concerned.
-    pub fn source_deleted(&mut self, source: &SourceRef) -> HashSet<ObjectRef<CachedEntity>> {
+    pub fn source_deleted(&mut self, source: &SourceRef) -> HashSet<Key> {
         let Some(old) = self.sources.remove(source) else {
             return HashSet::new();
         };
@@ -284,11 +276,11 @@ impl Index {
 
     /// Forgets every entity a relist did not list; returns the entities the
     /// removals touched.
-    pub fn forget_unlisted(&mut self, listed: &HashSet<ObjectRef<CachedEntity>>) -> BTreeSet<String> {
-        let gone: Vec<ObjectRef<CachedEntity>> = self
+    pub fn forget_unlisted(&mut self, listed: impl Fn(&Key) -> bool) -> BTreeSet<String> {
+        let gone: Vec<Key> = self
             .entities
             .keys()
-            .filter(|object| !listed.contains(*object))
+            .filter(|object| !listed(object))
             .cloned()
             .collect();
         let mut touched = BTreeSet::new();
@@ -318,7 +310,7 @@ impl Index {
     }
 
     /// The entities an object with these labels concerns.
-    fn concerned(&self, source: &SourceRef, object: &Source) -> HashSet<ObjectRef<CachedEntity>> {
+    fn concerned(&self, source: &SourceRef, object: &Source) -> HashSet<Key> {
         let mut concerned = HashSet::new();
         if object.family == Family::ArgoCd {
             let key = application_key(source);
@@ -345,7 +337,7 @@ impl Index {
         concerned.extend(
             self.with_selector
                 .iter()
-                .filter(|entity| entity.namespace == source.namespace)
+                .filter(|entity| source.namespace.as_deref() == Some(&*entity.namespace))
                 .filter(|entity| {
                     self.entities
                         .get(*entity)
@@ -402,12 +394,11 @@ impl Index {
     /// `projectLabel`) is not shown, as if it did not exist, so an entity
     /// cannot read another team's Application by naming it.
     pub fn observe(&self, entity: &CachedEntity, argocd_namespace: &str, tenant: &TenantRules) -> Observed {
-        let namespace = entity.namespace().unwrap_or_default();
-        let name = entity.name_any();
-        let entity_ref = relations::entity_ref(entity.kind(), &namespace, &name);
+        let namespace = entity.namespace().to_string();
+        let entity_ref = relations::entity_ref(entity.kind(), &namespace, entity.name());
         // What the entity's watch event found, when the index has it.
         let unknown;
-        let known = match self.entities.get(&ObjectRef::new(&name).within(&namespace)) {
+        let known = match self.entities.get(entity.key()) {
             Some(known) => known,
             None => {
                 unknown = Known::of(&entity.entity(), argocd_namespace);

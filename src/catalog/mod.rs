@@ -20,6 +20,8 @@
 //! - [`cached`]: what the catalog keeps of each entity between its
 //!   changes, compact, since every entity is held for as long as the
 //!   operator runs.
+//! - [`store`]: every entity as the watch last saw it, kept that way, by
+//!   namespace and name.
 //! - [`status`]: the whole status of an entity from what was observed.
 //! - [`backstage`]: Backstage's entity format, both ways.
 //! - [`query`]: Backstage's catalog queries (filter, fields, ordering,
@@ -36,4 +38,5 @@ pub mod relations;
 pub mod rollup;
 pub mod selector;
 pub mod status;
+pub mod store;
 pub mod validation;

@@ -64,7 +64,7 @@ fn holds(entity: &CachedEntity, observed: &Observed, now: Timestamp, deadline: D
     let Some(previous) = entity.status() else {
         return false;
     };
-    let generation = entity.metadata().generation;
+    let generation = entity.generation();
     if previous.observed_generation != generation
         || !previous.has_relations(&observed.relations)
         || !rows_hold(&observed.sources, &previous.sources)
@@ -130,7 +130,7 @@ pub fn status(
         Some(previous) => (&previous.sources, &previous.conditions),
         None => (&[], &[]),
     };
-    let generation = entity.metadata().generation;
+    let generation = entity.generation();
     let rows = rollup::rows(observed.sources, previous_rows, now);
     let health = rollup::aggregate(rows.iter().map(|row| row.status));
     let mut conditions =

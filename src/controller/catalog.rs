@@ -23,30 +23,30 @@
 //!   No entity is reconciled before every watch has listed its objects once,
 //!   so startup does not write half-known relations.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::guard::{self, Reporter};
 use super::{Error, FIELD_MANAGER, Leadership, is_transient, kube_error};
 use crate::api::{CatalogEntity, CatalogEntityStatus};
-use crate::catalog::cached::CachedEntity;
+use crate::catalog::cached::{CachedEntity, Key};
 use crate::catalog::figures::{Figures, figures};
 use crate::catalog::index::{Index, entity_object, object_of};
 use crate::catalog::status;
+use crate::catalog::store::Entities;
 use crate::config::Config;
 use crate::telemetry::Metrics;
-use runner::{Key, Queue};
+use runner::Queue;
 
 mod runner;
 mod sources;
@@ -55,7 +55,7 @@ mod sources;
 /// read.
 pub struct Catalog {
     index: Mutex<Index>,
-    store: Store<CachedEntity>,
+    store: Entities,
     queue: Queue,
     /// How many watches have not listed their objects yet.
     unlisted: watch::Sender<usize>,
@@ -75,7 +75,7 @@ impl Catalog {
 
     /// Every entity, as the watch last saw it and the catalog keeps it.
     pub fn entities(&self) -> Vec<Arc<CachedEntity>> {
-        self.store.state()
+        self.store.all()
     }
 
     /// Whether every watch has listed its objects, so statuses are complete.
@@ -85,17 +85,17 @@ impl Catalog {
 
     /// The catalog's figures for the metrics.
     pub fn figures(&self) -> Figures {
-        let entities = self.store.state();
-        let index = self.index();
+        let entities = self.store.all();
+        // The index is locked for each owner looked up, not while every
+        // entity is read.
         figures(entities.iter().map(Arc::as_ref), |entity_ref| {
-            index.contains(entity_ref)
+            self.index().contains(entity_ref)
         })
     }
 
-    fn enqueue(&self, objects: impl IntoIterator<Item = ObjectRef<CachedEntity>>) {
-        for object in objects {
-            let namespace = object.namespace.as_deref().unwrap_or_default();
-            self.queue.add(Key::new(namespace, &object.name));
+    fn enqueue(&self, keys: impl IntoIterator<Item = Key>) {
+        for key in keys {
+            self.queue.add(key);
         }
     }
 
@@ -137,10 +137,9 @@ pub fn catalog(
     reporter: Arc<Reporter>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> (Arc<Catalog>, impl Future<Output = ()>) {
-    let (reader, writer) = reflector::store();
     let catalog = Arc::new(Catalog {
         index: Mutex::default(),
-        store: reader,
+        store: Entities::default(),
         queue: Queue::default(),
         // The entity watch and the CRD watch.
         unlisted: watch::Sender::new(2),
@@ -152,31 +151,16 @@ pub fn catalog(
 
     let entities = super::guard::api::<CatalogEntity>(&client, options.watch_namespace.as_deref());
     let indexing = catalog.clone();
-    let mut listing = HashSet::new();
     // An entity that cannot be decoded is reported on itself and left out
     // of the catalog; the rest of the catalog goes on.
-    let entity_events =
-        guard::watch(entities, watcher::Config::default().any_semantic(), reporter).map_ok(move |event| {
-            indexing.entity_event(&event, &mut listing);
-            // Kept for every entity: only what is read again, compact.
-            cached(event)
-        });
-    // Every entity the watch sees, listed or changed, is reconciled. The
-    // store holds a list's entities only once the list is done, so those
-    // are queued then.
-    let queueing = catalog.clone();
-    let watching = reflector::reflector(writer, entity_events).for_each(move |event| {
-        match event {
-            Ok(watcher::Event::Apply(entity)) => queueing.enqueue([ObjectRef::from_obj(&entity)]),
-            Ok(watcher::Event::InitDone) => {
-                let listed = queueing.store.state();
-                queueing.enqueue(listed.iter().map(|entity| ObjectRef::from_obj(entity.as_ref())));
+    let watching =
+        guard::watch(entities, watcher::Config::default().any_semantic(), reporter).for_each(move |event| {
+            match event {
+                Ok(event) => indexing.entity_event(event),
+                Err(error) => warn!(%error, "the CatalogEntity watch failed; it is retried"),
             }
-            Ok(watcher::Event::Init | watcher::Event::InitApply(_) | watcher::Event::Delete(_)) => {}
-            Err(error) => warn!(%error, "the CatalogEntity watch failed; it is retried"),
-        }
-        std::future::ready(())
-    });
+            std::future::ready(())
+        });
 
     let sources = tokio::spawn(sources::discover_sources(
         client.clone(),
@@ -210,8 +194,7 @@ pub fn catalog(
 /// Reconciles the entity `key` names as the store has it, if it still
 /// exists; returns when to look at it again.
 async fn reconcile_key(key: Key, context: Arc<Reconciler>) -> Option<Duration> {
-    let object = ObjectRef::new(&key.name).within(&key.namespace);
-    let Some(entity) = context.catalog.store.get(&object) else {
+    let Some(entity) = context.catalog.store.get(&key) else {
         debug!(entity = %key, "gone before its reconcile");
         return None;
     };
@@ -230,52 +213,36 @@ async fn reconcile_key(key: Key, context: Arc<Reconciler>) -> Option<Duration> {
     }
 }
 
-/// A watch event with the entity as the catalog keeps it.
-fn cached(event: watcher::Event<CatalogEntity>) -> watcher::Event<CachedEntity> {
-    match event {
-        watcher::Event::Apply(entity) => watcher::Event::Apply(entity.into()),
-        watcher::Event::Delete(entity) => watcher::Event::Delete(entity.into()),
-        watcher::Event::Init => watcher::Event::Init,
-        watcher::Event::InitApply(entity) => watcher::Event::InitApply(entity.into()),
-        watcher::Event::InitDone => watcher::Event::InitDone,
-    }
-}
-
 impl Catalog {
-    /// Keeps the index in step with the entity watch. A relist (after a
-    /// watch expired) is followed by removing the entities it no longer saw.
-    fn entity_event(
-        &self,
-        event: &watcher::Event<CatalogEntity>,
-        listing: &mut HashSet<ObjectRef<CachedEntity>>,
-    ) {
-        let touched = {
-            let mut index = self.index();
-            match event {
-                watcher::Event::Apply(entity) => index.entity_applied(entity, &self.config.argocd.namespace),
-                watcher::Event::Delete(entity) => index.forget_entity(&object_of(entity), None),
-                watcher::Event::Init => {
-                    listing.clear();
-                    BTreeSet::new()
-                }
-                watcher::Event::InitApply(entity) => {
-                    listing.insert(object_of(entity));
-                    // Every listed entity is reconciled anyway; only those
-                    // the list no longer holds need queueing (InitDone).
-                    index.entity_applied(entity, &self.config.argocd.namespace);
-                    BTreeSet::new()
-                }
-                watcher::Event::InitDone => {
-                    let touched = index.forget_unlisted(listing);
-                    // Not cleared: a set that held the whole catalog would
-                    // keep its table (12 MB at 100,000) until the next list.
-                    *listing = HashSet::new();
-                    touched
-                }
+    /// Keeps the index and the store in step with the entity watch, and
+    /// queues what an event concerns: the entity itself, the others whose
+    /// relations it changed, and after a list every entity (the store takes
+    /// a list whole at its end) and those of the entities the list no
+    /// longer holds. During a list the index already has the listed
+    /// entities while the store still has the earlier ones; a reconcile in
+    /// between may write what the list's end then corrects.
+    fn entity_event(&self, event: watcher::Event<CatalogEntity>) {
+        let argocd = &self.config.argocd.namespace;
+        let listed = matches!(event, watcher::Event::InitDone);
+        let touched = match &event {
+            watcher::Event::Apply(entity) => self.index().entity_applied(entity, argocd),
+            watcher::Event::Delete(entity) => self.index().forget_entity(&object_of(entity), None),
+            // Every listed entity is reconciled anyway.
+            watcher::Event::InitApply(entity) => {
+                self.index().entity_applied(entity, argocd);
+                BTreeSet::new()
             }
+            watcher::Event::Init | watcher::Event::InitDone => BTreeSet::new(),
         };
+        let applied = self.store.apply(event);
+        self.enqueue(applied);
+        if listed {
+            let gone = self.index().forget_unlisted(|key| self.store.get(key).is_some());
+            self.enqueue(self.store.keys());
+            self.enqueue_refs(gone);
+        }
         self.enqueue_refs(touched);
-        if matches!(event, watcher::Event::InitDone) && !self.entities_listed.swap(true, Ordering::SeqCst) {
+        if listed && !self.entities_listed.swap(true, Ordering::SeqCst) {
             self.listed_once("CatalogEntity");
         }
     }
@@ -306,7 +273,7 @@ impl super::Shared for Reconciler {
 async fn reconcile(entity: Arc<CachedEntity>, context: Arc<Reconciler>) -> Result<Option<Duration>, Error> {
     let catalog = &context.catalog;
     catalog.wait_synced().await;
-    let tenant = catalog.config.tenant(&entity.namespace().unwrap_or_default());
+    let tenant = catalog.config.tenant(entity.namespace());
     let observed = catalog
         .index()
         .observe(&entity, &catalog.config.argocd.namespace, &tenant);
@@ -329,12 +296,12 @@ async fn write_status(
     entity: &CachedEntity,
     status: &CatalogEntityStatus,
 ) -> Result<(), Error> {
-    let api: Api<CatalogEntity> = Api::namespaced(client.clone(), &entity.namespace().unwrap_or_default());
-    super::status::apply(&api, &entity.name_any(), FIELD_MANAGER, status)
+    let api: Api<CatalogEntity> = Api::namespaced(client.clone(), entity.namespace());
+    super::status::apply(&api, entity.name(), FIELD_MANAGER, status)
         .await
         .map_err(kube_error(format!(
-            "writing the status of {}",
-            super::key(entity)
+            "writing the status of CatalogEntity {}",
+            entity.key()
         )))
 }
 
@@ -346,7 +313,7 @@ fn error_policy(entity: &CachedEntity, error: &Error) -> Option<Duration> {
     };
     if !transient {
         // Not found: the entity was deleted while its status was computed.
-        debug!(entity = %super::key(entity), %error, "status not written");
+        debug!(entity = %entity.key(), %error, "status not written");
         return None;
     }
     Some(Duration::from_secs(5))

@@ -286,7 +286,8 @@ mod tests {
                     "metadata": {"name": format!("c-{i}"), "namespace": "default"},
                     "spec": {"kind": "Component", "type": "service", "lifecycle": "production", "owner": "g"},
                 });
-                Arc::new(serde_json::from_value(entity).unwrap())
+                let entity: crate::api::CatalogEntity = serde_json::from_value(entity).unwrap();
+                Arc::new(entity.into())
             })
             .collect()
     }

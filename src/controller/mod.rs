@@ -7,6 +7,7 @@ mod catalog;
 mod effects;
 mod guard;
 mod http;
+mod instrumented;
 mod leader;
 mod request;
 mod status;
@@ -34,6 +35,7 @@ use crate::api::{ScaffoldRequest, Template};
 use crate::config::Config;
 
 pub use catalog::Catalog;
+use instrumented::{Shared, instrumented};
 pub use leader::{Leadership, LeaseOptions};
 
 use crate::telemetry::{LogLevel, Metrics, Telemetry};
@@ -584,74 +586,6 @@ async fn serve_portal(
         tls,
         Arc::new(portal),
     )))
-}
-
-/// Runs `reconcile` in a `reconcile` span naming the controller and the
-/// object, and records how long it took, when this replica leads. A replica that does not waits until it
-/// does and then asks for the object again, so it acts on the newest
-/// version rather than the one it was handed while it waited.
-async fn instrumented<K, C, F, Fut, A, E>(
-    controller: &'static str,
-    object: Arc<K>,
-    context: Arc<C>,
-    reconcile: F,
-) -> Result<A, E>
-where
-    K: Resource<DynamicType = ()>,
-    C: Shared,
-    F: FnOnce(Arc<K>, Arc<C>) -> Fut,
-    Fut: std::future::Future<Output = Result<A, E>>,
-    A: LookAgain,
-{
-    use tracing::Instrument;
-    if !context.leadership().is_leader() {
-        return Ok(if context.leadership().wait().await {
-            A::after(Duration::from_millis(10))
-        } else {
-            // Stopping before ever leading: nothing to finish.
-            A::on_change()
-        });
-    }
-    let span = tracing::info_span!("reconcile", controller, object = %key(object.as_ref()));
-    let started = std::time::Instant::now();
-    let result = reconcile(object, context.clone()).instrument(span).await;
-    context.metrics().reconcile_took(controller, started.elapsed());
-    result
-}
-
-/// What a reconcile returns: when to look at the object again.
-trait LookAgain {
-    /// After `wait`.
-    fn after(wait: Duration) -> Self;
-    /// When it changes.
-    fn on_change() -> Self;
-}
-
-impl LookAgain for Action {
-    fn after(wait: Duration) -> Action {
-        Action::requeue(wait)
-    }
-
-    fn on_change() -> Action {
-        Action::await_change()
-    }
-}
-
-impl LookAgain for Option<Duration> {
-    fn after(wait: Duration) -> Option<Duration> {
-        Some(wait)
-    }
-
-    fn on_change() -> Option<Duration> {
-        None
-    }
-}
-
-/// What [`instrumented`] needs of a controller's context: whether this
-/// replica leads, and where to count.
-trait Shared {
-    fn leadership(&self) -> &Leadership;
-    fn metrics(&self) -> &Metrics;
 }
 
 impl Shared for Context {

@@ -12,8 +12,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -47,13 +45,6 @@ enum Object {
 }
 
 impl Object {
-    fn metadata(&self) -> &ObjectMeta {
-        match self {
-            Object::Entity(entity) => entity.metadata(),
-            Object::Template(template) => &template.metadata,
-        }
-    }
-
     /// `catalogentities` or `templates`.
     fn resource(&self) -> &'static str {
         match self {
@@ -72,7 +63,18 @@ impl Object {
 
     /// Its Kubernetes namespace, which is its Backstage namespace.
     fn namespace(&self) -> &str {
-        self.metadata().namespace.as_deref().unwrap_or_default()
+        match self {
+            Object::Entity(entity) => entity.namespace(),
+            Object::Template(template) => template.metadata.namespace.as_deref().unwrap_or_default(),
+        }
+    }
+
+    /// Its name.
+    fn name(&self) -> &str {
+        match self {
+            Object::Entity(entity) => entity.name(),
+            Object::Template(template) => template.metadata.name.as_deref().unwrap_or_default(),
+        }
     }
 
     /// Its reference as [`Entry::reference`] has it, lowercase, without
@@ -89,8 +91,7 @@ impl Object {
             "" => "default",
             namespace => namespace,
         };
-        let name = self.metadata().name.as_deref().unwrap_or_default();
-        format!("{kind}:{namespace}/{name}").to_lowercase()
+        format!("{kind}:{namespace}/{}", self.name()).to_lowercase()
     }
 
     /// The Backstage entity, with its namespace and uid; `None` for a
