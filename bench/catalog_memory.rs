@@ -11,13 +11,13 @@
 //! the catalog's own index and status code, without source objects), and
 //! serialized as the watch receives it. Then, with a counting allocator:
 //!
-//! - the watch's cache: the store the controller reads, filled from that
-//!   JSON as the entity watch fills it, each entity as the catalog keeps it
-//!   (`catalog::cached`);
+//! - the catalog's store: what the controller reads, filled from that JSON
+//!   as the entity watch fills it, each entity as the catalog keeps it
+//!   (`catalog::store`, `catalog::cached`);
 //! - the index: relations, lookups, reverse maps;
 //! - the peers: the same objects typed and whole (managedFields and the
-//!   last-applied annotation stripped), what the cache held before it kept
-//!   entities compact; held as `serde_json::Value`, what a cache of untyped
+//!   last-applied annotation stripped) in kube's reflector store, what the
+//!   operator held before it kept entities compact; held as `serde_json::Value`, what a cache of untyped
 //!   objects would hold; and the JSON itself;
 //! - an entity as the portal's catalog routes read it: its Backstage form
 //!   and searchable values, which a query makes one entity at a time.
@@ -182,16 +182,16 @@ fn main() {
     );
     println!(
         "{:<46} {:>8.0} B",
-        "the watch's cache (the controller's store)",
+        "the catalog's store (the controller's cache)",
         per(cached)
     );
     println!("{:<46} {:>8.0} B", "the index (relations, lookups)", per(indexed));
     println!(
         "{:<46} {:>8.0} B",
-        "peer: the typed objects, stripped, whole",
+        "peer: the typed objects, whole, in kube's store",
         per(whole)
     );
-    println!("{:<46} {:>8.0} B", "goldpath: cache and index", per(ours));
+    println!("{:<46} {:>8.0} B", "goldpath: store and index", per(ours));
     println!(
         "{:<46} {:>8.0} B",
         "peer: the objects as serde_json::Value",
@@ -203,7 +203,7 @@ fn main() {
         per(listed)
     );
     println!(
-        "cache / typed objects {:.2}x; goldpath / untyped objects {:.2}x; goldpath / JSON {:.2}x",
+        "store / typed objects {:.2}x; goldpath / untyped objects {:.2}x; goldpath / JSON {:.2}x",
         cached as f64 / whole as f64,
         ours as f64 / untyped as f64,
         ours as f64 / json as f64

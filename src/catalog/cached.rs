@@ -1,6 +1,6 @@
-//! What the catalog keeps of each entity between its changes, held for every
-//! entity for as long as the operator runs: a tenth of the catalog's
-//! entities is most of the operator's memory, so each is kept small.
+//! What the catalog keeps of each entity between its changes. It is held
+//! for every entity for as long as the operator runs, so in a large catalog
+//! it is most of the operator's memory, and each is kept small:
 //!
 //! - its namespace and name (shared with the store's key and the queue's,
 //!   the namespace by every entity in it), generation and uid; no
@@ -18,9 +18,9 @@
 //!   (types, statuses, reasons, messages, generations) as one hash, which is
 //!   all the comparison with a new status reads.
 //!
-//! At 100,000 entities of the bench's catalog this is 0.53x of what the
-//! typed object holds, 1,391 bytes against 2,612
-//! (`make bench-catalog-memory`).
+//! At 100,000 entities of the bench's catalog the store holds 948 bytes
+//! per entity, against 2,612 for the typed objects in kube's reflector
+//! store (`make bench-catalog-memory`).
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};

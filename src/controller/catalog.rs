@@ -2,11 +2,11 @@
 //! the status of Argo CD Applications, ACK resources and KubeVela
 //! Applications rolled up into each entity, all driven by watches.
 //!
-//! - One watch on CatalogEntities feeds both the controller's store and the
-//!   catalog's [`Index`]: every change updates the relation graph at once and queues
-//!   the other entities whose relations it changed. The store keeps each
-//!   entity compact ([`CachedEntity`]); the index reads the whole entity
-//!   from the event once.
+//! - One watch on CatalogEntities feeds both the catalog's store
+//!   ([`Entities`], each entity kept compact) and its [`Index`] (which reads
+//!   the whole entity from the event once): every change updates the
+//!   relation graph at once and queues the other entities whose relations
+//!   it changed.
 //! - AppProjects in Argo CD's namespace are watched too (found from their
 //!   CRD like the sources): their labels say which namespace's entities may
 //!   show an Application of them, so a label change queues those entities.
@@ -21,7 +21,9 @@
 //!   ([`crate::catalog::status::update`]), so a resync of an unchanged
 //!   catalog builds no status and writes nothing.
 //!   No entity is reconciled before every watch has listed its objects once,
-//!   so startup does not write half-known relations.
+//!   so startup does not write half-known relations. Entities are
+//!   reconciled through the catalog's own loop (`runner`), which holds
+//!   nothing for an entity that is not queued.
 
 use std::collections::BTreeSet;
 use std::future::Future;
