@@ -8,6 +8,7 @@
 //! and survives the round trip to Backstage's format unchanged.
 #![no_main]
 
+use goldpath::catalog::cached::CachedEntity;
 use goldpath::catalog::{backstage, validation};
 use libfuzzer_sys::fuzz_target;
 
@@ -33,11 +34,19 @@ fuzz_target!(|data: &[u8]| {
                     "the entity changed on its way through Backstage's format"
                 );
             }
-            let entities: Vec<_> = imported.entities.into_iter().map(std::sync::Arc::new).collect();
+            // Exported as the catalog keeps them.
+            let entities: Vec<_> = imported
+                .entities
+                .into_iter()
+                .map(|entity| std::sync::Arc::new(CachedEntity::from(entity)))
+                .collect();
             let mut exported = Vec::new();
             let written = backstage::export(&entities, &mut exported);
             assert!(written.is_ok(), "imported entities do not export: {written:?}");
-            assert!(entities.is_empty() || !exported.is_empty(), "entities exported as nothing");
+            assert!(
+                entities.is_empty() || !exported.is_empty(),
+                "entities exported as nothing"
+            );
         }
         Err(errors) => {
             assert!(!errors.is_empty(), "refused without saying why");
