@@ -78,6 +78,19 @@ fn commits(org: &str, repo: &str, branch: &str) -> Vec<Value> {
 /// the push is cancelled with the connection), and the API then answers
 /// 409 for the commits the branch holds.
 pub(crate) fn git_history(org: &str, repo: &str, branch: &str) -> Vec<String> {
+    rev_list(org, repo, branch, &[])
+}
+
+/// The commits of `branch` of `org/repo` that change its files, newest
+/// first: [`git_history`] without a commit whose tree is its parent's (a
+/// branch pushed again so that Gitea records it, when a push cut short
+/// left Gitea's hook unrun).
+pub(crate) fn git_changes(org: &str, repo: &str, branch: &str) -> Vec<String> {
+    // With a path, rev-list leaves out commits that change nothing under it.
+    rev_list(org, repo, branch, &["--", "."])
+}
+
+fn rev_list(org: &str, repo: &str, branch: &str, paths: &[&str]) -> Vec<String> {
     let url = git_url(org, repo);
     let dir = tempfile::tempdir().unwrap();
     let git = |args: &[&str]| {
@@ -96,7 +109,9 @@ pub(crate) fn git_history(org: &str, repo: &str, branch: &str) -> Vec<String> {
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
     git(&["clone", "--quiet", "--bare", "--branch", branch, &url, "."]);
-    git(&["rev-list", branch]).lines().map(str::to_string).collect()
+    let mut args = vec!["rev-list", branch];
+    args.extend(paths);
+    git(&args).lines().map(str::to_string).collect()
 }
 
 /// An operator whose only git host is the Gitea, as a forge; its API token
@@ -351,25 +366,30 @@ fn a_token_gitea_refuses_fails_the_step_naming_the_host_the_call_and_the_permiss
 }
 
 /// Kills the operator (SIGKILL) every 0.3-1.5 s and starts it again, at
-/// most `max_kills` times, until `done` gives a value (it may assert on
-/// what it sees); that value and how many times it was killed.
+/// least and at most as many times as `kills_between` says, until `done`
+/// gives a value (it may assert on what it sees); that value and how many
+/// times it was killed.
 pub(crate) fn kill_until<T>(
     what: &str,
     operator: &mut Operator,
-    max_kills: usize,
+    kills_between: std::ops::RangeInclusive<usize>,
     mut done: impl FnMut() -> Option<T>,
 ) -> (T, usize) {
     let mut seed = std::process::id() as u64 ^ 0x2545_f491_4f6c_dd1d;
     let mut kills = 0;
     let found = wait_for(what, Duration::from_secs(300), || {
-        if let Some(found) = done() {
+        // Done counts only once the operator was killed the fewest times
+        // asked, however fast the work went.
+        if kills >= *kills_between.start()
+            && let Some(found) = done()
+        {
             return Some(found);
         }
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         std::thread::sleep(Duration::from_millis(300 + seed % 1200));
-        if kills < max_kills {
+        if kills < *kills_between.end() {
             operator.restart();
             kills += 1;
         }
@@ -386,7 +406,7 @@ fn kill_until_every_request_succeeds(
     count: usize,
     max_kills: usize,
 ) -> usize {
-    let (_, kills) = kill_until("every request to succeed", operator, max_kills, || {
+    let (_, kills) = kill_until("every request to succeed", operator, 0..=max_kills, || {
         let list = get(namespace, "scaffoldrequests");
         let items = list["items"].as_array().unwrap();
         let failed: Vec<&Value> = items.iter().filter(|r| phase(r) == "Failed").collect();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::forge::{
-    git_history, gitea, gitea_ok, kill_until, open_pull_requests, operator_with, organisation,
+    git_changes, git_history, gitea, gitea_ok, kill_until, open_pull_requests, operator_with, organisation,
 };
 use crate::harness::{Namespace, cluster, unique, wait_for};
 use crate::scaffold::{apply, condition, get, phase};
@@ -424,7 +424,7 @@ fn killed_at_random_moments_the_operator_proposes_each_revision_once_per_request
     for version in [2u32, 3] {
         let revision = commit_template(&work, &remote, version);
         let what = format!("every request to propose revision {version}");
-        let (proposed, kills) = kill_until(&what, &mut operator, 10, || {
+        let (proposed, _) = kill_until(&what, &mut operator, 3..=10, || {
             let found = requests(&namespace);
             names
                 .iter()
@@ -435,7 +435,6 @@ fn killed_at_random_moments_the_operator_proposes_each_revision_once_per_request
                 })
                 .then_some(found)
         });
-        assert!(kills >= 3, "the operator was killed only {kills} times");
         for name in &names {
             let request = &proposed[name];
             assert_eq!(
@@ -453,11 +452,13 @@ fn killed_at_random_moments_the_operator_proposes_each_revision_once_per_request
                 &number,
                 "{name}: the same pull request for every revision"
             );
-            let branch = git_history(&org, name, &format!("goldpath/upgrade-{name}"));
+            // A commit per revision; a branch pushed again only so that
+            // Gitea records it (same tree) changes nothing.
+            let branch = git_changes(&org, name, &format!("goldpath/upgrade-{name}"));
             assert_eq!(
                 branch.len(),
                 mains[name].len() + version as usize - 1,
-                "{name}: commits on its branch: {branch:?}"
+                "{name}: commits changing its branch: {branch:?}"
             );
             assert_eq!(
                 git_history(&org, name, "main"),
