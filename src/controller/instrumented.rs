@@ -1,7 +1,7 @@
 //! What every controller's reconcile goes through: leadership (a replica
 //! that does not lead waits), a tracing span naming the object, and the
-//! time it took; and the few traits that lets each controller's object,
-//! context and answer take part.
+//! time it took; and the traits that let each controller's object, context
+//! and answer take part.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +13,10 @@ use super::{Leadership, key};
 use crate::telemetry::Metrics;
 
 /// Runs `reconcile` in a `reconcile` span naming the controller and the
-/// object, and records how long it took, when this replica leads. A replica that does not waits until it
-/// does and then asks for the object again, so it acts on the newest
-/// version rather than the one it was handed while it waited.
+/// object, and records how long it took, when this replica leads. A
+/// replica that does not waits until it does and then asks for the object
+/// again, so it acts on the newest version rather than the one it was
+/// handed while it waited.
 pub(super) async fn instrumented<K, C, F, Fut, A, E>(
     controller: &'static str,
     object: Arc<K>,

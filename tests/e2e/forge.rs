@@ -33,10 +33,21 @@ pub(crate) fn gitea(method: &str, path: &str, body: Option<&Value>) -> (u16, Val
     )
 }
 
+/// [`gitea`], which must succeed. A read Gitea fails inside (a 5xx: its
+/// git process was seen to panic reading a branch a push was changing) is
+/// asked again, a few times.
 pub(crate) fn gitea_ok(method: &str, path: &str, body: Option<&Value>) -> Value {
-    let (status, answer) = gitea(method, path, body);
-    assert!((200..300).contains(&status), "{method} {path}: {status} {answer}");
-    answer
+    let mut tries = 0;
+    loop {
+        let (status, answer) = gitea(method, path, body);
+        tries += 1;
+        if method == "GET" && status >= 500 && tries < 5 {
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
+        }
+        assert!((200..300).contains(&status), "{method} {path}: {status} {answer}");
+        return answer;
+    }
 }
 
 /// A new organisation on Gitea.
